@@ -1,0 +1,20 @@
+"""Slipway: a self-hosted machine-learning platform (datasets, training, registry, endpoints)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["Client", "__version__"]
+
+if TYPE_CHECKING:
+    from slipway.client import Client
+
+
+def __getattr__(name: str) -> Any:
+    # The SDK is imported on first use so `import slipway` stays light inside jobs.
+    if name == "Client":
+        from slipway.client import Client
+
+        return Client
+    raise AttributeError(f"module 'slipway' has no attribute {name!r}")

@@ -1,0 +1,71 @@
+"""The one place errors become HTTP responses: {"error": {code, message, details, request_id}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from slipway.errors import SlipwayError
+
+log = logging.getLogger("slipway.api")
+
+__all__ = ["install_error_handlers", "error_response"]
+
+_HTTP_CODES = {400: "invalid_argument", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+               429: "too_many_requests", 503: "unavailable", 504: "timeout"}
+
+
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None, request_id: str | None,
+    headers: dict[str, str] | None = None,
+) -> ORJSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or {}, "request_id": request_id}}
+    return ORJSONResponse(body, status_code=status, headers=headers)
+
+
+def _rid(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or str(first.get("loc", ["request"])[0])
+    value = first.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    message = f"Field {field!r} has value {shown}: {first.get('msg', 'invalid')}."
+    return message, {"field": field, "errors": [{"loc": e.get("loc"), "msg": e.get("msg")} for e in errors[:20]]}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SlipwayError)
+    async def _slipway(request: Request, exc: SlipwayError) -> ORJSONResponse:
+        headers = {"Retry-After": str(exc.details["retry_after"])} if "retry_after" in exc.details else None
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, _rid(request), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        message, details = _describe_validation(list(exc.errors()))
+        return error_response(400, "invalid_argument", message, details, _rid(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "error")
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"No route {request.method} {request.url.path}. See /docs for the API."
+        return error_response(exc.status_code, code, message, None, _rid(request), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unknown(request: Request, exc: Exception) -> ORJSONResponse:
+        rid = _rid(request)
+        log.exception("Unhandled error in %s %s (request %s)", request.method, request.url.path, rid)
+        return error_response(
+            500, "internal", f"Internal error; quote request id {rid} when reporting it.", None, rid
+        )

@@ -1,0 +1,117 @@
+"""/api/v1/datasets: push (streamed body), list, show, pull (streamed), delete."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from slipway.api.deps import Paging, paging, platform
+from slipway.errors import InvalidArgument
+from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
+from slipway.services import Platform
+
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+
+@router.get("", response_model=Page[DatasetSummary])
+async def list_datasets(pg: Paging = Depends(paging), p: Platform = Depends(platform)) -> Page[DatasetSummary]:
+    return await run_in_threadpool(p.datasets.list, pg.limit, pg.offset)
+
+
+@router.post(
+    "/{name}/versions",
+    response_model=PushResult,
+    status_code=201,
+    openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}},
+)
+async def push(
+    name: str,
+    request: Request,
+    response: Response,
+    filename: str = Query("data", description="Original file or folder name."),
+    kind: str = Query("file", description="'file', or 'folder' for a deterministic tar of a folder."),
+    format: str | None = Query(None, description="csv, parquet, jsonl, npy, npz, text-folder, image-folder."),
+    label: str | None = Query(None, description="Label column; must exist."),
+    description: str = Query("", max_length=2000),
+    p: Platform = Depends(platform),
+) -> PushResult:
+    """Stream the body into a new dataset version (or return the identical existing one)."""
+    service = p.datasets
+    limit = service.max_upload_bytes
+    fd, tmp_name = tempfile.mkstemp(prefix="upload-", dir=p.tmp_dir)
+    tmp = Path(tmp_name)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(fd, "wb") as out:
+            async for chunk in request.stream():
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if limit and size > limit:
+                    service.check_size(size)
+                digest.update(chunk)
+                out.write(chunk)
+    except ClientDisconnect:
+        tmp.unlink(missing_ok=True)
+        raise InvalidArgument("The upload was interrupted before it finished; nothing was stored.") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    user = getattr(request.state, "user", "") or ""
+    result = await run_in_threadpool(
+        lambda: service.push(
+            name, tmp, filename=filename, kind=kind, format=format, label=label,
+            description=description, user=user, size=size, sha256=digest.hexdigest(),
+        )
+    )
+    if not result.created:
+        response.status_code = 200
+    return result
+
+
+@router.get("/{name}/versions", response_model=Page[DatasetVersionView])
+async def list_versions(
+    name: str, pg: Paging = Depends(paging), p: Platform = Depends(platform)
+) -> Page[DatasetVersionView]:
+    return await run_in_threadpool(p.datasets.list_versions, name, pg.limit, pg.offset)
+
+
+@router.get("/{ref}", response_model=DatasetVersionView)
+async def show(ref: str, p: Platform = Depends(platform)) -> DatasetVersionView:
+    """A version by ``name:N``; ``name`` or ``name:latest`` gives the newest."""
+    return await run_in_threadpool(p.datasets.get, ref)
+
+
+@router.get("/{ref}/content")
+async def pull(ref: str, p: Platform = Depends(platform)) -> StreamingResponse:
+    view, chunks = await run_in_threadpool(p.datasets.open_content, ref)
+    media = "application/x-tar" if view.kind == "folder" else "application/octet-stream"
+    headers = {
+        "Content-Length": str(view.size),
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(view.filename)}",
+        "X-Slipway-Kind": view.kind,
+        "X-Slipway-Filename": quote(view.filename),
+        "X-Slipway-Sha256": view.sha256,
+        "X-Slipway-Ref": view.ref,
+    }
+    return StreamingResponse(chunks, media_type=media, headers=headers)
+
+
+@router.delete("/{ref}", response_model=DatasetVersionView | dict)
+async def delete(
+    ref: str,
+    force: bool = Query(False, description="Delete even when jobs or models use it."),
+    all_versions: bool = Query(False, description="With a bare name: delete every version."),
+    p: Platform = Depends(platform),
+) -> DatasetVersionView | dict[str, object]:
+    if all_versions and ":" not in ref:
+        count = await run_in_threadpool(p.datasets.delete_dataset, ref, force)
+        return {"name": ref, "deleted_versions": count}
+    return await run_in_threadpool(p.datasets.delete, ref, force)

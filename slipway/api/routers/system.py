@@ -1,0 +1,32 @@
+"""Health and status of the platform."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from slipway.api.deps import platform
+from slipway.schemas import ServerStatus
+from slipway.services import Platform
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/api/v1/status", response_model=ServerStatus)
+async def status(p: Platform = Depends(platform)) -> ServerStatus:
+    counts = await run_in_threadpool(p.counts)
+    controllers = getattr(p, "controller_names", [])
+    return ServerStatus(
+        url=p.settings.url,
+        started_at=dt.datetime.fromtimestamp(p.started_at, dt.timezone.utc).isoformat(),
+        counts=counts,
+        controllers=list(controllers),
+        **p.describe(),  # type: ignore[arg-type]
+    )

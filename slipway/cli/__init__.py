@@ -1,0 +1,1 @@
+"""The `slipway` command line: thin Typer commands over the SDK."""

@@ -1,0 +1,61 @@
+"""Entry point of the `slipway` command: global options, command groups, error rendering."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from slipway import __version__
+from slipway.cli import data, server
+from slipway.cli.output import err_console
+from slipway.cli.state import CliState
+from slipway.errors import SlipwayError
+
+app = typer.Typer(
+    name="slipway",
+    help="Slipway: a self-hosted ML platform. Start with `slipway up`, then `slipway data push`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"slipway {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    url: str = typer.Option(None, "--url", envvar="SLIPWAY_URL", help="Server URL (default: the local server)."),
+    home: str = typer.Option(None, "--home", envvar="SLIPWAY_HOME", help="Home folder (default ~/.slipway)."),
+    api_key: str = typer.Option(None, "--api-key", envvar="SLIPWAY_API_KEY", help="API key (default: stored credentials).", show_envvar=False),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    ctx.obj = CliState(url=url, home=home, api_key=api_key, debug=debug)
+
+
+app.add_typer(data.app, name="data")
+server.register(app)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    try:
+        app()
+    except SlipwayError as exc:
+        if debug:
+            traceback.print_exc()
+        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

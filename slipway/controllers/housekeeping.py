@@ -1,0 +1,46 @@
+"""Removes upload leftovers (from a crash or a dropped connection) from the temp folder."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import TYPE_CHECKING
+
+from slipway.controllers.base import Controller
+
+if TYPE_CHECKING:
+    from slipway.services import Platform
+
+
+class TmpCleaner(Controller):
+    name = "tmp-cleaner"
+    interval = 60.0
+    max_age = 6 * 3600.0  # no upload legitimately takes longer
+
+    def __init__(self, platform: "Platform") -> None:
+        self.platform = platform
+
+    def start(self) -> None:
+        # Nothing else runs on this home while the server holds its lock: everything is stale.
+        self._clean(0.0)
+        self.platform.store.cleanup_partial(0.0)
+
+    def reconcile(self) -> None:
+        self._clean(self.max_age)
+        self.platform.store.cleanup_partial(self.max_age)
+
+    def _clean(self, max_age: float) -> None:
+        tmp = self.platform.tmp_dir
+        if not tmp.is_dir():
+            return
+        now = time.time()
+        for entry in tmp.iterdir():
+            try:
+                if now - entry.stat().st_mtime < max_age:
+                    continue
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            except FileNotFoundError:
+                continue

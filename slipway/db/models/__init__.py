@@ -1,0 +1,8 @@
+"""Every table, one module per noun; importing this package registers them all."""
+
+from __future__ import annotations
+
+from slipway.db.models.datasets import Dataset, DatasetVersion
+from slipway.db.models.lineage import Reference
+
+__all__ = ["Dataset", "DatasetVersion", "Reference"]

@@ -1,0 +1,64 @@
+"""Loads the demo workspace into a new home, in the background, through the services."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slipway.data import pack_folder
+
+if TYPE_CHECKING:
+    from slipway.services import Platform
+
+__all__ = ["load_demo", "start_demo_loader"]
+
+log = logging.getLogger("slipway.demo")
+MARKER = "demo-loaded"
+
+
+def load_demo(platform: "Platform", user: str = "demo") -> list[str]:
+    """Push every demo dataset (a no-op for ones already there: same bytes, same version)."""
+    from slipway.demo import build_demo_files
+
+    work = Path(tempfile.mkdtemp(prefix="demo-", dir=platform.tmp_dir))
+    refs: list[str] = []
+    try:
+        for item in build_demo_files(work / "files"):
+            spooled = work / f"{item.name}.upload"
+            kind = "folder" if item.path.is_dir() else "file"
+            if kind == "folder":
+                with open(spooled, "wb") as out:
+                    pack_folder(item.path, out)
+            else:
+                shutil.copyfile(item.path, spooled)
+            result = platform.datasets.push(
+                item.name, spooled, filename=item.path.name, kind=kind, format=item.format,
+                label=item.label, description=item.description, user=user,
+            )
+            refs.append(result.version.ref)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return refs
+
+
+def start_demo_loader(platform: "Platform") -> threading.Thread | None:
+    """Load the demo once per home (a marker file remembers), without delaying start-up."""
+    marker = platform.settings.home / MARKER
+    if marker.exists():
+        return None
+
+    def _run() -> None:
+        try:
+            refs = load_demo(platform)
+            marker.write_text("\n".join(refs) + "\n")
+            log.info("Demo workspace loaded: %s", ", ".join(refs))
+        except Exception:
+            log.exception("Loading the demo workspace failed")
+
+    t = threading.Thread(target=_run, name="demo-loader", daemon=True)
+    t.start()
+    return t

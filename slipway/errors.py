@@ -1,0 +1,132 @@
+"""Slipway's error tree: every failure a user can act on carries an HTTP status and a stable code.
+
+    SlipwayError (500, internal)
+    ├── InvalidArgument  (400, invalid_argument)
+    ├── Unauthorized     (401, unauthorized)
+    ├── Forbidden        (403, forbidden)
+    ├── NotFound         (404, not_found)
+    ├── AlreadyExists    (409, already_exists)
+    ├── Conflict         (409, conflict)
+    ├── PayloadTooLarge  (413, payload_too_large)
+    ├── TooManyRequests  (429, too_many_requests)
+    ├── Unavailable      (503, unavailable)
+    ├── ServerNotRunning (—, server_not_running)   raised by the SDK only
+    └── JobFailed        (—, job_failed)           raised by the SDK when a waited-on job fails
+
+The API renders any of them as ``{"error": {"code", "message", "details", "request_id"}}``
+and the SDK turns that shape back into the same class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "SlipwayError",
+    "InvalidArgument",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "AlreadyExists",
+    "Conflict",
+    "PayloadTooLarge",
+    "TooManyRequests",
+    "Unavailable",
+    "ServerNotRunning",
+    "JobFailed",
+    "error_class_for_code",
+]
+
+
+class SlipwayError(Exception):
+    """Root of every error Slipway raises on purpose."""
+
+    status_code: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidArgument(SlipwayError):
+    status_code = 400
+    code = "invalid_argument"
+
+
+class Unauthorized(SlipwayError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(SlipwayError):
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(SlipwayError):
+    status_code = 404
+    code = "not_found"
+
+
+class AlreadyExists(SlipwayError):
+    status_code = 409
+    code = "already_exists"
+
+
+class Conflict(SlipwayError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(SlipwayError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class TooManyRequests(SlipwayError):
+    status_code = 429
+    code = "too_many_requests"
+
+
+class Unavailable(SlipwayError):
+    status_code = 503
+    code = "unavailable"
+
+
+class ServerNotRunning(SlipwayError):
+    status_code = 503
+    code = "server_not_running"
+
+
+class JobFailed(SlipwayError):
+    status_code = 500
+    code = "job_failed"
+
+
+_BY_CODE: dict[str, type[SlipwayError]] = {
+    cls.code: cls
+    for cls in (
+        SlipwayError,
+        InvalidArgument,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        AlreadyExists,
+        Conflict,
+        PayloadTooLarge,
+        TooManyRequests,
+        Unavailable,
+        ServerNotRunning,
+        JobFailed,
+    )
+}
+
+
+def error_class_for_code(code: str) -> type[SlipwayError]:
+    """The class the server used for ``code``; unknown codes map to the root class."""
+    return _BY_CODE.get(code, SlipwayError)

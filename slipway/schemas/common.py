@@ -1,0 +1,28 @@
+"""Shapes shared by every resource: pages of results and the server status."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    next_page_token: str | None = Field(default=None, description="Pass as page_token to get the next page.")
+
+
+class ServerStatus(BaseModel):
+    url: str
+    version: str
+    database: str
+    database_backend: str
+    artifact_store: str
+    home: str
+    pid: int
+    started_at: str
+    counts: dict[str, int]
+    controllers: list[str]

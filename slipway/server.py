@@ -1,0 +1,174 @@
+"""`slipway up`: one process serving the API with the background controllers beside it."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from slipway.errors import Conflict
+from slipway.settings import Settings
+
+__all__ = ["serve", "HomeLock", "read_server_file"]
+
+log = logging.getLogger("slipway.server")
+
+
+class HomeLock:
+    """An exclusive lock on the home folder, held for the server's lifetime."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._fh: IO[str] | None = None
+
+    def acquire(self) -> None:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        fh = open(self.settings.lock_file, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            info = read_server_file(self.settings.home) or {}
+            raise Conflict(
+                f"Another Slipway server is already running on home {self.settings.home} "
+                f"(pid {info.get('pid', '?')}, {info.get('url', 'unknown url')}). "
+                "Stop it first, or start this one with another --home.",
+                {"home": str(self.settings.home), **info},
+            ) from None
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+def read_server_file(home: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((home / "server.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise Conflict(
+                f"Port {port} on {host} is already in use (another Slipway server or another program). "
+                "Stop it, or pass --port to use another port.",
+                {"host": host, "port": port},
+            ) from None
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@contextlib.contextmanager
+def _server_file(settings: Settings, url: str) -> Iterator[None]:
+    path = settings.server_file
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "started_at": time.time()}))
+    tmp.replace(path)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            info = json.loads(path.read_text())
+            if info.get("pid") == os.getpid():
+                path.unlink()
+
+
+def _server_class() -> Any:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM/SIGINT after shutdown; a clean stop should exit 0 instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return _Server
+
+
+def serve(
+    settings: Settings,
+    demo: bool = False,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    ready: Any = None,
+) -> None:
+    """Run until SIGINT/SIGTERM. ``ready`` (optional callable) is called with the URL once listening."""
+    import uvicorn
+
+    from slipway.api import create_app
+    from slipway.controllers import ControllerManager, default_controllers
+    from slipway.services import Platform
+
+    lock = HomeLock(settings)
+    lock.acquire()
+    try:
+        sock = bind_socket(settings.host, settings.port)
+        actual_port = sock.getsockname()[1]
+        scheme = "https" if ssl_certfile else "http"
+        shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+        url = f"{scheme}://{shown_host}:{actual_port}"
+        if actual_port != settings.port or scheme == "https":
+            from dataclasses import replace
+
+            settings = replace(settings, port=actual_port, url=url)
+        platform = Platform(settings)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        platform.migrate()
+        controllers = ControllerManager(default_controllers(platform), settings.controller_interval)
+        platform.controller_names = controllers.names  # type: ignore[attr-defined]
+        app = create_app(platform)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(_app: Any) -> Any:
+            controllers.start()
+            if demo:
+                from slipway.demo.loader import start_demo_loader
+
+                start_demo_loader(platform)
+            log.info("Slipway %s listening on %s (home %s)", platform.describe()["version"], url, settings.home)
+            if ready is not None:
+                ready(url)
+            yield
+            controllers.stop()
+
+        app.router.lifespan_context = lifespan
+        config = uvicorn.Config(
+            app,
+            log_level=settings.log_level,
+            access_log=False,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            timeout_graceful_shutdown=10,
+            proxy_headers=False,
+        )
+        server = _server_class()(config)
+        with _server_file(settings, url):
+            server.run(sockets=[sock])
+        platform.close()
+        sock.close()
+    finally:
+        lock.release()

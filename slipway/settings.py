@@ -1,0 +1,140 @@
+"""One settings object for the server, the CLI and the SDK, read once and passed in.
+
+Precedence, highest first: explicit overrides (CLI flags, ``Settings.load(**overrides)``),
+environment variables ``SLIPWAY_<NAME>``, the config file ``<home>/config.toml``, defaults.
+The home folder itself comes from an override, ``SLIPWAY_HOME`` or ``~/.slipway``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from slipway.errors import InvalidArgument
+
+__all__ = ["Settings", "SETTINGS_DOC"]
+
+# name -> (type, default description, help); the docs table is generated from this.
+SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
+    "home": ("path", "~/.slipway", "Folder holding the database, artifacts, logs, credentials and config.toml."),
+    "database_url": ("url", "sqlite:///<home>/slipway.db", "Metadata database: sqlite:///… or postgresql+psycopg://…"),
+    "artifact_url": ("url", "file://<home>/artifacts", "Artifact store: file://… (s3://… with the s3 extra)."),
+    "host": ("str", "127.0.0.1", "Address the server listens on."),
+    "port": ("int", "8080", "Port the server listens on."),
+    "url": ("url", "http://<host>:<port>", "Server URL the CLI and SDK talk to."),
+    "log_level": ("str", "info", "Server log level: debug, info, warning, error."),
+    "controller_interval": ("float", "1.0", "Seconds between two passes of each background controller."),
+    "max_upload_bytes": ("int", "0", "Largest dataset upload in bytes; 0 means no limit."),
+    "page_size": ("int", "50", "Default page size of list routes (at most 1000)."),
+}
+
+
+def _default_home() -> Path:
+    return Path("~/.slipway").expanduser()
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=_default_home)
+    database_url: str = ""
+    artifact_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    url: str = ""
+    log_level: str = "info"
+    controller_interval: float = 1.0
+    max_upload_bytes: int = 0
+    page_size: int = 50
+
+    def __post_init__(self) -> None:
+        home = Path(self.home).expanduser().resolve()
+        object.__setattr__(self, "home", home)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{home / 'slipway.db'}")
+        if not self.artifact_url:
+            object.__setattr__(self, "artifact_url", f"file://{home / 'artifacts'}")
+        if not self.url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            object.__setattr__(self, "url", f"http://{host}:{self.port}")
+        if not 0 <= self.port < 65536:
+            raise InvalidArgument(
+                f"Setting 'port' has value {self.port}. Expected an int in the range [0, 65535] (0 picks a free port).",
+                {"field": "port", "value": self.port},
+            )
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise InvalidArgument(
+                f"Setting 'log_level' has value {self.log_level!r}. Expected one of debug, info, warning, error.",
+                {"field": "log_level", "value": self.log_level},
+            )
+        if not 1 <= self.page_size <= 1000:
+            raise InvalidArgument(
+                f"Setting 'page_size' has value {self.page_size}. Expected an int in the range [1, 1000].",
+                {"field": "page_size", "value": self.page_size},
+            )
+
+    # Paths every part agrees on.
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
+
+    @property
+    def server_file(self) -> Path:
+        return self.home / "server.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.home / "server.lock"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Settings from overrides, then ``SLIPWAY_*`` variables, then ``<home>/config.toml``."""
+        env = os.environ if env is None else env
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        home = Path(overrides.pop("home", None) or env.get("SLIPWAY_HOME") or _default_home()).expanduser()
+        values: dict[str, Any] = {}
+        config_file = home / "config.toml"
+        if config_file.is_file():
+            try:
+                values.update(tomllib.loads(config_file.read_text()))
+            except tomllib.TOMLDecodeError as exc:
+                raise InvalidArgument(f"Config file {config_file} is not valid TOML: {exc}") from exc
+        for f in fields(cls):
+            if f.name == "home":
+                continue
+            raw = env.get(f"SLIPWAY_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = raw
+        values.update(overrides)
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise InvalidArgument(
+                f"Unknown setting {unknown[0]!r} in {config_file}. Known settings: "
+                + ", ".join(f.name for f in fields(cls) if f.name != "home"),
+                {"field": unknown[0]},
+            )
+        typed = {name: _coerce(name, value) for name, value in values.items()}
+        return cls(home=home, **typed)
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(
+            f"Setting {name!r} has value {value!r}. Not a valid {kind}.",
+            {"field": name, "value": str(value), "expected": kind},
+        ) from None

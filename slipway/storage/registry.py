@@ -1,0 +1,33 @@
+"""Chooses the artifact store backend from a URL scheme, importing it lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+from slipway.errors import InvalidArgument
+from slipway.storage.base import ArtifactStore
+
+__all__ = ["open_store", "BACKENDS"]
+
+# scheme -> ("module:Class", extra that provides it)
+BACKENDS: dict[str, tuple[str, str | None]] = {
+    "file": ("slipway.storage.fsspec_store:FileStore", None),
+}
+
+
+def open_store(url: str) -> ArtifactStore:
+    scheme = url.split("://", 1)[0] if "://" in url else "file"
+    if scheme not in BACKENDS:
+        raise InvalidArgument(
+            f"Setting 'artifact_url' has value {url!r}: unknown scheme {scheme!r}. Expected one of "
+            + ", ".join(f"{s}://" for s in sorted(BACKENDS)),
+            {"field": "artifact_url", "value": url},
+        )
+    target, extra = BACKENDS[scheme]
+    module_name, cls_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise InvalidArgument(f"Install slipway[{extra}] to use {scheme}:// artifact stores ({exc}).") from exc
+    cls = getattr(module, cls_name)
+    return cls(url)  # type: ignore[no-any-return]
