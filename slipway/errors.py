@@ -22,18 +22,18 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "SlipwayError",
-    "InvalidArgument",
-    "Unauthorized",
-    "Forbidden",
-    "NotFound",
     "AlreadyExists",
     "Conflict",
-    "PayloadTooLarge",
-    "TooManyRequests",
-    "Unavailable",
-    "ServerNotRunning",
+    "Forbidden",
+    "InvalidArgument",
     "JobFailed",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServerNotRunning",
+    "SlipwayError",
+    "TooManyRequests",
+    "Unauthorized",
+    "Unavailable",
     "error_class_for_code",
 ]
 

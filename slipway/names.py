@@ -6,7 +6,7 @@ import re
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["check_name", "parse_ref", "LATEST"]
+__all__ = ["LATEST", "check_name", "parse_ref"]
 
 LATEST = None
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

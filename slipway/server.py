@@ -17,7 +17,7 @@ from typing import IO, Any
 from slipway.errors import Conflict
 from slipway.settings import Settings
 
-__all__ = ["serve", "HomeLock", "read_server_file"]
+__all__ = ["HomeLock", "read_server_file", "serve"]
 
 log = logging.getLogger("slipway.server")
 

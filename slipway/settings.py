@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["Settings", "SETTINGS_DOC"]
+__all__ = ["SETTINGS_DOC", "Settings"]
 
 # name -> (type, default description, help); the docs table is generated from this.
 SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
@@ -93,7 +94,7 @@ class Settings:
         return self.home / "server.lock"
 
     @classmethod
-    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from overrides, then ``SLIPWAY_*`` variables, then ``<home>/config.toml``."""
         env = os.environ if env is None else env
         overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -10,7 +10,7 @@ from slipway.api.middleware import RequestIdMiddleware
 from slipway.api.routers import datasets, system
 from slipway.services import Platform
 
-__all__ = ["create_app", "ROUTERS"]
+__all__ = ["ROUTERS", "create_app"]
 
 ROUTERS = [system.router, datasets.router]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Query, Request
@@ -9,7 +10,7 @@ from fastapi import Query, Request
 from slipway.errors import InvalidArgument
 from slipway.services import Platform
 
-__all__ = ["platform", "Paging", "paging"]
+__all__ = ["Paging", "paging", "platform"]
 
 
 def platform(request: Request) -> Platform:
@@ -36,3 +37,26 @@ def paging(
             )
         offset = int(page_token)
     return Paging(limit or platform(request).settings.page_size, offset)
+
+
+def permission(action: str, resource: str = "*") -> Callable[[Request], None]:
+    """Declare the action (``datasets:Create``) and resource (``dataset/{name}``) a route performs.
+
+    ``{param}`` in ``resource`` is filled from the path parameters (``name:3`` -> ``name``).
+    The platform's authorizer (access control) checks it; the audit trail records it.
+    """
+
+    def _check(request: Request) -> None:
+        params = {k: str(v).split(":", 1)[0] for k, v in request.path_params.items()}
+        try:
+            res = resource.format(**params)
+        except (KeyError, IndexError):
+            res = resource
+        request.state.action = action
+        request.state.resource = res
+        authorize = getattr(platform(request), "authorize_request", None)
+        if authorize is not None:
+            authorize(request, action, res)
+
+    _check.__name__ = f"permission_{action.replace(':', '_')}"
+    return _check

@@ -14,7 +14,7 @@ from slipway.errors import SlipwayError
 
 log = logging.getLogger("slipway.api")
 
-__all__ = ["install_error_handlers", "error_response"]
+__all__ = ["error_response", "install_error_handlers"]
 
 _HTTP_CODES = {400: "invalid_argument", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",

@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-__all__ = ["Output", "OutputOpt", "console", "err_console", "emit", "table", "human_size", "ago", "progress_bar"]
+__all__ = ["Output", "OutputOpt", "ago", "console", "emit", "err_console", "human_size", "progress_bar", "table"]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -76,7 +76,7 @@ def human_size(n: int | None) -> str:
 def ago(when: dt.datetime | None) -> str:
     if when is None:
         return ""
-    secs = (dt.datetime.now(dt.timezone.utc) - when).total_seconds()
+    secs = (dt.datetime.now(dt.UTC) - when).total_seconds()
     for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= n:
             return f"{int(secs // n)}{unit} ago"

@@ -17,7 +17,7 @@ class TmpCleaner(Controller):
     interval = 60.0
     max_age = 6 * 3600.0  # no upload legitimately takes longer
 
-    def __init__(self, platform: "Platform") -> None:
+    def __init__(self, platform: Platform) -> None:
         self.platform = platform
 
     def start(self) -> None:

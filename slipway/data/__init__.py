@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from slipway.data.folders import iter_folder_files, pack_folder, unpack_folder
 from slipway.data.formats import (
+    FOLDER_FORMATS,
     FORMATS,
     ColumnInfo,
     DatasetInfo,
@@ -16,6 +17,7 @@ from slipway.data.formats import (
 )
 
 __all__ = [
+    "FOLDER_FORMATS",
     "FORMATS",
     "ColumnInfo",
     "DatasetInfo",

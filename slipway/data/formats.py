@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-__all__ = ["FORMATS", "ColumnInfo", "DatasetInfo", "detect_format", "inspect"]
+__all__ = ["FOLDER_FORMATS", "FORMATS", "ColumnInfo", "DatasetInfo", "detect_format", "inspect"]
 
 FORMATS = ("csv", "parquet", "jsonl", "npy", "npz", "text-folder", "image-folder")
 FOLDER_FORMATS = ("text-folder", "image-folder")
@@ -258,7 +258,7 @@ class _ClassCounter:
     def add(self, values: Any, counts: Any) -> None:
         if self.counts is None:
             return
-        for value, count in zip(values, counts):
+        for value, count in zip(values, counts, strict=True):
             self.counts[_class_key(value)] += int(count)
         if len(self.counts) > MAX_CLASSES:
             self.counts = None
@@ -300,7 +300,7 @@ def _pandas_dtype(series: pd.Series) -> str:
         return "category"
     if isinstance(dtype, pd.StringDtype):
         return "string"
-    if dtype == object:
+    if dtype == np.dtype(object):
         # Object columns are mixed, or typed values with nulls (True/False/None).
         return _INFERRED.get(types.infer_dtype(series, skipna=True), "object")
     return str(dtype)
@@ -545,7 +545,7 @@ def _read_parquet(path: Path, name: str, label: str | None) -> DatasetInfo:
         rows = pf.metadata.num_rows
         if rows == 0:
             raise _no_rows("Parquet", name, "has no rows")
-        nulls = dict(zip(schema.names, _parquet_nulls(pf)))
+        nulls = dict(zip(schema.names, _parquet_nulls(pf), strict=True))
         classes = None
         if label is not None:
             counter = _ClassCounter()
@@ -655,8 +655,7 @@ def _read_npz(path: Path, name: str, label: str | None) -> DatasetInfo:
             members = [m for m in zf.infolist() if m.filename.endswith(".npy")]
             if not members:
                 raise InvalidArgument(
-                    f"'{name}' holds no .npy arrays: expected an archive written by "
-                    "numpy.savez.",
+                    f"'{name}' holds no .npy arrays: expected an archive written by numpy.savez.",
                     {"field": "file", "value": name, "expected": ".npz archive"},
                 )
             columns, shapes, headers = [], {}, {}
@@ -678,8 +677,7 @@ def _read_npz(path: Path, name: str, label: str | None) -> DatasetInfo:
                         classes = _count_values(fh, shape[0], dtype)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise InvalidArgument(
-            f"'{name}' is not a valid .npz archive ({exc}): expected a zip written by "
-            "numpy.savez.",
+            f"'{name}' is not a valid .npz archive ({exc}): expected a zip written by numpy.savez.",
             {"field": "file", "value": name, "expected": ".npz archive"},
         ) from exc
     lengths = {shape[0] for shape in shapes.values() if shape}

@@ -20,7 +20,7 @@ log = logging.getLogger("slipway.demo")
 MARKER = "demo-loaded"
 
 
-def load_demo(platform: "Platform", user: str = "demo") -> list[str]:
+def load_demo(platform: Platform, user: str = "demo") -> list[str]:
     """Push every demo dataset (a no-op for ones already there: same bytes, same version)."""
     from slipway.demo import build_demo_files
 
@@ -45,7 +45,7 @@ def load_demo(platform: "Platform", user: str = "demo") -> list[str]:
     return refs
 
 
-def start_demo_loader(platform: "Platform") -> threading.Thread | None:
+def start_demo_loader(platform: Platform) -> threading.Thread | None:
     """Load the demo once per home (a marker file remembers), without delaying start-up."""
     marker = platform.settings.home / MARKER
     if marker.exists():

@@ -34,7 +34,7 @@ class Platform:
         self.db.migrate()
 
     @cached_property
-    def datasets(self) -> "DatasetService":
+    def datasets(self) -> DatasetService:
         from slipway.services.datasets import DatasetService
 
         return DatasetService(self.db, self.store, self.settings.tmp_dir, self.settings.max_upload_bytes)

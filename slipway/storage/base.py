@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["ArtifactStore", "ObjectInfo", "check_key", "CHUNK", "copy_hashing"]
+__all__ = ["CHUNK", "ArtifactStore", "ObjectInfo", "check_key", "copy_hashing"]
 
 CHUNK = 1024 * 1024
 _KEY_PART = re.compile(r"^[A-Za-z0-9._@=+-][A-Za-z0-9._@=+ -]*$")

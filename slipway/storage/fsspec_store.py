@@ -12,7 +12,7 @@ import fsspec
 from slipway.errors import NotFound
 from slipway.storage.base import ArtifactStore, ObjectInfo, check_key, copy_hashing
 
-__all__ = ["FsspecStore", "FileStore"]
+__all__ = ["FileStore", "FsspecStore"]
 
 
 class FsspecStore(ArtifactStore):
@@ -60,7 +60,7 @@ class FsspecStore(ArtifactStore):
             return [prefix]
         found = self.fs.find(base)
         root = self.root + "/"
-        return sorted(p[len(root):] if p.startswith(root) else p for p in found)
+        return sorted(p.removeprefix(root) for p in found)
 
     def size(self, key: str) -> int:
         try:
@@ -75,7 +75,7 @@ class FileStore(FsspecStore):
     scheme = "file"
 
     def __init__(self, url: str) -> None:
-        root = url[len("file://"):] if url.startswith("file://") else url
+        root = url.removeprefix("file://")
         Path(root).mkdir(parents=True, exist_ok=True)
         super().__init__(url, fsspec.filesystem("file"), str(Path(root).resolve()))
         self._tmp = Path(self.root) / ".tmp"

@@ -7,7 +7,7 @@ import importlib
 from slipway.errors import InvalidArgument
 from slipway.storage.base import ArtifactStore
 
-__all__ = ["open_store", "BACKENDS"]
+__all__ = ["BACKENDS", "open_store"]
 
 # scheme -> ("module:Class", extra that provides it)
 BACKENDS: dict[str, tuple[str, str | None]] = {

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from slipway.api.deps import Paging, paging, platform
+from slipway.api.deps import Paging, paging, permission, platform
 from slipway.errors import InvalidArgument
 from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
 from slipway.services import Platform
@@ -20,7 +20,7 @@ from slipway.services import Platform
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 
-@router.get("", response_model=Page[DatasetSummary])
+@router.get("", response_model=Page[DatasetSummary], dependencies=[Depends(permission("datasets:List"))])
 async def list_datasets(pg: Paging = Depends(paging), p: Platform = Depends(platform)) -> Page[DatasetSummary]:
     return await run_in_threadpool(p.datasets.list, pg.limit, pg.offset)
 
@@ -29,6 +29,7 @@ async def list_datasets(pg: Paging = Depends(paging), p: Platform = Depends(plat
     "/{name}/versions",
     response_model=PushResult,
     status_code=201,
+    dependencies=[Depends(permission("datasets:Create", "dataset/{name}"))],
     openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}},
 )
 async def push(
@@ -76,20 +77,21 @@ async def push(
     return result
 
 
-@router.get("/{name}/versions", response_model=Page[DatasetVersionView])
+@router.get("/{name}/versions", response_model=Page[DatasetVersionView],
+            dependencies=[Depends(permission("datasets:Get", "dataset/{name}"))])
 async def list_versions(
     name: str, pg: Paging = Depends(paging), p: Platform = Depends(platform)
 ) -> Page[DatasetVersionView]:
     return await run_in_threadpool(p.datasets.list_versions, name, pg.limit, pg.offset)
 
 
-@router.get("/{ref}", response_model=DatasetVersionView)
+@router.get("/{ref}", response_model=DatasetVersionView, dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))])
 async def show(ref: str, p: Platform = Depends(platform)) -> DatasetVersionView:
     """A version by ``name:N``; ``name`` or ``name:latest`` gives the newest."""
     return await run_in_threadpool(p.datasets.get, ref)
 
 
-@router.get("/{ref}/content")
+@router.get("/{ref}/content", dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))])
 async def pull(ref: str, p: Platform = Depends(platform)) -> StreamingResponse:
     view, chunks = await run_in_threadpool(p.datasets.open_content, ref)
     media = "application/x-tar" if view.kind == "folder" else "application/octet-stream"
@@ -104,7 +106,8 @@ async def pull(ref: str, p: Platform = Depends(platform)) -> StreamingResponse:
     return StreamingResponse(chunks, media_type=media, headers=headers)
 
 
-@router.delete("/{ref}", response_model=DatasetVersionView | dict)
+@router.delete("/{ref}", response_model=DatasetVersionView | dict,
+               dependencies=[Depends(permission("datasets:Delete", "dataset/{ref}"))])
 async def delete(
     ref: str,
     force: bool = Query(False, description="Delete even when jobs or models use it."),

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
-from slipway.api.deps import platform
+from slipway.api.deps import permission, platform
 from slipway.schemas import ServerStatus
 from slipway.services import Platform
 
@@ -19,13 +19,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/v1/status", response_model=ServerStatus)
+@router.get("/api/v1/status", response_model=ServerStatus, dependencies=[Depends(permission("system:GetStatus"))])
 async def status(p: Platform = Depends(platform)) -> ServerStatus:
     counts = await run_in_threadpool(p.counts)
     controllers = getattr(p, "controller_names", [])
     return ServerStatus(
         url=p.settings.url,
-        started_at=dt.datetime.fromtimestamp(p.started_at, dt.timezone.utc).isoformat(),
+        started_at=dt.datetime.fromtimestamp(p.started_at, dt.UTC).isoformat(),
         counts=counts,
         controllers=list(controllers),
         **p.describe(),  # type: ignore[arg-type]

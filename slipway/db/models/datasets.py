@@ -30,7 +30,7 @@ class Dataset(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     created_by: Mapped[str] = mapped_column(String(128), default="", nullable=False)
 
-    versions: Mapped[list["DatasetVersion"]] = relationship(back_populates="dataset", cascade="all, delete-orphan")
+    versions: Mapped[list[DatasetVersion]] = relationship(back_populates="dataset", cascade="all, delete-orphan")
 
 
 class DatasetVersion(Base):

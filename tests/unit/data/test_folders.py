@@ -99,7 +99,7 @@ def test_pack_refuses_symlinks(tmp_path: Path) -> None:
 
 
 def test_pack_then_unpack_round_trips(tmp_path: Path) -> None:
-    src = make_tree(tmp_path / "ds", {**FILES, "cat/ünï cödé.txt": "ok".encode()})
+    src = make_tree(tmp_path / "ds", {**FILES, "cat/ünï cödé.txt": b"ok"})
     archive = tmp_path / "ds.tar"
     archive.write_bytes(packed(src))
     for dest, source in [

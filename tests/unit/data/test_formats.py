@@ -1,4 +1,4 @@
-"""Format detection and inspection of every dataset format, as a user uploading it would see them."""
+"""Detecting and inspecting every dataset format, as a user uploading one would see it."""
 
 from __future__ import annotations
 
@@ -134,10 +134,7 @@ def test_detect_folders(tmp_path: Path) -> None:
 def test_inspect_csv_schema_nulls_and_classes(tmp_path: Path) -> None:
     path = write_csv(
         tmp_path / "cancer.csv",
-        "radius,texture,smoker,name,diagnosis\n"
-        "1,2.5,True,ann,M\n"
-        "2,,False,,B\n"
-        "3,4.0,True,cid,B\n",
+        "radius,texture,smoker,name,diagnosis\n1,2.5,True,ann,M\n2,,False,,B\n3,4.0,True,cid,B\n",
     )
     info = inspect(path, "csv", label="diagnosis")
     assert info.format == "csv"
@@ -481,14 +478,18 @@ def test_folder_without_classes_or_files(tmp_path: Path) -> None:
         inspect(flat, "text-folder")
     (flat / "pos").mkdir()
     (flat / "neg").mkdir()
-    with pytest.raises(InvalidArgument, match=r"'flat' has no files in its class subfolders \(neg, pos\)"):
+    with pytest.raises(
+        InvalidArgument, match=r"'flat' has no files in its class subfolders \(neg, pos\)"
+    ):
         detect_format(flat)
 
 
 def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "pets", {"cat": 1})
     (root / "cat" / "000.png").write_bytes(b"not a png")
-    with pytest.raises(InvalidArgument, match="Cannot read image 'cat/000.png' in folder dataset 'pets'"):
+    with pytest.raises(
+        InvalidArgument, match="Cannot read image 'cat/000.png' in folder dataset 'pets'"
+    ):
         inspect(root, "image-folder")
 
 

@@ -1,0 +1,83 @@
+"""HTTP plumbing of the SDK: one httpx client, the server's errors re-raised as their classes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+import httpx
+
+from slipway.errors import ServerNotRunning, SlipwayError, error_class_for_code
+
+__all__ = ["CHUNK", "Api", "Progress", "drop_none", "file_chunks"]
+
+Progress = Callable[[int], None]  # called with the number of bytes just sent/received
+CHUNK = 1024 * 1024
+
+
+def drop_none(**kw: Any) -> dict[str, Any]:
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _raise_for(resp: httpx.Response) -> None:
+    if resp.status_code < 400:
+        return
+    try:
+        err = resp.json()["error"]
+        cls = error_class_for_code(err.get("code", ""))
+        exc = cls(err.get("message", resp.text), err.get("details") or {})
+        exc.status_code = resp.status_code
+        exc.request_id = err.get("request_id")  # type: ignore[attr-defined]
+    except (ValueError, KeyError, TypeError):
+        exc = SlipwayError(f"HTTP {resp.status_code} from {resp.request.url}: {resp.text[:500]}")
+        exc.status_code = resp.status_code
+    raise exc
+
+
+class Api:
+    """HTTP plumbing shared by the resource clients."""
+
+    def __init__(self, url: str, api_key: str | None, timeout: float, verify: bool | str) -> None:
+        self.url = url.rstrip("/")
+        headers = {"User-Agent": "slipway-sdk"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, verify=verify)
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        try:
+            resp = self.http.request(method, path, **kw)
+        except httpx.ConnectError:
+            raise ServerNotRunning(
+                f"No Slipway server answers at {self.url}. Start one with `slipway up` (or `make run`), "
+                "or point SLIPWAY_URL at a running server."
+            ) from None
+        _raise_for(resp)
+        return resp
+
+    def json(self, method: str, path: str, **kw: Any) -> Any:
+        return self.request(method, path, **kw).json()
+
+    def stream(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            ctx = self.http.stream(method, path, **kw)
+            resp = ctx.__enter__()
+        except httpx.ConnectError:
+            raise ServerNotRunning(
+                f"No Slipway server answers at {self.url}. Start one with `slipway up` (or `make run`)."
+            ) from None
+        if resp.status_code >= 400:
+            resp.read()
+            ctx.__exit__(None, None, None)
+            _raise_for(resp)
+        return ctx, resp
+
+
+def file_chunks(f: BinaryIO, progress: Progress | None) -> Iterator[bytes]:
+    while True:
+        block = f.read(CHUNK)
+        if not block:
+            return
+        if progress:
+            progress(len(block))
+        yield block
