@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
 from PIL import Image
 
@@ -77,7 +76,8 @@ def test_folders_round_trip(client: Client, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["a/b", "..", "has space", "x" * 64, "-lead"])
 def test_bad_names_are_rejected_by_the_server(server: SlipwayServer, make_csv, name: str) -> None:
-    r = httpx.post(f"{server.url}/api/v1/datasets/{name}/versions", content=make_csv().read_bytes())
+    with server.http() as http:
+        r = http.post(f"/api/v1/datasets/{name}/versions", content=make_csv().read_bytes())
     assert 400 <= r.status_code < 500
     if r.status_code == 400:
         err = r.json()["error"]
@@ -113,15 +113,16 @@ def test_bad_inputs_get_clear_errors(client: Client, make_csv, tmp_path: Path) -
 
 
 def test_error_shape_is_pinned(server: SlipwayServer) -> None:
-    r = httpx.get(f"{server.url}/api/v1/datasets/nothing:1")
+    with server.http() as http:
+        r = http.get("/api/v1/datasets/nothing:1")
+        limit = http.get("/api/v1/datasets", params={"limit": "0"})
     assert r.status_code == 404
     body = r.json()
     assert set(body) == {"error"}
     assert set(body["error"]) == {"code", "message", "details", "request_id"}
     assert body["error"]["code"] == "not_found"
     assert body["error"]["request_id"] == r.headers["x-request-id"]
-    r = httpx.get(f"{server.url}/api/v1/datasets", params={"limit": "0"})
-    assert r.status_code == 400 and "limit" in r.json()["error"]["message"]
+    assert limit.status_code == 400 and "limit" in limit.json()["error"]["message"]
 
 
 def test_interrupted_push_leaves_nothing(server: SlipwayServer, make_csv) -> None:

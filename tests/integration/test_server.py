@@ -8,21 +8,21 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 
 from tests.support.servers import SlipwayServer
 
 
 def test_status_and_openapi(sqlite_server: SlipwayServer) -> None:
-    r = httpx.get(f"{sqlite_server.url}/api/v1/status")
-    body = r.json()
+    with sqlite_server.http() as http:
+        body = http.get("/api/v1/status").json()
+        spec = http.get("/openapi.json").json()
+        docs = http.get("/docs")
     assert body["database_backend"] == "sqlite"
     assert body["artifact_store"].startswith("file://")
     assert body["counts"] == {"datasets": 0, "dataset_versions": 0}
     assert "tmp-cleaner" in body["controllers"]
-    spec = httpx.get(f"{sqlite_server.url}/openapi.json").json()
     assert "/api/v1/datasets" in spec["paths"]
-    assert httpx.get(f"{sqlite_server.url}/docs").status_code == 200
+    assert docs.status_code == 200
 
 
 def test_second_server_on_same_home_is_refused(sqlite_server: SlipwayServer) -> None:

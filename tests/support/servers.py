@@ -65,6 +65,10 @@ class SlipwayServer:
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
 
+    def http(self, **kw: object) -> httpx.Client:
+        """A raw HTTP client for this server (base URL set; credentials added once auth exists)."""
+        return httpx.Client(base_url=self.url, timeout=60, **kw)  # type: ignore[arg-type]
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-5000:]
