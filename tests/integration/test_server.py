@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-
 from tests.support.servers import SlipwayServer
 
 

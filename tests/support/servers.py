@@ -36,7 +36,7 @@ class SlipwayServer:
         env.update({"SLIPWAY_HOME": str(self.home), "SLIPWAY_URL": self.url, "COLUMNS": "200"})
         return env
 
-    def start(self, timeout: float = 60.0) -> "SlipwayServer":
+    def start(self, timeout: float = 60.0) -> SlipwayServer:
         self.home.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "slipway.cli.main", "--home", str(self.home), "up", "--port", "0",
                 "--log-level", "warning", *self.extra_args]

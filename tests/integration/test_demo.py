@@ -1,0 +1,32 @@
+"""`slipway up --demo` loads the demo workspace into a new home, once."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from slipway.client import Client
+from tests.support.servers import SlipwayServer
+
+
+def test_demo_workspace_loads_once(tmp_path: Path) -> None:
+    srv = SlipwayServer(tmp_path / "home", extra_args=["--demo"]).start()
+    try:
+        with Client(url=srv.url, home=srv.home) as c:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (srv.home / "demo-loaded").exists():
+                time.sleep(0.1)
+            names = {d.name: d.latest for d in c.datasets.iter()}
+            assert {"cancer", "iris", "diabetes", "digits", "digits-arrays", "reviews"} <= set(names)
+            assert (names["cancer"].rows, names["cancer"].label) == (569, "target")
+            assert names["reviews"].format == "text-folder"
+            assert names["digits"].info["classes"]["7"] > 100
+    finally:
+        srv.stop()
+    # A restart does not load it again.
+    srv = SlipwayServer(tmp_path / "home", extra_args=["--demo"]).start()
+    try:
+        with Client(url=srv.url, home=srv.home) as c:
+            assert all(d.versions == 1 for d in c.datasets.iter())
+    finally:
+        srv.stop()

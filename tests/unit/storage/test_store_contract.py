@@ -1,0 +1,89 @@
+"""The artifact store contract; every backend runs the same tests (subclass StoreContract)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+from slipway.errors import InvalidArgument, NotFound
+from slipway.storage import ArtifactStore, open_store
+
+
+class _Boom(io.RawIOBase):
+    """A stream that fails half-way, like a dropped upload."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.sent > 3 * 1024 * 1024:
+            raise ConnectionError("peer went away")
+        self.sent += 1024 * 1024
+        return b"x" * (1024 * 1024)
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ArtifactStore:
+        raise NotImplementedError
+
+    def test_put_get_roundtrip_and_checksum(self, store: ArtifactStore) -> None:
+        data = b"hello\n" * 100_000
+        info = store.put_bytes("a/b/c.bin", data)
+        assert (info.size, info.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert store.read_bytes("a/b/c.bin") == data
+        assert store.exists("a/b/c.bin")
+        assert store.list("a") == ["a/b/c.bin"]
+
+    def test_overwrite_is_atomic_replace(self, store: ArtifactStore) -> None:
+        store.put_bytes("k", b"one")
+        store.put_bytes("k", b"two")
+        assert store.read_bytes("k") == b"two"
+
+    def test_failed_write_leaves_nothing(self, store: ArtifactStore) -> None:
+        with pytest.raises(ConnectionError):
+            store.put("broken/obj", _Boom())  # type: ignore[arg-type]
+        assert not store.exists("broken/obj")
+        assert store.list("") == []
+
+    def test_delete_and_missing(self, store: ArtifactStore) -> None:
+        store.put_bytes("x/y", b"1")
+        store.delete("x/y")
+        store.delete("x/y")  # idempotent
+        assert not store.exists("x/y")
+        with pytest.raises(NotFound):
+            store.read_bytes("x/y")
+
+    @pytest.mark.parametrize("key", ["../escape", "/abs", "a/../../b", "a//b", "", "a/./b"])
+    def test_keys_cannot_escape(self, store: ArtifactStore, key: str) -> None:
+        with pytest.raises(InvalidArgument, match="not a safe relative path"):
+            store.put_bytes(key, b"1")
+
+    def test_streams_large_objects_in_chunks(self, store: ArtifactStore, tmp_path: Path) -> None:
+        src = tmp_path / "big"
+        with open(src, "wb") as f:
+            for i in range(20):
+                f.write(bytes([i]) * 1024 * 1024)
+        info = store.put_file("big", src)
+        assert info.size == 20 * 1024 * 1024
+        chunks = list(store.iter_chunks("big"))
+        assert len(chunks) >= 20 and max(len(c) for c in chunks) <= 1024 * 1024
+        out = store.get_file("big", tmp_path / "copy")
+        assert out.sha256 == info.sha256
+
+
+class TestFileStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ArtifactStore:
+        return open_store(f"file://{tmp_path / 'store'}")
+
+
+def test_unknown_scheme_names_the_setting() -> None:
+    with pytest.raises(InvalidArgument, match="Setting 'artifact_url' has value 'ftp://x'"):
+        open_store("ftp://x")
