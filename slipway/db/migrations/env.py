@@ -8,7 +8,13 @@ from sqlalchemy import create_engine
 import slipway.db.models  # noqa: F401  (registers every table on the metadata)
 from slipway.db.base import Base
 
+VERSION_TABLE = "slipway_alembic_version"
 config = context.config
+
+
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate compares only Slipway's tables, not Optuna's."""
+    return type_ != "table" or name in Base.metadata.tables
 connection = config.attributes.get("connection")
 
 
@@ -18,6 +24,10 @@ def _run(conn: object) -> None:
         target_metadata=Base.metadata,
         render_as_batch=True,
         compare_type=True,
+        # Our own name: Optuna keeps its tuning tables (and its default `alembic_version`)
+        # in the same database.
+        version_table=VERSION_TABLE,
+        include_name=_ours,
     )
     with context.begin_transaction():
         context.run_migrations()
