@@ -26,6 +26,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.state.platform = platform
     for router in ROUTERS:
         app.include_router(router)
+    from slipway.web import mount_web
+
+    mount_web(app)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     return app

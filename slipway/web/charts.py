@@ -1,0 +1,116 @@
+"""A small chart library: line charts rendered as inline SVG on the server (no JavaScript)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from html import escape
+
+from markupsafe import Markup
+
+__all__ = ["line_chart", "bar_chart"]
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d")
+
+
+def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
+    start = math.floor(lo / step) * step
+    ticks, v = [], start
+    while v <= hi + step * 0.001:
+        ticks.append(round(v, 10))
+        v += step
+    return ticks
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000 or abs(v) < 0.01:
+        return f"{v:.2g}"
+    return f"{v:.3g}"
+
+
+def line_chart(
+    series: dict[str, Sequence[tuple[float, float]]],
+    title: str = "",
+    width: int = 560,
+    height: int = 220,
+    x_label: str = "step",
+) -> Markup:
+    """One polyline per series; axes with a few round ticks; a legend."""
+    points = [(x, y) for s in series.values() for x, y in s if math.isfinite(y)]
+    if not points:
+        return Markup(f'<div class="chart-empty">{escape(title)}: no data yet</div>')
+    left, right, top, bottom = 48, 12, 24 if title else 10, 28
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    if x1 == x0:
+        x0, x1 = x0 - 1, x1 + 1
+    if y1 == y0:
+        y0, y1 = y0 - abs(y0) * 0.1 - 0.5, y1 + abs(y1) * 0.1 + 0.5
+    yt = _ticks(y0, y1)
+    y0, y1 = min(y0, yt[0]), max(y1, yt[-1])
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + ph - (y - y0) / (y1 - y0) * ph
+
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+           f'aria-label="{escape(title)}">']
+    if title:
+        out.append(f'<text x="{left}" y="14" class="chart-title">{escape(title)}</text>')
+    for t in yt:
+        y = sy(t)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_fmt(t)}</text>')
+    for t in _ticks(x0, x1):
+        if x0 <= t <= x1:
+            x = sx(t)
+            out.append(f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle" class="tick">{_fmt(t)}</text>')
+    out.append(f'<text x="{width - right}" y="{height - 10}" text-anchor="end" class="tick axis">{escape(x_label)}</text>')
+    legend_x = left + 4
+    for i, (name, pts) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        clean = [(x, y) for x, y in pts if math.isfinite(y)]
+        if len(clean) == 1:
+            x, y = clean[0]
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>')
+        elif clean:
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in clean)
+            out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{path}"/>')
+        if len(series) > 1:
+            out.append(f'<text x="{legend_x}" y="{top + 12 + 14 * i}" fill="{color}" class="legend">{escape(name)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def bar_chart(values: dict[str, float], title: str = "", width: int = 560, bar_height: int = 18) -> Markup:
+    """Horizontal bars, e.g. class counts of a dataset."""
+    if not values:
+        return Markup(f'<div class="chart-empty">{escape(title)}: no data</div>')
+    top = 24 if title else 4
+    height = top + bar_height * len(values) + 6
+    vmax = max(values.values()) or 1
+    label_w = min(160, 8 * max(len(str(k)) for k in values) + 12)
+    pw = width - label_w - 60
+    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+           f'aria-label="{escape(title)}">']
+    if title:
+        out.append(f'<text x="4" y="14" class="chart-title">{escape(title)}</text>')
+    for i, (k, v) in enumerate(values.items()):
+        y = top + i * bar_height
+        w = max(1.0, v / vmax * pw)
+        out.append(f'<text x="{label_w - 6}" y="{y + bar_height - 5}" text-anchor="end" class="tick">{escape(str(k))}</text>')
+        out.append(f'<rect x="{label_w}" y="{y + 2}" width="{w:.1f}" height="{bar_height - 4}" fill="{PALETTE[0]}"/>')
+        out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar_height - 5}" class="tick">{_fmt(v)}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))

@@ -1,0 +1,68 @@
+"""Dashboard pages. Like API routes they only call services and render; each declares its action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from slipway import __version__
+from slipway.api.deps import permission, platform
+from slipway.web.charts import bar_chart, line_chart
+
+__all__ = ["NAV", "router", "mount_web", "render"]
+
+HERE = Path(__file__).parent
+# (label, href); features add their pages here.
+NAV: list[tuple[str, str]] = [("Overview", "/"), ("Datasets", "/ui/datasets")]
+
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(line_chart=line_chart, bar_chart=bar_chart, version=__version__, nav=NAV)
+
+
+def _size(n: int | None) -> str:
+    from slipway.cli.output import human_size
+
+    return human_size(n)
+
+
+templates.env.globals["size"] = _size
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, active: str, **ctx: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"active": active, **ctx})
+
+
+@router.get("/", response_class=HTMLResponse, dependencies=[Depends(permission("system:GetStatus"))])
+async def overview(request: Request) -> HTMLResponse:
+    p = platform(request)
+    counts = await run_in_threadpool(p.counts)
+    return render(request, "overview.html", "Overview", counts=counts, info=p.describe(),
+                  controllers=getattr(p, "controller_names", []))
+
+
+@router.get("/ui/datasets", response_class=HTMLResponse, dependencies=[Depends(permission("datasets:List"))])
+async def datasets(request: Request) -> HTMLResponse:
+    page = await run_in_threadpool(platform(request).datasets.list, 1000, 0)
+    return render(request, "datasets.html", "Datasets", page=page)
+
+
+@router.get("/ui/datasets/{ref}", response_class=HTMLResponse,
+            dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))])
+async def dataset(request: Request, ref: str) -> HTMLResponse:
+    svc = platform(request).datasets
+    v = await run_in_threadpool(svc.get, ref)
+    versions = (await run_in_threadpool(svc.list_versions, v.name, 1000, 0)).items
+    classes = v.info.get("classes") or {}
+    return render(request, "dataset.html", "Datasets", v=v, versions=versions, classes=dict(sorted(classes.items())))
+
+
+def mount_web(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(router)
