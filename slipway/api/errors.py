@@ -47,6 +47,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SlipwayError)
     async def _slipway(request: Request, exc: SlipwayError) -> ORJSONResponse:
         headers = {"Retry-After": str(exc.details["retry_after"])} if "retry_after" in exc.details else None
+        request.state.error_message = exc.message  # for the audit trail
         return error_response(exc.status_code, exc.code, exc.message, exc.details, _rid(request), headers)
 
     @app.exception_handler(RequestValidationError)

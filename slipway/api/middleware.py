@@ -39,3 +39,50 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, _send)
+
+
+class AuditMiddleware:
+    """Feeds every finished call that declared an action to the audit service (after the response).
+
+    The ``permission`` dependency leaves the action, resource and caller in the request state;
+    the audit service decides whether to record, count or skip the call.
+    """
+
+    def __init__(self, app: ASGIApp, platform: Any) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def _send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            state: dict[str, Any] = scope.get("state", {})
+            if "action" in state:
+                from starlette.concurrency import run_in_threadpool
+
+                code = status["code"]
+                outcome = "denied" if code in (401, 403, 429) else "allowed" if code < 400 else "failed"
+                client = scope.get("client")
+                event = {
+                    "user": state.get("user", "") or "", "key_id": state.get("key_id", "") or "",
+                    "action": state["action"], "resource": state.get("resource", ""),
+                    "method": scope.get("method", ""), "path": scope.get("path", ""),
+                    "source": client[0] if client else "", "request_id": state.get("request_id", ""),
+                    "outcome": outcome, "status": code, "message": state.get("error_message", ""),
+                }
+                try:
+                    await run_in_threadpool(lambda: self.platform.audit.observe(**event))
+                except Exception:  # the response is already sent; never lose the request over the trail
+                    import logging
+
+                    logging.getLogger("slipway.audit").exception("Could not record audit event %s", event)
