@@ -272,9 +272,11 @@ class AuthService:
         token = f"{PREFIX}{key_id}_{secret}"
         with self.db.session() as s:
             u = self._user(s, user)
-            if caller is not None and not (doc is not None and covers(caller.policies, doc)[0]):
-                # A key never exceeds its user's role: covering the role is enough.
-                self._check_grant(caller, self._role_policy(s, u.role), f"create a key for {user!r}")
+            if caller is not None:
+                # The new key's rights are its user's role narrowed by its own policy: covering either is enough.
+                role_policy = self._role_policy(s, u.role)
+                if doc is None or not covers(caller.policies, role_policy)[0]:
+                    self._check_grant(caller, doc or role_policy, f"create a key for {user!r}")
             k = ApiKey(key_id=key_id, user_id=u.id, secret_hash=_hash(token), policy=doc, description=description,
                        created_by=caller.user if caller else "", expires_at=expires_at)
             s.add(k)
