@@ -127,7 +127,7 @@ def test_a_key_cannot_create_keys_or_users_with_more_rights(server: SlipwayServe
         with pytest.raises(Forbidden, match="keys:Create"):
             c.keys.create()
     denied = client.audit.list(outcome="denied", action="keys:*").items
-    assert len(denied) == 4
+    assert len(denied) == 3
 
 
 def test_brute_force_is_throttled(tmp_path: Path) -> None:
