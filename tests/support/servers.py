@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -23,7 +24,8 @@ class SlipwayServer:
     def __init__(self, home: Path, database_url: str | None = None, extra_args: list[str] | None = None,
                  env: dict[str, str] | None = None, verify: bool | str = True) -> None:
         self.home = home
-        self.verify = verify  # a CA bundle path for servers started with --tls-cert
+        # A CA bundle path for servers started with --tls-cert.
+        self.verify = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self.database_url = database_url
         self.extra_args = extra_args or []
         self.env = env or {}
