@@ -41,17 +41,55 @@ def _nonce(prefix: bytes, index: int) -> bytes:
     return prefix + struct.pack(">I", index)
 
 
-class _Encrypting(io.RawIOBase):
+class _ChunkReader(io.RawIOBase):
+    """Serves ``read(n)`` from whole chunks made by ``_fill`` without re-copying the buffer."""
+
+    _cur: bytes = b""
+    _pos: int = 0
+    _done: bool = False
+
+    def _fill(self) -> None:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        parts = []
+        want = -1 if n is None or n < 0 else n
+        while want != 0:
+            if self._pos >= len(self._cur):
+                if self._done:
+                    break
+                self._fill()
+                continue
+            end = len(self._cur) if want < 0 else self._pos + want
+            part = self._cur[self._pos : end]  # the whole chunk when aligned: no copy
+            self._pos += len(part)
+            if want > 0:
+                want -= len(part)
+            parts.append(part)
+        return b"".join(parts)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _Encrypting(_ChunkReader):
     """A readable stream of ciphertext made from a plaintext source, one chunk at a time."""
 
     def __init__(self, src: BinaryIO, key: str, data_key: bytes, chunk: int) -> None:
         self._src, self._key, self._chunk = src, key, chunk
         self._aead = AESGCM(data_key)
         self._prefix = secrets.token_bytes(8)
-        self._buf = bytearray(_HEADER.pack(MAGIC, chunk, self._prefix))
+        self._cur, self._pos = _HEADER.pack(MAGIC, chunk, self._prefix), 0
         self._next = self._read_full()
         self._index = 0
-        self._done = False
         self.digest = hashlib.sha256()
         self.size = 0
 
@@ -71,29 +109,13 @@ class _Encrypting(io.RawIOBase):
         final = not self._next
         self.digest.update(current)
         self.size += len(current)
-        self._buf += self._aead.encrypt(_nonce(self._prefix, self._index), current, _aad(self._key, self._index, final))
+        self._cur = self._aead.encrypt(_nonce(self._prefix, self._index), current, _aad(self._key, self._index, final))
+        self._pos = 0
         self._index += 1
         self._done = final
 
-    def readable(self) -> bool:
-        return True
 
-    def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._buf) < n):
-            self._fill()
-        if n < 0 or n >= len(self._buf):
-            out, self._buf = bytes(self._buf), bytearray()
-        else:
-            out, self._buf = bytes(self._buf[:n]), self._buf[n:]
-        return out
-
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-class _Decrypting(io.RawIOBase):
+class _Decrypting(_ChunkReader):
     """A readable stream of plaintext over a stored ciphertext stream; fails on any tampering."""
 
     def __init__(self, raw: BinaryIO, key: str, data_key: bytes) -> None:
@@ -109,8 +131,6 @@ class _Decrypting(io.RawIOBase):
         self._aead = AESGCM(data_key)
         self._index = 0
         self._next = self._read_sealed()
-        self._buf = bytearray()
-        self._done = False
 
     def _read_sealed(self) -> bytes:
         parts, want = [], self._chunk + TAG
@@ -127,9 +147,8 @@ class _Decrypting(io.RawIOBase):
         self._next = self._read_sealed() if len(sealed) == self._chunk + TAG else b""
         final = not self._next
         try:
-            self._buf += self._aead.decrypt(
-                _nonce(self._prefix, self._index), sealed, _aad(self._key, self._index, final)
-            )
+            self._cur = self._aead.decrypt(_nonce(self._prefix, self._index), sealed, _aad(self._key, self._index, final))
+            self._pos = 0
         except InvalidTag:
             raise DecryptionFailed(
                 f"Artifact {self._key!r} failed authentication at chunk {self._index}: the stored bytes were "
@@ -138,23 +157,6 @@ class _Decrypting(io.RawIOBase):
             ) from None
         self._index += 1
         self._done = final
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        while not self._done and (n < 0 or len(self._buf) < n):
-            self._fill()
-        if n < 0 or n >= len(self._buf):
-            out, self._buf = bytes(self._buf), bytearray()
-        else:
-            out, self._buf = bytes(self._buf[:n]), self._buf[n:]
-        return out
-
-    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -201,7 +203,7 @@ class EncryptedStore(ArtifactStore):
 
     def open(self, key: str) -> BinaryIO:
         data_key = self._data_key(key)
-        return io.BufferedReader(_Decrypting(self.inner.open(key), key, data_key), buffer_size=self.chunk)
+        return _Decrypting(self.inner.open(key), key, data_key)  # type: ignore[return-value]
 
     def iter_chunks(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         f = self.open(key)  # opened now, so a wrong master key fails before any byte is streamed
