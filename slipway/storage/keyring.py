@@ -153,8 +153,12 @@ class KeyRing:
                 "run `slipway keys rotate-master`.",
                 {"field": "master_key"},
             )
-        key = secrets.token_bytes(32)
-        _write_private(self.key_file.with_name(self.key_file.name + ".new"), base64.b64encode(key) + b"\n")
+        pending = self.key_file.with_name(self.key_file.name + ".new")
+        if pending.is_file():  # resume an interrupted rotation: data keys may already use that key
+            key = parse_master_key(pending.read_text(), str(pending))
+        else:
+            key = secrets.token_bytes(32)
+            _write_private(pending, base64.b64encode(key) + b"\n")
         with self.lock:
             self._keys[fingerprint(key)] = key
             self.current = fingerprint(key)

@@ -115,3 +115,28 @@ def test_bad_master_key_setting_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="master key from SLIPWAY_MASTER_KEY is not valid"):
         KeyRing.load("too-short", tmp_path / "k")
     assert KeyRing.load("ab" * 32, tmp_path / "k").current
+
+
+def test_an_interrupted_rotation_resumes_with_the_same_new_key(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    store = make_store(tmp_path, key_file=key_file)
+    store.put("a", io.BytesIO(b"first"))
+    store.put("b", io.BytesIO(b"second"))
+    new_fp = store.keyring.begin_rotation()
+    store.inner.put_bytes(".keys/a", store.keyring.rewrap(store.inner.read_bytes(".keys/a"), b"a", "a"))
+    # Crash here: 'a' is wrapped by the new key, 'b' by the old one. A restart loads both.
+    again = make_store(tmp_path, key_file=key_file)
+    assert set(again.keyring.fingerprints) == {new_fp, fingerprint_of(key_file)}
+    assert again.read_bytes("a") == b"first" and again.read_bytes("b") == b"second"
+    assert again.keyring.begin_rotation() == new_fp
+    assert again.rewrap_all() == 1
+    again.keyring.commit_rotation()
+    final = make_store(tmp_path, key_file=key_file)
+    assert final.keyring.fingerprints == [new_fp]
+    assert final.read_bytes("a") == b"first" and final.read_bytes("b") == b"second"
+
+
+def fingerprint_of(key_file: Path) -> str:
+    from slipway.storage.keyring import fingerprint, parse_master_key
+
+    return fingerprint(parse_master_key(key_file.read_text(), "test"))
