@@ -98,3 +98,26 @@ def test_rotate_master_rewraps_keys_without_rewriting_data(server: SlipwayServer
     server.start()
     with Client(url=server.url, home=server.home) as c:
         assert c.datasets.pull("d:1", tmp_path / "out2").read_bytes() == csv.read_bytes()
+
+
+def test_names_and_paths_cannot_escape_the_store(server: SlipwayServer, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    body = b"a,b\n1,2\n"
+    evil_tar = io.BytesIO()
+    with tarfile.open(fileobj=evil_tar, mode="w") as tar:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    with server.http() as http:
+        for name in ("..%2F..%2Fescaped", "%2E%2E", "a%2F..%2F..%2Fescaped"):
+            r = http.post(f"/api/v1/datasets/{name}/versions", content=body)
+            assert 400 <= r.status_code < 500, name
+        r = http.post("/api/v1/datasets/ok/versions", content=body, params={"filename": "../../escaped.csv"})
+        assert r.status_code == 201 and r.json()["version"]["filename"] == "escaped.csv"
+        r = http.post("/api/v1/datasets/tarred/versions", content=evil_tar.getvalue(),
+                      params={"filename": "x", "kind": "folder", "format": "text-folder"})
+        assert r.status_code == 400 and "'..'" in r.json()["error"]["message"]
+    outside = [p for p in tmp_path.rglob("escaped*") if "artifacts" not in p.parts]
+    assert outside == []
