@@ -10,7 +10,13 @@ from __future__ import annotations
 import os
 
 from slipway.schemas import ServerStatus
+from slipway.schemas.auth import WhoAmI
+from slipway.sdk.audit import Audit
 from slipway.sdk.datasets import Datasets
+from slipway.sdk.keys import Keys
+from slipway.sdk.roles import Roles
+from slipway.sdk.secrets import Secrets
+from slipway.sdk.users import Users
 from slipway.sdk.http import Api
 from slipway.settings import Settings
 
@@ -31,21 +37,31 @@ class Client:
     ) -> None:
         from slipway.server import read_server_file
 
+        from slipway.credentials import find_key
+
         settings = settings or Settings.load(home=home)
+        info = read_server_file(settings.home)
+        local_url = info["url"] if info and "url" in info else None
         if url is None:
-            if os.environ.get("SLIPWAY_URL"):
-                url = settings.url
-            else:
-                info = read_server_file(settings.home)
-                url = info["url"] if info and "url" in info else settings.url
-        api_key = api_key or os.environ.get("SLIPWAY_API_KEY") or None
+            url = settings.url if os.environ.get("SLIPWAY_URL") else local_url or settings.url
+        # Key: argument, SLIPWAY_API_KEY, a `slipway login` profile for the URL, else the home's own admin key.
+        api_key = api_key or os.environ.get("SLIPWAY_API_KEY") or find_key(settings.credentials_file, url, local_url)
         self.settings = settings
         self.url = url
         self._api = Api(url, api_key, timeout, verify=os.environ.get("SLIPWAY_CA_BUNDLE") or True)
         self.datasets = Datasets(self._api)
+        self.users = Users(self._api)
+        self.keys = Keys(self._api)
+        self.roles = Roles(self._api)
+        self.audit = Audit(self._api)
+        self.secrets = Secrets(self._api)
 
     def status(self) -> ServerStatus:
         return ServerStatus.model_validate(self._api.json("GET", "/api/v1/status"))
+
+    def whoami(self) -> WhoAmI:
+        """The user and key this client authenticates as."""
+        return WhoAmI.model_validate(self._api.json("GET", "/api/v1/whoami"))
 
     def close(self) -> None:
         self._api.http.close()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from slipway.errors import Conflict
+from slipway.errors import Conflict, InvalidArgument
 from slipway.settings import Settings
 
 __all__ = ["HomeLock", "read_server_file", "serve"]
@@ -123,6 +123,12 @@ def serve(
     from slipway.controllers import ControllerManager, default_controllers
     from slipway.services import Platform
 
+    for name, value in (("--tls-cert", ssl_certfile), ("--tls-key", ssl_keyfile)):
+        if value is not None and not Path(value).is_file():
+            raise InvalidArgument(f"{name} {value!r} is not a readable file. Expected a PEM file.",
+                                  {"field": name, "value": value})
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise InvalidArgument("TLS needs both --tls-cert and --tls-key (PEM files).", {"field": "--tls-key"})
     lock = HomeLock(settings)
     lock.acquire()
     try:
@@ -138,6 +144,8 @@ def serve(
         platform = Platform(settings)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         platform.migrate()
+        if platform.bootstrap():
+            log.warning("Created user 'admin'; its API key is in %s (mode 0600)", settings.credentials_file)
         controllers = ControllerManager(default_controllers(platform), settings.controller_interval)
         platform.controller_names = controllers.names  # type: ignore[attr-defined]
         app = create_app(platform)

@@ -30,6 +30,12 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "controller_interval": ("float", "1.0", "Seconds between two passes of each background controller."),
     "max_upload_bytes": ("int", "0", "Largest dataset upload in bytes; 0 means no limit."),
     "page_size": ("int", "50", "Default page size of list routes (at most 1000)."),
+    "master_key": ("str", "<home>/master.key", "Master key wrapping every data key (base64 or hex of 32 bytes); "
+                   "when unset a key file is created in the home folder (mode 0600) on first start."),
+    "audit_reads": ("bool", "false", "Also record allowed read calls (List/Get) in the audit trail."),
+    "auth_max_failures": ("int", "10", "Failed authentications per source address within auth_failure_window "
+                          "before that source gets 429 Too Many Requests."),
+    "auth_failure_window": ("float", "60.0", "Seconds over which failed authentications are counted."),
 }
 
 
@@ -49,6 +55,10 @@ class Settings:
     controller_interval: float = 1.0
     max_upload_bytes: int = 0
     page_size: int = 50
+    master_key: str = field(default="", repr=False)
+    audit_reads: bool = False
+    auth_max_failures: int = 10
+    auth_failure_window: float = 60.0
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -69,6 +79,12 @@ class Settings:
             raise InvalidArgument(
                 f"Setting 'log_level' has value {self.log_level!r}. Expected one of debug, info, warning, error.",
                 {"field": "log_level", "value": self.log_level},
+            )
+        if self.auth_max_failures < 1 or self.auth_failure_window <= 0:
+            raise InvalidArgument(
+                f"Settings 'auth_max_failures'={self.auth_max_failures} and 'auth_failure_window'="
+                f"{self.auth_failure_window} must be positive.",
+                {"field": "auth_max_failures"},
             )
         if not 1 <= self.page_size <= 1000:
             raise InvalidArgument(
@@ -92,6 +108,14 @@ class Settings:
     @property
     def lock_file(self) -> Path:
         return self.home / "server.lock"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.home / "credentials"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.home / "master.key"
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -133,6 +157,16 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+
         return str(value)
     except (TypeError, ValueError):
         raise InvalidArgument(

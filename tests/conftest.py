@@ -104,10 +104,11 @@ def client(server: SlipwayServer) -> Iterator[Client]:
 def cli(server: SlipwayServer) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run `slipway ARGS…` as a user would, against ``server``."""
 
-    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "slipway.cli.main", *args],
-            capture_output=True, text=True, env=server.cli_env(), input=input, timeout=120,
+            capture_output=True, text=True, env={**server.cli_env(), **(env or {})}, input=input, timeout=120,
         )
 
     return run

@@ -5,14 +5,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from slipway import __version__
+from slipway.api.deps import check_routes_protected
 from slipway.api.errors import install_error_handlers
-from slipway.api.middleware import RequestIdMiddleware
-from slipway.api.routers import datasets, system
+from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
+from slipway.api.routers import audit, datasets, keys, roles, secrets, system, users
 from slipway.services import Platform
 
 __all__ = ["ROUTERS", "create_app"]
 
-ROUTERS = [system.router, datasets.router]
+ROUTERS = [system.router, datasets.router, users.router, keys.router, roles.router, audit.router, secrets.router]
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -29,6 +30,8 @@ def create_app(platform: Platform) -> FastAPI:
     from slipway.web import mount_web
 
     mount_web(app)
+    check_routes_protected(app.routes)
     install_error_handlers(app)
+    app.add_middleware(AuditMiddleware, platform=platform)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from fastapi import Query, Request
@@ -10,7 +11,12 @@ from fastapi import Query, Request
 from slipway.errors import InvalidArgument
 from slipway.services import Platform
 
-__all__ = ["Paging", "paging", "platform"]
+__all__ = ["OPEN_PATHS", "Paging", "check_routes_protected", "iter_routes", "paging", "permission", "platform", "principal"]
+
+# Routes that answer without a key: liveness, and the API description (it reveals no data).
+OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+                        # the dashboard's stylesheet and scripts, and its sign-in page
+                        "/static", "/ui/login", "/ui/logout"})
 
 
 def platform(request: Request) -> Platform:
@@ -60,3 +66,37 @@ def permission(action: str, resource: str = "*") -> Callable[[Request], None]:
 
     _check.__name__ = f"permission_{action.replace(':', '_')}"
     return _check
+
+
+def principal(request: Request) -> Any:
+    """The authenticated caller (set by the route's ``permission`` dependency), or None."""
+    return getattr(request.state, "principal", None)
+
+
+def iter_routes(routes: list[Any], prefix: str = "", inherited: tuple[Any, ...] = ()) -> Any:
+    """(method set, full path, dependency callables) of every endpoint, through included routers."""
+    for route in routes:
+        original = getattr(route, "original_router", None)
+        if original is not None:  # FastAPI keeps included routers nested
+            ctx = route.include_context
+            deps = tuple(d.dependency for d in ctx.dependencies)
+            yield from iter_routes(original.routes, prefix + ctx.prefix, inherited + deps)
+            continue
+        path = getattr(route, "path", None)
+        if path is None:
+            continue
+        dependant = getattr(route, "dependant", None)
+        calls = inherited + tuple(d.call for d in dependant.dependencies) if dependant is not None else inherited
+        yield set(getattr(route, "methods", None) or ()), prefix + path, calls
+
+
+def check_routes_protected(routes: list[Any]) -> None:
+    """Refuse to build an app where a route outside ``OPEN_PATHS`` lacks a ``permission`` dependency."""
+    for methods, path, calls in iter_routes(routes):
+        if path in OPEN_PATHS:
+            continue
+        if not any(getattr(c, "__name__", "").startswith("permission_") for c in calls):
+            raise RuntimeError(
+                f"Route {sorted(methods)} {path} has no permission dependency. Add "
+                "dependencies=[Depends(permission('<resources>:<Verb>', '<type>/{name}'))] (docs/developing.md)."
+            )

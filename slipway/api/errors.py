@@ -7,10 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from urllib.parse import quote
+
+from fastapi.responses import ORJSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slipway.errors import SlipwayError
+from slipway.services.context import is_dashboard_read
 
 log = logging.getLogger("slipway.api")
 
@@ -45,8 +48,11 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, dict[str, A
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SlipwayError)
-    async def _slipway(request: Request, exc: SlipwayError) -> ORJSONResponse:
+    async def _slipway(request: Request, exc: SlipwayError) -> Response:
+        if exc.status_code == 401 and is_dashboard_read(request.method, request.url.path):
+            return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
         headers = {"Retry-After": str(exc.details["retry_after"])} if "retry_after" in exc.details else None
+        request.state.error_message = exc.message  # for the audit trail
         return error_response(exc.status_code, exc.code, exc.message, exc.details, _rid(request), headers)
 
     @app.exception_handler(RequestValidationError)

@@ -39,3 +39,59 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, _send)
+
+
+class AuditMiddleware:
+    """Feeds every call that declared an action to the audit service, before its response starts.
+
+    Recording before the status line goes out means a client that got its answer can already
+    find the event. The ``permission`` dependency leaves the action, resource and caller in the
+    request state; the audit service decides whether to record, count or skip the call.
+    """
+
+    def __init__(self, app: ASGIApp, platform: Any) -> None:
+        self.app = app
+        self.platform = platform
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        done = False
+
+        async def _send(message: Message) -> None:
+            nonlocal done
+            if message["type"] == "http.response.start" and not done:
+                done = True
+                await self._observe(scope, message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        except Exception:
+            if not done:
+                done = True
+                await self._observe(scope, 500)
+            raise
+
+    async def _observe(self, scope: Scope, code: int) -> None:
+        state: dict[str, Any] = scope.get("state", {})
+        if "action" not in state:
+            return
+        from starlette.concurrency import run_in_threadpool
+
+        outcome = "denied" if code in (401, 403, 429) else "allowed" if code < 400 else "failed"
+        client = scope.get("client")
+        event = {
+            "user": state.get("user", "") or "", "key_id": state.get("key_id", "") or "",
+            "action": state["action"], "resource": state.get("resource", ""),
+            "method": scope.get("method", ""), "path": scope.get("path", ""),
+            "source": client[0] if client else "", "request_id": state.get("request_id", ""),
+            "outcome": outcome, "status": code, "message": state.get("error_message", ""),
+        }
+        try:
+            await run_in_threadpool(lambda: self.platform.audit.observe(**event))
+        except Exception:  # never fail the call over the trail; the log says what was lost
+            import logging
+
+            logging.getLogger("slipway.audit").exception("Could not record audit event %s", event)

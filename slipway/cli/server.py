@@ -19,6 +19,8 @@ def up(
     artifact_url: str = typer.Option(None, "--artifact-url", help="file://… or s3://…"),
     demo: bool = typer.Option(False, "--demo/--no-demo", help="Load the demo workspace into a new home."),
     log_level: str = typer.Option(None, "--log-level", help="debug, info, warning, error."),
+    tls_cert: str = typer.Option(None, "--tls-cert", help="PEM certificate (chain): serve HTTPS."),
+    tls_key: str = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
 ) -> None:
     """Start the platform (API, UI, controllers) in the foreground; Ctrl-C stops it."""
     from slipway.server import serve
@@ -33,7 +35,7 @@ def up(
     def ready(url: str) -> None:
         console.print(f"[bold green]Slipway is up[/bold green] on {url}  (home {settings.home}; API docs {url}/docs)")
 
-    serve(settings, demo=demo, ready=ready)
+    serve(settings, demo=demo, ready=ready, ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
 
 def status(ctx: typer.Context, output: Output = OutputOpt) -> None:

@@ -44,3 +44,19 @@ class TmpCleaner(Controller):
                     entry.unlink(missing_ok=True)
             except FileNotFoundError:
                 continue
+
+
+class AuditCountFlusher(Controller):
+    """Writes the in-memory counts of counted calls (inference) to the audit tables."""
+
+    name = "audit-counts"
+    interval = 10.0
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def reconcile(self) -> None:
+        self.platform.audit.flush()
+
+    def stop(self) -> None:
+        self.platform.audit.flush()

@@ -42,6 +42,10 @@ class Api:
         headers = {"User-Agent": "slipway-sdk"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
+        if isinstance(verify, str):  # a CA bundle (SLIPWAY_CA_BUNDLE), e.g. for a self-signed certificate
+            import ssl
+
+            verify = ssl.create_default_context(cafile=verify)  # type: ignore[assignment]
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, verify=verify)
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:

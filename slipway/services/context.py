@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slipway import __version__
 from slipway.db import Database
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore, open_store
 
-__all__ = ["Platform"]
+__all__ = ["Platform", "DASHBOARD_COOKIE", "is_dashboard_read"]
+
+DASHBOARD_COOKIE = "slipway_key"
+
+
+def is_dashboard_read(method: str, path: str) -> bool:
+    return method in ("GET", "HEAD") and (path == "/" or path.startswith("/ui/"))
 
 if TYPE_CHECKING:
+    from slipway.services.audit import AuditService
+    from slipway.services.auth import AuthService, Principal
+    from slipway.schemas.auth import RotateResult
     from slipway.services.datasets import DatasetService
+    from slipway.services.secrets import SecretService
+    from slipway.storage.keyring import KeyRing
 
 
 class Platform:
@@ -27,8 +39,13 @@ class Platform:
         settings.home.mkdir(parents=True, exist_ok=True)
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.db = db or Database(settings.database_url)
-        self.store = store or open_store(settings.artifact_url)
+        if store is None:
+            from slipway.storage.encrypted import EncryptedStore
+
+            store = EncryptedStore(open_store(settings.artifact_url), self.keyring)
+        self.store = store
         self.started_at = time.time()
+        self._rotation_lock = threading.Lock()
 
     def migrate(self) -> None:
         self.db.migrate()
@@ -38,6 +55,80 @@ class Platform:
         from slipway.services.datasets import DatasetService
 
         return DatasetService(self.db, self.store, self.settings.tmp_dir, self.settings.max_upload_bytes)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        from slipway.storage.keyring import KeyRing
+
+        return KeyRing.load(self.settings.master_key, self.settings.master_key_file)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        from slipway.services.auth import AuthService
+
+        return AuthService(self.db, self.settings.auth_max_failures, self.settings.auth_failure_window)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from slipway.services.audit import AuditService
+
+        return AuditService(self.db, self.settings.audit_reads)
+
+    @cached_property
+    def secrets(self) -> SecretService:
+        from slipway.services.secrets import SecretService
+
+        return SecretService(self.db, self.keyring)
+
+    def authorize_request(self, request: Any, action: str, resource: str) -> Principal:
+        """Authenticate the request's bearer key (once per request) and check ``action`` on ``resource``.
+
+        Called by every route's ``permission`` dependency; sets ``request.state.user`` (the
+        name recorded as created_by) and ``key_id``; raises Unauthorized, TooManyRequests or Forbidden.
+        """
+        from slipway.services.auth import parse_token
+
+        state = request.state
+        principal = getattr(state, "principal", None)
+        if principal is None:
+            header = request.headers.get("authorization")
+            if not header and is_dashboard_read(request.method, request.url.path):
+                # The browser dashboard signs in with a cookie; it is read-only, so a cookie
+                # (SameSite=Strict, HttpOnly) is never accepted for a change.
+                cookie = request.cookies.get(DASHBOARD_COOKIE)
+                header = f"Bearer {cookie}" if cookie else None
+            token = (header or "").partition(" ")[2].strip()
+            parsed = parse_token(token)
+            state.key_id = parsed[0] if parsed else ""  # the claimed id, for the audit trail
+            source = request.client.host if request.client else ""
+            principal = self.auth.authenticate(header, source)
+            state.principal = principal
+            state.user = principal.user
+            state.key_id = principal.key_id
+        self.auth.authorize(principal, action, resource)
+        return principal
+
+    def bootstrap(self) -> str | None:
+        """First start of a new platform: create ``admin`` and store its key in the credentials file."""
+        from slipway.credentials import LOCAL, save_profile
+
+        created = self.auth.bootstrap()
+        if created is None:
+            return None
+        save_profile(self.settings.credentials_file, LOCAL, created.key, user="admin")
+        return created.key_id
+
+    def rotate_master_key(self) -> RotateResult:
+        """Re-wrap every data key (artifacts and secrets) under a new master key; data is not rewritten."""
+        from slipway.schemas.auth import RotateResult
+        from slipway.storage.encrypted import EncryptedStore
+
+        with self._rotation_lock:
+            fp = self.keyring.begin_rotation()
+            objects = self.store.rewrap_all() if isinstance(self.store, EncryptedStore) else 0
+            secrets = self.secrets.rewrap_all()
+            self.keyring.commit_rotation()
+        return RotateResult(master_key=fp, rewrapped_objects=objects, rewrapped_secrets=secrets)
 
     @property
     def tmp_dir(self) -> Path:
@@ -57,5 +148,7 @@ class Platform:
         }
 
     def close(self) -> None:
+        if "audit" in self.__dict__:
+            self.audit.flush()
         self.db.dispose()
 

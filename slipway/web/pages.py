@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -61,6 +61,50 @@ async def dataset(request: Request, ref: str) -> HTMLResponse:
     versions = (await run_in_threadpool(svc.list_versions, v.name, 1000, 0)).items
     classes = v.info.get("classes") or {}
     return render(request, "dataset.html", "Datasets", v=v, versions=versions, classes=dict(sorted(classes.items())))
+
+
+@router.get("/ui/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", "", next=_safe_next(next), error="")
+
+
+@router.post("/ui/login", response_model=None)
+async def login(request: Request) -> Response:
+    """Check the pasted key like any API call would, then keep it in an HttpOnly cookie."""
+    from urllib.parse import parse_qs
+
+    from slipway.errors import SlipwayError
+    from slipway.services.context import DASHBOARD_COOKIE
+
+    body = await request.body()
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")[:4096]).items()}
+    key, target = form.get("key", "").strip(), _safe_next(form.get("next", "/"))
+    p = platform(request)
+    try:
+        source = request.client.host if request.client else ""
+        await run_in_threadpool(p.auth.authenticate, f"Bearer {key}", source)
+    except SlipwayError as exc:
+        resp = render(request, "login.html", "", next=target, error=exc.message)
+        resp.status_code = exc.status_code
+        return resp
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(DASHBOARD_COOKIE, key, httponly=True, samesite="strict",
+                    secure=request.url.scheme == "https", max_age=7 * 86400)
+    return resp
+
+
+@router.get("/ui/logout")
+async def logout() -> Response:
+    from slipway.services.context import DASHBOARD_COOKIE
+
+    resp = RedirectResponse("/ui/login", status_code=303)
+    resp.delete_cookie(DASHBOARD_COOKIE)
+    return resp
+
+
+def _safe_next(target: str) -> str:
+    """Only paths on this server (no open redirect)."""
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else "/"
 
 
 def mount_web(app: FastAPI) -> None:

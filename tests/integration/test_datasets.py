@@ -139,7 +139,7 @@ def test_interrupted_push_leaves_nothing(server: SlipwayServer, make_csv) -> Non
     while time.monotonic() < deadline and any((server.home / "tmp").iterdir()):
         time.sleep(0.05)
     assert list((server.home / "tmp").iterdir()) == []
-    with Client(url=server.url) as c:
+    with Client(url=server.url, home=server.home) as c:
         with pytest.raises(NotFound):
             c.datasets.get("half")
     stored = [p for p in (server.home / "artifacts").rglob("*") if p.is_file()]
@@ -153,7 +153,7 @@ def test_concurrent_pushes_make_distinct_versions(server: SlipwayServer, make_cs
 
     def push(p: Path) -> None:
         try:
-            with Client(url=server.url) as c:
+            with Client(url=server.url, home=server.home) as c:
                 results.append(c.datasets.push("race", p, label="label").version.ref)
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)

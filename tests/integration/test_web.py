@@ -36,3 +36,22 @@ def test_charts_render_series() -> None:
                          title="loss"))
     assert svg.count("<polyline") == 2 and "validation:loss" in svg
     assert "no data yet" in str(line_chart({}, title="x"))
+
+
+def test_dashboard_sign_in_with_a_key(sqlite_server: SlipwayServer) -> None:
+    key = sqlite_server.admin_key
+    with sqlite_server.http(api_key=None, follow_redirects=False) as anon:
+        r = anon.get("/ui/datasets")
+        assert r.status_code == 303 and r.headers["location"] == "/ui/login?next=/ui/datasets"
+        assert anon.get("/ui/login").status_code == 200
+        bad = anon.post("/ui/login", content="key=swk_nope_nope&next=/", headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert bad.status_code == 401
+        ok = anon.post("/ui/login", content=f"key={key}&next=//evil.example",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/"
+        cookie = ok.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert anon.get("/ui/datasets").status_code == 200
+        # The cookie opens dashboard pages only, never the API or a change.
+        assert anon.get("/api/v1/datasets").status_code == 401
+        assert anon.delete("/api/v1/datasets/x:1").status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -21,8 +22,10 @@ class SlipwayServer:
     """`slipway up` in a subprocess on its own home; ``url`` once it answers /healthz."""
 
     def __init__(self, home: Path, database_url: str | None = None, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, verify: bool | str = True) -> None:
         self.home = home
+        # A CA bundle path for servers started with --tls-cert.
+        self.verify = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         self.database_url = database_url
         self.extra_args = extra_args or []
         self.env = env or {}
@@ -55,7 +58,7 @@ class SlipwayServer:
             try:
                 info = json.loads((self.home / "server.json").read_text())
                 if info.get("pid") == self.proc.pid:
-                    r = httpx.get(info["url"] + "/healthz", timeout=2)
+                    r = httpx.get(info["url"] + "/healthz", timeout=2, verify=self.verify)
                     if r.status_code == 200:
                         self.url = info["url"]
                         return self
@@ -65,9 +68,18 @@ class SlipwayServer:
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
 
-    def http(self, **kw: object) -> httpx.Client:
-        """A raw HTTP client for this server (base URL set; credentials added once auth exists)."""
-        return httpx.Client(base_url=self.url, timeout=60, **kw)  # type: ignore[arg-type]
+    @property
+    def admin_key(self) -> str:
+        """The key the first start stored in the home's credentials file."""
+        return str(json.loads((self.home / "credentials").read_text())["profiles"]["local"]["api_key"])
+
+    def http(self, api_key: str | None = "admin", **kw: object) -> httpx.Client:
+        """A raw HTTP client for this server, authenticated as admin unless ``api_key`` says otherwise
+        (another key, or None for no Authorization header)."""
+        key = self.admin_key if api_key == "admin" else api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        kw.setdefault("verify", self.verify)
+        return httpx.Client(base_url=self.url, timeout=60, headers=headers, **kw)  # type: ignore[arg-type]
 
     def log(self) -> str:
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from slipway.db.models.auth import ApiKey, AuditCount, AuditEvent, Role, Secret, User
 from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.lineage import Reference
 
-__all__ = ["Dataset", "DatasetVersion", "Reference"]
+__all__ = [
+    "ApiKey", "AuditCount", "AuditEvent", "Dataset", "DatasetVersion", "Reference", "Role", "Secret", "User",
+]

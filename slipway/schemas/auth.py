@@ -1,0 +1,123 @@
+"""Access-control shapes on the wire: users, keys, roles, audit events, secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from slipway.schemas.common import Page
+
+__all__ = [
+    "AuditCountView", "AuditEventView", "KeyCreate", "KeyCreated", "KeyView", "Page", "RoleCreate", "RoleView",
+    "RotateResult", "SecretPut", "SecretView", "UserCreate", "UserUpdate", "UserView", "WhoAmI",
+]
+
+
+class UserCreate(BaseModel):
+    name: str
+    role: str = Field(description="admin, data-scientist, viewer, invoker or a custom role.")
+
+
+class UserUpdate(BaseModel):
+    role: str | None = None
+    disabled: bool | None = None
+
+
+class UserView(BaseModel):
+    name: str
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+    created_by: str
+    active_keys: int = 0
+
+
+class KeyCreate(BaseModel):
+    user: str | None = Field(default=None, description="Owner of the key (default: the caller).")
+    expires: str | None = Field(default=None, description="Lifetime such as 30d, 12h or 90m; none means no expiry.")
+    policy: dict[str, Any] | None = Field(default=None, description="A narrower policy than the user's role.")
+    description: str = Field(default="", max_length=500)
+
+
+class KeyView(BaseModel):
+    key_id: str
+    prefix: str
+    user: str
+    description: str
+    policy: dict[str, Any] | None
+    status: str  # active | expired | revoked
+    created_at: dt.datetime
+    created_by: str
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None
+
+
+class KeyCreated(KeyView):
+    key: str = Field(description="The full API key. Shown once; only its hash is stored.")
+
+
+class RoleCreate(BaseModel):
+    name: str
+    policy: dict[str, Any]
+    description: str = Field(default="", max_length=2000)
+
+
+class RoleView(BaseModel):
+    name: str
+    description: str
+    policy: dict[str, Any]
+    builtin: bool
+    created_at: dt.datetime | None = None
+    created_by: str = ""
+
+
+class AuditEventView(BaseModel):
+    id: int
+    time: dt.datetime
+    user: str
+    key_id: str
+    action: str
+    resource: str
+    method: str
+    path: str
+    source: str
+    request_id: str
+    outcome: str
+    status: int
+    message: str
+
+
+class AuditCountView(BaseModel):
+    day: str
+    user: str
+    action: str
+    resource: str
+    count: int
+
+
+class SecretPut(BaseModel):
+    value: str = Field(min_length=1, max_length=65536)
+
+
+class SecretView(BaseModel):
+    name: str
+    created_at: dt.datetime
+    created_by: str
+    updated_at: dt.datetime
+    updated_by: str
+
+
+class WhoAmI(BaseModel):
+    user: str
+    role: str
+    key_id: str
+    restricted: bool = Field(description="The key carries a policy narrower than the role.")
+
+
+class RotateResult(BaseModel):
+    master_key: str = Field(description="Fingerprint of the new master key (not the key).")
+    rewrapped_objects: int
+    rewrapped_secrets: int

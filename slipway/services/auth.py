@@ -1,0 +1,391 @@
+"""Identity and authorization: users, roles, API keys, authentication of a bearer token, policy checks.
+
+API keys look like ``swk_<key id>_<secret>``: the key id is public (shown in lists and in the
+audit trail), the secret is 256 random bits. Only the SHA-256 of the whole token is stored;
+tokens are compared in constant time. Authenticated callers are cached for a few seconds and
+the cache is dropped on every change to users, roles or keys, so a revoke takes effect at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from slipway.db import Database, utcnow
+from slipway.db.models import ApiKey, Role, User
+from slipway.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound, TooManyRequests, Unauthorized
+from slipway.names import check_name
+from slipway.schemas.auth import KeyCreated, KeyView, Page, RoleView, UserView, WhoAmI
+from slipway.services.policies import BUILTIN_ROLES, Policy, covers, evaluate, parse_policy
+
+__all__ = ["AuthService", "FailureLimiter", "Principal", "parse_duration", "parse_token"]
+
+PREFIX = "swk_"
+_TOKEN = re.compile(r"^swk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
+_CACHE_TTL = 5.0
+_LAST_USED_EVERY = 60.0
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+UNAUTHORIZED = (
+    "Invalid API key: it is wrong, expired or revoked, or its user is disabled. "
+    "Ask an admin for a new key (slipway keys create) and store it with slipway login."
+)
+MISSING = (
+    "Missing API key. Send 'Authorization: Bearer <key>'; the CLI and SDK use the credentials file "
+    "of the home folder, or a profile stored with `slipway login --url URL --key KEY`."
+)
+
+
+def parse_duration(text: str, field_name: str) -> dt.timedelta:
+    """``90s``, ``15m``, ``1h``, ``30d``, ``2w``."""
+    m = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if not m or int(m.group(1)) == 0:
+        raise InvalidArgument(
+            f"Field {field_name!r} has value {text!r}. Expected a positive duration like 90s, 15m, 1h, 30d or 2w.",
+            {"field": field_name, "value": text},
+        )
+    return dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed token, else None."""
+    m = _TOKEN.match(token)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller: the user, the key used, and every policy that must allow a call."""
+
+    user: str
+    role: str
+    key_id: str
+    policies: tuple[Policy, ...]
+    expires_at: dt.datetime | None = None
+    cached_at: float = field(default_factory=time.monotonic)
+
+
+class FailureLimiter:
+    """Counts failed authentications per source in a sliding window; over the limit means 429."""
+
+    def __init__(self, max_failures: int, window: float) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[str, collections.deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, source: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            q = self._failures.get(source)
+            while q and now - q[0] > self.window:
+                q.popleft()
+            if q is not None and len(q) >= self.max_failures:
+                retry = max(1, int(self.window - (now - q[0])) + 1)
+                raise TooManyRequests(
+                    f"Too many failed authentications from {source}; try again in {retry} s.",
+                    {"retry_after": retry, "source": source},
+                )
+
+    def fail(self, source: str) -> None:
+        with self._lock:
+            if len(self._failures) > 100_000:  # a flood of sources: forget the oldest state
+                self._failures.clear()
+            self._failures.setdefault(source, collections.deque()).append(time.monotonic())
+
+
+class AuthService:
+    def __init__(self, db: Database, max_failures: int = 10, failure_window: float = 60.0) -> None:
+        self.db = db
+        self.limiter = FailureLimiter(max_failures, failure_window)
+        self._cache: dict[str, Principal] = {}
+        self._last_used: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def _role_policy(self, s: Session, name: str) -> Policy:
+        if name in BUILTIN_ROLES:
+            return BUILTIN_ROLES[name][1]
+        row = s.execute(select(Role).where(Role.name == name)).scalar_one_or_none()
+        if row is None:
+            known = ", ".join([*BUILTIN_ROLES, *s.execute(select(Role.name).order_by(Role.name)).scalars()])
+            raise NotFound(f"Role {name!r} not found. Known roles: {known}.", {"field": "role", "value": name})
+        return row.policy
+
+    def list_roles(self) -> list[RoleView]:
+        out = [RoleView(name=n, description=d, policy=p, builtin=True) for n, (d, p) in BUILTIN_ROLES.items()]
+        with self.db.session() as s:
+            for r in s.execute(select(Role).order_by(Role.name)).scalars():
+                out.append(RoleView(name=r.name, description=r.description, policy=r.policy, builtin=False,
+                                    created_at=r.created_at, created_by=r.created_by))
+        return out
+
+    def get_role(self, name: str) -> RoleView:
+        for r in self.list_roles():
+            if r.name == name:
+                return r
+        with self.db.session() as s:
+            self._role_policy(s, name)  # raises NotFound listing the known roles
+        raise AssertionError("unreachable")
+
+    def create_role(self, name: str, policy: Any, description: str = "", user: str = "") -> RoleView:
+        check_name(name, "role")
+        doc = parse_policy(policy)
+        if name in BUILTIN_ROLES:
+            raise AlreadyExists(f"Role {name!r} is built in. Choose another name.", {"field": "name", "value": name})
+        try:
+            with self.db.session() as s:
+                row = Role(name=name, description=description, policy=doc, created_by=user)
+                s.add(row)
+                s.flush()
+                view = RoleView(name=name, description=description, policy=doc, builtin=False,
+                                created_at=row.created_at, created_by=user)
+        except IntegrityError:
+            raise AlreadyExists(f"Role {name!r} already exists.", {"field": "name", "value": name}) from None
+        self._changed()
+        return view
+
+    def delete_role(self, name: str) -> RoleView:
+        view = self.get_role(name)
+        if view.builtin:
+            raise Conflict(f"Role {name!r} is built in and cannot be deleted.", {"field": "name", "value": name})
+        with self.db.session() as s:
+            users = s.execute(select(User.name).where(User.role == name).order_by(User.name)).scalars().all()
+            if users:
+                raise Conflict(
+                    f"Role {name!r} is held by {', '.join(users)}. Give them another role first.",
+                    {"field": "name", "value": name, "users": list(users)},
+                )
+            s.execute(Role.__table__.delete().where(Role.name == name))
+        self._changed()
+        return view
+
+    # -- users -------------------------------------------------------------------------------
+
+    def _user(self, s: Session, name: str) -> User:
+        row = s.execute(select(User).where(User.name == name)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"User {name!r} not found. Create it with: slipway users create {name} --role viewer",
+                           {"field": "user", "value": name})
+        return row
+
+    def _user_view(self, s: Session, u: User) -> UserView:
+        keys = s.scalar(select(func.count(ApiKey.id)).where(ApiKey.user_id == u.id, ApiKey.revoked_at.is_(None)))
+        return UserView(name=u.name, role=u.role, disabled=u.disabled, created_at=u.created_at,
+                        created_by=u.created_by, active_keys=keys or 0)
+
+    def _check_grant(self, caller: Principal | None, policy: Policy, what: str) -> None:
+        """A caller may only hand out rights it holds itself."""
+        if caller is None:
+            return
+        ok, missing = covers(caller.policies, policy)
+        if not ok:
+            raise Forbidden(
+                f"{caller.user} may not {what}: it would grant {missing}, which the calling key does not have.",
+                {"user": caller.user, "missing": missing},
+            )
+
+    def create_user(self, name: str, role: str, caller: Principal | None = None) -> UserView:
+        check_name(name, "user")
+        with self.db.session() as s:
+            self._check_grant(caller, self._role_policy(s, role), f"create user {name!r} with role {role!r}")
+        try:
+            with self.db.session() as s:
+                u = User(name=name, role=role, disabled=False, created_by=caller.user if caller else "")
+                s.add(u)
+                s.flush()
+                view = self._user_view(s, u)
+        except IntegrityError:
+            raise AlreadyExists(f"User {name!r} already exists.", {"field": "name", "value": name}) from None
+        return view
+
+    def get_user(self, name: str) -> UserView:
+        with self.db.session() as s:
+            return self._user_view(s, self._user(s, name))
+
+    def list_users(self, limit: int = 50, offset: int = 0) -> Page[UserView]:
+        with self.db.session() as s:
+            total = s.scalar(select(func.count(User.id))) or 0
+            rows = s.execute(select(User).order_by(User.name).limit(limit).offset(offset)).scalars().all()
+            items = [self._user_view(s, u) for u in rows]
+        nxt = str(offset + limit) if offset + limit < total else None
+        return Page[UserView](items=items, total=total, next_page_token=nxt)
+
+    def update_user(self, name: str, role: str | None = None, disabled: bool | None = None,
+                    caller: Principal | None = None) -> UserView:
+        with self.db.session() as s:
+            u = self._user(s, name)
+            if role is not None and role != u.role:
+                self._check_grant(caller, self._role_policy(s, role), f"give user {name!r} role {role!r}")
+                u.role = role
+            if disabled is not None:
+                if disabled and caller is not None and caller.user == name:
+                    raise Conflict(f"User {name!r} cannot disable itself (that would lock it out).",
+                                   {"field": "disabled", "value": name})
+                u.disabled = disabled
+            s.flush()
+            view = self._user_view(s, u)
+        self._changed()
+        return view
+
+    def user_count(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count(User.id))) or 0
+
+    # -- keys --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _key_view(k: ApiKey, user: str) -> KeyView:
+        now = utcnow()
+        status = "revoked" if k.revoked_at else "expired" if k.expires_at and k.expires_at <= now else "active"
+        return KeyView(key_id=k.key_id, prefix=f"{PREFIX}{k.key_id}_", user=user, description=k.description,
+                       policy=k.policy, status=status, created_at=k.created_at, created_by=k.created_by,
+                       expires_at=k.expires_at, revoked_at=k.revoked_at, last_used_at=k.last_used_at)
+
+    def create_key(self, user: str, expires: str | None = None, policy: Any = None, description: str = "",
+                   caller: Principal | None = None) -> KeyCreated:
+        doc = parse_policy(policy) if policy is not None else None
+        expires_at = utcnow() + parse_duration(expires, "expires") if expires else None
+        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        token = f"{PREFIX}{key_id}_{secret}"
+        with self.db.session() as s:
+            u = self._user(s, user)
+            if caller is not None:
+                # The new key's rights are its user's role narrowed by its own policy: covering either is enough.
+                role_policy = self._role_policy(s, u.role)
+                if doc is None or not covers(caller.policies, role_policy)[0]:
+                    self._check_grant(caller, doc or role_policy, f"create a key for {user!r}")
+            k = ApiKey(key_id=key_id, user_id=u.id, secret_hash=_hash(token), policy=doc, description=description,
+                       created_by=caller.user if caller else "", expires_at=expires_at)
+            s.add(k)
+            s.flush()
+            view = self._key_view(k, u.name)
+        return KeyCreated(**view.model_dump(), key=token)
+
+    def list_keys(self, user: str | None = None, limit: int = 50, offset: int = 0) -> Page[KeyView]:
+        with self.db.session() as s:
+            q = select(ApiKey, User.name).join(User, ApiKey.user_id == User.id)
+            if user:
+                q = q.where(User.name == user)
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.execute(q.order_by(ApiKey.created_at, ApiKey.id).limit(limit).offset(offset)).all()
+            items = [self._key_view(k, name) for k, name in rows]
+        nxt = str(offset + limit) if offset + limit < total else None
+        return Page[KeyView](items=items, total=total, next_page_token=nxt)
+
+    def revoke_key(self, key_id: str) -> KeyView:
+        with self.db.session() as s:
+            row = s.execute(select(ApiKey, User.name).join(User, ApiKey.user_id == User.id)
+                            .where(ApiKey.key_id == key_id)).first()
+            if row is None:
+                raise NotFound(f"API key {key_id!r} not found. List keys with: slipway keys list",
+                               {"field": "key_id", "value": key_id})
+            k, name = row
+            if k.revoked_at is None:
+                k.revoked_at = utcnow()
+            s.flush()
+            view = self._key_view(k, name)
+        self._changed()
+        return view
+
+    # -- authentication and authorization -----------------------------------------------------
+
+    def authenticate(self, header: str | None, source: str) -> Principal:
+        """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429."""
+        if not header:
+            raise Unauthorized(MISSING)
+        self.limiter.check(source)
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        parsed = parse_token(token) if scheme.lower() == "bearer" else None
+        digest = _hash(token)
+        now = utcnow()
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached.cached_at < _CACHE_TTL:
+            if cached.expires_at is None or cached.expires_at > now:
+                self._touch(cached.key_id)
+                return cached
+        principal = self._load(parsed, token, now) if parsed else None
+        if principal is None:
+            self.limiter.fail(source)
+            raise Unauthorized(UNAUTHORIZED)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = principal
+        self._touch(principal.key_id)
+        return principal
+
+    def _load(self, parsed: tuple[str, str], token: str, now: dt.datetime) -> Principal | None:
+        with self.db.session() as s:
+            row = s.execute(select(ApiKey, User).join(User, ApiKey.user_id == User.id)
+                            .where(ApiKey.key_id == parsed[0])).first()
+            # Hash and compare even when the key id is unknown, so timing says nothing about it.
+            stored = row[0].secret_hash if row else "0" * 64
+            if not hmac.compare_digest(stored, _hash(token)) or row is None:
+                return None
+            k, u = row
+            if k.revoked_at is not None or (k.expires_at is not None and k.expires_at <= now) or u.disabled:
+                return None
+            try:
+                role_policy = self._role_policy(s, u.role)
+            except NotFound:
+                return None
+            policies = (role_policy,) if k.policy is None else (role_policy, k.policy)
+            return Principal(user=u.name, role=u.role, key_id=k.key_id, policies=policies, expires_at=k.expires_at)
+
+    def _touch(self, key_id: str) -> None:
+        """Record last use, at most once a minute per key, so reads do not turn into writes."""
+        now = time.monotonic()
+        last = self._last_used.get(key_id)
+        if last is not None and now - last < _LAST_USED_EVERY:
+            return
+        self._last_used[key_id] = now
+        self.db.run(lambda s: s.execute(
+            ApiKey.__table__.update().where(ApiKey.key_id == key_id).values(last_used_at=utcnow())))
+
+    @staticmethod
+    def authorize(principal: Principal, action: str, resource: str) -> None:
+        if not evaluate(principal.policies, action, resource):
+            raise Forbidden(
+                f"User {principal.user!r} (key {principal.key_id}) may not {action} on {resource}. "
+                "Ask an admin for a role or key that allows it.",
+                {"action": action, "resource": resource, "user": principal.user, "key_id": principal.key_id},
+            )
+
+    @staticmethod
+    def whoami(principal: Principal) -> WhoAmI:
+        return WhoAmI(user=principal.user, role=principal.role, key_id=principal.key_id,
+                      restricted=len(principal.policies) > 1)
+
+    def bootstrap(self) -> KeyCreated | None:
+        """On a new platform: the ``admin`` user and its first key (returned once, to be stored)."""
+        if self.user_count():
+            return None
+        try:
+            self.create_user("admin", "admin")
+        except AlreadyExists:  # another process bootstrapped at the same moment
+            return None
+        return self.create_key("admin", description="created by the first `slipway up`")

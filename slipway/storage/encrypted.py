@@ -1,0 +1,252 @@
+"""Encryption at rest as a wrapper around any artifact store (envelope encryption, streamed).
+
+Each object gets its own random 256-bit data key. The object's bytes are stored as
+``header | chunk_0 | chunk_1 | …`` where each chunk is AES-256-GCM over at most ``CHUNK`` plaintext
+bytes, with a nonce made of a random prefix and the chunk number, and the object key, chunk number
+and a last-chunk flag as associated data: chunks cannot be reordered, truncated, or moved to
+another object. The data key, wrapped by the master key (``KeyRing``), is stored beside the
+object under ``.keys/<key>``; rotating the master key rewrites only those small files.
+The contract is unchanged: sizes and sha256 are of the plaintext; ``open()`` streams.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import struct
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from slipway.errors import NotFound
+from slipway.storage.base import CHUNK, ArtifactStore, ObjectInfo, check_key
+from slipway.storage.keyring import DecryptionFailed, KeyRing
+
+__all__ = ["KEYS_PREFIX", "EncryptedStore"]
+
+MAGIC = b"SWE1"
+_HEADER = struct.Struct(">4sI8s")  # magic, plaintext chunk size, nonce prefix
+TAG = 16
+KEYS_PREFIX = ".keys/"
+
+
+def _aad(key: str, index: int, final: bool) -> bytes:
+    return key.encode() + struct.pack(">QB", index, 1 if final else 0)
+
+
+def _nonce(prefix: bytes, index: int) -> bytes:
+    return prefix + struct.pack(">I", index)
+
+
+class _ChunkReader(io.RawIOBase):
+    """Serves ``read(n)`` from whole chunks made by ``_fill`` without re-copying the buffer."""
+
+    _cur: bytes = b""
+    _pos: int = 0
+    _done: bool = False
+
+    def _fill(self) -> None:
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        parts = []
+        want = -1 if n is None or n < 0 else n
+        while want != 0:
+            if self._pos >= len(self._cur):
+                if self._done:
+                    break
+                self._fill()
+                continue
+            end = len(self._cur) if want < 0 else self._pos + want
+            part = self._cur[self._pos : end]  # the whole chunk when aligned: no copy
+            self._pos += len(part)
+            if want > 0:
+                want -= len(part)
+            parts.append(part)
+        return b"".join(parts)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _Encrypting(_ChunkReader):
+    """A readable stream of ciphertext made from a plaintext source, one chunk at a time."""
+
+    def __init__(self, src: BinaryIO, key: str, data_key: bytes, chunk: int) -> None:
+        self._src, self._key, self._chunk = src, key, chunk
+        self._aead = AESGCM(data_key)
+        self._prefix = secrets.token_bytes(8)
+        self._cur, self._pos = _HEADER.pack(MAGIC, chunk, self._prefix), 0
+        self._next = self._read_full()
+        self._index = 0
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def _read_full(self) -> bytes:
+        parts, want = [], self._chunk
+        while want:
+            block = self._src.read(want)
+            if not block:
+                break
+            parts.append(block)
+            want -= len(block)
+        return b"".join(parts)
+
+    def _fill(self) -> None:
+        current = self._next
+        self._next = self._read_full() if len(current) == self._chunk else b""
+        final = not self._next
+        self.digest.update(current)
+        self.size += len(current)
+        self._cur = self._aead.encrypt(_nonce(self._prefix, self._index), current, _aad(self._key, self._index, final))
+        self._pos = 0
+        self._index += 1
+        self._done = final
+
+
+class _Decrypting(_ChunkReader):
+    """A readable stream of plaintext over a stored ciphertext stream; fails on any tampering."""
+
+    def __init__(self, raw: BinaryIO, key: str, data_key: bytes) -> None:
+        self._raw, self._key = raw, key
+        header = raw.read(_HEADER.size)
+        try:
+            magic, self._chunk, self._prefix = _HEADER.unpack(header)
+        except struct.error:
+            magic = b""
+        if magic != MAGIC:
+            raw.close()
+            raise DecryptionFailed(f"Artifact {key!r} is not in Slipway's encrypted format (damaged or foreign file).")
+        self._aead = AESGCM(data_key)
+        self._index = 0
+        self._next = self._read_sealed()
+
+    def _read_sealed(self) -> bytes:
+        parts, want = [], self._chunk + TAG
+        while want:
+            block = self._raw.read(want)
+            if not block:
+                break
+            parts.append(block)
+            want -= len(block)
+        return b"".join(parts)
+
+    def _fill(self) -> None:
+        sealed = self._next
+        self._next = self._read_sealed() if len(sealed) == self._chunk + TAG else b""
+        final = not self._next
+        try:
+            self._cur = self._aead.decrypt(_nonce(self._prefix, self._index), sealed, _aad(self._key, self._index, final))
+            self._pos = 0
+        except InvalidTag:
+            raise DecryptionFailed(
+                f"Artifact {self._key!r} failed authentication at chunk {self._index}: the stored bytes were "
+                "tampered with, truncated or damaged.",
+                {"key": self._key, "chunk": self._index},
+            ) from None
+        self._index += 1
+        self._done = final
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class EncryptedStore(ArtifactStore):
+    """Wraps ``inner``: everything written is encrypted, everything read is decrypted and verified."""
+
+    def __init__(self, inner: ArtifactStore, keyring: KeyRing, chunk: int = CHUNK) -> None:
+        self.inner = inner
+        self.keyring = keyring
+        self.chunk = chunk
+        self.url = inner.url
+        self.scheme = inner.scheme
+
+    @staticmethod
+    def _key_path(key: str) -> str:
+        return KEYS_PREFIX + check_key(key)
+
+    def put(self, key: str, src: BinaryIO) -> ObjectInfo:
+        check_key(key)
+        if key.startswith(KEYS_PREFIX):
+            raise ValueError(f"{KEYS_PREFIX} is reserved for wrapped data keys")
+        data_key = AESGCM.generate_key(bit_length=256)
+        stream = _Encrypting(src, key, data_key, self.chunk)
+        self.inner.put(key, stream)  # type: ignore[arg-type]
+        try:
+            self.inner.put_bytes(self._key_path(key), self.keyring.wrap(data_key, key.encode()))
+        except BaseException:
+            self.inner.delete(key)
+            raise
+        return ObjectInfo(key, stream.size, stream.digest.hexdigest())
+
+    def _data_key(self, key: str) -> bytes:
+        try:
+            wrapped = self.inner.read_bytes(self._key_path(key))
+        except NotFound:
+            if self.inner.exists(key):
+                raise DecryptionFailed(f"Artifact {key!r} has no data key in {self.url}; it cannot be decrypted.") from None
+            raise NotFound(f"Artifact {key!r} not found in {self.url}.", {"key": key}) from None
+        return self.keyring.unwrap(wrapped, key.encode(), f"Artifact {key!r}")
+
+    def open(self, key: str) -> BinaryIO:
+        data_key = self._data_key(key)
+        return _Decrypting(self.inner.open(key), key, data_key)  # type: ignore[return-value]
+
+    def iter_chunks(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
+        f = self.open(key)  # opened now, so a wrong master key fails before any byte is streamed
+
+        def _gen() -> Iterator[bytes]:
+            with f:
+                while True:
+                    block = f.read(chunk)
+                    if not block:
+                        return
+                    yield block
+
+        return _gen()
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+        self.inner.delete(self._key_path(key))
+
+    def list(self, prefix: str = "") -> list[str]:
+        return [k for k in self.inner.list(prefix) if not k.startswith(KEYS_PREFIX)]
+
+    def size(self, key: str) -> int:
+        stored = self.inner.size(key) - _HEADER.size
+        chunks = max(1, -(-stored // (self.chunk + TAG)))
+        return stored - chunks * TAG
+
+    def cleanup_partial(self, older_than: float) -> int:
+        return self.inner.cleanup_partial(older_than)
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()} (encrypted: AES-256-GCM, master key {self.keyring.current})"
+
+    def rewrap_all(self) -> int:
+        """Re-wrap every data key under the keyring's current master key; the data is not touched."""
+        count = 0
+        for path in self.inner.list(KEYS_PREFIX.rstrip("/")):
+            key = path.removeprefix(KEYS_PREFIX)
+            wrapped = self.inner.read_bytes(path)
+            if self.keyring.wrapped_by(wrapped) == self.keyring.current:
+                continue
+            self.inner.put_bytes(path, self.keyring.rewrap(wrapped, key.encode(), f"Artifact {key!r}"))
+            count += 1
+        return count
