@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.lineage import Reference
+from slipway.db.models.training import Job, JobMetric
 
-__all__ = ["Dataset", "DatasetVersion", "Reference"]
+__all__ = ["Dataset", "DatasetVersion", "Job", "JobMetric", "Reference"]
