@@ -12,6 +12,7 @@ import os
 from slipway.schemas import ServerStatus
 from slipway.sdk.datasets import Datasets
 from slipway.sdk.http import Api
+from slipway.sdk.jobs import Algorithms, Jobs
 from slipway.settings import Settings
 
 __all__ = ["Client"]
@@ -43,6 +44,8 @@ class Client:
         self.url = url
         self._api = Api(url, api_key, timeout, verify=os.environ.get("SLIPWAY_CA_BUNDLE") or True)
         self.datasets = Datasets(self._api)
+        self.jobs = Jobs(self._api)
+        self.algorithms = Algorithms(self._api)
 
     def status(self) -> ServerStatus:
         return ServerStatus.model_validate(self._api.json("GET", "/api/v1/status"))

@@ -16,7 +16,10 @@ from slipway.storage import ArtifactStore, open_store
 __all__ = ["Platform"]
 
 if TYPE_CHECKING:
+    from slipway.compute import Executor
     from slipway.services.datasets import DatasetService
+    from slipway.services.job_runs import JobRuns
+    from slipway.services.training import TrainingService
 
 
 class Platform:
@@ -38,6 +41,25 @@ class Platform:
         from slipway.services.datasets import DatasetService
 
         return DatasetService(self.db, self.store, self.settings.tmp_dir, self.settings.max_upload_bytes)
+
+    @cached_property
+    def training(self) -> TrainingService:
+        from slipway.services.training import TrainingService
+
+        return TrainingService(self.db, self.store, self.datasets, self.settings)
+
+    @cached_property
+    def executor(self) -> Executor:
+        from slipway.compute import open_executor
+
+        return open_executor(self.settings.compute_url, on_exit=self.training.wakeup.set,
+                             concurrency=self.settings.job_concurrency)
+
+    @cached_property
+    def job_runs(self) -> JobRuns:
+        from slipway.services.job_runs import JobRuns
+
+        return JobRuns(self.training, self.executor)
 
     @property
     def tmp_dir(self) -> Path:
