@@ -8,7 +8,7 @@ import traceback
 import typer
 
 from slipway import __version__
-from slipway.cli import data, server
+from slipway.cli import algorithms, data, jobs, server, train
 from slipway.cli.output import err_console
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError
@@ -41,7 +41,10 @@ def main_callback(
 
 
 app.add_typer(data.app, name="data")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(algorithms.app, name="algorithms")
 server.register(app)
+train.register(app)
 
 
 def main() -> None:
