@@ -12,19 +12,18 @@ def _build(hp: dict[str, Any], problem: str) -> Any:
     from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
     gamma = "scale" if hp["gamma"] is None else hp["gamma"]
-    if hp["kernel"] == "linear":
-        if is_classifier(problem):
-            from sklearn.calibration import CalibratedClassifierCV
-
-            # LinearSVC has no predict_proba; calibration adds it (serving reports a confidence).
-            return CalibratedClassifierCV(LinearSVC(C=hp["C"], max_iter=hp["max_iter"],
-                                                    random_state=hp["random_state"]), cv=3)
-        return LinearSVR(C=hp["C"], epsilon=hp["epsilon"], max_iter=hp["max_iter"], random_state=hp["random_state"])
     if is_classifier(problem):
-        return SVC(C=hp["C"], kernel=hp["kernel"], gamma=gamma, degree=hp["degree"], probability=True,
-                   random_state=hp["random_state"])
-    return SVR(C=hp["C"], kernel=hp["kernel"], gamma=gamma, degree=hp["degree"], epsilon=hp["epsilon"])
+        from sklearn.calibration import CalibratedClassifierCV
 
+        # Calibration gives an SVM predict_proba (serving reports a confidence), fitted by cross-validation.
+        base: Any = (LinearSVC(C=hp["C"], max_iter=hp["max_iter"], random_state=hp["random_state"])
+                     if hp["kernel"] == "linear" else
+                     SVC(C=hp["C"], kernel=hp["kernel"], gamma=gamma, degree=hp["degree"],
+                         random_state=hp["random_state"]))
+        return CalibratedClassifierCV(base, cv=3, ensemble=False)
+    if hp["kernel"] == "linear":
+        return LinearSVR(C=hp["C"], epsilon=hp["epsilon"], max_iter=hp["max_iter"], random_state=hp["random_state"])
+    return SVR(C=hp["C"], kernel=hp["kernel"], gamma=gamma, degree=hp["degree"], epsilon=hp["epsilon"])
 
 ALGORITHM = Algorithm(
     name="svm",

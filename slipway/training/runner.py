@@ -57,6 +57,7 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
     last = tb.splitlines()[-1] if tb else ""
     reason = own or tb
     if not reason:
+        tail = [ln for ln in _tail(paths.logs, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -65,6 +66,8 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
             reason = f"The script was killed by signal {name}."
         else:
             reason = f"The script exited with code {code} without a traceback; see the job's logs."
+        if tail:
+            reason += " Its last lines:\n" + "\n".join(tail[-5:])
     if memory_limit_mb and ("MemoryError" in last or code in (-signal.SIGKILL, -signal.SIGSEGV)):
         reason = (f"The job exceeded its memory limit of {memory_limit_mb} MB (raise it with --memory-limit).\n"
                   + reason)
