@@ -271,3 +271,60 @@ def test_bad_input_gets_clear_errors(client: Client, server: SlipwayServer, tmp_
     assert unknown_algo.status_code == 404 and "Did you mean 'kmeans'" in unknown_algo.json()["error"]["message"]
     # None of the refused jobs exists.
     assert [v.name for v in client.jobs.list().items] == ["taken"]
+
+
+def test_text_regression_and_clustering_builtins(client: Client, tmp_path: Path) -> None:
+    reviews = tmp_path / "reviews"
+    for cls, words in {"positive": ["great", "superb", "lovely"], "negative": ["awful", "dull", "boring"]}.items():
+        (reviews / cls).mkdir(parents=True)
+        for i in range(12):
+            (reviews / cls / f"{i}.txt").write_text(f"a {words[i % 3]} film, number {i}")
+    client.datasets.push("reviews", reviews)
+    houses = tmp_path / "houses.csv"
+    houses.write_text("rooms,area,price\n" + "".join(f"{1 + i % 5},{30 + i},{100 + 20 * (i % 5) + i}\n"
+                                                      for i in range(40)))
+    client.datasets.push("houses", houses, label="price")
+    client.datasets.push("houses-val", houses, label="price")
+    jobs = [
+        client.jobs.create("text", algorithm="text-classifier", data={"train": "reviews:1"}, validation_split=0.25,
+                           hyperparameters={"classifier": "linear-svm"}),
+        client.jobs.create("ridge", algorithm="linear-regression", data={"train": "houses:1",
+                                                                         "validation": "houses-val:1"},
+                           hyperparameters={"regularization": "ridge", "alpha": 0.1}),
+        client.jobs.create("clusters", algorithm="kmeans", data={"train": "houses:1"},
+                           hyperparameters={"n_clusters": 3}),
+    ]
+    for job in jobs:
+        job.wait(timeout=180)
+    text, ridge, clusters = jobs
+    assert text.problem_type == "binary_classification" and text.metrics["validation:accuracy"] >= 0.5
+    assert ridge.problem_type == "regression" and ridge.label == "price"
+    assert {"validation:rmse", "validation:mae", "validation:r2"} <= set(ridge.metrics)
+    assert ridge.metrics["validation:r2"] > 0.5
+    assert clusters.problem_type == "clustering" and "train:silhouette" in clusters.metrics
+    model_dir = extract(text.download(tmp_path / "dl"), tmp_path / "text-model")
+    manifest = json.loads((model_dir / "slipway-model.json").read_text())
+    assert manifest["signature"]["input_kind"] == "text" and manifest["signature"]["labels"] == ["negative",
+                                                                                                "positive"]
+    model = joblib.load(model_dir / "model.joblib")
+    assert list(model.predict(["a superb film", "an awful film"])) == ["positive", "negative"]
+
+
+def test_demo_workspace_trains_a_classifier(tmp_path: Path) -> None:
+    from tests.integration.test_job_lifecycle import wait_for
+
+    srv = SlipwayServer(tmp_path / "home", extra_args=["--demo"]).start()
+    try:
+        with Client(url=srv.url) as c:
+            def created() -> bool:
+                try:
+                    return c.jobs.get("cancer-lr") is not None
+                except NotFound:
+                    return False
+
+            wait_for(created, timeout=120, what="the demo job")
+            job = c.jobs.get("cancer-lr").wait(timeout=120)
+            assert job.inputs == {"train": "cancer:1"} and job.created_by == "demo"
+            assert job.metrics["validation:accuracy"] > 0.9
+    finally:
+        srv.stop()
