@@ -33,8 +33,8 @@ class Executor(ABC):
         """How many jobs may run at once."""
 
     @abstractmethod
-    def submit(self, job_dir: Path, log: Path) -> str:
-        """Start the job's process; return its handle."""
+    def submit(self, job_dir: Path, log: Path, warm: bool = False) -> str:
+        """Start the job's process; return its handle. ``warm``: a built-in that may use a pre-warmed process."""
 
     @abstractmethod
     def poll(self, handle: str) -> ProcessState:
@@ -47,6 +47,9 @@ class Executor(ABC):
     @abstractmethod
     def kill(self, handle: str) -> None:
         """Stop the process (and its children) now: SIGKILL."""
+
+    def close(self) -> None:
+        """Release what the executor holds (spare processes); running jobs are left alone."""
 
     def describe(self) -> str:
         return self.url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -29,33 +30,72 @@ def _start_time(pid: int) -> str | None:
 
 
 class LocalExecutor(Executor):
-    """Concurrency defaults to the number of cores; stop signals go to the job's whole process group."""
+    """Concurrency defaults to the number of cores; stop signals go to the job's whole process group.
+
+    With ``warm_pool``, the first built-in job starts a spare process that imports pandas and
+    scikit-learn ahead of time (``slipway.compute.warm``); later built-in jobs take it over.
+    """
 
     url = "local"
 
-    def __init__(self, on_exit: Callable[[], None] | None = None, concurrency: int = 0) -> None:
+    def __init__(self, on_exit: Callable[[], None] | None = None, concurrency: int = 0, warm_pool: bool = True) -> None:
         super().__init__(on_exit)
         self.concurrency = concurrency or os.cpu_count() or 1
+        self.warm_pool = warm_pool
+        self._spare: subprocess.Popen[bytes] | None = None
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
     def capacity(self) -> int:
         return self.concurrency
 
-    def submit(self, job_dir: Path, log: Path) -> str:
+    def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "SM_"))}
         env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn_spare(self) -> None:
+        spare = subprocess.Popen(
+            [sys.executable, "-m", "slipway.compute.warm"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=self._env(), start_new_session=True, close_fds=True,
+        )
+        with self._lock:
+            self._spare = spare
+
+    def _take_spare(self) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is not None:
+            return None
+        return spare
+
+    def submit(self, job_dir: Path, log: Path, warm: bool = False) -> str:
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "slipway.training.runner", str(job_dir)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir, env=env,
-                start_new_session=True, close_fds=True,
-            )
+        proc = self._take_spare() if warm and self.warm_pool else None
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.write((json.dumps({"job_dir": str(job_dir), "log": str(log)}) + "\n").encode())
+            proc.stdin.close()
+        else:
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "slipway.training.runner", str(job_dir)],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir, env=self._env(),
+                    start_new_session=True, close_fds=True,
+                )
         with self._lock:
             self._procs[proc.pid] = proc
         threading.Thread(target=self._wait, args=(proc,), name=f"job-wait-{proc.pid}", daemon=True).start()
+        if warm and self.warm_pool:
+            # The next built-in job finds pandas and scikit-learn already imported.
+            threading.Thread(target=self._spawn_spare, name="job-spare", daemon=True).start()
         return f"local:{proc.pid}:{_start_time(proc.pid) or ''}"
+
+    def close(self) -> None:
+        spare = self._take_spare()
+        if spare is not None:
+            with contextlib.suppress(OSError):
+                spare.kill()
+            spare.wait()
 
     def _wait(self, proc: subprocess.Popen[bytes]) -> None:
         proc.wait()

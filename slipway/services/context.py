@@ -79,5 +79,7 @@ class Platform:
         }
 
     def close(self) -> None:
+        if "executor" in self.__dict__:
+            self.executor.close()
         self.db.dispose()
 

@@ -147,7 +147,28 @@ def _set_memory_limit(limit_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * MB, limit_mb * MB))
 
 
-def run(root: Path) -> dict[str, Any]:
+def _run_builtin_here(env: dict[str, str], cwd: Path) -> int:
+    """A built-in in this (pre-warmed) process: same environment and folder as a child would get."""
+    import traceback
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        from slipway.training.builtin import main as builtin_main
+
+        return builtin_main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def run(root: Path, in_process: bool = False) -> dict[str, Any]:
     paths = JobPaths(root)
     job = json.loads(paths.job_file.read_text())
     paths.make()
@@ -156,6 +177,8 @@ def run(root: Path) -> dict[str, Any]:
     def _on_term(signum: int, frame: object) -> None:
         # The whole process group got the signal: the script stops itself; we only remember why.
         stop["requested"] = True
+        if in_process:  # the built-in runs in this very process: end it
+            raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _on_term)
     hps = {k: map_opt_ml(v, paths.root) for k, v in job.get("hyperparameters", {}).items()}
@@ -176,15 +199,18 @@ def run(root: Path) -> dict[str, Any]:
         cmd = [sys.executable, "-m", "slipway.training.builtin"]
         cwd = paths.root
     _set_memory_limit(job.get("memory_limit_mb"))
-    _say(f"Job {job['name']}: running {' '.join(cmd[1:])}")
-    try:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env)
-    except OSError as exc:
-        reason = f"Could not start the script: {exc}"
-        if job.get("memory_limit_mb"):
-            reason = f"The job exceeded its memory limit of {job['memory_limit_mb']} MB while starting. {reason}"
-        return {"status": "Failed", "exit_code": None, "failure_reason": reason}
-    code = proc.wait()
+    _say(f"Job {job['name']}: running {' '.join(cmd[1:])}" + (" (warm process)" if in_process else ""))
+    if in_process and job.get("kind") != "script":
+        code = _run_builtin_here(env, cwd)
+    else:
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env)
+        except OSError as exc:
+            reason = f"Could not start the script: {exc}"
+            if job.get("memory_limit_mb"):
+                reason = f"The job exceeded its memory limit of {job['memory_limit_mb']} MB while starting. {reason}"
+            return {"status": "Failed", "exit_code": None, "failure_reason": reason}
+        code = proc.wait()
     if stop["requested"]:
         return {"status": "Stopped", "exit_code": code, "failure_reason": None}
     if code != 0:
@@ -199,13 +225,13 @@ def run(root: Path) -> dict[str, Any]:
     return {"status": "Completed", "exit_code": 0, "failure_reason": None}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, in_process: bool = False) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         print("usage: python -m slipway.training.runner JOB_FOLDER", file=sys.stderr)
         return 2
     paths = JobPaths(argv[0])
-    result = run(paths.root)
+    result = run(paths.root, in_process)
     if result["status"] == "Failed":
         _say(f"Job failed: {str(result['failure_reason']).splitlines()[0]}")
     _write_result(paths, result)

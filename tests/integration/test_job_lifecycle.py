@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from slipway.client import Client
 from slipway.errors import Conflict, JobFailed
 from tests.support.servers import SlipwayServer
+from tests.support.waiting import wait_for
 
 SLEEPER = """
     import os, signal, sys, time
@@ -23,15 +23,6 @@ SLEEPER = """
     open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("done")
     print("finished", flush=True)
 """
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sleeper(tmp_path: Path, body: str = SLEEPER) -> Path:

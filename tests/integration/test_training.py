@@ -15,6 +15,7 @@ import pytest
 from slipway.client import Client
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, JobFailed, NotFound
 from tests.support.servers import SlipwayServer
+from tests.support.waiting import wait_for
 
 
 def write_table(path: Path, rows: int = 60) -> Path:
@@ -79,6 +80,14 @@ def test_builtin_job_trains_evaluates_and_saves_a_model(client: Client, tmp_path
     with pytest.raises(Conflict, match="used by job shapes-lr"):
         client.datasets.delete("shapes:1")
     assert [v.name for v in client.jobs.list(status="Completed").items] == ["shapes-lr"]
+
+    # Later built-ins take over a process that imported scikit-learn ahead of time; it stops like any other.
+    slow = client.jobs.create("shapes-rf", algorithm="random-forest", data={"train": "shapes:1"},
+                              hyperparameters={"n_estimators": 10000})
+    wait_for(lambda: "Fitting random-forest" in "".join(slow.logs()), what="the forest to start")
+    assert "(warm process)" in "".join(slow.logs())
+    slow.stop().wait(timeout=60)
+    assert (slow.status, slow.failure_reason) == ("Stopped", None)
 
 
 SM_SCRIPT = """
@@ -311,8 +320,6 @@ def test_text_regression_and_clustering_builtins(client: Client, tmp_path: Path)
 
 
 def test_demo_workspace_trains_a_classifier(tmp_path: Path) -> None:
-    from tests.integration.test_job_lifecycle import wait_for
-
     srv = SlipwayServer(tmp_path / "home", extra_args=["--demo"]).start()
     try:
         with Client(url=srv.url) as c:
