@@ -49,7 +49,7 @@ class JobRuns:
 
     def _update(self, name: str, fn: Any) -> Any:
         def _do(s: Session) -> Any:
-            job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+            job = s.execute(select(Job).where(Job.name == name).with_for_update()).scalar_one()
             return fn(job, s)
 
         return self.db.run(_do)
@@ -69,7 +69,8 @@ class JobRuns:
             return []
 
         def _do(s: Session) -> list[str]:
-            jobs = s.execute(select(Job).where(Job.status == "Pending").order_by(Job.id).limit(slots)).scalars().all()
+            jobs = s.execute(select(Job).where(Job.status == "Pending").order_by(Job.id).limit(slots)
+                             .with_for_update(skip_locked=True)).scalars().all()
             for job in jobs:
                 transition(job, "InProgress", "Starting", "Preparing the job folder.")
                 job.started_at = utcnow()

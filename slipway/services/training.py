@@ -304,8 +304,9 @@ class TrainingService:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def _job(self, s: Session, name: str) -> Job:
-        job = s.execute(select(Job).where(Job.name == name)).scalar_one_or_none()
+    def _job(self, s: Session, name: str, lock: bool = False) -> Job:
+        q = select(Job).where(Job.name == name)
+        job = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
         if job is None:
             raise NotFound(f"Job {name!r} not found. See `slipway jobs list`.", {"field": "name", "value": name})
         return job
@@ -375,7 +376,7 @@ class TrainingService:
 
     def stop(self, name: str) -> JobView:
         def _do(s: Session) -> JobView:
-            job = self._job(s, name)
+            job = self._job(s, name, lock=True)  # the jobs controller may be claiming it right now
             if job.status in ("Completed", "Failed"):
                 raise Conflict(f"Job {name!r} already ended ({job.status}); there is nothing to stop.",
                                {"field": "name", "value": name, "status": job.status})
