@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Client", "__version__"]
+__all__ = ["Client", "__version__", "log_metric"]
 
 if TYPE_CHECKING:
     from slipway.client import Client
+    from slipway.training.metrics import log_metric
 
 
 def __getattr__(name: str) -> Any:
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from slipway.client import Client
 
         return Client
+    if name == "log_metric":
+        from slipway.training.metrics import log_metric
+
+        return log_metric
     raise AttributeError(f"module 'slipway' has no attribute {name!r}")

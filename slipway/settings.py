@@ -36,6 +36,11 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "auth_max_failures": ("int", "10", "Failed authentications per source address within auth_failure_window "
                           "before that source gets 429 Too Many Requests."),
     "auth_failure_window": ("float", "60.0", "Seconds over which failed authentications are counted."),
+    "compute_url": ("url", "local", "Where training jobs run: 'local' (a process per job on this machine)."),
+    "job_concurrency": ("int", "0", "Training jobs running at once; 0 means one per CPU core. Others wait as Pending."),
+    "job_max_runtime": ("int", "86400", "Default max runtime of a training job in seconds (--max-runtime overrides)."),
+    "job_memory_limit_mb": ("int", "0", "Default memory limit of a training job in MB; 0 means none."),
+    "job_stop_grace": ("float", "10.0", "Seconds a stopped job gets between SIGTERM and SIGKILL."),
 }
 
 
@@ -59,6 +64,11 @@ class Settings:
     audit_reads: bool = False
     auth_max_failures: int = 10
     auth_failure_window: float = 60.0
+    compute_url: str = "local"
+    job_concurrency: int = 0
+    job_max_runtime: int = 86400
+    job_memory_limit_mb: int = 0
+    job_stop_grace: float = 10.0
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -92,6 +102,13 @@ class Settings:
                 {"field": "page_size", "value": self.page_size},
             )
 
+        for name in ("job_concurrency", "job_max_runtime", "job_memory_limit_mb"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(
+                    f"Setting {name!r} has value {getattr(self, name)}. Expected an int >= 0.",
+                    {"field": name, "value": getattr(self, name)},
+                )
+
     # Paths every part agrees on.
     @property
     def config_file(self) -> Path:
@@ -100,6 +117,16 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Working folders of running training jobs (removed when a job ends)."""
+        return self.home / "jobs"
+
+    @property
+    def envs_dir(self) -> Path:
+        """Cached Python environments for jobs' requirements.txt, keyed by its hash."""
+        return self.home / "envs"
 
     @property
     def server_file(self) -> Path:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from urllib.parse import quote
-
-from fastapi.responses import ORJSONResponse, RedirectResponse, Response
+import orjson
+from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slipway.errors import SlipwayError
@@ -17,19 +17,24 @@ from slipway.services.context import is_dashboard_read
 
 log = logging.getLogger("slipway.api")
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["error_body", "error_response", "install_error_handlers"]
 
 _HTTP_CODES = {400: "invalid_argument", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
                429: "too_many_requests", 503: "unavailable", 504: "timeout"}
 
 
+def error_body(code: str, message: str, details: dict[str, Any] | None, request_id: str | None) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details or {}, "request_id": request_id}},
+                        default=str)
+
+
 def error_response(
     status: int, code: str, message: str, details: dict[str, Any] | None, request_id: str | None,
     headers: dict[str, str] | None = None,
-) -> ORJSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details or {}, "request_id": request_id}}
-    return ORJSONResponse(body, status_code=status, headers=headers)
+) -> Response:
+    return Response(error_body(code, message, details, request_id), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 def _rid(request: Request) -> str | None:
@@ -56,22 +61,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, exc.code, exc.message, exc.details, _rid(request), headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         message, details = _describe_validation(list(exc.errors()))
         return error_response(400, "invalid_argument", message, details, _rid(request))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = _HTTP_CODES.get(exc.status_code, "error")
         message = str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route {request.method} {request.url.path}. See /docs for the API."
         return error_response(exc.status_code, code, message, None, _rid(request), getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def _unknown(request: Request, exc: Exception) -> ORJSONResponse:
-        rid = _rid(request)
-        log.exception("Unhandled error in %s %s (request %s)", request.method, request.url.path, rid)
-        return error_response(
-            500, "internal", f"Internal error; quote request id {rid} when reporting it.", None, rid
-        )

@@ -1,17 +1,25 @@
-"""Plain ASGI middleware (no per-request framework cost): request ids."""
+"""Plain ASGI middleware (no per-request framework cost): request ids, unknown errors, audit."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RequestIdMiddleware"]
+__all__ = ["AuditMiddleware", "RequestIdMiddleware"]
+
+log = logging.getLogger("slipway.api")
 
 
 class RequestIdMiddleware:
-    """Gives every request an id (or keeps a sane caller's X-Request-ID) and echoes it back."""
+    """Gives every request an id (or keeps a sane caller's X-Request-ID) and echoes it back.
+
+    It is also where an unexpected error becomes a 500 with that id: the traceback goes to
+    the log, the caller gets the error shape, and (unlike Starlette's own 500 handling, which
+    re-raises) the connection stays usable.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -32,13 +40,29 @@ class RequestIdMiddleware:
         state["request_id"] = rid
         header = (b"x-request-id", rid.encode())
 
+        started = False
+
         async def _send(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [header]
             await send(message)
 
-        await self.app(scope, receive, _send)
+        try:
+            await self.app(scope, receive, _send)
+        except Exception:
+            log.exception("Unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), rid)
+            if started:
+                raise
+            from slipway.api.errors import error_body
+
+            body = error_body("internal", f"Internal error; quote request id {rid} when reporting it.", None, rid)
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"application/json"), header,
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
 
 
 class AuditMiddleware:

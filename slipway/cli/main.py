@@ -8,7 +8,7 @@ import traceback
 import typer
 
 from slipway import __version__
-from slipway.cli import audit, data, keys, login, roles, secrets, server, users
+from slipway.cli import algorithms, audit, data, jobs, keys, login, roles, secrets, server, train, users
 from slipway.cli.output import err_console
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError
@@ -41,12 +41,15 @@ def main_callback(
 
 
 app.add_typer(data.app, name="data")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(algorithms.app, name="algorithms")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(roles.app, name="roles")
 app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 server.register(app)
+train.register(app)
 login.register(app)
 
 

@@ -26,6 +26,10 @@ class Controller(ABC):
     def stop(self) -> None:
         """Called once after the last pass."""
 
+    def sleep(self, timeout: float, stop: threading.Event) -> None:
+        """Wait between passes; a controller with its own wake-up event overrides this."""
+        stop.wait(timeout)
+
 
 class ControllerManager:
     def __init__(self, controllers: list[Controller], interval: float = 1.0) -> None:
@@ -62,7 +66,7 @@ class ControllerManager:
                     log.exception("Controller %s failed a pass", c.name)
                     last_error = repr(exc)
             self.passes[c.name] += 1
-            self._stop.wait(c.interval or self.interval)
+            c.sleep(c.interval or self.interval, self._stop)
         try:
             c.stop()
         except Exception:

@@ -20,8 +20,15 @@ log = logging.getLogger("slipway.demo")
 MARKER = "demo-loaded"
 
 
+DEMO_JOBS = {
+    # name -> (algorithm, train dataset version, hyperparameters)
+    "cancer-lr": ("logistic-regression", "cancer:1", {"C": 0.5}),
+}
+
+
 def load_demo(platform: Platform, user: str = "demo") -> list[str]:
-    """Push every demo dataset (a no-op for ones already there: same bytes, same version)."""
+    """Push every demo dataset (a no-op for ones already there: same bytes, same version), then start the
+    demo training jobs; the jobs controller runs them in the background."""
     from slipway.demo import build_demo_files
 
     work = Path(tempfile.mkdtemp(prefix="demo-", dir=platform.tmp_dir))
@@ -42,7 +49,24 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
             refs.append(result.version.ref)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    refs.extend(start_demo_jobs(platform, user))
     return refs
+
+
+def start_demo_jobs(platform: Platform, user: str = "demo") -> list[str]:
+    from slipway.errors import AlreadyExists
+    from slipway.schemas import CreateJobRequest
+
+    started = []
+    for name, (algorithm, train, hps) in DEMO_JOBS.items():
+        spec = CreateJobRequest(algorithm=algorithm, inputs={"train": train}, hyperparameters=hps,
+                                validation_split=0.2)
+        try:
+            platform.training.create(name, spec, user=user)
+        except AlreadyExists:
+            pass
+        started.append(f"job/{name}")
+    return started
 
 
 def start_demo_loader(platform: Platform) -> threading.Thread | None:

@@ -9,5 +9,32 @@ from slipway.schemas.datasets import (
     DatasetVersionView,
     PushResult,
 )
+from slipway.schemas.jobs import (
+    AlgorithmView,
+    CreateJobRequest,
+    HyperparameterView,
+    JobMetrics,
+    JobView,
+    MetricDefinition,
+    MetricPoint,
+    SourceUpload,
+    StatusTransition,
+)
 
-__all__ = ["ColumnSchema", "DatasetSummary", "DatasetVersionView", "Page", "PushResult", "ServerStatus"]
+__all__ = [
+    "AlgorithmView",
+    "ColumnSchema",
+    "CreateJobRequest",
+    "DatasetSummary",
+    "DatasetVersionView",
+    "HyperparameterView",
+    "JobMetrics",
+    "JobView",
+    "MetricDefinition",
+    "MetricPoint",
+    "Page",
+    "PushResult",
+    "ServerStatus",
+    "SourceUpload",
+    "StatusTransition",
+]

@@ -23,11 +23,14 @@ def is_dashboard_read(method: str, path: str) -> bool:
     return method in ("GET", "HEAD") and (path == "/" or path.startswith("/ui/"))
 
 if TYPE_CHECKING:
+    from slipway.compute import Executor
+    from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
-    from slipway.schemas.auth import RotateResult
     from slipway.services.datasets import DatasetService
+    from slipway.services.job_runs import JobRuns
     from slipway.services.secrets import SecretService
+    from slipway.services.training import TrainingService
     from slipway.storage.keyring import KeyRing
 
 
@@ -130,6 +133,25 @@ class Platform:
             self.keyring.commit_rotation()
         return RotateResult(master_key=fp, rewrapped_objects=objects, rewrapped_secrets=secrets)
 
+    @cached_property
+    def training(self) -> TrainingService:
+        from slipway.services.training import TrainingService
+
+        return TrainingService(self.db, self.store, self.datasets, self.settings)
+
+    @cached_property
+    def executor(self) -> Executor:
+        from slipway.compute import open_executor
+
+        return open_executor(self.settings.compute_url, on_exit=self.training.wakeup.set,
+                             concurrency=self.settings.job_concurrency)
+
+    @cached_property
+    def job_runs(self) -> JobRuns:
+        from slipway.services.job_runs import JobRuns
+
+        return JobRuns(self.training, self.executor)
+
     @property
     def tmp_dir(self) -> Path:
         return self.settings.tmp_dir
@@ -150,5 +172,7 @@ class Platform:
     def close(self) -> None:
         if "audit" in self.__dict__:
             self.audit.flush()
+        if "executor" in self.__dict__:
+            self.executor.close()
         self.db.dispose()
 

@@ -81,6 +81,18 @@ class ArtifactStore(ABC):
         with self.open(key) as f:
             return f.read()
 
+    def read_range(self, key: str, offset: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes from ``offset``. Streams are forward-only (encrypted ones cannot
+        seek), so the bytes before ``offset`` are read and dropped in chunks."""
+        with self.open(key) as f:
+            skip = offset
+            while skip > 0:
+                block = f.read(min(skip, CHUNK))
+                if not block:
+                    return b""
+                skip -= len(block)
+            return f.read(limit)
+
     def iter_chunks(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
         with self.open(key) as f:
             while True:

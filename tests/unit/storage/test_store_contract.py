@@ -52,6 +52,13 @@ class StoreContract:
         assert not store.exists("broken/obj")
         assert store.list("") == []
 
+    def test_read_range(self, store: ArtifactStore) -> None:
+        data = bytes(range(256)) * 20_000
+        store.put_bytes("r", data)
+        assert store.read_range("r", 0, 10) == data[:10]
+        assert store.read_range("r", 3_000_000, 100) == data[3_000_000:3_000_100]
+        assert store.read_range("r", len(data) + 5, 10) == b""
+
     def test_delete_and_missing(self, store: ArtifactStore) -> None:
         store.put_bytes("x/y", b"1")
         store.delete("x/y")
@@ -87,3 +94,14 @@ class TestFileStore(StoreContract):
 def test_unknown_scheme_names_the_setting() -> None:
     with pytest.raises(InvalidArgument, match="Setting 'artifact_url' has value 'ftp://x'"):
         open_store("ftp://x")
+
+
+class TestEncryptedFileStore(StoreContract):
+    """The store the platform really uses: AES-GCM envelope encryption over the file store."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> ArtifactStore:
+        from slipway.storage.encrypted import EncryptedStore
+        from slipway.storage.keyring import KeyRing
+
+        return EncryptedStore(open_store(f"file://{tmp_path / 'store'}"), KeyRing.load("", tmp_path / "master.key"))

@@ -1,0 +1,133 @@
+"""``local``: each job is a process group on this machine, started with subprocess, never in the server."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from slipway.compute.base import Executor, ProcessState
+
+__all__ = ["LocalExecutor"]
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against a reused pid), or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has finished
+        return None
+    return fields[19]
+
+
+class LocalExecutor(Executor):
+    """Concurrency defaults to the number of cores; stop signals go to the job's whole process group.
+
+    With ``warm_pool``, the first built-in job starts a spare process that imports pandas and
+    scikit-learn ahead of time (``slipway.compute.warm``); later built-in jobs take it over.
+    """
+
+    url = "local"
+
+    def __init__(self, on_exit: Callable[[], None] | None = None, concurrency: int = 0, warm_pool: bool = True) -> None:
+        super().__init__(on_exit)
+        self.concurrency = concurrency or os.cpu_count() or 1
+        self.warm_pool = warm_pool
+        self._spare: subprocess.Popen[bytes] | None = None
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def capacity(self) -> int:
+        return self.concurrency
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "SM_"))}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _spawn_spare(self) -> None:
+        spare = subprocess.Popen(
+            [sys.executable, "-m", "slipway.compute.warm"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env=self._env(), start_new_session=True, close_fds=True,
+        )
+        with self._lock:
+            self._spare = spare
+
+    def _take_spare(self) -> subprocess.Popen[bytes] | None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and spare.poll() is not None:
+            return None
+        return spare
+
+    def submit(self, job_dir: Path, log: Path, warm: bool = False) -> str:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        proc = self._take_spare() if warm and self.warm_pool else None
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.write((json.dumps({"job_dir": str(job_dir), "log": str(log)}) + "\n").encode())
+            proc.stdin.close()
+        else:
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "slipway.training.runner", str(job_dir)],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir, env=self._env(),
+                    start_new_session=True, close_fds=True,
+                )
+        with self._lock:
+            self._procs[proc.pid] = proc
+        threading.Thread(target=self._wait, args=(proc,), name=f"job-wait-{proc.pid}", daemon=True).start()
+        if warm and self.warm_pool:
+            # The next built-in job finds pandas and scikit-learn already imported.
+            threading.Thread(target=self._spawn_spare, name="job-spare", daemon=True).start()
+        return f"local:{proc.pid}:{_start_time(proc.pid) or ''}"
+
+    def close(self) -> None:
+        spare = self._take_spare()
+        if spare is not None:
+            with contextlib.suppress(OSError):
+                spare.kill()
+            spare.wait()
+
+    def _wait(self, proc: subprocess.Popen[bytes]) -> None:
+        proc.wait()
+        self.on_exit()
+
+    @staticmethod
+    def _pid(handle: str) -> tuple[int, str]:
+        _, pid, started = handle.split(":", 2)
+        return int(pid), started
+
+    def poll(self, handle: str) -> ProcessState:
+        pid, started = self._pid(handle)
+        with self._lock:
+            proc = self._procs.get(pid)
+        if proc is not None:
+            code = proc.poll()
+            if code is None:
+                return ProcessState(True)
+            with self._lock:
+                self._procs.pop(pid, None)
+            return ProcessState(False, code)
+        now = _start_time(pid)
+        return ProcessState(now is not None and (not started or now == started))
+
+    def _signal(self, handle: str, sig: int) -> None:
+        pid, _ = self._pid(handle)
+        # The runner leads its own process group: the script and anything it started get the signal too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    def terminate(self, handle: str) -> None:
+        self._signal(handle, signal.SIGTERM)
+
+    def kill(self, handle: str) -> None:
+        self._signal(handle, signal.SIGKILL)

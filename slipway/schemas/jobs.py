@@ -1,0 +1,108 @@
+"""Training job and algorithm shapes on the wire."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class MetricDefinition(BaseModel):
+    name: str = Field(..., description="Metric name, e.g. 'rmse'.")
+    regex: str = Field(..., description="Regex over log lines whose first group is the value.")
+
+
+class CreateJobRequest(BaseModel):
+    """Exactly one of ``algorithm`` (a built-in) or ``entry_point`` (a script in the uploaded source)."""
+
+    algorithm: str | None = None
+    entry_point: str | None = Field(None, description="Script path inside the source folder, e.g. train.py.")
+    source_sha256: str | None = Field(None, description="sha256 returned by PUT /api/v1/jobs/{name}/source.")
+    framework: str | None = Field(None, description="sklearn, pytorch, keras or custom (scripts).")
+    inputs: dict[str, str] = Field(default_factory=dict, description="Channel name -> dataset version (name:N).")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = Field(None, description="Target column (default: the dataset version's label).")
+    validation_split: float | None = Field(None, gt=0, lt=1, description="Share of train held out for evaluation.")
+    metric_definitions: list[MetricDefinition] = Field(default_factory=list)
+    max_runtime: int | None = Field(None, ge=1, description="Seconds before the job is stopped.")
+    memory_limit_mb: int | None = Field(None, ge=16, description="Address-space limit of the job's processes.")
+
+
+class StatusTransition(BaseModel):
+    status: str
+    start_time: dt.datetime
+    end_time: dt.datetime | None = None
+    message: str = ""
+
+
+class JobView(BaseModel):
+    name: str
+    kind: str
+    algorithm: str | None
+    framework: str
+    entry_point: str | None
+    source_sha256: str | None
+    inputs: dict[str, str]
+    hyperparameters: dict[str, Any]
+    label: str | None
+    problem_type: str | None
+    validation_split: float | None
+    metric_definitions: list[MetricDefinition]
+    max_runtime: int
+    memory_limit_mb: int | None
+    status: str
+    secondary_status: str
+    transitions: list[StatusTransition]
+    failure_reason: str | None
+    final_metrics: dict[str, float]
+    model_available: bool
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_s: float | None
+    created_by: str
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+class MetricPoint(BaseModel):
+    value: float
+    step: int | None
+    timestamp: dt.datetime
+
+
+class JobMetrics(BaseModel):
+    name: str
+    status: str
+    final: dict[str, float]
+    series: dict[str, list[MetricPoint]]
+
+
+class SourceUpload(BaseModel):
+    sha256: str
+    size: int
+
+
+class HyperparameterView(BaseModel):
+    name: str
+    type: str
+    default: Any
+    range: str
+    choices: list[Any] | None
+    nullable: bool
+    help: str
+
+
+class AlgorithmView(BaseModel):
+    name: str
+    description: str
+    problem_types: list[str]
+    input_kinds: list[str]
+    supervised: bool
+    hyperparameters: list[HyperparameterView]
+    search_space: dict[str, dict[str, Any]]

@@ -1,0 +1,354 @@
+"""What the jobs controller does to a job: prepare its folder, start it, follow it, finish it, recover it.
+
+The folder is materialised from the artifact store (datasets, source) by the server, never read
+around it; logs, metrics and the model go back into the store when the process ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import tarfile
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slipway.compute import Executor
+from slipway.data import unpack_folder
+from slipway.db import utcnow
+from slipway.db.models import Job, JobMetric
+from slipway.services.training import TrainingService, logs_key, source_key, transition
+from slipway.training.contract import JobPaths
+
+__all__ = ["JobRuns"]
+
+log = logging.getLogger("slipway.jobs")
+LOG_UPLOAD_EVERY = 2.0  # seconds between copies of a running job's log into the store
+FAST_GZIP = 1  # models are mostly float arrays: level 9 takes ~10x longer for a few percent smaller
+
+
+class JobRuns:
+    def __init__(self, training: TrainingService, executor: Executor) -> None:
+        self.training = training
+        self.db = training.db
+        self.store = training.store
+        self.datasets = training.datasets
+        self.settings = training.settings
+        self.executor = executor
+        self._log_uploaded: dict[str, tuple[float, int]] = {}  # name -> (when, size)
+
+    def paths(self, name: str) -> JobPaths:
+        return JobPaths(self.training.job_dir(name))
+
+    def _update(self, name: str, fn: Any) -> Any:
+        def _do(s: Session) -> Any:
+            job = s.execute(select(Job).where(Job.name == name).with_for_update()).scalar_one()
+            return fn(job, s)
+
+        return self.db.run(_do)
+
+    # -- listing ---------------------------------------------------------------------------------
+
+    def active(self) -> list[tuple[str, str, str | None]]:
+        """(name, status, handle) of every job the controller must follow."""
+        with self.db.session() as s:
+            rows = s.execute(select(Job.name, Job.status, Job.handle)
+                             .where(Job.status.in_(("InProgress", "Stopping")))).all()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def claim(self, slots: int) -> list[str]:
+        """Move up to ``slots`` Pending jobs, oldest first, to InProgress/Starting."""
+        if slots <= 0:
+            return []
+
+        def _do(s: Session) -> list[str]:
+            jobs = s.execute(select(Job).where(Job.status == "Pending").order_by(Job.id).limit(slots)
+                             .with_for_update(skip_locked=True)).scalars().all()
+            for job in jobs:
+                transition(job, "InProgress", "Starting", "Preparing the job folder.")
+                job.started_at = utcnow()
+            return [j.name for j in jobs]
+
+        return self.db.run(_do)  # type: ignore[no-any-return]
+
+    # -- starting --------------------------------------------------------------------------------
+
+    def launch(self, name: str) -> None:
+        """Materialise inputs and source, write job.json, start the process. Any failure fails the job."""
+        paths = self.paths(name)
+        try:
+            with self.db.session() as s:
+                job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+                spec = self._spec(job)
+                sha = job.source_sha256
+                inputs = dict(job.inputs)
+            shutil.rmtree(paths.root, ignore_errors=True)
+            paths.make()
+            self._update(name, lambda j, s: transition(j, secondary="Downloading",
+                                                       message="Copying input data into the job folder."))
+            for channel, info in inputs.items():
+                key = self.datasets.storage_key(info["ref"])
+                if info["kind"] == "folder":
+                    with self.store.open(key) as f:
+                        unpack_folder(f, paths.channel(channel))
+                else:
+                    self.store.get_file(key, paths.channel(channel) / info["filename"])
+            if sha:
+                paths.code.rmdir()
+                with self.store.open(source_key(sha)) as f:
+                    unpack_folder(f, paths.code)
+            spec["signature"] = self._signature_hint(inputs, spec.get("label"))
+            paths.job_file.write_text(json.dumps(spec, indent=2))
+
+            def _start(job: Job, s: Session) -> None:
+                if job.status == "Stopping":  # stopped while downloading: never start it
+                    return
+                job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm")
+                transition(job, secondary="Training", message="Running the training code.")
+
+            self._update(name, _start)
+        except Exception as exc:
+            log.exception("Starting job %s failed", name)
+            self._end(name, "Failed", "Failed", f"Preparing the job failed: {exc}")
+            shutil.rmtree(paths.root, ignore_errors=True)
+
+    def _spec(self, job: Job) -> dict[str, Any]:
+        return {
+            "name": job.name, "kind": job.kind, "algorithm": job.algorithm, "framework": job.framework,
+            "entry_point": job.entry_point, "hyperparameters": job.hyperparameters, "channels": job.inputs,
+            "label": job.label, "problem_type": job.problem_type, "validation_split": job.validation_split,
+            "memory_limit_mb": job.memory_limit_mb, "num_cpus": os.cpu_count(),
+            "env_cache_dir": str(self.settings.envs_dir),
+            "lineage": {"job": job.name, "algorithm": job.algorithm,
+                        "datasets": {k: v["ref"] for k, v in job.inputs.items()},
+                        "hyperparameters": job.hyperparameters, "code_sha256": job.source_sha256},
+        }
+
+    def _signature_hint(self, inputs: dict[str, Any], label: str | None) -> dict[str, Any] | None:
+        """For scripts: the train channel's columns (less the label) as the model's inputs, a best guess."""
+        train = inputs.get("train")
+        if train is None or train["format"] not in ("csv", "parquet", "jsonl"):
+            return None
+        v = self.datasets.get(train["ref"])
+        label = label or v.label
+        return {"input_kind": "tabular", "inputs": [{"name": c.name, "dtype": c.dtype} for c in v.schema_
+                                                     if c.name != label], "input_shape": None, "labels": None}
+
+    # -- following -------------------------------------------------------------------------------
+
+    def pump(self, name: str, final: bool = False) -> None:
+        """Take new log lines and metric records of a running job into the database (and the log into the store)."""
+        paths = self.paths(name)
+        with self.db.session() as s:
+            job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+            log_offset, metrics_offset, definitions = job.log_offset, job.metrics_offset, job.metric_definitions
+        points: list[tuple[str, float, int | None, dt.datetime]] = []
+        new_log_offset = log_offset
+        if definitions and paths.logs.is_file():
+            with open(paths.logs, "rb") as f:
+                f.seek(log_offset)
+                chunk = f.read()
+            end = len(chunk) if final else chunk.rfind(b"\n") + 1
+            new_log_offset = log_offset + end
+            compiled = [(d["name"], re.compile(d["regex"])) for d in definitions]
+            now = utcnow()
+            for line in chunk[:end].decode("utf-8", "replace").splitlines():
+                for metric, rx in compiled:
+                    m = rx.search(line)
+                    if m:
+                        try:
+                            points.append((metric, float(m.group(1)), None, now))
+                        except (ValueError, IndexError, TypeError):
+                            continue
+        new_metrics_offset = metrics_offset
+        if paths.metrics.is_file():
+            with open(paths.metrics, "rb") as f:
+                f.seek(metrics_offset)
+                chunk = f.read()
+            end = chunk.rfind(b"\n") + 1
+            new_metrics_offset = metrics_offset + end
+            for line in chunk[:end].splitlines():
+                try:
+                    rec = json.loads(line)
+                    points.append((str(rec["name"])[:255], float(rec["value"]), rec.get("step"),
+                                   dt.datetime.fromtimestamp(float(rec["timestamp"]), dt.UTC)))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        if points or new_log_offset != log_offset or new_metrics_offset != metrics_offset:
+            def _store(job: Job, s: Session) -> None:
+                final_metrics = dict(job.final_metrics or {})
+                for metric, value, step, when in points:
+                    s.add(JobMetric(job_id=job.id, name=metric, value=value, step=step, timestamp=when))
+                    final_metrics[metric] = value
+                job.final_metrics = final_metrics
+                job.log_offset = new_log_offset
+                job.metrics_offset = new_metrics_offset
+
+            self._update(name, _store)
+        self._upload_log(name, paths, force=final)
+
+    def _upload_log(self, name: str, paths: JobPaths, force: bool) -> None:
+        if not paths.logs.is_file():
+            return
+        size = paths.logs.stat().st_size
+        when, last = self._log_uploaded.get(name, (0.0, -1))
+        if size != last and (force or time.monotonic() - when >= LOG_UPLOAD_EVERY):
+            self.store.put_file(logs_key(name), paths.logs)
+            self._log_uploaded[name] = (time.monotonic(), size)
+
+    def check(self, name: str, status: str, handle: str | None) -> bool:
+        """Enforce max runtime and stop requests; True when the process has ended and the job needs finishing."""
+        if handle is None:
+            return False
+        state = self.executor.poll(handle)
+        if not state.running:
+            return True
+        with self.db.session() as s:
+            job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+            started, max_runtime, stop_at = job.started_at, job.max_runtime, job.stop_requested_at
+        now = utcnow()
+        if status == "InProgress" and started and (now - started).total_seconds() > max_runtime:
+            def _timeout(job: Job, s: Session) -> None:
+                transition(job, "Stopping", "MaxRuntimeExceeded",
+                           f"The job ran longer than its max runtime of {max_runtime} s.")
+                job.stop_requested_at = now
+
+            self._update(name, _timeout)
+            self.executor.terminate(handle)
+        elif status == "Stopping" and stop_at is not None:
+            waited = (now - stop_at).total_seconds()
+            if waited >= self.settings.job_stop_grace:
+                self.executor.kill(handle)
+            else:
+                self.executor.terminate(handle)
+        return False
+
+    # -- finishing -------------------------------------------------------------------------------
+
+    def finish(self, name: str) -> None:
+        """The process has ended: record the outcome, upload model, output and log, remove the folder."""
+        paths = self.paths(name)
+        try:
+            self.pump(name, final=True)
+        except Exception:
+            log.exception("Reading the last metrics of job %s failed", name)
+        with self.db.session() as s:
+            job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+            stopping, secondary, handle, limit = job.status == "Stopping", job.secondary_status, job.handle, \
+                job.memory_limit_mb
+        exit_code = self.executor.poll(handle).exit_code if handle else None
+        result = self._result(paths)
+        status, reason = "Failed", None
+        if result is not None:
+            status, reason = result.get("status", "Failed"), result.get("failure_reason")
+        elif not stopping:
+            reason = f"The job process ended without reporting a result (exit code {exit_code})."
+            if limit and exit_code in (-9, 137):
+                reason = f"The job exceeded its memory limit of {limit} MB and was killed. " + reason
+        if stopping and status != "Completed":
+            status, reason = "Stopped", None
+        final_secondary = "MaxRuntimeExceeded" if secondary == "MaxRuntimeExceeded" else status
+        model_key = output_key = None
+        if status == "Completed":
+            try:
+                self._update(name, lambda j, s: transition(j, secondary="Uploading",
+                                                           message="Uploading the model artifact."))
+                model_key, output_key = self._upload_artifacts(name, paths)
+            except Exception as exc:
+                log.exception("Uploading the model of job %s failed", name)
+                status, final_secondary, reason = "Failed", "Failed", f"Uploading the model failed: {exc}"
+        try:
+            self._upload_log(name, paths, force=True)
+        except Exception:
+            log.exception("Uploading the log of job %s failed", name)
+        self._end(name, status, final_secondary, reason, model_key, output_key)
+        self._log_uploaded.pop(name, None)
+        shutil.rmtree(paths.root, ignore_errors=True)
+
+    @staticmethod
+    def _result(paths: JobPaths) -> dict[str, Any] | None:
+        try:
+            data: dict[str, Any] = json.loads(paths.result.read_text())
+            return data
+        except (OSError, ValueError):
+            return None
+
+    def _end(self, name: str, status: str, secondary: str, reason: str | None, model_key: str | None = None,
+             output_key: str | None = None) -> None:
+        def _do(job: Job, s: Session) -> None:
+            message = (reason or "").splitlines()[0][:200] if reason else ""
+            transition(job, status, secondary, message)
+            old = job.transitions[-1]
+            job.transitions = [*job.transitions[:-1], {**old, "end_time": old["start_time"]}]
+            job.failure_reason = reason
+            job.ended_at = utcnow()
+            job.model_key, job.output_key = model_key, output_key
+
+        self._update(name, _do)
+
+    def _upload_artifacts(self, name: str, paths: JobPaths) -> tuple[str, str | None]:
+        with self.db.session() as s:
+            job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+            final, lineage = dict(job.final_metrics or {}), self._spec(job)["lineage"]
+        manifest_path = paths.model / "slipway-model.json"
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError):
+            manifest = {"format_version": 1, "framework": "custom"}
+        manifest["metrics"] = {**manifest.get("metrics", {}), **final}
+        manifest["lineage"] = {**lineage, **{k: v for k, v in manifest.get("lineage", {}).items() if v is not None}}
+        manifest["created_at"] = manifest.get("created_at") or utcnow().isoformat()
+        manifest_path.write_text(json.dumps(manifest, indent=2))
+        tmp = self.settings.tmp_dir / f"{name}-model.tar.gz"
+        try:
+            with tarfile.open(tmp, "w:gz", compresslevel=FAST_GZIP) as tar:
+                for child in sorted(paths.model.iterdir()):
+                    tar.add(child, arcname=child.name)
+                code = paths.code / "code" if (paths.code / "code").is_dir() else paths.code
+                if not (paths.model / "code").exists() and code.is_dir() and any(code.iterdir()):
+                    tar.add(code, arcname="code", filter=lambda t: None if "__pycache__" in t.name else t)
+            model_key = f"jobs/{name}/model.tar.gz"
+            self.store.put_file(model_key, tmp)
+            output_key = None
+            if paths.output_data.is_dir() and any(paths.output_data.iterdir()):
+                with tarfile.open(tmp, "w:gz", compresslevel=FAST_GZIP) as tar:
+                    for child in sorted(paths.output_data.iterdir()):
+                        tar.add(child, arcname=child.name)
+                output_key = f"jobs/{name}/output.tar.gz"
+                self.store.put_file(output_key, tmp)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return model_key, output_key
+
+    # -- recovering ------------------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """After a restart: jobs whose process is gone end now; live ones are followed again. Returns the
+        names whose process ended (to finish) ."""
+        to_finish: list[str] = []
+        for name, status, handle in self.active():
+            if handle is None:
+                self._end(name, "Failed", "Failed", "The server stopped while the job was starting; it never ran.")
+                shutil.rmtree(self.paths(name).root, ignore_errors=True)
+                continue
+            if self.executor.poll(handle).running:
+                log.info("Following job %s again after a restart", name)
+                continue
+            if self._result(self.paths(name)) is not None:
+                to_finish.append(name)  # it ended while the server was down; its result is there
+                continue
+            self._end(name, "Failed", "Failed",
+                      f"The job's process ({handle}) is gone: the server restarted while the job ran and it "
+                      "did not finish.")
+            try:
+                self._upload_log(name, self.paths(name), force=True)
+            except Exception:
+                log.exception("Uploading the log of job %s failed", name)
+            shutil.rmtree(self.paths(name).root, ignore_errors=True)
+        return to_finish

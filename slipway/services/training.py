@@ -1,0 +1,395 @@
+"""Training jobs: the rules for creating, reading, stopping them and for their logs, metrics and models.
+
+Creating a job only writes a Pending row (and its dataset references) and wakes the jobs
+controller, which prepares the folder and starts the process (see ``job_runs``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from slipway.algorithms import CLASSIFICATION, get_algorithm, validate_hyperparameters
+from slipway.db import Database, utcnow
+from slipway.db.models import Job, JobMetric, Reference
+from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from slipway.names import check_name
+from slipway.schemas import CreateJobRequest, DatasetVersionView, JobMetrics, JobView, MetricPoint, Page
+from slipway.schemas.jobs import TERMINAL
+from slipway.services.datasets import DatasetService
+from slipway.settings import Settings
+from slipway.storage import ArtifactStore
+
+__all__ = ["TrainingService", "job_view", "transition"]
+
+TABLES = ("csv", "parquet", "jsonl")
+FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "custom")
+ACTIVE = ("Pending", "InProgress", "Stopping")
+_CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_HP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+MAX_CLASSES = 20  # an integer label with more distinct values is a regression target
+
+
+def logs_key(name: str) -> str:
+    return f"jobs/{name}/logs.txt"
+
+
+def source_key(sha256: str) -> str:
+    return f"sources/{sha256}.tar"
+
+
+def transition(job: Job, status: str | None = None, secondary: str | None = None, message: str = "") -> None:
+    """Move ``job`` to a new status and/or secondary status, closing the previous secondary one."""
+    now = utcnow()
+    if status is not None:
+        job.status = status
+    if secondary is not None and secondary != job.secondary_status:
+        history = [dict(t) for t in job.transitions or []]
+        if history and history[-1].get("end_time") is None:
+            history[-1]["end_time"] = now.isoformat()
+        history.append({"status": secondary, "start_time": now.isoformat(), "end_time": None, "message": message})
+        job.secondary_status = secondary
+        job.transitions = history
+
+
+def job_view(job: Job) -> JobView:
+    end = job.ended_at or (utcnow() if job.started_at else None)
+    return JobView(
+        name=job.name, kind=job.kind, algorithm=job.algorithm, framework=job.framework, entry_point=job.entry_point,
+        source_sha256=job.source_sha256, inputs={k: v["ref"] for k, v in (job.inputs or {}).items()},
+        hyperparameters=job.hyperparameters or {}, label=job.label, problem_type=job.problem_type,
+        validation_split=job.validation_split, metric_definitions=job.metric_definitions or [],
+        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, status=job.status,
+        secondary_status=job.secondary_status, transitions=job.transitions or [], failure_reason=job.failure_reason,
+        final_metrics=job.final_metrics or {}, model_available=job.model_key is not None, created_at=job.created_at,
+        started_at=job.started_at, ended_at=job.ended_at,
+        duration_s=(end - job.started_at).total_seconds() if end and job.started_at else None,
+        created_by=job.created_by,
+    )
+
+
+def _problem_type(algo_types: tuple[str, ...], train: DatasetVersionView, label: str | None) -> str:
+    """binary/multiclass classification or regression from the label's dtype and classes, within what the
+    algorithm supports."""
+    if algo_types[0] not in (CLASSIFICATION, "regression"):
+        return algo_types[0]
+    classes = train.info.get("classes")
+    dtype = next((c.dtype for c in train.schema_ if c.name == label), "string")
+    categorical = train.format not in TABLES or dtype in ("string", "bool") or (
+        dtype == "int64" and classes is not None and len(classes) <= MAX_CLASSES)
+    if CLASSIFICATION in algo_types and (categorical or algo_types == (CLASSIFICATION,)):
+        if not categorical:
+            distinct = "many" if classes is None else str(len(classes))
+            raise InvalidArgument(
+                f"{train.ref} label {label!r} looks continuous ({dtype}, {distinct} distinct values) but the "
+                "algorithm is a classifier. Use a regression algorithm (e.g. linear-regression) or another label.",
+                {"field": "label", "value": label},
+            )
+        n = len(classes) if classes else 2
+        return "binary_classification" if n <= 2 else "multiclass_classification"
+    if dtype in ("string", "bool"):
+        raise InvalidArgument(
+            f"{train.ref} label {label!r} is {dtype}, but the algorithm does regression. Use a classifier "
+            "(e.g. logistic-regression).",
+            {"field": "label", "value": label},
+        )
+    return "regression"
+
+
+class TrainingService:
+    def __init__(self, db: Database, store: ArtifactStore, datasets: DatasetService, settings: Settings) -> None:
+        self.db = db
+        self.store = store
+        self.datasets = datasets
+        self.settings = settings
+        self.wakeup = threading.Event()  # set on every change the jobs controller should act on now
+
+    # -- creating --------------------------------------------------------------------------------
+
+    def put_source(self, path: Path, size: int, sha256: str) -> str:
+        """Store an uploaded source folder (a tar), content-addressed; return its sha256."""
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for member in tar:
+                    p = PurePosixPath(member.name)
+                    if p.is_absolute() or ".." in p.parts or not (member.isreg() or member.isdir()):
+                        raise InvalidArgument(f"Unsafe entry {member.name!r} in the source archive.",
+                                              {"field": "source", "value": member.name})
+        except tarfile.TarError as exc:
+            raise InvalidArgument(f"The source upload is not a tar archive ({exc}).", {"field": "source"}) from None
+        if not self.store.exists(source_key(sha256)):
+            self.store.put_file(source_key(sha256), path)
+        return sha256
+
+    def _source_files(self, sha256: str) -> set[str]:
+        if not _SHA.match(sha256) or not self.store.exists(source_key(sha256)):
+            raise InvalidArgument(
+                f"Source {sha256!r} was not uploaded. Upload the source folder first (PUT /api/v1/jobs/NAME/source).",
+                {"field": "source_sha256", "value": sha256},
+            )
+        with self.store.open(source_key(sha256)) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+            return {PurePosixPath(m.name).as_posix() for m in tar if m.isreg()}
+
+    def _resolve_inputs(self, inputs: dict[str, str]) -> dict[str, DatasetVersionView]:
+        views: dict[str, DatasetVersionView] = {}
+        for channel, ref in inputs.items():
+            if not _CHANNEL.match(channel):
+                raise InvalidArgument(
+                    f"Channel name {channel!r} is not valid. Expected letters, digits, '_' or '-' (e.g. train).",
+                    {"field": "inputs", "value": channel},
+                )
+            views[channel] = self.datasets.get(ref)
+        return views
+
+    def _check_label(self, v: DatasetVersionView, label: str | None, channel: str) -> None:
+        columns = [c.name for c in v.schema_]
+        if label is None:
+            raise InvalidArgument(
+                f"Dataset version {v.ref} (channel {channel!r}) has no label column. Pass --label COLUMN; its "
+                f"columns are: {', '.join(columns)}.",
+                {"field": "label", "value": None, "expected": columns},
+            )
+        if label not in columns:
+            raise InvalidArgument(
+                f"Label column {label!r} not found in {v.ref} (channel {channel!r}). Its columns are: "
+                f"{', '.join(columns)}.",
+                {"field": "label", "value": label, "expected": columns},
+            )
+
+    def _check_algorithm_job(self, spec: CreateJobRequest, views: dict[str, DatasetVersionView]) -> dict[str, Any]:
+        try:
+            algo = get_algorithm(spec.algorithm or "")
+        except NotFound as exc:
+            raise InvalidArgument(exc.message, exc.details) from None
+        hps = validate_hyperparameters(algo, spec.hyperparameters)
+        if "train" not in views:
+            raise InvalidArgument(
+                f"{algo.name} needs a 'train' channel, e.g. --data train=cancer:1. Got channels: "
+                f"{', '.join(views) or 'none'}.",
+                {"field": "inputs", "value": list(views)},
+            )
+        train = views["train"]
+        label = spec.label or train.label
+        for channel, v in views.items():
+            if v.format == "text-folder" and "text" in algo.input_kinds:
+                continue
+            if v.format not in TABLES:
+                kinds = "tables (csv, parquet, jsonl)" + (" or text folders" if "text" in algo.input_kinds else "")
+                raise InvalidArgument(
+                    f"{algo.name} trains on {kinds}; {v.ref} (channel {channel!r}) is {v.format}. Train a script "
+                    "on it instead (--script).",
+                    {"field": "inputs", "value": v.ref},
+                )
+            if algo.supervised:
+                self._check_label(v, label, channel)
+        if train.format == "text-folder":
+            label = None
+        problem = _problem_type(algo.problem_types, train, label)
+        return {"algorithm": algo.name, "hps": hps, "label": label if algo.supervised else None, "problem": problem}
+
+    def _check_metric_definitions(self, spec: CreateJobRequest) -> list[dict[str, str]]:
+        out = []
+        for d in spec.metric_definitions:
+            if not d.name.strip():
+                raise InvalidArgument("A metric definition has an empty name. Expected NAME=REGEX.",
+                                      {"field": "metric_definitions"})
+            try:
+                groups = re.compile(d.regex).groups
+            except re.error as exc:
+                raise InvalidArgument(
+                    f"Metric definition {d.name!r} has regex {d.regex!r}, which does not compile: {exc}.",
+                    {"field": "metric_definitions", "value": d.regex},
+                ) from None
+            if groups < 1:
+                raise InvalidArgument(
+                    f"Metric definition {d.name!r} has regex {d.regex!r} without a group. Expected one group "
+                    "around the value, e.g. 'Test RMSE: ([0-9.]+)'.",
+                    {"field": "metric_definitions", "value": d.regex},
+                )
+            out.append({"name": d.name, "regex": d.regex})
+        return out
+
+    def create(self, name: str, spec: CreateJobRequest, user: str = "") -> JobView:
+        check_name(name, "job")
+        if bool(spec.algorithm) == bool(spec.entry_point):
+            raise InvalidArgument(
+                "A job runs either a built-in algorithm or a script: pass exactly one of algorithm (--algorithm) "
+                "and entry_point (--script).",
+                {"field": "algorithm", "value": spec.algorithm},
+            )
+        self._refuse_existing(name)
+        views = self._resolve_inputs(spec.inputs)
+        definitions = self._check_metric_definitions(spec)
+        if spec.framework is not None and spec.framework not in FRAMEWORKS:
+            raise InvalidArgument(
+                f"Framework {spec.framework!r} is not known. Expected one of: {', '.join(FRAMEWORKS)}.",
+                {"field": "framework", "value": spec.framework, "expected": list(FRAMEWORKS)},
+            )
+        if spec.algorithm:
+            checked = self._check_algorithm_job(spec, views)
+            kind, framework, hps = "algorithm", "sklearn", checked["hps"]
+            label, problem = checked["label"], checked["problem"]
+        else:
+            kind, framework, label, problem = "script", spec.framework or "sklearn", spec.label, None
+            hps = self._check_script_hps(spec.hyperparameters)
+            entry = str(spec.entry_point)
+            files = self._source_files(spec.source_sha256 or "")
+            if PurePosixPath(entry).is_absolute() or ".." in PurePosixPath(entry).parts or entry not in files:
+                raise InvalidArgument(
+                    f"Script {entry!r} not found in the uploaded source folder. Its files: "
+                    f"{', '.join(sorted(files)[:20]) or 'none'}.",
+                    {"field": "entry_point", "value": entry},
+                )
+        inputs = {ch: {"ref": v.ref, "format": v.format, "kind": v.kind, "filename": v.filename}
+                  for ch, v in views.items()}
+        job = Job(
+            name=name, kind=kind, algorithm=spec.algorithm if kind == "algorithm" else None, framework=framework,
+            entry_point=spec.entry_point, source_sha256=spec.source_sha256 if kind == "script" else None,
+            hyperparameters=hps, inputs=inputs, label=label, problem_type=problem,
+            validation_split=spec.validation_split, metric_definitions=definitions,
+            max_runtime=spec.max_runtime or self.settings.job_max_runtime,
+            memory_limit_mb=spec.memory_limit_mb or self.settings.job_memory_limit_mb or None,
+            status="Pending", secondary_status="Pending",
+            transitions=[{"status": "Pending", "start_time": utcnow().isoformat(), "end_time": None, "message": ""}],
+            final_metrics={}, log_offset=0, metrics_offset=0, created_by=user,
+        )
+
+        def _insert(s: Session) -> JobView:
+            s.add(job)
+            for ch, v in views.items():
+                s.add(Reference(source_kind="job", source_id=name, target_kind="dataset_version", target_id=v.ref,
+                                role=ch))
+            s.flush()
+            return job_view(job)
+
+        try:
+            view = self.db.run(_insert)
+        except IntegrityError:
+            self._refuse_existing(name)
+            raise
+        self.wakeup.set()
+        return view
+
+    def _check_script_hps(self, hps: dict[str, Any]) -> dict[str, Any]:
+        for k, v in hps.items():
+            if not _HP_NAME.match(k):
+                raise InvalidArgument(
+                    f"Hyperparameter name {k!r} is not valid. Expected letters, digits, '_', '.' or '-', starting "
+                    "with a letter or '_'.", {"field": f"hyperparameters.{k}", "value": k},
+                )
+            if not isinstance(v, (str, int, float, bool, list, dict)) and v is not None:
+                raise InvalidArgument(f"Hyperparameter {k!r} has a value of type {type(v).__name__}.",
+                                      {"field": f"hyperparameters.{k}"})
+        return dict(hps)
+
+    def _refuse_existing(self, name: str) -> None:
+        with self.db.session() as s:
+            status = s.scalar(select(Job.status).where(Job.name == name))
+        if status is not None:
+            raise AlreadyExists(
+                f"Job {name!r} already exists (status {status}). Choose another name, or omit --name to get a "
+                "generated one.",
+                {"field": "name", "value": name, "status": status},
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _job(self, s: Session, name: str, lock: bool = False) -> Job:
+        q = select(Job).where(Job.name == name)
+        job = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+        if job is None:
+            raise NotFound(f"Job {name!r} not found. See `slipway jobs list`.", {"field": "name", "value": name})
+        return job
+
+    def get(self, name: str) -> JobView:
+        with self.db.session() as s:
+            return job_view(self._job(s, name))
+
+    def list(self, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[JobView]:
+        statuses = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+        if status is not None and status not in statuses:
+            raise InvalidArgument(f"Status {status!r} is not known. Expected one of: {', '.join(statuses)}.",
+                                  {"field": "status", "value": status, "expected": list(statuses)})
+        with self.db.session() as s:
+            q = select(Job) if status is None else select(Job).where(Job.status == status)
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.execute(q.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)).scalars()
+            items = [job_view(j) for j in rows]
+        nxt = str(offset + limit) if offset + limit < total else None
+        return Page[JobView](items=items, total=total, next_page_token=nxt)
+
+    def count(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count(Job.id))) or 0
+
+    def metrics(self, name: str) -> JobMetrics:
+        with self.db.session() as s:
+            job = self._job(s, name)
+            rows = s.execute(select(JobMetric).where(JobMetric.job_id == job.id).order_by(JobMetric.id)).scalars()
+            series: dict[str, list[MetricPoint]] = {}
+            for r in rows:
+                series.setdefault(r.name, []).append(MetricPoint(value=r.value, step=r.step, timestamp=r.timestamp))
+            return JobMetrics(name=name, status=job.status, final=job.final_metrics or {}, series=series)
+
+    def job_dir(self, name: str) -> Path:
+        return self.settings.jobs_dir / name
+
+    def read_logs(self, name: str, offset: int = 0, limit: int = 1024 * 1024) -> tuple[bytes, int, str]:
+        """Log bytes from ``offset`` (live from the running job, else from the store); next offset; status."""
+        with self.db.session() as s:
+            status = self._job(s, name).status
+        local = self.job_dir(name) / "slipway" / "logs.txt"
+        data = b""
+        if status not in TERMINAL and local.is_file():
+            with open(local, "rb") as f:
+                f.seek(offset)
+                data = f.read(limit)
+        elif self.store.exists(logs_key(name)):
+            data = self.store.read_range(logs_key(name), offset, limit)
+        return data, offset + len(data), status
+
+    def open_artifact(self, name: str, what: str = "model") -> tuple[str, Iterator[bytes], int]:
+        """(file name, chunks, size) of a finished job's ``model`` or ``output`` archive."""
+        with self.db.session() as s:
+            job = self._job(s, name)
+            key = job.model_key if what == "model" else job.output_key
+            status = job.status
+        if key is None:
+            hint = " It has not finished yet." if status not in TERMINAL else ""
+            raise NotFound(f"Job {name!r} has no {what} archive (status {status}).{hint}",
+                           {"field": "name", "value": name, "status": status})
+        return f"{name}-{what}.tar.gz", self.store.iter_chunks(key), self.store.size(key)
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    def stop(self, name: str) -> JobView:
+        def _do(s: Session) -> JobView:
+            job = self._job(s, name, lock=True)  # the jobs controller may be claiming it right now
+            if job.status in ("Completed", "Failed"):
+                raise Conflict(f"Job {name!r} already ended ({job.status}); there is nothing to stop.",
+                               {"field": "name", "value": name, "status": job.status})
+            if job.status == "Pending":
+                transition(job, "Stopped", "Stopped", "Stopped before it started.")
+                job.ended_at = utcnow()
+            elif job.status == "InProgress":
+                transition(job, "Stopping", "Stopping", "Stop requested.")
+                job.stop_requested_at = utcnow()
+            return job_view(job)
+
+        view = self.db.run(_do)
+        self.wakeup.set()
+        return view
+
+    @staticmethod
+    def now() -> dt.datetime:
+        return utcnow()

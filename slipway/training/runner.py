@@ -1,0 +1,242 @@
+"""The job process: ``python -m slipway.training.runner <job folder>``.
+
+Sets the memory limit, writes the SageMaker config files, installs ``requirements.txt`` into a
+cached environment, runs the user's script (or a built-in) with the SM_* environment, then writes
+``slipway/result.json``: Completed, or Failed with the script's own failure text or its traceback.
+Its stdout and stderr are the job's log. Standard library only, so the user's code starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, write_config
+
+__all__ = ["failure_reason", "main"]
+
+MB = 1024 * 1024
+MODEL_FILES = ("model.joblib", "model.pkl", "model.onnx", "model.pt", "model.pth", "model.keras", "model.h5")
+
+
+def _say(message: str) -> None:
+    print(f"[slipway] {message}", flush=True)
+
+
+def _tail(path: Path, limit: int = 64 * 1024) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def last_traceback(log: str, max_lines: int = 15) -> str:
+    """The last Python traceback in ``log``, cut to its final lines (where the error is)."""
+    start = log.rfind("Traceback (most recent call last):")
+    if start < 0:
+        return ""
+    lines = [ln for ln in log[start:].splitlines() if not ln.startswith("[slipway]")]
+    if len(lines) > max_lines:
+        lines = [lines[0], "  …"] + lines[-(max_lines - 2):]
+    return "\n".join(lines).strip()
+
+
+def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> str:
+    """Why a job failed, in the script's own words where it gave any."""
+    own = ""
+    if paths.failure.is_file():
+        own = paths.failure.read_text(errors="replace").strip()[:4000]
+    tb = last_traceback(_tail(paths.logs))
+    last = tb.splitlines()[-1] if tb else ""
+    reason = own or tb
+    if not reason:
+        tail = [ln for ln in _tail(paths.logs, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            reason = f"The script was killed by signal {name}."
+        else:
+            reason = f"The script exited with code {code} without a traceback; see the job's logs."
+        if tail:
+            reason += " Its last lines:\n" + "\n".join(tail[-5:])
+    if memory_limit_mb and ("MemoryError" in last or code in (-signal.SIGKILL, -signal.SIGSEGV)):
+        reason = (f"The job exceeded its memory limit of {memory_limit_mb} MB (raise it with --memory-limit).\n"
+                  + reason)
+    return reason
+
+
+def ensure_environment(paths: JobPaths, cache: Path) -> str:
+    """The Python to run the script with: a cached venv with ``requirements.txt`` installed, or ours."""
+    req = paths.code / "requirements.txt"
+    if not req.is_file():
+        return sys.executable
+    import fcntl
+    import hashlib
+    import shutil
+    import site
+    import sysconfig
+
+    key = hashlib.sha256(req.read_bytes() + sys.version.encode()).hexdigest()[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    env_dir = cache / key
+    python = env_dir / "bin" / "python"
+    with open(cache / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (env_dir / ".slipway-ready").exists():
+            _say(f"Using the cached environment {key} for requirements.txt")
+            return str(python)
+        _say(f"Installing requirements.txt into environment {key}")
+        shutil.rmtree(env_dir, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env_dir)],
+                       check=True)
+        # The new environment sees ours (Slipway, scikit-learn, pip) after its own packages.
+        purelib = Path(subprocess.check_output(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+        parents = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if os.path.isdir(p)]
+        purelib.mkdir(parents=True, exist_ok=True)
+        (purelib / "_slipway_parent.pth").write_text(
+            "".join(f"import site; site.addsitedir({p!r})\n" for p in dict.fromkeys(parents)))
+        code = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+                               "--no-input", "-r", str(req)], cwd=paths.code).returncode
+        if code != 0:
+            shutil.rmtree(env_dir, ignore_errors=True)
+            raise RuntimeError(f"Installing requirements.txt failed (pip exited with {code}); see the logs above.")
+        (env_dir / ".slipway-ready").write_text(req.read_text())
+    return str(python)
+
+
+def write_manifest(paths: JobPaths, job: dict[str, Any]) -> None:
+    """slipway-model.json for a script's model, unless the script wrote its own."""
+    target = paths.model / "slipway-model.json"
+    if target.exists():
+        return
+    names = sorted(p.name for p in paths.model.iterdir() if p.is_file())
+    model_file = next((n for n in MODEL_FILES if n in names), names[0] if names else None)
+    manifest = {
+        "format_version": 1,
+        "framework": job.get("framework") or "custom",
+        "model_file": model_file,
+        "problem_type": job.get("problem_type"),
+        "signature": job.get("signature") or {"input_kind": None, "inputs": [], "input_shape": None, "labels": None},
+        "metrics": {},
+        "lineage": job.get("lineage", {}),
+        "created_at": None,
+    }
+    target.write_text(json.dumps(manifest, indent=2))
+
+
+def _write_result(paths: JobPaths, result: dict[str, Any]) -> None:
+    tmp = paths.result.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(paths.result)
+
+
+def _set_memory_limit(limit_mb: int | None) -> None:
+    if limit_mb:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (limit_mb * MB, limit_mb * MB))
+
+
+def _run_builtin_here(env: dict[str, str], cwd: Path) -> int:
+    """A built-in in this (pre-warmed) process: same environment and folder as a child would get."""
+    import traceback
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        from slipway.training.builtin import main as builtin_main
+
+        return builtin_main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+def run(root: Path, in_process: bool = False) -> dict[str, Any]:
+    paths = JobPaths(root)
+    job = json.loads(paths.job_file.read_text())
+    paths.make()
+    stop = {"requested": False}
+
+    def _on_term(signum: int, frame: object) -> None:
+        # The whole process group got the signal: the script stops itself; we only remember why.
+        stop["requested"] = True
+        if in_process:  # the built-in runs in this very process: end it
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _on_term)
+    hps = {k: map_opt_ml(v, paths.root) for k, v in job.get("hyperparameters", {}).items()}
+    write_config(paths, hps, job.get("channels", {}))
+    env = build_env(paths, job, hps, {k: v for k, v in os.environ.items() if not k.startswith("SM_")})
+    if job.get("kind") == "script":
+        entry = paths.code / job["entry_point"]
+        if not entry.is_file():
+            return {"status": "Failed", "exit_code": None,
+                    "failure_reason": f"The entry point {job['entry_point']!r} does not exist in the source folder."}
+        try:
+            python = ensure_environment(paths, Path(job["env_cache_dir"]))
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            return {"status": "Failed", "exit_code": None, "failure_reason": str(exc)}
+        cmd = [python, job["entry_point"], *hp_args(hps)]
+        cwd = paths.code
+    else:
+        cmd = [sys.executable, "-m", "slipway.training.builtin"]
+        cwd = paths.root
+    _set_memory_limit(job.get("memory_limit_mb"))
+    _say(f"Job {job['name']}: running {' '.join(cmd[1:])}" + (" (warm process)" if in_process else ""))
+    if in_process and job.get("kind") != "script":
+        code = _run_builtin_here(env, cwd)
+    else:
+        try:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env)
+        except OSError as exc:
+            reason = f"Could not start the script: {exc}"
+            if job.get("memory_limit_mb"):
+                reason = f"The job exceeded its memory limit of {job['memory_limit_mb']} MB while starting. {reason}"
+            return {"status": "Failed", "exit_code": None, "failure_reason": reason}
+        code = proc.wait()
+    if stop["requested"]:
+        return {"status": "Stopped", "exit_code": code, "failure_reason": None}
+    if code != 0:
+        return {"status": "Failed", "exit_code": code,
+                "failure_reason": failure_reason(paths, code, job.get("memory_limit_mb"))}
+    if not any(paths.model.iterdir()):
+        return {"status": "Failed", "exit_code": 0, "failure_reason":
+                f"The script exited 0 but wrote nothing to SM_MODEL_DIR ({paths.model}). Save the model there, "
+                "e.g. joblib.dump(model, os.path.join(os.environ['SM_MODEL_DIR'], 'model.joblib'))."}
+    if job.get("kind") == "script":
+        write_manifest(paths, job)
+    return {"status": "Completed", "exit_code": 0, "failure_reason": None}
+
+
+def main(argv: list[str] | None = None, in_process: bool = False) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m slipway.training.runner JOB_FOLDER", file=sys.stderr)
+        return 2
+    paths = JobPaths(argv[0])
+    result = run(paths.root, in_process)
+    if result["status"] == "Failed":
+        _say(f"Job failed: {str(result['failure_reason']).splitlines()[0]}")
+    _write_result(paths, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
