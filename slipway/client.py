@@ -11,6 +11,8 @@ import os
 
 from slipway.schemas import ServerStatus
 from slipway.sdk.datasets import Datasets
+from slipway.sdk.endpoints import Endpoints
+from slipway.sdk.models import Models
 from slipway.sdk.http import Api
 from slipway.settings import Settings
 
@@ -43,6 +45,8 @@ class Client:
         self.url = url
         self._api = Api(url, api_key, timeout, verify=os.environ.get("SLIPWAY_CA_BUNDLE") or True)
         self.datasets = Datasets(self._api)
+        self.models = Models(self._api)
+        self.endpoints = Endpoints(self._api)
 
     def status(self) -> ServerStatus:
         return ServerStatus.model_validate(self._api.json("GET", "/api/v1/status"))

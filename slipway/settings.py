@@ -30,6 +30,10 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "controller_interval": ("float", "1.0", "Seconds between two passes of each background controller."),
     "max_upload_bytes": ("int", "0", "Largest dataset upload in bytes; 0 means no limit."),
     "page_size": ("int", "50", "Default page size of list routes (at most 1000)."),
+    "max_payload_bytes": ("int", "6291456", "Largest inference request body in bytes (6 MB); larger ones get 413."),
+    "invocation_timeout": ("float", "60.0", "Seconds one inference request may take before it gets 504."),
+    "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
+    "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
 }
 
 
@@ -49,6 +53,10 @@ class Settings:
     controller_interval: float = 1.0
     max_upload_bytes: int = 0
     page_size: int = 50
+    max_payload_bytes: int = 6 * 1024 * 1024
+    invocation_timeout: float = 60.0
+    replica_start_timeout: float = 60.0
+    drain_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -70,6 +78,12 @@ class Settings:
                 f"Setting 'log_level' has value {self.log_level!r}. Expected one of debug, info, warning, error.",
                 {"field": "log_level", "value": self.log_level},
             )
+        for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout"):
+            if getattr(self, name) <= 0:
+                raise InvalidArgument(
+                    f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",
+                    {"field": name, "value": getattr(self, name)},
+                )
         if not 1 <= self.page_size <= 1000:
             raise InvalidArgument(
                 f"Setting 'page_size' has value {self.page_size}. Expected an int in the range [1, 1000].",

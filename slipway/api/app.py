@@ -7,12 +7,12 @@ from fastapi import FastAPI
 from slipway import __version__
 from slipway.api.errors import install_error_handlers
 from slipway.api.middleware import RequestIdMiddleware
-from slipway.api.routers import datasets, system
+from slipway.api.routers import datasets, endpoints, models, system
 from slipway.services import Platform
 
 __all__ = ["ROUTERS", "create_app"]
 
-ROUTERS = [system.router, datasets.router]
+ROUTERS = [system.router, datasets.router, models.router, endpoints.router, endpoints.invocations]
 
 
 def create_app(platform: Platform) -> FastAPI:

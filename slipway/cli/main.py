@@ -8,7 +8,7 @@ import traceback
 import typer
 
 from slipway import __version__
-from slipway.cli import data, server
+from slipway.cli import data, endpoints, models, server
 from slipway.cli.output import err_console
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError
@@ -41,6 +41,8 @@ def main_callback(
 
 
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
 server.register(app)
 
 

@@ -9,5 +9,36 @@ from slipway.schemas.datasets import (
     DatasetVersionView,
     PushResult,
 )
+from slipway.schemas.endpoints import (
+    DeploymentView,
+    EndpointRequest,
+    EndpointView,
+    ReplicaView,
+    VariantSpec,
+)
+from slipway.schemas.models import (
+    AliasRequest,
+    ApprovalRequest,
+    ModelEventView,
+    ModelSummary,
+    ModelVersionView,
+)
 
-__all__ = ["ColumnSchema", "DatasetSummary", "DatasetVersionView", "Page", "PushResult", "ServerStatus"]
+__all__ = [
+    "AliasRequest",
+    "ApprovalRequest",
+    "ColumnSchema",
+    "DatasetSummary",
+    "DatasetVersionView",
+    "DeploymentView",
+    "EndpointRequest",
+    "EndpointView",
+    "ModelEventView",
+    "ModelSummary",
+    "ModelVersionView",
+    "Page",
+    "PushResult",
+    "ReplicaView",
+    "ServerStatus",
+    "VariantSpec",
+]

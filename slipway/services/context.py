@@ -16,7 +16,10 @@ from slipway.storage import ArtifactStore, open_store
 __all__ = ["Platform"]
 
 if TYPE_CHECKING:
+    from slipway.serving.runtime import ServingRuntime
     from slipway.services.datasets import DatasetService
+    from slipway.services.endpoints import EndpointService
+    from slipway.services.registry import RegistryService
 
 
 class Platform:
@@ -38,6 +41,25 @@ class Platform:
         from slipway.services.datasets import DatasetService
 
         return DatasetService(self.db, self.store, self.settings.tmp_dir, self.settings.max_upload_bytes)
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        from slipway.services.registry import RegistryService
+
+        return RegistryService(self.db, self.store, self.settings.tmp_dir)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        from slipway.services.endpoints import EndpointService
+
+        return EndpointService(self.db, self.registry, self.settings)
+
+    @cached_property
+    def serving(self) -> ServingRuntime:
+        """Replica processes and the invocation gateway of this server process."""
+        from slipway.serving.runtime import ServingRuntime
+
+        return ServingRuntime(self.settings, self.store)
 
     @property
     def tmp_dir(self) -> Path:

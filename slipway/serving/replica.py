@@ -1,0 +1,175 @@
+"""A replica: one process serving one model version like a SageMaker container (GET /ping, POST /invocations).
+
+A plain ASGI app on uvicorn (uvloop, httptools), with no framework between the socket and the model.
+The model is loaded before the socket is served, so a 200 from /ping means ready. Run as
+``python -m slipway.serving.replica --artifact DIR --fd N`` (the server passes a bound socket) or ``--port``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from slipway.serving.predictor import Predictor, error_body
+
+__all__ = ["ReplicaApp", "main"]
+
+log = logging.getLogger("slipway.replica")
+JSON = b"application/json"
+PING_BODY = b'{"status":"ok"}'
+
+
+class ReplicaApp:
+    def __init__(self, predictor: Predictor, max_payload_bytes: int, timeout: float, threads: int = 4) -> None:
+        self.predictor = predictor
+        self.max_payload_bytes = max_payload_bytes
+        self.timeout = timeout
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
+        self.requests = 0
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        rid = None
+        for k, v in scope["headers"]:
+            if k == b"x-request-id":
+                rid = v.decode("latin-1")[:64]
+        if path == "/ping" and method in ("GET", "HEAD"):
+            await _reply(send, 200, PING_BODY, JSON)
+            return
+        if path != "/invocations":
+            await _reply(send, 404, error_body("not_found", f"No route {method} {path}. A replica serves "
+                                               "GET /ping and POST /invocations.", None, rid), JSON)
+            return
+        if method != "POST":
+            await _reply(send, 405, error_body("method_not_allowed", "Use POST /invocations.", None, rid), JSON)
+            return
+        content_type, accept, length = "application/json", "", None
+        for k, v in scope["headers"]:
+            if k == b"content-type":
+                content_type = v.decode("latin-1")
+            elif k == b"accept":
+                accept = v.decode("latin-1")
+            elif k == b"content-length":
+                length = int(v) if v.isdigit() else None
+        limit = self.max_payload_bytes
+        if length is not None and length > limit:
+            await _reply(send, 413, _too_large(length, limit, rid), JSON)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _reply(send, 413, _too_large(size, limit, rid), JSON)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.requests += 1
+        loop = asyncio.get_running_loop()
+        try:
+            status, out, ct = await asyncio.wait_for(
+                loop.run_in_executor(self.executor, self.predictor.invoke, body, content_type, accept), self.timeout
+            )
+        except TimeoutError:
+            await _reply(send, 504, error_body(
+                "timeout", f"The model took longer than the limit of {self.timeout:g} s per request "
+                "(setting 'invocation_timeout').", {"limit_seconds": self.timeout}, rid), JSON)
+            return
+        if status >= 400 and rid is not None:
+            out = _with_request_id(out, rid)
+        await _reply(send, status, out, ct.encode("latin-1") if isinstance(ct, str) else ct)
+
+
+def _with_request_id(body: bytes, rid: str) -> bytes:
+    try:
+        doc = orjson.loads(body)
+        doc["error"]["request_id"] = rid
+        return orjson.dumps(doc)
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return body
+
+
+def _too_large(size: int, limit: int, rid: str | None) -> bytes:
+    return error_body("payload_too_large", f"The request body of {size} bytes is over the limit of {limit} bytes "
+                      f"({limit / 1048576:g} MB, setting 'max_payload_bytes'). Send fewer rows per request.",
+                      {"limit_bytes": limit}, rid)
+
+
+async def _reply(send: Any, status: int, body: bytes, content_type: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _watch_parent(parent: int, server: Any) -> None:
+    """Stop when the server that started this replica is gone (no orphans after a crash)."""
+    while not server.should_exit:
+        if os.getppid() != parent:
+            log.warning("parent %s is gone; stopping", parent)
+            server.should_exit = True
+            return
+        time.sleep(1.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m slipway.serving.replica")
+    ap.add_argument("--artifact", required=True, help="Unpacked model artifact folder.")
+    ap.add_argument("--fd", type=int, default=None, help="A listening socket inherited from the server.")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--max-payload-bytes", type=int, default=6 * 1024 * 1024)
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--parent-pid", type=int, default=None)
+    ap.add_argument("--name", default="", help="endpoint/variant, for logs and ps.")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s replica %(name)s: %(message)s")
+    try:
+        predictor = Predictor(Path(args.artifact))
+        predictor.load()
+    except Exception as exc:
+        print(f"Model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return 3
+    predictor.warm_up()
+
+    import uvicorn
+
+    app = ReplicaApp(predictor, args.max_payload_bytes, args.timeout, args.threads)
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
+                            log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False,
+                            server_header=False, date_header=False)
+    server = uvicorn.Server(config)
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(2048)
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid, server), daemon=True).start()
+    server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
