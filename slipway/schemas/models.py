@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Approval = Literal["PendingManualApproval", "Approved", "Rejected"]
 
@@ -48,13 +48,13 @@ class ModelEventView(BaseModel):
     kind: str
     alias: str | None
     version: int | None
-    from_value: str | None = Field(serialization_alias="from", default=None)
-    to_value: str | None = Field(serialization_alias="to", default=None)
+    from_value: str | None = Field(alias="from", default=None)
+    to_value: str | None = Field(alias="to", default=None)
     reason: str
     at: dt.datetime
     by: str
 
-    model_config = {"populate_by_name": True}
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class ApprovalRequest(BaseModel):
