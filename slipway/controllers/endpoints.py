@@ -133,8 +133,8 @@ class EndpointController(Controller):
         old = [h for h in current if h not in reused]
         self._publish(name, target, placed)
         self.applied[name] = gen
+        self._record_replicas(name)  # before the status: whoever sees InService sees the replicas too
         self.service.mark_succeeded(name, gen, target)
-        self._record_replicas(name)
         if old:
             self.runtime.drain(old)
             self._stop(old)
