@@ -54,6 +54,7 @@ class EndpointController(Controller):
             if kill_leftover(pid, self.platform.settings.home):
                 log.info("Stopped replica %s of endpoint %s left by an earlier server", pid, endpoint)
         self.service.forget_replicas()
+        self.runtime.prepare_standby()
 
     def reconcile(self) -> None:
         states = self.service.states()
@@ -81,6 +82,7 @@ class EndpointController(Controller):
             self.runtime.drop_route(name)
         self.runtime.stop(list(self.spawned))
         self.spawned.clear()
+        self.runtime.close()
         try:
             self.service.forget_replicas()
         except Exception:

@@ -130,19 +130,56 @@ def _watch_parent(parent: int, server: Any) -> None:
         time.sleep(1.0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m slipway.serving.replica")
-    ap.add_argument("--artifact", required=True, help="Unpacked model artifact folder.")
+    ap.add_argument("--artifact", help="Unpacked model artifact folder.")
     ap.add_argument("--fd", type=int, default=None, help="A listening socket inherited from the server.")
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--port", type=int, default=8080, help="0 picks a free port (see --report-port).")
+    ap.add_argument("--report-port", action="store_true", help="Print {\"port\": N} on stdout once bound.")
     ap.add_argument("--max-payload-bytes", type=int, default=6 * 1024 * 1024)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--parent-pid", type=int, default=None)
     ap.add_argument("--name", default="", help="endpoint/variant, for logs and ps.")
-    args = ap.parse_args(argv)
+    ap.add_argument("--standby", action="store_true",
+                    help="Import everything, then wait for one line of JSON arguments on stdin (a warm spare).")
+    return ap
+
+
+def _warm_imports() -> None:
+    import joblib  # noqa: F401
+    import pandas  # noqa: F401
+    import sklearn.base  # noqa: F401
+    import uvicorn  # noqa: F401
+    import uvloop  # noqa: F401
+    from uvicorn.protocols.http import httptools_impl  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s replica %(name)s: %(message)s")
+    if args.standby:
+        # A warm spare: the costly imports are done before anyone needs this process.
+        _warm_imports()
+        line = sys.stdin.readline()
+        if not line.strip():
+            return 0  # the server went away or no longer needs a spare
+        args = _parser().parse_args(orjson.loads(line))
+    if not args.artifact:
+        print("--artifact is required", file=sys.stderr)
+        return 2
+    # Bind first: the server knows the port at once; callers queue in the backlog until the model is loaded.
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(2048)
+    if args.report_port:
+        print(orjson.dumps({"port": sock.getsockname()[1]}).decode(), flush=True)
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # later prints (user code) go to the log, not the pipe
     try:
         predictor = Predictor(Path(args.artifact))
         predictor.load()
@@ -158,13 +195,6 @@ def main(argv: list[str] | None = None) -> int:
                             log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False,
                             server_header=False, date_header=False)
     server = uvicorn.Server(config)
-    if args.fd is not None:
-        sock = socket.socket(fileno=args.fd)
-    else:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(2048)
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid, server), daemon=True).start()
     server.run(sockets=[sock])

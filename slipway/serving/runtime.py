@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 
 from slipway.frameworks.artifact import unpack_artifact
 from slipway.settings import Settings
@@ -126,6 +128,9 @@ class ServingRuntime:
         self.routes: dict[str, Route] = {}
         self._model_lock = threading.Lock()
         self._gateway = None
+        self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
+        self._standby_lock = threading.Lock()
+        self._closed = False
 
     @property
     def gateway(self):  # type: ignore[no-untyped-def]
@@ -167,28 +172,96 @@ class ServingRuntime:
 
     # -- processes -------------------------------------------------------------------------------
 
+    def _args(self, folder: Path, endpoint: str, variant: str) -> list[str]:
+        s = self.settings
+        return ["--artifact", str(folder), "--max-payload-bytes", str(s.max_payload_bytes),
+                "--timeout", str(s.invocation_timeout), "--parent-pid", str(os.getpid()),
+                "--name", f"{s.home}/{endpoint}/{variant}"]
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def prepare_standby(self) -> None:
+        """Keep one warm spare process (imports done) so the next replica skips Python's start-up cost."""
+        with self._standby_lock:
+            if self._closed or (self._standby is not None and self._standby[0].poll() is None):
+                return
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            log_path = self.logs_dir / f"standby-{uuid.uuid4().hex[:12]}.log"
+            with open(log_path, "ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", REPLICA_MODULE, "--standby", "--parent-pid", str(os.getpid()),
+                     "--name", f"{self.settings.home}/standby"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out, env=self._env(),
+                    start_new_session=True,
+                )
+            self._standby = (proc, log_path)
+
+    def _take_standby(self) -> tuple[subprocess.Popen[bytes], Path] | None:
+        with self._standby_lock:
+            spare, self._standby = self._standby, None
+        if spare is None or spare[0].poll() is not None:
+            return None
+        return spare
+
     def spawn(self, endpoint: str, variant: str, model: str, folder: Path) -> ReplicaHandle:
-        """Start a replica on a socket bound here (no port race), returning at once."""
+        """Start a replica, returning once its port is known (the model loads in the background)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        spare = self._take_standby()
+        threading.Thread(target=self.prepare_standby, daemon=True).start()
+        if spare is not None:
+            proc, log_path = spare
+            try:
+                assert proc.stdin is not None and proc.stdout is not None
+                args = [*self._args(folder, endpoint, variant), "--port", "0", "--report-port"]
+                proc.stdin.write(orjson.dumps(args) + b"\n")
+                proc.stdin.close()
+                ready, _, _ = select.select([proc.stdout], [], [], 30.0)
+                line = proc.stdout.readline() if ready else b""
+                port = int(orjson.loads(line)["port"])
+                proc.stdout.close()
+                return ReplicaHandle(endpoint, variant, model, port, proc, log_path)
+            except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+                log.warning("The warm spare replica did not take the job; starting a fresh one", exc_info=True)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait()
+        # No spare: bind the socket here (no port race) and hand it to a fresh process.
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         sock.listen(2048)
         port = sock.getsockname()[1]
         rid = uuid.uuid4().hex[:12]
         log_path = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
-        s = self.settings
-        args = [sys.executable, "-m", REPLICA_MODULE, "--artifact", str(folder), "--fd", str(sock.fileno()),
-                "--max-payload-bytes", str(s.max_payload_bytes), "--timeout", str(s.invocation_timeout),
-                "--parent-pid", str(os.getpid()), "--name", f"{s.home}/{endpoint}/{variant}"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
-        env["PYTHONUNBUFFERED"] = "1"
+        args = [sys.executable, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant),
+                "--fd", str(sock.fileno())]
         try:
             with open(log_path, "ab") as out:
                 proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        pass_fds=(sock.fileno(),), env=env, cwd=str(folder), start_new_session=True)
+                                        pass_fds=(sock.fileno(),), env=self._env(), start_new_session=True)
         finally:
             sock.close()
         return ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=rid)
+
+    def close(self) -> None:
+        """Stop the warm spare (replicas are stopped by the controller)."""
+        with self._standby_lock:
+            self._closed = True
+            spare, self._standby = self._standby, None
+        if spare is not None:
+            proc = spare[0]
+            with contextlib.suppress(OSError):
+                if proc.stdin:
+                    proc.stdin.close()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
 
     def wait_ready(self, handles: list[ReplicaHandle], timeout: float | None = None) -> None:
         """Block until every handle answers /ping 200; raise ReplicaFailed with the reason otherwise."""
