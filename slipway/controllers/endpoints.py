@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,8 @@ log = logging.getLogger("slipway.controllers.endpoints")
 
 class EndpointController(Controller):
     name = "endpoints"
-    interval = 0.2
+    interval = 0.1
+    full_every = 2.0  # seconds between reads of the database when nothing happened here
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -44,6 +46,8 @@ class EndpointController(Controller):
         self.lock = threading.Lock()
         self.workers: list[threading.Thread] = []
         self.stopping = False
+        self._seen_changes = -1
+        self._last_full = 0.0
 
     @property
     def service(self):  # type: ignore[no-untyped-def]
@@ -57,11 +61,19 @@ class EndpointController(Controller):
         self.runtime.prepare_standby()
 
     def reconcile(self) -> None:
+        # Read the database when this process changed something, every few seconds (another
+        # writer), or when a replica died; otherwise a pass costs nothing.
+        changes = self.service.changes
+        dead = any(not h.alive() for hs in self.handles.values() for h in hs)
+        if changes == self._seen_changes and not dead and time.monotonic() - self._last_full < self.full_every:
+            return
+        self._seen_changes, self._last_full = changes, time.monotonic()
         states = self.service.states()
         seen = set()
         for st in states:
             seen.add(st.name)
             if st.name in self.busy:
+                self._seen_changes = -1  # look again next pass: this one may have changed meanwhile
                 continue
             if st.status == "Deleting":
                 self._submit(st.name, self._delete, st)

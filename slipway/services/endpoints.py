@@ -40,6 +40,9 @@ class EndpointService:
         self.db = db
         self.registry = registry
         self.settings = settings
+        # Bumped after every change made through this service, so the controller in the same
+        # process reacts at once without reading the database on every pass.
+        self.changes = 0
 
     # -- desired state ---------------------------------------------------------------------------
 
@@ -106,12 +109,12 @@ class EndpointService:
             s.flush()
             return self._view(s, ep)
 
-        return self.db.run(_do)
+        return self._changed(self.db.run(_do))
 
     def update(self, name: str, variants: list[VariantSpec], user: str = "", kind: str = "update") -> EndpointView:
         check_name(name, "endpoint")
         spec = self._spec(variants)
-        return self.db.run(lambda s: self._change(s, name, spec, user, kind))
+        return self._changed(self.db.run(lambda s: self._change(s, name, spec, user, kind)))
 
     def _change(self, s: Session, name: str, spec: dict[str, Any], user: str, kind: str) -> EndpointView:
         ep = self._endpoint(s, name, lock=True)
@@ -142,7 +145,7 @@ class EndpointService:
                 )
             return self._change(s, name, earlier[-1].spec, user, "rollback")
 
-        return self.db.run(_do)
+        return self._changed(self.db.run(_do))
 
     def delete(self, name: str, user: str = "") -> EndpointView:
         def _do(s: Session) -> EndpointView:
@@ -155,7 +158,11 @@ class EndpointService:
             s.flush()
             return self._view(s, ep)
 
-        return self.db.run(_do)
+        return self._changed(self.db.run(_do))
+
+    def _changed(self, view: EndpointView) -> EndpointView:
+        self.changes += 1
+        return view
 
     # -- reading -------------------------------------------------------------------------------
 
