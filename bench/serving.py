@@ -101,7 +101,8 @@ def run_wrk(url: str, body: bytes, conns: int, duration: float, work: Path) -> d
         wrk.headers["Content-Type"] = "application/json"
     """))
     threads = min(2, conns)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--latency", "-s", str(script),
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--timeout", "30s", "--latency",
+                          "-s", str(script),
                           url], capture_output=True, text=True, timeout=duration + 60).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
@@ -111,14 +112,16 @@ def run_wrk(url: str, body: bytes, conns: int, duration: float, work: Path) -> d
             return float("nan")
         return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
-    errors = 0
+    errors = 0  # non-2xx answers and broken connections; wrk's own timeouts (30 s) counted apart
+    timeouts = 0
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:
         errors += int(m.group(1))
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
-        errors += sum(int(g) for g in m.groups())
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors}
+        errors += sum(int(g) for g in m.groups()[:3])
+        timeouts = int(m.group(4))
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors, "timeouts": timeouts}
 
 
 def run_httpx(url: str, body: bytes, conns: int, duration: float) -> dict[str, float]:
@@ -126,7 +129,7 @@ def run_httpx(url: str, body: bytes, conns: int, duration: float) -> dict[str, f
         lat: list[float] = []
         errors = 0
         stop = time.monotonic() + duration
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=conns)) as http:
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=conns), timeout=30) as http:
             async def worker() -> None:
                 nonlocal errors
                 while time.monotonic() < stop:
@@ -142,7 +145,7 @@ def run_httpx(url: str, body: bytes, conns: int, duration: float) -> dict[str, f
             took = time.monotonic() - t0
         lat.sort()
         return {"rps": len(lat) / took, "p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)],
-                "errors": errors}
+                "errors": errors, "timeouts": 0}
 
     return asyncio.run(main())
 
@@ -217,8 +220,8 @@ def main() -> None:
         load = os.getloadavg()
         print(f"\nSlipway serving benchmark: {os.cpu_count()} CPUs, load average {load[0]:.2f} at start, "
               f"{'wrk' if use_wrk else 'httpx asyncio client'}, {args.duration:g} s per cell, one-row JSON requests\n")
-        print("| model | target | conc | req/s | p50 ms | p99 ms | errors | vs minimal |")
-        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| model | target | conc | req/s | p50 ms | p99 ms | errors | timeouts | vs minimal |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, (_, row) in models.items():
             body = json.dumps({"instances": [row]}).encode()
             base: dict[int, float] = {}
@@ -230,7 +233,7 @@ def main() -> None:
                         base[c] = res["rps"]
                     ratio = res["rps"] / base[c] if base.get(c) else float("nan")
                     print(f"| {name} | {target} | {c} | {res['rps']:.0f} | {res['p50']:.2f} | {res['p99']:.2f} | "
-                          f"{int(res['errors'])} | {ratio:.2f} |", flush=True)
+                          f"{int(res['errors'])} | {int(res['timeouts'])} | {ratio:.2f} |", flush=True)
         print("\n| cold start | seconds |\n| --- | ---: |")
         for name, t in cold.items():
             print(f"| {name}: deploy API call to first 200 | {t:.2f} |")

@@ -42,6 +42,7 @@ class Predictor:
         self.handlers: dict[str, Any] = {}
         self.model: Any = None
         self._wants_frame = True
+        self.warm_seconds: float | None = None  # time of the warm-up prediction, when there was one
 
     def load(self) -> None:
         code = self.folder / "code" / "inference.py"
@@ -64,8 +65,13 @@ class Predictor:
         if self.handlers or not inputs or self.signature.get("input_kind") != "tabular":
             return
         try:
+            import time
+
             body = orjson.dumps({"instances": [[0.0] * len(inputs)]})
-            self.invoke(body, "application/json", "application/json")
+            for _ in range(3):
+                t = time.perf_counter()
+                status, _, _ = self.invoke(body, "application/json", "application/json")
+                self.warm_seconds = time.perf_counter() - t if status == 200 else None
         except Exception:  # warm-up is best effort
             log.debug("warm-up failed", exc_info=True)
 

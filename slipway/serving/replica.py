@@ -28,6 +28,8 @@ __all__ = ["ReplicaApp", "main"]
 log = logging.getLogger("slipway.replica")
 JSON = b"application/json"
 PING_BODY = b'{"status":"ok"}'
+INLINE_MAX_BODY = 64 * 1024
+INLINE_MAX_SECONDS = 0.01
 
 
 class ReplicaApp:
@@ -37,6 +39,11 @@ class ReplicaApp:
         self.timeout = timeout
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
         self.requests = 0
+        # Moving average of the model's time per request. A fast built-in model on a small body is
+        # called on the event loop (a thread hop costs more than the prediction); anything slow, big
+        # or user code runs on a worker thread, where the per-request timeout can cut it off.
+        self.avg_seconds = predictor.warm_seconds if predictor.warm_seconds is not None else 1.0
+        self.inline = not predictor.handlers
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -84,19 +91,31 @@ class ReplicaApp:
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.requests += 1
-        loop = asyncio.get_running_loop()
-        try:
-            status, out, ct = await asyncio.wait_for(
-                loop.run_in_executor(self.executor, self.predictor.invoke, body, content_type, accept), self.timeout
-            )
-        except TimeoutError:
-            await _reply(send, 504, error_body(
-                "timeout", f"The model took longer than the limit of {self.timeout:g} s per request "
-                "(setting 'invocation_timeout').", {"limit_seconds": self.timeout}, rid), JSON)
-            return
+        if self.inline and len(body) <= INLINE_MAX_BODY and self.avg_seconds < INLINE_MAX_SECONDS:
+            status, out, ct = self._timed(body, content_type, accept)
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                status, out, ct = await asyncio.wait_for(
+                    loop.run_in_executor(self.executor, self._timed, body, content_type, accept), self.timeout
+                )
+            except TimeoutError:
+                await self._timeout(send, rid)
+                return
         if status >= 400 and rid is not None:
             out = _with_request_id(out, rid)
         await _reply(send, status, out, ct.encode("latin-1") if isinstance(ct, str) else ct)
+
+    def _timed(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
+        t = time.perf_counter()
+        result = self.predictor.invoke(body, content_type, accept)
+        self.avg_seconds = 0.9 * self.avg_seconds + 0.1 * (time.perf_counter() - t)
+        return result
+
+    async def _timeout(self, send: Any, rid: str | None) -> None:
+        await _reply(send, 504, error_body(
+            "timeout", f"The model took longer than the limit of {self.timeout:g} s per request "
+            "(setting 'invocation_timeout').", {"limit_seconds": self.timeout}, rid), JSON)
 
 
 def _with_request_id(body: bytes, rid: str) -> bytes:
