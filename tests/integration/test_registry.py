@@ -134,3 +134,25 @@ def test_cli_models(cli, tmp_path: Path) -> None:
     assert json.loads(r.stdout)["sha256"] == sha(tmp_path / "b.tar.gz")
     r = cli("models", "show", "cancer:5")
     assert r.returncode == 1 and "Error: Model version 'cancer:5' not found" in r.stderr
+
+
+def test_register_from_job_records_the_job_and_its_datasets(platform, tmp_path: Path) -> None:
+    """The entry point the training branch calls for `slipway models register JOB --name X`."""
+    from sqlalchemy import select
+
+    from slipway.db.models import Reference
+    from slipway.frameworks.artifact import pack_artifact
+
+    art = write_cancer_artifact(tmp_path / "job-model", lineage={"datasets": {"train": "cancer:1"}})
+    tar = tmp_path / "model.tar.gz"
+    pack_artifact(art, tar)
+    v = platform.registry.register_from_job("cancer", "cancer-lr", tar, "alice",
+                                            extra_lineage={"hyperparameters": {"C": 0.5}})
+    assert (v.ref, v.source, v.created_by) == ("cancer:1", {"kind": "job", "job": "cancer-lr"}, "alice")
+    assert v.lineage == {"datasets": {"train": "cancer:1"}, "hyperparameters": {"C": 0.5}, "job": "cancer-lr"}
+    with platform.db.session() as s:
+        refs = {(r.target_kind, r.target_id, r.role) for r in s.execute(
+            select(Reference).where(Reference.source_id == "cancer:1")).scalars()}
+    assert refs == {("dataset_version", "cancer:1", "train"), ("job", "cancer-lr", "created_by")}
+    with pytest.raises(InvalidArgument, match="job name"):
+        platform.registry.register_from_job("cancer", "bad/job", tar)
