@@ -52,8 +52,6 @@ class Models:
                                                "Content-Length": str(size)})
         return ModelVersionView.model_validate(data)
 
-    register = import_
-
     def list(self, limit: int | None = None, page_token: str | None = None) -> Page[ModelSummary]:
         data = self._api.json("GET", "/api/v1/models", params=drop_none(limit=limit, page_token=page_token))
         return Page[ModelSummary].model_validate(data)
