@@ -13,9 +13,11 @@ from slipway.schemas import ServerStatus
 from slipway.schemas.auth import WhoAmI
 from slipway.sdk.audit import Audit
 from slipway.sdk.datasets import Datasets
+from slipway.sdk.endpoints import Endpoints
 from slipway.sdk.http import Api
 from slipway.sdk.jobs import Algorithms, Jobs
 from slipway.sdk.keys import Keys
+from slipway.sdk.models import Models
 from slipway.sdk.roles import Roles
 from slipway.sdk.secrets import Secrets
 from slipway.sdk.users import Users
@@ -57,6 +59,8 @@ class Client:
         self.secrets = Secrets(self._api)
         self.jobs = Jobs(self._api)
         self.algorithms = Algorithms(self._api)
+        self.models = Models(self._api)
+        self.endpoints = Endpoints(self._api)
 
     def status(self) -> ServerStatus:
         return ServerStatus.model_validate(self._api.json("GET", "/api/v1/status"))

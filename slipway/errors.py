@@ -10,6 +10,7 @@
     ├── PayloadTooLarge  (413, payload_too_large)
     ├── TooManyRequests  (429, too_many_requests)
     ├── Unavailable      (503, unavailable)
+    ├── Timeout          (504, timeout)
     ├── ServerNotRunning (—, server_not_running)   raised by the SDK only
     └── JobFailed        (—, job_failed)           raised by the SDK when a waited-on job fails
 
@@ -31,6 +32,7 @@ __all__ = [
     "PayloadTooLarge",
     "ServerNotRunning",
     "SlipwayError",
+    "Timeout",
     "TooManyRequests",
     "Unauthorized",
     "Unavailable",
@@ -98,6 +100,11 @@ class Unavailable(SlipwayError):
     code = "unavailable"
 
 
+class Timeout(SlipwayError):
+    status_code = 504
+    code = "timeout"
+
+
 class ServerNotRunning(SlipwayError):
     status_code = 503
     code = "server_not_running"
@@ -121,6 +128,7 @@ _BY_CODE: dict[str, type[SlipwayError]] = {
         PayloadTooLarge,
         TooManyRequests,
         Unavailable,
+        Timeout,
         ServerNotRunning,
         JobFailed,
     )

@@ -162,6 +162,8 @@ def serve(
                 ready(url)
             yield
             controllers.stop()
+            if "serving" in vars(platform):  # the invocation gateway's connection pool, if one was opened
+                await platform.serving.gateway.aclose()
 
         app.router.lifespan_context = lifespan
         config = uvicorn.Config(

@@ -41,6 +41,10 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "job_max_runtime": ("int", "86400", "Default max runtime of a training job in seconds (--max-runtime overrides)."),
     "job_memory_limit_mb": ("int", "0", "Default memory limit of a training job in MB; 0 means none."),
     "job_stop_grace": ("float", "10.0", "Seconds a stopped job gets between SIGTERM and SIGKILL."),
+    "max_payload_bytes": ("int", "6291456", "Largest inference request body in bytes (6 MB); larger ones get 413."),
+    "invocation_timeout": ("float", "60.0", "Seconds one inference request may take before it gets 504."),
+    "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
+    "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
 }
 
 
@@ -69,6 +73,10 @@ class Settings:
     job_max_runtime: int = 86400
     job_memory_limit_mb: int = 0
     job_stop_grace: float = 10.0
+    max_payload_bytes: int = 6 * 1024 * 1024
+    invocation_timeout: float = 60.0
+    replica_start_timeout: float = 60.0
+    drain_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -96,6 +104,12 @@ class Settings:
                 f"{self.auth_failure_window} must be positive.",
                 {"field": "auth_max_failures"},
             )
+        for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout"):
+            if getattr(self, name) <= 0:
+                raise InvalidArgument(
+                    f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",
+                    {"field": name, "value": getattr(self, name)},
+                )
         if not 1 <= self.page_size <= 1000:
             raise InvalidArgument(
                 f"Setting 'page_size' has value {self.page_size}. Expected an int in the range [1, 1000].",

@@ -8,13 +8,25 @@ from slipway import __version__
 from slipway.api.deps import check_routes_protected
 from slipway.api.errors import install_error_handlers
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
-from slipway.api.routers import algorithms, audit, datasets, jobs, keys, roles, secrets, system, users
+from slipway.api.routers import (
+    algorithms,
+    audit,
+    datasets,
+    endpoints,
+    jobs,
+    keys,
+    models,
+    roles,
+    secrets,
+    system,
+    users,
+)
 from slipway.services import Platform
 
 __all__ = ["ROUTERS", "create_app"]
 
-ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, users.router, keys.router, roles.router,
-           audit.router, secrets.router]
+ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
+           endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

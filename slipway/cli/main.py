@@ -8,7 +8,21 @@ import traceback
 import typer
 
 from slipway import __version__
-from slipway.cli import algorithms, audit, data, jobs, keys, login, roles, secrets, server, train, users
+from slipway.cli import (
+    algorithms,
+    audit,
+    data,
+    endpoints,
+    jobs,
+    keys,
+    login,
+    models,
+    roles,
+    secrets,
+    server,
+    train,
+    users,
+)
 from slipway.cli.output import err_console
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError
@@ -48,6 +62,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(roles.app, name="roles")
 app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
 server.register(app)
 train.register(app)
 login.register(app)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from slipway.controllers.base import Controller, ControllerManager
+from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, TmpCleaner
 from slipway.controllers.jobs import JobsController
 
-__all__ = ["AuditCountFlusher", "Controller", "ControllerManager", "JobsController", "TmpCleaner", "default_controllers"]
+__all__ = ["AuditCountFlusher", "Controller", "ControllerManager", "EndpointController", "JobsController", "TmpCleaner",
+           "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
     """Every controller the server runs; later features register theirs here."""
-    return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform)]  # type: ignore[arg-type]
+    return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
+            EndpointController(platform)]  # type: ignore[arg-type]

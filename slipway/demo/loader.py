@@ -14,10 +14,12 @@ from slipway.data import pack_folder
 if TYPE_CHECKING:
     from slipway.services import Platform
 
-__all__ = ["load_demo", "start_demo_loader"]
+__all__ = ["DEMO_ENDPOINT", "DEMO_MODEL", "load_demo", "load_demo_serving", "start_demo_loader"]
 
 log = logging.getLogger("slipway.demo")
 MARKER = "demo-loaded"
+DEMO_MODEL = "cancer"
+DEMO_ENDPOINT = "cancer"
 
 
 DEMO_JOBS = {
@@ -47,6 +49,8 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
                 label=item.label, description=item.description, user=user,
             )
             refs.append(result.version.ref)
+            if item.name == "cancer":
+                refs += load_demo_serving(platform, item.path, result.version.ref, work, user)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     refs.extend(start_demo_jobs(platform, user))
@@ -67,6 +71,47 @@ def start_demo_jobs(platform: Platform, user: str = "demo") -> list[str]:
             pass
         started.append(f"job/{name}")
     return started
+
+
+def load_demo_serving(platform: Platform, csv_path: Path, dataset_ref: str, work: Path, user: str = "demo"
+                      ) -> list[str]:
+    """A scikit-learn classifier trained on the demo cancer data, registered, approved, aliased and live.
+
+    Training jobs are not needed: the model is fitted here and imported like a user's own model.
+    Does nothing when the model group already exists.
+    """
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from slipway.errors import NotFound
+    from slipway.frameworks.sklearn import save_sklearn_artifact
+    from slipway.schemas import VariantSpec
+
+    try:
+        platform.registry.get(DEMO_MODEL)
+        return []
+    except NotFound:
+        pass
+    frame = pd.read_csv(csv_path)
+    X, y = frame.drop(columns=["target"]), frame["target"]
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=1000)).fit(X_train, y_train)
+    accuracy = float(model.score(X_test, y_test))
+    folder = work / "cancer-model"
+    save_sklearn_artifact(
+        model, folder, metrics={"validation:accuracy": round(accuracy, 4)},
+        lineage={"algorithm": "logistic-regression", "datasets": {"train": dataset_ref},
+                 "hyperparameters": {"C": 0.5}},
+    )
+    version = platform.registry.register(DEMO_MODEL, folder, {"kind": "import", "filename": "demo"}, user,
+                                         description="Logistic regression on the demo cancer data")
+    platform.registry.set_approval(version.ref, "Approved", "demo model", user)
+    platform.registry.set_alias(DEMO_MODEL, "production", version.version, user)
+    platform.endpoints.create(DEMO_ENDPOINT, [VariantSpec(model=f"{DEMO_MODEL}@production")], user)
+    return [version.ref, f"endpoint {DEMO_ENDPOINT}"]
 
 
 def start_demo_loader(platform: Platform) -> threading.Thread | None:

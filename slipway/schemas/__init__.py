@@ -9,6 +9,13 @@ from slipway.schemas.datasets import (
     DatasetVersionView,
     PushResult,
 )
+from slipway.schemas.endpoints import (
+    DeploymentView,
+    EndpointRequest,
+    EndpointView,
+    ReplicaView,
+    VariantSpec,
+)
 from slipway.schemas.jobs import (
     AlgorithmView,
     CreateJobRequest,
@@ -20,21 +27,38 @@ from slipway.schemas.jobs import (
     SourceUpload,
     StatusTransition,
 )
+from slipway.schemas.models import (
+    AliasRequest,
+    ApprovalRequest,
+    ModelEventView,
+    ModelSummary,
+    ModelVersionView,
+)
 
 __all__ = [
     "AlgorithmView",
+    "AliasRequest",
+    "ApprovalRequest",
     "ColumnSchema",
     "CreateJobRequest",
     "DatasetSummary",
     "DatasetVersionView",
+    "DeploymentView",
+    "EndpointRequest",
+    "EndpointView",
     "HyperparameterView",
     "JobMetrics",
     "JobView",
     "MetricDefinition",
     "MetricPoint",
+    "ModelEventView",
+    "ModelSummary",
+    "ModelVersionView",
     "Page",
     "PushResult",
+    "ReplicaView",
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",
+    "VariantSpec",
 ]

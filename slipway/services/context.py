@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.datasets import DatasetService
+    from slipway.services.endpoints import EndpointService
     from slipway.services.job_runs import JobRuns
+    from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
     from slipway.services.training import TrainingService
+    from slipway.serving.runtime import ServingRuntime
     from slipway.storage.keyring import KeyRing
 
 
@@ -151,6 +154,25 @@ class Platform:
         from slipway.services.job_runs import JobRuns
 
         return JobRuns(self.training, self.executor)
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        from slipway.services.registry import RegistryService
+
+        return RegistryService(self.db, self.store, self.settings.tmp_dir)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        from slipway.services.endpoints import EndpointService
+
+        return EndpointService(self.db, self.registry, self.settings)
+
+    @cached_property
+    def serving(self) -> ServingRuntime:
+        """Replica processes and the invocation gateway of this server process."""
+        from slipway.serving.runtime import ServingRuntime
+
+        return ServingRuntime(self.settings, self.store)
 
     @property
     def tmp_dir(self) -> Path:

@@ -60,6 +60,25 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/jobs/{name}/metrics", "jobs:Get", {"name": "j-{r}"}),
     ("GET", "/api/v1/jobs/{name}/model", "jobs:Download", {"name": "j-{r}"}),
     ("GET", "/api/v1/jobs/{name}/output", "jobs:Download", {"name": "j-{r}"}),
+    ("GET", "/api/v1/models", "models:List", {}),
+    ("POST", "/api/v1/models/{name}/versions", "models:Register", {"name": "m-{r}", "json": {}}),
+    ("GET", "/api/v1/models/{name}/versions", "models:Get", {"name": "m-{r}"}),
+    ("GET", "/api/v1/models/{name}/versions/{version}", "models:Get", {"name": "m-{r}", "version": "1"}),
+    ("GET", "/api/v1/models/{name}/aliases/{alias}", "models:Get", {"name": "m-{r}", "alias": "production"}),
+    ("PUT", "/api/v1/models/{name}/aliases/{alias}", "models:SetAlias", {"name": "m-{r}", "alias": "production", "json": {"version": 1}}),
+    ("DELETE", "/api/v1/models/{name}/aliases/{alias}", "models:SetAlias", {"name": "m-{r}", "alias": "production"}),
+    ("GET", "/api/v1/models/{name}/history", "models:Get", {"name": "m-{r}"}),
+    ("PUT", "/api/v1/models/{name}/versions/{version}/approval", "models:Approve",
+     {"name": "m-{r}", "version": "1", "json": {"status": "Approved"}}),
+    ("GET", "/api/v1/models/{name}/versions/{version}/artifact", "models:Export", {"name": "m-{r}", "version": "1"}),
+    ("DELETE", "/api/v1/models/{name}/versions/{version}", "models:Delete", {"name": "m-{r}", "version": "1"}),
+    ("GET", "/api/v1/endpoints", "endpoints:List", {}),
+    ("POST", "/api/v1/endpoints/{name}", "endpoints:Create", {"name": "e-{r}", "json": {}}),
+    ("GET", "/api/v1/endpoints/{name}", "endpoints:Get", {"name": "e-{r}"}),
+    ("PATCH", "/api/v1/endpoints/{name}", "endpoints:Update", {"name": "e-{r}", "json": {}}),
+    ("POST", "/api/v1/endpoints/{name}/rollback", "endpoints:Rollback", {"name": "e-{r}"}),
+    ("DELETE", "/api/v1/endpoints/{name}", "endpoints:Delete", {"name": "e-{r}"}),
+    ("POST", "/endpoints/{name}/invocations", "endpoints:Invoke", {"name": "e-{r}", "json": {"instances": [[1]]}}),
     ("GET", "/api/v1/users", "users:List", {}),
     ("POST", "/api/v1/users", "users:Create", {"json": {"name": "new-{r}", "role": "viewer"}}),
     ("GET", "/api/v1/users/{name}", "users:Get", {"name": "t-{r}"}),
@@ -98,7 +117,7 @@ def expected_allowed(role: str, action: str) -> bool:
         return not action.startswith(ADMINISTRATION)
     if role == "viewer":
         return verb in ("List", "Get", "GetStatus") and not action.startswith(ADMINISTRATION)
-    return action == "system:GetStatus"  # invoker (endpoints:Invoke arrives with endpoints)
+    return action in ("system:GetStatus", "endpoints:Invoke")  # invoker
 
 
 def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
@@ -131,7 +150,8 @@ def test_a_route_without_permission_cannot_be_added() -> None:
 def test_every_route_refuses_callers_without_a_key(sqlite_server: SlipwayServer) -> None:
     with sqlite_server.http(api_key=None) as http:
         for method, template, _, _ in MATRIX:
-            path = template.replace("{name}", "x").replace("{ref}", "x:1").replace("{key_id}", "x")
+            path = (template.replace("{name}", "x").replace("{ref}", "x:1").replace("{key_id}", "x")
+                    .replace("{version}", "1").replace("{alias}", "a"))
             r = http.request(method, path, json={})
             if path == "/" or path.startswith("/ui/"):  # a browser is sent to the sign-in page
                 assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), (method, path)
@@ -160,7 +180,8 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
         with server.http(api_key=keys[role]) as http:
             for method, template, action, spec in MATRIX:
                 spec = dict(spec)
-                params = {k: spec.pop(k).format(r=role, kid=kids[role]) for k in ("name", "ref", "key_id") if k in spec}
+                params = {k: spec.pop(k).format(r=role, kid=kids[role]) for k in ("name", "ref", "key_id", "version", "alias")
+                          if k in spec}
                 if "json" in spec:
                     spec["json"] = _fill(spec["json"], role)
                 try:
@@ -186,4 +207,4 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
     assert all(e.status == 403 and e.key_id == keys["viewer"].split("_")[1] for e in denied)
     # Denied reads are recorded too (allowed reads are not, by default).
     assert {e.action for e in events if e.method == "GET"} == {"users:List", "users:Get", "keys:List", "roles:List",
-                                                                "roles:Get", "jobs:Download"}
+                                                                "roles:Get", "jobs:Download", "models:Export"}

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from slipway.db.models.auth import ApiKey, AuditCount, AuditEvent, Role, Secret, User
 from slipway.db.models.datasets import Dataset, DatasetVersion
+from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
+from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
 
 __all__ = [
-    "ApiKey", "AuditCount", "AuditEvent", "Dataset", "DatasetVersion", "Job", "JobMetric", "Reference", "Role",
-    "Secret", "User",
+    "ApiKey",
+    "AuditCount",
+    "AuditEvent",
+    "Dataset",
+    "DatasetVersion",
+    "Deployment",
+    "Endpoint",
+    "Job",
+    "JobMetric",
+    "ModelAlias",
+    "ModelEvent",
+    "ModelGroup",
+    "ModelVersion",
+    "Reference",
+    "Replica",
+    "Role",
+    "Secret",
+    "User",
 ]

@@ -1,0 +1,92 @@
+"""/api/v1/endpoints (deploy, list, show, update, rollback, delete) and /endpoints/{name}/invocations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from slipway.api.deps import Paging, paging, permission, platform
+from slipway.errors import PayloadTooLarge
+from slipway.schemas import EndpointRequest, EndpointView, Page
+from slipway.services import Platform
+from slipway.serving.gateway import MODEL_HEADER, TARGET_HEADER, VARIANT_HEADER
+
+router = APIRouter(prefix="/api/v1/endpoints", tags=["endpoints"])
+invocations = APIRouter(tags=["invocations"])
+
+
+def _user(request: Request) -> str:
+    return getattr(request.state, "user", "") or ""
+
+
+@router.get("", response_model=Page[EndpointView], dependencies=[Depends(permission("endpoints:List"))])
+async def list_endpoints(pg: Paging = Depends(paging), p: Platform = Depends(platform)) -> Page[EndpointView]:
+    return await run_in_threadpool(p.endpoints.list, pg.limit, pg.offset)
+
+
+@router.post("/{name}", response_model=EndpointView, status_code=201,
+             dependencies=[Depends(permission("endpoints:Create", "endpoint/{name}"))])
+async def create(name: str, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+    """Deploy: record the desired variants; the endpoint controller starts replicas (status Creating)."""
+    return await run_in_threadpool(p.endpoints.create, name, body.variants, _user(request))
+
+
+@router.get("/{name}", response_model=EndpointView, dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
+async def show(name: str, p: Platform = Depends(platform)) -> EndpointView:
+    return await run_in_threadpool(p.endpoints.get, name)
+
+
+@router.patch("/{name}", response_model=EndpointView,
+              dependencies=[Depends(permission("endpoints:Update", "endpoint/{name}"))])
+async def update(name: str, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+    """A rolling, zero-downtime update to new variants (automatic rollback if they fail to start)."""
+    return await run_in_threadpool(p.endpoints.update, name, body.variants, _user(request))
+
+
+@router.post("/{name}/rollback", response_model=EndpointView,
+             dependencies=[Depends(permission("endpoints:Rollback", "endpoint/{name}"))])
+async def rollback(name: str, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+    return await run_in_threadpool(p.endpoints.rollback, name, _user(request))
+
+
+@router.delete("/{name}", response_model=EndpointView,
+               dependencies=[Depends(permission("endpoints:Delete", "endpoint/{name}"))])
+async def delete(name: str, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+    return await run_in_threadpool(p.endpoints.delete, name, _user(request))
+
+
+@invocations.post("/endpoints/{name}/invocations",
+                  dependencies=[Depends(permission("endpoints:Invoke", "endpoint/{name}"))],
+                  openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
+                                                             "text/csv": {"schema": {"type": "string"}}},
+                                                 "required": True}})
+async def invoke(name: str, request: Request, p: Platform = Depends(platform)) -> Response:
+    """Predict: JSON, CSV or NumPy in; JSON or CSV out. The X-Slipway-Variant header names who answered."""
+    limit = p.settings.max_payload_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(len(body), limit)
+    result = await p.serving.gateway.invoke(
+        name, bytes(body), request.headers.get("content-type", "application/json"),
+        request.headers.get("accept", ""), request.headers.get(TARGET_HEADER),
+        getattr(request.state, "request_id", None),
+    )
+    if result is None:
+        await run_in_threadpool(p.endpoints.explain_unrouted, name)
+        raise AssertionError("explain_unrouted always raises")
+    return Response(result.body, status_code=result.status, media_type=None,
+                    headers={"content-type": result.content_type, VARIANT_HEADER: result.variant,
+                             MODEL_HEADER: result.model})
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body of {size} bytes is over the limit of {limit} bytes ({limit / 1048576:g} MB, setting "
+        "'max_payload_bytes'). Send fewer rows per request.",
+        {"field": "body", "value": size, "limit_bytes": limit},
+    )

@@ -1,0 +1,123 @@
+"""`slipway endpoints …`: deploy, list, show, invoke, update, rollback, delete."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_console, table
+from slipway.cli.state import client
+from slipway.schemas import EndpointView
+
+app = typer.Typer(help="Real-time endpoints: model versions behind REST, rolling updates, variants.",
+                  no_args_is_help=True)
+
+ModelOpt = typer.Option(None, "--model", "-m", help="name:N, name:latest or name@alias.")
+VariantOpt = typer.Option(None, "--variant", help="NAME=MODEL:VERSION:WEIGHT, repeatable (e.g. a=cancer:1:90).")
+ReplicasOpt = typer.Option(None, "--replicas", help="Replicas per variant (default 1).")
+WaitOpt = typer.Option(True, "--wait/--no-wait", help="Wait until the deployment finished.")
+
+
+def _variants(spec: dict | None) -> str:  # type: ignore[type-arg]
+    if not spec:
+        return "-"
+    return ", ".join(f"{v['name']}={v['model']} ({v['weight']:g}, x{v['replicas']})" for v in spec["variants"])
+
+
+def _render(ep: EndpointView) -> None:
+    color = {"InService": "green", "Failed": "red"}.get(ep.status, "yellow")
+    console.print(f"[bold]{ep.name}[/bold]  [{color}]{ep.status}[/{color}]  {ep.url}")
+    if ep.reason:
+        console.print(f"reason: {ep.reason}", highlight=False)
+    console.print(f"serving: {_variants(ep.live)}")
+    if ep.desired != ep.live:
+        console.print(f"desired: {_variants(ep.desired)}")
+    if ep.replicas:
+        table("replicas", ["replica", "variant", "model", "status", "pid", "port", "url"],
+              [[r.replica_id, r.variant, r.model, r.status, r.pid, r.port, r.url] for r in ep.replicas])
+    if ep.deployments:
+        table("deployments", ["#", "kind", "status", "variants", "who", "when", "reason"],
+              [[d.number, d.kind, d.status, _variants(d.spec), d.created_by or "-", ago(d.created_at), d.reason]
+               for d in ep.deployments])
+
+
+def _finish(ep: EndpointView, output: Output, action: str) -> None:
+    emit(ep, output, lambda: _render(ep))
+    failed = ep.deployments and ep.deployments[0].status == "Failed"
+    if ep.status == "Failed" or failed:
+        err_console.print(f"[red]Error:[/red] {action} of {ep.name} failed: "
+                          f"{ep.deployments[0].reason if ep.deployments else ep.reason}", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command("deploy")
+def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
+           replicas: int = ReplicasOpt, wait: bool = WaitOpt, output: Output = OutputOpt) -> None:
+    """Create an endpoint serving a model version (or weighted variants)."""
+    ep = client(ctx).endpoints.deploy(name, model, variants=variant or None, replicas=replicas, wait=wait)
+    _finish(ep, output, "deployment")
+
+
+@app.command("update")
+def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
+           replicas: int = ReplicasOpt, wait: bool = WaitOpt, output: Output = OutputOpt) -> None:
+    """Rolling, zero-downtime update; if the new version fails to start the old one keeps serving."""
+    ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait)
+    _finish(ep, output, "update")
+
+
+@app.command("rollback")
+def rollback(ctx: typer.Context, name: str, wait: bool = WaitOpt, output: Output = OutputOpt) -> None:
+    """Go back to the configuration that served before the current one."""
+    ep = client(ctx).endpoints.rollback(name, wait=wait)
+    _finish(ep, output, "rollback")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, output: Output = OutputOpt) -> None:
+    """List endpoints with status and what they serve."""
+    items = client(ctx).endpoints.list(limit=1000).items
+    emit(items, output, lambda: table(None, ["name", "status", "serving", "replicas", "url", "updated"], [
+        [e.name, e.status, _variants(e.live), len(e.replicas), e.url, ago(e.updated_at)] for e in items]))
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
+    """Status, variants, replicas (with their own ports), URL and the history of deployments."""
+    ep = client(ctx).endpoints.get(name)
+    emit(ep, output, lambda: _render(ep))
+
+
+@app.command("invoke")
+def invoke(
+    ctx: typer.Context,
+    name: str,
+    data: str = typer.Option(None, "--data", "-d", help="Request body (JSON by default); @FILE reads a file."),
+    content_type: str = typer.Option("application/json", "--content-type", "-t"),
+    accept: str = typer.Option("application/json", "--accept"),
+    variant: str = typer.Option(None, "--target-variant", help="Send to this variant only."),
+    output: Output = OutputOpt,
+) -> None:
+    """Send one request to an endpoint and print the answer (and which variant gave it)."""
+    if data is None:
+        body = sys.stdin.buffer.read()
+    elif data.startswith("@"):
+        body = Path(data[1:]).read_bytes()
+    else:
+        body = data.encode()
+    resp = client(ctx).endpoints.invoke_raw(name, body, content_type, accept, variant)
+    if output == Output.json or not resp.headers.get("content-type", "").startswith("application/json"):
+        sys.stdout.write(resp.text if resp.text.endswith("\n") else resp.text + "\n")
+    else:
+        console.print_json(resp.text)
+    err_console.print(f"[dim]variant {resp.headers.get('x-slipway-variant')} "
+                      f"({resp.headers.get('x-slipway-model')})[/dim]", highlight=False)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
+    """Stop an endpoint's replicas and remove it."""
+    ep = client(ctx).endpoints.delete(name)
+    emit(ep, output, lambda: console.print(f"deleted {name}"))

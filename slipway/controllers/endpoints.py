@@ -1,0 +1,258 @@
+"""Makes endpoints match their desired state: starts replica processes, health-checks, swaps routes, heals.
+
+Each change runs in a worker thread per endpoint (never two at once for one endpoint):
+new replicas start and answer /ping before the route moves to them; the replicas left over drain
+their requests in flight, then stop. A deployment whose replicas fail leaves the old route in place.
+
+After a restart the controller does not adopt replicas of the previous server: it stops any the
+database still lists (after checking /proc that they are replicas of this home) and starts fresh ones
+from the desired state. Replicas also stop by themselves when the server that started them is gone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from slipway.controllers.base import Controller
+from slipway.serving.runtime import ReplicaFailed, ReplicaHandle, Route, VariantRoute, kill_leftover
+
+if TYPE_CHECKING:
+    from slipway.services import Platform
+    from slipway.services.endpoints import EndpointState
+
+__all__ = ["EndpointController"]
+
+log = logging.getLogger("slipway.controllers.endpoints")
+
+
+class EndpointController(Controller):
+    name = "endpoints"
+    interval = 0.1
+    full_every = 2.0  # seconds between reads of the database when nothing happened here
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.runtime = platform.serving
+        self.applied: dict[str, int] = {}  # generation last applied (successfully or not)
+        self.specs: dict[str, dict[str, Any]] = {}  # spec the current handles serve
+        self.handles: dict[str, list[ReplicaHandle]] = {}
+        self.spawned: set[ReplicaHandle] = set()
+        self.busy: set[str] = set()
+        self.lock = threading.Lock()
+        self.workers: list[threading.Thread] = []
+        self.stopping = False
+        self._seen_changes = -1
+        self._last_full = 0.0
+
+    @property
+    def service(self):  # type: ignore[no-untyped-def]
+        return self.platform.endpoints
+
+    def start(self) -> None:
+        for endpoint, pid in self.service.recorded_replicas():
+            if kill_leftover(pid, self.platform.settings.home):
+                log.info("Stopped replica %s of endpoint %s left by an earlier server", pid, endpoint)
+        self.service.forget_replicas()
+        self.runtime.prepare_standby()
+
+    def reconcile(self) -> None:
+        # Read the database when this process changed something, every few seconds (another
+        # writer), or when a replica died; otherwise a pass costs nothing.
+        changes = self.service.changes
+        dead = any(not h.alive() for hs in self.handles.values() for h in hs)
+        if changes == self._seen_changes and not dead and time.monotonic() - self._last_full < self.full_every:
+            return
+        self._seen_changes, self._last_full = changes, time.monotonic()
+        states = self.service.states()
+        seen = set()
+        for st in states:
+            seen.add(st.name)
+            if st.name in self.busy:
+                self._seen_changes = -1  # look again next pass: this one may have changed meanwhile
+                continue
+            if st.status == "Deleting":
+                self._submit(st.name, self._delete, st)
+            elif self.applied.get(st.name) != st.generation:
+                self._submit(st.name, self._apply, st)
+            elif any(not h.alive() for h in self.handles.get(st.name, [])):
+                self._submit(st.name, self._heal, st)
+        for name in list(self.handles):
+            if name not in seen and name not in self.busy:
+                self._submit(name, self._forget, None)
+        self.workers = [t for t in self.workers if t.is_alive()]
+
+    def stop(self) -> None:
+        self.stopping = True
+        for t in list(self.workers):
+            t.join(5.0)
+        for name in list(self.runtime.routes):
+            self.runtime.drop_route(name)
+        self.runtime.stop(list(self.spawned))
+        self.spawned.clear()
+        self.runtime.close()
+        try:
+            self.service.forget_replicas()
+        except Exception:
+            log.exception("Could not clear replica records")
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    def _submit(self, name: str, fn: Callable[[Any], None], st: EndpointState | None) -> None:
+        if self.stopping:
+            return
+        with self.lock:
+            if name in self.busy:
+                return
+            self.busy.add(name)
+        t = threading.Thread(target=self._run, args=(name, fn, st), name=f"endpoint-{name}", daemon=True)
+        self.workers.append(t)
+        t.start()
+
+    def _run(self, name: str, fn: Callable[[Any], None], st: EndpointState | None) -> None:
+        try:
+            fn(st)
+        except Exception:
+            log.exception("Endpoint %s: reconcile step failed", name)
+        finally:
+            with self.lock:
+                self.busy.discard(name)
+
+    def _apply(self, st: EndpointState) -> None:
+        name, gen, target = st.name, st.generation, st.desired
+        current = self.handles.get(name, [])
+        try:
+            placed, reused = self._bring_up(name, target, current)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, ReplicaFailed) else f"{type(exc).__name__}: {exc}"
+            log.warning("Endpoint %s: deployment of generation %s failed: %s", name, gen, reason)
+            self.applied[name] = gen
+            self.service.mark_failed(name, gen, reason)
+            if not current and st.live and st.live != target:
+                # Restarted in the middle of an update that now fails: come back on what served before.
+                try:
+                    placed, _ = self._bring_up(name, st.live, [])
+                    self._publish(name, st.live, placed)
+                except Exception as exc2:
+                    log.warning("Endpoint %s: restoring the live configuration failed: %s", name, exc2)
+            self._record_replicas(name)
+            return
+        if self.stopping:
+            self.runtime.stop([h for _, h in placed if h not in reused])
+            return
+        old = [h for h in current if h not in reused]
+        self._publish(name, target, placed)
+        self.applied[name] = gen
+        self._record_replicas(name)  # before the status: whoever sees InService sees the replicas too
+        self.service.mark_succeeded(name, gen, target)
+        if old:
+            self.runtime.drain(old)
+            self._stop(old)
+
+    def _bring_up(self, name: str, spec: dict[str, Any], current: list[ReplicaHandle]
+                  ) -> tuple[list[tuple[str, ReplicaHandle]], set[ReplicaHandle]]:
+        """Place replicas for ``spec``: reuse ready ones serving the same model, start the rest, wait for all."""
+        pool = [h for h in current if h.alive() and h.status == "Ready"]
+        placed: list[tuple[str, ReplicaHandle]] = []
+        reused: set[ReplicaHandle] = set()
+        new: list[ReplicaHandle] = []
+        try:
+            for v in spec.get("variants", []):
+                for _ in range(int(v.get("replicas", 1))):
+                    match = next((h for h in pool if h.model == v["model"]), None)
+                    if match is not None:
+                        pool.remove(match)
+                        reused.add(match)
+                        placed.append((v["name"], match))
+                        continue
+                    h = self._spawn(name, v["name"], v["model"])
+                    new.append(h)
+                    placed.append((v["name"], h))
+            self.runtime.wait_ready(new)
+        except BaseException:
+            self._stop(new)
+            raise
+        return placed, reused
+
+    def _spawn(self, endpoint: str, variant: str, model: str) -> ReplicaHandle:
+        view, key = self.platform.registry.artifact(model)
+        folder = self.runtime.model_dir(view.ref, key, view.sha256)
+        h = self.runtime.spawn(endpoint, variant, model, folder)
+        self.spawned.add(h)
+        return h
+
+    def _stop(self, handles: list[ReplicaHandle]) -> None:
+        self.runtime.stop(handles)
+        for h in handles:
+            self.spawned.discard(h)
+
+    def _publish(self, name: str, spec: dict[str, Any], placed: list[tuple[str, ReplicaHandle]]) -> None:
+        for variant, h in placed:
+            h.variant = variant
+        variants = tuple(
+            VariantRoute(v["name"], v["model"], float(v.get("weight", 1.0)),
+                         tuple(h for vn, h in placed if vn == v["name"] and h.alive()))
+            for v in spec.get("variants", [])
+        )
+        self.specs[name] = spec
+        self.handles[name] = [h for _, h in placed]
+        self.runtime.set_route(Route(name, variants))
+
+    def _heal(self, st: EndpointState) -> None:
+        name = st.name
+        spec = self.specs.get(name)
+        handles = self.handles.get(name, [])
+        if spec is None:
+            return
+        dead = [h for h in handles if not h.alive()]
+        for h in dead:
+            log.warning("Endpoint %s: replica %s (pid %s) died: %s", name, h.replica_id, h.pid,
+                        h.last_words() or f"exit status {h.proc.returncode}")
+        placed = [(h.variant, h) for h in handles]
+        self._publish(name, spec, placed)  # dead replicas leave the route at once
+        fresh: list[tuple[str, ReplicaHandle]] = []
+        try:
+            for h in dead:
+                fresh.append((h.variant, self._spawn(name, h.variant, h.model)))
+            self.runtime.wait_ready([h for _, h in fresh])
+        except Exception as exc:
+            log.warning("Endpoint %s: replacing a dead replica failed: %s", name, exc)
+            self._stop([h for _, h in fresh])
+            return
+        by_old = dict(zip(dead, fresh))
+        placed = [by_old.get(h, (v, h)) for v, h in placed]
+        self._publish(name, spec, placed)
+        for h in dead:
+            self.spawned.discard(h)
+        self._record_replicas(name)
+
+    def _delete(self, st: EndpointState) -> None:
+        name = st.name
+        self.runtime.drop_route(name)
+        handles = self.handles.pop(name, [])
+        if handles:
+            self.runtime.drain(handles, timeout=5.0)
+            self._stop(handles)
+        self.specs.pop(name, None)
+        self.applied.pop(name, None)
+        self.service.finish_delete(name)
+
+    def _forget(self, _st: None) -> None:
+        for name in [n for n in self.handles if n not in {s.name for s in self.service.states()}]:
+            self.runtime.drop_route(name)
+            self._stop(self.handles.pop(name, []))
+            self.specs.pop(name, None)
+            self.applied.pop(name, None)
+
+    def _record_replicas(self, name: str) -> None:
+        rows = [
+            {"replica_id": h.replica_id, "variant": h.variant, "model": h.model, "pid": h.pid, "port": h.port,
+             "status": h.status if h.alive() else "Dead",
+             "started_at": dt.datetime.fromtimestamp(h.started_at, dt.UTC)}
+            for h in self.handles.get(name, [])
+        ]
+        self.service.set_replicas(name, rows)

@@ -1,0 +1,129 @@
+"""SDK: real-time endpoints (deploy, list, get, invoke, update, rollback, delete)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from slipway.errors import InvalidArgument, Timeout
+from slipway.schemas import EndpointView, Page, VariantSpec
+from slipway.sdk.http import Api, _raise_for, drop_none
+
+__all__ = ["Endpoints", "parse_variant"]
+
+SETTLED = ("InService", "Failed")
+
+
+def parse_variant(text: str) -> VariantSpec:
+    """``a=cancer:1:90`` -> variant a serving cancer:1 with weight 90 (weight optional; ``name@alias`` works)."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise InvalidArgument(f"Variant {text!r} is not valid. Expected NAME=MODEL[:VERSION][:WEIGHT], "
+                              "e.g. a=cancer:1:90.", {"field": "variant", "value": text})
+    parts = rest.split(":")
+    weight = 1.0
+    if len(parts) == 3 or ("@" in parts[0] and len(parts) == 2):
+        try:
+            weight = float(parts[-1])
+        except ValueError:
+            raise InvalidArgument(f"Variant {text!r} has weight {parts[-1]!r}. Expected a number.",
+                                  {"field": "variant", "value": text}) from None
+        parts = parts[:-1]
+    return VariantSpec(name=name, model=":".join(parts), weight=weight)
+
+
+def _variants(model: str | None, variants: Sequence[VariantSpec | str] | None, replicas: int | None
+              ) -> list[dict[str, Any]]:
+    if model and variants:
+        raise InvalidArgument("Give either a model or variants, not both.", {"field": "variants"})
+    if model:
+        specs = [VariantSpec(name="primary", model=model, replicas=replicas or 1)]
+    elif variants:
+        specs = [parse_variant(v) if isinstance(v, str) else v for v in variants]
+        if replicas:
+            specs = [s.model_copy(update={"replicas": replicas}) for s in specs]
+    else:
+        raise InvalidArgument("Give a model (--model cancer:1) or variants (--variant a=cancer:1:90).",
+                              {"field": "model"})
+    return [s.model_dump() for s in specs]
+
+
+class Endpoints:
+    def __init__(self, api: Api) -> None:
+        self._api = api
+
+    def deploy(self, name: str, model: str | None = None, *, variants: Sequence[VariantSpec | str] | None = None,
+               replicas: int | None = None, wait: bool = True, timeout: float = 300.0) -> EndpointView:
+        data = self._api.json("POST", f"/api/v1/endpoints/{name}",
+                              json={"variants": _variants(model, variants, replicas)})
+        view = EndpointView.model_validate(data)
+        return self.wait(name, timeout) if wait else view
+
+    def update(self, name: str, model: str | None = None, *, variants: Sequence[VariantSpec | str] | None = None,
+               replicas: int | None = None, wait: bool = True, timeout: float = 300.0) -> EndpointView:
+        data = self._api.json("PATCH", f"/api/v1/endpoints/{name}",
+                              json={"variants": _variants(model, variants, replicas)})
+        view = EndpointView.model_validate(data)
+        return self.wait(name, timeout) if wait else view
+
+    def rollback(self, name: str, wait: bool = True, timeout: float = 300.0) -> EndpointView:
+        view = EndpointView.model_validate(self._api.json("POST", f"/api/v1/endpoints/{name}/rollback"))
+        return self.wait(name, timeout) if wait else view
+
+    def get(self, name: str) -> EndpointView:
+        return EndpointView.model_validate(self._api.json("GET", f"/api/v1/endpoints/{name}"))
+
+    def list(self, limit: int | None = None, page_token: str | None = None) -> Page[EndpointView]:
+        data = self._api.json("GET", "/api/v1/endpoints", params=drop_none(limit=limit, page_token=page_token))
+        return Page[EndpointView].model_validate(data)
+
+    def delete(self, name: str, wait: bool = True, timeout: float = 60.0) -> EndpointView:
+        from slipway.errors import NotFound
+
+        view = EndpointView.model_validate(self._api.json("DELETE", f"/api/v1/endpoints/{name}"))
+        deadline = time.monotonic() + timeout
+        while wait and time.monotonic() < deadline:
+            try:
+                self.get(name)
+            except NotFound:
+                break
+            time.sleep(0.1)
+        return view
+
+    def wait(self, name: str, timeout: float = 300.0) -> EndpointView:
+        """Poll until the latest deployment finished (InService or Failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            view = self.get(name)
+            busy = view.deployments and view.deployments[0].status == "InProgress"
+            if view.status in SETTLED and not busy:
+                return view
+            if time.monotonic() > deadline:
+                raise Timeout(f"Endpoint {name!r} is still {view.status} after {timeout:g} s.", {"endpoint": name})
+            time.sleep(0.05)
+
+    def invoke_raw(self, name: str, data: bytes | str, content_type: str = "application/json",
+                   accept: str = "application/json", variant: str | None = None) -> httpx.Response:
+        """POST to /endpoints/{name}/invocations; returns the response (errors raised as Slipway errors)."""
+        headers = {"Content-Type": content_type, "Accept": accept}
+        if variant:
+            headers["X-Slipway-Target-Variant"] = variant
+        body = data.encode() if isinstance(data, str) else data
+        resp = self._api.http.post(f"/endpoints/{name}/invocations", content=body, headers=headers)
+        _raise_for(resp)
+        return resp
+
+    def invoke(self, name: str, payload: Any = None, *, data: bytes | str | None = None,
+               content_type: str = "application/json", accept: str = "application/json",
+               variant: str | None = None) -> Any:
+        """Send ``payload`` (JSON-encoded) or raw ``data``; returns the decoded JSON answer (or text)."""
+        import orjson
+
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY) if data is None else data
+        resp = self.invoke_raw(name, body, content_type, accept, variant)
+        if resp.headers.get("content-type", "").startswith("application/json"):
+            return resp.json()
+        return resp.text

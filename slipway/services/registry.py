@@ -1,0 +1,470 @@
+"""Model registry: groups of immutable numbered versions, approval, aliases with history, import/export.
+
+Artifacts are stored through the platform's artifact store as tar.gz; an imported backup with a
+manifest is stored byte for byte, so exporting it again gives the same sha256.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from slipway.db import Database, utcnow
+from slipway.db.models import ModelAlias, ModelEvent, ModelGroup, ModelVersion, Reference
+from slipway.errors import Conflict, InvalidArgument, NotFound
+from slipway.frameworks.artifact import (
+    MANIFEST,
+    is_tar,
+    manifest_bytes,
+    pack_artifact,
+    read_manifest,
+    unpack_artifact,
+    validate_manifest,
+)
+from slipway.names import check_name, parse_ref
+from slipway.schemas import ModelEventView, ModelSummary, ModelVersionView, Page
+from slipway.storage import ArtifactStore
+
+__all__ = ["APPROVALS", "RegistryService", "parse_model_ref"]
+
+APPROVALS = ("PendingManualApproval", "Approved", "Rejected")
+MODEL_FILES = (".joblib", ".pkl", ".pickle")
+
+
+def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
+    """``cancer`` / ``cancer:latest`` -> (cancer, None, None); ``cancer:3`` -> (cancer, 3, None);
+    ``cancer@production`` -> (cancer, None, "production")."""
+    if "@" in ref:
+        name, _, alias = ref.partition("@")
+        check_name(name, "model")
+        check_name(alias, "alias")
+        return name, None, alias
+    name, number = parse_ref(ref, "model")
+    return name, number, None
+
+
+def _view(g: ModelGroup, v: ModelVersion, aliases: list[str] | None = None, used_by: list[str] | None = None
+          ) -> ModelVersionView:
+    m = v.manifest or {}
+    return ModelVersionView(
+        name=g.name, version=v.version, ref=f"{g.name}:{v.version}", framework=v.framework,
+        problem_type=v.problem_type, signature=m.get("signature") or {}, metrics=m.get("metrics") or {},
+        lineage=m.get("lineage") or {}, source=v.source or {}, approval=v.approval,
+        approval_reason=v.approval_reason, approval_by=v.approval_by, approval_at=v.approval_at,
+        aliases=sorted(aliases or []), used_by=used_by or [], description=v.description, size=v.size,
+        sha256=v.sha256, created_at=v.created_at, created_by=v.created_by,
+    )
+
+
+class RegistryService:
+    def __init__(self, db: Database, store: ArtifactStore, tmp_dir: Path) -> None:
+        self.db = db
+        self.store = store
+        self.tmp_dir = tmp_dir
+
+    # -- registering ---------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        artifact: Path,
+        source: dict[str, Any] | None = None,
+        user: str = "",
+        *,
+        description: str = "",
+        framework: str | None = None,
+    ) -> ModelVersionView:
+        """Validate ``artifact`` against the contract, store it as tar.gz, record a new version.
+
+        ``artifact`` is a model folder, a model.tar.gz (with slipway-model.json, or SageMaker-style
+        with code/inference.py), or a .joblib/.pkl scikit-learn estimator.
+        """
+        check_name(name, "model")
+        artifact = Path(artifact)
+        if not artifact.exists():
+            raise InvalidArgument(
+                f"Path {str(artifact)!r} does not exist. Expected a model folder, model.tar.gz or .joblib file.",
+                {"field": "artifact", "value": str(artifact)},
+            )
+        if framework is not None and framework != "sklearn":
+            raise InvalidArgument(
+                f"Framework {framework!r} cannot be imported from a single file yet. Expected 'sklearn', "
+                "or a model.tar.gz written to the artifact contract.",
+                {"field": "framework", "value": framework},
+            )
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
+        try:
+            tar, manifest = self._prepare(artifact, work)
+            return self._store_and_record(name, tar, manifest, source or {"kind": "import"}, user, description)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def register_from_job(
+        self, name: str, job: str, artifact: Path, user: str = "", *, description: str = "",
+        extra_lineage: dict[str, Any] | None = None,
+    ) -> ModelVersionView:
+        """Entry point for `slipway models register JOB --name NAME`: the job's model.tar.gz (or folder).
+
+        The job name is recorded as the source and in the lineage (with ``extra_lineage``, e.g.
+        dataset versions the job read when its manifest does not list them).
+        """
+        check_name(job, "job")
+        artifact = Path(artifact)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
+        try:
+            tar, manifest = self._prepare(artifact, work)
+            lineage = {**(manifest.get("lineage") or {}), **(extra_lineage or {}), "job": job}
+            if lineage != manifest.get("lineage"):
+                manifest = validate_manifest({**manifest, "lineage": lineage})
+                folder = work / "job-artifact"
+                if not folder.is_dir():
+                    unpack_artifact(tar, folder)
+                (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+                tar = work / "repacked.tar.gz"
+                pack_artifact(folder, tar)
+            return self._store_and_record(name, tar, manifest, {"kind": "job", "job": job}, user, description)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _prepare(self, artifact: Path, work: Path) -> tuple[Path, dict[str, Any]]:
+        """Return (tar.gz to store, validated manifest)."""
+        if artifact.is_dir():
+            folder = work / "folder"
+            shutil.copytree(artifact, folder)
+            if not (folder / MANIFEST).exists():
+                self._infer_manifest(folder)
+            manifest = read_manifest(folder)
+            tar = work / "model.tar.gz"
+            pack_artifact(folder, tar)
+            return tar, manifest
+        if artifact.suffix.lower() in MODEL_FILES:
+            folder = work / "folder"
+            folder.mkdir()
+            shutil.copyfile(artifact, folder / "model.joblib")
+            manifest = self._infer_manifest(folder)
+            tar = work / "model.tar.gz"
+            pack_artifact(folder, tar)
+            return tar, manifest
+        if not is_tar(artifact):
+            raise InvalidArgument(
+                f"{artifact.name!r} is neither a folder, a tar.gz nor a .joblib/.pkl file. Expected a model "
+                "artifact (see 'Model artifact' in docs/developing.md).",
+                {"field": "artifact", "value": artifact.name},
+            )
+        folder = work / "job-artifact"
+        unpack_artifact(artifact, folder)
+        if (folder / MANIFEST).exists():
+            # A complete artifact (a backup or a job's output): stored exactly as given.
+            return artifact, read_manifest(folder)
+        manifest = self._infer_manifest(folder)
+        tar = work / "model.tar.gz"
+        pack_artifact(folder, tar)
+        return tar, manifest
+
+    def _infer_manifest(self, folder: Path) -> dict[str, Any]:
+        """Write slipway-model.json for a bring-your-own model: a joblib estimator and/or code/inference.py."""
+        from slipway.frameworks.sklearn import describe_estimator, load_estimator
+
+        candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_FILES)
+        has_code = (folder / "code" / "inference.py").is_file()
+        manifest: dict[str, Any]
+        if candidates:
+            info = describe_estimator(load_estimator(candidates[0]))
+            manifest = {
+                "format_version": 1, "framework": "sklearn", "model_file": candidates[0].name,
+                "problem_type": info["problem_type"],
+                "signature": {"input_kind": "tabular", "inputs": info["inputs"], "input_shape": None,
+                              "labels": info["labels"]},
+                "metrics": {}, "lineage": {},
+            }
+        elif has_code:
+            manifest = {
+                "format_version": 1, "framework": "custom", "model_file": None, "problem_type": None,
+                "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None},
+                "metrics": {}, "lineage": {},
+            }
+        else:
+            raise InvalidArgument(
+                f"The artifact has no {MANIFEST}, no .joblib model and no code/inference.py. Expected a model "
+                "written to the contract, a scikit-learn estimator, or a SageMaker model with code/inference.py.",
+                {"field": "artifact", "value": sorted(p.name for p in folder.iterdir())},
+            )
+        manifest["created_at"] = utcnow().isoformat(timespec="seconds")
+        manifest = validate_manifest(manifest, folder)
+        (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+        return manifest
+
+    def _store_and_record(
+        self, name: str, tar: Path, manifest: dict[str, Any], source: dict[str, Any], user: str, description: str
+    ) -> ModelVersionView:
+        key = f"models/{name}/{uuid.uuid4().hex}.tar.gz"
+        info = self.store.put_file(key, tar)
+        try:
+            for attempt in range(3):
+                try:
+                    return self.db.run(
+                        lambda s: self._record(s, name, key, info.size, info.sha256, manifest, source, user, description)
+                    )
+                except IntegrityError:  # a concurrent register took the number
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+        except BaseException:
+            self.store.delete(key)
+            raise
+
+    def _record(
+        self, s: Session, name: str, key: str, size: int, sha256: str, manifest: dict[str, Any],
+        source: dict[str, Any], user: str, description: str,
+    ) -> ModelVersionView:
+        g = s.execute(select(ModelGroup).where(ModelGroup.name == name).with_for_update()).scalar_one_or_none()
+        if g is None:
+            g = ModelGroup(name=name, description=description, version_counter=0, created_by=user)
+            s.add(g)
+            s.flush()
+        g.version_counter += 1
+        v = ModelVersion(
+            group_id=g.id, version=g.version_counter, framework=manifest["framework"],
+            problem_type=manifest.get("problem_type"), manifest=manifest, source=source,
+            approval="PendingManualApproval", description=description, storage_key=key, size=size,
+            sha256=sha256, created_by=user,
+        )
+        s.add(v)
+        ref = f"{name}:{v.version}"
+        lineage = manifest.get("lineage") or {}
+        for channel, dataset in sorted((lineage.get("datasets") or {}).items()):
+            s.add(Reference(source_kind="model_version", source_id=ref, target_kind="dataset_version",
+                            target_id=dataset, role=channel))
+        if lineage.get("job"):
+            s.add(Reference(source_kind="model_version", source_id=ref, target_kind="job",
+                            target_id=str(lineage["job"]), role="created_by"))
+        s.add(ModelEvent(model=name, kind="register", version=v.version, to_value=str(v.version), by=user,
+                         reason=f"{source.get('kind', 'import')}" + (f" {source['job']}" if source.get("job") else "")))
+        s.flush()
+        return _view(g, v)
+
+    # -- resolving and reading -------------------------------------------------------------------
+
+    def _group(self, s: Session, name: str) -> ModelGroup:
+        g = s.execute(select(ModelGroup).where(ModelGroup.name == name)).scalar_one_or_none()
+        if g is None:
+            raise NotFound(
+                f"Model {name!r} not found. Register it first: slipway models import PATH --name {name}",
+                {"field": "name", "value": name},
+            )
+        return g
+
+    def _resolve(self, s: Session, ref: str) -> tuple[ModelGroup, ModelVersion]:
+        name, number, alias = parse_model_ref(ref)
+        g = self._group(s, name)
+        if alias is not None:
+            row = s.execute(
+                select(ModelAlias).where(ModelAlias.group_id == g.id, ModelAlias.alias == alias)
+            ).scalar_one_or_none()
+            if row is None:
+                known = sorted(a.alias for a in g.aliases)
+                raise NotFound(
+                    f"Model {name!r} has no alias {alias!r}. Aliases of {name!r}: {', '.join(known) or 'none'}. "
+                    f"Set one with: slipway models alias {name} {alias} VERSION",
+                    {"field": "alias", "value": alias, "known_aliases": known},
+                )
+            number = row.version
+        q = select(ModelVersion).where(ModelVersion.group_id == g.id)
+        if number is None:
+            v = s.execute(q.order_by(ModelVersion.version.desc()).limit(1)).scalar_one_or_none()
+        else:
+            v = s.execute(q.where(ModelVersion.version == number)).scalar_one_or_none()
+        if v is None:
+            known = s.execute(
+                select(ModelVersion.version).where(ModelVersion.group_id == g.id).order_by(ModelVersion.version)
+            ).scalars().all()
+            raise NotFound(
+                f"Model version {ref!r} not found. Versions of {name!r}: {', '.join(map(str, known)) or 'none'}.",
+                {"field": "version", "value": ref, "known_versions": list(known)},
+            )
+        return g, v
+
+    def _full_view(self, s: Session, g: ModelGroup, v: ModelVersion) -> ModelVersionView:
+        aliases = [a.alias for a in g.aliases if a.version == v.version]
+        return _view(g, v, aliases, self._endpoint_users(s, f"{g.name}:{v.version}"))
+
+    def _endpoint_users(self, s: Session, ref: str) -> list[str]:
+        rows = s.execute(select(Reference.source_id).where(
+            Reference.target_kind == "model_version", Reference.target_id == ref, Reference.source_kind == "endpoint"
+        )).scalars().all()
+        return sorted(set(rows))
+
+    def get(self, ref: str) -> ModelVersionView:
+        with self.db.session() as s:
+            return self._full_view(s, *self._resolve(s, ref))
+
+    def resolve(self, ref: str) -> str:
+        """``name@alias`` / ``name:latest`` -> ``name:N``."""
+        with self.db.session() as s:
+            g, v = self._resolve(s, ref)
+            return f"{g.name}:{v.version}"
+
+    def artifact(self, ref: str) -> tuple[ModelVersionView, str]:
+        """The version and the store key of its tar.gz."""
+        with self.db.session() as s:
+            g, v = self._resolve(s, ref)
+            return _view(g, v), v.storage_key
+
+    def open_artifact(self, ref: str) -> tuple[ModelVersionView, Iterator[bytes]]:
+        view, key = self.artifact(ref)
+        return view, self.store.iter_chunks(key)
+
+    def list(self, limit: int = 50, offset: int = 0) -> Page[ModelSummary]:
+        with self.db.session() as s:
+            total = s.scalar(select(func.count(ModelGroup.id))) or 0
+            groups = s.execute(select(ModelGroup).order_by(ModelGroup.name).limit(limit).offset(offset)).scalars()
+            items = []
+            for g in groups:
+                latest = s.execute(select(ModelVersion).where(ModelVersion.group_id == g.id)
+                                   .order_by(ModelVersion.version.desc()).limit(1)).scalar_one_or_none()
+                count = s.scalar(select(func.count(ModelVersion.id)).where(ModelVersion.group_id == g.id)) or 0
+                items.append(ModelSummary(
+                    name=g.name, description=g.description, versions=count,
+                    latest=self._full_view(s, g, latest) if latest else None,
+                    aliases={a.alias: a.version for a in sorted(g.aliases, key=lambda a: a.alias)},
+                    created_at=g.created_at, created_by=g.created_by,
+                ))
+        nxt = str(offset + limit) if offset + limit < total else None
+        return Page[ModelSummary](items=items, total=total, next_page_token=nxt)
+
+    def list_versions(self, name: str, limit: int = 50, offset: int = 0) -> Page[ModelVersionView]:
+        check_name(name, "model")
+        with self.db.session() as s:
+            g = self._group(s, name)
+            q = select(ModelVersion).where(ModelVersion.group_id == g.id)
+            total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+            rows = s.execute(q.order_by(ModelVersion.version.desc()).limit(limit).offset(offset)).scalars().all()
+            items = [self._full_view(s, g, v) for v in rows]
+        nxt = str(offset + limit) if offset + limit < total else None
+        return Page[ModelVersionView](items=items, total=total, next_page_token=nxt)
+
+    def count(self) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count(ModelVersion.id))) or 0
+
+    # -- approval, aliases, history --------------------------------------------------------------
+
+    def set_approval(self, ref: str, status: str, reason: str = "", user: str = "") -> ModelVersionView:
+        if status not in APPROVALS:
+            raise InvalidArgument(
+                f"Approval status {status!r} is not valid. Expected one of: {', '.join(APPROVALS)}.",
+                {"field": "status", "value": status, "expected": list(APPROVALS)},
+            )
+
+        def _do(s: Session) -> ModelVersionView:
+            g, v = self._resolve(s, ref)
+            if v.approval != status:
+                s.add(ModelEvent(model=g.name, kind="approval", version=v.version, from_value=v.approval,
+                                 to_value=status, reason=reason, by=user))
+            v.approval, v.approval_reason, v.approval_by, v.approval_at = status, reason, user, utcnow()
+            s.flush()
+            return self._full_view(s, g, v)
+
+        return self.db.run(_do)
+
+    def set_alias(self, name: str, alias: str, version: int, user: str = "") -> ModelVersionView:
+        check_name(alias, "alias")
+        if alias == "latest" or alias.isdigit():
+            raise InvalidArgument(
+                f"The alias {alias!r} is reserved. Expected a name such as production or staging.",
+                {"field": "alias", "value": alias},
+            )
+
+        def _do(s: Session) -> ModelVersionView:
+            g, v = self._resolve(s, f"{name}:{version}")
+            row = s.execute(select(ModelAlias).where(ModelAlias.group_id == g.id, ModelAlias.alias == alias)
+                            .with_for_update()).scalar_one_or_none()
+            before = row.version if row else None
+            if row is None:
+                s.add(ModelAlias(group_id=g.id, alias=alias, version=v.version, updated_by=user))
+            else:
+                row.version, row.updated_at, row.updated_by = v.version, utcnow(), user
+            if before != v.version:
+                s.add(ModelEvent(model=g.name, kind="alias", alias=alias, version=v.version,
+                                 from_value=str(before) if before else None, to_value=str(v.version), by=user))
+            s.flush()
+            s.refresh(g)
+            return self._full_view(s, g, v)
+
+        return self.db.run(_do)
+
+    def remove_alias(self, name: str, alias: str, user: str = "") -> None:
+        def _do(s: Session) -> None:
+            g = self._group(s, name)
+            row = s.execute(select(ModelAlias).where(ModelAlias.group_id == g.id, ModelAlias.alias == alias)
+                            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound(f"Model {name!r} has no alias {alias!r}.", {"field": "alias", "value": alias})
+            s.add(ModelEvent(model=name, kind="alias", alias=alias, version=None, from_value=str(row.version),
+                             to_value=None, by=user))
+            s.delete(row)
+
+        self.db.run(_do)
+
+    def history(self, name: str, alias: str | None = None) -> list[ModelEventView]:
+        check_name(name, "model")
+        with self.db.session() as s:
+            q = select(ModelEvent).where(ModelEvent.model == name)
+            if alias is not None:
+                q = q.where(ModelEvent.alias == alias)
+            rows = s.execute(q.order_by(ModelEvent.id)).scalars().all()
+            if not rows:
+                self._group(s, name)
+            return [ModelEventView(model=r.model, kind=r.kind, alias=r.alias, version=r.version,
+                                   from_value=r.from_value, to_value=r.to_value, reason=r.reason, at=r.at, by=r.by)
+                    for r in rows]
+
+    # -- deleting --------------------------------------------------------------------------------
+
+    def delete_version(self, ref: str, force: bool = False, user: str = "") -> ModelVersionView:
+        """Delete ``name:N``. Refused while an endpoint serves it (always) or an alias points at it."""
+        name, number, alias = parse_model_ref(ref)
+        if number is None or alias is not None:
+            raise InvalidArgument(
+                f"Delete needs an explicit version, got {ref!r}. Expected name:N (e.g. {name}:1).",
+                {"field": "ref", "value": ref},
+            )
+
+        def _do(s: Session) -> tuple[ModelVersionView, str]:
+            g, v = self._resolve(s, ref)
+            view = self._full_view(s, g, v)
+            if view.used_by:
+                raise Conflict(
+                    f"Model version {view.ref} is served by endpoint {', '.join(view.used_by)}. Update or delete "
+                    "the endpoint first.", {"field": "ref", "value": view.ref, "used_by": view.used_by},
+                )
+            if view.aliases and not force:
+                raise Conflict(
+                    f"Model version {view.ref} holds alias {', '.join(view.aliases)}. Move the alias first, "
+                    "or pass --force.", {"field": "ref", "value": view.ref, "aliases": view.aliases},
+                )
+            for a in list(g.aliases):
+                if a.version == v.version:
+                    s.add(ModelEvent(model=g.name, kind="alias", alias=a.alias, from_value=str(v.version), by=user))
+                    s.delete(a)
+            for r in s.execute(select(Reference).where(Reference.source_kind == "model_version",
+                                                       Reference.source_id == view.ref)).scalars():
+                s.delete(r)
+            s.add(ModelEvent(model=g.name, kind="delete", version=v.version, from_value=str(v.version), by=user))
+            key = v.storage_key
+            s.delete(v)
+            return view, key
+
+        view, key = self.db.run(_do)
+        self.store.delete(key)
+        return view

@@ -1,0 +1,1 @@
+"""Serving runtime: payload codecs, the model predictor, replica processes and the invocation gateway."""

@@ -1,0 +1,338 @@
+"""Inference payloads: decode JSON / CSV / NumPy bodies against a model's signature; encode predictions.
+
+Every rejection is a ``BadInput`` whose message names the field, the bad value and the expected
+signature, so a caller can fix the request; nothing here raises anything else for bad input.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+
+__all__ = ["BadInput", "decode", "encode", "jsonable", "wants_csv"]
+
+NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
+SHAPES = ('{"instances": [[...], ...]}, {"inputs": ...}, [{"feature": value, ...}], '
+          '{"dataframe_split": {"columns": [...], "data": [[...]]}}')
+
+
+class BadInput(Exception):
+    """A request the model cannot take; rendered as ``status`` with the error shape."""
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None, status: int = 400,
+                 code: str = "invalid_argument") -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.status = status
+        self.code = code
+
+
+def describe_signature(sig: dict[str, Any], limit: int = 40) -> str:
+    inputs = sig.get("inputs") or []
+    shown = ", ".join(f"{i['name']} ({i.get('dtype', 'float64')})" for i in inputs[:limit])
+    more = f", … ({len(inputs)} in all)" if len(inputs) > limit else ""
+    return f"{len(inputs)} features: {shown}{more}"
+
+
+def _expected(sig: dict[str, Any]) -> dict[str, Any]:
+    return {"expected_signature": [{"name": i["name"], "dtype": i.get("dtype", "float64")}
+                                   for i in sig.get("inputs") or []]}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# -- decoding -------------------------------------------------------------------------------------
+
+
+def decode(body: bytes, content_type: str, sig: dict[str, Any]) -> Any:
+    """The model input for ``body``: a DataFrame (tabular), a list of str (text) or an ndarray (array, image)."""
+    ct = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    # curl -d sends form-urlencoded by default; a JSON body sent that way is still JSON.
+    if ct in ("application/json", "", "*/*", "application/x-www-form-urlencoded"):
+        if not body.strip():
+            raise BadInput(f"The request body is empty. Expected JSON such as {SHAPES}.", {"field": "body"})
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"The request body is not valid JSON ({exc}). Expected one of {SHAPES}.",
+                           {"field": "body"}) from None
+        return _from_json(obj, sig)
+    if ct == "text/csv":
+        return _from_csv(body, sig)
+    if ct in ("application/x-npy", "application/npy"):
+        return _from_npy(body, sig)
+    raise BadInput(
+        f"Content-Type {ct!r} is not supported. Expected application/json, text/csv or application/x-npy.",
+        {"field": "Content-Type", "value": ct}, status=415, code="unsupported_media_type",
+    )
+
+
+def _from_json(obj: Any, sig: dict[str, Any]) -> Any:
+    rows: Any
+    if isinstance(obj, dict):
+        if "instances" in obj:
+            rows = obj["instances"]
+        elif "inputs" in obj:
+            rows = obj["inputs"]
+            if isinstance(rows, dict):  # columnar: {"col": [v1, v2]}
+                rows = _columns_to_records(rows)
+        elif "dataframe_split" in obj:
+            split = obj["dataframe_split"]
+            if not isinstance(split, dict) or not isinstance(split.get("data"), list):
+                raise BadInput('Field "dataframe_split" must be {"columns": [...], "data": [[...], ...]}.',
+                               {"field": "dataframe_split"})
+            cols = split.get("columns")
+            rows = split["data"]
+            if cols is not None:
+                if not isinstance(cols, list):
+                    raise BadInput('Field "dataframe_split.columns" must be a list of feature names.',
+                                   {"field": "dataframe_split.columns"})
+                rows = [dict(zip(cols, r)) if isinstance(r, list) else r for r in rows]
+                for i, r in enumerate(split["data"]):
+                    if isinstance(r, list) and len(r) != len(cols):
+                        raise BadInput(f"dataframe_split row {i} has {len(r)} values for {len(cols)} columns.",
+                                       {"field": f"dataframe_split.data[{i}]"})
+        elif "dataframe_records" in obj:
+            rows = obj["dataframe_records"]
+        else:
+            keys = ", ".join(sorted(map(str, obj))[:5])
+            raise BadInput(f"The JSON object has keys {keys}. Expected one of {SHAPES}.", {"field": "body"})
+    else:
+        rows = obj
+    kind = sig.get("input_kind", "tabular")
+    if kind == "text":
+        return _text_rows(rows)
+    if kind in ("array", "image") or not sig.get("inputs"):
+        return _array_rows(rows, sig)
+    return _tabular(rows, sig)
+
+
+def _columns_to_records(cols: dict[str, Any]) -> list[dict[str, Any]]:
+    lengths = {len(v) if isinstance(v, list) else 1 for v in cols.values()}
+    if len(lengths) != 1:
+        raise BadInput('Columns in "inputs" have different lengths. Expected one list of values per feature.',
+                       {"field": "inputs"})
+    n = lengths.pop()
+    return [{k: (v[i] if isinstance(v, list) else v) for k, v in cols.items()} for i in range(n)]
+
+
+def _text_rows(rows: Any) -> list[str]:
+    if isinstance(rows, str):
+        rows = [rows]
+    if not isinstance(rows, list) or not rows:
+        raise BadInput("The batch is empty. Expected at least one text.", {"field": "instances"})
+    for i, r in enumerate(rows):
+        if not isinstance(r, str):
+            raise BadInput(f"Instance {i} has value {_shown(r)}. Expected a string (the model takes text).",
+                           {"field": f"instances[{i}]"})
+    return rows
+
+
+def _array_rows(rows: Any, sig: dict[str, Any]) -> np.ndarray:
+    if not isinstance(rows, list) or not rows:
+        raise BadInput("The batch is empty. Expected at least one row.", {"field": "instances"})
+    try:
+        arr = np.asarray(rows, dtype=np.float64)
+    except (ValueError, TypeError) as exc:
+        raise BadInput(f"The instances are not a numeric array ({exc}). Expected nested lists of numbers.",
+                       {"field": "instances"}) from None
+    shape = sig.get("input_shape")
+    if shape and tuple(arr.shape[1:]) != tuple(shape):
+        if tuple(arr.shape) == tuple(shape):
+            arr = arr[None, ...]
+        else:
+            raise BadInput(f"The instances have shape {list(arr.shape)}. Expected [batch, {', '.join(map(str, shape))}].",
+                           {"field": "instances", "expected_shape": shape})
+    return arr
+
+
+def _tabular(rows: Any, sig: dict[str, Any]) -> Any:
+    inputs = sig["inputs"]
+    names = [i["name"] for i in inputs]
+    if isinstance(rows, dict):
+        rows = [rows]
+    if not isinstance(rows, list):
+        raise BadInput(f"The instances are {type(rows).__name__}. Expected a list of rows; the model takes "
+                       f"{describe_signature(sig)}.", {"field": "instances", **_expected(sig)})
+    if not rows:
+        raise BadInput(f"The batch is empty. Expected at least one row of {describe_signature(sig)}.",
+                       {"field": "instances", **_expected(sig)})
+    if all(not isinstance(r, (list, dict)) for r in rows):
+        rows = [rows]  # one flat row
+    out: list[list[Any]] = []
+    for n, row in enumerate(rows):
+        if isinstance(row, dict):
+            unknown = [k for k in row if k not in set(names)]
+            if unknown:
+                raise BadInput(f"Row {n} has unknown feature {unknown[0]!r}. Expected the signature: "
+                               f"{describe_signature(sig)}.", {"field": f"instances[{n}].{unknown[0]}", **_expected(sig)})
+            missing = [k for k in names if k not in row]
+            if missing:
+                raise BadInput(f"Row {n} is missing feature {missing[0]!r}"
+                               + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+                               + f". Expected the signature: {describe_signature(sig)}.",
+                               {"field": f"instances[{n}].{missing[0]}", "missing": missing, **_expected(sig)})
+            row = [row[k] for k in names]
+        elif not isinstance(row, list):
+            raise BadInput(f"Row {n} is {_shown(row)}. Expected a list of {len(names)} values or an object "
+                           "keyed by feature name.", {"field": f"instances[{n}]", **_expected(sig)})
+        if len(row) != len(names):
+            raise BadInput(f"Row {n} has {len(row)} values. Expected the signature: {describe_signature(sig)}.",
+                           {"field": f"instances[{n}]", "value": len(row), **_expected(sig)})
+        for j, (value, spec) in enumerate(zip(row, inputs)):
+            if spec.get("dtype", "float64") in NUMERIC and not _is_number(value):
+                raise BadInput(
+                    f"Feature {spec['name']!r} in row {n} has value {_shown(value)}. Expected a number "
+                    f"({spec.get('dtype', 'float64')}).",
+                    {"field": f"instances[{n}][{j}]", "feature": spec["name"], "value": _shown(value),
+                     "expected": spec.get("dtype", "float64")},
+                )
+        out.append(row)
+    return _frame(out, inputs)
+
+
+def _is_number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not (isinstance(v, float) and math.isinf(v)))
+
+
+def _frame(rows: list[list[Any]], inputs: list[dict[str, Any]]) -> Any:
+    import pandas as pd
+
+    names = [i["name"] for i in inputs]
+    if all(i.get("dtype", "float64") in NUMERIC for i in inputs):
+        arr = np.array(rows, dtype=np.float64)
+        return pd.DataFrame(arr, columns=names, copy=False)
+    frame = pd.DataFrame(rows, columns=names)
+    for i in inputs:
+        if i.get("dtype", "float64") in NUMERIC:
+            frame[i["name"]] = frame[i["name"]].astype(np.float64)
+    return frame
+
+
+def _from_csv(body: bytes, sig: dict[str, Any]) -> Any:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadInput("The CSV body is not UTF-8 text.", {"field": "body"}) from None
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
+    if not rows:
+        raise BadInput(f"The CSV body has no rows. Expected one or more rows of {describe_signature(sig)}.",
+                       {"field": "body", **_expected(sig)})
+    kind = sig.get("input_kind", "tabular")
+    if kind == "text":
+        return [",".join(r) for r in rows]
+    inputs = sig.get("inputs") or []
+    names = [i["name"] for i in inputs]
+    header = [c.strip() for c in rows[0]]
+    if names and set(header) == set(names):
+        rows = [dict(zip(header, r)) for r in rows[1:]]  # type: ignore[misc]
+        if not rows:
+            raise BadInput("The CSV body has a header but no rows.", {"field": "body"})
+        rows = [[r[k] for k in names] for r in rows]  # type: ignore[call-overload]
+    converted: list[list[Any]] = []
+    for n, row in enumerate(rows):
+        if names and len(row) != len(names):
+            raise BadInput(f"CSV row {n + 1} has {len(row)} values. Expected the signature: "
+                           f"{describe_signature(sig)}.", {"field": f"row {n + 1}", **_expected(sig)})
+        vals: list[Any] = []
+        for j, cell in enumerate(row):
+            dtype = inputs[j].get("dtype", "float64") if inputs else "float64"
+            if dtype in NUMERIC:
+                cell = cell.strip()
+                try:
+                    vals.append(float(cell) if cell else None)
+                except ValueError:
+                    name = inputs[j]["name"] if inputs else f"column {j}"
+                    raise BadInput(f"CSV row {n + 1}, feature {name!r} has value {_shown(cell)}. Expected a number "
+                                   f"({dtype}).", {"field": f"row {n + 1}", "feature": name}) from None
+            else:
+                vals.append(cell)
+        converted.append(vals)
+    if kind in ("array", "image") or not inputs:
+        return _array_rows(converted, sig)
+    return _frame(converted, inputs)
+
+
+def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
+    try:
+        arr = np.load(io.BytesIO(body), allow_pickle=False)
+    except Exception as exc:  # numpy raises many kinds for a bad header
+        raise BadInput(f"The body is not a readable .npy array ({type(exc).__name__}: {exc}).",
+                       {"field": "body"}) from None
+    if arr.dtype.kind not in "biuf":
+        raise BadInput(f"The array has dtype {arr.dtype}. Expected numbers.", {"field": "body"})
+    if arr.size == 0:
+        raise BadInput("The array is empty. Expected at least one row.", {"field": "body"})
+    kind = sig.get("input_kind", "tabular")
+    if kind in ("array", "image") or not sig.get("inputs"):
+        return _array_rows(arr.tolist(), sig)
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    inputs = sig["inputs"]
+    if arr.ndim != 2 or arr.shape[1] != len(inputs):
+        raise BadInput(f"The array has shape {list(arr.shape)}. Expected [rows, {len(inputs)}]: "
+                       f"{describe_signature(sig)}.", {"field": "body", **_expected(sig)})
+    import pandas as pd
+
+    return pd.DataFrame(arr.astype(np.float64), columns=[i["name"] for i in inputs])
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+
+def wants_csv(accept: str) -> bool:
+    """True when Accept prefers text/csv; JSON otherwise. Unsupported types raise 406."""
+    if not accept:
+        return False
+    kinds = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    for k in kinds:
+        if k in ("application/json", "*/*", "application/*"):
+            return False
+        if k in ("text/csv", "text/*"):
+            return True
+    raise BadInput(f"Accept {accept!r} is not supported. Expected application/json or text/csv.",
+                   {"field": "Accept", "value": accept}, status=406, code="not_acceptable")
+
+
+def jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "to_dict"):
+        return jsonable(obj.to_dict(orient="records") if hasattr(obj, "columns") else obj.to_dict())
+    return obj
+
+
+def encode(predictions: list[dict[str, Any]], csv_out: bool) -> tuple[bytes, str]:
+    if not csv_out:
+        return orjson.dumps({"predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY), "application/json"
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    first = predictions[0] if predictions else {}
+    if "label" in first:
+        labels = list((first.get("probabilities") or {}).keys())
+        w.writerow(["label", "confidence", *labels])
+        for p in predictions:
+            probs = p.get("probabilities") or {}
+            w.writerow([p["label"], p.get("confidence", ""), *[probs.get(lab, "") for lab in labels]])
+    else:
+        key = next(iter(first), "value")
+        w.writerow([key])
+        for p in predictions:
+            v = p.get(key)
+            w.writerow(v if isinstance(v, list) else [v])
+    return out.getvalue().encode(), "text/csv"

@@ -1,0 +1,173 @@
+"""Loads one model artifact and answers invocations, through SageMaker handlers when code/inference.py has them.
+
+``Predictor.invoke`` never raises: every outcome is (status, body, content type), so a bad request or
+a failing handler cannot take the replica down.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import orjson
+
+from slipway.frameworks.artifact import CLASSIFIERS, read_manifest
+from slipway.serving.payloads import BadInput, decode, encode, jsonable, wants_csv
+
+__all__ = ["Predictor", "error_body"]
+
+log = logging.getLogger("slipway.serving")
+HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None, request_id: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details or {},
+                                   "request_id": request_id}})
+
+
+class Predictor:
+    """A loaded model: ``load`` once at start, ``invoke`` per request (thread-safe for sklearn models)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        self.signature: dict[str, Any] = self.manifest["signature"]
+        self.problem = self.manifest.get("problem_type")
+        self.handlers: dict[str, Any] = {}
+        self.model: Any = None
+        self._wants_frame = True
+        self.warm_seconds: float | None = None  # time of the warm-up prediction, when there was one
+
+    def load(self) -> None:
+        code = self.folder / "code" / "inference.py"
+        if code.is_file():
+            module = _import_user_code(code)
+            self.handlers = {h: getattr(module, h) for h in HANDLERS if callable(getattr(module, h, None))}
+        if "model_fn" in self.handlers:
+            self.model = self.handlers["model_fn"](str(self.folder))
+        elif self.manifest.get("model_file"):
+            import joblib
+
+            self.model = joblib.load(self.folder / self.manifest["model_file"])
+        # Estimators fitted on bare arrays warn when given a DataFrame: hand them arrays.
+        self._wants_frame = hasattr(self.model, "feature_names_in_") or hasattr(
+            (getattr(self.model, "steps", None) or [[None, None]])[0][1], "feature_names_in_")
+
+    def warm_up(self) -> None:
+        """One prediction on a zero row so the first caller does not pay for lazy initialisation."""
+        inputs = self.signature.get("inputs") or []
+        if self.handlers or not inputs or self.signature.get("input_kind") != "tabular":
+            return
+        try:
+            import time
+
+            body = orjson.dumps({"instances": [[0.0] * len(inputs)]})
+            for _ in range(3):
+                t = time.perf_counter()
+                status, _, _ = self.invoke(body, "application/json", "application/json")
+                self.warm_seconds = time.perf_counter() - t if status == 200 else None
+        except Exception:  # warm-up is best effort
+            log.debug("warm-up failed", exc_info=True)
+
+    # -- per request ---------------------------------------------------------------------------
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
+        stage = "input_fn"
+        try:
+            if "transform_fn" in self.handlers:
+                stage = "transform_fn"
+                out = self.handlers["transform_fn"](self.model, _user_body(body, content_type), content_type, accept)
+                return (200, *_normalize(out, accept))
+            data = (self.handlers["input_fn"](_user_body(body, content_type), content_type)
+                    if "input_fn" in self.handlers else decode(body, content_type, self.signature))
+            stage = "predict_fn"
+            prediction = (self.handlers["predict_fn"](data, self.model) if "predict_fn" in self.handlers
+                          else self.predict(data))
+            stage = "output_fn"
+            if "output_fn" in self.handlers:
+                return (200, *_normalize(self.handlers["output_fn"](prediction, accept), accept))
+            if isinstance(prediction, list) and prediction and isinstance(prediction[0], dict):
+                return (200, *encode(prediction, wants_csv(accept)))
+            wants_csv(accept)
+            return 200, orjson.dumps({"predictions": jsonable(prediction)}, option=orjson.OPT_SERIALIZE_NUMPY), \
+                "application/json"
+        except BadInput as exc:
+            return exc.status, error_body(exc.code, exc.message, exc.details), "application/json"
+        except Exception as exc:  # the user's handlers or the model failed: report, stay up
+            if stage == "input_fn" and isinstance(exc, (ValueError, TypeError, KeyError, UnicodeDecodeError)):
+                return 400, error_body("invalid_argument", f"input_fn rejected the request: {type(exc).__name__}: "
+                                       f"{exc}", {"stage": stage}), "application/json"
+            log.warning("%s failed: %s", stage, "".join(traceback.format_exception(exc)).strip())
+            message = f"{stage} failed: {type(exc).__name__}: {exc}" if self.handlers else \
+                f"The model failed to predict: {type(exc).__name__}: {exc}"
+            return 500, error_body("model_error", message, {"stage": stage}), "application/json"
+
+    def predict(self, data: Any) -> list[dict[str, Any]]:
+        model = self.model
+        if model is None:
+            raise BadInput("This model has no predict_fn and no model file to predict with.", status=500,
+                           code="model_error")
+        x = data if self._wants_frame or not hasattr(data, "to_numpy") else data.to_numpy()
+        if self.problem in CLASSIFIERS:
+            labels = self.signature.get("labels") or [str(c) for c in getattr(model, "classes_", [])]
+            if hasattr(model, "predict_proba"):
+                probs = np.asarray(model.predict_proba(x), dtype=np.float64)
+                best = probs.argmax(axis=1)
+                return [
+                    {"label": labels[b], "confidence": float(row[b]),
+                     "probabilities": {lab: float(p) for lab, p in zip(labels, row)}}
+                    for row, b in zip(probs.tolist(), best.tolist())
+                ]
+            return [{"label": str(v)} for v in np.asarray(model.predict(x)).tolist()]
+        if self.problem == "clustering":
+            return [{"cluster": int(v)} for v in np.asarray(model.predict(x)).tolist()]
+        if self.problem == "transform":
+            return [{"values": row} for row in np.asarray(model.transform(x)).tolist()]
+        values = np.asarray(model.predict(x))
+        return [{"value": v} for v in values.tolist()]
+
+
+def _import_user_code(path: Path) -> ModuleType:
+    code_dir = str(path.parent)
+    if code_dir not in sys.path:
+        sys.path.insert(0, code_dir)
+    spec = importlib.util.spec_from_file_location("inference", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["inference"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _user_body(body: bytes, content_type: str) -> bytes | str:
+    ct = (content_type or "").split(";", 1)[0].strip().lower()
+    if ct.startswith("text/") or ct in ("application/json", "application/jsonlines"):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return body
+    return body
+
+
+def _concrete(accept: str, fallback: str) -> str:
+    first = (accept or "").split(",", 1)[0].split(";", 1)[0].strip()
+    return first if first and "*" not in first else fallback
+
+
+def _normalize(out: Any, accept: str) -> tuple[bytes, str]:
+    """What output_fn / transform_fn may return: dict or list, str, bytes, or (body, content_type)."""
+    if isinstance(out, tuple) and len(out) == 2:
+        body, ct = out
+        data, _ = _normalize(body, accept)
+        return data, str(ct)
+    if isinstance(out, (bytes, bytearray, memoryview)):
+        return bytes(out), _concrete(accept, "application/octet-stream")
+    if isinstance(out, str):
+        return out.encode("utf-8"), _concrete(accept, "text/plain; charset=utf-8")
+    return orjson.dumps(jsonable(out), option=orjson.OPT_SERIALIZE_NUMPY), "application/json"
