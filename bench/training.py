@@ -107,8 +107,8 @@ def script_fit(path: Path, n_estimators: int) -> float:
 def bench_overhead(c: Client, work: Path, fit_seconds: float) -> None:
     path = work / "table.csv"
     make_table(path, 20000)
-    probe = direct_fit(path, 5)
-    n = max(5, round(5 * fit_seconds / probe))
+    probe = direct_fit(path, 10)
+    n = max(5, round(10 * fit_seconds / probe))
     direct = direct_fit(path, n)
     c.datasets.push("bench", path, label="label")
     runs = {}

@@ -42,6 +42,7 @@ class JobRuns:
         self.settings = training.settings
         self.executor = executor
         self._log_uploaded: dict[str, tuple[float, int]] = {}  # name -> (when, size)
+        self._terminated: set[str] = set()  # jobs already sent SIGTERM
 
     def paths(self, name: str) -> JobPaths:
         return JobPaths(self.training.job_dir(name))
@@ -221,12 +222,14 @@ class JobRuns:
 
             self._update(name, _timeout)
             self.executor.terminate(handle)
+            self._terminated.add(name)
         elif status == "Stopping" and stop_at is not None:
             waited = (now - stop_at).total_seconds()
             if waited >= self.settings.job_stop_grace:
                 self.executor.kill(handle)
-            else:
-                self.executor.terminate(handle)
+            elif name not in self._terminated:
+                self.executor.terminate(handle)  # once: a second SIGTERM would interrupt the clean-up
+                self._terminated.add(name)
         return False
 
     # -- finishing -------------------------------------------------------------------------------
@@ -269,6 +272,7 @@ class JobRuns:
             log.exception("Uploading the log of job %s failed", name)
         self._end(name, status, final_secondary, reason, model_key, output_key)
         self._log_uploaded.pop(name, None)
+        self._terminated.discard(name)
         shutil.rmtree(paths.root, ignore_errors=True)
 
     @staticmethod

@@ -195,7 +195,8 @@ class TrainingService:
         if train.format == "text-folder":
             label = None
         problem = _problem_type(algo.problem_types, train, label)
-        return {"algorithm": algo.name, "hps": hps, "label": label if algo.supervised else None, "problem": problem}
+        # Unsupervised algorithms keep the label only to leave it out of the features.
+        return {"algorithm": algo.name, "hps": hps, "label": label, "problem": problem}
 
     def _check_metric_definitions(self, spec: CreateJobRequest) -> list[dict[str, str]]:
         out = []

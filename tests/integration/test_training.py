@@ -311,6 +311,9 @@ def test_text_regression_and_clustering_builtins(client: Client, tmp_path: Path)
     assert {"validation:rmse", "validation:mae", "validation:r2"} <= set(ridge.metrics)
     assert ridge.metrics["validation:r2"] > 0.5
     assert clusters.problem_type == "clustering" and "train:silhouette" in clusters.metrics
+    clusters_dir = extract(clusters.download(tmp_path / "dl"), tmp_path / "clusters-model")
+    signature = json.loads((clusters_dir / "slipway-model.json").read_text())["signature"]
+    assert [i["name"] for i in signature["inputs"]] == ["rooms", "area"]  # the label is left out
     model_dir = extract(text.download(tmp_path / "dl"), tmp_path / "text-model")
     manifest = json.loads((model_dir / "slipway-model.json").read_text())
     assert manifest["signature"]["input_kind"] == "text" and manifest["signature"]["labels"] == ["negative",
