@@ -13,11 +13,11 @@ from slipway.schemas import ServerStatus
 from slipway.schemas.auth import WhoAmI
 from slipway.sdk.audit import Audit
 from slipway.sdk.datasets import Datasets
+from slipway.sdk.http import Api
 from slipway.sdk.keys import Keys
 from slipway.sdk.roles import Roles
 from slipway.sdk.secrets import Secrets
 from slipway.sdk.users import Users
-from slipway.sdk.http import Api
 from slipway.settings import Settings
 
 __all__ = ["Client"]
@@ -35,9 +35,8 @@ class Client:
         timeout: float = 60.0,
         settings: Settings | None = None,
     ) -> None:
-        from slipway.server import read_server_file
-
         from slipway.credentials import find_key
+        from slipway.server import read_server_file
 
         settings = settings or Settings.load(home=home)
         info = read_server_file(settings.home)

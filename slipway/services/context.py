@@ -17,9 +17,9 @@ from slipway.storage import ArtifactStore, open_store
 __all__ = ["Platform"]
 
 if TYPE_CHECKING:
+    from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
-    from slipway.schemas.auth import RotateResult
     from slipway.services.datasets import DatasetService
     from slipway.services.secrets import SecretService
     from slipway.storage.keyring import KeyRing
