@@ -6,7 +6,10 @@ import logging
 import secrets
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from slipway.services.audit import COUNTED_ACTIONS
 
 __all__ = ["AuditMiddleware", "RequestIdMiddleware"]
 
@@ -102,8 +105,6 @@ class AuditMiddleware:
         state: dict[str, Any] = scope.get("state", {})
         if "action" not in state:
             return
-        from starlette.concurrency import run_in_threadpool
-
         outcome = "denied" if code in (401, 403, 429) else "allowed" if code < 400 else "failed"
         client = scope.get("client")
         event = {
@@ -113,9 +114,13 @@ class AuditMiddleware:
             "source": client[0] if client else "", "request_id": state.get("request_id", ""),
             "outcome": outcome, "status": code, "message": state.get("error_message", ""),
         }
+        audit = self.platform.audit
+        if outcome != "denied" and state["action"] in COUNTED_ACTIONS:
+            audit.count(event["user"], event["action"], event["resource"])  # in memory: no thread, no write
+            return
+        if not audit.should_record(state["action"], outcome):
+            return
         try:
-            await run_in_threadpool(lambda: self.platform.audit.observe(**event))
+            await run_in_threadpool(lambda: audit.record(**event))
         except Exception:  # never fail the call over the trail; the log says what was lost
-            import logging
-
             logging.getLogger("slipway.audit").exception("Could not record audit event %s", event)

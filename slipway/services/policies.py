@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from slipway.errors import InvalidArgument
@@ -150,7 +150,7 @@ def _overlap(a: str, b: str, ignore_case: bool) -> bool:
     if ignore_case:
         a, b = a.lower(), b.lower()
 
-    @lru_cache(maxsize=None)
+    @cache
     def go(i: int, j: int) -> bool:
         if i == len(a) and j == len(b):
             return True

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from slipway.errors import NotFound
+from slipway.errors import InvalidArgument, NotFound
 from slipway.storage.base import CHUNK, ArtifactStore, ObjectInfo, check_key
 from slipway.storage.keyring import DecryptionFailed, KeyRing
 
@@ -181,7 +181,8 @@ class EncryptedStore(ArtifactStore):
     def put(self, key: str, src: BinaryIO) -> ObjectInfo:
         check_key(key)
         if key.startswith(KEYS_PREFIX):
-            raise ValueError(f"{KEYS_PREFIX} is reserved for wrapped data keys")
+            raise InvalidArgument(f"Artifact key {key!r} is reserved: {KEYS_PREFIX} holds wrapped data keys.",
+                                  {"field": "key", "value": key})
         data_key = AESGCM.generate_key(bit_length=256)
         stream = _Encrypting(src, key, data_key, self.chunk)
         self.inner.put(key, stream)  # type: ignore[arg-type]
