@@ -128,6 +128,8 @@ class EndpointController(Controller):
         try:
             placed, reused = self._bring_up(name, target, current)
         except Exception as exc:
+            if self.stopping:  # the server is shutting down: the next server carries on from the database
+                return
             reason = str(exc) if isinstance(exc, ReplicaFailed) else f"{type(exc).__name__}: {exc}"
             log.warning("Endpoint %s: deployment of generation %s failed: %s", name, gen, reason)
             self.applied[name] = gen
