@@ -74,28 +74,34 @@ def _from_encoded(index: int, text: str, shape: Sequence[int], value_max: float)
     return pixels * np.float32(value_max / 255.0)
 
 
+_ALL_NUMBERS = object()
+
+
 def _first_non_number(value: Any) -> Any:
-    if isinstance(value, (list, tuple, np.ndarray)):
+    """The first leaf that is not a number (bools included), or _ALL_NUMBERS."""
+    if isinstance(value, (list, tuple)):
         for item in value:
             found = _first_non_number(item)
-            if found is not None:
+            if found is not _ALL_NUMBERS:
                 return found
-        return None
+        return _ALL_NUMBERS
+    if isinstance(value, np.ndarray):
+        return _ALL_NUMBERS if value.dtype.kind in "iuf" else _first_non_number(value.tolist())
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         return value
-    return None
+    return _ALL_NUMBERS
 
 
 def _from_array(index: int, value: Any, shape: Sequence[int]) -> np.ndarray:
+    bad = _first_non_number(value)
+    if bad is not _ALL_NUMBERS:
+        shown = bad if isinstance(bad, (str, int, float)) or bad is None else type(bad).__name__
+        raise _bad(index, f"has pixel values that are not numbers (found {shown!r})", shape, shown)
     try:
         arr = np.asarray(value)
     except ValueError:
-        arr = None  # ragged nesting
-    if arr is None or arr.dtype == object or arr.dtype.kind not in "iuf":
-        bad = _first_non_number(value)
-        if bad is not None:
-            shown = bad if isinstance(bad, (str, int, float)) or bad is None else type(bad).__name__
-            raise _bad(index, f"has pixel values that are not numbers (found {shown!r})", shape, shown)
+        arr = None
+    if arr is None or arr.dtype.kind not in "iuf":
         raise _bad(index, "is a ragged nested array (rows of different lengths)", shape)
     hwc = tuple(shape) if len(shape) == 3 else (shape[0], shape[1], 1)
     if arr.shape == hwc or (arr.ndim == 1 and arr.size == math.prod(hwc)):

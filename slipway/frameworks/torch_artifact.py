@@ -30,11 +30,9 @@ import torch
 from slipway.errors import InvalidArgument
 from slipway.frameworks.deep_data import Vocabulary
 from slipway.frameworks.deep_inputs import decode_images, decode_texts, format_predictions
+from slipway.frameworks.deep_serving import MODEL_JSON, InvokeMixin, read_model_json
 
 __all__ = ["TorchPredictor", "load_torch_artifact", "quiet_torchscript", "save_torch_artifact"]
-
-MODEL_JSON = "slipway-model.json"
-
 
 @contextlib.contextmanager
 def quiet_torchscript() -> Iterator[None]:
@@ -114,7 +112,7 @@ def save_torch_artifact(
     return model_dir
 
 
-class TorchPredictor:
+class TorchPredictor(InvokeMixin):
     """A loaded built-in network: `predict(instances)` → label, confidence, probabilities per row."""
 
     framework = "pytorch"
@@ -150,20 +148,6 @@ class TorchPredictor:
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
         return format_predictions(self.predict_proba(inputs), self.labels)
-
-
-def read_model_json(folder: Path) -> dict[str, Any]:
-    path = folder / MODEL_JSON
-    try:
-        meta: dict[str, Any] = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidArgument(
-            f"Model folder '{folder}' has no {MODEL_JSON}; expected a Slipway model artifact.",
-            {"field": "model", "value": str(folder), "expected": MODEL_JSON},
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(f"{MODEL_JSON} in '{folder}' is not valid JSON ({exc}).", {"field": "model"}) from exc
-    return meta
 
 
 def load_torch_artifact(folder: Path | str, device: str | None = None) -> TorchPredictor:

@@ -39,6 +39,7 @@ class TrainResult:
     device: str = "cpu"
     stopped_early: bool = False
     stopped_by_callback: bool = False
+    model: Any = None  # the trained ServingModel in memory (raw inputs → probabilities), as saved
 
 
 def get_algorithm(name: str) -> DeepAlgorithm:
@@ -176,5 +177,5 @@ def train_builtin(
     return TrainResult(
         model_dir=Path(model_dir), metrics=metrics, history=result.history, best_epoch=result.best_epoch,
         hyperparameters=hp, evaluation=report, seconds=time.perf_counter() - started, device=str(dev),
-        stopped_early=result.stopped_early, stopped_by_callback=result.stopped_by_callback,
+        stopped_early=result.stopped_early, stopped_by_callback=result.stopped_by_callback, model=serving,
     )
