@@ -135,14 +135,15 @@ def default_output_fn(prediction: Any, accept: str) -> tuple[bytes, str]:
 
 def _normalise_output(out: Any, accept: str) -> tuple[bytes, str]:
     """output_fn may return bytes, a str, a (body, content_type) tuple, or a JSON-able value."""
-    if isinstance(out, tuple) and len(out) == 2:
-        body, ctype = out
-        return (body.encode() if isinstance(body, str) else bytes(body)), str(ctype)
+    ctype: str | None = None
+    if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], str):
+        out, ctype = out
     if isinstance(out, (bytes, bytearray)):
-        return bytes(out), accept
+        return bytes(out), ctype or accept
     if isinstance(out, str):
-        return out.encode(), accept
-    return default_output_fn(out, accept)
+        return out.encode(), ctype or accept
+    body, json_type = default_output_fn(out, "application/json")
+    return body, ctype or json_type
 
 
 class HandlerPredictor:
