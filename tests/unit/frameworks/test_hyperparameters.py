@@ -62,3 +62,12 @@ def test_defaults_are_valid_and_the_search_space_stays_in_range(algorithm: str) 
         "epochs", "batch_size", "learning_rate", "optimizer", "dropout", "activation",
         "early_stopping_patience", "validation_split", "seed",
     }
+
+
+def test_every_hyperparameter_is_documented() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "deep-learning.md").read_text()
+    missing = [f"{a}.{p.name}" for a, spec in DEEP_ALGORITHMS.items() for p in spec.hyperparameters
+               if f"| `{p.name}` | {p.type.__name__} | `{p.default}` |" not in text]
+    assert missing == []
