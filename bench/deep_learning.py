@@ -69,7 +69,7 @@ def main() -> None:
         rows.append(("sequence-classifier (reviews text folder)", lstm, f"{txt_p50:.2f} / {txt_p99:.2f} (text)"))
 
     print(f"torch {torch.__version__}, {args.threads} thread(s), device {cnn.device}")
-    print(f"| model | val. accuracy | epochs run (best) | training time | single-input latency p50 / p99, ms |")
+    print("| model | val. accuracy | epochs run (best) | training time | single-input latency p50 / p99, ms |")
     print("| --- | --- | --- | --- | --- |")
     for name, result, latency in rows:
         print(f"| {name} | {result.metrics['validation:accuracy']:.3f} | {len(result.history)} "

@@ -102,6 +102,7 @@ def load_keras_artifact(path: Path | str) -> KerasPredictor:
     """Load a `.keras` file, or a folder holding one (with an optional slipway-model.json)."""
     path = Path(path)
     keras = import_keras()
+    model_path: Path = path
     meta: dict[str, Any] = {}
     preprocessing: dict[str, Any] = {}
     if path.is_dir():
@@ -111,7 +112,7 @@ def load_keras_artifact(path: Path | str) -> KerasPredictor:
         if (folder / "preprocessing.json").exists():
             preprocessing = json.loads((folder / "preprocessing.json").read_text())
         if meta.get("model_file"):
-            path = folder / meta["model_file"]
+            model_path = folder / meta["model_file"]
         else:
             found = sorted(folder.glob("*.keras"))
             if len(found) != 1:
@@ -120,12 +121,13 @@ def load_keras_artifact(path: Path | str) -> KerasPredictor:
                     "slipway-model.json naming it in model_file.",
                     {"field": "model", "value": [f.name for f in found]},
                 )
-            path = found[0]
+            model_path = found[0]
     try:
-        model = keras.saving.load_model(str(path), compile=False)
+        model = keras.saving.load_model(str(model_path), compile=False)
     except (ValueError, OSError) as exc:
         raise InvalidArgument(
-            f"'{path.name}' cannot be loaded as a Keras 3 model ({exc}); expected a file saved by model.save('x.keras').",
-            {"field": "model", "value": path.name},
+            f"'{model_path.name}' cannot be loaded as a Keras 3 model ({exc}); expected a file saved by "
+            "model.save('x.keras').",
+            {"field": "model", "value": model_path.name},
         ) from exc
-    return KerasPredictor(path, model, meta, preprocessing)
+    return KerasPredictor(model_path, model, meta, preprocessing)

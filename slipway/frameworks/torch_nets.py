@@ -114,9 +114,10 @@ class ServingModel(nn.Module):
                  channels_last: bool = False) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("scale", torch.tensor(float(scale)))
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("std", torch.tensor(float(std)))
+        # plain floats: TorchScript keeps them as constants of the saved module
+        self.scale = float(scale)
+        self.mean = float(mean)
+        self.std = float(std)
         self.channels_last = channels_last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -98,6 +98,8 @@ def train_builtin(
     torch.manual_seed(hp["seed"])
     dev = select_device(device)
     vocabulary: Vocabulary | None = None
+    signature: dict[str, Any]
+    serving_kwargs: dict[str, Any]
     if algorithm == "image-classifier":
         data = load_image_dataset(train, image_size=hp["image_size"])
         labels, y_all, raw = data.labels, data.y, data.x

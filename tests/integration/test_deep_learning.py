@@ -7,7 +7,6 @@ The job runner and replicas call exactly these functions (`train_builtin`,
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +152,17 @@ def test_training_refuses_bad_hyperparameters_and_one_class_data(tmp_path: Path,
     with pytest.raises(InvalidArgument, match="Did you mean 'image-classifier'"):
         train_builtin("image-clasifier", demo / "digits", tmp_path / "m")
     assert not (tmp_path / "m").exists()
+
+
+def test_onnx_export_gives_the_same_probabilities(cnn: TrainResult, lstm: TrainResult, demo: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")  # optional fast path: only when onnx and onnxruntime are installed
+    pytest.importorskip("onnx")
+    pixels, _, _ = digit_pixels(demo, 5)
+    session = ort.InferenceSession(str(cnn.model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": pixels[..., None]})[0],
+                               load_predictor(cnn.model_dir).predict_proba(pixels), atol=1e-5)
+    predictor = load_predictor(lstm.model_dir)
+    texts = ["loved it", "a boring and disappointing film, hated every minute"]
+    ids = predictor.vocabulary.encode(texts, 200)
+    session = ort.InferenceSession(str(lstm.model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"input": ids})[0], predictor.predict_proba(texts), atol=1e-5)

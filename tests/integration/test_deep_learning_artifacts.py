@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import textwrap
 from collections.abc import Iterator
@@ -88,11 +89,11 @@ def test_state_dict_with_model_fn_serves_with_default_handlers(tmp_path: Path, d
         expected = net(torch.from_numpy(x)).numpy()
     assert ctype == "application/json"
     np.testing.assert_allclose(np.array(json.loads(body)), expected, atol=1e-5)
-    buffer = __import__("io").BytesIO()
+    buffer = io.BytesIO()
     np.save(buffer, x)
     body, ctype = predictor.invoke(buffer.getvalue(), "application/x-npy", "application/x-npy")
     assert ctype == "application/x-npy"
-    np.testing.assert_allclose(np.load(__import__("io").BytesIO(body)), expected, atol=1e-5)
+    np.testing.assert_allclose(np.load(io.BytesIO(body)), expected, atol=1e-5)
     with pytest.raises(InvalidArgument, match=r"The model rejected an input of shape \[1, 7\]"):
         predictor.invoke(b"[[1, 2, 3, 4, 5, 6, 7]]", "application/json")
 
