@@ -26,6 +26,7 @@ __all__ = [
     "find_dataset",
     "load_image_dataset",
     "load_text_dataset",
+    "read_idx",
     "tokenize",
 ]
 
@@ -52,8 +53,44 @@ def _children(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if not p.name.startswith("."))
 
 
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An array in MNIST's IDX format (`train-images-idx3-ubyte`, optionally gzipped)."""
+    import gzip
+
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    if len(raw) < 4 or raw[0:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
+        raise InvalidArgument(
+            f"'{path.name}' is not an IDX file: expected the MNIST format (magic 0x0000, a type byte, dimensions).",
+            {"field": "data", "value": path.name, "expected": "IDX"},
+        )
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    body = raw[4 + 4 * ndim :]
+    if len(body) != dtype.itemsize * int(np.prod(dims)):
+        raise InvalidArgument(f"IDX file '{path.name}' is truncated: its header says {dims}.", {"field": "data"})
+    return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _idx_pair(folder: Path) -> tuple[Path, Path] | None:
+    """The images and labels IDX files of a folder, preferring the training pair ('train-…')."""
+    files = [f for f in _children(folder) if f.is_file()]
+    images = [f for f in files if "idx3" in f.name]
+    labels = [f for f in files if "idx1" in f.name]
+    if not images or not labels:
+        return None
+    pick = [f for f in images if "train" in f.name] or images
+    image = pick[0]
+    prefix = image.name.split("-")[0]
+    label = next((f for f in labels if f.name.split("-")[0] == prefix), labels[0])
+    return image, label
+
+
 def find_dataset(path: Path | str) -> tuple[str, Path]:
-    """Return (layout, path) with layout 'npz', 'image-folder' or 'text-folder'."""
+    """Return (layout, path) with layout 'npz', 'idx', 'image-folder' or 'text-folder'."""
     path = Path(path)
     if path.is_file():
         if path.suffix.lower() == ".npz":
@@ -71,12 +108,15 @@ def find_dataset(path: Path | str) -> tuple[str, Path]:
     npz = [f for f in files if f.suffix.lower() == ".npz"]
     if not dirs and len(npz) == 1:
         return "npz", npz[0]
+    if _idx_pair(path) is not None:
+        return "idx", path
     if len(dirs) == 1 and not files and all(c.is_dir() for c in _children(dirs[0])) and _children(dirs[0]):
         return find_dataset(dirs[0])  # a folder wrapping the dataset
     if not dirs:
         raise InvalidArgument(
             f"Dataset folder '{path.name}' has no class subfolders and no .npz file: expected one subfolder "
-            "per class (e.g. 'cat/001.png', 'dog/001.png') or an npz file with arrays x and y.",
+            "per class (e.g. 'cat/001.png', 'dog/001.png'), an npz file with arrays x and y, or MNIST's IDX "
+            "files.",
             {"field": "data", "value": str(path.name), "expected": "one subfolder per class"},
         )
     sample = [f for d in dirs for f in list(iter_folder_files(d))[:5]]
@@ -160,8 +200,8 @@ def load_image_dataset(
             "or an npz file with arrays x and y; use sequence-classifier for text.",
             {"field": "data", "value": path.name, "expected": "images"},
         )
-    if layout == "npz":
-        return _load_npz(path, shape, labels)
+    if layout in ("npz", "idx"):
+        return _load_arrays(path, layout, shape, labels)
     pairs = _class_files(path, images=True)
     names = _check_classes((c for c, _ in pairs), path.name, labels)
     images = [_open_image(f) for _, f in pairs]
@@ -178,7 +218,13 @@ def load_image_dataset(
     return ImageData(x=x, y=y, labels=names, value_max=255.0)
 
 
-def _load_npz(path: Path, shape: tuple[int, int, int] | None, labels: Sequence[str] | None) -> ImageData:
+def _load_arrays(path: Path, layout: str, shape: tuple[int, int, int] | None,
+                 labels: Sequence[str] | None) -> ImageData:
+    if layout == "idx":
+        pair = _idx_pair(path)
+        assert pair is not None
+        x, y_raw = read_idx(pair[0]), read_idx(pair[1])
+        return _from_arrays(path, x, y_raw, shape, labels)
     try:
         with np.load(path, allow_pickle=False) as archive:
             keys = set(archive.files)
@@ -192,9 +238,14 @@ def _load_npz(path: Path, shape: tuple[int, int, int] | None, labels: Sequence[s
             x, y_raw = np.asarray(archive[xk]), np.asarray(archive[yk])
     except (ValueError, OSError) as exc:
         raise InvalidArgument(f"npz file '{path.name}' cannot be read ({exc}).", {"field": "data"}) from exc
+    return _from_arrays(path, x, y_raw, shape, labels)
+
+
+def _from_arrays(path: Path, x: np.ndarray, y_raw: np.ndarray, shape: tuple[int, int, int] | None,
+                 labels: Sequence[str] | None) -> ImageData:
     if x.dtype.kind not in "uif" or len(x) != len(y_raw) or y_raw.ndim != 1:
         raise InvalidArgument(
-            f"npz file '{path.name}' must hold numeric images x [N, H, W] or [N, H, W, C] and labels y [N]; "
+            f"Dataset '{path.name}' must hold numeric images x [N, H, W] or [N, H, W, C] and labels y [N]; "
             f"got x {list(x.shape)} of {x.dtype} and y {list(y_raw.shape)}.",
             {"field": "data", "expected": "x [N, H, W(, C)] numeric, y [N]"},
         )
@@ -202,7 +253,7 @@ def _load_npz(path: Path, shape: tuple[int, int, int] | None, labels: Sequence[s
         side = int(round(np.sqrt(x.shape[1])))
         if side * side != x.shape[1]:
             raise InvalidArgument(
-                f"npz file '{path.name}' has flat rows of {x.shape[1]} values, which is not a square image; "
+                f"Dataset '{path.name}' has flat rows of {x.shape[1]} values, which is not a square image; "
                 "expected x of shape [N, H, W] or [N, H, W, C].",
                 {"field": "data", "value": list(x.shape), "expected": "[N, H, W] or [N, H, W, C]"},
             )
@@ -211,7 +262,7 @@ def _load_npz(path: Path, shape: tuple[int, int, int] | None, labels: Sequence[s
         x = x[..., None]
     if x.ndim != 4 or x.shape[3] not in (1, 3):
         raise InvalidArgument(
-            f"npz file '{path.name}' has x of shape {list(x.shape)}; expected [N, H, W] or [N, H, W, C] with "
+            f"Dataset '{path.name}' has x of shape {list(x.shape)}; expected [N, H, W] or [N, H, W, C] with "
             "C 1 or 3.",
             {"field": "data", "value": list(x.shape), "expected": "[N, H, W] or [N, H, W, C]"},
         )
@@ -235,7 +286,7 @@ def load_text_dataset(path: Path | str, labels: Sequence[str] | None = None) -> 
     layout, path = find_dataset(path)
     if layout != "text-folder":
         raise InvalidArgument(
-            f"Dataset '{path.name}' is {'an image folder' if layout == 'image-folder' else 'an npz file'}, not "
+            f"Dataset '{path.name}' is {'an image folder' if layout == 'image-folder' else 'image arrays (' + layout + ')'}, not "
             "text: sequence-classifier expects a text folder with one subfolder per class; use "
             "image-classifier for images.",
             {"field": "data", "value": path.name, "expected": "text folder"},

@@ -93,3 +93,28 @@ def test_vocabulary_pads_truncates_and_marks_unknown_tokens(tmp_path: Path) -> N
     assert ids.tolist() == [[2, 3, 0], [1, 0, 0], [2, 2, 2]]
     vocab.save(tmp_path / "vocab.json")
     assert Vocabulary.load(tmp_path / "vocab.json").tokens == vocab.tokens
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    import gzip
+
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes()))
+
+
+def test_mnist_idx_files_pushed_as_a_folder_are_images(tmp_path: Path) -> None:
+    from slipway.frameworks.deep_data import read_idx
+
+    images = np.arange(3 * 28 * 28, dtype=np.uint32).reshape(3, 28, 28).astype(np.uint8)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([5, 0, 4], dtype=np.uint8))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images[:1])
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([7], dtype=np.uint8))
+    assert (read_idx(tmp_path / "train-images-idx3-ubyte.gz") == images).all()
+    assert find_dataset(tmp_path) == ("idx", tmp_path)
+    data = load_image_dataset(tmp_path)
+    assert data.x.shape == (3, 28, 28, 1) and data.labels == ["0", "4", "5"] and data.y.tolist() == [2, 0, 1]
+    (tmp_path / "broken-idx1").write_bytes(b"nope")
+    with pytest.raises(InvalidArgument, match="is not an IDX file"):
+        read_idx(tmp_path / "broken-idx1")
