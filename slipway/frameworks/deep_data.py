@@ -20,6 +20,7 @@ from slipway.data.folders import IMAGE_EXTENSIONS, iter_folder_files
 from slipway.errors import InvalidArgument
 
 __all__ = [
+    "TOKEN_PATTERN",
     "ImageData",
     "TextData",
     "Vocabulary",
@@ -30,7 +31,8 @@ __all__ = [
     "tokenize",
 ]
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+_TOKEN = re.compile(TOKEN_PATTERN)
 PAD, UNKNOWN = 0, 1
 
 

@@ -19,7 +19,7 @@ import torch
 from slipway.errors import InvalidArgument
 from slipway.frameworks.classification_metrics import evaluate_classifier
 from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS, DeepAlgorithm
-from slipway.frameworks.deep_data import Vocabulary, load_image_dataset, load_text_dataset, tokenize
+from slipway.frameworks.deep_data import TOKEN_PATTERN, Vocabulary, load_image_dataset, load_text_dataset
 from slipway.frameworks.torch_artifact import save_torch_artifact
 from slipway.frameworks.torch_fit import EpochCallback, fit, select_device
 from slipway.frameworks.torch_nets import ServingModel, build_network
@@ -148,7 +148,7 @@ def train_builtin(
         shape = {"vocab_size": len(vocabulary)}
         signature = {"input_kind": "text", "inputs": [], "input_shape": None, "labels": labels}
         preprocessing = {
-            "kind": "text", "tokenizer": "regex", "token_pattern": tokenize.__module__ + ":_TOKEN",
+            "kind": "text", "tokenizer": "regex", "token_pattern": TOKEN_PATTERN,
             "lowercase": True, "max_length": hp["max_length"], "vocabulary": "vocab.json",
             "vocab_size": len(vocabulary), "padding_id": 0, "unknown_id": 1,
         }
