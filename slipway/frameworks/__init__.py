@@ -1,4 +1,8 @@
-"""Model artifacts per framework: the shared contract (artifact.py) and save/inspect helpers."""
+"""Model artifacts per framework: the shared contract (artifact.py), save/load/train/serve helpers.
+
+Modules that import torch or keras are imported only by the code that needs them, so the core
+install (no deep-learning extras) can still list the built-ins.
+"""
 
 from __future__ import annotations
 

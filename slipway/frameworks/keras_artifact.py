@@ -1,0 +1,133 @@
+"""Keras 3 `.keras` files served with the same predictor interface as the PyTorch networks.
+
+Keras runs on the PyTorch backend: `KERAS_BACKEND=torch` is set unless the user chose
+another backend before Keras was first imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slipway.errors import InvalidArgument
+from slipway.frameworks.deep_inputs import as_instances, decode_images, decode_texts, format_predictions
+from slipway.frameworks.deep_serving import MODEL_JSON, InvokeMixin, read_model_json, require_extra
+
+__all__ = ["KerasPredictor", "import_keras", "load_keras_artifact"]
+
+
+def import_keras() -> Any:
+    """Import Keras on the torch backend (unless KERAS_BACKEND says otherwise), naming the extra if missing."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    require_extra("keras", "A Keras model")
+    import keras
+
+    return keras
+
+
+def _probabilities(output: np.ndarray) -> np.ndarray:
+    out = np.asarray(output, dtype=np.float64)
+    if out.ndim == 1:
+        out = out[:, None]
+    if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
+        p = out[:, 0]
+        if (p < 0).any() or (p > 1).any():
+            p = 1 / (1 + np.exp(-p))
+        return np.stack([1 - p, p], axis=1)
+    if (out < 0).any() or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # logits
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+class KerasPredictor(InvokeMixin):
+    framework = "keras"
+
+    def __init__(self, path: Path, model: Any, meta: dict[str, Any], preprocessing: dict[str, Any]) -> None:
+        self.path, self.model, self.meta = path, model, meta
+        signature = dict(meta.get("signature") or {})
+        self.model_input_shape = [int(d) for d in model.input_shape[1:] if d is not None]
+        if "input_kind" not in signature:
+            shape = self.model_input_shape
+            image = len(shape) == 3 and shape[-1] in (1, 3) or len(shape) == 2
+            signature["input_kind"] = "image" if image else "array"
+            if image:
+                signature["input_shape"] = shape[:2] if len(shape) == 2 or shape[-1] == 1 else shape
+            else:
+                signature["input_shape"] = shape
+        if not signature.get("labels"):
+            outputs = int(model.output_shape[-1] or 1)
+            signature["labels"] = [str(i) for i in range(max(outputs, 2))]
+        self.signature = signature
+        self.input_kind: str = signature["input_kind"]
+        self.labels: list[str] = [str(label) for label in signature["labels"]]
+        self.value_max = float((preprocessing.get("value_range") or [0, 255])[1])
+
+    def prepare(self, inputs: Any) -> Any:
+        if self.input_kind == "text":
+            return np.array(decode_texts(inputs))
+        if self.input_kind == "image":
+            x = decode_images(inputs, self.signature["input_shape"], self.value_max)
+            return x.reshape(len(x), *self.model_input_shape)
+        shape = self.signature.get("input_shape") or self.model_input_shape
+        rows = []
+        for i, inst in enumerate(as_instances(inputs)):
+            try:
+                arr = np.asarray(inst, dtype=np.float32)
+            except (ValueError, TypeError):
+                raise InvalidArgument(
+                    f"Instance {i} is not an array of numbers; this model expects an array of shape {list(shape)}.",
+                    {"field": f"instances[{i}]", "expected": {"input_shape": list(shape)}},
+                ) from None
+            if arr.size != int(np.prod(shape)):
+                raise InvalidArgument(
+                    f"Instance {i} has shape {list(arr.shape)}; this model expects an array of shape {list(shape)}.",
+                    {"field": f"instances[{i}]", "value": list(arr.shape), "expected": {"input_shape": list(shape)}},
+                )
+            rows.append(arr.reshape(shape))
+        return np.stack(rows)
+
+    def predict_proba(self, inputs: Any) -> np.ndarray:
+        return _probabilities(np.asarray(self.model.predict(self.prepare(inputs), verbose=0)))
+
+    def predict(self, inputs: Any) -> list[dict[str, Any]]:
+        return format_predictions(self.predict_proba(inputs), self.labels)
+
+
+def load_keras_artifact(path: Path | str) -> KerasPredictor:
+    """Load a `.keras` file, or a folder holding one (with an optional slipway-model.json)."""
+    path = Path(path)
+    keras = import_keras()
+    model_path: Path = path
+    meta: dict[str, Any] = {}
+    preprocessing: dict[str, Any] = {}
+    if path.is_dir():
+        folder = path
+        if (folder / MODEL_JSON).exists():
+            meta = read_model_json(folder)
+        if (folder / "preprocessing.json").exists():
+            preprocessing = json.loads((folder / "preprocessing.json").read_text())
+        if meta.get("model_file"):
+            model_path = folder / meta["model_file"]
+        else:
+            found = sorted(folder.glob("*.keras"))
+            if len(found) != 1:
+                raise InvalidArgument(
+                    f"Model folder '{folder.name}' has {len(found)} .keras files; expected exactly one, or "
+                    "slipway-model.json naming it in model_file.",
+                    {"field": "model", "value": [f.name for f in found]},
+                )
+            model_path = found[0]
+    try:
+        model = keras.saving.load_model(str(model_path), compile=False)
+    except (ValueError, OSError) as exc:
+        raise InvalidArgument(
+            f"'{model_path.name}' cannot be loaded as a Keras 3 model ({exc}); expected a file saved by "
+            "model.save('x.keras').",
+            {"field": "model", "value": model_path.name},
+        ) from exc
+    return KerasPredictor(model_path, model, meta, preprocessing)
