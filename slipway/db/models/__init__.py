@@ -8,6 +8,7 @@ from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
+from slipway.db.models.tuning import TuningJob
 
 __all__ = [
     "ApiKey",
@@ -27,5 +28,6 @@ __all__ = [
     "Replica",
     "Role",
     "Secret",
+    "TuningJob",
     "User",
 ]

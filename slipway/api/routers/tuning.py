@@ -1,0 +1,48 @@
+"""/api/v1/tuning-jobs: create, list, show, stop, resume."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from slipway.api.deps import Paging, paging, permission, platform
+from slipway.schemas import Page
+from slipway.schemas.tuning import CreateTuningRequest, TuningJobView
+from slipway.services import Platform
+
+router = APIRouter(prefix="/api/v1/tuning-jobs", tags=["tuning"])
+
+
+@router.post("/{name}", response_model=TuningJobView, status_code=201,
+             dependencies=[Depends(permission("tuning:Create", "tuning/{name}"))])
+async def create(name: str, body: CreateTuningRequest, request: Request,
+                 p: Platform = Depends(platform)) -> TuningJobView:
+    user = getattr(request.state, "user", "") or ""
+    view = await run_in_threadpool(p.tuning.create, name, body, user)
+    wake = getattr(p, "wake_controllers", None)
+    if wake:
+        wake("tuning")
+    return view
+
+
+@router.get("", response_model=Page[TuningJobView], dependencies=[Depends(permission("tuning:List"))])
+async def list_tuning(status: str | None = Query(None), pg: Paging = Depends(paging),
+                      p: Platform = Depends(platform)) -> Page[TuningJobView]:
+    return await run_in_threadpool(p.tuning.list, status, pg.limit, pg.offset)
+
+
+@router.get("/{name}", response_model=TuningJobView, dependencies=[Depends(permission("tuning:Get", "tuning/{name}"))])
+async def show(name: str, p: Platform = Depends(platform)) -> TuningJobView:
+    return await run_in_threadpool(p.tuning.get, name)
+
+
+@router.post("/{name}/stop", response_model=TuningJobView,
+             dependencies=[Depends(permission("tuning:Stop", "tuning/{name}"))])
+async def stop(name: str, p: Platform = Depends(platform)) -> TuningJobView:
+    return await run_in_threadpool(p.tuning.stop, name)
+
+
+@router.post("/{name}/resume", response_model=TuningJobView,
+             dependencies=[Depends(permission("tuning:Resume", "tuning/{name}"))])
+async def resume(name: str, p: Platform = Depends(platform)) -> TuningJobView:
+    return await run_in_threadpool(p.tuning.resume, name)
