@@ -20,6 +20,7 @@ from slipway.sdk.keys import Keys
 from slipway.sdk.models import Models
 from slipway.sdk.roles import Roles
 from slipway.sdk.secrets import Secrets
+from slipway.sdk.tuning import TuningJobs
 from slipway.sdk.users import Users
 from slipway.settings import Settings
 
@@ -61,6 +62,7 @@ class Client:
         self.algorithms = Algorithms(self._api)
         self.models = Models(self._api)
         self.endpoints = Endpoints(self._api)
+        self.tuning = TuningJobs(self._api)
 
     def status(self) -> ServerStatus:
         return ServerStatus.model_validate(self._api.json("GET", "/api/v1/status"))

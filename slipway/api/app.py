@@ -19,6 +19,7 @@ from slipway.api.routers import (
     roles,
     secrets,
     system,
+    tuning,
     users,
 )
 from slipway.services import Platform
@@ -26,7 +27,8 @@ from slipway.services import Platform
 __all__ = ["ROUTERS", "create_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
-           endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router]
+           endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
+           tuning.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

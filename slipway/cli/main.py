@@ -21,6 +21,7 @@ from slipway.cli import (
     secrets,
     server,
     train,
+    tuning,
     users,
 )
 from slipway.cli.output import err_console
@@ -66,6 +67,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 server.register(app)
 train.register(app)
+tuning.register(app)
 login.register(app)
 
 

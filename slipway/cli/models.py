@@ -18,6 +18,19 @@ def _line(v: ModelVersionView) -> str:
     return f"{v.ref}  ({v.framework}, {v.problem_type or 'custom'}, {v.approval}, sha256 {v.sha256[:12]}…){aliases}"
 
 
+@app.command("register")
+def register(
+    ctx: typer.Context,
+    source: str = typer.Argument(..., help="A Completed training job, or a tuning job (its best trial)."),
+    name: str = typer.Option(..., "--name", "-n", help="Model name (the group the version joins)."),
+    description: str = typer.Option("", "--description", "-d"),
+    output: Output = OutputOpt,
+) -> None:
+    """Register a job's model (or a tuning job's best) as a new version, with its lineage."""
+    v = client(ctx).models.register(source, name, description=description)
+    emit(v, output, lambda: console.print(f"registered {_line(v)}"))
+
+
 @app.command("import")
 def import_(
     ctx: typer.Context,

@@ -34,6 +34,17 @@ def parse_pairs(values: list[str], what: str, example: str) -> dict[str, str]:
     return out
 
 
+def parse_channels(data: list[str]) -> dict[str, str]:
+    """``--data train=cancer:1`` (a bare ``cancer:1`` is the train channel)."""
+    channels: dict[str, str] = {}
+    for item in data:
+        channel, sep, ref = item.partition("=")
+        if not sep:
+            channel, ref = "train", item
+        channels[channel.strip()] = ref.strip()
+    return channels
+
+
 def train(
     ctx: typer.Context,
     algorithm: str = typer.Option(None, "--algorithm", "-a", help="A built-in algorithm (slipway algorithms list)."),
@@ -53,15 +64,12 @@ def train(
     max_runtime: int = typer.Option(None, "--max-runtime", help="Seconds before the job is stopped."),
     memory_limit: int = typer.Option(None, "--memory-limit", help="Memory limit of the job in MB."),
     wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the job until it ends (default in a terminal)."),
+    register: str = typer.Option(None, "--register", help="Register the model under this name when the job "
+                                                          "completes (implies --wait)."),
     output: Output = OutputOpt,
 ) -> None:
     """Train a model: a built-in --algorithm or your own --script, on dataset versions."""
-    channels: dict[str, str] = {}
-    for item in data:
-        channel, sep, ref = item.partition("=")
-        if not sep:
-            channel, ref = "train", item
-        channels[channel.strip()] = ref.strip()
+    channels = parse_channels(data)
     hps = {k: parse_value(v) for k, v in parse_pairs(hp, "Hyperparameter", "--hp C=0.5").items()}
     defs = parse_pairs(metric, "Metric definition", "--metric 'rmse=Test RMSE: ([0-9.]+)'")
     if (algorithm is None) == (script is None):
@@ -71,8 +79,11 @@ def train(
     job = c.jobs.create(name, algorithm=algorithm, script=script, source_dir=source_dir, framework=framework,
                         data=channels, hyperparameters=hps, label=label, validation_split=validation_split,
                         metric_definitions=defs, max_runtime=max_runtime, memory_limit_mb=memory_limit)
+    if register and wait is False:
+        raise InvalidArgument("--register waits for the job to complete; drop --no-wait (or register later with "
+                              "`slipway models register JOB --name NAME`).", {"field": "register"})
     if wait is None:
-        wait = sys.stdout.isatty() and output == Output.table
+        wait = bool(register) or (sys.stdout.isatty() and output == Output.table)
     if not wait:
         emit(job.view, output, lambda: console.print(
             f"{job.name}: {status_text(job.view)}. Follow it with: slipway jobs logs {job.name} --follow"))
@@ -82,7 +93,10 @@ def train(
             job.wait()
         except JobFailed:
             pass
-        emit(job.view, output, lambda: None)
+        result: dict[str, Any] = job.view.model_dump(mode="json")
+        if register and job.status == "Completed":
+            result["registered"] = c.models.register(job.name, register).model_dump(mode="json", by_alias=True)
+        emit(result, output, lambda: None)
         raise typer.Exit(0 if job.status == "Completed" else 1)
     console.print(f"[bold]{job.name}[/bold] submitted; following its logs (Ctrl-C detaches, the job goes on).")
     with console.status(f"{job.name}: {job.status}") as spinner:
@@ -101,8 +115,11 @@ def train(
         err_console.print(v.failure_reason, markup=False, highlight=False)
         raise typer.Exit(1)
     render_metrics(v.final_metrics, "final metrics")
-    if v.model_available:
-        console.print(f"model: slipway jobs download {v.name}")
+    if v.model_available and register:
+        mv = c.models.register(v.name, register)
+        console.print(f"registered {mv.ref} (approval {mv.approval})")
+    elif v.model_available:
+        console.print(f"model: slipway jobs download {v.name}  ·  register: slipway models register {v.name} --name NAME")
     if v.status != "Completed":
         raise typer.Exit(1)
 

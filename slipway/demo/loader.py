@@ -54,6 +54,7 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     refs.extend(start_demo_jobs(platform, user))
+    refs.extend(start_demo_tuning(platform, user))
     return refs
 
 
@@ -71,6 +72,27 @@ def start_demo_jobs(platform: Platform, user: str = "demo") -> list[str]:
             pass
         started.append(f"job/{name}")
     return started
+
+
+DEMO_TUNING = "iris-tune"
+
+
+def start_demo_tuning(platform: Platform, user: str = "demo") -> list[str]:
+    """A small tuning job (6 trials of logistic regression on iris) that finishes in the background."""
+    from slipway.errors import AlreadyExists
+    from slipway.schemas import CreateJobRequest
+    from slipway.schemas.tuning import CreateTuningRequest
+
+    req = CreateTuningRequest(
+        job=CreateJobRequest(algorithm="logistic-regression", inputs={"train": "iris:1"}, validation_split=0.3),
+        objective="validation:accuracy", maximize=True, ranges=["C=0.001:100:log"], strategy="bayesian",
+        max_trials=6, max_parallel=1, seed=0,
+    )
+    try:
+        platform.tuning.create(DEMO_TUNING, req, user)
+    except AlreadyExists:
+        pass
+    return [f"tuning/{DEMO_TUNING}"]
 
 
 def load_demo_serving(platform: Platform, csv_path: Path, dataset_ref: str, work: Path, user: str = "demo"

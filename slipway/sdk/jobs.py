@@ -103,9 +103,9 @@ class Jobs:
     def __init__(self, api: Api) -> None:
         self._api = api
 
-    def create(
+    def build_request(
         self,
-        name: str | None = None,
+        name: str,
         *,
         algorithm: str | None = None,
         script: str | os.PathLike[str] | None = None,
@@ -118,14 +118,10 @@ class Jobs:
         metric_definitions: Mapping[str, str] | list[dict[str, str]] | None = None,
         max_runtime: int | None = None,
         memory_limit_mb: int | None = None,
-        wait: bool = False,
-    ) -> Job:
-        """Start a job: a built-in ``algorithm``, or a ``script`` (in ``source_dir``, uploaded) in script mode."""
+    ) -> CreateJobRequest:
+        """The request for a job (a script's source folder is uploaded now); tuning uses it as a template."""
         if script is not None and algorithm is not None:
             raise InvalidArgument("Pass either algorithm or script, not both.", {"field": "algorithm"})
-        base = algorithm or (Path(script).stem if script is not None else "job")
-        name = name or generate_name(base)
-        check_name(name, "job")
         defs: list[dict[str, str]] = []
         if isinstance(metric_definitions, Mapping):
             defs = [{"name": k, "regex": v} for k, v in metric_definitions.items()]
@@ -134,12 +130,23 @@ class Jobs:
         source_sha = entry = None
         if script is not None:
             entry, source_sha = self._upload_source(name, Path(script), Path(source_dir) if source_dir else None)
-        spec = CreateJobRequest(
+        return CreateJobRequest(
             algorithm=algorithm, entry_point=entry, source_sha256=source_sha, framework=framework,
             inputs=dict(data or {}), hyperparameters=dict(hyperparameters or {}), label=label,
             validation_split=validation_split, metric_definitions=defs,  # type: ignore[arg-type]
             max_runtime=max_runtime, memory_limit_mb=memory_limit_mb,
         )
+
+    def create(self, name: str | None = None, *, wait: bool = False, **kw: Any) -> Job:
+        """Start a job: a built-in ``algorithm``, or a ``script`` (in ``source_dir``, uploaded) in script mode.
+
+        Keyword arguments are those of ``build_request``.
+        """
+        script = kw.get("script")
+        base = kw.get("algorithm") or (Path(script).stem if script is not None else "job")
+        name = name or generate_name(base)
+        check_name(name, "job")
+        spec = self.build_request(name, **kw)
         body = spec.model_dump(mode="json", exclude_none=True)
         job = Job(self, JobView.model_validate(self._api.json("POST", f"/api/v1/jobs/{name}", json=body)))
         return job.wait() if wait else job

@@ -52,6 +52,12 @@ class Models:
                                                "Content-Length": str(size)})
         return ModelVersionView.model_validate(data)
 
+    def register(self, source: str, name: str, description: str = "") -> ModelVersionView:
+        """Register a Completed job's model (or a tuning job's best trial) as a new version of ``name``."""
+        data = self._api.json("POST", f"/api/v1/models/{name}/versions/from-job",
+                              json={"source": source, "description": description})
+        return ModelVersionView.model_validate(data)
+
     def list(self, limit: int | None = None, page_token: str | None = None) -> Page[ModelSummary]:
         data = self._api.json("GET", "/api/v1/models", params=drop_none(limit=limit, page_token=page_token))
         return Page[ModelSummary].model_validate(data)

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
     from slipway.services.job_runs import JobRuns
+    from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
     from slipway.services.training import TrainingService
+    from slipway.services.tuning import TuningService
     from slipway.serving.runtime import ServingRuntime
     from slipway.storage.keyring import KeyRing
 
@@ -150,6 +152,19 @@ class Platform:
                              concurrency=self.settings.job_concurrency)
 
     @cached_property
+    def tuning(self) -> TuningService:
+        from slipway.algorithms import get_algorithm
+        from slipway.services.tuning import TuningService
+
+        return TuningService(self.db, self.training, get_algorithm)
+
+    @cached_property
+    def promotion(self) -> Promotion:
+        from slipway.services.promotion import Promotion
+
+        return Promotion(self.training, self.tuning, self.registry, self.store, self.settings.tmp_dir)
+
+    @cached_property
     def job_runs(self) -> JobRuns:
         from slipway.services.job_runs import JobRuns
 
@@ -179,7 +194,9 @@ class Platform:
         return self.settings.tmp_dir
 
     def counts(self) -> dict[str, int]:
-        return {"datasets": self.datasets.count(), "dataset_versions": self.datasets.count_versions()}
+        return {"datasets": self.datasets.count(), "dataset_versions": self.datasets.count_versions(),
+                "jobs": self.training.count(), "tuning_jobs": self.tuning.count(), "models": self.registry.count(),
+                "endpoints": self.endpoints.count()}
 
     def describe(self) -> dict[str, object]:
         return {

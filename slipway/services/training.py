@@ -220,15 +220,15 @@ class TrainingService:
             out.append({"name": d.name, "regex": d.regex})
         return out
 
-    def create(self, name: str, spec: CreateJobRequest, user: str = "") -> JobView:
-        check_name(name, "job")
+    def validate(self, spec: CreateJobRequest) -> dict[str, Any]:
+        """Check a job request without creating anything (datasets, label, algorithm, hyperparameters,
+        script); the checked values feed ``create``. Tuning calls it once for its trial template."""
         if bool(spec.algorithm) == bool(spec.entry_point):
             raise InvalidArgument(
                 "A job runs either a built-in algorithm or a script: pass exactly one of algorithm (--algorithm) "
                 "and entry_point (--script).",
                 {"field": "algorithm", "value": spec.algorithm},
             )
-        self._refuse_existing(name)
         views = self._resolve_inputs(spec.inputs)
         definitions = self._check_metric_definitions(spec)
         if spec.framework is not None and spec.framework not in FRAMEWORKS:
@@ -251,6 +251,15 @@ class TrainingService:
                     f"{', '.join(sorted(files)[:20]) or 'none'}.",
                     {"field": "entry_point", "value": entry},
                 )
+        return {"views": views, "definitions": definitions, "kind": kind, "framework": framework, "hps": hps,
+                "label": label, "problem": problem}
+
+    def create(self, name: str, spec: CreateJobRequest, user: str = "") -> JobView:
+        check_name(name, "job")
+        self._refuse_existing(name)
+        c = self.validate(spec)
+        views, definitions, kind, framework = c["views"], c["definitions"], c["kind"], c["framework"]
+        hps, label, problem = c["hps"], c["label"], c["problem"]
         inputs = {ch: {"ref": v.ref, "format": v.format, "kind": v.kind, "filename": v.filename}
                   for ch, v in views.items()}
         job = Job(
@@ -358,6 +367,15 @@ class TrainingService:
         elif self.store.exists(logs_key(name)):
             data = self.store.read_range(logs_key(name), offset, limit)
         return data, offset + len(data), status
+
+    def model_key(self, name: str) -> str:
+        """Store key of a finished job's model archive."""
+        with self.db.session() as s:
+            job = self._job(s, name)
+            key, status = job.model_key, job.status
+        if key is None:
+            raise NotFound(f"Job {name!r} has no model archive (status {status}).", {"field": "name", "value": name})
+        return key
 
     def open_artifact(self, name: str, what: str = "model") -> tuple[str, Iterator[bytes], int]:
         """(file name, chunks, size) of a finished job's ``model`` or ``output`` archive."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from slipway.db import Database
@@ -83,12 +85,18 @@ class TuningService:
         self.training = training
         self.algorithms = algorithms  # callable: name -> Algorithm (raises NotFound/InvalidArgument)
         self._storage: Any = None
+        self._storage_lock = threading.Lock()
 
     @property
     def storage(self) -> Any:
-        if self._storage is None:
-            self._storage = open_storage(self.db.url)
-        return self._storage
+        """Optuna's storage in our database, created once (the API and the controller share it)."""
+        with self._storage_lock:
+            if self._storage is None:
+                try:
+                    self._storage = open_storage(self.db.url)
+                except IntegrityError:  # another process created Optuna's tables at the same moment
+                    self._storage = open_storage(self.db.url)
+            return self._storage
 
     # -- create ------------------------------------------------------------------------------
 

@@ -162,6 +162,33 @@ def _sample(data: Data, n: int, seed: int) -> Data:
     return data.take(np.random.default_rng(seed).choice(len(data), n, replace=False))
 
 
+# Ensembles that grow by warm start: fitted in stages, each reporting validation metrics with a step,
+# so that tuning can stop a poor trial early (Hyperband) and save the rest of its compute.
+STAGED = {"gradient-boosting": "max_iter", "random-forest": "n_estimators"}
+STAGES = 8
+
+
+def fit_in_stages(model: Any, name: str, hps: dict[str, Any], problem: str, train_data: Data,
+                  validation: Data) -> None:
+    from slipway.training.evaluation import evaluate
+
+    estimator = model[-1] if hasattr(model, "steps") else model
+    param = STAGED[name]
+    total = int(hps[param])
+    sizes = sorted({max(1, round(total * (i + 1) / STAGES)) for i in range(min(STAGES, total))})
+    estimator.set_params(warm_start=True)
+    for step, size in enumerate(sizes, 1):
+        estimator.set_params(**{param: size})
+        model.fit(train_data.X, train_data.y)
+        metrics, _ = evaluate(model, problem, validation.X, validation.y)
+        for key, value in metrics.items():
+            if ":" not in key:
+                log_metric(f"validation:{key}", value, step=step)
+        _say(f"stage {step}/{len(sizes)}: {param}={size} " + " ".join(
+            f"validation:{k}={v:.4g}" for k, v in metrics.items() if ":" not in k and k in ("accuracy", "rmse")))
+    estimator.set_params(warm_start=False)
+
+
 def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     import joblib
@@ -192,7 +219,9 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     model = build_model(algo, hps, problem, train_data)
     _say(f"Fitting {algo.name} ({problem}) with {json.dumps(hps, sort_keys=True)}")
     started = time.perf_counter()
-    if algo.supervised:
+    if algo.supervised and validation is not None and algo.name in STAGED:
+        fit_in_stages(model, algo.name, hps, problem, train_data, validation)
+    elif algo.supervised:
         model.fit(train_data.X, train_data.y)
     else:
         model.fit(train_data.X)

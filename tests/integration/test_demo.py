@@ -21,6 +21,11 @@ def test_demo_workspace_loads_once(tmp_path: Path) -> None:
             assert (names["cancer"].rows, names["cancer"].label) == (569, "target")
             assert names["reviews"].format == "text-folder"
             assert names["digits"].info["classes"]["7"] > 100
+            # A trained classifier and a small finished tuning job.
+            assert c.jobs.get("cancer-lr").wait(timeout=180).view.status == "Completed"
+            tune = c.tuning.get("iris-tune").wait(timeout=240).view
+            assert tune.status == "Completed" and tune.counters["completed"] == 6
+            assert tune.best_trial.objective > 0.8
     finally:
         srv.stop()
     # A restart does not load it again.

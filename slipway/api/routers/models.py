@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -61,6 +62,19 @@ async def register(
         )
     finally:
         tmp.unlink(missing_ok=True)
+
+
+class RegisterFromRequest(BaseModel):
+    source: str = Field(..., description="A Completed training job, or a tuning job (its best trial is registered).")
+    description: str = Field("", max_length=2000)
+
+
+@router.post("/{name}/versions/from-job", response_model=ModelVersionView, status_code=201,
+             dependencies=[Depends(permission("models:Register", "model/{name}"))])
+async def register_from(name: str, body: RegisterFromRequest, request: Request,
+                        p: Platform = Depends(platform)) -> ModelVersionView:
+    """Register the model of a finished job (or of a tuning job's best trial) as a new version."""
+    return await run_in_threadpool(p.promotion.register, body.source, name, _user(request), body.description)
 
 
 @router.get("/{name}/versions", response_model=Page[ModelVersionView],

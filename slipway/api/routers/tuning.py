@@ -18,11 +18,7 @@ router = APIRouter(prefix="/api/v1/tuning-jobs", tags=["tuning"])
 async def create(name: str, body: CreateTuningRequest, request: Request,
                  p: Platform = Depends(platform)) -> TuningJobView:
     user = getattr(request.state, "user", "") or ""
-    view = await run_in_threadpool(p.tuning.create, name, body, user)
-    wake = getattr(p, "wake_controllers", None)
-    if wake:
-        wake("tuning")
-    return view
+    return await run_in_threadpool(p.tuning.create, name, body, user)
 
 
 @router.get("", response_model=Page[TuningJobView], dependencies=[Depends(permission("tuning:List"))])
