@@ -36,7 +36,8 @@ class Param:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["choices"] = list(self.choices)
-        return {k: v for k, v in d.items() if v not in (None, [], False) or k in ("name", "kind")}
+        # Compare by identity: a bound of 0.0 equals False and must survive.
+        return {k: v for k, v in d.items() if not (v is None or v is False or (k == "choices" and not v))}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Param:

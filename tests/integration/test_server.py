@@ -18,7 +18,8 @@ def test_status_and_openapi(sqlite_server: SlipwayServer) -> None:
         docs = http.get("/docs")
     assert body["database_backend"] == "sqlite"
     assert body["artifact_store"].startswith("file://")
-    assert body["counts"] == {"datasets": 0, "dataset_versions": 0}
+    assert body["counts"] == {"datasets": 0, "dataset_versions": 0, "jobs": 0, "tuning_jobs": 0, "models": 0,
+                              "endpoints": 0}
     assert "tmp-cleaner" in body["controllers"]
     assert "/api/v1/datasets" in spec["paths"]
     assert docs.status_code == 200

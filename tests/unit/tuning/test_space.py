@@ -54,3 +54,11 @@ def test_strategies() -> None:
         check_strategy("genetic", space)
     with pytest.raises(InvalidArgument, match="Early stopping 'sometimes'"):
         make_pruner("sometimes")
+
+
+def test_params_survive_a_round_trip_with_zero_bounds() -> None:
+    from slipway.tuning.space import Param
+
+    for spec in ("l1_ratio=0:1", "x=-1:0", "k=0:5:int", "c=0,1,false", "lr=1e-4:1:log"):
+        p = parse_range(spec)
+        assert Param.from_dict(p.to_dict()) == p
