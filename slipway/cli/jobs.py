@@ -92,9 +92,15 @@ def show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
 
 @app.command("logs")
 def logs(ctx: typer.Context, name: str, follow: bool = typer.Option(False, "--follow", "-f",
-                                                                     help="Keep printing until the job ends.")) -> None:
-    """Print the job's stdout and stderr (live with --follow)."""
-    for chunk in client(ctx).jobs.logs(name, follow=follow):
+                                                                     help="Keep printing until the job ends."),
+         output: Output = OutputOpt) -> None:
+    """Print the job's stdout and stderr (live with --follow); --output json gives one object at the end."""
+    c = client(ctx)
+    if output == Output.json:
+        text = "".join(c.jobs.logs(name, follow=follow))
+        emit({"name": name, "status": c.jobs.get(name).view.status, "logs": text}, output, lambda: None)
+        return
+    for chunk in c.jobs.logs(name, follow=follow):
         sys.stdout.write(chunk)
         sys.stdout.flush()
 
