@@ -55,3 +55,30 @@ def test_dashboard_sign_in_with_a_key(sqlite_server: SlipwayServer) -> None:
         # The cookie opens dashboard pages only, never the API or a change.
         assert anon.get("/api/v1/datasets").status_code == 401
         assert anon.delete("/api/v1/datasets/x:1").status_code == 401
+
+
+def test_job_and_tuning_pages_plot_metrics(sqlite_server: SlipwayServer, tmp_path) -> None:
+    import numpy as np
+
+    from slipway.client import Client
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    lines = ["a,b,c,label"] + [f"{r[0]:.3f},{r[1]:.3f},{r[2]:.3f},{'y' if r[0] > 0 else 'n'}" for r in x]
+    (tmp_path / "d.csv").write_text("\n".join(lines))
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
+        c.datasets.push("d", tmp_path / "d.csv", label="label")
+        c.jobs.create("gb", algorithm="gradient-boosting", data={"train": "d:1"}, validation_split=0.25,
+                      hyperparameters={"max_iter": 16}).wait(timeout=180)
+        job = c.jobs.build_request("tu", algorithm="logistic-regression", data={"train": "d:1"}, validation_split=0.25)
+        c.tuning.create("tu", job=job, objective="validation:accuracy", ranges=["C=0.01:10:log"], max_trials=2,
+                        seed=0).wait(timeout=180)
+    with sqlite_server.http() as http:
+        page = http.get("/ui/jobs/gb")
+        assert page.status_code == 200 and "<polyline" in page.text and "validation:accuracy" in page.text
+        assert "Fitted in" in page.text  # the job's own log lines
+        assert "gb" in http.get("/ui/jobs").text
+        tune = http.get("/ui/tuning/tu")
+        assert tune.status_code == 200 and "best so far" in tune.text and "tu-000" in tune.text
+        assert "tu" in http.get("/ui/tuning").text
+        assert http.get("/ui/models").status_code == 200 and http.get("/ui/endpoints").status_code == 200
