@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
@@ -75,6 +76,21 @@ class Api:
             ctx.__exit__(None, None, None)
             _raise_for(resp)
         return ctx, resp
+
+    def download(self, path: str, target: Path) -> Path:
+        """Stream GET ``path`` into ``target`` atomically (a temp file renamed into place)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.part")
+        ctx, resp = self.stream("GET", path)
+        try:
+            with open(tmp, "wb") as f:
+                for block in resp.iter_bytes(CHUNK):
+                    f.write(block)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+            ctx.__exit__(None, None, None)
+        return target
 
 
 def file_chunks(f: BinaryIO, progress: Progress | None) -> Iterator[bytes]:

@@ -19,7 +19,7 @@ from typing import Any
 from slipway.errors import InvalidArgument, JobFailed
 from slipway.names import check_name
 from slipway.schemas import AlgorithmView, CreateJobRequest, JobMetrics, JobView, Page, SourceUpload
-from slipway.sdk.http import CHUNK, Api, drop_none
+from slipway.sdk.http import Api, drop_none
 
 __all__ = ["Algorithms", "Job", "Jobs", "generate_name", "parse_metric_definition"]
 
@@ -244,17 +244,7 @@ class Jobs:
         out_dir = Path(dest)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{name}-{what}.tar.gz"
-        tmp = target.with_name(f".{target.name}.part")
-        ctx, resp = self._api.stream("GET", f"/api/v1/jobs/{name}/{what}")
-        try:
-            with open(tmp, "wb") as f:
-                for block in resp.iter_bytes(CHUNK):
-                    f.write(block)
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
-            ctx.__exit__(None, None, None)
-        return target
+        return self._api.download(f"/api/v1/jobs/{name}/{what}", target)
 
 
 class Algorithms:

@@ -10,7 +10,7 @@ from typing import Any
 from slipway.errors import InvalidArgument
 from slipway.names import check_name
 from slipway.schemas import ModelEventView, ModelSummary, ModelVersionView, Page
-from slipway.sdk.http import CHUNK, Api, drop_none, file_chunks
+from slipway.sdk.http import Api, drop_none, file_chunks
 
 __all__ = ["Models"]
 
@@ -100,17 +100,7 @@ class Models:
         v = self.get(ref)
         target = Path(dest)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        ctx, resp = self._api.stream("GET", f"/api/v1/models/{v.name}/versions/{v.version}/artifact")
-        try:
-            with open(tmp, "wb") as f:
-                for block in resp.iter_bytes(CHUNK):
-                    f.write(block)
-            tmp.replace(target)
-        finally:
-            tmp.unlink(missing_ok=True)
-            ctx.__exit__(None, None, None)
-        return target
+        return self._api.download(f"/api/v1/models/{v.name}/versions/{v.version}/artifact", target)
 
     def delete(self, ref: str, force: bool = False) -> ModelVersionView:
         v = self.get(ref)
