@@ -118,13 +118,13 @@ def main() -> None:
     print(f"Problem: HistGradientBoosting on make_classification (4000x20), {ITERS} iterations in {STAGES} stages; "
           f"objective validation ROC AUC; {len(seeds)} seeds; machine load {load:.1f} on {os.cpu_count()} cores\n")
     print("Best objective after N trials (mean over seeds, min-max):")
-    print(f"{'strategy':<22}" + "".join(f"{'N=' + str(m):>22}" for m in marks))
+    print(f"{'strategy':<22}" + "".join(f"{'N=' + str(m):>25}" for m in marks))
     for key, runs in results.items():
         cells = []
         for m in marks:
             vals = [r["curve"][m - 1] for r in runs]
             cells.append(f"{statistics.mean(vals):.4f} ({min(vals):.4f}-{max(vals):.4f})")
-        print(f"{key[0] + ' / ' + key[1]:<22}" + "".join(f"{c:>22}" for c in cells))
+        print(f"{key[0] + ' / ' + key[1]:<22}" + "".join(f"{c:>25}" for c in cells))
     print("\nTrial compute (bayesian, mean over seeds):")
     print(f"{'early stopping':<16}{'stages trained':>16}{'fit CPU s':>12}{'pruned trials':>15}{'best':>10}")
     for early in ("none", "hyperband"):
