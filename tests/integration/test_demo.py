@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from slipway.client import Client
+from tests.support.models import first_rows
 from tests.support.servers import SlipwayServer
 
 
@@ -21,8 +22,17 @@ def test_demo_workspace_loads_once(tmp_path: Path) -> None:
             assert (names["cancer"].rows, names["cancer"].label) == (569, "target")
             assert names["reviews"].format == "text-folder"
             assert names["digits"].info["classes"]["7"] > 100
+            # A registered model behind a live endpoint.
+            model = c.models.get("cancer@production")
+            assert model.approval == "Approved" and model.metrics["validation:accuracy"] > 0.9
+            assert model.lineage["datasets"]["train"] == "cancer:1"
+            assert c.endpoints.wait("cancer").status == "InService"
+            out = c.endpoints.invoke("cancer", {"instances": first_rows(1)})
+            assert out["predictions"][0]["label"] == "malignant"
             # A trained classifier and a small finished tuning job.
-            assert c.jobs.get("cancer-lr").wait(timeout=180).view.status == "Completed"
+            job = c.jobs.get("cancer-lr").wait(timeout=180)
+            assert job.view.status == "Completed" and job.inputs == {"train": "cancer:1"}
+            assert job.view.created_by == "demo" and job.metrics["validation:accuracy"] > 0.9
             tune = c.tuning.get("iris-tune").wait(timeout=240).view
             assert tune.status == "Completed" and tune.counters["completed"] == 6
             assert tune.best_trial.objective > 0.8

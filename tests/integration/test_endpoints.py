@@ -25,8 +25,9 @@ def register_two(c: Client, tmp_path: Path) -> None:
 class Load:
     """A steady stream of requests from a few threads, recording every outcome."""
 
-    def __init__(self, url: str, threads: int = 3) -> None:
+    def __init__(self, url: str, api_key: str, threads: int = 3) -> None:
         self.url = url
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"}
         self.stop = threading.Event()
         self.statuses: list[int] = []
         self.errors: list[str] = []
@@ -38,7 +39,7 @@ class Load:
         with httpx.Client(timeout=30) as http:
             while not self.stop.is_set():
                 try:
-                    r = http.post(self.url, content=body, headers={"Content-Type": "application/json"})
+                    r = http.post(self.url, content=body, headers=self.headers)
                     self.statuses.append(r.status_code)
                     if r.status_code != 200:
                         self.errors.append(r.text[:300])
@@ -75,7 +76,7 @@ def test_deploy_invoke_update_under_load_rollback_delete(client: Client, server:
     assert direct.json()["predictions"][0]["label"] == "malignant"
     assert httpx.get(f"http://127.0.0.1:{replica.port}/ping").status_code == 200
 
-    with Load(ep.url) as load:
+    with Load(ep.url, server.admin_key) as load:
         wait_for(lambda: len(load.statuses) >= 20)
         updated = client.endpoints.update("cancer-ep", "cancer:2")
         assert updated.status == "InService" and updated.live["variants"][0]["model"] == "cancer:2"
@@ -104,7 +105,7 @@ def test_deploy_invoke_update_under_load_rollback_delete(client: Client, server:
 
 
 def test_bad_requests_get_clear_errors_and_never_crash_a_replica(sqlite_server: SlipwayServer, tmp_path: Path) -> None:
-    with Client(url=sqlite_server.url) as c:
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
         ep = c.endpoints.deploy("cancer-ep", "cancer:1")
         names = [i["name"] for i in c.models.get("cancer:1").signature["inputs"]]
@@ -164,12 +165,12 @@ def test_bad_requests_get_clear_errors_and_never_crash_a_replica(sqlite_server: 
     direct = httpx.post(replica.url, content=big, headers={"Content-Type": "application/json"}, timeout=30)
     assert direct.status_code == 413 and "6 MB" in direct.json()["error"]["message"]
     assert pid_alive(replica.pid)
-    with Client(url=sqlite_server.url) as c:
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         assert [r.pid for r in c.endpoints.get("cancer-ep").replicas] == [replica.pid]
 
 
 def test_creating_failed_deploy_and_failed_update(sqlite_server: SlipwayServer, tmp_path: Path) -> None:
-    with Client(url=sqlite_server.url) as c:
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
         broken = write_cancer_artifact(tmp_path / "broken")
         (broken / "model.joblib").write_bytes(b"this is not a pickle")
@@ -201,7 +202,7 @@ def test_creating_failed_deploy_and_failed_update(sqlite_server: SlipwayServer, 
 
 
 def test_variants_weights_and_targeting(sqlite_server: SlipwayServer, tmp_path: Path) -> None:
-    with Client(url=sqlite_server.url) as c:
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         register_two(c, tmp_path)
         ep = c.endpoints.deploy("ab", variants=["a=cancer:1:100", "b=cancer:2:0"])
         assert [(v["name"], v["model"], v["weight"]) for v in ep.live["variants"]] == [
@@ -260,7 +261,7 @@ def test_sagemaker_handlers_and_timeout(tmp_path: Path) -> None:
 
     srv = SlipwayServer(tmp_path / "home", env={"SLIPWAY_INVOCATION_TIMEOUT": "2"}).start()
     try:
-        with Client(url=srv.url) as c:
+        with Client(url=srv.url, home=srv.home) as c:
             c.models.import_(custom_tar(tmp_path / "a.tar.gz", CUSTOM, {"factor.txt": b"2"}), "doubler")
             c.models.import_(custom_tar(tmp_path / "b.tar.gz", TRANSFORM), "shouter")
             assert c.endpoints.deploy("dbl", "doubler:1").status == "InService"
@@ -298,7 +299,7 @@ def test_dead_replica_is_replaced_and_restarts_restore_endpoints(tmp_path: Path)
 
     srv = SlipwayServer(tmp_path / "home").start()
     try:
-        with Client(url=srv.url) as c:
+        with Client(url=srv.url, home=srv.home) as c:
             c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
             ep = c.endpoints.deploy("cancer-ep", "cancer:1", replicas=2)
             assert len(ep.replicas) == 2
@@ -318,14 +319,14 @@ def test_dead_replica_is_replaced_and_restarts_restore_endpoints(tmp_path: Path)
         wait_for(lambda: not any(pid_alive(p) for p in pids))
 
         srv.start()
-        with Client(url=srv.url) as c:
+        with Client(url=srv.url, home=srv.home) as c:
             wait_for(lambda: c.endpoints.get("cancer-ep").status == "InService"
                      and len(c.endpoints.get("cancer-ep").replicas) == 2)
             assert c.endpoints.invoke_raw("cancer-ep", body).status_code == 200
             pids = [r.pid for r in c.endpoints.get("cancer-ep").replicas]
         srv.stop(signal.SIGKILL)  # a crash: the replicas notice their parent is gone
         srv.start()
-        with Client(url=srv.url) as c:
+        with Client(url=srv.url, home=srv.home) as c:
             wait_for(lambda: not any(pid_alive(p) for p in pids))
             wait_for(lambda: len(c.endpoints.get("cancer-ep").replicas) == 2)
             assert c.endpoints.invoke_raw("cancer-ep", body).status_code == 200

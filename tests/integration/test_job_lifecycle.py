@@ -60,7 +60,7 @@ def test_memory_limit_fails_the_job_and_says_so(sqlite_server: SlipwayServer, tm
         for _ in range(64):
             blocks.append(bytearray(64 * 1024 * 1024))
     """)
-    with Client(url=sqlite_server.url) as c:
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         job = c.jobs.create("greedy", script="train.py", source_dir=src, memory_limit_mb=256)
         with pytest.raises(JobFailed, match="exceeded its memory limit of 256 MB"):
             job.wait(timeout=60)
@@ -70,7 +70,7 @@ def test_memory_limit_fails_the_job_and_says_so(sqlite_server: SlipwayServer, tm
 def test_queued_jobs_wait_for_a_free_slot(tmp_path: Path) -> None:
     srv = SlipwayServer(tmp_path / "home", env={"SLIPWAY_JOB_CONCURRENCY": "1"}).start()
     try:
-        with Client(url=srv.url) as c:
+        with Client(url=srv.url, home=srv.home) as c:
             src = sleeper(tmp_path)
             first = c.jobs.create("first", script="train.py", source_dir=src, hyperparameters={"seconds": 60})
             second = c.jobs.create("second", script="train.py", source_dir=src, hyperparameters={"seconds": 0})
@@ -101,7 +101,7 @@ def test_restart_fails_lost_jobs_and_follows_live_ones(tmp_path: Path) -> None:
     home = tmp_path / "home"
     srv = SlipwayServer(home).start()
     src = sleeper(tmp_path)
-    with Client(url=srv.url) as c:
+    with Client(url=srv.url, home=srv.home) as c:
         c.jobs.create("lost", script="train.py", source_dir=src, hyperparameters={"seconds": 60})
         c.jobs.create("survivor", script="train.py", source_dir=src, hyperparameters={"seconds": 4})
         wait_for(lambda: started(c, "lost")() and started(c, "survivor")(), what="both jobs to run")
@@ -109,7 +109,7 @@ def test_restart_fails_lost_jobs_and_follows_live_ones(tmp_path: Path) -> None:
     os.killpg(_runner_pid(home, "lost"), signal.SIGKILL)
     srv = SlipwayServer(home).start()
     try:
-        with Client(url=srv.url) as c:
+        with Client(url=srv.url, home=srv.home) as c:
             lost = c.jobs.get("lost")
             assert lost.status == "Failed"
             assert "server restarted" in lost.failure_reason and "gone" in lost.failure_reason

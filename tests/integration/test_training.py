@@ -320,21 +320,3 @@ def test_text_regression_and_clustering_builtins(client: Client, tmp_path: Path)
                                                                                                 "positive"]
     model = joblib.load(model_dir / "model.joblib")
     assert list(model.predict(["a superb film", "an awful film"])) == ["positive", "negative"]
-
-
-def test_demo_workspace_trains_a_classifier(tmp_path: Path) -> None:
-    srv = SlipwayServer(tmp_path / "home", extra_args=["--demo"]).start()
-    try:
-        with Client(url=srv.url) as c:
-            def created() -> bool:
-                try:
-                    return c.jobs.get("cancer-lr") is not None
-                except NotFound:
-                    return False
-
-            wait_for(created, timeout=120, what="the demo job")
-            job = c.jobs.get("cancer-lr").wait(timeout=120)
-            assert job.inputs == {"train": "cancer:1"} and job.created_by == "demo"
-            assert job.metrics["validation:accuracy"] > 0.9
-    finally:
-        srv.stop()
