@@ -21,7 +21,7 @@ WaitOpt = typer.Option(True, "--wait/--no-wait", help="Wait until the deployment
 BatchOpt = typer.Option(None, "--max-batch-size", help="Rows per model call at most (default 64; 1: no batching).")
 WaitMsOpt = typer.Option(None, "--max-batch-wait-ms", help="Wait for a fuller batch, in ms (default 0).")
 QueueOpt = typer.Option(None, "--max-queue", help="Requests waiting per replica worker before 503 (default 1024).")
-WorkersOpt = typer.Option(None, "--workers", help="Processes per replica sharing its port (default 1; 0: per core).")
+WorkersOpt = typer.Option(None, "--workers", help="Processes per replica sharing its port (default 0: one per core).")
 OnnxOpt = typer.Option(None, "--onnx/--no-onnx", help="Serve the verified ONNX export (default: yes).")
 
 

@@ -18,7 +18,9 @@ class ServingOptions(BaseModel):
                                                  "while the model is busy.")
     max_queue: int = Field(default=1024, ge=1, le=1_000_000,
                            description="Requests waiting in a replica worker past this get 503 with Retry-After.")
-    workers: int = Field(default=1, ge=0, le=64, description="Processes per replica sharing its port (0: one per core).")
+    workers: int = Field(default=0, ge=0, le=64,
+                         description="Processes per replica sharing its port; 0: one per core when ONNX "
+                                     "Runtime serves, else one.")
     onnx: bool = Field(default=True, description="Serve the verified ONNX export when the model has one.")
 
 

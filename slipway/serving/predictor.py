@@ -40,6 +40,7 @@ class Predictor:
         self.use_onnx = onnx
         self.onnx: Any = None  # an OnnxModel when a verified export serves instead of the original
         self.runtime = "none"
+        self.fast = False  # rows of a plain numeric JSON body can go straight to the model as an array
         self.manifest = read_manifest(self.folder)
         self.signature: dict[str, Any] = self.manifest["signature"]
         self.problem = self.manifest.get("problem_type")

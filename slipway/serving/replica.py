@@ -250,8 +250,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-payload-bytes", type=int, default=6 * 1024 * 1024)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=4)
-    ap.add_argument("--workers", type=int, default=1,
-                    help="Processes sharing the port, forked after the model is loaded (0: one per core).")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="Processes sharing the port, forked after the model is loaded (0: one per core for "
+                         "built-in models on the fast path, one for custom code).")
     ap.add_argument("--max-batch-size", type=int, default=64, help="Rows per model call at most; 1 turns batching off.")
     ap.add_argument("--max-batch-wait-ms", type=float, default=0.0,
                     help="Wait this long for a fuller batch (0: batch only what arrives while the model is busy).")
@@ -310,7 +311,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    workers = args.workers if args.workers > 0 else (os.cpu_count() or 1)
+    # A fork copies memory but not threads: a library that started a thread pool (OpenMP in some
+    # scikit-learn models, torch) can hang in the child. Only the single-threaded ONNX Runtime session
+    # gets a worker per core unless asked otherwise.
+    workers = args.workers if args.workers > 0 else ((os.cpu_count() or 1) if predictor.onnx is not None else 1)
     children: list[int] = []
     parent = args.parent_pid
     for _ in range(workers - 1):
