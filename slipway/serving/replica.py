@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                      args.max_batch_wait_ms / 1000.0, args.max_queue)
     config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
                             log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False,
-                            server_header=False, date_header=False)
+                            server_header=False, date_header=False, timeout_keep_alive=75)
     server = uvicorn.Server(config)
     if parent:
         threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
