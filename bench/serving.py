@@ -1,14 +1,17 @@
 """Serving benchmark (run by hand, prints a table): `python bench/serving.py [--duration 5]`.
 
-Single-row JSON requests at concurrency 1, 16 and 64 against, for each model (M1 LogisticRegression,
+One-row JSON requests at 1, 16, 64 and 256 connections against, for each model (M1 LogisticRegression,
 M2 a 100-tree RandomForest, both on scikit-learn's breast cancer data):
 
-- a minimal hand-written FastAPI app calling predict_proba (the honest baseline, same run),
+- a minimal honest server: a plain ASGI app on uvicorn (uvloop, httptools, 2 workers) calling
+  predict_proba (the baseline, same run),
 - a Slipway replica on its own port,
-- the Slipway server's gateway route /endpoints/{name}/invocations.
+- the Slipway server's gateway route /endpoints/{name}/invocations (with an API key).
 
-Cold start is the time from the deploy API call to the first 200 (and from the CLI command). The load
-generator is wrk when installed (apt-get install wrk), an asyncio httpx client otherwise.
+For each cell: req/s, p50/p99, errors, CPU per request (CPU seconds of the serving processes, via
+psutil, divided by the requests answered) and the ratio to the minimal server. Cold start is the time
+from the deploy call to the first 200 (API and CLI). The load generator is wrk when installed
+(apt-get install wrk), an asyncio httpx client otherwise.
 """
 
 from __future__ import annotations
@@ -23,40 +26,44 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MINIMAL_APP = '''
-import joblib, numpy as np, pandas as pd
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
-import orjson
+import joblib, numpy as np, pandas as pd, orjson
 model = joblib.load({model!r})
 cols = list(model.feature_names_in_)
 labels = [str(c) for c in model.classes_]
-app = FastAPI()
+JSON = [(b"content-type", b"application/json")]
 
-@app.get("/ping")
-async def ping():
-    return {{"status": "ok"}}
-
-@app.post("/invocations")
-async def invocations(request: Request):
-    rows = (await request.json())["instances"]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/ping":
+        await send({{"type": "http.response.start", "status": 200, "headers": JSON}})
+        await send({{"type": "http.response.body", "body": b'{{"status":"ok"}}'}})
+        return
+    body, more = b"", True
+    while more:
+        m = await receive()
+        body += m.get("body", b"")
+        more = m.get("more_body", False)
+    rows = orjson.loads(body)["instances"]
     probs = model.predict_proba(pd.DataFrame(np.asarray(rows, dtype=float), columns=cols))
     out = []
     for p in probs:
         i = int(p.argmax())
         out.append({{"label": labels[i], "confidence": float(p[i]),
                     "probabilities": dict(zip(labels, map(float, p)))}})
-    return Response(orjson.dumps({{"predictions": out}}), media_type="application/json")
+    await send({{"type": "http.response.start", "status": 200, "headers": JSON}})
+    await send({{"type": "http.response.body", "body": orjson.dumps({{"predictions": out}})}})
 '''
 
 
@@ -93,17 +100,17 @@ def train(work: Path) -> dict[str, tuple[Any, list[float]]]:
     }
 
 
-def run_wrk(url: str, body: bytes, conns: int, duration: float, work: Path) -> dict[str, float]:
+def run_wrk(url: str, body: bytes, conns: int, duration: float, work: Path, headers: dict[str, str]
+            ) -> dict[str, float]:
     script = work / "post.lua"
-    script.write_text(textwrap.dedent(f"""
-        wrk.method = "POST"
-        wrk.body = {json.dumps(body.decode())}
-        wrk.headers["Content-Type"] = "application/json"
-    """))
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
     threads = min(2, conns)
     out = subprocess.run(["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration:g}s", "--timeout", "30s", "--latency",
                           "-s", str(script),
                           url], capture_output=True, text=True, timeout=duration + 60).stdout
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
     def pct(p: str) -> float:
@@ -121,10 +128,10 @@ def run_wrk(url: str, body: bytes, conns: int, duration: float, work: Path) -> d
     if m:
         errors += sum(int(g) for g in m.groups()[:3])
         timeouts = int(m.group(4))
-    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors, "timeouts": timeouts}
+    return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": errors, "timeouts": timeouts, "total": total}
 
 
-def run_httpx(url: str, body: bytes, conns: int, duration: float) -> dict[str, float]:
+def run_httpx(url: str, body: bytes, conns: int, duration: float, headers: dict[str, str]) -> dict[str, float]:
     async def main() -> dict[str, float]:
         lat: list[float] = []
         errors = 0
@@ -135,7 +142,7 @@ def run_httpx(url: str, body: bytes, conns: int, duration: float) -> dict[str, f
                 while time.monotonic() < stop:
                     t = time.perf_counter()
                     try:
-                        r = await http.post(url, content=body, headers={"Content-Type": "application/json"})
+                        r = await http.post(url, content=body, headers=headers)
                         errors += r.status_code != 200
                     except httpx.HTTPError:
                         errors += 1
@@ -145,27 +152,55 @@ def run_httpx(url: str, body: bytes, conns: int, duration: float) -> dict[str, f
             took = time.monotonic() - t0
         lat.sort()
         return {"rps": len(lat) / took, "p50": lat[len(lat) // 2], "p99": lat[int(len(lat) * 0.99)],
-                "errors": errors, "timeouts": 0}
+                "errors": errors, "timeouts": 0, "total": len(lat)}
 
     return asyncio.run(main())
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and all their children (workers)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def start_minimal(work: Path, name: str, est: Any, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    import joblib
+
+    joblib.dump(est, work / f"{name}.joblib")
+    app_file = work / f"minimal_{name.replace('-', '_')}.py"
+    app_file.write_text(MINIMAL_APP.format(model=str(work / f"{name}.joblib")))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", app_file.stem + ":app", "--port", str(port),
+                             "--loop", "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log",
+                             "--workers", "2"], cwd=work, env=env)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/ping")
+    return proc, url + "/invocations"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=5.0)
-    ap.add_argument("--concurrency", default="1,16,64")
+    ap.add_argument("--concurrency", default="1,16,64,256")
+    ap.add_argument("--models", default="M1-logreg,M2-forest100")
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     use_wrk = shutil.which("wrk") is not None
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        import joblib
-
         from slipway.client import Client
         from slipway.frameworks.sklearn import save_sklearn_artifact
 
-        models = train(work)
+        models = {k: v for k, v in train(work).items() if k in args.models.split(",")}
         home = work / "home"
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
         server = subprocess.Popen([sys.executable, "-m", "slipway.cli.main", "--home", str(home), "up", "--port", "0",
@@ -177,68 +212,77 @@ def main() -> None:
             time.sleep(0.05)
         url = json.loads((home / "server.json").read_text())["url"]
         wait_http(url + "/healthz")
+        key = json.loads((home / "credentials").read_text())["profiles"]["local"]["api_key"]
+        auth = {"Authorization": f"Bearer {key}"}
         client = Client(url=url, home=home)
-        targets: dict[str, dict[str, str]] = {}
+        targets: dict[str, list[tuple[str, str, list[int], dict[str, str]]]] = {}
         cold: dict[str, float] = {}
+        onnx_info: dict[str, str] = {}
+        json_ct = {"Content-Type": "application/json"}
         for name, (est, row) in models.items():
-            save_sklearn_artifact(est, work / name)
-            client.models.import_(work / name, name.lower())
+            save_sklearn_artifact(est, work / name, samples=None)
+            t0 = time.perf_counter()
+            v = client.models.import_(work / name, name.lower())
+            onnx_info[name] = f"{v.runtime}: {v.runtime_reason} (registration {time.perf_counter() - t0:.2f} s)"
             body = json.dumps({"instances": [row]}).encode()
             t0 = time.perf_counter()
             client.endpoints.deploy(name.lower(), f"{name.lower()}:1", wait=False)
             while True:
                 r = httpx.post(f"{url}/endpoints/{name.lower()}/invocations", content=body,
-                               headers={"Content-Type": "application/json"})
+                               headers={**json_ct, **auth})
                 if r.status_code == 200:
                     break
-                time.sleep(0.01)
+                time.sleep(0.005)
             cold[name] = time.perf_counter() - t0
             replica = client.endpoints.get(name.lower()).replicas[0]
-            joblib.dump(est, work / f"{name}.joblib")
-            app_file = work / f"minimal_{name.replace('-', '_')}.py"
-            app_file.write_text(MINIMAL_APP.format(model=str(work / f"{name}.joblib")))
-            port = free_port()
-            procs.append(subprocess.Popen([sys.executable, "-m", "uvicorn", app_file.stem + ":app", "--port", str(port),
-                                           "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
-                                           "--no-access-log"], cwd=work, env=env))
-            wait_http(f"http://127.0.0.1:{port}/ping")
-            targets[name] = {
-                "minimal FastAPI": f"http://127.0.0.1:{port}/invocations",
-                "Slipway replica port": replica.url,
-                "Slipway gateway": f"{url}/endpoints/{name.lower()}/invocations",
-            }
+            mproc, murl = start_minimal(work, name, est, env)
+            procs.append(mproc)
+            targets[name] = [
+                ("minimal ASGI, 2 workers", murl, [mproc.pid], json_ct),
+                ("Slipway replica port", replica.url, [replica.pid], json_ct),
+                ("Slipway gateway", f"{url}/endpoints/{name.lower()}/invocations", [server.pid, replica.pid],
+                 {**json_ct, **auth}),
+            ]
         # CLI cold start: the deploy command (waits for InService) and then the first 200.
+        first_model = next(iter(models))
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "slipway.cli.main", "--home", str(home), "--url", url, "endpoints",
-                        "deploy", "cli-cold", "--model", "m1-logreg:1"], check=True, capture_output=True, env=env)
+                        "deploy", "cli-cold", "--model", f"{first_model.lower()}:1"], check=True,
+                       capture_output=True, env=env)
         first = httpx.post(f"{url}/endpoints/cli-cold/invocations",
-                           content=json.dumps({"instances": [models["M1-logreg"][1]]}).encode(),
-                           headers={"Content-Type": "application/json"})
+                           content=json.dumps({"instances": [models[first_model][1]]}).encode(),
+                           headers={**json_ct, **auth})
         cli_cold = time.perf_counter() - t0 if first.status_code == 200 else float("nan")
         client.endpoints.delete("cli-cold")
 
         load = os.getloadavg()
-        print(f"\nSlipway serving benchmark: {os.cpu_count()} CPUs, load average {load[0]:.2f} at start, "
-              f"{'wrk' if use_wrk else 'httpx asyncio client'}, {args.duration:g} s per cell, one-row JSON requests\n")
-        print("| model | target | conc | req/s | p50 ms | p99 ms | errors | timeouts | vs minimal |")
-        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print(f"\nSlipway serving benchmark: {os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / "
+              f"{load[2]:.2f} at start, {'wrk' if use_wrk else 'httpx asyncio client'}, {args.duration:g} s per cell, "
+              "one-row JSON requests\n")
+        for name, info in onnx_info.items():
+            print(f"- {name}: {info}")
+        print("\n| model | target | conns | req/s | p50 ms | p99 ms | errors | CPU ms/req | vs minimal | load |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for name, (_, row) in models.items():
             body = json.dumps({"instances": [row]}).encode()
             base: dict[int, float] = {}
-            for target, turl in targets[name].items():
+            for target, turl, pids, headers in targets[name]:
                 for c in levels:
-                    res = run_wrk(turl, body, c, args.duration, work) if use_wrk else \
-                        run_httpx(turl, body, c, args.duration)
-                    if target == "minimal FastAPI":
+                    cpu0 = cpu_seconds(pids)
+                    res = run_wrk(turl, body, c, args.duration, work, headers) if use_wrk else \
+                        run_httpx(turl, body, c, args.duration, headers)
+                    cpu = (cpu_seconds(pids) - cpu0) / max(1, res["total"]) * 1000
+                    if target.startswith("minimal"):
                         base[c] = res["rps"]
                     ratio = res["rps"] / base[c] if base.get(c) else float("nan")
+                    errors = int(res["errors"]) + int(res["timeouts"])
                     print(f"| {name} | {target} | {c} | {res['rps']:.0f} | {res['p50']:.2f} | {res['p99']:.2f} | "
-                          f"{int(res['errors'])} | {int(res['timeouts'])} | {ratio:.2f} |", flush=True)
+                          f"{errors} | {cpu:.3f} | {ratio:.2f} | {os.getloadavg()[0]:.1f} |", flush=True)
         print("\n| cold start | seconds |\n| --- | ---: |")
         for name, t in cold.items():
-            print(f"| {name}: deploy API call to first 200 | {t:.2f} |")
-        print(f"| M1-logreg: `slipway endpoints deploy` (CLI process) to first 200 | {cli_cold:.2f} |")
-        print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
+            print(f"| {name}: deploy API call to first 200 through the gateway | {t:.2f} |")
+        print(f"| {first_model}: `slipway endpoints deploy` (CLI process) to first 200 | {cli_cold:.2f} |")
+        print(f"\nload average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
         client.close()
     finally:
         for p in reversed(procs):

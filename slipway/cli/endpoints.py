@@ -18,6 +18,19 @@ ModelOpt = typer.Option(None, "--model", "-m", help="name:N, name:latest or name
 VariantOpt = typer.Option(None, "--variant", help="NAME=MODEL:VERSION:WEIGHT, repeatable (e.g. a=cancer:1:90).")
 ReplicasOpt = typer.Option(None, "--replicas", help="Replicas per variant (default 1).")
 WaitOpt = typer.Option(True, "--wait/--no-wait", help="Wait until the deployment finished.")
+BatchOpt = typer.Option(None, "--max-batch-size", help="Rows per model call at most (default 64; 1: no batching).")
+WaitMsOpt = typer.Option(None, "--max-batch-wait-ms", help="Wait for a fuller batch, in ms (default 0).")
+QueueOpt = typer.Option(None, "--max-queue", help="Requests waiting per replica worker before 503 (default 1024).")
+WorkersOpt = typer.Option(None, "--workers", help="Processes per replica sharing its port (default 0: one per core).")
+OnnxOpt = typer.Option(None, "--onnx/--no-onnx", help="Serve the verified ONNX export (default: yes).")
+
+
+def _serving(max_batch_size: int | None, max_batch_wait_ms: float | None, max_queue: int | None,
+             workers: int | None, onnx: bool | None) -> dict | None:  # type: ignore[type-arg]
+    given = {"max_batch_size": max_batch_size, "max_batch_wait_ms": max_batch_wait_ms, "max_queue": max_queue,
+             "workers": workers, "onnx": onnx}
+    given = {k: v for k, v in given.items() if v is not None}
+    return given or None
 
 
 def _variants(spec: dict | None) -> str:  # type: ignore[type-arg]
@@ -54,17 +67,25 @@ def _finish(ep: EndpointView, output: Output, action: str) -> None:
 
 @app.command("deploy")
 def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
-           replicas: int = ReplicasOpt, wait: bool = WaitOpt, output: Output = OutputOpt) -> None:
+           replicas: int = ReplicasOpt, wait: bool = WaitOpt, max_batch_size: int = BatchOpt,
+           max_batch_wait_ms: float = WaitMsOpt, max_queue: int = QueueOpt, workers: int = WorkersOpt,
+           onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
     """Create an endpoint serving a model version (or weighted variants)."""
-    ep = client(ctx).endpoints.deploy(name, model, variants=variant or None, replicas=replicas, wait=wait)
+    serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
+    ep = client(ctx).endpoints.deploy(name, model, variants=variant or None, replicas=replicas, wait=wait,
+                                      serving=serving)
     _finish(ep, output, "deployment")
 
 
 @app.command("update")
 def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
-           replicas: int = ReplicasOpt, wait: bool = WaitOpt, output: Output = OutputOpt) -> None:
+           replicas: int = ReplicasOpt, wait: bool = WaitOpt, max_batch_size: int = BatchOpt,
+           max_batch_wait_ms: float = WaitMsOpt, max_queue: int = QueueOpt, workers: int = WorkersOpt,
+           onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
     """Rolling, zero-downtime update; if the new version fails to start the old one keeps serving."""
-    ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait)
+    serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
+    ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait,
+                                      serving=serving)
     _finish(ep, output, "update")
 
 

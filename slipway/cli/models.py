@@ -38,10 +38,11 @@ def import_(
     name: str = typer.Option(..., "--name", "-n", help="Model name (the group the version joins)."),
     framework: str = typer.Option(None, "--framework", help="Framework of a single-file model: sklearn."),
     description: str = typer.Option("", "--description", "-d"),
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export a verified ONNX copy for fast serving."),
     output: Output = OutputOpt,
 ) -> None:
     """Bring your own model: a scikit-learn estimator, a SageMaker model.tar.gz, or an exported backup."""
-    v = client(ctx).models.import_(path, name, framework=framework, description=description)
+    v = client(ctx).models.import_(path, name, framework=framework, description=description, onnx=onnx)
     emit(v, output, lambda: console.print(f"registered {_line(v)}"))
 
 
@@ -86,6 +87,7 @@ def show(ctx: typer.Context, ref: str = typer.Argument(..., help="name:N, name:l
                       + (f" by {v.approval_by}" if v.approval_by else ""))
         console.print(f"aliases: {', '.join(v.aliases) or '-'}   served by: {', '.join(v.used_by) or '-'}")
         console.print(f"size: {human_size(v.size)}   sha256: {v.sha256}")
+        console.print(f"runtime: {v.runtime} ({v.runtime_reason})")
         console.print(f"registered: {v.created_at.isoformat(timespec='seconds')} by {v.created_by or '-'} "
                       f"({v.source.get('kind', '')}{' ' + v.source['job'] if v.source.get('job') else ''})")
         if v.metrics:

@@ -165,13 +165,14 @@ class EndpointController(Controller):
         try:
             for v in spec.get("variants", []):
                 for _ in range(int(v.get("replicas", 1))):
-                    match = next((h for h in pool if h.model == v["model"]), None)
+                    options = v.get("serving") or {}
+                    match = next((h for h in pool if h.model == v["model"] and h.options == options), None)
                     if match is not None:
                         pool.remove(match)
                         reused.add(match)
                         placed.append((v["name"], match))
                         continue
-                    h = self._spawn(name, v["name"], v["model"])
+                    h = self._spawn(name, v["name"], v["model"], options)
                     new.append(h)
                     placed.append((v["name"], h))
             self.runtime.wait_ready(new)
@@ -180,10 +181,10 @@ class EndpointController(Controller):
             raise
         return placed, reused
 
-    def _spawn(self, endpoint: str, variant: str, model: str) -> ReplicaHandle:
+    def _spawn(self, endpoint: str, variant: str, model: str, options: dict[str, Any]) -> ReplicaHandle:
         view, key = self.platform.registry.artifact(model)
         folder = self.runtime.model_dir(view.ref, key, view.sha256)
-        h = self.runtime.spawn(endpoint, variant, model, folder)
+        h = self.runtime.spawn(endpoint, variant, model, folder, options)
         self.spawned.add(h)
         return h
 
@@ -219,7 +220,7 @@ class EndpointController(Controller):
         fresh: list[tuple[str, ReplicaHandle]] = []
         try:
             for h in dead:
-                fresh.append((h.variant, self._spawn(name, h.variant, h.model)))
+                fresh.append((h.variant, self._spawn(name, h.variant, h.model, h.options)))
             self.runtime.wait_ready([h for _, h in fresh])
         except Exception as exc:
             log.warning("Endpoint %s: replacing a dead replica failed: %s", name, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -87,11 +88,13 @@ def save_sklearn_artifact(
     lineage: dict[str, Any] | None = None,
     code_dir: str | Path | None = None,
     extra: dict[str, Any] | None = None,
+    samples: Any = None,
 ) -> dict[str, Any]:
     """Write a fitted estimator as a model artifact folder (model.joblib + slipway-model.json).
 
     Anything not given is inferred from the estimator. ``labels`` must follow ``classes_`` order
-    (the columns of predict_proba). Returns the manifest written.
+    (the columns of predict_proba). ``samples`` (rows of training data, numeric signatures only) are
+    kept as samples.json, up to 64 of them, to verify the ONNX export against. Returns the manifest written.
     """
     import joblib
 
@@ -125,6 +128,13 @@ def save_sklearn_artifact(
         **(extra or {}),
     }
     joblib.dump(estimator, out / MODEL_FILE)
+    if samples is not None:
+        import numpy as np
+
+        from slipway.frameworks.onnx import SAMPLES_FILE
+
+        rows = np.asarray(getattr(samples, "to_numpy", lambda: samples)(), dtype=np.float64)[:64]
+        (out / SAMPLES_FILE).write_text(json.dumps(rows.tolist()))
     if code_dir is not None:
         shutil.copytree(code_dir, out / "code", dirs_exist_ok=True)
     manifest = validate_manifest(manifest, out)

@@ -14,6 +14,7 @@ from slipway.schemas.endpoints import (
     EndpointRequest,
     EndpointView,
     ReplicaView,
+    ServingOptions,
     VariantSpec,
 )
 from slipway.schemas.jobs import (
@@ -60,5 +61,6 @@ __all__ = [
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",
+    "ServingOptions",
     "VariantSpec",
 ]

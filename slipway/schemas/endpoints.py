@@ -8,11 +8,28 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class ServingOptions(BaseModel):
+    """How each replica of a variant serves (docs/serving.md, Performance)."""
+
+    max_batch_size: int = Field(default=64, ge=1, le=65536,
+                                description="Rows per model call at most when batching; 1 turns batching off.")
+    max_batch_wait_ms: float = Field(default=0.0, ge=0, le=1000,
+                                     description="Wait this long for a fuller batch; 0 batches only what arrives "
+                                                 "while the model is busy.")
+    max_queue: int = Field(default=1024, ge=1, le=1_000_000,
+                           description="Requests waiting in a replica worker past this get 503 with Retry-After.")
+    workers: int = Field(default=0, ge=0, le=64,
+                         description="Processes per replica sharing its port; 0: one per core when ONNX "
+                                     "Runtime serves, else one.")
+    onnx: bool = Field(default=True, description="Serve the verified ONNX export when the model has one.")
+
+
 class VariantSpec(BaseModel):
     name: str = Field(default="primary", description="Variant name; the response header X-Slipway-Variant names it.")
     model: str = Field(description="name:N, name:latest or name@alias; resolved to name:N when deployed.")
     weight: float = Field(default=1.0, ge=0, description="Share of traffic, relative to the other variants.")
     replicas: int = Field(default=1, ge=1, le=64)
+    serving: ServingOptions = Field(default_factory=ServingOptions)
 
 
 class EndpointRequest(BaseModel):

@@ -31,6 +31,8 @@ class ModelVersionView(BaseModel):
     sha256: str
     created_at: dt.datetime
     created_by: str
+    runtime: str = Field(default="", description="What serves it: onnxruntime (verified export) or its framework.")
+    runtime_reason: str = ""
 
 
 class ModelSummary(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from slipway.errors import InvalidArgument, Timeout
-from slipway.schemas import EndpointView, Page, VariantSpec
+from slipway.schemas import EndpointView, Page, ServingOptions, VariantSpec
 from slipway.sdk.http import Api, _raise_for, drop_none
 
 __all__ = ["Endpoints", "parse_variant"]
@@ -35,8 +35,8 @@ def parse_variant(text: str) -> VariantSpec:
     return VariantSpec(name=name, model=":".join(parts), weight=weight)
 
 
-def _variants(model: str | None, variants: Sequence[VariantSpec | str] | None, replicas: int | None
-              ) -> list[dict[str, Any]]:
+def _variants(model: str | None, variants: Sequence[VariantSpec | str] | None, replicas: int | None,
+              serving: ServingOptions | dict[str, Any] | None = None) -> list[dict[str, Any]]:
     if model and variants:
         raise InvalidArgument("Give either a model or variants, not both.", {"field": "variants"})
     if model:
@@ -48,6 +48,9 @@ def _variants(model: str | None, variants: Sequence[VariantSpec | str] | None, r
     else:
         raise InvalidArgument("Give a model (--model cancer:1) or variants (--variant a=cancer:1:90).",
                               {"field": "model"})
+    if serving is not None:
+        options = ServingOptions.model_validate(serving)
+        specs = [s.model_copy(update={"serving": options}) for s in specs]
     return [s.model_dump() for s in specs]
 
 
@@ -56,16 +59,19 @@ class Endpoints:
         self._api = api
 
     def deploy(self, name: str, model: str | None = None, *, variants: Sequence[VariantSpec | str] | None = None,
-               replicas: int | None = None, wait: bool = True, timeout: float = 300.0) -> EndpointView:
+               replicas: int | None = None, wait: bool = True, timeout: float = 300.0,
+               serving: ServingOptions | dict[str, Any] | None = None) -> EndpointView:
+        """``serving``: batching, queue bound, workers, ONNX on/off for every variant (ServingOptions)."""
         data = self._api.json("POST", f"/api/v1/endpoints/{name}",
-                              json={"variants": _variants(model, variants, replicas)})
+                              json={"variants": _variants(model, variants, replicas, serving)})
         view = EndpointView.model_validate(data)
         return self.wait(name, timeout) if wait else view
 
     def update(self, name: str, model: str | None = None, *, variants: Sequence[VariantSpec | str] | None = None,
-               replicas: int | None = None, wait: bool = True, timeout: float = 300.0) -> EndpointView:
+               replicas: int | None = None, wait: bool = True, timeout: float = 300.0,
+               serving: ServingOptions | dict[str, Any] | None = None) -> EndpointView:
         data = self._api.json("PATCH", f"/api/v1/endpoints/{name}",
-                              json={"variants": _variants(model, variants, replicas)})
+                              json={"variants": _variants(model, variants, replicas, serving)})
         view = EndpointView.model_validate(data)
         return self.wait(name, timeout) if wait else view
 

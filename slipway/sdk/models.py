@@ -30,8 +30,11 @@ class Models:
         self._api = api
 
     def import_(self, path: str | os.PathLike[str], name: str, framework: str | None = None,
-                description: str = "") -> ModelVersionView:
-        """Register a model.tar.gz, a model folder, or a scikit-learn .joblib/.pkl file as a new version."""
+                description: str = "", onnx: bool = True) -> ModelVersionView:
+        """Register a model.tar.gz, a model folder, or a scikit-learn .joblib/.pkl file as a new version.
+
+        ``onnx=False`` keeps the model off the ONNX fast path (it serves with its own framework).
+        """
         from slipway.frameworks.artifact import pack_artifact
 
         check_name(name, "model")
@@ -44,7 +47,8 @@ class Models:
             if src.is_dir():
                 upload, filename = Path(tmp) / "model.tar.gz", "model.tar.gz"
                 pack_artifact(src, upload)
-            params = drop_none(filename=filename, framework=framework, description=description or None)
+            params = drop_none(filename=filename, framework=framework, description=description or None,
+                                 onnx=None if onnx else "false")
             with open(upload, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 data = self._api.json("POST", f"/api/v1/models/{name}/versions", params=params, content=file_chunks(f, None),

@@ -60,7 +60,7 @@ class EndpointService:
         for v in variants:
             resolved = self.registry.resolve(v.model)
             out.append({"name": v.name, "model": resolved, "requested": v.model, "weight": v.weight,
-                        "replicas": v.replicas})
+                        "replicas": v.replicas, "serving": v.serving.model_dump()})
         return {"variants": out}
 
     def _endpoint(self, s: Session, name: str, lock: bool = False) -> Endpoint:

@@ -54,13 +54,16 @@ def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
 def _view(g: ModelGroup, v: ModelVersion, aliases: list[str] | None = None, used_by: list[str] | None = None
           ) -> ModelVersionView:
     m = v.manifest or {}
+    from slipway.frameworks.onnx import runtime_of
+
+    runtime, why = runtime_of(m)
     return ModelVersionView(
         name=g.name, version=v.version, ref=f"{g.name}:{v.version}", framework=v.framework,
         problem_type=v.problem_type, signature=m.get("signature") or {}, metrics=m.get("metrics") or {},
         lineage=m.get("lineage") or {}, source=v.source or {}, approval=v.approval,
         approval_reason=v.approval_reason, approval_by=v.approval_by, approval_at=v.approval_at,
         aliases=sorted(aliases or []), used_by=used_by or [], description=v.description, size=v.size,
-        sha256=v.sha256, created_at=v.created_at, created_by=v.created_by,
+        sha256=v.sha256, created_at=v.created_at, created_by=v.created_by, runtime=runtime, runtime_reason=why,
     )
 
 
@@ -81,11 +84,13 @@ class RegistryService:
         *,
         description: str = "",
         framework: str | None = None,
+        onnx: bool = True,
     ) -> ModelVersionView:
         """Validate ``artifact`` against the contract, store it as tar.gz, record a new version.
 
         ``artifact`` is a model folder, a model.tar.gz (with slipway-model.json, or SageMaker-style
-        with code/inference.py), or a .joblib/.pkl scikit-learn estimator.
+        with code/inference.py), or a .joblib/.pkl scikit-learn estimator. With ``onnx`` (the default)
+        a scikit-learn model gets a verified ONNX export for the fast serving path.
         """
         check_name(name, "model")
         artifact = Path(artifact)
@@ -104,13 +109,14 @@ class RegistryService:
         work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
         try:
             tar, manifest = self._prepare(artifact, work)
+            tar, manifest = self._with_onnx(tar, manifest, work, onnx)
             return self._store_and_record(name, tar, manifest, source or {"kind": "import"}, user, description)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def register_from_job(
         self, name: str, job: str, artifact: Path, user: str = "", *, description: str = "",
-        extra_lineage: dict[str, Any] | None = None,
+        extra_lineage: dict[str, Any] | None = None, onnx: bool = True,
     ) -> ModelVersionView:
         """Entry point for `slipway models register JOB --name NAME`: the job's model.tar.gz (or folder).
 
@@ -132,6 +138,7 @@ class RegistryService:
                 (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
                 tar = work / "repacked.tar.gz"
                 pack_artifact(folder, tar)
+            tar, manifest = self._with_onnx(tar, manifest, work, onnx)
             return self._store_and_record(name, tar, manifest, {"kind": "job", "job": job}, user, description)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -170,6 +177,29 @@ class RegistryService:
         tar = work / "model.tar.gz"
         pack_artifact(folder, tar)
         return tar, manifest
+
+    def _with_onnx(self, tar: Path, manifest: dict[str, Any], work: Path, enabled: bool
+                   ) -> tuple[Path, dict[str, Any]]:
+        """Add a verified ONNX export (or the reason there is none) to the artifact, once.
+
+        An artifact whose manifest already has the ``onnx`` field (a backup, an export) is left byte
+        for byte as it is, so export -> import -> export keeps its sha256.
+        """
+        if "onnx" in manifest:
+            return tar, manifest
+        from slipway.frameworks.onnx import export_onnx
+
+        folder = work / "onnx-artifact"
+        unpack_artifact(tar, folder)
+        if enabled:
+            info = export_onnx(folder, manifest)
+        else:
+            info = {"verified": False, "disabled": True, "reason": "ONNX turned off at registration (--no-onnx)"}
+        manifest = validate_manifest({**manifest, "onnx": info}, folder)
+        (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+        out = work / "with-onnx.tar.gz"
+        pack_artifact(folder, out)
+        return out, manifest
 
     def _infer_manifest(self, folder: Path) -> dict[str, Any]:
         """Write slipway-model.json for a bring-your-own model: a joblib estimator and/or code/inference.py."""

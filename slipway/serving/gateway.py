@@ -1,18 +1,18 @@
 """Forwards invocations to replicas: weighted variants, least outstanding requests, retry on a dead replica.
 
-One keep-alive ``httpx.AsyncClient`` per server process; a request that could not reach a replica (refused,
+One pool of keep-alive connections per server process (``ReplicaPool``); a request that could not reach a replica (refused,
 reset, closed mid-way) is sent again to another one, because an invocation has no side effects.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import httpx
-
 from slipway.errors import Timeout, Unavailable
+from slipway.serving.pool import ReplicaConnectionError, ReplicaPool
 
 if TYPE_CHECKING:
     from slipway.serving.runtime import ServingRuntime
@@ -23,7 +23,6 @@ log = logging.getLogger("slipway.gateway")
 VARIANT_HEADER = "X-Slipway-Variant"
 MODEL_HEADER = "X-Slipway-Model"
 TARGET_HEADER = "X-Slipway-Target-Variant"
-RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.PoolTimeout)
 
 
 @dataclass
@@ -39,21 +38,17 @@ class Gateway:
     def __init__(self, runtime: ServingRuntime, attempts: int = 4) -> None:
         self.runtime = runtime
         self.attempts = attempts
-        self._client: httpx.AsyncClient | None = None
+        self._replicas: ReplicaPool | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            timeout = self.runtime.settings.invocation_timeout
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(timeout + 5.0, connect=5.0),
-                limits=httpx.Limits(max_connections=1024, max_keepalive_connections=256, keepalive_expiry=30),
-            )
-        return self._client
+    def _pool(self) -> ReplicaPool:
+        if self._replicas is None:
+            self._replicas = ReplicaPool()
+        return self._replicas
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._replicas is not None:
+            await self._replicas.aclose()
+            self._replicas = None
 
     def routed(self, endpoint: str) -> bool:
         return endpoint in self.runtime.routes
@@ -85,14 +80,16 @@ class Gateway:
             variant, replica = picked
             replica.outstanding += 1
             try:
-                resp = await self._http().post(replica.url + "/invocations", content=body, headers=headers)
-            except RETRYABLE as exc:
+                status, resp_headers, content = await asyncio.wait_for(
+                    self._pool().post("127.0.0.1", replica.port, "/invocations", body, headers),
+                    self.runtime.settings.invocation_timeout + 5.0)
+            except ReplicaConnectionError as exc:
                 tried.add(replica.replica_id)
-                last = f"{type(exc).__name__} from replica {replica.replica_id}"
+                last = f"{exc} from replica {replica.replica_id}"
                 if not replica.alive():
                     replica.suspect = True
                 continue
-            except httpx.TimeoutException:
+            except TimeoutError:
                 limit = self.runtime.settings.invocation_timeout
                 raise Timeout(
                     f"Endpoint {endpoint!r} did not answer within the limit of {limit:g} s per request "
@@ -100,7 +97,7 @@ class Gateway:
                 ) from None
             finally:
                 replica.outstanding -= 1
-            return Invocation(resp.status_code, resp.content, resp.headers.get("content-type", "application/json"),
+            return Invocation(status, content, resp_headers.get("content-type", "application/json"),
                               variant.name, variant.model)
         raise Unavailable(
             f"Endpoint {endpoint!r} has no replica that can take the request right now"

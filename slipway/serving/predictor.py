@@ -18,11 +18,12 @@ import numpy as np
 import orjson
 
 from slipway.frameworks.artifact import CLASSIFIERS, read_manifest
-from slipway.serving.payloads import BadInput, decode, encode, jsonable, wants_csv
+from slipway.serving.payloads import NUMERIC, BadInput, decode, encode, jsonable, wants_csv
 
 __all__ = ["Predictor", "error_body"]
 
 log = logging.getLogger("slipway.serving")
+FAST_ACCEPT = ("application/json", "*/*")
 HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
 
 
@@ -34,8 +35,12 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None, r
 class Predictor:
     """A loaded model: ``load`` once at start, ``invoke`` per request (thread-safe for sklearn models)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, onnx: bool = True) -> None:
         self.folder = Path(folder)
+        self.use_onnx = onnx
+        self.onnx: Any = None  # an OnnxModel when a verified export serves instead of the original
+        self.runtime = "none"
+        self.fast = False  # rows of a plain numeric JSON body can go straight to the model as an array
         self.manifest = read_manifest(self.folder)
         self.signature: dict[str, Any] = self.manifest["signature"]
         self.problem = self.manifest.get("problem_type")
@@ -58,6 +63,67 @@ class Predictor:
         # Estimators fitted on bare arrays warn when given a DataFrame: hand them arrays.
         self._wants_frame = hasattr(self.model, "feature_names_in_") or hasattr(
             (getattr(self.model, "steps", None) or [[None, None]])[0][1], "feature_names_in_")
+        self._load_fast_path()
+
+    def _load_fast_path(self) -> None:
+        """The verified ONNX export, when there is one and it is wanted; rows as arrays for numeric signatures."""
+        from slipway.frameworks.onnx import OnnxModel, runtime_of
+
+        info = self.manifest.get("onnx") or {}
+        self.runtime = "custom code" if self.handlers else runtime_of({**self.manifest, "onnx": {}})[0]
+        if self.use_onnx and not self.handlers and info.get("verified") and (self.folder / info["file"]).is_file():
+            try:
+                self.onnx = OnnxModel(self.folder / info["file"], info.get("dtype", "float32"),
+                                      self.problem in CLASSIFIERS)
+                self.runtime = "onnxruntime"
+            except Exception:  # e.g. onnxruntime not installed here: the original serves
+                log.warning("The ONNX export could not be loaded; serving the original model", exc_info=True)
+        inputs = self.signature.get("inputs") or []
+        self._names = [i["name"] for i in inputs]
+        self.fast = (not self.handlers and self.model is not None and self.signature.get("input_kind") == "tabular"
+                     and bool(inputs) and all(i.get("dtype", "float64") in NUMERIC for i in inputs))
+
+    def fast_rows(self, body: bytes, content_type: str, accept: str) -> np.ndarray | None:
+        """The rows of a plain ``{"instances": [[numbers…], …]}`` JSON body as a float64 array, else None.
+
+        None sends the request down the general path (every shape, every check, every message); this one
+        takes only what needs no checking beyond the array's shape and dtype.
+        """
+        if not self.fast or (content_type and not content_type.startswith("application/json")) or \
+                (accept and accept not in FAST_ACCEPT):
+            return None
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if type(obj) is not dict or len(obj) != 1:
+            return None
+        rows = obj.get("instances", obj.get("inputs"))
+        if type(rows) is not list or not rows or type(rows[0]) is not list:
+            return None
+        try:
+            arr = np.array(rows)
+        except ValueError:  # ragged
+            return None
+        if arr.ndim != 2 or arr.shape[1] != len(self._names) or arr.dtype.kind not in "fi":
+            return None
+        if arr.dtype.kind == "f" and np.isinf(arr).any():
+            return None
+        return arr.astype(np.float64, copy=False)
+
+    def predict_rows(self, x: np.ndarray) -> list[dict[str, Any]]:
+        """Predictions for a float64 array of rows (the fast path and the batcher call this)."""
+        if self.onnx is not None:
+            return self._predict(self.onnx, x)
+        if self._wants_frame:
+            import pandas as pd
+
+            return self._predict(self.model, pd.DataFrame(x, columns=self._names, copy=False))
+        return self._predict(self.model, x)
+
+    @staticmethod
+    def render(predictions: list[dict[str, Any]]) -> bytes:
+        return orjson.dumps({"predictions": predictions})
 
     def warm_up(self) -> None:
         """One prediction on a zero row so the first caller does not pay for lazy initialisation."""
@@ -113,7 +179,12 @@ class Predictor:
         if model is None:
             raise BadInput("This model has no predict_fn and no model file to predict with.", status=500,
                            code="model_error")
+        if self.onnx is not None and hasattr(data, "to_numpy"):
+            return self._predict(self.onnx, data.to_numpy(dtype=np.float64))
         x = data if self._wants_frame or not hasattr(data, "to_numpy") else data.to_numpy()
+        return self._predict(model, x)
+
+    def _predict(self, model: Any, x: Any) -> list[dict[str, Any]]:
         if self.problem in CLASSIFIERS:
             labels = self.signature.get("labels") or [str(c) for c in getattr(model, "classes_", [])]
             if hasattr(model, "predict_proba"):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from slipway.serving.batching import Batcher
 from slipway.serving.predictor import Predictor, error_body
 
 __all__ = ["ReplicaApp", "main"]
@@ -33,37 +36,61 @@ INLINE_MAX_SECONDS = 0.01
 
 
 class ReplicaApp:
-    def __init__(self, predictor: Predictor, max_payload_bytes: int, timeout: float, threads: int = 4) -> None:
+    def __init__(self, predictor: Predictor, max_payload_bytes: int, timeout: float, threads: int = 4,
+                 max_batch_size: int = 64, max_batch_wait: float = 0.0, max_queue: int = 1024) -> None:
         self.predictor = predictor
         self.max_payload_bytes = max_payload_bytes
         self.timeout = timeout
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="predict")
         self.requests = 0
-        # Moving average of the model's time per request. A fast built-in model on a small body is
+        self.rejected = 0
+        self.depth = 0  # requests admitted and not yet answered (the queue the bound applies to)
+        self.max_queue = max(1, max_queue)
+        # Moving average of the model's time per call. A fast built-in model on a small body is
         # called on the event loop (a thread hop costs more than the prediction); anything slow, big
         # or user code runs on a worker thread, where the per-request timeout can cut it off.
         self.avg_seconds = predictor.warm_seconds if predictor.warm_seconds is not None else 1.0
         self.inline = not predictor.handlers
+        self.batcher = (Batcher(self._predict_rows, max_batch_size, max_batch_wait, None)
+                        if max_batch_size > 1 and predictor.fast else None)
+        self._overloaded = error_body(
+            "overloaded", f"The replica has {self.max_queue} requests waiting, its bound (setting "
+            "'max_queue'). Retry after 1 s, or add replicas.", {"max_queue": self.max_queue, "retry_after": 1})
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        rid = None
-        for k, v in scope["headers"]:
-            if k == b"x-request-id":
-                rid = v.decode("latin-1")[:64]
+        if path == "/invocations" and method == "POST":
+            if self.depth >= self.max_queue:
+                # Shed cheaply: no body read, no log line; the count is in /metrics.
+                self.rejected += 1
+                await send({"type": "http.response.start", "status": 503, "headers": [
+                    (b"content-type", JSON), (b"retry-after", b"1"),
+                    (b"content-length", str(len(self._overloaded)).encode())]})
+                await send({"type": "http.response.body", "body": self._overloaded})
+                return
+            self.depth += 1
+            try:
+                await self._invoke(scope, receive, send)
+            finally:
+                self.depth -= 1
+            return
+        rid = _request_id(scope)
         if path == "/ping" and method in ("GET", "HEAD"):
             await _reply(send, 200, PING_BODY, JSON)
             return
+        if path == "/metrics" and method == "GET":
+            await _reply(send, 200, self.metrics(), b"text/plain; version=0.0.4")
+            return
         if path != "/invocations":
             await _reply(send, 404, error_body("not_found", f"No route {method} {path}. A replica serves "
-                                               "GET /ping and POST /invocations.", None, rid), JSON)
+                                               "GET /ping, GET /metrics and POST /invocations.", None, rid), JSON)
             return
-        if method != "POST":
-            await _reply(send, 405, error_body("method_not_allowed", "Use POST /invocations.", None, rid), JSON)
-            return
-        content_type, accept, length = "application/json", "", None
+        await _reply(send, 405, error_body("method_not_allowed", "Use POST /invocations.", None, rid), JSON)
+
+    async def _invoke(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        content_type, accept, length, rid = "application/json", "", None, None
         for k, v in scope["headers"]:
             if k == b"content-type":
                 content_type = v.decode("latin-1")
@@ -71,6 +98,8 @@ class ReplicaApp:
                 accept = v.decode("latin-1")
             elif k == b"content-length":
                 length = int(v) if v.isdigit() else None
+            elif k == b"x-request-id":
+                rid = v.decode("latin-1")[:64]
         limit = self.max_payload_bytes
         if length is not None and length > limit:
             await _reply(send, 413, _too_large(length, limit, rid), JSON)
@@ -91,7 +120,31 @@ class ReplicaApp:
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.requests += 1
-        if self.inline and len(body) <= INLINE_MAX_BODY and self.avg_seconds < INLINE_MAX_SECONDS:
+        inline = self.inline and len(body) <= INLINE_MAX_BODY and self.avg_seconds < INLINE_MAX_SECONDS
+        rows = self.predictor.fast_rows(body, content_type, accept)
+        if rows is not None:
+            try:
+                if self.batcher is not None:
+                    self.batcher.executor = None if inline else self.executor
+                    call = self.batcher.submit(rows)
+                    predictions = await (call if inline else asyncio.wait_for(call, self.timeout))
+                elif inline:
+                    predictions = self._predict_rows(rows)
+                else:
+                    loop = asyncio.get_running_loop()
+                    predictions = await asyncio.wait_for(
+                        loop.run_in_executor(self.executor, self._predict_rows, rows), self.timeout)
+            except TimeoutError:
+                await self._timeout(send, rid)
+                return
+            except Exception as exc:  # the model failed: report, stay up
+                log.warning("predict failed: %s: %s", type(exc).__name__, exc)
+                await _reply(send, 500, error_body("model_error", f"The model failed to predict: "
+                                                   f"{type(exc).__name__}: {exc}", {"stage": "predict"}, rid), JSON)
+                return
+            await _reply(send, 200, self.predictor.render(predictions), JSON)
+            return
+        if inline:
             status, out, ct = self._timed(body, content_type, accept)
         else:
             loop = asyncio.get_running_loop()
@@ -106,6 +159,37 @@ class ReplicaApp:
             out = _with_request_id(out, rid)
         await _reply(send, status, out, ct.encode("latin-1") if isinstance(ct, str) else ct)
 
+    def _predict_rows(self, rows: Any) -> list[Any]:
+        t = time.perf_counter()
+        result = self.predictor.predict_rows(rows)
+        self.avg_seconds = 0.9 * self.avg_seconds + 0.1 * (time.perf_counter() - t)
+        return result
+
+    def metrics(self) -> bytes:
+        """Prometheus text format: this worker's queue bound and depth, requests, sheds, batches."""
+        b = self.batcher
+        lines = [
+            "# HELP slipway_replica_queue_depth Requests admitted and not yet answered (this worker).",
+            "# TYPE slipway_replica_queue_depth gauge",
+            f"slipway_replica_queue_depth {self.depth}",
+            "# HELP slipway_replica_queue_bound Requests past this many waiting get 503 (setting max_queue).",
+            "# TYPE slipway_replica_queue_bound gauge",
+            f"slipway_replica_queue_bound {self.max_queue}",
+            "# TYPE slipway_replica_requests_total counter",
+            f"slipway_replica_requests_total {self.requests}",
+            "# TYPE slipway_replica_rejected_total counter",
+            f"slipway_replica_rejected_total {self.rejected}",
+            "# TYPE slipway_replica_batches_total counter",
+            f"slipway_replica_batches_total {b.batches if b else 0}",
+            "# TYPE slipway_replica_batched_requests_total counter",
+            f"slipway_replica_batched_requests_total {b.batched_requests if b else 0}",
+            "# TYPE slipway_replica_model_seconds gauge",
+            f"slipway_replica_model_seconds {self.avg_seconds:.9f}",
+            "# TYPE slipway_replica_info gauge",
+            f'slipway_replica_info{{runtime="{self.predictor.runtime}",pid="{os.getpid()}"}} 1',
+        ]
+        return ("\n".join(lines) + "\n").encode()
+
     def _timed(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
         t = time.perf_counter()
         result = self.predictor.invoke(body, content_type, accept)
@@ -116,6 +200,13 @@ class ReplicaApp:
         await _reply(send, 504, error_body(
             "timeout", f"The model took longer than the limit of {self.timeout:g} s per request "
             "(setting 'invocation_timeout').", {"limit_seconds": self.timeout}, rid), JSON)
+
+
+def _request_id(scope: dict[str, Any]) -> str | None:
+    for k, v in scope["headers"]:
+        if k == b"x-request-id":
+            return str(v.decode("latin-1")[:64])
+    return None
 
 
 def _with_request_id(body: bytes, rid: str) -> bytes:
@@ -159,6 +250,14 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-payload-bytes", type=int, default=6 * 1024 * 1024)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=0,
+                    help="Processes sharing the port, forked after the model is loaded (0: one per core for "
+                         "built-in models on the fast path, one for custom code).")
+    ap.add_argument("--max-batch-size", type=int, default=64, help="Rows per model call at most; 1 turns batching off.")
+    ap.add_argument("--max-batch-wait-ms", type=float, default=0.0,
+                    help="Wait this long for a fuller batch (0: batch only what arrives while the model is busy).")
+    ap.add_argument("--max-queue", type=int, default=1024, help="Requests waiting past this get 503 + Retry-After.")
+    ap.add_argument("--no-onnx", action="store_true", help="Serve the original model even if an ONNX export is verified.")
     ap.add_argument("--parent-pid", type=int, default=None)
     ap.add_argument("--name", default="", help="endpoint/variant, for logs and ps.")
     ap.add_argument("--standby", action="store_true",
@@ -173,6 +272,9 @@ def _warm_imports() -> None:
     import uvicorn  # noqa: F401
     import uvloop  # noqa: F401
     from uvicorn.protocols.http import httptools_impl  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         print(orjson.dumps({"port": sock.getsockname()[1]}).decode(), flush=True)
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # later prints (user code) go to the log, not the pipe
     try:
-        predictor = Predictor(Path(args.artifact))
+        predictor = Predictor(Path(args.artifact), onnx=not args.no_onnx)
         predictor.load()
     except Exception as exc:
         print(f"Model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
@@ -209,14 +311,37 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    app = ReplicaApp(predictor, args.max_payload_bytes, args.timeout, args.threads)
+    # A fork copies memory but not threads: a library that started a thread pool (OpenMP in some
+    # scikit-learn models, torch) can hang in the child. Only the single-threaded ONNX Runtime session
+    # gets a worker per core unless asked otherwise.
+    workers = args.workers if args.workers > 0 else ((os.cpu_count() or 1) if predictor.onnx is not None else 1)
+    children: list[int] = []
+    parent = args.parent_pid
+    for _ in range(workers - 1):
+        # Forked after loading: the workers share the model's memory and the listening socket.
+        pid = os.fork()
+        if pid == 0:
+            children = []
+            parent = os.getppid()
+            break
+        children.append(pid)
+    app = ReplicaApp(predictor, args.max_payload_bytes, args.timeout, args.threads, args.max_batch_size,
+                     args.max_batch_wait_ms / 1000.0, args.max_queue)
     config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
                             log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False,
-                            server_header=False, date_header=False)
+                            server_header=False, date_header=False, timeout_keep_alive=75)
     server = uvicorn.Server(config)
-    if args.parent_pid:
-        threading.Thread(target=_watch_parent, args=(args.parent_pid, server), daemon=True).start()
-    server.run(sockets=[sock])
+    if parent:
+        threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
     return 0
 
 

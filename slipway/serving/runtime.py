@@ -21,6 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -52,6 +53,7 @@ class ReplicaHandle:
     outstanding: int = 0  # requests in flight, changed only on the server's event loop
     status: str = "Starting"  # Starting | Ready | Draining | Stopped
     suspect: bool = False  # the gateway could not reach it
+    options: dict[str, Any] = field(default_factory=dict)  # ServingOptions it was started with
 
     @property
     def url(self) -> str:
@@ -172,11 +174,18 @@ class ServingRuntime:
 
     # -- processes -------------------------------------------------------------------------------
 
-    def _args(self, folder: Path, endpoint: str, variant: str) -> list[str]:
+    def _args(self, folder: Path, endpoint: str, variant: str, options: dict[str, Any] | None = None) -> list[str]:
         s = self.settings
-        return ["--artifact", str(folder), "--max-payload-bytes", str(s.max_payload_bytes),
+        o = options or {}
+        args = ["--artifact", str(folder), "--max-payload-bytes", str(s.max_payload_bytes),
                 "--timeout", str(s.invocation_timeout), "--parent-pid", str(os.getpid()),
                 "--name", f"{s.home}/{endpoint}/{variant}"]
+        for key in ("max_batch_size", "max_batch_wait_ms", "max_queue", "workers"):
+            if o.get(key) is not None:
+                args += ["--" + key.replace("_", "-"), str(o[key])]
+        if o.get("onnx") is False:
+            args.append("--no-onnx")
+        return args
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
@@ -206,7 +215,8 @@ class ServingRuntime:
             return None
         return spare
 
-    def spawn(self, endpoint: str, variant: str, model: str, folder: Path) -> ReplicaHandle:
+    def spawn(self, endpoint: str, variant: str, model: str, folder: Path, options: dict[str, Any] | None = None
+              ) -> ReplicaHandle:
         """Start a replica, returning once its port is known (the model loads in the background)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         spare = self._take_standby()
@@ -215,14 +225,14 @@ class ServingRuntime:
             proc, log_path = spare
             try:
                 assert proc.stdin is not None and proc.stdout is not None
-                args = [*self._args(folder, endpoint, variant), "--port", "0", "--report-port"]
+                args = [*self._args(folder, endpoint, variant, options), "--port", "0", "--report-port"]
                 proc.stdin.write(orjson.dumps(args) + b"\n")
                 proc.stdin.close()
                 ready, _, _ = select.select([proc.stdout], [], [], 30.0)
                 line = proc.stdout.readline() if ready else b""
                 port = int(orjson.loads(line)["port"])
                 proc.stdout.close()
-                return ReplicaHandle(endpoint, variant, model, port, proc, log_path)
+                return ReplicaHandle(endpoint, variant, model, port, proc, log_path, options=dict(options or {}))
             except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
                 log.warning("The warm spare replica did not take the job; starting a fresh one", exc_info=True)
                 with contextlib.suppress(ProcessLookupError):
@@ -235,7 +245,7 @@ class ServingRuntime:
         port = sock.getsockname()[1]
         rid = uuid.uuid4().hex[:12]
         log_path = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
-        args = [sys.executable, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant),
+        args = [sys.executable, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant, options),
                 "--fd", str(sock.fileno())]
         try:
             with open(log_path, "ab") as out:
@@ -243,7 +253,8 @@ class ServingRuntime:
                                         pass_fds=(sock.fileno(),), env=self._env(), start_new_session=True)
         finally:
             sock.close()
-        return ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=rid)
+        return ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=rid,
+                             options=dict(options or {}))
 
     def close(self) -> None:
         """Stop the warm spare (replicas are stopped by the controller)."""

@@ -246,6 +246,7 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     labels = [str(c) for c in getattr(final_estimator, "classes_", [])] or None
     joblib.dump(model, model_dir / "model.joblib")
     (model_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
+    _save_samples(model_dir, train_data)
     manifest = {
         "format_version": 1,
         "framework": "sklearn",
@@ -259,6 +260,20 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     }
     (model_dir / "slipway-model.json").write_text(json.dumps(manifest, indent=2))
     _say(f"Saved the model to {model_dir} in {time.perf_counter() - started:.2f} s")
+
+
+def _save_samples(model_dir: Path, data: Any) -> None:
+    """A few training rows (numeric tabular data only) to verify the ONNX export against at registration."""
+    if data.kind != "tabular" or not all(i.get("dtype", "float64") in ("float64", "float32", "int64", "int32", "bool")
+                                         for i in data.inputs):
+        return
+    try:
+        import numpy as np
+
+        rows = np.asarray(getattr(data.X, "to_numpy", lambda: data.X)(), dtype=np.float64)[:64]
+    except (TypeError, ValueError):
+        return
+    (model_dir / "samples.json").write_text(json.dumps(rows.tolist()))
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from slipway.api.deps import Paging, paging, permission, platform
 from slipway.errors import PayloadTooLarge
@@ -60,17 +61,21 @@ async def delete(name: str, request: Request, p: Platform = Depends(platform)) -
                   openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
                                                              "text/csv": {"schema": {"type": "string"}}},
                                                  "required": True}})
-async def invoke(name: str, request: Request, p: Platform = Depends(platform)) -> Response:
+async def invoke(name: str, request: Request) -> Response:
     """Predict: JSON, CSV or NumPy in; JSON or CSV out. The X-Slipway-Variant header names who answered."""
+    p: Platform = request.app.state.platform  # not Depends(platform): a sync dependency costs a thread hop
     limit = p.settings.max_payload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(int(declared), limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(len(body), limit)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(len(body), limit)
+    except ClientDisconnect:  # the caller left (a load generator stopping): nobody to answer, nothing to log
+        return Response(status_code=499)
     result = await p.serving.gateway.invoke(
         name, bytes(body), request.headers.get("content-type", "application/json"),
         request.headers.get("accept", ""), request.headers.get(TARGET_HEADER),

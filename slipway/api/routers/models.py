@@ -43,6 +43,7 @@ async def register(
     filename: str = Query("model.tar.gz", description="Original file name: model.tar.gz, or a .joblib/.pkl estimator."),
     framework: str | None = Query(None, description="Framework of a single-file model (sklearn)."),
     description: str = Query("", max_length=2000),
+    onnx: bool = Query(True, description="Export a verified ONNX copy for the fast serving path."),
     p: Platform = Depends(platform),
 ) -> ModelVersionView:
     """Import a model: a model.tar.gz (contract or SageMaker-style) or a scikit-learn .joblib/.pkl file."""
@@ -58,7 +59,8 @@ async def register(
             raise InvalidArgument("The upload was interrupted before it finished; nothing was stored.") from None
         source = {"kind": "import", "filename": Path(filename).name}
         return await run_in_threadpool(
-            lambda: p.registry.register(name, tmp, source, _user(request), description=description, framework=framework)
+            lambda: p.registry.register(name, tmp, source, _user(request), description=description, framework=framework,
+                                        onnx=onnx)
         )
     finally:
         tmp.unlink(missing_ok=True)

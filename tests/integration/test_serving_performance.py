@@ -1,0 +1,113 @@
+"""Serving performance features end to end: the runtime shown and chosen, opt-outs, the queue bound."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from slipway.client import Client
+from tests.support.models import first_rows, write_cancer_artifact
+from tests.support.servers import SlipwayServer
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("skl2onnx")
+
+
+def _runtime(replica_url: str) -> str:
+    metrics = httpx.get(replica_url.replace("/invocations", "") + "/metrics").text
+    line = next(ln for ln in metrics.splitlines() if ln.startswith("slipway_replica_info"))
+    return line.split('runtime="', 1)[1].split('"', 1)[0]
+
+
+def test_models_show_the_runtime_and_onnx_can_be_turned_off(sqlite_server: SlipwayServer, tmp_path: Path) -> None:
+    env = sqlite_server.cli_env()
+    art = write_cancer_artifact(tmp_path / "lr")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "slipway.cli.main", *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+
+    assert cli("models", "import", str(art), "--name", "fast").returncode == 0
+    assert cli("models", "import", str(art), "--name", "plain", "--no-onnx").returncode == 0
+    shown = cli("models", "show", "fast:1")
+    assert "runtime: onnxruntime (ONNX export verified on" in shown.stdout, shown.stdout
+    assert "runtime: scikit-learn (ONNX turned off at registration" in cli("models", "show", "plain:1").stdout
+    assert json.loads(cli("models", "show", "fast:1", "-o", "json").stdout)["runtime"] == "onnxruntime"
+
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
+        on = c.endpoints.deploy("fast-ep", "fast:1", serving={"workers": 1})
+        off = c.endpoints.deploy("off-ep", "fast:1", serving={"onnx": False, "workers": 1})
+        assert _runtime(on.replicas[0].url) == "onnxruntime"
+        assert _runtime(off.replicas[0].url) == "scikit-learn"  # turned off per endpoint
+        body = {"instances": first_rows(3)}
+        a, b = c.endpoints.invoke("fast-ep", body), c.endpoints.invoke("off-ep", body)
+        for p, q in zip(a["predictions"], b["predictions"]):
+            assert p["label"] == q["label"]
+            assert abs(p["confidence"] - q["confidence"]) <= 1e-5
+        # The per-endpoint options are part of the desired state, shown by `endpoints show`.
+        assert c.endpoints.get("off-ep").live["variants"][0]["serving"]["onnx"] is False
+
+
+SLOW = '''
+import time
+
+def model_fn(model_dir):
+    return None
+
+def predict_fn(data, model):
+    time.sleep(0.3)
+    return {"ok": True}
+'''
+
+
+def test_past_the_queue_bound_a_replica_answers_503_with_retry_after(tmp_path: Path) -> None:
+    art = tmp_path / "slow"
+    (art / "code").mkdir(parents=True)
+    (art / "code" / "inference.py").write_text(textwrap.dedent(SLOW))
+    (art / "slipway-model.json").write_text(json.dumps({
+        "format_version": 1, "framework": "custom", "model_file": None, "problem_type": None,
+        "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None}}))
+    log = tmp_path / "replica.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "slipway.serving.replica", "--artifact", str(art), "--port", "0",
+                                 "--report-port", "--max-queue", "2"], stdout=subprocess.PIPE, stderr=out)
+    try:
+        assert proc.stdout is not None
+        port = orjson.loads(proc.stdout.readline())["port"]
+        url = f"http://127.0.0.1:{port}"
+
+        def post(_: int) -> httpx.Response:
+            return httpx.post(url + "/invocations", content=b"[[1]]", headers={"Content-Type": "application/json"},
+                              timeout=30)
+
+        for _ in range(200):
+            try:
+                if httpx.get(url + "/ping").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(post, range(8)))
+        codes = sorted(r.status_code for r in answers)
+        assert codes.count(200) >= 2 and codes.count(503) >= 1, codes
+        assert set(codes) <= {200, 503}
+        shed = next(r for r in answers if r.status_code == 503)
+        assert shed.headers["retry-after"] == "1"
+        assert "its bound (setting 'max_queue')" in shed.json()["error"]["message"]
+        metrics = httpx.get(url + "/metrics").text
+        assert "slipway_replica_queue_bound 2" in metrics and "slipway_replica_queue_depth 0" in metrics
+        assert f"slipway_replica_rejected_total {codes.count(503)}" in metrics
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert "Traceback" not in log.read_text()
