@@ -102,6 +102,15 @@ class RegistryService:
                 f"{', '.join(SINGLE_FILE_FRAMEWORKS)}, or a model.tar.gz written to the artifact contract.",
                 {"field": "framework", "value": framework, "expected": list(SINGLE_FILE_FRAMEWORKS)},
             )
+        suffix = artifact.suffix.lower()
+        kind = "keras" if suffix == ".keras" else "pytorch" if suffix in (".pt", ".pth") else \
+            "sklearn" if suffix in MODEL_FILES else None
+        if framework is not None and kind is not None and framework != kind:
+            raise InvalidArgument(
+                f"Framework {framework!r} does not match {artifact.name!r}, a {kind} file. Expected "
+                f"--framework {kind}, or none.",
+                {"field": "framework", "value": framework, "expected": kind},
+            )
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
         try:
@@ -168,7 +177,7 @@ class RegistryService:
             return tar, manifest
         if not is_tar(artifact):
             raise InvalidArgument(
-                f"{artifact.name!r} is neither a folder, a tar.gz, a .joblib/.pkl, a .keras nor a .pt file. Expected a model "
+                f"{artifact.name!r} is neither a folder, a tar.gz nor a .joblib/.pkl, .keras or .pt file. Expected a model "
                 "artifact (see 'Model artifact' in docs/developing.md).",
                 {"field": "artifact", "value": artifact.name},
             )

@@ -14,6 +14,7 @@ import io
 import json
 import subprocess
 import sys
+import tarfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,12 @@ def finished(job: Any, timeout: float = 240) -> Any:
     except JobFailed:
         pass
     return job.refresh()
+
+
+def unpack(archive: Path, dest: Path) -> Path:
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(dest, filter="data")
+    return dest
 
 
 def png_b64(pixels: np.ndarray) -> str:
@@ -268,7 +275,8 @@ if __name__ == "__main__":
 '''
 
 
-def test_keras_script_trains_on_idx_files_and_serves(c: Client, mnist: str, digits: tuple, tmp_path: Path) -> None:
+def test_keras_script_trains_on_idx_files_and_serves(server: SlipwayServer, c: Client, mnist: str, digits: tuple,
+                                                     tmp_path: Path) -> None:
     src = tmp_path / "keras_src"
     src.mkdir()
     (src / "train.py").write_text(KERAS_TRAIN)
@@ -287,6 +295,13 @@ def test_keras_script_trains_on_idx_files_and_serves(c: Client, mnist: str, digi
     assert sum(p["label"] == str(t) for p, t in zip(out, truth)) >= 16
     with pytest.raises(InvalidArgument, match=r"expects an image of shape \[8, 8\]"):
         c.endpoints.invoke("keras-ep", {"instances": [np.zeros((5, 5)).tolist()]})
+    # The bare .keras file, imported with `slipway models import`, serves the same answers.
+    bare = unpack(c.jobs.download("keras-digits", tmp_path / "bare"), tmp_path / "bare" / "model") / "model.keras"
+    imported = slipway(server, "models", "import", str(bare), "--name", "keras-file", "--output", "json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["framework"] == "keras"
+    c.endpoints.update("keras-ep", "keras-file:1")
+    assert c.endpoints.invoke("keras-ep", {"instances": images.tolist()})["predictions"] == out
 
     # The same script where the keras extra is missing: the failure names the extra.
     failed = finished(c.jobs.create("no-keras-digits", script="train.py", source_dir=src, framework="keras",
@@ -359,8 +374,8 @@ def model_fn(model_dir):
 '''
 
 
-def test_pytorch_script_trains_and_serves_with_its_model_fn(c: Client, mnist: str, digits: tuple,
-                                                           tmp_path: Path) -> None:
+def test_pytorch_script_trains_and_serves_with_its_model_fn(server: SlipwayServer, c: Client, mnist: str,
+                                                           digits: tuple, tmp_path: Path) -> None:
     src = tmp_path / "torch_src"
     src.mkdir()
     for name, text in (("model.py", TORCH_MODEL), ("train.py", TORCH_TRAIN), ("inference.py", TORCH_INFERENCE)):
@@ -377,3 +392,15 @@ def test_pytorch_script_trains_and_serves_with_its_model_fn(c: Client, mnist: st
     assert logits.shape == (20, 10) and (logits.argmax(axis=1) == truth).sum() >= 16
     with pytest.raises(InvalidArgument, match=r"The model rejected an input of shape \[1, 3\]"):
         c.endpoints.invoke("torch-ep", [[1, 2, 3]])
+    # As SageMaker would get it: model.pth and code/inference.py (no slipway-model.json), via `models import`.
+    folder = unpack(c.jobs.download("torch-digits", tmp_path / "sm"), tmp_path / "sm" / "model")
+    (folder / "slipway-model.json").unlink()
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        for child in sorted(folder.iterdir()):
+            tar.add(child, arcname=child.name)
+    imported = slipway(server, "models", "import", str(tmp_path / "model.tar.gz"), "--name", "torch-sm",
+                       "--output", "json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["framework"] == "pytorch"
+    c.endpoints.update("torch-ep", "torch-sm:1")
+    np.testing.assert_allclose(c.endpoints.invoke("torch-ep", images.tolist()), logits, atol=1e-5)
