@@ -68,7 +68,7 @@ def latency(c: Client, endpoint: str, bodies: list[bytes], n: int, direct: bool 
     import httpx
 
     if direct:
-        http, path = httpx.Client(base_url=c.endpoints.get(endpoint).replicas[0].url), "/invocations"
+        http, path = httpx.Client(), c.endpoints.get(endpoint).replicas[0].url  # .../invocations
     else:
         http, path = c.endpoints._api.http, f"/endpoints/{endpoint}/invocations"  # the SDK's keep-alive client
     for body in bodies[:10]:  # warm-up
