@@ -46,6 +46,8 @@ ALGORITHMS: dict[str, str] = {
     "pca": "pca",
     "text-classifier": "text_classifier",
     "mlp": "mlp",
+    "image-classifier": "image_classifier",
+    "sequence-classifier": "sequence_classifier",
 }
 
 

@@ -91,6 +91,7 @@ class Algorithm:
     search_space: dict[str, dict[str, Any]] = field(default_factory=dict)
     input_kinds: tuple[str, ...] = ("tabular",)
     supervised: bool = True
+    framework: str = "sklearn"  # "pytorch": a deep-learning built-in, trained by slipway.training.deep
 
     def defaults(self) -> dict[str, Any]:
         return {h.name: h.default for h in self.hyperparameters}
@@ -101,7 +102,7 @@ class Algorithm:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "description": self.description, "problem_types": list(self.problem_types),
-            "input_kinds": list(self.input_kinds), "supervised": self.supervised,
+            "input_kinds": list(self.input_kinds), "supervised": self.supervised, "framework": self.framework,
             "hyperparameters": [h.to_dict() for h in self.hyperparameters], "search_space": self.search_space,
         }
 

@@ -40,7 +40,7 @@ def _summary(v: DatasetVersionView) -> str:
 def push(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Dataset name (1-63 letters, digits, . _ -)."),
-    path: Path = typer.Argument(..., help="A file (csv, parquet, jsonl, npy, npz) or a folder of class subfolders."),
+    path: Path = typer.Argument(..., help="A file (csv, parquet, jsonl, npy, npz), a folder of class subfolders, or a folder of files (e.g. MNIST's IDX .gz files)."),
     label: str = typer.Option(None, "--label", "-l", help="Label column (must exist)."),
     format: str = typer.Option(None, "--format", "-f", help="Force a format instead of detecting it."),
     description: str = typer.Option("", "--description", "-d"),

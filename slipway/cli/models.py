@@ -34,9 +34,9 @@ def register(
 @app.command("import")
 def import_(
     ctx: typer.Context,
-    path: Path = typer.Argument(..., help="model.tar.gz (contract or SageMaker-style), a model folder, or .joblib/.pkl."),
+    path: Path = typer.Argument(..., help="model.tar.gz (contract or SageMaker-style), a model folder, .joblib/.pkl, .keras or TorchScript .pt."),
     name: str = typer.Option(..., "--name", "-n", help="Model name (the group the version joins)."),
-    framework: str = typer.Option(None, "--framework", help="Framework of a single-file model: sklearn."),
+    framework: str = typer.Option(None, "--framework", help="Framework of a single-file model: sklearn (.joblib/.pkl), keras (.keras) or pytorch (TorchScript .pt)."),
     description: str = typer.Option("", "--description", "-d"),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export a verified ONNX copy for fast serving."),
     output: Output = OutputOpt,

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FOLDER_FORMATS", "FORMATS", "ColumnInfo", "DatasetInfo", "detect_format", "inspect"]
 
-FORMATS = ("csv", "parquet", "jsonl", "npy", "npz", "text-folder", "image-folder")
-FOLDER_FORMATS = ("text-folder", "image-folder")
+FORMATS = ("csv", "parquet", "jsonl", "npy", "npz", "text-folder", "image-folder", "files")
+# "files": a folder of files kept exactly as pushed (e.g. MNIST's four IDX .gz files), for scripts
+FOLDER_FORMATS = ("text-folder", "image-folder", "files")
 MAX_CLASSES = 1000  # more distinct label values than this is a regression target, not classes
 
 _EXTENSIONS = {
@@ -112,6 +113,8 @@ def detect_format(path: Path, filename: str | None = None, hint: str | None = No
     path = Path(path)
     name = filename or path.name
     if path.is_dir():
+        if not any(child.is_dir() for child in _visible(path)):
+            return "files"  # no class subfolders: a plain folder of files
         return _folder_format(scan_folder(path, name))
     _require_file(path, name)
     by_extension = _EXTENSIONS.get(Path(name).suffix.lower())
@@ -129,6 +132,10 @@ def detect_format(path: Path, filename: str | None = None, hint: str | None = No
             {"field": "format", "value": name, "expected": list(FORMATS)},
         )
     return sniffed
+
+
+def _visible(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if not p.name.startswith("."))
 
 
 def _sniff(head: bytes) -> str | None:
@@ -689,7 +696,50 @@ def _read_npz(path: Path, name: str, label: str | None) -> DatasetInfo:
 # ---------------------------------------------------------------- folders
 
 
+_IDX_TYPES = {0x08: "uint8", 0x09: "int8", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
+
+
+def _idx_shape(file: Path) -> list[int] | None:
+    """The dimensions in an MNIST IDX header (gzipped or not), or None when ``file`` is not IDX."""
+    import gzip
+
+    try:
+        with (gzip.open(file, "rb") if file.suffix == ".gz" else file.open("rb")) as fh:
+            head = fh.read(4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES or not 1 <= head[3] <= 8:
+                return None
+            dims = fh.read(4 * head[3])
+    except (OSError, EOFError, zlib.error):
+        return None
+    if len(dims) != 4 * head[3]:
+        return None
+    return list(struct.unpack(f">{head[3]}I", dims))
+
+
+def _inspect_files(path: Path, name: str) -> DatasetInfo:
+    files = [p for p in path.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(path).parts)]
+    if not files:
+        raise InvalidArgument(
+            f"Folder dataset '{name}' holds no file: expected at least one file.",
+            {"field": "path", "value": name, "expected": "a folder with files"},
+        )
+    files.sort()
+    extensions = Counter("".join(p.suffixes[-2:]).lower() if p.suffix == ".gz" else p.suffix.lower() for p in files)
+    extra: dict[str, Any] = {
+        "files": [p.relative_to(path).as_posix() for p in files[:50]],
+        "extensions": dict(sorted(extensions.items())),
+        "bytes": sum(p.stat().st_size for p in files),
+    }
+    idx = {p.relative_to(path).as_posix(): shape for p in files[:50] if (shape := _idx_shape(p)) is not None}
+    if idx:
+        extra["idx_shapes"] = idx
+    return DatasetInfo("files", len(files), [], None, None, extra)
+
+
 def _inspect_folder(path: Path, fmt: str, name: str) -> DatasetInfo:
+    if fmt == "files":
+        return _inspect_files(path, name)
     scan = scan_folder(path, name)
     extra: dict[str, Any] = {"extensions": scan.extensions}
     if scan.empty_classes:

@@ -69,7 +69,8 @@ def validate_manifest(manifest: Any, folder: Path | None = None) -> dict[str, An
     problem = m.get("problem_type")
     if problem is not None and problem not in PROBLEM_TYPES:
         raise _bad("problem_type", problem, "one of " + ", ".join(PROBLEM_TYPES))
-    if problem is None and m["framework"] != "custom" and not custom_code:
+    # PyTorch and Keras predictors can read the classes off the model's output (a script's model.keras).
+    if problem is None and m["framework"] not in ("custom", "pytorch", "keras") and not custom_code:
         raise _bad("problem_type", problem, "one of " + ", ".join(PROBLEM_TYPES))
     sig = m.get("signature") or {}
     if not isinstance(sig, dict):

@@ -46,7 +46,11 @@ def require_extra(extra: str, what: str) -> None:
     import importlib.util
 
     module = _EXTRA_MODULES[extra]
-    if importlib.util.find_spec(module) is None:
+    try:
+        missing = importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):  # a finder that refuses the module: as good as missing
+        missing = True
+    if missing:
         raise InvalidArgument(
             f"{what} needs the '{extra}' extra, which is not installed on this machine: "
             f"install it with `pip install 'slipway[{extra}]'` and try again.",

@@ -51,7 +51,8 @@ class KerasPredictor(InvokeMixin):
         self.path, self.model, self.meta = path, model, meta
         signature = dict(meta.get("signature") or {})
         self.model_input_shape = [int(d) for d in model.input_shape[1:] if d is not None]
-        if "input_kind" not in signature:
+        # A signature that gives no shape (a script's model, a bare .keras import) is read off the model.
+        if signature.get("input_kind") in (None, "array", "tabular") and not signature.get("input_shape"):
             shape = self.model_input_shape
             image = len(shape) == 3 and shape[-1] in (1, 3) or len(shape) == 2
             signature["input_kind"] = "image" if image else "array"

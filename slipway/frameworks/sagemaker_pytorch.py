@@ -23,7 +23,7 @@ import torch
 
 from slipway.errors import InvalidArgument
 from slipway.frameworks.deep_inputs import format_predictions
-from slipway.frameworks.deep_serving import MODEL_JSON, decode_body, read_model_json
+from slipway.frameworks.deep_serving import MODEL_JSON, decode_body, encode_predictions, read_model_json
 from slipway.frameworks.torch_artifact import quiet_torchscript
 from slipway.frameworks.torch_fit import select_device
 
@@ -171,7 +171,23 @@ class HandlerPredictor:
         output_fn = self._handler("output_fn")
         if output_fn is not None:
             return _normalise_output(_call(output_fn, prediction, accept), accept)
+        media = (accept or "application/json").split(";")[0].strip().lower()
+        if media in ("application/json", "*/*", ""):
+            labelled = self._labelled(prediction)  # a classifier with known labels answers like every other
+            if labelled is not None:
+                return encode_predictions(labelled, "application/json")
         return default_output_fn(prediction, accept)
+
+    def _labelled(self, prediction: Any) -> list[dict[str, Any]] | None:
+        """Label, confidence and probabilities per row when the signature names the classes, else None."""
+        output = np.asarray(_to_numpy(prediction), dtype=np.float64)
+        if not (self.labels and output.ndim == 2 and output.shape[1] == len(self.labels)):
+            return None
+        rows_sum = output.sum(axis=1)
+        if (output < 0).any() or not np.allclose(rows_sum, 1.0, atol=1e-3):  # logits
+            shifted = np.exp(output - output.max(axis=1, keepdims=True))
+            output = shifted / shifted.sum(axis=1, keepdims=True)
+        return format_predictions(output, self.labels)
 
     def _input(self, body: Any, content_type: str) -> Any:
         input_fn = self._handler("input_fn")
@@ -186,13 +202,11 @@ class HandlerPredictor:
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
         """Decoded instances → label/confidence/probabilities when the signature has labels, else values."""
         body = json.dumps(_to_numpy(inputs).tolist() if isinstance(inputs, np.ndarray) else inputs)
-        output = np.asarray(_to_numpy(self._predict_raw(self._input(body, "application/json"))), dtype=np.float64)
-        if self.labels and output.ndim == 2 and output.shape[1] == len(self.labels):
-            rows_sum = output.sum(axis=1)
-            if (output < 0).any() or not np.allclose(rows_sum, 1.0, atol=1e-3):  # logits
-                shifted = np.exp(output - output.max(axis=1, keepdims=True))
-                output = shifted / shifted.sum(axis=1, keepdims=True)
-            return format_predictions(output, self.labels)
+        prediction = self._predict_raw(self._input(body, "application/json"))
+        labelled = self._labelled(prediction)
+        if labelled is not None:
+            return labelled
+        output = np.asarray(_to_numpy(prediction), dtype=np.float64)
         return [{"value": row.tolist() if isinstance(row, np.ndarray) else row} for row in output]
 
 

@@ -104,5 +104,6 @@ class AlgorithmView(BaseModel):
     problem_types: list[str]
     input_kinds: list[str]
     supervised: bool
+    framework: str = "sklearn"
     hyperparameters: list[HyperparameterView]
     search_space: dict[str, dict[str, Any]]

@@ -29,7 +29,7 @@ from slipway.storage import ArtifactStore, copy_hashing
 
 __all__ = ["DatasetService", "version_view"]
 
-FOLDER_FORMATS = ("text-folder", "image-folder")
+FOLDER_FORMATS = ("text-folder", "image-folder", "files")
 
 
 def version_view(ds: Dataset, v: DatasetVersion) -> DatasetVersionView:
@@ -132,7 +132,7 @@ class DatasetService:
             fmt = detect_format(target, filename=filename, hint=format)
             if kind == "file" and fmt in FOLDER_FORMATS:
                 raise InvalidArgument(
-                    f"Format {fmt!r} needs a folder (one subfolder per class); {filename!r} is a single file.",
+                    f"Format {fmt!r} needs a folder; {filename!r} is a single file.",
                     {"field": "format", "value": fmt},
                 )
             existing = self._find_same(name, sha256, fmt, label)

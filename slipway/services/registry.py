@@ -37,6 +37,8 @@ __all__ = ["APPROVALS", "RegistryService", "parse_model_ref"]
 
 APPROVALS = ("PendingManualApproval", "Approved", "Rejected")
 MODEL_FILES = (".joblib", ".pkl", ".pickle")
+DEEP_FILES = {".keras": "model.keras", ".pt": "model.pt", ".pth": "model.pt"}  # single files, stored under this name
+SINGLE_FILE_FRAMEWORKS = ("sklearn", "keras", "pytorch")
 
 
 def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
@@ -99,11 +101,20 @@ class RegistryService:
                 f"Path {str(artifact)!r} does not exist. Expected a model folder, model.tar.gz or .joblib file.",
                 {"field": "artifact", "value": str(artifact)},
             )
-        if framework is not None and framework != "sklearn":
+        if framework is not None and framework not in SINGLE_FILE_FRAMEWORKS:
             raise InvalidArgument(
-                f"Framework {framework!r} cannot be imported from a single file yet. Expected 'sklearn', "
-                "or a model.tar.gz written to the artifact contract.",
-                {"field": "framework", "value": framework},
+                f"Framework {framework!r} cannot be imported from a single file. Expected one of "
+                f"{', '.join(SINGLE_FILE_FRAMEWORKS)}, or a model.tar.gz written to the artifact contract.",
+                {"field": "framework", "value": framework, "expected": list(SINGLE_FILE_FRAMEWORKS)},
+            )
+        suffix = artifact.suffix.lower()
+        kind = "keras" if suffix == ".keras" else "pytorch" if suffix in (".pt", ".pth") else \
+            "sklearn" if suffix in MODEL_FILES else None
+        if framework is not None and kind is not None and framework != kind:
+            raise InvalidArgument(
+                f"Framework {framework!r} does not match {artifact.name!r}, a {kind} file. Expected "
+                f"--framework {kind}, or none.",
+                {"field": "framework", "value": framework, "expected": kind},
             )
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
@@ -154,6 +165,15 @@ class RegistryService:
             tar = work / "model.tar.gz"
             pack_artifact(folder, tar)
             return tar, manifest
+        deep_file = DEEP_FILES.get(artifact.suffix.lower())
+        if deep_file is not None:  # a Keras 3 .keras file, or a TorchScript model.pt
+            folder = work / "folder"
+            folder.mkdir()
+            shutil.copyfile(artifact, folder / deep_file)
+            manifest = self._infer_manifest(folder)
+            tar = work / "model.tar.gz"
+            pack_artifact(folder, tar)
+            return tar, manifest
         if artifact.suffix.lower() in MODEL_FILES:
             folder = work / "folder"
             folder.mkdir()
@@ -164,7 +184,7 @@ class RegistryService:
             return tar, manifest
         if not is_tar(artifact):
             raise InvalidArgument(
-                f"{artifact.name!r} is neither a folder, a tar.gz nor a .joblib/.pkl file. Expected a model "
+                f"{artifact.name!r} is neither a folder, a tar.gz nor a .joblib/.pkl, .keras or .pt file. Expected a model "
                 "artifact (see 'Model artifact' in docs/developing.md).",
                 {"field": "artifact", "value": artifact.name},
             )
@@ -207,6 +227,8 @@ class RegistryService:
 
         candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_FILES)
         has_code = (folder / "code" / "inference.py").is_file()
+        deep = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".pt", ".pth", ".keras")),
+                      key=lambda p: (p.suffix != ".keras", p.name))
         manifest: dict[str, Any]
         if candidates:
             info = describe_estimator(load_estimator(candidates[0]))
@@ -217,6 +239,15 @@ class RegistryService:
                               "labels": info["labels"]},
                 "metrics": {}, "lineage": {},
             }
+        elif deep:
+            # SageMaker PyTorch (model.pt/.pth, maybe code/inference.py with model_fn) or a Keras file: the
+            # replica reads the input shape and classes off the model.
+            manifest = {
+                "format_version": 1, "framework": "keras" if deep[0].suffix == ".keras" else "pytorch",
+                "model_file": deep[0].name, "problem_type": None,
+                "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None},
+                "metrics": {}, "lineage": {},
+            }
         elif has_code:
             manifest = {
                 "format_version": 1, "framework": "custom", "model_file": None, "problem_type": None,
@@ -225,8 +256,9 @@ class RegistryService:
             }
         else:
             raise InvalidArgument(
-                f"The artifact has no {MANIFEST}, no .joblib model and no code/inference.py. Expected a model "
-                "written to the contract, a scikit-learn estimator, or a SageMaker model with code/inference.py.",
+                f"The artifact has no {MANIFEST}, no .joblib, .keras or model.pt/model.pth model and no "
+                "code/inference.py. Expected a model written to the contract, a scikit-learn estimator, a Keras "
+                "file, or a SageMaker model (model.pth with code/inference.py).",
                 {"field": "artifact", "value": sorted(p.name for p in folder.iterdir())},
             )
         manifest["created_at"] = utcnow().isoformat(timespec="seconds")

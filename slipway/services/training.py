@@ -18,10 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from slipway.algorithms import CLASSIFICATION, get_algorithm, validate_hyperparameters
+from slipway.algorithms import CLASSIFICATION, Algorithm, get_algorithm, validate_hyperparameters
+from slipway.algorithms._deep import DATA_FORMATS as DEEP_DATA_FORMATS
+from slipway.algorithms.base import coerce_hyperparameter
 from slipway.db import Database, utcnow
 from slipway.db.models import Job, JobMetric, Reference
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from slipway.frameworks.deep_serving import require_extra
 from slipway.names import check_name
 from slipway.schemas import CreateJobRequest, DatasetVersionView, JobMetrics, JobView, MetricPoint, Page
 from slipway.schemas.jobs import TERMINAL
@@ -179,6 +182,8 @@ class TrainingService:
                 {"field": "inputs", "value": list(views)},
             )
         train = views["train"]
+        if algo.framework != "sklearn":
+            return self._check_deep_job(algo, hps, spec, views)
         label = spec.label or train.label
         for channel, v in views.items():
             if v.format == "text-folder" and "text" in algo.input_kinds:
@@ -197,6 +202,36 @@ class TrainingService:
         problem = _problem_type(algo.problem_types, train, label)
         # Unsupervised algorithms keep the label only to leave it out of the features.
         return {"algorithm": algo.name, "hps": hps, "label": label, "problem": problem}
+
+    def _check_deep_job(self, algo: Algorithm, hps: dict[str, Any], spec: CreateJobRequest,
+                        views: dict[str, DatasetVersionView]) -> dict[str, Any]:
+        """image-classifier / sequence-classifier: the pytorch extra, the data formats, at least two classes."""
+        require_extra("pytorch", f"The {algo.name} algorithm")
+        for channel, v in views.items():
+            if v.format in algo.input_kinds:
+                continue
+            other = next((n for n, kinds in DEEP_DATA_FORMATS.items() if v.format in kinds and n != algo.name), None)
+            hint = f"Use --algorithm {other} for it." if other else "Train a script on it instead (--script)."
+            raise InvalidArgument(
+                f"{algo.name} trains on {', '.join(algo.input_kinds)} datasets; {v.ref} (channel {channel!r}) is "
+                f"{v.format}. {hint}",
+                {"field": "inputs", "value": v.ref, "expected": list(algo.input_kinds)},
+            )
+        train = views["train"]
+        classes = train.info.get("classes")
+        if classes is not None and len(classes) < 2:
+            raise InvalidArgument(
+                f"{train.ref} has {len(classes)} class ({', '.join(map(repr, classes)) or 'none'}); {algo.name} "
+                "needs at least two: add a subfolder per class and push a new version.",
+                {"field": "inputs", "value": train.ref, "expected": "at least two classes"},
+            )
+        if spec.validation_split is not None and "validation_split" not in spec.hyperparameters:
+            param = algo.param("validation_split")
+            assert param is not None
+            hps["validation_split"] = coerce_hyperparameter(algo.name, param, spec.validation_split)
+        problem = "binary_classification" if classes is not None and len(classes) == 2 else \
+            "multiclass_classification"
+        return {"algorithm": algo.name, "hps": hps, "label": None, "problem": problem}
 
     def _check_metric_definitions(self, spec: CreateJobRequest) -> list[dict[str, str]]:
         out = []
@@ -238,7 +273,7 @@ class TrainingService:
             )
         if spec.algorithm:
             checked = self._check_algorithm_job(spec, views)
-            kind, framework, hps = "algorithm", "sklearn", checked["hps"]
+            kind, framework, hps = "algorithm", get_algorithm(checked["algorithm"]).framework, checked["hps"]
             label, problem = checked["label"], checked["problem"]
         else:
             kind, framework, label, problem = "script", spec.framework or "sklearn", spec.label, None

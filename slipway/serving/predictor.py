@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = ["Predictor", "error_body"]
 log = logging.getLogger("slipway.serving")
 FAST_ACCEPT = ("application/json", "*/*")
 HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
+DEEP_FRAMEWORKS = ("pytorch", "keras")  # loaded by slipway.frameworks.deep_serving.load_predictor
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None, request_id: str | None = None) -> bytes:
@@ -48,8 +50,15 @@ class Predictor:
         self.model: Any = None
         self._wants_frame = True
         self.warm_seconds: float | None = None  # time of the warm-up prediction, when there was one
+        self.deep: Any = None  # a slipway.frameworks.deep_serving predictor for pytorch and keras artifacts
 
     def load(self) -> None:
+        os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch, also for user code importing it
+        if self.manifest.get("framework") in DEEP_FRAMEWORKS:
+            from slipway.frameworks.deep_serving import load_predictor
+
+            self.deep = load_predictor(self.folder)
+            return
         code = self.folder / "code" / "inference.py"
         if code.is_file():
             module = _import_user_code(code)
@@ -128,12 +137,13 @@ class Predictor:
     def warm_up(self) -> None:
         """One prediction on a zero row so the first caller does not pay for lazy initialisation."""
         inputs = self.signature.get("inputs") or []
-        if self.handlers or not inputs or self.signature.get("input_kind") != "tabular":
+        deep_body = _deep_warm_up_body(self.signature) if self.deep is not None else b""
+        if not deep_body and (self.handlers or not inputs or self.signature.get("input_kind") != "tabular"):
             return
         try:
             import time
 
-            body = orjson.dumps({"instances": [[0.0] * len(inputs)]})
+            body = deep_body or orjson.dumps({"instances": [[0.0] * len(inputs)]})
             for _ in range(3):
                 t = time.perf_counter()
                 status, _, _ = self.invoke(body, "application/json", "application/json")
@@ -144,6 +154,8 @@ class Predictor:
     # -- per request ---------------------------------------------------------------------------
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
+        if self.deep is not None:
+            return _invoke_deep(self.deep, body, content_type, accept)
         stage = "input_fn"
         try:
             if "transform_fn" in self.handlers:
@@ -202,6 +214,33 @@ class Predictor:
             return [{"values": row} for row in np.asarray(model.transform(x)).tolist()]
         values = np.asarray(model.predict(x))
         return [{"value": v} for v in values.tolist()]
+
+
+def _deep_warm_up_body(sig: dict[str, Any]) -> bytes:
+    """A zero image or a short text for built-in networks; nothing for shapes only the model knows."""
+    if sig.get("input_kind") == "image" and sig.get("input_shape"):
+        return orjson.dumps({"instances": [np.zeros(sig["input_shape"]).tolist()]})
+    if sig.get("input_kind") == "text":
+        return orjson.dumps({"instances": ["warm up"]})
+    return b""
+
+
+def _invoke_deep(predictor: Any, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
+    """A PyTorch or Keras predictor's answer; bad input is a 400 naming the expected shape, never a crash."""
+    from slipway.errors import SlipwayError
+
+    ct = (content_type or "").split(";", 1)[0].strip().lower()
+    if ct in ("", "*/*", "application/x-www-form-urlencoded"):  # curl -d: still JSON
+        content_type = "application/json"
+    try:
+        out, out_type = predictor.invoke(body, content_type, accept or "application/json")
+        return 200, out, out_type
+    except SlipwayError as exc:
+        return exc.status_code, error_body(exc.code, exc.message, exc.details), "application/json"
+    except Exception as exc:  # the model or the user's handlers failed: report, stay up
+        log.warning("deep-learning prediction failed: %s", "".join(traceback.format_exception(exc)).strip())
+        return 500, error_body("model_error", f"The model failed to predict: {type(exc).__name__}: {exc}",
+                               {"stage": "predict"}), "application/json"
 
 
 def _import_user_code(path: Path) -> ModuleType:

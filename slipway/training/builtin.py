@@ -282,7 +282,15 @@ def main() -> int:
     job = json.loads(paths.job_file.read_text())
     hps = json.loads(os.environ.get("SM_HPS", "{}"))
     try:
-        train(job, hps)
+        if job.get("framework") not in (None, "sklearn"):
+            from slipway.training.deep import DeepDataError, train_deep
+
+            try:
+                train_deep(job, hps)
+            except DeepDataError as exc:
+                raise DataError(str(exc)) from None
+        else:
+            train(job, hps)
     except DataError as exc:
         paths.failure.write_text(str(exc))
         print(f"Error: {exc}", file=sys.stderr, flush=True)

@@ -185,6 +185,8 @@ def build_env(paths: JobPaths, job: dict[str, Any], hps: dict[str, Any], base: d
         "SLIPWAY_JOB_DIR": str(paths.root),
         "SLIPWAY_METRICS_FILE": str(paths.metrics),
     })
+    # Keras 3 runs on PyTorch here (the keras extra installs no TensorFlow) unless the user chose a backend.
+    env.setdefault("KERAS_BACKEND", "torch")
     for c in channels:
         env[f"SM_CHANNEL_{c.upper()}"] = str(paths.channel(c))
     for k, v in hps.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, 
 __all__ = ["failure_reason", "main"]
 
 MB = 1024 * 1024
+_EXTRAS = {"torch": "pytorch", "keras": "keras"}
+_MISSING_EXTRA = re.compile(r"^ModuleNotFoundError: No module named '(torch|keras)[.']")
 MODEL_FILES = ("model.joblib", "model.pkl", "model.onnx", "model.pt", "model.pth", "model.keras", "model.h5")
 
 
@@ -56,6 +59,12 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
     tb = last_traceback(_tail(paths.logs))
     last = tb.splitlines()[-1] if tb else ""
     reason = own or tb
+    missing = _MISSING_EXTRA.search(last)
+    if missing and not own:
+        extra = _EXTRAS[missing.group(1)]
+        reason = (f"The script imports {missing.group(1)}, but the '{extra}' extra is not installed where the job "
+                  f"ran: install it with `pip install 'slipway[{extra}]'` (or list {missing.group(1)} in the "
+                  f"source folder's requirements.txt).\n{tb}")
     if not reason:
         tail = [ln for ln in _tail(paths.logs, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
         if code < 0:
@@ -120,13 +129,17 @@ def write_manifest(paths: JobPaths, job: dict[str, Any]) -> None:
     if target.exists():
         return
     names = sorted(p.name for p in paths.model.iterdir() if p.is_file())
-    model_file = next((n for n in MODEL_FILES if n in names), names[0] if names else None)
+    model_file = next((n for n in MODEL_FILES if n in names), None)
+    if model_file is None:  # e.g. a Keras script that saved digits.keras
+        model_file = next((n for n in names if n.endswith((".keras", ".pt", ".pth"))), names[0] if names else None)
     manifest = {
         "format_version": 1,
         "framework": job.get("framework") or "custom",
         "model_file": model_file,
         "problem_type": job.get("problem_type"),
-        "signature": job.get("signature") or {"input_kind": None, "inputs": [], "input_shape": None, "labels": None},
+        # No columns to go by: PyTorch and Keras predictors take the input shape and classes from the model.
+        "signature": job.get("signature") or {"input_kind": "array", "inputs": [], "input_shape": None,
+                                              "labels": None},
         "metrics": {},
         "lineage": job.get("lineage", {}),
         "created_at": None,

@@ -38,7 +38,7 @@ async def push(
     response: Response,
     filename: str = Query("data", description="Original file or folder name."),
     kind: str = Query("file", description="'file', or 'folder' for a deterministic tar of a folder."),
-    format: str | None = Query(None, description="csv, parquet, jsonl, npy, npz, text-folder, image-folder."),
+    format: str | None = Query(None, description="csv, parquet, jsonl, npy, npz, text-folder, image-folder, files."),
     label: str | None = Query(None, description="Label column; must exist."),
     description: str = Query("", max_length=2000),
     p: Platform = Depends(platform),

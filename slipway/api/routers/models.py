@@ -40,8 +40,8 @@ async def list_models(pg: Paging = Depends(paging), p: Platform = Depends(platfo
 async def register(
     name: str,
     request: Request,
-    filename: str = Query("model.tar.gz", description="Original file name: model.tar.gz, or a .joblib/.pkl estimator."),
-    framework: str | None = Query(None, description="Framework of a single-file model (sklearn)."),
+    filename: str = Query("model.tar.gz", description="Original file name: model.tar.gz, a .joblib/.pkl estimator, a .keras file or a TorchScript .pt."),
+    framework: str | None = Query(None, description="Framework of a single-file model: sklearn, keras or pytorch."),
     description: str = Query("", max_length=2000),
     onnx: bool = Query(True, description="Export a verified ONNX copy for the fast serving path."),
     p: Platform = Depends(platform),

@@ -25,7 +25,11 @@ def table(rows: int = 40, seed: int = 0) -> pd.DataFrame:
     })
 
 
-@pytest.mark.parametrize("name", list(ALGORITHMS))
+SKLEARN = [n for n in ALGORITHMS if get_algorithm(n).framework == "sklearn"]
+DEEP = [n for n in ALGORITHMS if n not in SKLEARN]
+
+
+@pytest.mark.parametrize("name", SKLEARN)
 def test_every_algorithm_declares_valid_defaults_and_fits(name: str) -> None:
     algo = get_algorithm(name)
     hps = validate_hyperparameters(algo, {})
@@ -88,3 +92,28 @@ def test_strings_from_the_command_line_are_coerced() -> None:
     lr = get_algorithm("logistic-regression")
     assert coerce_hyperparameter(lr.name, lr.param("fit_intercept"), "false") is False
     assert coerce_hyperparameter(lr.name, lr.param("C"), 2) == 2.0
+
+
+def test_the_deep_learning_built_ins_are_listed_with_their_hyperparameters() -> None:
+    """The networks train in slipway.training.deep (tests/integration/test_deep_learning_jobs.py); here: the listing."""
+    from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS
+
+    assert sorted(DEEP) == ["image-classifier", "sequence-classifier"]
+    for name in DEEP:
+        algo = get_algorithm(name)
+        listed = algo.to_dict()
+        assert listed["framework"] == "pytorch" and algo.problem_types == ("classification",)
+        assert validate_hyperparameters(algo, {}) == DEEP_ALGORITHMS[name].validate({})
+        assert set(algo.search_space) <= set(algo.defaults())
+        epochs = next(h for h in listed["hyperparameters"] if h["name"] == "epochs")
+        assert (epochs["type"], epochs["range"]) == ("int", "[1, 1000]")
+    image = get_algorithm("image-classifier")
+    assert validate_hyperparameters(image, {"epochs": "5", "batch_size": "64"})["epochs"] == 5
+    with pytest.raises(InvalidArgument) as info:
+        validate_hyperparameters(image, {"epochs": 0})
+    assert info.value.message == ("The 'epochs' hyperparameter of image-classifier must be an int in the range "
+                                  "[1, 1000]. Got 0 instead.")
+    with pytest.raises(InvalidArgument, match=r"must be a float in the range \(0, 0.5\]. Got 0.9 instead"):
+        validate_hyperparameters(image, {"validation_split": 0.9})
+    with pytest.raises(InvalidArgument, match="must be a str among {'sgd', 'adam'}. Got 'rmsprop' instead"):
+        validate_hyperparameters(get_algorithm("sequence-classifier"), {"optimizer": "rmsprop"})

@@ -108,7 +108,7 @@ def test_unknown_content_names_the_file_and_the_fix(tmp_path: Path) -> None:
         detect_format(blob)
     assert err.value.message == (
         "Unknown dataset format for 'x.bin': expected one of csv, parquet, jsonl, npy, npz, "
-        "text-folder, image-folder; pass --format."
+        "text-folder, image-folder, files; pass --format."
     )
 
 
@@ -482,6 +482,26 @@ def test_folder_without_classes_or_files(tmp_path: Path) -> None:
         InvalidArgument, match=r"'flat' has no files in its class subfolders \(neg, pos\)"
     ):
         detect_format(flat)
+
+
+def test_folder_of_plain_files_is_kept_as_files_with_idx_shapes(tmp_path: Path) -> None:
+    import gzip
+
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    images = bytes([0, 0, 0x08, 3]) + (5).to_bytes(4, "big") + (8).to_bytes(4, "big") * 2 + bytes(5 * 64)
+    (mnist / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(images))
+    (mnist / "train-labels-idx1-ubyte").write_bytes(bytes([0, 0, 0x08, 1]) + (5).to_bytes(4, "big") + bytes(5))
+    (mnist / "README").write_text("not idx")
+    assert detect_format(mnist) == "files"
+    info = inspect(mnist, "files")
+    assert (info.format, info.rows, info.label, info.classes) == ("files", 3, None, None)
+    assert info.extra["idx_shapes"] == {"train-images-idx3-ubyte.gz": [5, 8, 8], "train-labels-idx1-ubyte": [5]}
+    assert info.extra["extensions"] == {"": 2, ".gz": 1}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidArgument, match="'empty' holds no file"):
+        inspect(empty, detect_format(empty))
 
 
 def test_unreadable_image_names_the_file(tmp_path: Path) -> None:

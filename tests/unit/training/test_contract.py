@@ -75,6 +75,26 @@ def test_failure_reason_prefers_the_scripts_words(tmp_path: Path) -> None:
     assert "just words" in failure_reason(paths, 2, None)
 
 
+def test_a_missing_deep_learning_extra_is_named(tmp_path: Path) -> None:
+    paths = JobPaths(tmp_path)
+    paths.make()
+    paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'", "ModuleNotFoundError: No module named 'keras'"))
+    reason = failure_reason(paths, 1, None)
+    assert reason.startswith("The script imports keras, but the 'keras' extra is not installed where the job ran: "
+                             "install it with `pip install 'slipway[keras]'`")
+    assert reason.endswith("ModuleNotFoundError: No module named 'keras'")
+    paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'", "ModuleNotFoundError: No module named 'torch.nn'"))
+    assert "the 'pytorch' extra is not installed" in failure_reason(paths, 1, None)
+    paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'", "ModuleNotFoundError: No module named 'kerastuner'"))
+    assert "extra" not in failure_reason(paths, 1, None)
+
+
+def test_jobs_run_keras_on_pytorch_unless_told_otherwise(tmp_path: Path) -> None:
+    job = {"name": "j", "channels": {}}
+    assert build_env(JobPaths(tmp_path), job, {}, {})["KERAS_BACKEND"] == "torch"
+    assert build_env(JobPaths(tmp_path), job, {}, {"KERAS_BACKEND": "jax"})["KERAS_BACKEND"] == "jax"
+
+
 def test_log_metric_appends_json_lines_inside_a_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     slipway.log_metric("loss", 0.5)  # outside a job: nothing happens, nothing fails
     target = tmp_path / "metrics.jsonl"
