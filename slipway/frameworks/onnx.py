@@ -112,7 +112,10 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
     if estimator is None:
         import joblib
 
-        estimator = joblib.load(folder / manifest["model_file"])
+        try:
+            estimator = joblib.load(folder / manifest["model_file"])
+        except Exception as exc:  # unloadable: serving will say so when it is deployed
+            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
     classifier = problem in CLASSIFIERS
     rows = sample_rows(folder, inputs)
     names = [i["name"] for i in inputs]
