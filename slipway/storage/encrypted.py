@@ -41,6 +41,18 @@ def _nonce(prefix: bytes, index: int) -> bytes:
     return prefix + struct.pack(">I", index)
 
 
+def _read_exactly(stream: BinaryIO, n: int) -> bytes:
+    """``n`` bytes, fewer only at the end of the stream (reads may return short)."""
+    parts, want = [], n
+    while want:
+        block = stream.read(want)
+        if not block:
+            break
+        parts.append(block)
+        want -= len(block)
+    return b"".join(parts)
+
+
 class _ChunkReader(io.RawIOBase):
     """Serves ``read(n)`` from whole chunks made by ``_fill`` without re-copying the buffer."""
 
@@ -88,24 +100,14 @@ class _Encrypting(_ChunkReader):
         self._aead = AESGCM(data_key)
         self._prefix = secrets.token_bytes(8)
         self._cur, self._pos = _HEADER.pack(MAGIC, chunk, self._prefix), 0
-        self._next = self._read_full()
+        self._next = _read_exactly(self._src, self._chunk)
         self._index = 0
         self.digest = hashlib.sha256()
         self.size = 0
 
-    def _read_full(self) -> bytes:
-        parts, want = [], self._chunk
-        while want:
-            block = self._src.read(want)
-            if not block:
-                break
-            parts.append(block)
-            want -= len(block)
-        return b"".join(parts)
-
     def _fill(self) -> None:
         current = self._next
-        self._next = self._read_full() if len(current) == self._chunk else b""
+        self._next = _read_exactly(self._src, self._chunk) if len(current) == self._chunk else b""
         final = not self._next
         self.digest.update(current)
         self.size += len(current)
@@ -130,21 +132,11 @@ class _Decrypting(_ChunkReader):
             raise DecryptionFailed(f"Artifact {key!r} is not in Slipway's encrypted format (damaged or foreign file).")
         self._aead = AESGCM(data_key)
         self._index = 0
-        self._next = self._read_sealed()
-
-    def _read_sealed(self) -> bytes:
-        parts, want = [], self._chunk + TAG
-        while want:
-            block = self._raw.read(want)
-            if not block:
-                break
-            parts.append(block)
-            want -= len(block)
-        return b"".join(parts)
+        self._next = _read_exactly(self._raw, self._chunk + TAG)
 
     def _fill(self) -> None:
         sealed = self._next
-        self._next = self._read_sealed() if len(sealed) == self._chunk + TAG else b""
+        self._next = _read_exactly(self._raw, self._chunk + TAG) if len(sealed) == self._chunk + TAG else b""
         final = not self._next
         try:
             self._cur = self._aead.decrypt(_nonce(self._prefix, self._index), sealed, _aad(self._key, self._index, final))
