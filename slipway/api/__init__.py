@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from slipway.api.app import create_app
+from slipway.api.app import create_app, serving_app
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "serving_app"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from slipway import __version__
 from slipway.api.deps import check_routes_protected
 from slipway.api.errors import install_error_handlers
+from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
 from slipway.api.routers import (
     algorithms,
@@ -24,7 +26,7 @@ from slipway.api.routers import (
 )
 from slipway.services import Platform
 
-__all__ = ["ROUTERS", "create_app"]
+__all__ = ["ROUTERS", "create_app", "serving_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
@@ -50,3 +52,9 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(AuditMiddleware, platform=platform)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def serving_app(app: FastAPI) -> ASGIApp:
+    """What the server runs: ``app`` behind the invocation hot path (plain ASGI, outside FastAPI's own
+    middleware, so a served invocation pays for none of it; see slipway/api/invoke.py)."""
+    return InvocationFastPath(app, app.state.platform)

@@ -338,6 +338,26 @@ class AuthService:
         self._touch(principal.key_id)
         return principal
 
+    def peek(self, header: str | None, source: str) -> Principal | None:
+        """The caller behind ``header`` when that needs no database work (a fresh cache entry whose
+        last-use stamp is not due), else None: the caller then goes through :meth:`authenticate`.
+
+        For the invocation hot path, which must not block its event loop on a lookup. Throttling
+        applies as in :meth:`authenticate` (429 for a source over the failure limit).
+        """
+        if not header:
+            return None
+        self.limiter.check(source)
+        cached = self._cache.get(_hash(header.partition(" ")[2].strip()))
+        if cached is None or time.monotonic() - cached.cached_at >= _CACHE_TTL:
+            return None
+        if cached.expires_at is not None and cached.expires_at <= utcnow():
+            return None
+        last = self._last_used.get(cached.key_id)
+        if last is None or time.monotonic() - last >= _LAST_USED_EVERY:
+            return None
+        return cached
+
     def _load(self, parsed: tuple[str, str], token: str, now: dt.datetime) -> Principal | None:
         with self.db.session() as s:
             row = s.execute(select(ApiKey, User).join(User, ApiKey.user_id == User.id)

@@ -6,7 +6,6 @@ reset, closed mid-way) is sent again to another one, because an invocation has n
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -80,9 +79,8 @@ class Gateway:
             variant, replica = picked
             replica.outstanding += 1
             try:
-                status, resp_headers, content = await asyncio.wait_for(
-                    self._pool().post("127.0.0.1", replica.port, "/invocations", body, headers),
-                    self.runtime.settings.invocation_timeout + 5.0)
+                status, resp_headers, content = await self._pool().post(
+                    replica.port, "/invocations", body, headers, self.runtime.settings.invocation_timeout + 5.0)
             except ReplicaConnectionError as exc:
                 tried.add(replica.replica_id)
                 last = f"{exc} from replica {replica.replica_id}"

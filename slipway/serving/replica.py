@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -310,6 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     predictor.warm_up()
 
     import uvicorn
+
+    # The model and libraries live as long as the process: freeze them out of the collector's full
+    # passes (a pass over a large model stalls every request), and keep forked workers' pages shared.
+    gc.collect()
+    gc.freeze()
 
     # A fork copies memory but not threads: a library that started a thread pool (OpenMP in some
     # scikit-learn models, torch) can hang in the child. Only the single-threaded ONNX Runtime session

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from slipway.api.deps import Paging, paging, permission, platform
-from slipway.errors import PayloadTooLarge
+from slipway.api.invoke import payload_too_large
 from slipway.schemas import EndpointRequest, EndpointView, Page
 from slipway.services import Platform
 from slipway.serving.gateway import MODEL_HEADER, TARGET_HEADER, VARIANT_HEADER
@@ -67,13 +67,13 @@ async def invoke(name: str, request: Request) -> Response:
     limit = p.settings.max_payload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        raise payload_too_large(int(declared), limit)
     body = bytearray()
     try:
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
-                raise _too_large(len(body), limit)
+                raise payload_too_large(len(body), limit)
     except ClientDisconnect:  # the caller left (a load generator stopping): nobody to answer, nothing to log
         return Response(status_code=499)
     result = await p.serving.gateway.invoke(
@@ -87,11 +87,3 @@ async def invoke(name: str, request: Request) -> Response:
     return Response(result.body, status_code=result.status, media_type=None,
                     headers={"content-type": result.content_type, VARIANT_HEADER: result.variant,
                              MODEL_HEADER: result.model})
-
-
-def _too_large(size: int, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body of {size} bytes is over the limit of {limit} bytes ({limit / 1048576:g} MB, setting "
-        "'max_payload_bytes'). Send fewer rows per request.",
-        {"field": "body", "value": size, "limit_bytes": limit},
-    )
