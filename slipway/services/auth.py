@@ -35,6 +35,7 @@ __all__ = ["AuthService", "FailureLimiter", "Principal", "parse_duration", "pars
 PREFIX = "swk_"
 _TOKEN = re.compile(r"^swk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _CACHE_TTL = 5.0
+_CACHE_GRACE = 2.0  # peek() answers a stale entry this long while one refresh runs
 _LAST_USED_EVERY = 60.0
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -117,6 +118,7 @@ class AuthService:
         self.limiter = FailureLimiter(max_failures, failure_window)
         self._cache: dict[str, Principal] = {}
         self._last_used: dict[str, float] = {}
+        self._refreshing: set[str] = set()
         self._lock = threading.Lock()
 
     def _changed(self) -> None:
@@ -339,24 +341,47 @@ class AuthService:
         return principal
 
     def peek(self, header: str | None, source: str) -> Principal | None:
-        """The caller behind ``header`` when that needs no database work (a fresh cache entry whose
-        last-use stamp is not due), else None: the caller then goes through :meth:`authenticate`.
+        """The caller behind ``header`` without waiting on the database, or None when unknown here.
 
-        For the invocation hot path, which must not block its event loop on a lookup. Throttling
-        applies as in :meth:`authenticate` (429 for a source over the failure limit).
+        For the invocation hot path, which must not block its event loop on a lookup: None sends the
+        caller through :meth:`authenticate`. A cached entry past its time to live is still answered
+        for a short grace while one background refresh re-reads the key (so a busy key does not send
+        every caller in flight to the database at once); a refresh that finds the key revoked,
+        expired or disabled drops it. Changes made through this process clear the cache at once.
+        Throttling applies as in :meth:`authenticate` (429 for a source over the failure limit).
         """
         if not header:
             return None
         self.limiter.check(source)
-        cached = self._cache.get(_hash(header.partition(" ")[2].strip()))
-        if cached is None or time.monotonic() - cached.cached_at >= _CACHE_TTL:
+        digest = _hash(header.partition(" ")[2].strip())
+        cached = self._cache.get(digest)
+        if cached is None:
             return None
-        if cached.expires_at is not None and cached.expires_at <= utcnow():
+        age = time.monotonic() - cached.cached_at
+        if age >= _CACHE_TTL + _CACHE_GRACE or (cached.expires_at is not None and cached.expires_at <= utcnow()):
             return None
         last = self._last_used.get(cached.key_id)
-        if last is None or time.monotonic() - last >= _LAST_USED_EVERY:
-            return None
+        if age >= _CACHE_TTL or last is None or time.monotonic() - last >= _LAST_USED_EVERY:
+            self._refresh(digest, header, source)
         return cached
+
+    def _refresh(self, digest: str, header: str, source: str) -> None:
+        with self._lock:
+            if digest in self._refreshing:
+                return
+            self._refreshing.add(digest)
+
+        def run() -> None:
+            try:
+                self.authenticate(header, source)  # a stale entry is not used: this reads the database
+            except Exception:  # revoked, expired, disabled, or the database is away: not cached any more
+                with self._lock:
+                    self._cache.pop(digest, None)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(digest)
+
+        threading.Thread(target=run, name="auth-refresh", daemon=True).start()
 
     def _load(self, parsed: tuple[str, str], token: str, now: dt.datetime) -> Principal | None:
         with self.db.session() as s:

@@ -80,7 +80,8 @@ class Gateway:
             replica.outstanding += 1
             try:
                 status, resp_headers, content = await self._pool().post(
-                    replica.port, "/invocations", body, headers, self.runtime.settings.invocation_timeout + 5.0)
+                    replica.uds or replica.port, "/invocations", body, headers,
+                    self.runtime.settings.invocation_timeout + 5.0)
             except ReplicaConnectionError as exc:
                 tried.add(replica.replica_id)
                 last = f"{exc} from replica {replica.replica_id}"

@@ -93,19 +93,23 @@ class _Conn(asyncio.Protocol):
 
 
 class ReplicaPool:
-    """Idle keep-alive connections per replica port (loopback), reused last-in first-out."""
+    """Idle keep-alive connections per replica address, reused last-in first-out.
+
+    An address is a Unix socket path (str) or a TCP port on ``host`` (int).
+    """
 
     def __init__(self, max_idle: int = 256, host: str = "127.0.0.1") -> None:
         self.max_idle = max_idle
         self.host = host
-        self._idle: dict[int, list[_Conn]] = {}
+        self._idle: dict[int | str, list[_Conn]] = {}
 
-    async def post(self, port: int, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
+    async def post(self, address: int | str, path: str, body: bytes, headers: dict[str, str], timeout: float
+                   ) -> Answer:
         """Send one request; raise ReplicaConnectionError (retry elsewhere) or TimeoutError."""
-        head = [f"POST {path} HTTP/1.1", f"host: {self.host}:{port}", f"content-length: {len(body)}"]
+        head = [f"POST {path} HTTP/1.1", f"host: {self.host}", f"content-length: {len(body)}"]
         head += [f"{k}: {v}" for k, v in headers.items()]
         request = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-        idle = self._idle.setdefault(port, [])
+        idle = self._idle.setdefault(address, [])
         while idle:  # a pooled connection the replica may have closed meanwhile: retry on a fresh one
             conn = idle.pop()
             if not conn.open:
@@ -116,7 +120,10 @@ class ReplicaPool:
                 continue
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_connection(_Conn, self.host, port)
+            if isinstance(address, str):
+                _, conn = await loop.create_unix_connection(_Conn, address)
+            else:
+                _, conn = await loop.create_connection(_Conn, self.host, address)
         except OSError as exc:
             raise ReplicaConnectionError(f"{type(exc).__name__}: {exc}") from None
         return await self._exchange(conn, request, idle, timeout)

@@ -248,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8080, help="0 picks a free port (see --report-port).")
     ap.add_argument("--report-port", action="store_true", help="Print {\"port\": N} on stdout once bound.")
+    ap.add_argument("--uds", default=None, help="Also listen on this Unix socket (mode 0600; the gateway's way in).")
     ap.add_argument("--max-payload-bytes", type=int, default=6 * 1024 * 1024)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=4)
@@ -299,6 +300,18 @@ def main(argv: list[str] | None = None) -> int:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((args.host, args.port))
         sock.listen(2048)
+    sockets = [sock]
+    if args.uds:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(args.uds)
+        usock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_mask = os.umask(0o177)  # created 0600: only this user's processes may connect
+        try:
+            usock.bind(args.uds)
+        finally:
+            os.umask(old_mask)
+        usock.listen(2048)
+        sockets.append(usock)
     if args.report_port:
         print(orjson.dumps({"port": sock.getsockname()[1]}).decode(), flush=True)
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # later prints (user code) go to the log, not the pipe
@@ -323,12 +336,14 @@ def main(argv: list[str] | None = None) -> int:
     workers = args.workers if args.workers > 0 else ((os.cpu_count() or 1) if predictor.onnx is not None else 1)
     children: list[int] = []
     parent = args.parent_pid
+    forked = False
     for _ in range(workers - 1):
-        # Forked after loading: the workers share the model's memory and the listening socket.
+        # Forked after loading: the workers share the model's memory and the listening sockets.
         pid = os.fork()
         if pid == 0:
             children = []
             parent = os.getppid()
+            forked = True
             break
         children.append(pid)
     app = ReplicaApp(predictor, args.max_payload_bytes, args.timeout, args.threads, args.max_batch_size,
@@ -340,8 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     if parent:
         threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     finally:
+        if args.uds and not forked:  # the first process owns the socket's path
+            with contextlib.suppress(OSError):
+                os.unlink(args.uds)
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psutil
 import pytest
 
 from slipway.client import Client
@@ -111,3 +114,63 @@ def test_past_the_queue_bound_a_replica_answers_503_with_retry_after(tmp_path: P
         if proc.stdout is not None:
             proc.stdout.close()
     assert "Traceback" not in log.read_text()
+
+
+def test_hot_path_answers_like_the_full_route_and_keeps_access_control(sqlite_server: SlipwayServer,
+                                                                      tmp_path: Path) -> None:
+    """A new key's first call takes the full FastAPI route (its key is not cached yet); its next calls take
+    the plain ASGI hot path. Both must answer byte for byte alike, errors included, and a change to
+    the key (revoked) or a policy that denies must still be refused and audited."""
+    with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
+        c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
+        [replica] = c.endpoints.deploy("hot", "cancer:1").replicas
+        # The gateway reaches the replica on a Unix socket only this user may open.
+        [path] = [u.laddr for u in psutil.Process(replica.pid).net_connections("unix") if u.laddr.endswith(".sock")]
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+        users_key = c.keys.create(user="admin", description="hot path").key
+        row = first_rows(1)[0]
+        cases: list[tuple[str, bytes, dict[str, str]]] = [
+            ("good", orjson.dumps({"instances": [row, row]}), {}),
+            ("csv out", orjson.dumps({"instances": [row]}), {"accept": "text/csv"}),
+            ("bad json", b'{"instances": [[1, 2', {}),
+            ("short row", orjson.dumps({"instances": [[1.0, 2.0]]}), {}),
+            ("unknown variant", orjson.dumps({"instances": [row]}), {"X-Slipway-Target-Variant": "nope"}),
+            ("too large", b'{"instances": [' + b"[1.0]," * (7 * 1024 * 1024 // 6) + b"[1.0]]}", {}),
+        ]
+        for label, body, extra in cases:
+            key = c.keys.create(user="admin", description=label).key  # uncached: the first call goes the full way
+            headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}", **extra}
+            with httpx.Client(base_url=sqlite_server.url, timeout=30) as http:
+                answers = [http.post("/endpoints/hot/invocations", content=body,
+                                     headers={**headers, "X-Request-ID": f"case-{i}"}) for i in range(3)]
+            full, *hot = answers
+            for h in hot:
+                assert (h.status_code, h.content.replace(b"case-1", b"case-0").replace(b"case-2", b"case-0")) == \
+                    (full.status_code, full.content), label
+                for name in ("content-type", "x-slipway-variant", "x-slipway-model", "retry-after"):
+                    assert h.headers.get(name) == full.headers.get(name), (label, name)
+                assert h.headers["x-request-id"] == h.request.headers["x-request-id"]
+        # Counted per user like every invocation, failed ones included (3 calls per case).
+        counts = {x.resource: x.count for x in c.audit.counts() if x.action == "endpoints:Invoke" and x.user == "admin"}
+        assert counts["endpoint/hot"] == 3 * len(cases)
+
+        # A revoked key is refused at once, though it was cached a moment ago.
+        good = orjson.dumps({"instances": [row]})
+        with httpx.Client(base_url=sqlite_server.url, timeout=30,
+                          headers={"Authorization": f"Bearer {users_key}", "Content-Type": "application/json"}) as h:
+            assert h.post("/endpoints/hot/invocations", content=good).status_code == 200
+            assert h.post("/endpoints/hot/invocations", content=good).status_code == 200
+            c.keys.revoke(users_key.split("_")[1])
+            assert h.post("/endpoints/hot/invocations", content=good).status_code == 401
+
+        # A key whose policy does not allow this endpoint: 403 on every call, each one in the audit trail.
+        narrow = {"Statement": [{"Effect": "Allow", "Action": ["endpoints:Invoke"], "Resource": ["endpoint/other"]}]}
+        limited = c.keys.create(policy=narrow, description="other endpoint only").key
+        with httpx.Client(base_url=sqlite_server.url, timeout=30,
+                          headers={"Authorization": f"Bearer {limited}", "Content-Type": "application/json"}) as h:
+            refused = [h.post("/endpoints/hot/invocations", content=good) for _ in range(3)]
+        assert [r.status_code for r in refused] == [403, 403, 403]
+        assert "may not endpoints:Invoke on endpoint/hot" in refused[-1].json()["error"]["message"]
+        denied = c.audit.list(outcome="denied", action="endpoints:Invoke").items
+        assert len([e for e in denied if e.resource == "endpoint/hot" and e.status == 403]) == 3
