@@ -271,6 +271,16 @@ def _warm_imports() -> None:
     import joblib  # noqa: F401
     import pandas  # noqa: F401
     import sklearn.base  # noqa: F401
+    # The estimator families of the built-in algorithms: unpickling a model imports its module.
+    import sklearn.compose  # noqa: F401
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.impute  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.neighbors  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
+    import sklearn.svm  # noqa: F401
+    import sklearn.tree  # noqa: F401
     import uvicorn  # noqa: F401
     import uvloop  # noqa: F401
     from uvicorn.protocols.http import httptools_impl  # noqa: F401
@@ -285,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.standby:
         # A warm spare: the costly imports are done before anyone needs this process.
         _warm_imports()
+        gc.collect()  # while nobody waits: the freeze after loading the model then has little to skip
+        gc.freeze()
         line = sys.stdin.readline()
         if not line.strip():
             return 0  # the server went away or no longer needs a spare
@@ -327,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The model and libraries live as long as the process: freeze them out of the collector's full
     # passes (a pass over a large model stalls every request), and keep forked workers' pages shared.
-    gc.collect()
+    # No gc.collect() first: over these libraries it takes ~0.1 s, and a deploy is waiting.
     gc.freeze()
 
     # A fork copies memory but not threads: a library that started a thread pool (OpenMP in some
@@ -366,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         for pid in children:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        if forked:
+            # A forked worker skips interpreter and C++ teardown: libraries that started threads in the
+            # parent before the fork (ONNX Runtime) abort in their destructors ("std::system_error").
+            logging.shutdown()
+            os._exit(0)
     return 0
 
 
