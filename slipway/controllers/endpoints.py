@@ -125,6 +125,7 @@ class EndpointController(Controller):
     def _apply(self, st: EndpointState) -> None:
         name, gen, target = st.name, st.generation, st.desired
         current = self.handles.get(name, [])
+        started = time.monotonic()
         try:
             placed, reused = self._bring_up(name, target, current)
         except Exception as exc:
@@ -151,6 +152,8 @@ class EndpointController(Controller):
         self.applied[name] = gen
         self._record_replicas(name)  # before the status: whoever sees InService sees the replicas too
         self.service.mark_succeeded(name, gen, target)
+        log.debug("Endpoint %s: generation %s in service %.3f s after the controller took it", name, gen,
+                  time.monotonic() - started)
         if old:
             self.runtime.drain(old)
             self._stop(old)
@@ -182,10 +185,14 @@ class EndpointController(Controller):
         return placed, reused
 
     def _spawn(self, endpoint: str, variant: str, model: str, options: dict[str, Any]) -> ReplicaHandle:
+        t0 = time.monotonic()
         view, key = self.platform.registry.artifact(model)
         folder = self.runtime.model_dir(view.ref, key, view.sha256)
+        t1 = time.monotonic()
         h = self.runtime.spawn(endpoint, variant, model, folder, options)
         self.spawned.add(h)
+        log.debug("Endpoint %s: model %s unpacked in %.3f s, replica %s started in %.3f s", endpoint, model,
+                  t1 - t0, h.replica_id, time.monotonic() - t1)
         return h
 
     def _stop(self, handles: list[ReplicaHandle]) -> None:
