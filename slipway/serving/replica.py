@@ -268,10 +268,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _warm_imports() -> None:
+    # With the estimator families of the built-in algorithms: unpickling a model imports its module.
     import joblib  # noqa: F401
     import pandas  # noqa: F401
     import sklearn.base  # noqa: F401
-    # The estimator families of the built-in algorithms: unpickling a model imports its module.
     import sklearn.compose  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.impute  # noqa: F401
