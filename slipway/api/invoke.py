@@ -11,6 +11,7 @@ the audit trail and explains every error. Both answer with the same headers and 
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from typing import Any
@@ -24,6 +25,8 @@ from slipway.services.policies import evaluate
 from slipway.serving.gateway import MODEL_HEADER, TARGET_HEADER, VARIANT_HEADER
 
 __all__ = ["InvocationFastPath", "payload_too_large"]
+
+log = logging.getLogger("slipway.api")
 
 ACTION = "endpoints:Invoke"
 _PATH = re.compile(r"/endpoints/([^/]+)/invocations")
@@ -86,6 +89,10 @@ class InvocationFastPath:
                 raise AssertionError("explain_unrouted always raises")
         except SlipwayError as exc:
             await _error(send, exc, rid)
+            return True
+        except Exception:  # as RequestIdMiddleware does on the full path: logged once, answered in our shape
+            log.exception("Unhandled error in POST %s (request %s)", scope["path"], rid)
+            await _error(send, SlipwayError(f"Internal error; quote request id {rid} when reporting it."), rid)
             return True
         await send({"type": "http.response.start", "status": result.status, "headers": [
             (b"content-type", result.content_type.encode("latin-1")), (b"content-length", str(len(result.body)).encode()),
