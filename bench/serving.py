@@ -177,6 +177,75 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+# What a sampled frame belongs to, by the file it is in (first match wins); a frame whose source line
+# writes to a transport is a socket write whatever file it is in.
+WRITES = "socket writes (the send system call: kernel TCP work, waking the peer)"
+PROFILE_GROUPS = [
+    ("Slipway gateway -> replica (serving/pool.py, gateway.py)", ("slipway/serving/",)),
+    ("Slipway hot path (api/invoke.py), key cache, policies, audit count", ("slipway/api/", "slipway/services/")),
+    ("uvicorn HTTP parsing and ASGI plumbing", ("uvicorn/",)),
+    ("FastAPI / Starlette", ("fastapi/", "starlette/")),
+    ("event loop (uvloop: epoll, reads, callbacks)", ("asyncio/", "uvloop", "event loop")),
+]
+
+
+def _source_line(frame: str) -> str:
+    """The line of code a py-spy frame ("func (path/file.py:123)") points at, if it can be found."""
+    import linecache
+    import sysconfig
+
+    m = re.search(r"\((.+):(\d+)\)$", frame)
+    if not m:
+        return ""
+    roots = [ROOT, Path(sysconfig.get_paths()["purelib"]), Path(sysconfig.get_paths()["stdlib"])]
+    for root in roots:
+        path = root / m.group(1)
+        if path.is_file():
+            return linecache.getline(str(path), int(m.group(2)))
+    return ""
+
+
+def start_profile(pid: int, duration: float, work: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling ``pid`` for most of a cell, or None when py-spy is not installed."""
+    spy = shutil.which("py-spy") or (str(Path(sys.executable).parent / "py-spy")
+                                     if (Path(sys.executable).parent / "py-spy").exists() else None)
+    if spy is None:
+        print("(--profile: py-spy is not installed; pip install py-spy)", file=sys.stderr)
+        return None
+    return subprocess.Popen([spy, "record", "-p", str(pid), "-d", str(max(1, int(duration) - 1)), "-r", "250",
+                             "-f", "raw", "-o", str(work / "profile.txt"), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarize_profile(spy: subprocess.Popen[bytes], work: Path) -> str:
+    """Self time of the event loop thread, by group, and the top frames."""
+    spy.wait(60)
+    from collections import Counter
+
+    groups: Counter[str] = Counter()
+    frames: Counter[str] = Counter()
+    total = 0
+    for line in (work / "profile.txt").read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        parts = stack.split(";")
+        if not any("Runner.run" in f or "run_asgi" in f or "data_received" in f for f in parts):
+            continue  # other threads (controllers, sampled idle)
+        leaf = parts[-1]
+        if "Runner.run" in leaf:
+            leaf = "event loop (uvloop: epoll, reads, callbacks)"
+        total += int(n)
+        frames[leaf] += int(n)
+        group = WRITES if ".write(" in _source_line(leaf) else next(
+            (g for g, keys in PROFILE_GROUPS if any(k in leaf for k in keys)), "other Python")
+        groups[group] += int(n)
+    if not total:
+        return "(no samples)"
+    out = [f"| {g} | {n / total:.0%} |" for g, n in groups.most_common()]
+    out = ["| part | share |", "| --- | ---: |", *out, "", "| top frames (self) | share |", "| --- | ---: |"]
+    out += [f"| `{f[:110]}` | {n / total:.1%} |" for f, n in frames.most_common(12)]
+    return "\n".join(out)
+
+
 def start_minimal(work: Path, name: str, est: Any, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     import joblib
 
@@ -197,6 +266,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--concurrency", default="1,16,64,256")
     ap.add_argument("--models", default="M1-logreg,M2-forest100")
+    ap.add_argument("--profile", action="store_true",
+                    help="With py-spy on PATH: sample the server during the gateway cell at 64 connections and "
+                         "print where its time goes.")
     args = ap.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     use_wrk = shutil.which("wrk") is not None
@@ -269,14 +341,19 @@ def main() -> None:
             print(f"- {name}: {info}")
         print("\n| model | target | conns | req/s | p50 ms | p99 ms | errors | CPU ms/req | vs minimal | load |")
         print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        profiles: dict[str, str] = {}
         for name, (_, row) in models.items():
             body = json.dumps({"instances": [row]}).encode()
             base: dict[int, float] = {}
             for target, turl, pids, headers in targets[name]:
                 for c in levels:
                     cpu0 = cpu_seconds(pids)
+                    spy = start_profile(pids[0], args.duration, work) \
+                        if args.profile and target == "Slipway gateway" and c == 64 else None
                     res = run_wrk(turl, body, c, args.duration, work, headers) if use_wrk else \
                         run_httpx(turl, body, c, args.duration, headers)
+                    if spy is not None:
+                        profiles[name] = summarize_profile(spy, work)
                     cpu = (cpu_seconds(pids) - cpu0) / max(1, res["total"]) * 1000
                     if target.startswith("minimal"):
                         base[c] = res["rps"]
@@ -288,6 +365,10 @@ def main() -> None:
         for name, t in cold.items():
             print(f"| {name}: deploy API call to first 200 through the gateway | {t:.2f} |")
         print(f"| {first_model}: `slipway endpoints deploy` (CLI process) to first 200 | {cli_cold:.2f} |")
+        for name, summary in profiles.items():
+            print(f"\nWhere the server's event loop spends its time, {name} through the gateway at 64 connections "
+                  "(py-spy, share of samples):\n")
+            print(summary)
         print(f"\nload average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
         client.close()
     finally:
