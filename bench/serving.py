@@ -7,6 +7,7 @@ M2 a 100-tree RandomForest, both on scikit-learn's breast cancer data):
   predict_proba (the baseline, same run),
 - a Slipway replica on its own port,
 - the Slipway server's gateway route /endpoints/{name}/invocations (with an API key).
+- with SLIPWAY_BENCH_PEERS (venvs, os.pathsep-separated): MLflow and BentoML found there (bench/peers.py).
 
 For each cell: req/s, p50/p99, errors, CPU per request (CPU seconds of the serving processes, via
 psutil, divided by the requests answered) and the ratio to the minimal server. Cold start is the time
@@ -332,6 +333,11 @@ def main() -> None:
                            headers={**json_ct, **auth})
         cli_cold = time.perf_counter() - t0 if first.status_code == 200 else float("nan")
         client.endpoints.delete("cli-cold")
+        # Peers (bench/peers.py): MLflow and BentoML from the virtual environments in SLIPWAY_BENCH_PEERS.
+        from bench import peers
+        peer_rows, peer_notes = peers.serve(os.environ.get("SLIPWAY_BENCH_PEERS", ""), work, models, env, procs)
+        for peer in peer_rows:
+            targets[peer.model].append((peer.target, peer.url, [peer.proc.pid], json_ct))
 
         load = os.getloadavg()
         print(f"\nSlipway serving benchmark: {os.cpu_count()} CPUs, load average {load[0]:.2f} / {load[1]:.2f} / "
@@ -339,6 +345,8 @@ def main() -> None:
               "one-row JSON requests\n")
         for name, info in onnx_info.items():
             print(f"- {name}: {info}")
+        for note in peer_notes:
+            print(f"- {note}")
         print("\n| model | target | conns | req/s | p50 ms | p99 ms | errors | CPU ms/req | vs minimal | load |")
         print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         profiles: dict[str, str] = {}
@@ -365,6 +373,8 @@ def main() -> None:
         for name, t in cold.items():
             print(f"| {name}: deploy API call to first 200 through the gateway | {t:.2f} |")
         print(f"| {first_model}: `slipway endpoints deploy` (CLI process) to first 200 | {cli_cold:.2f} |")
+        for peer in peer_rows:
+            print(f"| {peer.model}: {peer.target}, serve command launched to first 200 | {peer.cold:.2f} |")
         for name, summary in profiles.items():
             print(f"\nWhere the server's event loop spends its time, {name} through the gateway at 64 connections "
                   "(py-spy, share of samples):\n")
