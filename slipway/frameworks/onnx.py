@@ -122,7 +122,7 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
     if (folder / "code" / "inference.py").is_file():
         return {"verified": False, "reason": "custom code (code/inference.py) is served as it is, not exported"}
     if framework == "pytorch":
-        if importlib.util.find_spec("torch") is None or importlib.util.find_spec("onnxruntime") is None:
+        if not _installed("torch", "onnxruntime"):
             return {"verified": False, "reason": "torch/onnxruntime are not installed where the server runs "
                     "(pip install 'slipway[pytorch,onnx]')"}
         from slipway.frameworks.torch_onnx import export_torch_onnx
@@ -186,6 +186,13 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
                     "max_abs_diff": diff, "tolerance": TOLERANCE}
         reasons.append(f"{name}: differs from the original by {diff:.1e}" + ("" if same_labels else ", labels differ"))
     return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
+
+
+def _installed(*modules: str) -> bool:
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
+    except (ImportError, ValueError):  # a finder that refuses the module: as good as missing
+        return False
 
 
 def _tree_based(estimator: Any) -> bool:

@@ -222,8 +222,8 @@ class HandlerPredictor:
 def load_pytorch_handlers(folder: Path | str, device: str | None = None, onnx: bool = True) -> HandlerPredictor:
     """Load a SageMaker-style PyTorch folder, calling the user's `model_fn(model_dir)` when present.
 
-    With ``onnx``, a folder without code/inference.py whose export the registry verified gets its
-    ONNX Runtime session too.
+    With ``onnx`` (and no device other than the CPU asked for), a folder without code/inference.py
+    whose export the registry verified gets its ONNX Runtime session too.
     """
     folder = Path(folder)
     dev = select_device(device)
@@ -239,7 +239,7 @@ def load_pytorch_handlers(folder: Path | str, device: str | None = None, onnx: b
         model.eval()
     info = meta.get("onnx") or {}
     net = None
-    if onnx and module is None and dev.type == "cpu" and info.get("verified") and (folder / info["file"]).is_file():
+    if onnx and device in (None, "cpu") and module is None and info.get("verified") and (folder / info["file"]).is_file():
         try:
             net = OnnxNet(folder / info["file"])
         except Exception:  # e.g. onnxruntime not installed here: PyTorch serves
