@@ -11,6 +11,7 @@ within ``TOLERANCE`` and the labels must be equal. Serving runs a verified expor
 from __future__ import annotations
 
 import io
+import json
 import threading
 import warnings
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 
 from slipway.frameworks.onnx import ONNX_FILE, TOLERANCE, OnnxNet
 
-__all__ = ["OPSET", "SAMPLES_ARRAY", "export_torch_onnx", "labelled_probabilities", "sample_inputs"]
+__all__ = ["OPSET", "SAMPLES_ARRAY", "NoInputShape", "export_torch_onnx", "labelled_probabilities", "sample_inputs"]
 
 SAMPLES_ARRAY = "samples.npy"  # up to 64 inputs as the network takes them, written by the built-in training
 OPSET = 17
@@ -44,6 +45,10 @@ def labelled_probabilities(output: np.ndarray, n_labels: int) -> np.ndarray | No
     return output
 
 
+class NoInputShape(Exception):
+    """The artifact does not say what its network takes: there is nothing to export or verify with."""
+
+
 def _reason(stage: str, exc: BaseException) -> str:
     first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
     return f"{stage}: {type(exc).__name__}: {first}".rstrip(": ")
@@ -52,10 +57,8 @@ def _reason(stage: str, exc: BaseException) -> str:
 def sample_inputs(folder: Path, manifest: dict[str, Any], n: int = 64) -> tuple[np.ndarray, str]:
     """Inputs to verify on, as the network takes them, and what they are: the artifact's samples, else seeded.
 
-    Raises ValueError when nothing says what the network's input looks like.
+    Raises NoInputShape when nothing says what the network's input looks like.
     """
-    import json
-
     sig = manifest.get("signature") or {}
     preprocessing = {}
     if (folder / "preprocessing.json").is_file():
@@ -69,8 +72,8 @@ def sample_inputs(folder: Path, manifest: dict[str, Any], n: int = 64) -> tuple[
     elif sig.get("input_shape"):
         shape = [int(d) for d in sig["input_shape"]]
     else:
-        raise ValueError("the signature has no input_shape to build sample inputs from (add "
-                         "signature.input_shape to slipway-model.json)")
+        raise NoInputShape("the signature has no input_shape to build sample inputs from (add "
+                           "signature.input_shape to slipway-model.json)")
     path = folder / SAMPLES_ARRAY
     if path.is_file():
         try:
@@ -133,8 +136,10 @@ def export_torch_onnx(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     labels = [str(label) for label in (manifest.get("signature") or {}).get("labels") or []]
     try:
         x, source = sample_inputs(folder, manifest)
-    except (ValueError, KeyError, TypeError) as exc:
-        return {"verified": False, "reason": str(exc) if isinstance(exc, ValueError) else _reason("preprocessing.json", exc)}
+    except NoInputShape as exc:
+        return {"verified": False, "reason": str(exc)}
+    except (ValueError, KeyError, TypeError) as exc:  # a preprocessing.json the training did not write
+        return {"verified": False, "reason": _reason("preprocessing.json is not usable", exc)[:300]}
     text = x.dtype == np.int64
     try:
         with quiet_torchscript():
@@ -154,9 +159,12 @@ def export_torch_onnx(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
     try:
         with torch.inference_mode():
-            want = [final(model(torch.from_numpy(b)).float().numpy()) for b in batches]
+            outputs = [model(torch.from_numpy(b)) for b in batches]
     except Exception as exc:  # the network cannot take its own sample inputs: nothing to verify against
         return {"verified": False, "reason": _reason(f"the model failed on the sample inputs ({source})", exc)[:300]}
+    if not all(isinstance(o, torch.Tensor) for o in outputs):
+        return {"verified": False, "reason": f"the model returns a {type(outputs[0]).__name__}, not one tensor"}
+    want = [final(o.float().numpy()) for o in outputs]
     try:
         data = _export(model, batches[-1][:2] if len(batches[-1]) >= 2 else x[:2], text)
     except Exception as exc:  # the exporter refuses many things, each in its own way
