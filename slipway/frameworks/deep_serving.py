@@ -35,6 +35,7 @@ MODEL_JSON = "slipway-model.json"
 class Predictor(Protocol):
     framework: str
     labels: list[str]
+    runtime: str  # what runs the model: onnxruntime, pytorch, keras or custom code
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]: ...
 
@@ -141,12 +142,15 @@ class InvokeMixin:
         return encode_predictions(self.predict(decode_body(body, content_type)), accept)
 
 
-def load_predictor(folder: Path | str, device: str | None = None) -> Predictor:
+def load_predictor(folder: Path | str, device: str | None = None, onnx: bool = True) -> Predictor:
     """Load a PyTorch or Keras artifact folder, whichever layout it has.
 
     - `slipway-model.json` with framework "pytorch" and `preprocessing.json`: a built-in network;
     - framework "keras", or a `.keras` file: a Keras 3 model (KERAS_BACKEND=torch unless set);
     - `model.pt` / `model.pth` and/or `code/inference.py`: SageMaker's PyTorch container handlers.
+
+    With ``onnx`` (and no device other than the CPU asked for), a PyTorch model whose ONNX export the
+    registry verified runs in ONNX Runtime; a built-in network then does not import torch at all.
     """
     folder = Path(folder)
     if folder.is_file() and folder.suffix == ".keras":
@@ -161,16 +165,24 @@ def load_predictor(folder: Path | str, device: str | None = None) -> Predictor:
         from slipway.frameworks.keras_artifact import load_keras_artifact
 
         return load_keras_artifact(folder)
+    onnx = onnx and device in (None, "cpu")
     if framework in ("pytorch", None, "custom"):
+        builtin = framework == "pytorch" and (folder / "preprocessing.json").exists()
+        if builtin and onnx:
+            from slipway.frameworks.builtin_predictor import load_onnx_builtin
+
+            fast = load_onnx_builtin(folder)
+            if fast is not None:
+                return fast
         require_extra("pytorch", "Serving a PyTorch model")
-        if framework == "pytorch" and (folder / "preprocessing.json").exists():
+        if builtin:
             from slipway.frameworks.torch_artifact import load_torch_artifact
 
             return load_torch_artifact(folder, device=device)
         if (folder / "code" / "inference.py").exists() or any((folder / n).exists() for n in ("model.pt", "model.pth")):
             from slipway.frameworks.sagemaker_pytorch import load_pytorch_handlers
 
-            return load_pytorch_handlers(folder, device=device)
+            return load_pytorch_handlers(folder, device=device, onnx=onnx)
     raise InvalidArgument(
         f"Model folder '{folder}' is not a PyTorch or Keras artifact (framework {framework!r}); expected "
         "slipway-model.json with framework 'pytorch' or 'keras', a .keras file, model.pt/model.pth, or "

@@ -46,6 +46,7 @@ def _probabilities(output: np.ndarray) -> np.ndarray:
 
 class KerasPredictor(InvokeMixin):
     framework = "keras"
+    runtime = "keras"
 
     def __init__(self, path: Path, model: Any, meta: dict[str, Any], preprocessing: dict[str, Any]) -> None:
         self.path, self.model, self.meta = path, model, meta

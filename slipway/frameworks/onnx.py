@@ -1,4 +1,4 @@
-"""The ONNX fast path: export a scikit-learn model with skl2onnx, verify it against the original, run it.
+"""The ONNX fast path: export a model (scikit-learn with skl2onnx, PyTorch in torch_onnx), verify it, run it.
 
 An export is used for serving only when it was verified at registration: labels equal and probabilities
 (or values) within ``TOLERANCE`` of the framework's own on sample rows. The outcome is kept in the
@@ -7,6 +7,7 @@ manifest's ``onnx`` field, so ``slipway models show`` can say which runtime serv
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -16,7 +17,8 @@ import numpy as np
 
 from slipway.frameworks.artifact import CLASSIFIERS
 
-__all__ = ["ONNX_FILE", "SAMPLES_FILE", "TOLERANCE", "OnnxModel", "export_onnx", "runtime_of", "sample_rows"]
+__all__ = ["ONNX_FILE", "SAMPLES_FILE", "TOLERANCE", "OnnxModel", "OnnxNet", "export_onnx", "runtime_of",
+           "sample_rows", "session"]
 
 log = logging.getLogger("slipway.onnx")
 ONNX_FILE = "model.onnx"
@@ -29,8 +31,9 @@ def runtime_of(manifest: dict[str, Any]) -> tuple[str, str]:
     """(runtime that serves, why) read off a manifest."""
     info = manifest.get("onnx") or {}
     if info.get("verified"):
-        return "onnxruntime", (f"ONNX export verified on {info.get('rows')} rows, max difference "
-                               f"{info.get('max_abs_diff', 0):.1e} ({info.get('dtype')})")
+        batches = f" in batches of {', '.join(map(str, info['batches']))}" if info.get("batches") else ""
+        return "onnxruntime", (f"ONNX export verified on {info.get('rows')} {info.get('inputs', 'rows')}{batches}, "
+                               f"max difference {info.get('max_abs_diff', 0):.1e} ({info.get('dtype')})")
     framework = manifest.get("framework") or "custom"
     name = {"sklearn": "scikit-learn"}.get(framework, framework)
     return name, info.get("reason") or "no ONNX export"
@@ -59,20 +62,25 @@ def _convert(estimator: Any, n_features: int, dtype: Any, classifier: bool) -> b
     return onx.SerializeToString()
 
 
+def session(data: bytes | Path) -> Any:
+    """An ONNX Runtime CPU session on one thread."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    # One thread: a request's rows are few, and a replica's workers are the parallelism (safe to fork).
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    source = str(data) if isinstance(data, Path) else data
+    return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxModel:
     """An ONNX Runtime session answering like the estimator: ``predict_proba`` / ``predict`` on an ndarray."""
 
     def __init__(self, data: bytes | Path, dtype: str, classifier: bool) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        # One thread: a request's rows are few, and a replica's workers are the parallelism (safe to fork).
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        source = str(data) if isinstance(data, Path) else data
-        self.session = ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.session = session(data)
         self.input = self.session.get_inputs()[0].name
         self.dtype = np.float64 if dtype == "float64" else np.float32
         self.classifier = classifier
@@ -89,6 +97,19 @@ class OnnxModel:
         return out.reshape(len(x)) if out.ndim == 2 and out.shape[1] == 1 else out
 
 
+class OnnxNet:
+    """An exported network with one input and one output: ``net(array) -> array`` (a PyTorch model's forward)."""
+
+    def __init__(self, data: bytes | Path) -> None:
+        self.session = session(data)
+        self.input = self.session.get_inputs()[0].name
+        self._output = [self.session.get_outputs()[0].name]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self.session.run(self._output, {self.input: x})[0]
+        return out
+
+
 def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = None) -> dict[str, Any]:
     """Export and verify; write model.onnx to ``folder`` when verified. Returns the manifest's ``onnx`` field.
 
@@ -97,8 +118,18 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
     sig = manifest.get("signature") or {}
     inputs = sig.get("inputs") or []
     problem = manifest.get("problem_type")
-    if manifest.get("framework") != "sklearn" or (folder / "code" / "inference.py").is_file():
-        return {"verified": False, "reason": "only scikit-learn models without custom code are exported"}
+    framework = manifest.get("framework")
+    if (folder / "code" / "inference.py").is_file():
+        return {"verified": False, "reason": "custom code (code/inference.py) is served as it is, not exported"}
+    if framework == "pytorch":
+        if not _installed("torch", "onnxruntime"):
+            return {"verified": False, "reason": "torch/onnxruntime are not installed where the server runs "
+                    "(pip install 'slipway[pytorch,onnx]')"}
+        from slipway.frameworks.torch_onnx import export_torch_onnx
+
+        return export_torch_onnx(folder, manifest)
+    if framework != "sklearn":
+        return {"verified": False, "reason": "only scikit-learn and PyTorch models are exported"}
     if problem not in SERVABLE or sig.get("input_kind", "tabular") != "tabular" or not inputs:
         return {"verified": False, "reason": f"{problem or 'this'} models on {sig.get('input_kind')} input "
                 "are not exported"}
@@ -155,6 +186,13 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
                     "max_abs_diff": diff, "tolerance": TOLERANCE}
         reasons.append(f"{name}: differs from the original by {diff:.1e}" + ("" if same_labels else ", labels differ"))
     return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
+
+
+def _installed(*modules: str) -> bool:
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in modules)
+    except (ImportError, ValueError):  # a finder that refuses the module: as good as missing
+        return False
 
 
 def _tree_based(estimator: Any) -> bool:

@@ -3,7 +3,9 @@
 The folder holds `model.pt`/`model.pth` (TorchScript) and optionally `code/inference.py`
 with `model_fn`, `input_fn`, `predict_fn`, `output_fn` or `transform_fn`; a missing
 handler falls back to the container's default: TorchScript load, JSON/CSV/NumPy in,
-`model(tensor)` under `no_grad`, JSON (or CSV/NumPy) out.
+`model(tensor)` under `no_grad`, JSON (or CSV/NumPy) out. A TorchScript file without
+code whose ONNX export the registry verified runs in ONNX Runtime for inputs of the
+signature's shape (the shape it was verified on); PyTorch takes any other.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib.util
 import inspect
 import io
 import json
+import logging
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -24,10 +27,14 @@ import torch
 from slipway.errors import InvalidArgument
 from slipway.frameworks.deep_inputs import format_predictions
 from slipway.frameworks.deep_serving import MODEL_JSON, decode_body, encode_predictions, read_model_json
+from slipway.frameworks.onnx import OnnxNet
 from slipway.frameworks.torch_artifact import quiet_torchscript
 from slipway.frameworks.torch_fit import select_device
+from slipway.frameworks.torch_onnx import labelled_probabilities
 
 __all__ = ["HandlerPredictor", "load_pytorch_handlers"]
+
+log = logging.getLogger("slipway.serving")
 
 _MODEL_FILES = ("model.pt", "model.pth")
 
@@ -152,10 +159,15 @@ class HandlerPredictor:
     framework = "pytorch"
 
     def __init__(self, folder: Path, module: ModuleType | None, model: Any, meta: dict[str, Any],
-                 device: torch.device) -> None:
+                 device: torch.device, onnx_net: Any = None) -> None:
         self.folder, self.module, self.model, self.meta, self.device = folder, module, model, meta, device
         signature = meta.get("signature") or {}
         self.labels: list[str] = [str(label) for label in signature.get("labels") or []]
+        # The verified export, for float32 inputs of [N, *input_shape]; not named `onnx`, as torch is loaded
+        # here too (a replica forks workers only where ONNX Runtime alone serves).
+        self.onnx_net = onnx_net
+        self._onnx_shape = tuple(int(d) for d in signature.get("input_shape") or ())
+        self.runtime = "custom code" if module is not None else "onnxruntime" if onnx_net is not None else "pytorch"
 
     def _handler(self, name: str) -> Any:
         return getattr(self.module, name, None) if self.module is not None else None
@@ -180,14 +192,8 @@ class HandlerPredictor:
 
     def _labelled(self, prediction: Any) -> list[dict[str, Any]] | None:
         """Label, confidence and probabilities per row when the signature names the classes, else None."""
-        output = np.asarray(_to_numpy(prediction), dtype=np.float64)
-        if not (self.labels and output.ndim == 2 and output.shape[1] == len(self.labels)):
-            return None
-        rows_sum = output.sum(axis=1)
-        if (output < 0).any() or not np.allclose(rows_sum, 1.0, atol=1e-3):  # logits
-            shifted = np.exp(output - output.max(axis=1, keepdims=True))
-            output = shifted / shifted.sum(axis=1, keepdims=True)
-        return format_predictions(output, self.labels)
+        proba = labelled_probabilities(_to_numpy(prediction), len(self.labels))
+        return None if proba is None else format_predictions(proba, self.labels)
 
     def _input(self, body: Any, content_type: str) -> Any:
         input_fn = self._handler("input_fn")
@@ -197,6 +203,9 @@ class HandlerPredictor:
         predict_fn = self._handler("predict_fn")
         if predict_fn is not None:
             return _call(predict_fn, data, self.model)
+        if (self.onnx_net is not None and isinstance(data, torch.Tensor) and data.dtype == torch.float32
+                and data.ndim >= 1 and tuple(data.shape[1:]) == self._onnx_shape and len(data)):
+            return self.onnx_net(data.numpy())
         return default_predict_fn(data, self.model, self.device)
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
@@ -210,8 +219,12 @@ class HandlerPredictor:
         return [{"value": row.tolist() if isinstance(row, np.ndarray) else row} for row in output]
 
 
-def load_pytorch_handlers(folder: Path | str, device: str | None = None) -> HandlerPredictor:
-    """Load a SageMaker-style PyTorch folder, calling the user's `model_fn(model_dir)` when present."""
+def load_pytorch_handlers(folder: Path | str, device: str | None = None, onnx: bool = True) -> HandlerPredictor:
+    """Load a SageMaker-style PyTorch folder, calling the user's `model_fn(model_dir)` when present.
+
+    With ``onnx`` (and no device other than the CPU asked for), a folder without code/inference.py
+    whose export the registry verified gets its ONNX Runtime session too.
+    """
     folder = Path(folder)
     dev = select_device(device)
     meta = read_model_json(folder) if (folder / MODEL_JSON).exists() else {}
@@ -224,4 +237,11 @@ def load_pytorch_handlers(folder: Path | str, device: str | None = None) -> Hand
         model = default_model_fn(str(folder), dev)
     if isinstance(model, torch.nn.Module):
         model.eval()
-    return HandlerPredictor(folder, module, model, meta, dev)
+    info = meta.get("onnx") or {}
+    net = None
+    if onnx and device in (None, "cpu") and module is None and info.get("verified") and (folder / info["file"]).is_file():
+        try:
+            net = OnnxNet(folder / info["file"])
+        except Exception:  # e.g. onnxruntime not installed here: PyTorch serves
+            log.warning("The ONNX export could not be loaded; serving the model with PyTorch", exc_info=True)
+    return HandlerPredictor(folder, module, model, meta, dev, onnx_net=net)

@@ -130,6 +130,7 @@ def train_builtin(
         }
         serving_kwargs = {"scale": scale, "mean": mean, "std": std, "channels_last": True}
         raw_val = torch.from_numpy(val_raw.astype(np.float32))
+        samples: Any = train_raw
     else:
         text = load_text_dataset(train)
         labels = text.labels
@@ -154,6 +155,7 @@ def train_builtin(
         }
         serving_kwargs = {}
         raw_val = x_val
+        samples = x_train
     net = build_network(algorithm, hp, shape, len(labels))
     result = fit(
         net, x_train, torch.from_numpy(train_y), x_val, torch.from_numpy(val_y),
@@ -170,7 +172,7 @@ def train_builtin(
     metrics.update({k: best[k] for k in ("train:loss", "train:accuracy", "validation:loss") if k in best})
     report.update({"best_epoch": result.best_epoch, "history": result.history})
     save_torch_artifact(
-        model_dir, serving, raw_val[:2],
+        model_dir, serving, samples,
         problem_type="binary_classification" if len(labels) == 2 else "multiclass_classification",
         signature=signature, preprocessing=preprocessing, metrics=metrics,
         lineage={"algorithm": algorithm, "hyperparameters": hp, **dict(lineage or {})},

@@ -92,7 +92,8 @@ class RegistryService:
 
         ``artifact`` is a model folder, a model.tar.gz (with slipway-model.json, or SageMaker-style
         with code/inference.py), or a .joblib/.pkl scikit-learn estimator. With ``onnx`` (the default)
-        a scikit-learn model gets a verified ONNX export for the fast serving path.
+        a scikit-learn model or a PyTorch network without custom code gets a verified ONNX export for the
+        fast serving path.
         """
         check_name(name, "model")
         artifact = Path(artifact)

@@ -40,7 +40,9 @@ class Predictor:
     def __init__(self, folder: Path, onnx: bool = True) -> None:
         self.folder = Path(folder)
         self.use_onnx = onnx
-        self.onnx: Any = None  # an OnnxModel when a verified export serves instead of the original
+        # An OnnxModel (an OnnxNet for a built-in network) when a verified export serves instead of the original
+        # and the framework is not loaded: the replica then forks a worker per core.
+        self.onnx: Any = None
         self.runtime = "none"
         self.fast = False  # rows of a plain numeric JSON body can go straight to the model as an array
         self.manifest = read_manifest(self.folder)
@@ -57,7 +59,9 @@ class Predictor:
         if self.manifest.get("framework") in DEEP_FRAMEWORKS:
             from slipway.frameworks.deep_serving import load_predictor
 
-            self.deep = load_predictor(self.folder)
+            self.deep = load_predictor(self.folder, onnx=self.use_onnx)
+            self.runtime = self.deep.runtime
+            self.onnx = getattr(self.deep, "onnx", None)
             return
         code = self.folder / "code" / "inference.py"
         if code.is_file():

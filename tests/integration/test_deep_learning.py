@@ -154,15 +154,28 @@ def test_training_refuses_bad_hyperparameters_and_one_class_data(tmp_path: Path,
     assert not (tmp_path / "m").exists()
 
 
-def test_onnx_export_gives_the_same_probabilities(cnn: TrainResult, lstm: TrainResult, demo: Path) -> None:
-    ort = pytest.importorskip("onnxruntime")  # optional fast path: only when onnx and onnxruntime are installed
-    pytest.importorskip("onnx")
-    pixels, _, _ = digit_pixels(demo, 5)
-    session = ort.InferenceSession(str(cnn.model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(None, {"input": pixels[..., None]})[0],
-                               load_predictor(cnn.model_dir).predict_proba(pixels), atol=1e-5)
-    predictor = load_predictor(lstm.model_dir)
-    texts = ["loved it", "a boring and disappointing film, hated every minute"]
-    ids = predictor.vocabulary.encode(texts, 200)
-    session = ort.InferenceSession(str(lstm.model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(None, {"input": ids})[0], predictor.predict_proba(texts), atol=1e-5)
+def test_onnx_export_of_the_trained_nets_answers_like_pytorch(cnn: TrainResult, lstm: TrainResult, demo: Path,
+                                                             tmp_path: Path) -> None:
+    """What registration does to a job's artifact: export, verify on its training samples, serve on ONNX."""
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from slipway.frameworks.artifact import manifest_bytes, read_manifest
+    from slipway.frameworks.onnx import TOLERANCE, export_onnx
+
+    pixels, _, files = digit_pixels(demo)
+    texts = ["loved it", "a boring and disappointing film, hated every minute", "zzz", ""]
+    pngs = [base64.b64encode(f.read_bytes()).decode() for f in files[:5]]
+    for result, requests in ((cnn, [pixels.tolist(), pixels[:1].tolist(), pngs]), (lstm, [texts, texts[:1]])):
+        assert (result.model_dir / "samples.npy").is_file() and not (result.model_dir / "model.onnx").exists()
+        folder = shutil.copytree(result.model_dir, tmp_path / result.model_dir.parent.name)
+        manifest = read_manifest(folder)
+        info = export_onnx(folder, manifest)
+        assert info["verified"] and info["inputs"] == "sample inputs" and info["rows"] > 8, info
+        (folder / "slipway-model.json").write_bytes(manifest_bytes({**manifest, "onnx": info}))
+        fast, slow = load_predictor(folder), load_predictor(folder, onnx=False)
+        assert fast.runtime == "onnxruntime" and slow.runtime == "pytorch"
+        for instances in requests:
+            a, b = fast.predict(instances), slow.predict(instances)
+            assert [p["label"] for p in a] == [p["label"] for p in b]
+            assert np.abs(fast.predict_proba(instances) - slow.predict_proba(instances)).max() <= TOLERANCE

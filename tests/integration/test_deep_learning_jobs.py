@@ -147,6 +147,7 @@ def test_cnn_job_learns_the_digits_streams_epochs_and_serves(
 
     ref = register(c, "digits-cnn", "digits", tmp_path)
     assert ref == "digits:1" and c.models.get(ref).framework == "pytorch"
+    assert c.models.get(ref).runtime == "onnxruntime"  # everything below goes through the ONNX export
     deployed = slipway(server, "endpoints", "deploy", "digits-ep", "--model", "digits:1")
     assert deployed.returncode == 0, deployed.stderr + deployed.stdout
     images, truth = np.rint(digits[0][:20] * 255 / 16), digits[1][:20]  # the demo's PNGs are 0-255
@@ -172,6 +173,15 @@ def test_cnn_job_learns_the_digits_streams_epochs_and_serves(
     assert c.endpoints.get("digits-ep").status == "InService"  # bad input never takes a replica down
 
 
+def replica_runtime(endpoint: Any) -> str:
+    """The runtime a replica reports in its /metrics."""
+    import httpx
+
+    metrics = httpx.get(endpoint.replicas[0].url.replace("/invocations", "/metrics")).text
+    line = next(ln for ln in metrics.splitlines() if ln.startswith("slipway_replica_info"))
+    return line.split('runtime="', 1)[1].split('"', 1)[0]
+
+
 def test_lstm_job_trains_on_the_reviews_and_serves(server: SlipwayServer, c: Client, demo: Path,
                                                   tmp_path: Path) -> None:
     job = c.jobs.create("reviews-lstm", algorithm="sequence-classifier", data={"train": "reviews:1"},
@@ -179,12 +189,31 @@ def test_lstm_job_trains_on_the_reviews_and_serves(server: SlipwayServer, c: Cli
     assert job.status == "Completed" and job.problem_type == "binary_classification"
     assert 0.0 <= job.metrics["validation:accuracy"] <= 1.0
     assert [p.step for p in job.metric_series().series["validation:loss"]][:3] == [1, 2, 3]
-    c.endpoints.deploy("reviews-ep", register(c, "reviews-lstm", "reviews", tmp_path))
-    out = c.endpoints.invoke("reviews-ep", {"instances": ["I love it, brilliant and sturdy.", "Boring. Hated it."]})
-    assert [set(p) for p in out["predictions"]] == [{"label", "confidence", "probabilities"}] * 2
+    ref = register(c, "reviews-lstm", "reviews", tmp_path)
+    shown = slipway(server, "models", "show", ref)
+    assert "runtime: onnxruntime (ONNX export verified on" in shown.stdout, shown.stdout + shown.stderr
+    fast = c.endpoints.deploy("reviews-ep", ref)
+    texts = ["I love it, brilliant and sturdy.", "Boring. Hated it.", "zzz", "", "a lamp " * 300]
+    out = c.endpoints.invoke("reviews-ep", {"instances": texts})
+    assert [set(p) for p in out["predictions"]] == [{"label", "confidence", "probabilities"}] * len(texts)
     assert {p["label"] for p in out["predictions"]} <= {"positive", "negative"}
     with pytest.raises(InvalidArgument, match="expects a string per instance"):
         c.endpoints.invoke("reviews-ep", {"instances": [np.zeros((8, 8)).tolist()]})
+    # Turned off per endpoint, PyTorch serves the same model and answers the same, within 1e-5.
+    slow = c.endpoints.deploy("reviews-torch-ep", ref, serving={"onnx": False})
+    assert (replica_runtime(fast), replica_runtime(slow)) == ("onnxruntime", "pytorch")
+    for instances in (texts, texts[:1]):
+        a = c.endpoints.invoke("reviews-ep", {"instances": instances})["predictions"]
+        b = c.endpoints.invoke("reviews-torch-ep", {"instances": instances})["predictions"]
+        assert [p["label"] for p in a] == [p["label"] for p in b]
+        assert max(abs(p["probabilities"][k] - q["probabilities"][k]) for p, q in zip(a, b)
+                   for k in p["probabilities"]) <= 1e-5
+    # Turned off per model at registration: no export, and `models show` says so.
+    plain = slipway(server, "models", "import", str(c.jobs.download("reviews-lstm", tmp_path / "again")),
+                    "--name", "reviews-plain", "--no-onnx")
+    assert plain.returncode == 0, plain.stderr
+    assert "runtime: pytorch (ONNX turned off at registration" in slipway(server, "models", "show",
+                                                                         "reviews-plain:1").stdout
 
 
 def test_bad_built_in_jobs_are_refused_or_fail_clearly(c: Client, demo: Path, tmp_path: Path) -> None:
