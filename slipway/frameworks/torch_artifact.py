@@ -132,6 +132,12 @@ def load_torch_artifact(folder: Path | str, device: str | None = None) -> TorchP
     folder = Path(folder)
     meta, preprocessing, vocabulary = read_builtin(folder)
     dev = select_device(device)
+    if dev.type == "cuda":
+        # Serve in full float32: with TF32 (PyTorch's default for cuDNN convolutions) a GPU replica's
+        # probabilities differed from a CPU replica's by 1.4e-4 (CNN) and 1.9e-4 (LSTM) on an H200;
+        # without it by 4e-7 and 2e-6 (bench/deep_learning_gpu.py). Training keeps TF32.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     with quiet_torchscript():
         model = torch.jit.load(str(folder / meta.get("model_file", "model.pt")), map_location=dev)
     model.eval()
