@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway.api.errors import error_body
+from slipway.api.middleware import caller_request_id
 from slipway.errors import PayloadTooLarge, SlipwayError
 from slipway.services.policies import evaluate
 from slipway.serving.gateway import MODEL_HEADER, TARGET_HEADER, VARIANT_HEADER
@@ -65,9 +66,7 @@ class InvocationFastPath:
             elif k == _TARGET:
                 target = v.decode("latin-1")
             elif k == b"x-request-id":
-                candidate = v.decode("latin-1")
-                if 0 < len(candidate) <= 64 and candidate.replace("-", "").isalnum():
-                    rid = candidate
+                rid = caller_request_id(v) or None
         client = scope.get("client")
         try:
             principal = p.auth.peek(authorization, client[0] if client else "")

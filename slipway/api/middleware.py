@@ -11,9 +11,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slipway.services.audit import COUNTED_ACTIONS
 
-__all__ = ["AuditMiddleware", "RequestIdMiddleware"]
+__all__ = ["AuditMiddleware", "RequestIdMiddleware", "caller_request_id"]
 
 log = logging.getLogger("slipway.api")
+
+
+def caller_request_id(value: bytes) -> str:
+    """A caller's X-Request-ID when it is sane (1-64 letters, digits and dashes), else ""."""
+    candidate = value.decode("latin-1")
+    return candidate if 0 < len(candidate) <= 64 and candidate.replace("-", "").isalnum() else ""
 
 
 class RequestIdMiddleware:
@@ -34,9 +40,7 @@ class RequestIdMiddleware:
         rid = ""
         for k, v in scope.get("headers", ()):
             if k == b"x-request-id":
-                candidate = v.decode("latin-1")
-                if 0 < len(candidate) <= 64 and candidate.replace("-", "").isalnum():
-                    rid = candidate
+                rid = caller_request_id(v)
                 break
         rid = rid or secrets.token_hex(8)
         state: dict[str, Any] = scope.setdefault("state", {})
