@@ -183,9 +183,10 @@ class ServingRuntime:
         The folder is short-named under the system temp dir (socket paths are limited to ~100 bytes);
         None (TCP only) when that limit would still be passed.
         """
-        if self._sockets is None:
-            self._sockets = Path(tempfile.mkdtemp(prefix="slipway-"))
-        path = str(self._sockets / f"{rid}.sock")
+        with self._standby_lock:  # replicas of several endpoints start from several threads
+            if self._sockets is None:
+                self._sockets = Path(tempfile.mkdtemp(prefix="slipway-"))
+            path = str(self._sockets / f"{rid}.sock")
         return path if len(path.encode()) < 100 else None
 
     def _args(self, folder: Path, endpoint: str, variant: str, options: dict[str, Any] | None = None,
