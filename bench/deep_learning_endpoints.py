@@ -17,7 +17,6 @@ import base64
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,27 +26,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchserver import start_server  # noqa: E402
+
 from slipway.client import Client  # noqa: E402
 from slipway.demo import build_demo_files  # noqa: E402
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
-    home.mkdir(parents=True)
-    proc = subprocess.Popen([sys.executable, "-m", "slipway.cli.main", "--home", str(home), "up", "--port", "0",
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            info = json.loads((home / "server.json").read_text())
-            if info["pid"] == proc.pid:
-                with Client(url=info["url"], home=home) as c:
-                    c.status()
-                return proc, info["url"]
-        except Exception:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 def phase_seconds(view: Any, name: str) -> float:

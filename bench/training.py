@@ -12,14 +12,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchserver import start_server
 
 from slipway.client import Client
 
@@ -29,24 +29,6 @@ import os
 open(os.path.join(os.environ["SM_MODEL_DIR"], "started"), "w").write(repr(STARTED))
 print("STARTED", repr(STARTED), flush=True)
 """
-
-
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
-    proc = subprocess.Popen([sys.executable, "-m", "slipway.cli.main", "--home", str(home), "up", "--port", "0",
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            info = json.loads((home / "server.json").read_text())
-            if info["pid"] == proc.pid:
-                with Client(url=info["url"]) as c:
-                    c.status()
-                return proc, info["url"]
-        except Exception:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start")
 
 
 def bench_start(c: Client, work: Path, n: int) -> None:
