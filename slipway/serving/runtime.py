@@ -150,7 +150,6 @@ class ServingRuntime:
         self.copies = ModelCopies(self.models_dir, store)
         self._lease_renewed = 0.0
         self.routes: dict[str, Route] = {}
-        self._model_lock = threading.Lock()
         self._gateway = None
         self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
         self._standby_lock = threading.Lock()
@@ -178,14 +177,10 @@ class ServingRuntime:
     def model_dir(self, ref: str, key: str, sha256: str) -> Path:
         """The unpacked artifact of ``ref`` (a private copy shared by its replicas), for the next ``spawn``.
 
-        Kept until the last replica started from it stops; pass it to ``spawn`` (or ``release_model``).
+        Pass it to ``spawn`` at once: the copy is kept until the last replica started from it stops.
         """
         self._private_root()
         return self.copies.acquire(ref, key, sha256)
-
-    def release_model(self, folder: Path) -> None:
-        """``model_dir`` handed out ``folder`` but no replica was started from it."""
-        self.copies.abandon(folder)
 
     def remove_model_copies(self, ref: str) -> None:
         """Model version ``ref`` was deleted: remove its serving copies (one still in use goes with its replica)."""
@@ -403,6 +398,9 @@ class ServingRuntime:
                 proc.stdout.close()
         # Any replica a failed stop left behind sees the lease gone and stops within a second.
         self.lease.unlink(missing_ok=True)
+        if self._sockets is not None and self.root not in self._sockets.parents:
+            with contextlib.suppress(OSError):  # the folder in the temp dir, when no socket is left in it
+                self._sockets.rmdir()
 
     def wait_ready(self, handles: list[ReplicaHandle], timeout: float | None = None) -> None:
         """Block until every handle answers /ping 200; raise ReplicaFailed with the reason otherwise."""
