@@ -9,8 +9,10 @@ import pytest
 
 from slipway.frameworks.artifact import pack_artifact
 from slipway.serving.copies import ModelCopies
+from slipway.services import Platform
 from slipway.storage import ArtifactStore
 from slipway.storage.registry import open_store
+from tests.support.models import write_cancer_artifact
 
 SHA = "ab" * 32
 
@@ -82,3 +84,13 @@ def test_start_up_removes_everything_no_adopted_replica_uses(store: ArtifactStor
     assert kept.is_dir() and not stale.exists() and not half.exists()
     copies.release(kept, "adopted")
     assert list(copies.folder.iterdir()) == []
+
+
+def test_deleting_a_model_version_removes_its_serving_copy(platform: Platform, tmp_path: Path) -> None:
+    v = platform.registry.register("cancer", write_cancer_artifact(tmp_path / "v1"), onnx=False)
+    view, key = platform.registry.artifact(v.ref)
+    left = ModelCopies(platform.serving.models_dir, platform.store)  # a copy no replica of this process uses
+    copy = left.acquire(view.ref, key, view.sha256)
+    assert (copy / "slipway-model.json").is_file()
+    platform.registry.delete_version(v.ref)
+    assert not copy.exists()
