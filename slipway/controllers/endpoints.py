@@ -167,8 +167,9 @@ class EndpointController(Controller):
             if not self._serving(name) and st.live and st.live != target:
                 # Restarted in the middle of an update that now fails: come back on what served before.
                 try:
-                    placed, _ = self._bring_up(name, st.live, current)
+                    placed, reused = self._bring_up(name, st.live, current)
                     self._publish(name, st.live, placed)
+                    self._stop([h for h in current if h not in reused])
                 except Exception as exc2:
                     log.warning("Endpoint %s: restoring the live configuration failed: %s", name, exc2)
             self._record_replicas(name)
