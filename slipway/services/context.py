@@ -174,7 +174,8 @@ class Platform:
     def registry(self) -> RegistryService:
         from slipway.services.registry import RegistryService
 
-        return RegistryService(self.db, self.store, self.settings.tmp_dir)
+        return RegistryService(self.db, self.store, self.settings.tmp_dir,
+                               on_delete=lambda ref: self.serving.remove_model_copies(ref))
 
     @cached_property
     def endpoints(self) -> EndpointService:
