@@ -69,6 +69,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         message, details = _describe_validation(list(exc.errors()))
+        if is_dashboard_path(request.url.path):
+            from slipway.web.pages import error_page
+
+            return error_page(request, 400, "invalid_argument", message)
         return error_response(400, "invalid_argument", message, details, _rid(request))
 
     @app.exception_handler(StarletteHTTPException)
@@ -77,4 +81,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route {request.method} {request.url.path}. See /docs for the API."
+        if is_dashboard_path(request.url.path) and exc.status_code in (404, 405):
+            from slipway.web.pages import error_page
+
+            return error_page(request, exc.status_code, code, f"No page {request.method} {request.url.path}.")
         return error_response(exc.status_code, code, message, None, _rid(request), getattr(exc, "headers", None))

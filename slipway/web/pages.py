@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from slipway import __version__
 from slipway.api.deps import permission, platform, principal
-from slipway.web.charts import bar_chart, lineage_graph, line_chart, sail_logo
+from slipway.web.charts import bar_chart, line_chart, lineage_graph, sail_logo
 from slipway.web.forms import FLASH_COOKIE, csrf_for, flashed
 
 __all__ = ["NAV", "router", "mount_web", "render", "error_page"]
