@@ -51,27 +51,31 @@ def _number(name: str, text: str, kind: type[float] | type[int]) -> Any:
                               {"field": name, "value": text}) from None
 
 
-def variants_from_form(form: dict[str, list[str]]) -> list[Any]:
-    """Rows of the update form (variant, model, weight, replicas); a row without a model is left out."""
+def variant(name: str, model: str, weight: str, replicas: str) -> Any:
+    """One VariantSpec from form text, with the API's one-line message when a value is out of range."""
     from pydantic import ValidationError
 
     from slipway.schemas import VariantSpec
 
+    w = _number("weight", weight.strip() or "1", float)
+    n = _number("replicas", replicas.strip() or "1", int)
+    try:
+        return VariantSpec(name=name.strip() or "primary", model=model.strip(), weight=w, replicas=n)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ())) or "variant"
+        raise InvalidArgument(f"Variant {name.strip() or 'primary'!r}: field {field!r} has value "
+                              f"{err.get('input')!r}: {err.get('msg', 'invalid')}.", {"field": field}) from None
+
+
+def variants_from_form(form: dict[str, list[str]]) -> list[Any]:
+    """Rows of the update form (variant, model, weight, replicas); a row without a model is left out."""
     names, models, weights, replicas = (form.get(k, []) for k in ("variant", "model", "weight", "replicas"))
-    out = []
-    for i, model_ref in enumerate(models):
-        if not model_ref.strip():
-            continue
-        name = (names[i] if i < len(names) else "").strip() or "primary"
-        weight = _number("weight", (weights[i] if i < len(weights) else "").strip() or "1", float)
-        count = _number("replicas", (replicas[i] if i < len(replicas) else "").strip() or "1", int)
-        try:
-            out.append(VariantSpec(name=name, model=model_ref.strip(), weight=weight, replicas=count))
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err.get("loc", ())) or "variant"
-            raise InvalidArgument(f"Variant {name!r}: field {field!r} has value {err.get('input')!r}: "
-                                  f"{err.get('msg', 'invalid')}.", {"field": field}) from None
+
+    def at(values: list[str], i: int) -> str:
+        return values[i] if i < len(values) else ""
+
+    out = [variant(at(names, i), m, at(weights, i), at(replicas, i)) for i, m in enumerate(models) if m.strip()]
     if not out:
         raise InvalidArgument("The update names no model. Give at least one variant a model (name:N or "
                               "name@alias).", {"field": "model"})
@@ -112,11 +116,9 @@ async def remove_alias(request: Request, name: str, alias: str) -> Response:
 @router.post("/ui/endpoints", dependencies=guarded("endpoints:Create", "endpoint/{endpoint}"))
 async def deploy(request: Request) -> Response:
     """Deploy a model version (or alias) to a new endpoint, from the model's page."""
-    from slipway.schemas import VariantSpec
-
     form = await read_form(request)
     name = _field(form, "endpoint")
-    spec = VariantSpec(model=_field(form, "model"), replicas=_number("replicas", _field(form, "replicas", "1"), int))
+    spec = variant("primary", _field(form, "model"), "1", _field(form, "replicas", "1"))
     e = await run_in_threadpool(platform(request).endpoints.create, name, [spec], _user(request))
     return redirect_with(f"/ui/endpoints/{e.name}", f"Deploying {spec.model} to endpoint {e.name} ({e.status}).")
 

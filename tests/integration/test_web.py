@@ -101,6 +101,8 @@ def test_dashboard_errors_are_pages_with_the_api_message(sqlite_server: SlipwayS
         bad = http.post("/ui/endpoints/nope/update", data={"model": "m:1", "weight": "heavy"})
         assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
         assert "Field &#39;weight&#39; has value &#39;heavy&#39;. Expected a number." in bad.text
+        zero = http.post("/ui/endpoints", data={"endpoint": "e", "model": "m:1", "replicas": "0"})
+        assert zero.status_code == 400 and "field &#39;replicas&#39; has value 0" in zero.text
         missing = http.post("/ui/endpoints/nope/rollback")
         api = http.post("/api/v1/endpoints/nope/rollback").json()["error"]["message"]
         assert missing.status_code == 404 and api.replace("'", "&#39;") in missing.text
