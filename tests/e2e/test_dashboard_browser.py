@@ -263,9 +263,8 @@ def test_stop_a_job_and_a_tuning_job(admin: Any, sdk: Client, tmp_path: Path) ->
     admin.goto("/ui/jobs/sleepy")
     admin.click("button:has-text('Stop job')")
     assert notice(admin).startswith("Stop requested for job sleepy")
-    wait_for(lambda: sdk.jobs.get("sleepy").status == "Stopped", timeout=120, what="the job to stop")
-    admin.reload()
-    expect(admin.locator("h1 .badge")).to_have_text("Stopped")
+    expect(admin.locator("h1 .badge")).to_have_text("Stopped", timeout=120_000)  # the page follows the job
+    assert sdk.jobs.get("sleepy").status == "Stopped"
     assert admin.locator("button:has-text('Stop job')").count() == 0
 
     job = sdk.jobs.build_request("tune", algorithm="logistic-regression", data={"train": "shapes:1"},
@@ -275,9 +274,8 @@ def test_stop_a_job_and_a_tuning_job(admin: Any, sdk: Client, tmp_path: Path) ->
     admin.goto("/ui/tuning/tune")
     admin.click("button:has-text('Stop tuning job')")
     assert notice(admin).startswith("Stop requested for tuning job tune")
-    wait_for(lambda: sdk.tuning.get("tune").view.status == "Stopped", timeout=120, what="the tuning job to stop")
-    admin.reload()
-    expect(admin.locator("h1 .badge")).to_have_text("Stopped")
+    expect(admin.locator("h1 .badge")).to_have_text("Stopped", timeout=120_000)
+    assert sdk.tuning.get("tune").view.status == "Stopped"
 
 
 def test_create_and_revoke_a_key(admin: Any, browser: Any, srv: SlipwayServer) -> None:
