@@ -40,6 +40,8 @@ _LAST_USED_EVERY = 60.0
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+ADMIN_ROLE = "admin"
+
 UNAUTHORIZED = (
     "Invalid API key: it is wrong, expired or revoked, or its user is disabled. "
     "Ask an admin for a new key (slipway keys create) and store it with slipway login."
@@ -152,11 +154,13 @@ class AuthService:
             self._role_policy(s, name)  # raises NotFound listing the known roles
         raise AssertionError("unreachable")
 
-    def create_role(self, name: str, policy: Any, description: str = "", user: str = "") -> RoleView:
+    def create_role(self, name: str, policy: Any, description: str = "", user: str = "",
+                    caller: Principal | None = None) -> RoleView:
         check_name(name, "role")
         doc = parse_policy(policy)
         if name in BUILTIN_ROLES:
             raise AlreadyExists(f"Role {name!r} is built in. Choose another name.", {"field": "name", "value": name})
+        self._check_grant(caller, doc, f"create role {name!r}")
         try:
             with self.db.session() as s:
                 row = Role(name=name, description=description, policy=doc, created_by=user)
@@ -209,6 +213,39 @@ class AuthService:
                 {"user": caller.user, "missing": missing},
             )
 
+    def _check_over(self, s: Session, caller: Principal | None, target: User, what: str) -> None:
+        """A caller may only manage a user (change, disable, enable, its keys) whose rights it holds itself.
+
+        Otherwise anyone allowed ``users:Update`` could demote or disable the admins, and anyone allowed
+        ``keys:Create`` could mint keys in an admin's name.
+        """
+        if caller is None or caller.user == target.name:
+            return
+        ok, missing = covers(caller.policies, self._role_policy(s, target.role))
+        if not ok:
+            raise Forbidden(
+                f"{caller.user} may not {what}: user {target.name!r} (role {target.role!r}) holds {missing}, "
+                "which the calling key does not have. Ask an admin to do it.",
+                {"user": caller.user, "target": target.name, "missing": missing},
+            )
+
+    @staticmethod
+    def _check_not_last_admin(s: Session, target: User, what: str) -> None:
+        """Refuse to demote or disable the last enabled admin: nobody could manage users and keys any more."""
+        if target.role != ADMIN_ROLE or target.disabled:
+            return
+        # Lock the enabled admins (Postgres; SQLite writers are serialised by BEGIN IMMEDIATE) so two
+        # admins demoting each other at the same moment cannot both succeed.
+        others = s.execute(select(User.id).where(User.role == ADMIN_ROLE, User.disabled.is_(False),
+                                                 User.id != target.id).with_for_update()).all()
+        if not others:
+            raise Conflict(
+                f"User {target.name!r} is the last enabled admin: {what} would leave nobody able to manage "
+                f"users, keys and roles. Give another user the admin role first (slipway users set-role NAME "
+                "admin); if every admin key is lost, run `slipway admin recover` on the server.",
+                {"field": "user", "value": target.name, "reason": "last_admin"},
+            )
+
     def create_user(self, name: str, role: str, caller: Principal | None = None) -> UserView:
         check_name(name, "user")
         with self.db.session() as s:
@@ -239,14 +276,26 @@ class AuthService:
                     caller: Principal | None = None) -> UserView:
         with self.db.session() as s:
             u = self._user(s, name)
-            if role is not None and role != u.role:
-                self._check_grant(caller, self._role_policy(s, role), f"give user {name!r} role {role!r}")
-                u.role = role
-            if disabled is not None:
-                if disabled and caller is not None and caller.user == name:
-                    raise Conflict(f"User {name!r} cannot disable itself (that would lock it out).",
-                                   {"field": "disabled", "value": name})
-                u.disabled = disabled
+            new_role = role if role is not None and role != u.role else None
+            new_disabled = disabled if disabled is not None and disabled != u.disabled else None
+            if new_role is not None and caller is not None and caller.user == name:
+                raise Forbidden(f"User {name!r} cannot change its own role (from {u.role!r} to {role!r}). "
+                                "Ask another admin to do it.",
+                                {"field": "role", "value": role, "user": name})
+            if new_disabled and caller is not None and caller.user == name:
+                raise Conflict(f"User {name!r} cannot disable itself (that would lock it out).",
+                               {"field": "disabled", "value": name})
+            if new_role is not None or new_disabled is not None:
+                self._check_over(s, caller, u, f"change user {name!r}")
+            if new_role is not None:
+                self._check_grant(caller, self._role_policy(s, new_role), f"give user {name!r} role {new_role!r}")
+                if new_role != ADMIN_ROLE:
+                    self._check_not_last_admin(s, u, f"giving it role {new_role!r}")
+                u.role = new_role
+            if new_disabled is not None:
+                if new_disabled:
+                    self._check_not_last_admin(s, u, "disabling it")
+                u.disabled = new_disabled
             s.flush()
             view = self._user_view(s, u)
         self._changed()
@@ -274,6 +323,7 @@ class AuthService:
         token = f"{PREFIX}{key_id}_{secret}"
         with self.db.session() as s:
             u = self._user(s, user)
+            self._check_over(s, caller, u, f"create a key for {user!r}")
             if caller is not None:
                 # The new key's rights are its user's role narrowed by its own policy: covering either is enough.
                 role_policy = self._role_policy(s, u.role)
@@ -297,14 +347,16 @@ class AuthService:
         nxt = str(offset + limit) if offset + limit < total else None
         return Page[KeyView](items=items, total=total, next_page_token=nxt)
 
-    def revoke_key(self, key_id: str) -> KeyView:
+    def revoke_key(self, key_id: str, caller: Principal | None = None) -> KeyView:
         with self.db.session() as s:
-            row = s.execute(select(ApiKey, User.name).join(User, ApiKey.user_id == User.id)
+            row = s.execute(select(ApiKey, User).join(User, ApiKey.user_id == User.id)
                             .where(ApiKey.key_id == key_id)).first()
             if row is None:
                 raise NotFound(f"API key {key_id!r} not found. List keys with: slipway keys list",
                                {"field": "key_id", "value": key_id})
-            k, name = row
+            k, owner = row
+            name = owner.name
+            self._check_over(s, caller, owner, f"revoke key {key_id} of {name!r}")
             if k.revoked_at is None:
                 k.revoked_at = utcnow()
             s.flush()
