@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -86,7 +86,12 @@ class Principal:
 
 
 class FailureLimiter:
-    """Counts failed authentications per source in a sliding window; over the limit means 429."""
+    """Counts failed authentications per bucket (a source address, a key id) in a sliding window.
+
+    Only failures are counted and only failures are refused: a correct key is always verified and
+    answered, so nobody can lock others out by sending wrong keys from their address or in their key's
+    name (issue #12: ten wrong keys from 127.0.0.1 used to block every caller for a minute).
+    """
 
     def __init__(self, max_failures: int, window: float) -> None:
         self.max_failures = max_failures
@@ -94,24 +99,23 @@ class FailureLimiter:
         self._failures: dict[str, collections.deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, source: str) -> None:
+    def fail(self, *buckets: str) -> tuple[str, int] | None:
+        """Record one failure in each bucket; (the first bucket over the limit, seconds to wait) or None."""
         now = time.monotonic()
+        over: tuple[str, int] | None = None
         with self._lock:
-            q = self._failures.get(source)
-            while q and now - q[0] > self.window:
-                q.popleft()
-            if q is not None and len(q) >= self.max_failures:
-                retry = max(1, int(self.window - (now - q[0])) + 1)
-                raise TooManyRequests(
-                    f"Too many failed authentications from {source}; try again in {retry} s.",
-                    {"retry_after": retry, "source": source},
-                )
-
-    def fail(self, source: str) -> None:
-        with self._lock:
-            if len(self._failures) > 100_000:  # a flood of sources: forget the oldest state
+            if len(self._failures) > 100_000:  # a flood of sources or key ids: forget the oldest state
                 self._failures.clear()
-            self._failures.setdefault(source, collections.deque()).append(time.monotonic())
+            for bucket in buckets:
+                q = self._failures.setdefault(bucket, collections.deque())
+                while q and now - q[0] > self.window:
+                    q.popleft()
+                q.append(now)
+                while len(q) > self.max_failures + 1:  # enough to know it is over; bounded memory
+                    q.popleft()
+                if over is None and len(q) > self.max_failures:
+                    over = (bucket, max(1, int(self.window - (now - q[0])) + 1))
+        return over
 
 
 class AuthService:
@@ -367,10 +371,14 @@ class AuthService:
     # -- authentication and authorization -----------------------------------------------------
 
     def authenticate(self, header: str | None, source: str) -> Principal:
-        """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429."""
+        """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429.
+
+        A wrong key counts as a failure for its source address and for the key id it claims; past
+        ``max_failures`` in the window either way it gets 429 instead of 401. A right key is always
+        verified and accepted, whatever the counts.
+        """
         if not header:
             raise Unauthorized(MISSING)
-        self.limiter.check(source)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         parsed = parse_token(token) if scheme.lower() == "bearer" else None
@@ -383,14 +391,25 @@ class AuthService:
                 return cached
         principal = self._load(parsed, token, now) if parsed else None
         if principal is None:
-            self.limiter.fail(source)
-            raise Unauthorized(UNAUTHORIZED)
+            self._failed(source, parsed[0] if parsed else None)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = principal
         self._touch(principal.key_id)
         return principal
+
+    def _failed(self, source: str, key_id: str | None) -> NoReturn:
+        buckets = [f"source:{source}"] + ([f"key:{key_id}"] if key_id else [])
+        over = self.limiter.fail(*buckets)
+        if over is None:
+            raise Unauthorized(UNAUTHORIZED)
+        bucket, retry = over
+        who = f"from {source}" if bucket.startswith("source:") else f"for key id {key_id}"
+        raise TooManyRequests(
+            f"Too many failed authentications {who}; try again in {retry} s. A valid key is still accepted.",
+            {"retry_after": retry, "source": source, "key_id": key_id},
+        )
 
     def peek(self, header: str | None, source: str) -> Principal | None:
         """The caller behind ``header`` without waiting on the database, or None when unknown here.
@@ -400,11 +419,10 @@ class AuthService:
         for a short grace while one background refresh re-reads the key (so a busy key does not send
         every caller in flight to the database at once); a refresh that finds the key revoked,
         expired or disabled drops it. Changes made through this process clear the cache at once.
-        Throttling applies as in :meth:`authenticate` (429 for a source over the failure limit).
+        Throttling never applies to a key found here: like :meth:`authenticate`, it refuses only wrong keys.
         """
         if not header:
             return None
-        self.limiter.check(source)
         digest = _hash(header.partition(" ")[2].strip())
         cached = self._cache.get(digest)
         if cached is None:
