@@ -495,6 +495,26 @@ class AuthService:
         return WhoAmI(user=principal.user, role=principal.role, key_id=principal.key_id,
                       restricted=len(principal.policies) > 1)
 
+    def recover_admin(self) -> tuple[KeyCreated, list[str]]:
+        """For ``slipway admin recover`` (someone with the home folder, no caller): user ``admin`` exists,
+        is enabled and has the admin role, and gets a new key. Returns the key and what was changed."""
+        changes: list[str] = []
+        with self.db.session() as s:
+            u = s.execute(select(User).where(User.name == "admin").with_for_update()).scalar_one_or_none()
+            if u is None:
+                s.add(User(name="admin", role=ADMIN_ROLE, disabled=False, created_by="slipway admin recover"))
+                changes.append("created user 'admin'")
+            else:
+                if u.role != ADMIN_ROLE:
+                    changes.append(f"role {u.role!r} -> {ADMIN_ROLE!r}")
+                    u.role = ADMIN_ROLE
+                if u.disabled:
+                    changes.append("enabled")
+                    u.disabled = False
+        self._changed()
+        key = self.create_key("admin", description="created by `slipway admin recover`")
+        return key, changes
+
     def bootstrap(self) -> KeyCreated | None:
         """On a new platform: the ``admin`` user and its first key (returned once, to be stored)."""
         if self.user_count():

@@ -3,6 +3,13 @@ never changes its own role, and the last enabled admin stays."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from slipway.client import Client
@@ -102,3 +109,84 @@ def test_the_last_enabled_admin_cannot_be_demoted_or_disabled(server: SlipwaySer
         with pytest.raises(Conflict, match="cannot disable itself"):
             ada.users.disable("ada")
         assert ada.users.update("admin", role="admin").role == "admin"
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    return subprocess.run([sys.executable, "-m", "slipway.cli.main", "--home", str(home), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_admin_recover_restores_a_locked_out_admin(sqlite_server: SlipwayServer) -> None:
+    server = sqlite_server
+    old_key = server.admin_key
+    with Client(url=server.url, api_key=old_key) as admin:
+        admin.users.create("ada", "admin")
+        ada_key = admin.keys.create(user="ada").key
+    # Locked out: the admin demoted and disabled, its key revoked; then ada loses hers too.
+    with Client(url=server.url, api_key=ada_key) as ada:
+        ada.users.update("admin", role="viewer")
+        ada.users.disable("admin")
+        ada.keys.revoke(old_key.split("_")[1])
+        ada.keys.revoke(ada.whoami().key_id)
+
+    # With the server running: the printed key works at once, and the home's CLI uses it.
+    r = _cli(server.home, "admin", "recover")
+    assert r.returncode == 0, r.stderr
+    key = r.stdout.strip()
+    assert key.startswith("swk_") and "not shown again" in r.stderr
+    with Client(url=server.url, api_key=key) as c:
+        me = c.whoami()
+        assert (me.user, me.role) == ("admin", "admin")
+        assert c.users.get("admin").disabled is False
+        events = c.audit.list(action="users:Recover").items
+    assert server.admin_key == key
+    assert stat.S_IMODE((server.home / "credentials").stat().st_mode) == 0o600
+    [event] = events
+    assert (event.user, event.key_id, event.resource, event.outcome) == ("admin", me.key_id, "user/admin", "allowed")
+    assert "role 'viewer' -> 'admin', enabled, new key" in event.message and "(local)" in event.message
+    assert key not in event.message
+    r = _cli(server.home, "--url", server.url, "users", "list", "--output", "json")
+    assert r.returncode == 0 and "ada" in r.stdout
+
+    # Without a server: the key is written to the home, and works once the server is back.
+    server.stop()
+    r = _cli(server.home, "admin", "recover", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    offline = json.loads(r.stdout)
+    assert offline["user"] == "admin" and offline["key"].startswith("swk_")
+    server.start()
+    with Client(url=server.url, home=server.home) as c:
+        assert c.whoami().key_id == offline["key_id"]
+        assert len(c.audit.list(action="users:Recover").items) == 2
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_home_is_private_from_the_start_and_older_homes_are_fixed(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    srv = SlipwayServer(home).start()
+    try:
+        with Client(url=srv.url, home=home) as c:
+            c.secrets.set("TOKEN", "x")  # a write: the -wal file exists
+        assert _mode(home) == 0o700
+        private = ["slipway.db", "slipway.db-wal", "slipway.db-shm", "credentials", "master.key"]
+        assert {n: _mode(home / n) for n in private} == dict.fromkeys(private, 0o600)
+    finally:
+        srv.stop()
+    # An older home, opened up by hand or an old version: tightened on the next start.
+    os.chmod(home, 0o755)
+    for name in ("slipway.db", "credentials", "master.key"):
+        os.chmod(home / name, 0o644)
+    srv.start()
+    try:
+        assert _mode(home) == 0o700
+        assert {n: _mode(home / n) for n in ("slipway.db", "credentials", "master.key")} == \
+            dict.fromkeys(("slipway.db", "credentials", "master.key"), 0o600)
+        for extra in ("slipway.db-wal", "slipway.db-shm"):
+            if (home / extra).exists():
+                assert _mode(home / extra) == 0o600
+    finally:
+        srv.stop()
