@@ -158,7 +158,7 @@ class Platform:
     def training(self) -> TrainingService:
         from slipway.services.training import TrainingService
 
-        return TrainingService(self.db, self.store, self.datasets, self.settings)
+        return TrainingService(self.db, self.store, self.datasets, self.settings, self.secrets)
 
     @cached_property
     def executor(self) -> Executor:
@@ -184,7 +184,7 @@ class Platform:
     def job_runs(self) -> JobRuns:
         from slipway.services.job_runs import JobRuns
 
-        return JobRuns(self.training, self.executor)
+        return JobRuns(self.training, self.executor, self.secrets)
 
     @cached_property
     def registry(self) -> RegistryService:
