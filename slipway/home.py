@@ -30,9 +30,8 @@ def _tighten(path: Path, mode: int) -> None:
     if current & ~mode:
         try:
             os.chmod(path, current & mode)
-        except PermissionError:  # not ours: say so rather than pretend it is private
-            log.warning("%s has mode %o and cannot be made private (%o): it belongs to another user",
-                        path, current, mode)
+        except OSError as exc:  # not ours, or a read-only file system: say so rather than pretend
+            log.warning("%s has mode %o and cannot be made private (%o): %s", path, current, mode, exc)
 
 
 def make_private_dir(path: Path) -> Path:

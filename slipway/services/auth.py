@@ -114,7 +114,9 @@ class FailureLimiter:
                 while len(q) > self.max_failures + 1:  # enough to know it is over; bounded memory
                     q.popleft()
                 if over is None and len(q) > self.max_failures:
-                    over = (bucket, max(1, int(self.window - (now - q[0])) + 1))
+                    # Until enough failures leave the window for the next wrong key to get a 401 again.
+                    oldest_kept = q[len(q) - self.max_failures]
+                    over = (bucket, max(1, int(self.window - (now - oldest_kept)) + 1))
         return over
 
 

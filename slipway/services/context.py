@@ -25,7 +25,7 @@ def is_dashboard_read(method: str, path: str) -> bool:
 
 if TYPE_CHECKING:
     from slipway.compute import Executor
-    from slipway.schemas.auth import KeyCreated, RotateResult
+    from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.datasets import DatasetService
@@ -126,21 +126,6 @@ class Platform:
             return None
         save_profile(self.settings.credentials_file, LOCAL, created.key, user="admin")
         return created.key_id
-
-    def recover_admin(self, by: str) -> KeyCreated:
-        """``slipway admin recover``: ``admin`` enabled with the admin role, a new key in the credentials file,
-        and an audit event saying who (``by``: the OS user and host) did it and what changed."""
-        from slipway.credentials import LOCAL, save_profile
-
-        created, changes = self.auth.recover_admin()
-        save_profile(self.settings.credentials_file, LOCAL, created.key, user="admin")
-        self.audit.record(
-            user="admin", key_id=created.key_id, action="users:Recover", resource="user/admin", method="CLI",
-            path="slipway admin recover", source=by, request_id="", outcome="allowed", status=201,
-            message=f"Recovered by {by} with access to the home folder: "
-                    f"{', '.join(changes + [f'new key {created.key_id}'])}.",
-        )
-        return created
 
     def rotate_master_key(self) -> RotateResult:
         """Re-wrap every data key (artifacts and secrets) under a new master key; data is not rewritten."""
