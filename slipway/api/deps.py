@@ -11,8 +11,8 @@ from fastapi import Query, Request
 from slipway.errors import InvalidArgument
 from slipway.services import Platform
 
-__all__ = ["OPEN_PATHS", "Paging", "SECRETS_USE", "authorize_secrets", "check_routes_protected", "iter_routes", "paging",
-           "permission", "platform", "principal"]
+__all__ = ["OPEN_PATHS", "Paging", "SECRETS_USE", "authorize_secrets", "check_routes_protected", "iter_routes",
+           "paging", "permission", "platform", "principal"]
 
 SECRETS_USE = "secrets:Use"
 
