@@ -240,11 +240,11 @@ class AuthService:
         """Refuse to demote or disable the last enabled admin: nobody could manage users and keys any more."""
         if target.role != ADMIN_ROLE or target.disabled:
             return
-        # Lock the enabled admins (Postgres; SQLite writers are serialised by BEGIN IMMEDIATE) so two
-        # admins demoting each other at the same moment cannot both succeed.
-        others = s.execute(select(User.id).where(User.role == ADMIN_ROLE, User.disabled.is_(False),
-                                                 User.id != target.id).with_for_update()).all()
-        if not others:
+        # Lock every enabled admin, in one order (Postgres; SQLite serialises writers with BEGIN IMMEDIATE):
+        # of two admins demoting each other at once, the second waits, re-reads, and is refused.
+        admins = s.execute(select(User.id).where(User.role == ADMIN_ROLE, User.disabled.is_(False))
+                           .order_by(User.id).with_for_update()).scalars().all()
+        if not [i for i in admins if i != target.id]:
             raise Conflict(
                 f"User {target.name!r} is the last enabled admin: {what} would leave nobody able to manage "
                 f"users, keys and roles. Give another user the admin role first (slipway users set-role NAME "

@@ -8,6 +8,8 @@ import os
 import stat
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -190,3 +192,21 @@ def test_the_home_is_private_from_the_start_and_older_homes_are_fixed(tmp_path: 
                 assert _mode(home / extra) == 0o600
     finally:
         srv.stop()
+
+
+def test_two_admins_demoted_at_once_leave_one(server: SlipwayServer, client: Client) -> None:
+    _role_with(client, "root", "*")
+    root = _key_of(client, "rooty", "root")
+    _key_of(client, "ada", "admin")
+    barrier = threading.Barrier(2)
+
+    def demote(name: str) -> int:
+        with server.http(api_key=root) as http:
+            barrier.wait()
+            return http.patch(f"/api/v1/users/{name}", json={"role": "viewer"}).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(demote, ["admin", "ada"]))
+    assert codes == [200, 409]
+    with Client(url=server.url, api_key=root) as c:
+        assert len([u for u in c.users.list().items if u.role == "admin" and not u.disabled]) == 1
