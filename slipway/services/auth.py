@@ -353,7 +353,9 @@ class AuthService:
         nxt = str(offset + limit) if offset + limit < total else None
         return Page[KeyView](items=items, total=total, next_page_token=nxt)
 
-    def revoke_key(self, key_id: str, caller: Principal | None = None) -> KeyView:
+    def revoke_key(self, key_id: str, caller: Principal | None) -> KeyView:
+        """Revoke a key at once. ``caller`` (required: None only for the platform's own use) must cover the
+        key's user, unless it is the caller's own key."""
         with self.db.session() as s:
             row = s.execute(select(ApiKey, User).join(User, ApiKey.user_id == User.id)
                             .where(ApiKey.key_id == key_id)).first()
