@@ -125,6 +125,7 @@ class AuthService:
         self.db = db
         self.limiter = FailureLimiter(max_failures, failure_window)
         self._cache: dict[str, Principal] = {}
+        self._rejected: dict[str, float] = {}  # digest of a wrong token -> when: a flood of it skips the database
         self._last_used: dict[str, float] = {}
         self._refreshing: set[str] = set()
         self._lock = threading.Lock()
@@ -132,6 +133,7 @@ class AuthService:
     def _changed(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._rejected.clear()  # a re-enabled user's key is right again
 
     # -- roles -------------------------------------------------------------------------------
 
@@ -393,8 +395,15 @@ class AuthService:
             if cached.expires_at is None or cached.expires_at > now:
                 self._touch(cached.key_id)
                 return cached
+        rejected = self._rejected.get(digest)
+        if rejected is not None and time.monotonic() - rejected < _CACHE_TTL:
+            self._failed(source, parsed[0] if parsed else None)
         principal = self._load(parsed, token, now) if parsed else None
         if principal is None:
+            with self._lock:
+                if len(self._rejected) > 10_000:
+                    self._rejected.clear()
+                self._rejected[digest] = time.monotonic()
             self._failed(source, parsed[0] if parsed else None)
         with self._lock:
             if len(self._cache) > 10_000:
