@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from slipway.errors import Conflict, InvalidArgument
+from slipway.home import make_private_dir
 from slipway.settings import Settings
 
 __all__ = ["HomeLock", "read_server_file", "serve"]
@@ -31,7 +32,7 @@ class HomeLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.settings.home)
         fh = open(self.settings.lock_file, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -11,7 +11,10 @@ from fastapi import Query, Request
 from slipway.errors import InvalidArgument
 from slipway.services import Platform
 
-__all__ = ["OPEN_PATHS", "Paging", "check_routes_protected", "iter_routes", "paging", "permission", "platform", "principal"]
+__all__ = ["OPEN_PATHS", "Paging", "SECRETS_USE", "authorize_secrets", "check_routes_protected", "iter_routes",
+           "paging", "permission", "platform", "principal"]
+
+SECRETS_USE = "secrets:Use"
 
 # Routes that answer without a key: liveness, and the API description (it reveals no data).
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
@@ -68,6 +71,12 @@ def permission(action: str, resource: str = "*") -> Callable[[Request], None]:
 
     _check.__name__ = f"permission_{action.replace(':', '_')}"
     return _check
+
+
+def authorize_secrets(request: Request, names: list[str]) -> None:
+    """A job (or tuning job) that takes secrets needs ``secrets:Use`` on each: its code can read the values."""
+    for name in dict.fromkeys(names):
+        platform(request).authorize_request(request, SECRETS_USE, f"secret/{name}")
 
 
 def principal(request: Request) -> Any:

@@ -9,6 +9,7 @@ import typer
 
 from slipway import __version__
 from slipway.cli import (
+    admin,
     algorithms,
     audit,
     data,
@@ -65,6 +66,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(admin.app, name="admin")
 server.register(app)
 train.register(app)
 tuning.register(app)

@@ -64,6 +64,8 @@ def tune(
     metric: list[str] = typer.Option([], "--metric", help="NAME=REGEX over log lines (repeatable)."),
     label: str = typer.Option(None, "--label", help="Target column (default: the dataset version's label)."),
     validation_split: float = typer.Option(None, "--validation-split", help="Share of train held out."),
+    secret: list[str] = typer.Option([], "--secret", help="A secret every trial gets as the environment variable "
+                                                          "NAME, redacted from its log (repeatable)."),
     objective: str = typer.Option(..., "--objective", help="Metric to optimise, e.g. validation:roc_auc."),
     maximize: bool = typer.Option(True, "--maximize/--minimize", help="Direction of the objective."),
     ranges: list[str] = typer.Option([], "--range", "-r", help="NAME=MIN:MAX[:int][:log] or NAME=A,B,C "
@@ -93,7 +95,7 @@ def tune(
     template = c.jobs.build_request(
         name, algorithm=algorithm, script=script, source_dir=source_dir, framework=framework,
         data=parse_channels(data), hyperparameters=hps, label=label, validation_split=validation_split,
-        metric_definitions=defs, max_runtime=trial_max_runtime,
+        metric_definitions=defs, max_runtime=trial_max_runtime, secrets=secret,
     )
     req = CreateTuningRequest(job=template, objective=objective, maximize=maximize, ranges=ranges, strategy=strategy,
                               max_trials=max_trials, max_parallel=max_parallel, max_runtime=max_runtime,

@@ -29,6 +29,9 @@ class CreateJobRequest(BaseModel):
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     max_runtime: int | None = Field(None, ge=1, description="Seconds before the job is stopped.")
     memory_limit_mb: int | None = Field(None, ge=16, description="Address-space limit of the job's processes.")
+    secrets: list[str] = Field(default_factory=list, max_length=64, description=(
+        "Names of secrets (slipway secrets set NAME) whose values the job gets as environment variables, "
+        "named after the secret ('-' and '.' become '_'); the values are redacted from its log."))
 
 
 class StatusTransition(BaseModel):
@@ -53,6 +56,7 @@ class JobView(BaseModel):
     metric_definitions: list[MetricDefinition]
     max_runtime: int
     memory_limit_mb: int | None
+    secrets: list[str] = Field(default_factory=list, description="Names of the secrets the job gets (no values).")
     status: str
     secondary_status: str
     transitions: list[StatusTransition]

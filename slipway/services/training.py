@@ -29,6 +29,7 @@ from slipway.names import check_name
 from slipway.schemas import CreateJobRequest, DatasetVersionView, JobMetrics, JobView, MetricPoint, Page
 from slipway.schemas.jobs import TERMINAL
 from slipway.services.datasets import DatasetService
+from slipway.services.secrets import SecretService, job_env_names
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore
 
@@ -72,7 +73,8 @@ def job_view(job: Job) -> JobView:
         source_sha256=job.source_sha256, inputs={k: v["ref"] for k, v in (job.inputs or {}).items()},
         hyperparameters=job.hyperparameters or {}, label=job.label, problem_type=job.problem_type,
         validation_split=job.validation_split, metric_definitions=job.metric_definitions or [],
-        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, status=job.status,
+        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, secrets=list(job.secrets or []),
+        status=job.status,
         secondary_status=job.secondary_status, transitions=job.transitions or [], failure_reason=job.failure_reason,
         final_metrics=job.final_metrics or {}, model_available=job.model_key is not None, created_at=job.created_at,
         started_at=job.started_at, ended_at=job.ended_at,
@@ -110,8 +112,10 @@ def _problem_type(algo_types: tuple[str, ...], train: DatasetVersionView, label:
 
 
 class TrainingService:
-    def __init__(self, db: Database, store: ArtifactStore, datasets: DatasetService, settings: Settings) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, datasets: DatasetService, settings: Settings,
+                 secrets: SecretService | None = None) -> None:
         self.db = db
+        self.secrets = secrets
         self.store = store
         self.datasets = datasets
         self.settings = settings
@@ -266,6 +270,7 @@ class TrainingService:
             )
         views = self._resolve_inputs(spec.inputs)
         definitions = self._check_metric_definitions(spec)
+        self._check_secrets(spec.secrets)
         if spec.framework is not None and spec.framework not in FRAMEWORKS:
             raise InvalidArgument(
                 f"Framework {spec.framework!r} is not known. Expected one of: {', '.join(FRAMEWORKS)}.",
@@ -304,6 +309,7 @@ class TrainingService:
             validation_split=spec.validation_split, metric_definitions=definitions,
             max_runtime=spec.max_runtime or self.settings.job_max_runtime,
             memory_limit_mb=spec.memory_limit_mb or self.settings.job_memory_limit_mb or None,
+            secrets=list(dict.fromkeys(spec.secrets)),
             status="Pending", secondary_status="Pending",
             transitions=[{"status": "Pending", "start_time": utcnow().isoformat(), "end_time": None, "message": ""}],
             final_metrics={}, log_offset=0, metrics_offset=0, created_by=user,
@@ -324,6 +330,20 @@ class TrainingService:
             raise
         self.wakeup.set()
         return view
+
+    def _check_secrets(self, names: list[str]) -> None:
+        """Every secret a job asks for can be an environment variable and is set (values are read at start)."""
+        if not names:
+            return
+        job_env_names(names)
+        if self.secrets is None:
+            raise InvalidArgument("This platform has no secret store: a job cannot take secrets.", {"field": "secrets"})
+        missing = self.secrets.missing(names)
+        if missing:
+            raise NotFound(
+                f"Secret(s) not found: {', '.join(missing)}. Set them first with: slipway secrets set NAME",
+                {"field": "secrets", "missing": missing},
+            )
 
     def _check_script_hps(self, hps: dict[str, Any]) -> dict[str, Any]:
         for k, v in hps.items():

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from slipway.api.deps import Paging, paging, permission, platform
+from slipway.api.deps import Paging, authorize_secrets, paging, permission, platform
 from slipway.schemas import CreateJobRequest, JobMetrics, JobView, Page, SourceUpload
 from slipway.services import Platform
 
@@ -50,6 +50,7 @@ async def upload_source(name: str, request: Request, p: Platform = Depends(platf
 @router.post("/{name}", response_model=JobView, status_code=201,
              dependencies=[Depends(permission("jobs:Create", "job/{name}"))])
 async def create(name: str, spec: CreateJobRequest, request: Request, p: Platform = Depends(platform)) -> JobView:
+    await run_in_threadpool(authorize_secrets, request, spec.secrets)
     user = getattr(request.state, "user", "") or ""
     return await run_in_threadpool(p.training.create, name, spec, str(user))
 

@@ -40,5 +40,5 @@ async def rotate_master(p: Platform = Depends(platform)) -> RotateResult:
 
 @router.delete("/api/v1/keys/{key_id}", response_model=KeyView,
                dependencies=[Depends(permission("keys:Delete", "key/{key_id}"))])
-async def revoke_key(key_id: str, p: Platform = Depends(platform)) -> KeyView:
-    return await run_in_threadpool(p.auth.revoke_key, key_id)
+async def revoke_key(key_id: str, request: Request, p: Platform = Depends(platform)) -> KeyView:
+    return await run_in_threadpool(p.auth.revoke_key, key_id, principal(request))

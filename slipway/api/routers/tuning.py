@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from slipway.api.deps import Paging, paging, permission, platform
+from slipway.api.deps import Paging, authorize_secrets, paging, permission, platform
 from slipway.schemas import Page
 from slipway.schemas.tuning import CreateTuningRequest, TuningJobView
 from slipway.services import Platform
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/api/v1/tuning-jobs", tags=["tuning"])
              dependencies=[Depends(permission("tuning:Create", "tuning/{name}"))])
 async def create(name: str, body: CreateTuningRequest, request: Request,
                  p: Platform = Depends(platform)) -> TuningJobView:
+    await run_in_threadpool(authorize_secrets, request, body.job.secrets)
     user = getattr(request.state, "user", "") or ""
     return await run_in_threadpool(p.tuning.create, name, body, user)
 
