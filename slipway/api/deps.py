@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,11 @@ def platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
 
 
+# A page token is the offset of the next page as we issued it: ASCII digits, at most 15 of them (a bigger
+# offset overflows SQLite's integer before any table gets there). isdigit() would let '¹' through to int().
+PAGE_TOKEN = re.compile(r"[0-9]{1,15}")
+
+
 @dataclass(frozen=True)
 class Paging:
     limit: int
@@ -32,14 +38,16 @@ class Paging:
 def paging(
     request: Request,
     limit: int | None = Query(default=None, ge=1, le=1000, description="Items per page (1-1000)."),
-    page_token: str | None = Query(default=None, description="next_page_token from the previous page."),
+    page_token: str | None = Query(default=None, description="next_page_token from the previous page.",
+                                   json_schema_extra={"pattern": f"^{PAGE_TOKEN.pattern}$"}),
 ) -> Paging:
     offset = 0
-    if page_token:
-        if not page_token.isdigit():
+    if page_token is not None:
+        if not PAGE_TOKEN.fullmatch(page_token):
             raise InvalidArgument(
-                f"Field 'page_token' has value {page_token!r}. Expected the next_page_token of a previous page.",
-                {"field": "page_token", "value": page_token},
+                f"Field 'page_token' has value {page_token[:80]!r}. Expected the next_page_token of a previous "
+                "page (leave it out for the first page).",
+                {"field": "page_token", "value": page_token[:80]},
             )
         offset = int(page_token)
     return Paging(limit or platform(request).settings.page_size, offset)
