@@ -6,14 +6,38 @@ import re
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["LATEST", "check_name", "parse_ref"]
+__all__ = ["LATEST", "check_name", "check_no_control", "escape_controls", "parse_ref"]
 
 LATEST = None
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# Control characters (C0, DEL, C1), line and paragraph separators, and the invisible formatting characters that
+# reorder or hide text (zero-width, bidi overrides, BOM): none belongs in a name, a log line or the audit trail.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as ``\\uXXXX``: safe to store, log or show."""
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def check_no_control(value: str, field: str, kind: str = "name") -> str:
+    """Refuse a control character anywhere in ``value``; the message names it (``U+000A``)."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        char = f"U+{ord(found.group()):04X}"
+        shown = escape_controls(value if len(value) <= 80 else f"{value[:80]}…")
+        raise InvalidArgument(
+            f"The {kind} '{shown}' contains the control character {char} at position {found.start()}. "
+            "Expected printable characters only; names are 1-63 letters, digits, '.', '_' or '-'.",
+            {"field": field, "value": shown, "character": char, "position": found.start()},
+        )
+    return value
 
 
 def check_name(name: str, kind: str = "dataset") -> str:
     """A name is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit, never '..'."""
+    if isinstance(name, str):
+        check_no_control(name, "name", f"{kind} name")
     if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
         shown = name if isinstance(name, str) and len(name) <= 80 else f"{str(name)[:80]}…"
         reason = "is longer than 63 characters" if isinstance(name, str) and len(name) > 63 else "is not valid"

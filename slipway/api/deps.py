@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Query, Request
 
 from slipway.errors import InvalidArgument
+from slipway.names import check_no_control
 from slipway.services import Platform
 
 __all__ = ["OPEN_PATHS", "Paging", "check_routes_protected", "iter_routes", "paging", "permission", "platform", "principal"]
@@ -61,6 +62,10 @@ def permission(action: str, resource: str = "*") -> Callable[[Request], None]:
     """
 
     def _check(request: Request) -> None:
+        # Before anything reads the path: a control character would otherwise reach the resource string, the
+        # policy match (a 403 even for admin) and the audit trail. The service still checks the name itself.
+        for key, value in request.path_params.items():
+            check_no_control(str(value), key, key)
         params = {k: str(v).split(":", 1)[0] for k, v in request.path_params.items()}
         try:
             res = resource.format(**params)

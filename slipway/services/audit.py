@@ -17,6 +17,7 @@ from sqlalchemy import select
 from slipway.db import Database, utcnow
 from slipway.db.models import AuditCount, AuditEvent
 from slipway.errors import InvalidArgument
+from slipway.names import escape_controls
 from slipway.schemas.auth import AuditCountView, AuditEventView, Page
 from slipway.services.auth import parse_duration
 
@@ -54,7 +55,8 @@ class AuditService:
             self.record(**event)
 
     def record(self, **event: Any) -> None:
-        fields = {k: (str(v)[:limit] if isinstance(v, str) else v) for k, v, limit in (
+        # Escaped: a control character in a path or a message must not forge or hide lines of the trail.
+        fields = {k: (escape_controls(v)[:limit] if isinstance(v, str) else v) for k, v, limit in (
             (k, v, 1024 if k == "path" else 512 if k == "resource" else 4000 if k == "message" else 128)
             for k, v in event.items())}
         self.db.run(lambda s: s.add(AuditEvent(time=utcnow(), **fields)))

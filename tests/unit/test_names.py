@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.errors import InvalidArgument
-from slipway.names import check_name, parse_ref
+from slipway.names import check_name, escape_controls, parse_ref
 
 
 @pytest.mark.parametrize("name", ["cancer", "a", "x" * 63, "my-data_v2.1"])
@@ -24,3 +24,16 @@ def test_refs() -> None:
     for bad in ("cancer:0", "cancer:-1", "cancer:x", "../x:1"):
         with pytest.raises(InvalidArgument):
             parse_ref(bad)
+
+
+@pytest.mark.parametrize("name, code", [("a\x01b", "U+0001"), ("a\nb", "U+000A"), ("a\x7f", "U+007F"),
+                                        ("\x85x", "U+0085"), ("ok\u202e", "U+202E")])
+def test_a_control_character_is_named_and_never_echoed_raw(name: str, code: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        check_name(name, "model")
+    assert code in info.value.message and info.value.details["character"] == code
+    assert not any(c in info.value.message + info.value.details["value"] for c in name if not c.isalnum())
+
+
+def test_escape_controls_keeps_printable_text() -> None:
+    assert escape_controls("GET /a\nb é") == "GET /a\\u000ab é"
