@@ -5,12 +5,17 @@ One real server for the module: every test here only reads, or writes things no 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
+import numpy as np
+import orjson
 import pytest
 
+from slipway.client import Client
+from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.servers import SlipwayServer
 
 
@@ -113,3 +118,61 @@ def test_the_audit_trail_never_records_a_raw_control_character(http: httpx.Clien
     for event in events:
         for value in event.values():
             assert not (isinstance(value, str) and any(c in value for c in CONTROL)), event
+
+
+@pytest.fixture(scope="module")
+def endpoints(srv: SlipwayServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Two endpoints of the same pipeline (no imputer): one on its ONNX export, one on scikit-learn itself;
+    endpoint name -> the URL of its replica's own port."""
+    folder = write_cancer_artifact(tmp_path_factory.mktemp("model") / "v1")
+    replicas = {}
+    with Client(url=srv.url, home=srv.home) as c:
+        c.models.import_(folder, "cancer")
+        for name, onnx in (("cancer-onnx", True), ("cancer-sklearn", False)):
+            ep = c.endpoints.deploy(name, "cancer:1", serving={"onnx": onnx})
+            replicas[name] = ep.replicas[0].url
+    return replicas
+
+
+def _npy(rows: list[list[float]]) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.array(rows))
+    return buf.getvalue()
+
+
+def _payloads() -> list[tuple[str, bytes, str, str]]:
+    """(case, body, content type, the start of the message): bad value in row 1 (0-based) column 2."""
+    good = first_rows(2)
+    bad = [good[0], [*good[1][:2], float("inf"), *good[1][3:]]]
+    nan = [good[0], [*good[1][:2], float("nan"), *good[1][3:]]]
+    csv = "\n".join(",".join(map(str, r)) for r in bad).encode()
+    return [
+        ("csv inf", csv, "text/csv", "CSV row 2, feature 'mean_perimeter' (column 2) has value inf."),
+        ("csv -inf", csv.replace(b"inf", b"-inf"), "text/csv",
+         "CSV row 2, feature 'mean_perimeter' (column 2) has value -inf."),
+        ("csv nan", csv.replace(b"inf", b"nan"), "text/csv",
+         "CSV row 2, feature 'mean_perimeter' (column 2) has no value"),
+        ("npy inf", _npy(bad), "application/x-npy", "Row 1, feature 'mean_perimeter' (column 2) has value inf."),
+        ("npy nan", _npy(nan), "application/x-npy", "Row 1, feature 'mean_perimeter' (column 2) has no value"),
+        ("json null", orjson.dumps({"instances": [good[0], [*good[1][:2], None, *good[1][3:]]]}),
+         "application/json", "Row 1, feature 'mean_perimeter' (column 2) has no value"),
+        ("json 1e999", b'{"instances": [[1e999]]}', "application/json", "The request body is not valid JSON"),
+    ]
+
+
+@pytest.mark.parametrize("endpoint", ["cancer-onnx", "cancer-sklearn"])
+def test_infinity_and_unwanted_nan_are_400s_naming_row_and_column_everywhere(
+        srv: SlipwayServer, http: httpx.Client, endpoints: dict[str, str], endpoint: str) -> None:
+    path = f"/endpoints/{endpoint}/invocations"
+    for case, body, ctype, message in _payloads():
+        # A key the server has not seen yet goes through the FastAPI route; the same key again takes the
+        # plain-ASGI fast path (its key is now cached); the replica's own port answers the same.
+        key = http.post("/api/v1/keys", json={"description": case}).json()["key"]
+        with srv.http(key) as fresh:
+            answers = [fresh.post(path, content=body, headers={"Content-Type": ctype}) for _ in range(2)]
+        answers.append(httpx.post(endpoints[endpoint], content=body, headers={"Content-Type": ctype}, timeout=30))
+        for r in answers:
+            assert r.status_code == 400, (case, r.text)
+            assert r.json()["error"]["message"].startswith(message), (case, r.json())
+    ok = http.post(path, content=_npy(first_rows(2)), headers={"Content-Type": "application/x-npy"})
+    assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
