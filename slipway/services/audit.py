@@ -95,7 +95,7 @@ class AuditService:
         self.flush()
         with self.db.session() as s:
             q = select(AuditCount).order_by(AuditCount.day, AuditCount.user, AuditCount.action, AuditCount.resource)
-            if since:
+            if since is not None:
                 q = q.where(AuditCount.day >= self._since(since).date().isoformat())
             return [AuditCountView(day=r.day, user=r.user, action=r.action, resource=r.resource, count=r.count)
                     for r in s.execute(q).scalars()]
@@ -109,7 +109,7 @@ class AuditService:
             pass
         try:
             return utcnow() - parse_duration(since, "since")
-        except InvalidArgument:
+        except (InvalidArgument, OverflowError):  # OverflowError: a duration longer than the calendar
             raise InvalidArgument(
                 f"Field 'since' has value {since!r}. Expected a duration (90s, 15m, 1h, 30d) or an ISO time "
                 "(2026-11-22T14:00:00).", {"field": "since", "value": since},
@@ -121,7 +121,7 @@ class AuditService:
         from sqlalchemy import func
 
         q = select(AuditEvent)
-        if since:
+        if since is not None:
             q = q.where(AuditEvent.time >= self._since(since))
         if user:
             q = q.where(AuditEvent.user == user)

@@ -176,3 +176,40 @@ def test_infinity_and_unwanted_nan_are_400s_naming_row_and_column_everywhere(
             assert r.json()["error"]["message"].startswith(message), (case, r.json())
     ok = http.post(path, content=_npy(first_rows(2)), headers={"Content-Type": "application/x-npy"})
     assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/api/v1/datasets/x:¹", None),  # '¹'.isdigit(): int() raised
+    ("GET", "/api/v1/models/x/versions/99999999999999999999", None),  # over SQLite's integer
+    ("GET", "/api/v1/audit?since=99999999999999d", None),  # a timedelta past the calendar
+    ("GET", "/api/v1/audit/counts?since=349206w", None),
+    ("POST", "/api/v1/keys", {"expires": "99999999999w"}),
+    ("POST", "/api/v1/keys", {"expires": ""}),  # was taken as "never expires"
+])
+def test_inputs_the_fuzzer_found_are_400s(http: httpx.Client, method: str, path: str, body: object) -> None:
+    r = http.request(method, path, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["details"]["field"] in ("version", "since", "expires"), r.text
+
+
+def test_a_405_lists_every_method_of_the_path(http: httpx.Client) -> None:
+    r = http.request("PUT", "/api/v1/datasets/x:1")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET"
+    assert r.json()["error"]["message"] == "PUT is not allowed on /api/v1/datasets/x:1. Allowed: DELETE, GET."
+    assert http.request("PATCH", "/api/v1/users").headers["allow"] == "GET, POST"
+    # where a literal path overlaps a template, the literal one is the resource
+    assert http.request("GET", "/api/v1/keys/rotate-master").headers["allow"] == "POST"
+
+
+def test_the_openapi_document_gives_every_error_one_shape(http: httpx.Client) -> None:
+    doc = http.get("/openapi.json").json()
+    assert set(doc["components"]["schemas"]["ErrorResponse"]["properties"]) == {"error"}
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            codes = set(op["responses"])
+            assert "422" not in codes and {"401", "403", "429"} <= codes, (method, path)
+            for code in codes - {"200", "201", "204"}:
+                schema = op["responses"][code]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path, code)
