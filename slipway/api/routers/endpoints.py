@@ -61,7 +61,9 @@ async def delete(name: Name, request: Request, p: Platform = Depends(platform)) 
                   dependencies=[Depends(permission("endpoints:Invoke", "endpoint/{name}"))],
                   responses=error_responses(406, 413, 415, 503, 504),
                   openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
-                                                             "text/csv": {"schema": {"type": "string"}}},
+                                                             "text/csv": {"schema": {"type": "string"}},
+                                                             "application/x-npy": {"schema": {"type": "string",
+                                                                                              "format": "binary"}}},
                                                  "required": True}})
 async def invoke(name: Name, request: Request) -> Response:
     """Predict: JSON, CSV or NumPy in; JSON or CSV out. The X-Slipway-Variant header names who answered."""
