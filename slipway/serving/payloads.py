@@ -68,13 +68,16 @@ def _position(arr: np.ndarray, bad: np.ndarray, names: list[str] | None, row_wor
     return f"{row_word} {row}, position {list(idx[1:])}", details
 
 
-def check_finite(arr: np.ndarray, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0) -> None:
+def check_finite(arr: np.ndarray, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0,
+                 allow_nan: bool = True) -> None:
     """Refuse inf and -inf, naming the first one's row and column; one vectorised pass, no Python per value.
 
-    NaN passes: it is how a missing value (JSON null, an empty CSV cell) reaches the model, and a pipeline with
-    an imputer takes it. A model that does not is answered by ``missing_values``.
+    NaN passes by default: it is how a missing value (JSON null, an empty CSV cell) reaches the model, and a
+    pipeline with an imputer takes it. A model that does not is answered by ``missing_values``.
     """
-    bad = np.isinf(arr)
+    if arr.dtype.kind not in "fc":
+        return
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
     if bad.any():
         where, details = _position(arr, bad, names, row_word, row_base)
         raise BadInput(f"{where} has value {details['value']}. Expected a finite number.",
