@@ -180,7 +180,7 @@ def test_infinity_and_unwanted_nan_are_400s_naming_row_and_column_everywhere(
 
 @pytest.mark.parametrize("method, path, body", [
     ("GET", "/api/v1/datasets/x:¹", None),  # '¹'.isdigit(): int() raised
-    ("GET", "/api/v1/models/x/versions/99999999999999999999", None),  # over SQLite's integer
+    ("GET", "/api/v1/models/x/versions/99999999999999999999", None),  # outside the documented pattern (was a 404)
     ("GET", "/api/v1/audit?since=99999999999999d", None),  # a timedelta past the calendar
     ("GET", "/api/v1/audit/counts?since=349206w", None),
     ("POST", "/api/v1/keys", {"expires": "99999999999w"}),
