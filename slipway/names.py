@@ -6,8 +6,8 @@ import re
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["LATEST", "MODEL_REF_SCHEMA", "NAME_SCHEMA", "REF_SCHEMA", "VERSION_SCHEMA", "check_name", "check_no_control",
-           "escape_controls", "parse_ref"]
+__all__ = ["LATEST", "MODEL_REF_SCHEMA", "NAME_SCHEMA", "REF_SCHEMA", "VERSION_SCHEMA", "check_name",
+           "check_no_control", "escape_controls", "parse_ref"]
 
 LATEST = None
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

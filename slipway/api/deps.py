@@ -13,7 +13,8 @@ from slipway.errors import InvalidArgument
 from slipway.names import NAME_SCHEMA, REF_SCHEMA, VERSION_SCHEMA, check_no_control
 from slipway.services import Platform
 
-__all__ = ["Alias", "Name", "OPEN_PATHS", "Paging", "Number", "Ref", "TuningName", "Version", "VersionedRef", "check_routes_protected", "iter_routes", "paging", "permission", "platform", "principal"]
+__all__ = ["OPEN_PATHS", "Alias", "DeleteRef", "Name", "Number", "Paging", "Ref", "TuningName", "Version",
+           "check_routes_protected", "iter_routes", "paging", "permission", "platform", "principal"]
 
 # Routes that answer without a key: liveness, and the API description (it reveals no data).
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
@@ -29,11 +30,12 @@ Name = Annotated[str, Path(description="A name: 1-63 letters, digits, '.', '_' o
 TuningName = Annotated[str, Path(description="A name as for other resources, at most 59 characters.",
                                  json_schema_extra={**NAME_SCHEMA, "maxLength": 59})]
 Ref = Annotated[str, Path(description="name, name:N or name:latest.", json_schema_extra=REF_SCHEMA)]
-VersionedRef = Annotated[str, Path(
-    description="name:N; a bare name only with all_versions=true.",
-    json_schema_extra={**REF_SCHEMA, "pattern": REF_SCHEMA["pattern"].replace("(:(latest|", "(:(").replace(")?$", ")$")})]
-Alias = Annotated[str, Path(description="An alias such as production: a name that is neither 'latest' nor a number.",
-                            json_schema_extra={**NAME_SCHEMA, "pattern": "^(?!latest$)(?![0-9]+$)" + NAME_SCHEMA["pattern"][1:]})]
+DeleteRef = Annotated[str, Path(
+    description="name:N, or a bare name with all_versions=true.",
+    json_schema_extra={**REF_SCHEMA, "pattern": REF_SCHEMA["pattern"].replace("(:(latest|", "(:(")})]
+Alias = Annotated[str, Path(
+    description="An alias such as production: a name that is neither 'latest' nor a number.",
+    json_schema_extra={**NAME_SCHEMA, "pattern": "^(?!latest$)(?![0-9]+$)" + NAME_SCHEMA["pattern"][1:]})]
 Version = Annotated[str, Path(description="A version number, or latest.", json_schema_extra=VERSION_SCHEMA)]
 Number = Annotated[str, Path(description="A version number.", json_schema_extra={"pattern": "^[1-9][0-9]{0,17}$"})]
 

@@ -26,7 +26,7 @@ from slipway.services.context import is_dashboard_read
 
 log = logging.getLogger("slipway.api")
 
-__all__ = ["ErrorResponse", "document_errors", "error_body", "error_response", "error_responses",
+__all__ = ["ErrorResponse", "binary_response", "document_errors", "error_body", "error_response", "error_responses",
            "install_error_handlers"]
 
 _HTTP_CODES = {400: "invalid_argument", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -66,6 +66,12 @@ _MEANINGS = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: the error shape under each of ``statuses``."""
     return {status: {"model": ErrorResponse, "description": _MEANINGS[status]} for status in statuses}
+
+
+def binary_response(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that streams a file: its 200 is ``media_type`` bytes, not JSON."""
+    return {200: {"description": description,
+                  "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
 def _error_ref() -> dict[str, Any]:
@@ -118,7 +124,8 @@ def _allowed_methods(request: Request) -> str:
     """
     table = getattr(request.app.state, "method_table", None)
     if table is None:
-        table = [(compile_path(path)[0], path.count("{"), methods) for methods, path, _ in iter_routes(request.app.routes)]
+        table = [(compile_path(path)[0], path.count("{"), methods)
+                 for methods, path, _ in iter_routes(request.app.routes)]
         request.app.state.method_table = table
     matches = [(params, methods) for regex, params, methods in table if regex.match(request.url.path)]
     fewest = min((params for params, _ in matches), default=0)

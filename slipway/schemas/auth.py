@@ -41,7 +41,8 @@ DURATION_PATTERN = r"^\s*0*[1-9][0-9]{0,3}\s*[smhdw]\s*$"  # slipway.services.au
 
 class UserCreate(BaseModel):
     name: str = Field(json_schema_extra=NAME_SCHEMA)
-    role: str = Field(description="admin, data-scientist, viewer, invoker or a custom role.", json_schema_extra=NAME_SCHEMA)
+    role: str = Field(description="admin, data-scientist, viewer, invoker or a custom role.",
+                      json_schema_extra=NAME_SCHEMA)
 
 
 class UserUpdate(BaseModel):

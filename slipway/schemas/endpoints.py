@@ -23,7 +23,7 @@ class ServingOptions(BaseModel):
     workers: int = Field(default=0, ge=0, le=64,
                          description="Processes per replica sharing its port; 0: one per core when ONNX "
                                      "Runtime serves, else one.")
-    onnx: bool = Field(default=True, description="Serve the verified ONNX export when the model has one.")
+    onnx: bool = Field(default=True, strict=True, description="Serve the verified ONNX export when the model has one.")
 
 
 class VariantSpec(BaseModel):

@@ -26,6 +26,8 @@ async def list_events(
 
 
 @router.get("/counts", response_model=list[AuditCountView], dependencies=[Depends(permission("audit:List"))])
-async def list_counts(since: str | None = Query(None, description="A duration (1h, 30d) or an ISO time.",
-                                               json_schema_extra=SINCE), p: Platform = Depends(platform)) -> list[AuditCountView]:
+async def list_counts(
+    since: str | None = Query(None, description="A duration (1h, 30d) or an ISO time.", json_schema_extra=SINCE),
+    p: Platform = Depends(platform),
+) -> list[AuditCountView]:
     return await run_in_threadpool(p.audit.counts, since)

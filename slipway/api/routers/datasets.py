@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from slipway.api.deps import Name, Paging, Ref, VersionedRef, paging, permission, platform
+from slipway.api.deps import DeleteRef, Name, Paging, Ref, paging, permission, platform
 from slipway.api.errors import error_responses
 from slipway.data.formats import FORMATS
 from slipway.errors import InvalidArgument
@@ -97,7 +97,11 @@ async def show(ref: Ref, p: Platform = Depends(platform)) -> DatasetVersionView:
     return await run_in_threadpool(p.datasets.get, ref)
 
 
-@router.get("/{ref}/content", dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))])
+@router.get("/{ref}/content", response_class=StreamingResponse,
+            dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))],
+            responses={200: {"description": "The version's file (or a tar of its folder).", "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/octet-stream", "application/x-tar")}}})
 async def pull(ref: Ref, p: Platform = Depends(platform)) -> StreamingResponse:
     view, chunks = await run_in_threadpool(p.datasets.open_content, ref)
     media = "application/x-tar" if view.kind == "folder" else "application/octet-stream"
@@ -115,7 +119,7 @@ async def pull(ref: Ref, p: Platform = Depends(platform)) -> StreamingResponse:
 @router.delete("/{ref}", response_model=DatasetVersionView | dict,
                dependencies=[Depends(permission("datasets:Delete", "dataset/{ref}"))])
 async def delete(
-    ref: VersionedRef,
+    ref: DeleteRef,
     force: bool = Query(False, description="Delete even when jobs or models use it."),
     all_versions: bool = Query(False, description="With a bare name: delete every version."),
     p: Platform = Depends(platform),

@@ -11,6 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from slipway.api.deps import Name, Paging, paging, permission, platform
+from slipway.api.errors import binary_response
 from slipway.schemas import CreateJobRequest, JobMetrics, JobView, Page, SourceUpload
 from slipway.services import Platform
 from slipway.services.training import JOB_STATUSES
@@ -66,7 +67,9 @@ async def stop(name: Name, p: Platform = Depends(platform)) -> JobView:
     return await run_in_threadpool(p.training.stop, name)
 
 
-@router.get("/{name}/logs", response_class=Response, dependencies=[Depends(permission("jobs:Get", "job/{name}"))])
+@router.get("/{name}/logs", response_class=Response,
+            responses={200: {"description": "Log bytes.", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            dependencies=[Depends(permission("jobs:Get", "job/{name}"))])
 async def logs(name: Name, offset: int = Query(0, ge=0), p: Platform = Depends(platform)) -> Response:
     """Log bytes from ``offset``; X-Slipway-Next-Offset says where to continue, X-Slipway-Job-Status when to stop."""
     data, nxt, status = await run_in_threadpool(p.training.read_logs, name, offset)
@@ -79,7 +82,9 @@ async def metrics(name: Name, p: Platform = Depends(platform)) -> JobMetrics:
     return await run_in_threadpool(p.training.metrics, name)
 
 
-@router.get("/{name}/model", dependencies=[Depends(permission("jobs:Download", "job/{name}"))])
+@router.get("/{name}/model", response_class=StreamingResponse,
+            responses=binary_response("application/gzip", "The model artifact, model.tar.gz."),
+            dependencies=[Depends(permission("jobs:Download", "job/{name}"))])
 async def model(name: Name, p: Platform = Depends(platform)) -> StreamingResponse:
     """The model artifact as model.tar.gz."""
     filename, chunks, size = await run_in_threadpool(p.training.open_artifact, name, "model")
@@ -87,7 +92,9 @@ async def model(name: Name, p: Platform = Depends(platform)) -> StreamingRespons
         "Content-Length": str(size), "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-@router.get("/{name}/output", dependencies=[Depends(permission("jobs:Download", "job/{name}"))])
+@router.get("/{name}/output", response_class=StreamingResponse,
+            responses=binary_response("application/gzip", "What the job wrote, output.tar.gz."),
+            dependencies=[Depends(permission("jobs:Download", "job/{name}"))])
 async def output(name: Name, p: Platform = Depends(platform)) -> StreamingResponse:
     """What the job wrote to SM_OUTPUT_DATA_DIR, as output.tar.gz."""
     filename, chunks, size = await run_in_threadpool(p.training.open_artifact, name, "output")

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from slipway.api.deps import Alias, Name, Number, Paging, Version, paging, permission, platform
+from slipway.api.errors import binary_response
 from slipway.errors import InvalidArgument
 from slipway.schemas import AliasRequest, ApprovalRequest, ModelEventView, ModelSummary, ModelVersionView, Page
 from slipway.services import Platform
@@ -132,7 +133,8 @@ async def set_approval(name: Name, version: Version, body: ApprovalRequest, requ
                                    _user(request))
 
 
-@router.get("/{name}/versions/{version}/artifact",
+@router.get("/{name}/versions/{version}/artifact", response_class=StreamingResponse,
+            responses=binary_response("application/gzip", "The version's model.tar.gz."),
             dependencies=[Depends(permission("models:Export", "model/{name}"))])
 async def export(name: Name, version: Version, p: Platform = Depends(platform)) -> StreamingResponse:
     """The version's model.tar.gz, byte for byte as stored (import it again to restore it)."""
