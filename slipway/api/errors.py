@@ -2,7 +2,7 @@
 
 It is also where the OpenAPI document learns that shape: ``error_responses`` declares it for a route's
 own statuses, and ``document_errors`` adds the statuses every operation shares (400 in place of
-FastAPI's 422, 401/403/429 from the permission check, 404 where a path names something).
+FastAPI's 422, 401/403/429 from the permission check, 404 where a path names something, 409 on changes).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
@@ -87,10 +86,14 @@ def document_errors(app: FastAPI) -> None:
     it). A route declares what is its own (413, 415, 503…) with ``error_responses``.
     """
 
+    fastapi_openapi = app.openapi
+    done = False
+
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        nonlocal done
+        schema = fastapi_openapi()  # built once and cached by FastAPI; amended here once
+        if done:
+            return schema
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
@@ -110,7 +113,7 @@ def document_errors(app: FastAPI) -> None:
                 for status in shared:
                     responses.setdefault(str(status), {"description": _MEANINGS[status], **_error_ref()})
                 op["responses"] = dict(sorted(responses.items()))
-        app.openapi_schema = schema
+        done = True
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
