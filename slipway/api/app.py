@@ -7,7 +7,7 @@ from starlette.types import ASGIApp
 
 from slipway import __version__
 from slipway.api.deps import check_routes_protected
-from slipway.api.errors import install_error_handlers
+from slipway.api.errors import document_errors, install_error_handlers
 from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
 from slipway.api.routers import (
@@ -49,6 +49,7 @@ def create_app(platform: Platform) -> FastAPI:
     mount_web(app)
     check_routes_protected(app.routes)
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(AuditMiddleware, platform=platform)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app

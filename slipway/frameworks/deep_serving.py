@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +64,28 @@ def _media(content_type: str | None) -> str:
     return (content_type or "application/json").split(";")[0].strip().lower()
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows; send finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a float64; send finite numbers")
+    return value
+
+
+def _finite_rows(array: np.ndarray, row_word: str, row_base: int) -> np.ndarray:
+    """A network has no imputer: inf, -inf and NaN are all refused, naming the row (a 400, not NaN answers)."""
+    from slipway.serving.payloads import BadInput, check_finite
+
+    try:
+        check_finite(array if array.ndim > 1 else array.reshape(1, -1), None, row_word, row_base, allow_nan=False)
+    except BadInput as exc:
+        raise InvalidArgument(exc.message, exc.details) from None
+    return array
+
+
 def decode_body(body: bytes | str, content_type: str | None = "application/json") -> Any:
     """A request body → its instances (JSON, NumPy .npy, CSV rows of numbers, or text lines)."""
     media = _media(content_type)
@@ -70,8 +93,8 @@ def decode_body(body: bytes | str, content_type: str | None = "application/json"
         body = body.encode()
     if media == "application/json":
         try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
             raise InvalidArgument(
                 f"The request body is not valid JSON ({exc}); expected "
                 '{"instances": [...]} or {"inputs": [...]}.',
@@ -88,16 +111,17 @@ def decode_body(body: bytes | str, content_type: str | None = "application/json"
         return data
     if media == "application/x-npy":
         try:
-            return np.load(io.BytesIO(body), allow_pickle=False)
+            array = np.load(io.BytesIO(body), allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise InvalidArgument(f"The request body is not a NumPy .npy array ({exc}).", {"field": "body"}) from exc
+        return _finite_rows(array, "Row", 0)
     if media == "text/csv":
         try:
             rows = np.loadtxt(io.StringIO(body.decode()), delimiter=",", dtype=np.float64, ndmin=2)
         except ValueError as exc:
             raise InvalidArgument(f"The CSV body has a value that is not a number ({exc}).",
                                   {"field": "body", "expected": "rows of numbers"}) from exc
-        return rows
+        return _finite_rows(rows, "CSV row", 1)
     if media == "text/plain":
         return [line for line in body.decode(errors="replace").splitlines() if line.strip()]
     raise InvalidArgument(

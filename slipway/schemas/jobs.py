@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -17,6 +17,10 @@ class MetricDefinition(BaseModel):
 
 class CreateJobRequest(BaseModel):
     """Exactly one of ``algorithm`` (a built-in) or ``entry_point`` (a script in the uploaded source)."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["algorithm"], "properties": {"algorithm": {"type": "string", "minLength": 1}}},
+        {"required": ["entry_point"], "properties": {"entry_point": {"type": "string", "minLength": 1}}}]})
 
     algorithm: str | None = None
     entry_point: str | None = Field(None, description="Script path inside the source folder, e.g. train.py.")

@@ -37,7 +37,7 @@ _TOKEN = re.compile(r"^swk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _CACHE_TTL = 5.0
 _CACHE_GRACE = 2.0  # peek() answers a stale entry this long while one refresh runs
 _LAST_USED_EVERY = 60.0
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_DURATION = re.compile(r"^([0-9]+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 ADMIN_ROLE = "admin"
@@ -55,9 +55,10 @@ MISSING = (
 def parse_duration(text: str, field_name: str) -> dt.timedelta:
     """``90s``, ``15m``, ``1h``, ``30d``, ``2w``."""
     m = _DURATION.match(text.strip()) if isinstance(text, str) else None
-    if not m or int(m.group(1)) == 0:
+    if not m or not 0 < int(m.group(1)) <= 9999:  # 9999 weeks (191 years) stays inside the calendar
         raise InvalidArgument(
-            f"Field {field_name!r} has value {text!r}. Expected a positive duration like 90s, 15m, 1h, 30d or 2w.",
+            f"Field {field_name!r} has value {text!r}. Expected a duration of 1 to 9999 units, like 90s, 15m, 1h, "
+            "30d or 2w.",
             {"field": field_name, "value": text},
         )
     return dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
@@ -326,7 +327,7 @@ class AuthService:
     def create_key(self, user: str, expires: str | None = None, policy: Any = None, description: str = "",
                    caller: Principal | None = None) -> KeyCreated:
         doc = parse_policy(policy) if policy is not None else None
-        expires_at = utcnow() + parse_duration(expires, "expires") if expires else None
+        expires_at = utcnow() + parse_duration(expires, "expires") if expires is not None else None
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         token = f"{PREFIX}{key_id}_{secret}"
         with self.db.session() as s:

@@ -35,6 +35,8 @@ from slipway.storage import ArtifactStore
 
 __all__ = ["TrainingService", "job_view", "transition"]
 
+JOB_STATUSES = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+
 TABLES = ("csv", "parquet", "jsonl")
 FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "custom")
 ACTIVE = ("Pending", "InProgress", "Stopping")
@@ -381,7 +383,7 @@ class TrainingService:
             return job_view(self._job(s, name))
 
     def list(self, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[JobView]:
-        statuses = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+        statuses = JOB_STATUSES
         if status is not None and status not in statuses:
             raise InvalidArgument(f"Status {status!r} is not known. Expected one of: {', '.join(statuses)}.",
                                   {"field": "status", "value": status, "expected": list(statuses)})

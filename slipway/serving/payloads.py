@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-__all__ = ["BadInput", "decode", "encode", "jsonable", "wants_csv"]
+__all__ = ["BadInput", "check_finite", "decode", "encode", "jsonable", "missing_values", "wants_csv"]
 
 NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
 SHAPES = ('{"instances": [[...], ...]}, {"inputs": ...}, [{"feature": value, ...}], '
@@ -48,6 +48,61 @@ def _expected(sig: dict[str, Any]) -> dict[str, Any]:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _position(arr: np.ndarray, bad: np.ndarray, names: list[str] | None, row_word: str, row_base: int
+              ) -> tuple[str, dict[str, Any]]:
+    """Where the first True of ``bad`` is, in words ("CSV row 3, feature 'age' (column 1)") and as details."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    row = idx[0] + row_base
+    details: dict[str, Any] = {"row": row, "value": str(arr[idx])}
+    if arr.ndim == 1:
+        return f"{row_word} {row}", details
+    if arr.ndim == 2:
+        col = idx[1]
+        feature = names[col] if names and col < len(names) else None
+        details.update(column=col, **({"feature": feature} if feature else {}))
+        where = f"{row_word} {row}, " + (f"feature {feature!r} (column {col})" if feature else f"column {col}")
+        return where, details
+    details["position"] = list(idx[1:])
+    return f"{row_word} {row}, position {list(idx[1:])}", details
+
+
+def check_finite(arr: np.ndarray, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0,
+                 allow_nan: bool = True) -> None:
+    """Refuse inf and -inf, naming the first one's row and column; one vectorised pass, no Python per value.
+
+    NaN passes by default: it is how a missing value (JSON null, an empty CSV cell) reaches the model, and a
+    pipeline with an imputer takes it. A model that does not is answered by ``missing_values``.
+    """
+    if arr.dtype.kind not in "fc":
+        return
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        where, details = _position(arr, bad, names, row_word, row_base)
+        raise BadInput(f"{where} has value {details['value']}. Expected a finite number.",
+                       {"field": "body", **details})
+
+
+def missing_values(data: Any, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0
+                   ) -> BadInput | None:
+    """After the model failed: a 400 naming the first missing (NaN) value when ``data`` has one, else None."""
+    try:
+        arr = data.to_numpy(dtype=np.float64) if hasattr(data, "to_numpy") else np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):  # text columns: ask only the numeric ones
+        if not hasattr(data, "select_dtypes"):
+            return None
+        numeric = data.select_dtypes("number")
+        return missing_values(numeric, list(numeric.columns), row_word, row_base) if numeric.shape[1] else None
+    if hasattr(data, "columns"):
+        names = [str(c) for c in data.columns]
+    bad = np.isnan(arr)
+    if arr.ndim == 0 or not bad.any():
+        return None
+    where, details = _position(arr, bad, names, row_word, row_base)
+    return BadInput(f"{where} has no value (NaN, null or an empty cell), and this model does not accept missing "
+                    "values. Send a number there, or register a model whose pipeline imputes missing values.",
+                    {"field": "body", **details})
 
 
 # -- decoding -------------------------------------------------------------------------------------
@@ -137,7 +192,7 @@ def _text_rows(rows: Any) -> list[str]:
     return rows
 
 
-def _array_rows(rows: Any, sig: dict[str, Any]) -> np.ndarray:
+def _array_rows(rows: Any, sig: dict[str, Any], row_word: str = "Row", row_base: int = 0) -> np.ndarray:
     if not isinstance(rows, list) or not rows:
         raise BadInput("The batch is empty. Expected at least one row.", {"field": "instances"})
     try:
@@ -145,6 +200,10 @@ def _array_rows(rows: Any, sig: dict[str, Any]) -> np.ndarray:
     except (ValueError, TypeError) as exc:
         raise BadInput(f"The instances are not a numeric array ({exc}). Expected nested lists of numbers.",
                        {"field": "instances"}) from None
+    if arr.ndim == 1:
+        check_finite(arr[:, None], None, row_word, row_base)
+    else:
+        check_finite(arr, None, row_word, row_base)
     shape = sig.get("input_shape")
     if shape and tuple(arr.shape[1:]) != tuple(shape):
         if tuple(arr.shape) == tuple(shape):
@@ -204,17 +263,20 @@ def _is_number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not (isinstance(v, float) and math.isinf(v)))
 
 
-def _frame(rows: list[list[Any]], inputs: list[dict[str, Any]]) -> Any:
+def _frame(rows: list[list[Any]], inputs: list[dict[str, Any]], row_word: str = "Row", row_base: int = 0) -> Any:
     import pandas as pd
 
     names = [i["name"] for i in inputs]
     if all(i.get("dtype", "float64") in NUMERIC for i in inputs):
         arr = np.array(rows, dtype=np.float64)
+        check_finite(arr, names, row_word, row_base)
         return pd.DataFrame(arr, columns=names, copy=False)
     frame = pd.DataFrame(rows, columns=names)
-    for i in inputs:
-        if i.get("dtype", "float64") in NUMERIC:
-            frame[i["name"]] = frame[i["name"]].astype(np.float64)
+    numeric = [i["name"] for i in inputs if i.get("dtype", "float64") in NUMERIC]
+    for name in numeric:
+        frame[name] = frame[name].astype(np.float64)
+    if numeric:
+        check_finite(frame[numeric].to_numpy(), numeric, row_word, row_base)
     return frame
 
 
@@ -258,8 +320,8 @@ def _from_csv(body: bytes, sig: dict[str, Any]) -> Any:
                 vals.append(cell)
         converted.append(vals)
     if kind in ("array", "image") or not inputs:
-        return _array_rows(converted, sig)
-    return _frame(converted, inputs)
+        return _array_rows(converted, sig, "CSV row", 1)
+    return _frame(converted, inputs, "CSV row", 1)
 
 
 def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
@@ -283,7 +345,10 @@ def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
                        f"{describe_signature(sig)}.", {"field": "body", **_expected(sig)})
     import pandas as pd
 
-    return pd.DataFrame(arr.astype(np.float64), columns=[i["name"] for i in inputs])
+    names = [i["name"] for i in inputs]
+    arr = arr.astype(np.float64)
+    check_finite(arr, names)
+    return pd.DataFrame(arr, columns=names, copy=False)
 
 
 # -- encoding -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from slipway.frameworks.artifact import CLASSIFIERS, read_manifest
-from slipway.serving.payloads import NUMERIC, BadInput, decode, encode, jsonable, wants_csv
+from slipway.serving.payloads import NUMERIC, BadInput, decode, encode, jsonable, missing_values, wants_csv
 
 __all__ = ["Predictor", "error_body"]
 
@@ -161,6 +161,7 @@ class Predictor:
         if self.deep is not None:
             return _invoke_deep(self.deep, body, content_type, accept)
         stage = "input_fn"
+        data: Any = None
         try:
             if "transform_fn" in self.handlers:
                 stage = "transform_fn"
@@ -182,6 +183,12 @@ class Predictor:
         except BadInput as exc:
             return exc.status, error_body(exc.code, exc.message, exc.details), "application/json"
         except Exception as exc:  # the user's handlers or the model failed: report, stay up
+            if stage == "predict_fn" and "predict_fn" not in self.handlers and isinstance(exc, ValueError):
+                # Most often a missing value the model cannot take: the caller's to fix, so a 400 naming it.
+                csv_rows = (content_type or "").split(";", 1)[0].strip().lower() == "text/csv"
+                bad = missing_values(data, self._names or None, *(("CSV row", 1) if csv_rows else ("Row", 0)))
+                if bad is not None:
+                    return bad.status, error_body(bad.code, bad.message, bad.details), "application/json"
             if stage == "input_fn" and isinstance(exc, (ValueError, TypeError, KeyError, UnicodeDecodeError)):
                 return 400, error_body("invalid_argument", f"input_fn rejected the request: {type(exc).__name__}: "
                                        f"{exc}", {"stage": stage}), "application/json"
@@ -204,7 +211,7 @@ class Predictor:
         if self.problem in CLASSIFIERS:
             labels = self.signature.get("labels") or [str(c) for c in getattr(model, "classes_", [])]
             if hasattr(model, "predict_proba"):
-                probs = np.asarray(model.predict_proba(x), dtype=np.float64)
+                probs = _no_nan(np.asarray(model.predict_proba(x), dtype=np.float64))
                 best = probs.argmax(axis=1)
                 return [
                     {"label": labels[b], "confidence": float(row[b]),
@@ -216,8 +223,15 @@ class Predictor:
             return [{"cluster": int(v)} for v in np.asarray(model.predict(x)).tolist()]
         if self.problem == "transform":
             return [{"values": row} for row in np.asarray(model.transform(x)).tolist()]
-        values = np.asarray(model.predict(x))
+        values = _no_nan(np.asarray(model.predict(x)))
         return [{"value": v} for v in values.tolist()]
+
+
+def _no_nan(out: np.ndarray) -> np.ndarray:
+    """An ONNX graph does not refuse a missing value the way the estimator does: it answers NaN. Refuse it alike."""
+    if out.dtype.kind == "f" and np.isnan(out).any():
+        raise ValueError("Input contains NaN: the model answered NaN")
+    return out
 
 
 def _deep_warm_up_body(sig: dict[str, Any]) -> bytes:
