@@ -37,6 +37,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "error_class_for_code",
+    "invalid_argument_from_validation",
 ]
 
 
@@ -138,3 +139,20 @@ _BY_CODE: dict[str, type[SlipwayError]] = {
 def error_class_for_code(code: str) -> type[SlipwayError]:
     """The class the server used for ``code``; unknown codes map to the root class."""
     return _BY_CODE.get(code, SlipwayError)
+
+
+def invalid_argument_from_validation(errors: list[Any]) -> InvalidArgument:
+    """Pydantic's validation errors (``exc.errors()``) as one InvalidArgument whose one-line message names
+    the field, the value and what was expected: the API's handler and the CLI both render it."""
+    first = errors[0] if errors else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "request"
+    value = first.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    expected = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request)" if len(errors) > 1 else ""
+    message = f"Field {field!r} has value {shown}: {expected}.{more}".replace("..", ".")
+    details = {"field": field, "value": value if isinstance(value, (int, float, str, bool)) else None,
+               "expected": expected,
+               "errors": [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg")} for e in errors[:20]]}
+    return InvalidArgument(message, details)

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from slipway.errors import SlipwayError
+from slipway.errors import SlipwayError, invalid_argument_from_validation
 from slipway.services.context import is_dashboard_read
 
 log = logging.getLogger("slipway.api")
@@ -41,16 +41,6 @@ def _rid(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    field = ".".join(loc) or str(first.get("loc", ["request"])[0])
-    value = first.get("input")
-    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-    message = f"Field {field!r} has value {shown}: {first.get('msg', 'invalid')}."
-    return message, {"field": field, "errors": [{"loc": e.get("loc"), "msg": e.get("msg")} for e in errors[:20]]}
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SlipwayError)
     async def _slipway(request: Request, exc: SlipwayError) -> Response:
@@ -62,8 +52,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        message, details = _describe_validation(list(exc.errors()))
-        return error_response(400, "invalid_argument", message, details, _rid(request))
+        err = invalid_argument_from_validation(list(exc.errors()))
+        return error_response(err.status_code, err.code, err.message, err.details, _rid(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
