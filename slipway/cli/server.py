@@ -8,7 +8,6 @@ import typer
 
 from slipway.cli.output import Output, OutputOpt, console, emit, table
 from slipway.cli.state import CliState, client
-from slipway.settings import Settings
 
 
 def up(
@@ -24,6 +23,7 @@ def up(
 ) -> None:
     """Start the platform (API, UI, controllers) in the foreground; Ctrl-C stops it."""
     from slipway.server import serve
+    from slipway.settings import Settings
 
     state: CliState = ctx.find_root().obj
     settings = Settings.load(
