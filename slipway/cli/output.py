@@ -21,6 +21,8 @@ __all__ = ["Output", "OutputOpt", "ago", "console", "emit", "err_console", "huma
 
 console = Console()
 err_console = Console(stderr=True)
+SHORT = 12  # a column whose longest cell is this short keeps its width when a table is too wide
+MIN_LONG = 4  # the least a long column is given ("can…")
 
 
 class Output(str, Enum):
@@ -53,12 +55,28 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     too long for its column is cut with an ellipsis, never folded mid-word (no `Complet/ed`)."""
     from rich.table import Table
 
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
     t = Table(title=title, title_justify="left", header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="ellipsis")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for c, width in zip(columns, _widths(columns, cells, console.width)):
+        t.add_column(c, overflow="ellipsis", width=width)
+    for r in cells:
+        t.add_row(*r)
     console.print(t)
+
+
+def _widths(columns: Sequence[str], cells: list[list[str]], total: int) -> list[int | None]:
+    """Column widths for a table ``total`` characters wide: None (natural) when it fits; otherwise short
+    columns (status, counts, times) keep their width and the long ones (names, URLs) share the rest."""
+    natural = [max([len(c)] + [len(r[i]) for r in cells if i < len(r)]) for i, c in enumerate(columns)]
+    room = total - (3 * len(columns) + 1)  # borders and padding
+    if sum(natural) <= room:
+        return [None] * len(columns)
+    short = [n <= SHORT for n in natural]
+    rest = room - sum(n for n, s in zip(natural, short) if s)
+    long_total = sum(n for n, s in zip(natural, short) if not s)
+    if rest < MIN_LONG * short.count(False):
+        return [None] * len(columns)  # too narrow to keep anything whole: let Rich squeeze them all
+    return [n if s else max(MIN_LONG, rest * n // long_total) for n, s in zip(natural, short)]
 
 
 @contextmanager
