@@ -50,6 +50,23 @@ def create(
     emit(k, output, render)
 
 
+@app.command("signin-link")
+def signin_link(
+    ctx: typer.Context,
+    user: str = typer.Option(None, "--user", "-u", help="Who signs in (default: yourself)."),
+    output: Output = OutputOpt,
+) -> None:
+    """Print a one-time link that signs a browser in to the dashboard (valid 15 minutes, usable once)."""
+    url, k = client(ctx).keys.signin_link(user=user)
+
+    def render() -> None:
+        console.print(url, highlight=False, soft_wrap=True)
+        err_console.print(f"[dim]one-time sign-in link for {k.user}, valid until "
+                          f"{k.expires_at.isoformat(timespec='seconds') if k.expires_at else '-'}.[/dim]")
+
+    emit({"url": url, "user": k.user, "key_id": k.key_id, "expires_at": k.expires_at}, output, render)
+
+
 @app.command("list")
 def list_(ctx: typer.Context, user: str = typer.Option(None, "--user", "-u"), output: Output = OutputOpt) -> None:
     """List keys (ids and state only; a key's secret is never shown again)."""
