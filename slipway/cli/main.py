@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import typer
 
@@ -27,6 +26,11 @@ from slipway.cli import (
 from slipway.cli.output import err_console
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError, invalid_argument_from_validation
+
+# httpx 0.28 imports its own command-line client (click, rich.progress, pygments) on `import httpx`, which
+# more than doubled the start-up of every slipway command that talks to a server (encode/httpx#3547). This
+# process never runs httpx's CLI: a None entry makes that import fail, and httpx falls back to a stub.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 app = typer.Typer(
     name="slipway",
@@ -94,6 +98,8 @@ def main() -> None:
         if error is None:
             raise
         if debug:
+            import traceback
+
             traceback.print_exc()
         err_console.print(f"[red]Error:[/red] {error.message}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(1)

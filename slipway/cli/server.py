@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import typer
@@ -26,6 +25,8 @@ def up(
     tls_key: str = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
 ) -> None:
     """Start the platform (API, UI, controllers) in the foreground; Ctrl-C stops it."""
+    import logging
+
     from slipway.server import serve
     from slipway.settings import Settings
 
