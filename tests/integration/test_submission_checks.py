@@ -44,6 +44,11 @@ def test_cli_refuses_bad_requests_before_anything_runs(cli, make_csv) -> None:  
     _refused(cli(*rf, "--range", "min_samples_leaf=0:5", "--name", "t4"), "includes 0.0, outside")
     _refused(cli(*rf, "--range", "max_features=1:3", "--name", "t5"), "is numeric, but 'max_features'",
              "max_features=sqrt,log2,all")
+    # A training job with a split and a validation channel at once, or a split that leaves nothing to validate.
+    train = ["train", "--algorithm", "logistic-regression", "--data", "train=vc:1", "--no-wait"]
+    _refused(cli(*train, "--data", "validation=vc:1", "--validation-split", "0.2"),
+             "Both validation_split (0.2) and a 'validation' channel (vc:1) were given")
+    _refused(cli(*train, "--validation-split", "0.99"), "leaves 0 rows to train on and 40 to validate")
     # Pydantic's own checks: one line, not a traceback, for train and for tune.
     _refused(cli("train", "--algorithm", "logistic-regression", "--data", "train=vc:1", "--validation-split", "1.5"),
              "Field 'validation_split' has value 1.5: Input should be less than 1.")
@@ -81,6 +86,10 @@ def test_rest_refuses_the_same_requests(server: SlipwayServer, cli, make_csv) ->
         assert "non-integer bounds" in err["message"] and err["details"]["field"] == "range"
         err = tune("r4", "train:accuracy", [], validation_split=1.5)
         assert err["message"] == ("Field 'job.validation_split' has value 1.5: Input should be less than 1.")
+        r = h.post("/api/v1/jobs/j1", json={"algorithm": "random-forest", "inputs": {"train": "vc:1",
+                                                                                    "validation": "vc:1"},
+                                            "validation_split": 0.3})
+        assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "validation_split"
         assert h.get("/api/v1/tuning-jobs").json()["total"] == 0
         assert h.get("/api/v1/jobs").json()["total"] == 0
 
