@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+import typer
 from rich.console import Console
 
 from slipway.cli import output
@@ -37,3 +38,11 @@ def test_a_long_word_is_cut_with_an_ellipsis(printed: io.StringIO) -> None:
     text = printed.getvalue()
     assert "…" in text and "Completed" in text
     assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_ctrl_c_while_waiting_says_what_keeps_running(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit) as exited:
+        with output.keeps_running("job j keeps running on the server; stop it: slipway jobs stop j."):
+            raise KeyboardInterrupt
+    assert exited.value.exit_code == 130
+    assert "Interrupted: job j keeps running on the server; stop it: slipway jobs stop j." in capsys.readouterr().err
