@@ -12,7 +12,8 @@ from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_consol
 from slipway.cli.state import client
 from slipway.errors import InvalidArgument
 
-app = typer.Typer(help="API keys: create, list, revoke; rotate the master key.", no_args_is_help=True)
+app = typer.Typer(help="API keys: create, list, revoke; dashboard sign-in links; rotate the master key.",
+                  no_args_is_help=True)
 
 
 def read_policy(path: Path) -> dict[str, Any]:
