@@ -118,7 +118,8 @@ def serve(
     ssl_keyfile: str | None = None,
     ready: Any = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM. ``ready`` (optional callable) is called with the URL once listening."""
+    """Run until SIGINT/SIGTERM. ``ready`` (optional callable) is called with the URL and the Platform once
+    listening."""
     import uvicorn
 
     from slipway.api import create_app, serving_app
@@ -161,7 +162,7 @@ def serve(
                 start_demo_loader(platform)
             log.info("Slipway %s listening on %s (home %s)", platform.describe()["version"], url, settings.home)
             if ready is not None:
-                ready(url)
+                ready(url, platform)
             yield
             controllers.stop()
             if "serving" in vars(platform):  # the invocation gateway's connection pool, if one was opened

@@ -8,7 +8,6 @@ FastAPI's 422, 401/403/429 from the permission check, 404 where a path names som
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -21,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
 from slipway.api.deps import OPEN_PATHS, iter_routes
-from slipway.errors import SlipwayError
+from slipway.errors import SlipwayError, invalid_argument_from_validation
 from slipway.services.context import is_dashboard_path
 
 log = logging.getLogger("slipway.api")
@@ -153,38 +152,6 @@ def _rid(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-# Fields whose value is never repeated in an error (pydantic's errors carry the input): a secret's value,
-# a password, a key or token. The whole body is not repeated either: it may be any of these.
-_SENSITIVE = re.compile(r"value|secret|password|passw|key|token|credential", re.IGNORECASE)
-
-
-def _sensitive(loc: Any) -> bool:
-    parts = [str(p) for p in loc or ()]
-    return parts in (["body"], []) or any(_SENSITIVE.search(p) for p in parts)
-
-
-def _scrub(msg: str, value: Any) -> str:
-    """``msg`` without the input in it (a custom validator's message may quote it)."""
-    text = value if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else ""
-    return msg.replace(text, "***") if text else msg
-
-
-def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    first = errors[0]
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    field = ".".join(loc) or str(first.get("loc", ["request"])[0])
-    value = first.get("input")
-    msg = str(first.get("msg", "invalid"))
-    if _sensitive(first.get("loc")):
-        message = f"Field {field!r} is not valid (its value is not repeated): {_scrub(msg, value)}."
-    else:
-        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-        message = f"Field {field!r} has value {shown}: {msg}."
-    listed = [{"loc": e.get("loc"), "msg": _scrub(str(e.get("msg")), e.get("input")) if _sensitive(e.get("loc"))
-               else e.get("msg")} for e in errors[:20]]
-    return message, {"field": field, "errors": listed}
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SlipwayError)
     async def _slipway(request: Request, exc: SlipwayError) -> Response:
@@ -202,12 +169,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        message, details = _describe_validation(list(exc.errors()))
+        err = invalid_argument_from_validation(list(exc.errors()))
         if is_dashboard_path(request.url.path):
             from slipway.web.pages import error_page
 
-            return error_page(request, 400, "invalid_argument", message)
-        return error_response(400, "invalid_argument", message, details, _rid(request))
+            return error_page(request, 400, err.code, err.message)
+        return error_response(err.status_code, err.code, err.message, err.details, _rid(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from slipway.cli.jobs import render_metrics, status_text
-from slipway.cli.output import Output, OutputOpt, console, emit, err_console
+from slipway.cli.output import Output, OutputOpt, console, emit, err_console, keeps_running
 from slipway.cli.state import client
 from slipway.errors import InvalidArgument, JobFailed
 
@@ -92,9 +92,14 @@ def train(
         emit(job.view, output, lambda: console.print(
             f"{job.name}: {status_text(job.view)}. Follow it with: slipway jobs logs {job.name} --follow"))
         return
+    note = (f"job {job.name} keeps running on the server. Follow it: slipway jobs logs {job.name} --follow; "
+            f"stop it: slipway jobs stop {job.name}.")
+    if register:
+        note += f" It is not registered: when it completes, run slipway models register {job.name} --name {register}."
     if output == Output.json:
         try:
-            job.wait()
+            with keeps_running(note):
+                job.wait()
         except JobFailed:
             pass
         result: dict[str, Any] = job.view.model_dump(mode="json")
@@ -109,7 +114,8 @@ def train(
             spinner.update(f"{v.name}: {v.status} ({v.secondary_status}){elapsed}")
 
         try:
-            job.wait(logs=True, on_update=update)
+            with keeps_running(note):
+                job.wait(logs=True, on_update=update)
         except JobFailed:
             pass
     v = job.view

@@ -13,7 +13,8 @@ from slipway.schemas.common import Page
 __all__ = [
     "ACTION_PATTERN", "POLICY_SCHEMA", "RESOURCE_PATTERN",
     "AuditCountView", "AuditEventView", "KeyCreate", "KeyCreated", "KeyView", "Page", "RoleCreate", "RoleView",
-    "RotateResult", "SecretPut", "SecretView", "UserCreate", "UserUpdate", "UserView", "WhoAmI",
+    "RotateResult", "SIGNIN_DESCRIPTION", "SIGNIN_LIFETIME", "SIGNIN_POLICY", "SecretPut", "SecretView",
+    "UserCreate", "UserUpdate", "UserView", "WhoAmI", "signin_url",
 ]
 
 # What slipway.services.policies.parse_policy accepts (it compiles these patterns), as JSON Schema for the
@@ -57,6 +58,14 @@ class UserView(BaseModel):
     created_at: dt.datetime
     created_by: str
     active_keys: int = 0
+
+
+# A dashboard sign-in link (`slipway up`, `slipway keys signin-link`) holds a key made with these: it can do
+# nothing through the API (an explicit Deny of everything), lives minutes, and the dashboard's sign-in trades it
+# once for a session key of the same user (AuthService.dashboard_session). Shared by the server and the SDK.
+SIGNIN_DESCRIPTION = "one-time dashboard sign-in link"
+SIGNIN_POLICY: dict[str, Any] = {"Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}]}
+SIGNIN_LIFETIME = "15m"
 
 
 class KeyCreate(BaseModel):
@@ -148,3 +157,9 @@ class RotateResult(BaseModel):
     master_key: str = Field(description="Fingerprint of the new master key (not the key).")
     rewrapped_objects: int
     rewrapped_secrets: int
+
+
+def signin_url(base_url: str, key: str) -> str:
+    """The dashboard link for a sign-in key. The key rides in the fragment, which browsers never send to a
+    server, so it stays out of access logs and proxies; the sign-in page posts it once."""
+    return f"{base_url.rstrip('/')}/ui/login#signin={key}"

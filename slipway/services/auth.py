@@ -27,7 +27,17 @@ from slipway.db import Database, utcnow
 from slipway.db.models import ApiKey, Role, User
 from slipway.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound, TooManyRequests, Unauthorized
 from slipway.names import check_name
-from slipway.schemas.auth import KeyCreated, KeyView, Page, RoleView, UserView, WhoAmI
+from slipway.schemas.auth import (
+    SIGNIN_DESCRIPTION,
+    SIGNIN_LIFETIME,
+    SIGNIN_POLICY,
+    KeyCreated,
+    KeyView,
+    Page,
+    RoleView,
+    UserView,
+    WhoAmI,
+)
 from slipway.services.policies import BUILTIN_ROLES, Policy, covers, evaluate, parse_policy
 
 __all__ = ["AuthService", "FailureLimiter", "Principal", "parse_duration", "parse_token"]
@@ -46,6 +56,8 @@ UNAUTHORIZED = (
     "Invalid API key: it is wrong, expired or revoked, or its user is disabled. "
     "Ask an admin for a new key (slipway keys create) and store it with slipway login."
 )
+SESSION_LIFETIME = "7d"  # of the dashboard session a sign-in link turns into
+
 MISSING = (
     "Missing API key. Send 'Authorization: Bearer <key>'; the CLI and SDK use the credentials file "
     "of the home folder, or a profile stored with `slipway login --url URL --key KEY`."
@@ -528,6 +540,42 @@ class AuthService:
         self._changed()
         key = self.create_key("admin", description="created by `slipway admin recover`")
         return key, changes
+
+    def create_signin_link(self, user: str) -> KeyCreated:
+        """A single-use key, valid for SIGNIN_LIFETIME and good for nothing but signing in to the dashboard.
+        Links used or expired before are deleted, so that one per `slipway up` does not pile up in the key list."""
+        now = utcnow()
+        self.db.run(lambda s: s.execute(ApiKey.__table__.delete().where(
+            ApiKey.description == SIGNIN_DESCRIPTION, ApiKey.expires_at.is_not(None),
+            (ApiKey.revoked_at.is_not(None)) | (ApiKey.expires_at <= now))))
+        return self.create_key(user, expires=SIGNIN_LIFETIME, policy=SIGNIN_POLICY, description=SIGNIN_DESCRIPTION)
+
+    def dashboard_session(self, token: str, source: str) -> tuple[Principal, str]:
+        """Sign in to the dashboard with ``token``: (the caller, the key its session cookie holds).
+
+        An ordinary key is kept as it is. A sign-in link's key is revoked in the same transaction that
+        checks it was still unused (so two browsers racing with one link get one session), and the session
+        gets a new key of the same user for SESSION_LIFETIME."""
+        principal = self.authenticate(f"Bearer {token}", source)
+
+        def _redeem(s: Session) -> str | None:
+            k = s.execute(select(ApiKey).where(ApiKey.key_id == principal.key_id)).scalar_one()
+            if k.description != SIGNIN_DESCRIPTION or k.policy != SIGNIN_POLICY:
+                return None
+            used = s.execute(ApiKey.__table__.update().where(ApiKey.key_id == k.key_id, ApiKey.revoked_at.is_(None))
+                             .values(revoked_at=utcnow()))
+            return "used" if used.rowcount != 1 else "redeemed"
+
+        outcome = self.db.run(_redeem)
+        if outcome is None:
+            return principal, token
+        self._changed()
+        if outcome == "used":
+            self.limiter.fail(source)
+            raise Unauthorized("This sign-in link was already used. Print a new one with `slipway keys signin-link`.")
+        session = self.create_key(principal.user, expires=SESSION_LIFETIME,
+                                  description="dashboard session (from a sign-in link)")
+        return principal, session.key
 
     def bootstrap(self) -> KeyCreated | None:
         """On a new platform: the ``admin`` user and its first key (returned once, to be stored)."""

@@ -7,6 +7,7 @@ controller, which prepares the folder and starts the process (see ``job_runs``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import tarfile
 import threading
@@ -205,9 +206,36 @@ class TrainingService:
                 self._check_label(v, label, channel)
         if train.format == "text-folder":
             label = None
+        self._check_validation(spec, views)
         problem = _problem_type(algo.problem_types, train, label)
         # Unsupervised algorithms keep the label only to leave it out of the features.
         return {"algorithm": algo.name, "hps": hps, "label": label, "problem": problem}
+
+    @staticmethod
+    def _check_validation(spec: CreateJobRequest, views: dict[str, DatasetVersionView]) -> None:
+        """A split and a validation channel at once (the split would be ignored), or a split that leaves a
+        side empty, fail at submission instead of inside the job."""
+        split = spec.validation_split
+        if split is None:
+            return
+        if "validation" in views:
+            raise InvalidArgument(
+                f"Both validation_split ({split}) and a 'validation' channel ({views['validation'].ref}) were "
+                "given; the channel would be used and the split ignored. Pass one: --validation-split or "
+                "--data validation=NAME:VERSION.",
+                {"field": "validation_split", "value": split, "expected": "no validation channel"},
+            )
+        rows = views["train"].rows
+        if rows is not None:
+            held_out = math.ceil(rows * split)  # as scikit-learn's train_test_split rounds the test side
+            if held_out < 1 or rows - held_out < 2:
+                raise InvalidArgument(
+                    f"validation_split {split} of {views['train'].ref} ({rows} rows) leaves {rows - held_out} "
+                    f"rows to train on and {held_out} to validate. Expected at least 2 and 1: push more rows or "
+                    "change the split.",
+                    {"field": "validation_split", "value": split, "expected": "at least 2 train rows and 1 "
+                                                                              "validation row"},
+                )
 
     def _check_deep_job(self, algo: Algorithm, hps: dict[str, Any], spec: CreateJobRequest,
                         views: dict[str, DatasetVersionView]) -> dict[str, Any]:

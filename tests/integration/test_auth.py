@@ -12,6 +12,7 @@ import pytest
 
 from slipway.client import Client
 from slipway.errors import Forbidden, InvalidArgument, TooManyRequests, Unauthorized
+from slipway.schemas.auth import SIGNIN_DESCRIPTION
 from tests.support.servers import SlipwayServer
 
 
@@ -31,7 +32,8 @@ def test_first_start_stores_an_admin_key_and_local_use_needs_none(server: Slipwa
     me = client.whoami()
     assert (me.user, me.role, me.restricted) == ("admin", "admin", False)
     assert [u.name for u in client.users.list().items] == ["admin"]
-    listed = client.keys.list().items
+    # Besides the admin's key: the one-time dashboard sign-in link `slipway up` printed.
+    listed = [k for k in client.keys.list().items if k.description != SIGNIN_DESCRIPTION]
     assert [k.key_id for k in listed] == [me.key_id]
     # The key itself, or its hash, is never listed again.
     assert key not in json.dumps([k.model_dump(mode="json") for k in listed])
