@@ -45,6 +45,10 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "invocation_timeout": ("float", "60.0", "Seconds one inference request may take before it gets 504."),
     "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
     "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
+    "inspect_timeout": ("float", "120.0", "Seconds a model's inspection at registration (loading it, its signature, "
+                        "the ONNX export and its verification, in a sandboxed child) may take before it gets 400."),
+    "inspect_memory_limit_mb": ("int", "4096", "Memory (address space) limit of a model's inspection at registration "
+                                "in MB; 0 means none."),
 }
 
 
@@ -77,6 +81,8 @@ class Settings:
     invocation_timeout: float = 60.0
     replica_start_timeout: float = 60.0
     drain_timeout: float = 30.0
+    inspect_timeout: float = 120.0
+    inspect_memory_limit_mb: int = 4096
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -104,7 +110,8 @@ class Settings:
                 f"{self.auth_failure_window} must be positive.",
                 {"field": "auth_max_failures"},
             )
-        for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout"):
+        for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
+                     "inspect_timeout"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",
@@ -116,7 +123,7 @@ class Settings:
                 {"field": "page_size", "value": self.page_size},
             )
 
-        for name in ("job_concurrency", "job_max_runtime", "job_memory_limit_mb"):
+        for name in ("job_concurrency", "job_max_runtime", "job_memory_limit_mb", "inspect_memory_limit_mb"):
             if getattr(self, name) < 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected an int >= 0.",
