@@ -192,15 +192,15 @@ class Inspector:
             spare.wait()
 
     def _failure(self, code: int | None, result: dict[str, Any] | None, scratch: Path) -> str:
+        ours = result is not None and bool(result.get("error")) and bool(result.get("invalid"))
         if result is not None and result.get("error"):
-            message = str(result["error"])[:2000]
-            if result.get("invalid"):  # already one of ours, naming the field and what was expected
-                return message
-            cause = message
+            cause = str(result["error"])[:2000]
         else:
             cause = _last_line(scratch / LOG) or "no output"
         memory = self.memory_limit_mb and ("MemoryError" in cause or "bad_alloc" in cause
                                            or code in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT))
+        if ours and not memory:  # already one of ours, naming the field and what was expected
+            return cause
         if memory:
             return (f"Inspecting the model failed, probably at its memory limit of {self.memory_limit_mb} MB (setting "
                     f"'inspect_memory_limit_mb'): {cause}. Raise the limit for a very large model.")
