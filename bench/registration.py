@@ -59,7 +59,7 @@ def joblib_file(path: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--pause", type=float, default=8.0)
+    parser.add_argument("--pause", type=float, default=20.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-registration-") as tmp:
         work = Path(tmp)

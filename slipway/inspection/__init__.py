@@ -10,16 +10,19 @@ and copies files: it never unpickles. Whatever goes wrong in the child (an excep
 a crash, the memory limit, the time limit) becomes an :class:`~slipway.errors.InvalidArgument` that
 names the cause.
 
-Measured (bench/registration.py, 2-core machine): the child costs about a second of interpreter and
-library start-up per registration (a warm spare takes most of it away, see :class:`Inspector`); an
-inspection's address space peaks under 2 GB (a PyTorch CNN exported from a spare with scikit-learn and
-PyTorch imported: 1.6 GB), hence the default memory limit of 4 GB.
+Measured on the shared 2-core development machine (load average 7-12): a cold child pays ~3 s of CPU
+importing scikit-learn, skl2onnx and ONNX Runtime (10 s wall under that load); forked from a ready
+spare, inspecting a .joblib estimator took 0.3-0.7 s (see :class:`Inspector`, and
+bench/registration.py for whole registrations). An inspection's address space peaks under 2 GB (a
+PyTorch CNN exported from a spare with scikit-learn and PyTorch imported: 1.6 GB), hence the default
+memory limit of 4 GB.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -38,12 +41,13 @@ from slipway.sandbox import Sandbox
 
 __all__ = ["REQUEST", "RESULT", "Inspection", "Inspector", "copy_export", "describe_into"]
 
+log = logging.getLogger("slipway.inspection")
 REQUEST = "request.json"  # what the server asks, written into the scratch folder
 RESULT = "result.json"    # what the child answers, read back as JSON only
 VIEW = "artifact"         # the child's working view of the artifact (links to it, plus what it writes)
 LOG = "output.log"        # the child's stdout and stderr: its last line names a crash
 MAX_RESULT_BYTES = 4 << 20  # a manifest with thousands of columns fits; anything bigger is not ours
-ONNX_FILE = "model.onnx"
+ONNX_FILE = "model.onnx"  # frameworks.onnx.ONNX_FILE, without importing numpy into the server for it
 
 
 def describe_into(manifest: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +111,7 @@ class Inspector:
             if proc.returncode is None:
                 proc.wait()
         seconds = time.monotonic() - started
+        log.debug("Inspected %s in %.2f s (exit code %s)", folder.name, seconds, code)
         if timed_out:
             raise InvalidArgument(
                 f"Inspecting the model took longer than {self.timeout:g} s and was stopped (loading it or exporting "

@@ -31,11 +31,12 @@ def _limit_memory(limit_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit_mb * MB, limit_mb * MB))
 
 
-def _view(folder: Path, view: Path) -> None:
+def _view(folder: Path, view: Path, model_file: str | None) -> None:
     """Links to the artifact's entries, so that the export can be written beside them (the artifact is read-only)."""
     view.mkdir(parents=True, exist_ok=True)
     for entry in sorted(folder.iterdir()):
-        if entry.name != ONNX_FILE:  # a stale export is replaced by a verified one, never written through
+        # A stale export is replaced by a verified one, never written through (unless it is the model itself).
+        if entry.name != ONNX_FILE or model_file == ONNX_FILE:
             (view / entry.name).symlink_to(entry)
 
 
@@ -43,8 +44,8 @@ def inspect(request: dict[str, Any]) -> dict[str, Any]:
     from slipway.frameworks.artifact import validate_manifest
 
     view = Path(request["view"])
-    _view(Path(request["folder"]), view)
     manifest = request["manifest"]
+    _view(Path(request["folder"]), view, manifest.get("model_file"))
     estimator = None
     if request.get("describe"):
         from slipway.frameworks.sklearn import describe_estimator, load_estimator

@@ -127,3 +127,14 @@ def test_a_child_that_exits_without_answering_is_named(home: Path, inspectors: l
     with pytest.raises(InvalidArgument, match=r"\(exit code 3\): bye from the model"):
         inspector(home, inspectors, warm=False).inspect(artifact(home, quits), SKLEARN_TEMPLATE,
                                                          describe="model.joblib")
+
+
+def test_an_onnx_model_file_stays_readable_to_the_child(home: Path, inspectors: list[Inspector]) -> None:
+    folder = home / "tmp" / "onnx-model"
+    folder.mkdir()
+    (folder / "model.onnx").write_bytes(b"an ONNX model")
+    manifest = {"format_version": 1, "framework": "onnx", "model_file": "model.onnx", "problem_type": "regression",
+                "signature": {"input_kind": "array", "inputs": [], "input_shape": [3], "labels": None}}
+    found = inspector(home, inspectors, warm=False).inspect(folder, manifest)
+    assert found.fields["onnx"] == {"verified": False, "reason": "only scikit-learn and PyTorch models are exported"}
+    assert found.onnx_file is None
