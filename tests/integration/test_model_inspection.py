@@ -96,9 +96,12 @@ def test_an_import_that_hangs_is_stopped_while_the_server_answers(server: Slipwa
 
     thread = threading.Thread(target=register)
     thread.start()
-    requests = list((server.home / "tmp").glob("model-*/inspect/request.json"))
-    wait_for(lambda: requests or requests.extend((server.home / "tmp").glob("model-*/inspect/request.json")),
-             what="the inspection to start")
+
+    def inspections() -> list[Path]:
+        return list((server.home / "tmp").glob("model-*/inspect/request.json"))
+
+    wait_for(inspections, what="the inspection to start")
+    request = inspections()[0]
     with server.http() as http:  # the server goes on answering while the model hangs in its child
         assert http.get("/api/v1/models").status_code == 200
         assert http.get("/api/v1/status").status_code == 200
@@ -114,7 +117,7 @@ def test_an_import_that_hangs_is_stopped_while_the_server_answers(server: Slipwa
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        assert str(requests[0]).encode() not in cmdline
+        assert str(request).encode() not in cmdline
     with server.http() as http:
         assert http.get("/api/v1/models").json()["total"] == 0
 
