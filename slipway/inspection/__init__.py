@@ -3,8 +3,8 @@
 Registering a model reads its signature and problem type off a pickled estimator and exports it to
 ONNX (verified against the framework on sample rows). Loading a pickle, a TorchScript file or user
 code runs whatever the file says, so none of it happens in the server: :class:`Inspector` starts
-``python -m slipway.inspection.child`` inside the sandbox (it may read the unpacked artifact and write
-one private scratch folder, nothing of the platform's home), under a time limit and a memory limit.
+the child (``slipway/inspection/child.py``) inside the sandbox (it may read the unpacked artifact and
+write one private scratch folder, nothing of the platform's home), under a time and a memory limit.
 The child writes plain data back — ``result.json`` and ``model.onnx`` — and the server only reads JSON
 and copies files: it never unpickles. Whatever goes wrong in the child (an exception while loading,
 a crash, the memory limit, the time limit) becomes an :class:`~slipway.errors.InvalidArgument` that
@@ -151,7 +151,7 @@ class Inspector:
                              daemon=True).start()
         if spare is not None:
             return spare
-        command = self.sandbox.wrap([sys.executable, "-m", "slipway.inspection.child", str(scratch / REQUEST)],
+        command = self.sandbox.wrap([*_CHILD, str(scratch / REQUEST)],
                                     read=[folder], write=[scratch])
         with open(scratch / LOG, "wb") as log:
             return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -170,7 +170,7 @@ class Inspector:
             env = {**_server_free_env(), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                    "PYTHONDONTWRITEBYTECODE": "1"}
             self._spare = subprocess.Popen(
-                [sys.executable, "-m", "slipway.inspection.child", "--spare", *(["pytorch"] if torch else [])],
+                [*_CHILD, "--spare", *(["pytorch"] if torch else [])],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self.tmp_dir,
                 start_new_session=True, close_fds=True,
@@ -212,6 +212,14 @@ class Inspector:
         how = f"exit code {code}" if code is None or code >= 0 else f"signal {signal.Signals(-code).name}"
         return (f"Inspecting the model failed ({how}): {cause}. Expected a model that loads with its framework; "
                 "check that it was saved as the artifact contract says (docs/developing.md).")
+
+
+# The child runs the server's own Slipway, wherever its environment's import path would lead (an editable
+# install elsewhere, a PYTHONPATH): the folder holding this package goes first unless it is on the path.
+_ROOT = str(Path(__file__).resolve().parents[2])
+_BOOT = ("import sys; root = sys.argv.pop(1); root in sys.path or sys.path.insert(0, root); "
+         "from slipway.inspection.child import run; run(sys.argv[1:])")
+_CHILD = [sys.executable, "-c", _BOOT, _ROOT]
 
 
 def _server_free_env() -> dict[str, str]:

@@ -1,10 +1,11 @@
 """The inspection child: loads a user's model inside the sandbox and answers in plain JSON.
 
-``python -m slipway.inspection.child REQUEST_JSON`` — started by :class:`slipway.inspection.Inspector`,
-already confined (it can read the artifact folder and write its scratch folder only). It sets its
-memory limit before anything of the model is touched, reads the signature off an estimator when
-asked, exports and verifies the ONNX copy, and writes ``result.json``; the export lands in the
-scratch folder's view of the artifact, which links to the artifact's files so nothing is copied.
+``run([REQUEST_JSON])`` (``python -m slipway.inspection.child REQUEST_JSON`` by hand) is started by
+:class:`slipway.inspection.Inspector` on the server's own Slipway, already confined: it can read the
+artifact folder and write its scratch folder only. It sets its memory limit before anything of the
+model is touched, reads the signature off an estimator when asked, exports and verifies the ONNX
+copy, and writes ``result.json``; the export lands in the scratch folder's view of the artifact,
+which links to the artifact's files so nothing is copied.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from slipway.errors import InvalidArgument
 from slipway.inspection import ONNX_FILE, describe_into
@@ -153,8 +154,13 @@ def spare(torch: bool = False) -> int:
     return code
 
 
-if __name__ == "__main__":
-    code = main()
+def run(argv: list[str]) -> NoReturn:
+    """The entry point the inspector starts: ``main``, then out without tearing the libraries down."""
+    code = main(argv)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
