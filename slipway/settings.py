@@ -46,6 +46,8 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
     "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
     "replica_orphan_timeout": ("float", "600.0", "Seconds endpoint replicas keep serving after their server is gone; a server restarted on the home within that time adopts them."),
+    "metrics_flush_interval": ("float", "10.0", "Seconds between two writes of the in-memory invocation metrics to the database (per-minute rollups)."),
+    "metrics_retention_days": ("int", "15", "Days per-minute endpoint metrics are kept; older rollups are deleted."),
 }
 
 
@@ -79,6 +81,8 @@ class Settings:
     replica_start_timeout: float = 60.0
     drain_timeout: float = 30.0
     replica_orphan_timeout: float = 600.0
+    metrics_flush_interval: float = 10.0
+    metrics_retention_days: int = 15
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -107,7 +111,7 @@ class Settings:
                 {"field": "auth_max_failures"},
             )
         for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
-                     "replica_orphan_timeout"):
+                     "replica_orphan_timeout", "metrics_flush_interval", "metrics_retention_days"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",

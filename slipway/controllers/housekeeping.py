@@ -60,3 +60,25 @@ class AuditCountFlusher(Controller):
 
     def stop(self) -> None:
         self.platform.audit.flush()
+
+
+class MetricsFlusher(Controller):
+    """Writes the in-memory invocation metrics as per-minute rollups and deletes those past retention."""
+
+    name = "metrics"
+    purge_every = 3600.0
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.interval = platform.settings.metrics_flush_interval
+        self._purged = 0.0
+
+    def reconcile(self) -> None:
+        self.platform.metrics.flush()
+        now = time.time()
+        if now - self._purged >= self.purge_every:
+            self.platform.metrics.purge(now)
+            self._purged = now
+
+    def stop(self) -> None:
+        self.platform.metrics.flush()

@@ -28,6 +28,7 @@ from slipway.schemas.jobs import (
     SourceUpload,
     StatusTransition,
 )
+from slipway.schemas.metrics import EndpointMetrics, MinuteMetrics
 from slipway.schemas.models import (
     AliasRequest,
     ApprovalRequest,
@@ -37,6 +38,8 @@ from slipway.schemas.models import (
 )
 
 __all__ = [
+    "EndpointMetrics",
+    "MinuteMetrics",
     "AlgorithmView",
     "AliasRequest",
     "ApprovalRequest",

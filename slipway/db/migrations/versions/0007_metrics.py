@@ -1,0 +1,41 @@
+"""Per-minute rollups of endpoint invocations.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "endpoint_metrics",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("endpoint", sa.String(63), nullable=False),
+        sa.Column("variant", sa.String(63), nullable=False),
+        sa.Column("minute", sa.BigInteger(), nullable=False),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("status_2xx", sa.BigInteger(), nullable=False),
+        sa.Column("status_4xx", sa.BigInteger(), nullable=False),
+        sa.Column("status_5xx", sa.BigInteger(), nullable=False),
+        sa.Column("latency_sum_ms", sa.Float(), nullable=False),
+        sa.Column("latency_max_ms", sa.Float(), nullable=False),
+        sa.Column("buckets", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_endpoint_metrics"),
+        sa.UniqueConstraint("endpoint", "variant", "minute", name="uq_endpoint_metrics_endpoint_variant_minute"),
+    )
+    op.create_index("ix_endpoint_metrics_minute", "endpoint_metrics", ["minute"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_endpoint_metrics_minute", table_name="endpoint_metrics")
+    op.drop_table("endpoint_metrics")
