@@ -1,4 +1,4 @@
-"""`slipway endpoints …`: deploy, list, show, invoke, update, rollback, delete."""
+"""`slipway endpoints …`: deploy, list, show, metrics, invoke, update, rollback, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_console, table
 from slipway.cli.state import client
-from slipway.schemas import EndpointView
+from slipway.schemas import EndpointMetrics, EndpointView
 
 app = typer.Typer(help="Real-time endpoints: model versions behind REST, rolling updates, variants.",
                   no_args_is_help=True)
@@ -109,6 +109,30 @@ def show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     """Status, variants, replicas (with their own ports), URL and the history of deployments."""
     ep = client(ctx).endpoints.get(name)
     emit(ep, output, lambda: _render(ep))
+
+
+@app.command("metrics")
+def metrics(ctx: typer.Context, name: str,
+            since: str = typer.Option("1h", "--since", help="A duration back from now (15m, 1h, 2d) or an ISO time."),
+            until: str = typer.Option(None, "--until", help="End of the range (default now); same forms as --since."),
+            output: Output = OutputOpt) -> None:
+    """Per minute and variant: req/s, p50/p95/p99 latency (ms), 4xx and 5xx."""
+    m = client(ctx).endpoints.metrics(name, since, until)
+    emit(m, output, lambda: _render_metrics(m))
+
+
+def _render_metrics(m: EndpointMetrics) -> None:
+    if not m.points:
+        console.print(f"No invocations of {m.endpoint} between {m.since} and {m.until}.", highlight=False)
+        return
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    table(f"{m.endpoint} since {m.since}", ["minute", "variant", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
+                                           "4xx", "5xx"],
+          [[p.minute[:16].replace("T", " "), p.variant or "-", p.requests, f"{p.requests_per_second:.2f}",
+            ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms), p.status_4xx, p.status_5xx] for p in m.points])
 
 
 @app.command("invoke")
