@@ -48,6 +48,9 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "replica_orphan_timeout": ("float", "600.0", "Seconds endpoint replicas keep serving after their server is gone; a server restarted on the home within that time adopts them."),
     "metrics_flush_interval": ("float", "10.0", "Seconds between two writes of the in-memory invocation metrics to the database (per-minute rollups)."),
     "metrics_retention_days": ("int", "15", "Days per-minute endpoint metrics are kept; older rollups are deleted."),
+    "capture_max_per_second": ("int", "50", "Requests captured per endpoint and second at most (whatever the sampling percentage)."),
+    "capture_max_bytes": ("int", "65536", "Largest captured request or response body in bytes; longer ones are truncated and marked."),
+    "capture_queue": ("int", "10000", "Captured requests waiting to be written at most; more are dropped and counted, never waited for."),
 }
 
 
@@ -83,6 +86,9 @@ class Settings:
     replica_orphan_timeout: float = 600.0
     metrics_flush_interval: float = 10.0
     metrics_retention_days: int = 15
+    capture_max_per_second: int = 50
+    capture_max_bytes: int = 65536
+    capture_queue: int = 10000
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -111,7 +117,8 @@ class Settings:
                 {"field": "auth_max_failures"},
             )
         for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
-                     "replica_orphan_timeout", "metrics_flush_interval", "metrics_retention_days"):
+                     "replica_orphan_timeout", "metrics_flush_interval", "metrics_retention_days",
+                     "capture_max_per_second", "capture_max_bytes", "capture_queue"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",

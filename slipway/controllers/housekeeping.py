@@ -82,3 +82,22 @@ class MetricsFlusher(Controller):
 
     def stop(self) -> None:
         self.platform.metrics.flush()
+
+
+class CaptureWriter(Controller):
+    """Writes sampled requests and answers from the capture queue to the artifact store."""
+
+    name = "capture"
+    interval = 1.0
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def start(self) -> None:
+        self.platform.capture.load()
+
+    def reconcile(self) -> None:
+        self.platform.capture.flush()
+
+    def stop(self) -> None:
+        self.platform.capture.flush()

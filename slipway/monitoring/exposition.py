@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from slipway.monitoring.capture import CaptureBuffer
 from slipway.monitoring.recorder import BUCKETS_MS, CLASSES, Cell, InvocationMetrics
 
 __all__ = ["CONTENT_TYPE", "PlatformCollector", "exposition"]
@@ -33,8 +34,10 @@ _GAUGES: dict[str, tuple[str, list[str]]] = {
 
 
 class PlatformCollector(Collector):
-    def __init__(self, recorder: InvocationMetrics, gauges: Callable[[], Gauges], uptime: Callable[[], float]) -> None:
+    def __init__(self, recorder: InvocationMetrics, capture: CaptureBuffer, gauges: Callable[[], Gauges],
+                 uptime: Callable[[], float]) -> None:
         self.recorder = recorder
+        self.capture = capture
         self.gauges = gauges
         self.uptime = uptime
 
@@ -52,6 +55,15 @@ class PlatformCollector(Collector):
             latency.add_metric([endpoint, variant], _buckets(cell), cell.latency_sum_ms / 1000.0)
         yield requests
         yield latency
+        captured = CounterMetricFamily("slipway_capture_records", "Request capture by outcome: queued, written, "
+                                       "truncated, over_rate_cap, queue_full (dropped), write_failed.",
+                                       labels=["endpoint", "outcome"])
+        for (endpoint, outcome), n in sorted(dict(self.capture.counts).items()):
+            captured.add_metric([endpoint, outcome], n)
+        yield captured
+        queue = GaugeMetricFamily("slipway_capture_queue", "Captured requests waiting to be written.")
+        queue.add_metric([], len(self.capture))
+        yield queue
         values = self.gauges()
         for name, (doc, labels) in _GAUGES.items():
             g = GaugeMetricFamily(f"slipway_{name}", doc, labels=labels)

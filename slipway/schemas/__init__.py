@@ -28,6 +28,7 @@ from slipway.schemas.jobs import (
     SourceUpload,
     StatusTransition,
 )
+from slipway.schemas.capture import CaptureConfig, CaptureRecords, CaptureRequest
 from slipway.schemas.metrics import EndpointMetrics, MinuteMetrics
 from slipway.schemas.models import (
     AliasRequest,
@@ -38,6 +39,9 @@ from slipway.schemas.models import (
 )
 
 __all__ = [
+    "CaptureConfig",
+    "CaptureRecords",
+    "CaptureRequest",
     "EndpointMetrics",
     "MinuteMetrics",
     "AlgorithmView",

@@ -29,12 +29,14 @@ def is_dashboard_read(method: str, path: str) -> bool:
 if TYPE_CHECKING:
     from slipway.compute import Executor
     from slipway.monitoring import InvocationMetrics
+    from slipway.monitoring.capture import CaptureBuffer
     from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
     from slipway.services.job_runs import JobRuns
+    from slipway.services.capture import CaptureService
     from slipway.services.metrics import MetricsService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
@@ -196,7 +198,7 @@ class Platform:
         """Replica processes and the invocation gateway of this server process."""
         from slipway.serving.runtime import ServingRuntime
 
-        return ServingRuntime(self.settings, self.store, self.invocation_metrics)
+        return ServingRuntime(self.settings, self.store, self.invocation_metrics, self.capture_buffer)
 
     @cached_property
     def invocation_metrics(self) -> InvocationMetrics:
@@ -210,6 +212,19 @@ class Platform:
         from slipway.services.metrics import MetricsService
 
         return MetricsService(self.db, self.invocation_metrics, self.settings.metrics_retention_days)
+
+    @cached_property
+    def capture_buffer(self) -> CaptureBuffer:
+        """Sampled invocations waiting for the capture controller to write them."""
+        from slipway.monitoring.capture import CaptureBuffer
+
+        return CaptureBuffer(self.settings.capture_queue, self.settings.capture_max_per_second)
+
+    @cached_property
+    def capture(self) -> CaptureService:
+        from slipway.services.capture import CaptureService
+
+        return CaptureService(self.db, self.store, self.capture_buffer, self.settings.capture_max_bytes)
 
     @property
     def tmp_dir(self) -> Path:
@@ -235,6 +250,8 @@ class Platform:
             self.audit.flush()
         if "metrics" in self.__dict__:
             self.metrics.flush()
+        if "capture" in self.__dict__:
+            self.capture.flush()
         if "executor" in self.__dict__:
             self.executor.close()
         self.db.dispose()

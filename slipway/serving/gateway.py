@@ -64,7 +64,8 @@ class Gateway:
                      request_id: str | None) -> Invocation | None:
         """Forward one request; None when the endpoint has no route (the caller explains why).
 
-        Every routed request is counted and timed (``runtime.metrics``), whichever way it ends.
+        Every routed request is counted and timed (``runtime.metrics``), whichever way it ends; an
+        answered one is offered to request capture (``runtime.capture``, sampled, never waits).
         """
         route = self.runtime.routes.get(endpoint)
         if route is None:
@@ -82,6 +83,8 @@ class Gateway:
             self.runtime.metrics.record(endpoint, _variant(route, target), 500, time.perf_counter() - start)
             raise
         self.runtime.metrics.record(endpoint, result.variant, result.status, time.perf_counter() - start)
+        self.runtime.capture.offer(endpoint, result.variant, request_id or "", content_type, body,
+                                   result.content_type, result.body)
         return result
 
     async def _invoke(self, endpoint: str, route: Route, body: bytes, content_type: str, accept: str,

@@ -40,5 +40,5 @@ async def prometheus_metrics(p: Platform = Depends(platform)) -> Response:
     """The whole platform in Prometheus text format: invocations, latency histograms, jobs, tuning, replicas."""
     from slipway.monitoring.exposition import CONTENT_TYPE, PlatformCollector, exposition
 
-    collector = PlatformCollector(p.invocation_metrics, p.metrics.gauges, lambda: time.time() - p.started_at)
+    collector = PlatformCollector(p.invocation_metrics, p.capture_buffer, p.metrics.gauges, lambda: time.time() - p.started_at)
     return Response(await run_in_threadpool(exposition, collector), media_type=CONTENT_TYPE)

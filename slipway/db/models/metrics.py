@@ -28,3 +28,13 @@ class EndpointMetric(Base):
     latency_sum_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     latency_max_ms: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
     buckets: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # counts per slipway.monitoring.BUCKETS_MS
+
+
+class EndpointCapture(Base):
+    """Request capture setting of an endpoint; no row means the default (100 %, up to the rate cap)."""
+
+    __tablename__ = "endpoint_capture"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+    percent: Mapped[float] = mapped_column(Float, nullable=False)

@@ -1,4 +1,4 @@
-"""Per-minute rollups of endpoint invocations.
+"""Per-minute rollups of endpoint invocations, and each endpoint's request capture setting.
 
 Revision ID: 0007
 Revises: 0006
@@ -34,8 +34,17 @@ def upgrade() -> None:
         sa.UniqueConstraint("endpoint", "variant", "minute", name="uq_endpoint_metrics_endpoint_variant_minute"),
     )
     op.create_index("ix_endpoint_metrics_minute", "endpoint_metrics", ["minute"])
+    op.create_table(
+        "endpoint_capture",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("endpoint", sa.String(63), nullable=False),
+        sa.Column("percent", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_endpoint_capture"),
+        sa.UniqueConstraint("endpoint", name="uq_endpoint_capture_endpoint"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("endpoint_capture")
     op.drop_index("ix_endpoint_metrics_minute", table_name="endpoint_metrics")
     op.drop_table("endpoint_metrics")
