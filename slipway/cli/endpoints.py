@@ -1,4 +1,4 @@
-"""`slipway endpoints …`: deploy, list, show, metrics, invoke, update, rollback, delete."""
+"""`slipway endpoints …`: deploy, list, show, metrics, capture, invoke, update, rollback, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_console, table
 from slipway.cli.state import client
-from slipway.schemas import EndpointMetrics, EndpointView
+from slipway.schemas import CaptureRecords, EndpointMetrics, EndpointView
 
 app = typer.Typer(help="Real-time endpoints: model versions behind REST, rolling updates, variants.",
                   no_args_is_help=True)
@@ -81,11 +81,22 @@ def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[s
 def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
            replicas: int = ReplicasOpt, wait: bool = WaitOpt, max_batch_size: int = BatchOpt,
            max_batch_wait_ms: float = WaitMsOpt, max_queue: int = QueueOpt, workers: int = WorkersOpt,
-           onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
+           onnx: bool = OnnxOpt,
+           capture: float = typer.Option(None, "--capture", help="Capture this % of requests and answers "
+                                         "(0: off; default 100, up to capture_max_per_second). Alone, it "
+                                         "changes nothing else."),
+           output: Output = OutputOpt) -> None:
     """Rolling, zero-downtime update; if the new version fails to start the old one keeps serving."""
+    c = client(ctx)
+    if capture is not None:
+        config = c.endpoints.set_capture(name, capture)
+        if not model and not variant:
+            emit(config, output, lambda: console.print(
+                f"{name}: capturing {config.percent:g} % of requests (at most {config.max_per_second}/s, bodies "
+                f"up to {config.max_bytes} bytes)", highlight=False))
+            return
     serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
-    ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait,
-                                      serving=serving)
+    ep = c.endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait, serving=serving)
     _finish(ep, output, "update")
 
 
@@ -133,6 +144,32 @@ def _render_metrics(m: EndpointMetrics) -> None:
                                            "4xx", "5xx"],
           [[p.minute[:16].replace("T", " "), p.variant or "-", p.requests, f"{p.requests_per_second:.2f}",
             ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms), p.status_4xx, p.status_5xx] for p in m.points])
+
+
+@app.command("capture")
+def capture(ctx: typer.Context, name: str,
+            since: str = typer.Option("1h", "--since", help="A duration back from now (15m, 1h, 2d) or an ISO time."),
+            until: str = typer.Option(None, "--until", help="End of the range (default now)."),
+            limit: int = typer.Option(20, "--limit", help="The newest records, at most this many."),
+            output: Output = OutputOpt) -> None:
+    """Captured requests and answers (SageMaker's data-capture format with --output json)."""
+    got = client(ctx).endpoints.capture(name, since, until, limit)
+    emit(got.records, output, lambda: _render_capture(got))
+
+
+def _render_capture(got: CaptureRecords) -> None:
+    if not got.records:
+        console.print(f"No captured requests of {got.endpoint} between {got.since} and {got.until}.", highlight=False)
+        return
+
+    def body(part: dict) -> str:  # type: ignore[type-arg]
+        text = str(part.get("data", ""))
+        text = text if len(text) <= 60 else text[:59] + "…"
+        return text + (" [truncated]" if part.get("truncated") else "")
+
+    table(f"{got.endpoint} since {got.since}", ["time", "inference id", "input", "output"],
+          [[r["eventMetadata"]["inferenceTime"], r["eventMetadata"].get("inferenceId", ""),
+            body(r["captureData"]["endpointInput"]), body(r["captureData"]["endpointOutput"])] for r in got.records])
 
 
 @app.command("invoke")

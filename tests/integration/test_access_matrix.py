@@ -99,6 +99,8 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/endpoints/{name}", "endpoints:Create", {"name": "e-{r}", "json": {}}),
     ("GET", "/api/v1/endpoints/{name}", "endpoints:Get", {"name": "e-{r}"}),
     ("GET", "/api/v1/endpoints/{name}/metrics", "endpoints:Get", {"name": "e-{r}"}),
+    ("GET", "/api/v1/endpoints/{name}/capture", "endpoints:GetCapture", {"name": "e-{r}"}),
+    ("PUT", "/api/v1/endpoints/{name}/capture", "endpoints:Update", {"name": "e-{r}", "json": {"percent": 10}}),
     ("PATCH", "/api/v1/endpoints/{name}", "endpoints:Update", {"name": "e-{r}", "json": {}}),
     ("POST", "/api/v1/endpoints/{name}/rollback", "endpoints:Rollback", {"name": "e-{r}"}),
     ("DELETE", "/api/v1/endpoints/{name}", "endpoints:Delete", {"name": "e-{r}"}),
@@ -243,4 +245,5 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
     assert all(e.status == 403 and e.key_id == keys["viewer"].split("_")[1] for e in denied)
     # Denied reads are recorded too (allowed reads are not, by default).
     assert {e.action for e in events if e.method == "GET"} == {"users:List", "users:Get", "keys:List", "roles:List",
-                                                                "roles:Get", "jobs:Download", "models:Export"}
+                                                                "roles:Get", "jobs:Download", "models:Export",
+                                                                "endpoints:GetCapture"}

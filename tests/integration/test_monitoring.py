@@ -1,4 +1,5 @@
-"""Endpoint metrics end to end: real server, real replica, real requests through both invocation paths."""
+"""Endpoint metrics and request capture end to end: real server, real replica, real requests through both
+invocation paths."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def test_both_invocation_paths_are_counted_and_exposed(small_server: SlipwayServer, tmp_path: Path) -> None:
+def test_both_invocation_paths_are_counted_captured_and_exposed(small_server: SlipwayServer, tmp_path: Path) -> None:
     body = orjson.dumps({"instances": first_rows(1)})
     with Client(url=small_server.url, home=small_server.home) as c:
         c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
@@ -47,14 +48,18 @@ def test_both_invocation_paths_are_counted_and_exposed(small_server: SlipwayServ
         key = c.keys.create(user="caller").key
         assert c.endpoints.metrics("cancer-ep", since="1h").points == []
 
+        rids = []
         with small_server.http(api_key=key) as http:
             # A key the server has not seen yet is authenticated by the FastAPI route (the full path).
             r = http.post("/endpoints/cancer-ep/invocations", content=body)
             assert r.status_code == 200
+            rids.append(r.headers["x-request-id"])
             assert _totals(c.endpoints.metrics("cancer-ep", since="1h"), "primary") == (1, 1, 0, 0)
             # Now the key is cached: the plain-ASGI fast path answers.
             for _ in range(5):
-                assert http.post("/endpoints/cancer-ep/invocations", content=body).status_code == 200
+                r = http.post("/endpoints/cancer-ep/invocations", content=body)
+                assert r.status_code == 200
+                rids.append(r.headers["x-request-id"])
             assert http.post("/endpoints/cancer-ep/invocations", content=body,
                              headers={"X-Slipway-Target-Variant": "no-such"}).status_code == 404
             assert http.post("/endpoints/cancer-ep/invocations", content=b"x" * (LIMIT + 1)).status_code == 413
@@ -95,3 +100,33 @@ def test_both_invocation_paths_are_counted_and_exposed(small_server: SlipwayServ
     out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "endpoints", "metrics", "cancer-ep",
                           "--since", "lately"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode != 0 and "Field 'since' has value 'lately'" in out.stderr
+
+    # Request capture: on by default, every answered request of both paths, in SageMaker's format.
+    out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "endpoints", "capture", "cancer-ep",
+                          "--since", "1h", "--output", "json"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    records = json.loads(out.stdout)
+    assert [r["eventMetadata"]["inferenceId"] for r in records] == rids
+    for r in records:
+        assert r["eventVersion"] == "0" and r["eventMetadata"]["inferenceTime"].endswith("Z")
+        assert r["captureData"]["endpointInput"] == {"observedContentType": "application/json", "mode": "INPUT",
+                                                     "data": body.decode(), "encoding": "JSON"}
+        output = r["captureData"]["endpointOutput"]
+        assert output["mode"] == "OUTPUT" and output["encoding"] == "JSON"
+        assert json.loads(output["data"])["predictions"][0]["label"] == "malignant"
+    stored = list((small_server.home / "artifacts" / "capture" / "cancer-ep" / "primary").rglob("*.jsonl"))
+    assert stored and all(b"captureData" not in f.read_bytes() for f in stored)  # encrypted at rest
+
+    out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "endpoints", "update", "cancer-ep",
+                          "--capture", "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and "capturing 0 % of requests" in out.stdout, out.stdout + out.stderr
+    with Client(url=small_server.url, home=small_server.home) as c:
+        assert c.endpoints.invoke("cancer-ep", {"instances": first_rows(1)})["predictions"]
+        assert len(c.endpoints.capture("cancer-ep", since="1h").records) == len(rids)  # capture is off now
+        assert c.endpoints.get("cancer-ep").live["variants"][0]["model"] == "cancer:1"  # nothing else changed
+    out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "endpoints", "update", "cancer-ep",
+                          "--capture", "150"], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode != 0 and "Field 'capture' has value 150" in out.stderr
+    with small_server.http() as http:
+        samples = _samples(http.get("/metrics").text)
+        assert samples[("slipway_capture_records_total", (("endpoint", "cancer-ep"), ("outcome", "written")))] == 6

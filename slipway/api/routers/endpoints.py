@@ -1,4 +1,4 @@
-"""/api/v1/endpoints (deploy, list, show, metrics, update, rollback, delete) and /endpoints/{name}/invocations."""
+"""/api/v1/endpoints (deploy, list, show, metrics, capture, update, rollback, delete) and /endpoints/{name}/invocations."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from starlette.requests import ClientDisconnect
 
 from slipway.api.deps import Paging, paging, permission, platform
 from slipway.api.invoke import payload_too_large
-from slipway.schemas import EndpointMetrics, EndpointRequest, EndpointView, Page
+from slipway.schemas import (
+    CaptureConfig,
+    CaptureRecords,
+    CaptureRequest,
+    EndpointMetrics,
+    EndpointRequest,
+    EndpointView,
+    Page,
+)
 from slipway.services import Platform
 from slipway.serving.gateway import MODEL_HEADER, TARGET_HEADER, VARIANT_HEADER
 
@@ -44,6 +52,23 @@ async def metrics(name: str, since: str = Query("1h", description="A duration ba
                   p: Platform = Depends(platform)) -> EndpointMetrics:
     """Per minute and variant: requests, req/s, p50/p95/p99 latency, 2xx/4xx/5xx."""
     return await run_in_threadpool(p.metrics.query, name, since, until)
+
+
+@router.put("/{name}/capture", response_model=CaptureConfig,
+            dependencies=[Depends(permission("endpoints:Update", "endpoint/{name}"))])
+async def set_capture(name: str, body: CaptureRequest, p: Platform = Depends(platform)) -> CaptureConfig:
+    """Capture this share of requests (0-100 %; default 100 %, up to capture_max_per_second)."""
+    return await run_in_threadpool(p.capture.set_percent, name, body.percent)
+
+
+@router.get("/{name}/capture", response_model=CaptureRecords,
+            dependencies=[Depends(permission("endpoints:GetCapture", "endpoint/{name}"))])
+async def capture(name: str, since: str = Query("1h", description="A duration back from now (15m, 1h) or an ISO time."),
+                  until: str | None = Query(None, description="End of the range (default now)."),
+                  limit: int = Query(100, description="The newest records, at most this many (1-10000)."),
+                  p: Platform = Depends(platform)) -> CaptureRecords:
+    """Captured requests and answers in SageMaker's data-capture format, oldest first."""
+    return await run_in_threadpool(p.capture.read, name, since, until, limit)
 
 
 @router.patch("/{name}", response_model=EndpointView,
