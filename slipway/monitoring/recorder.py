@@ -108,11 +108,6 @@ class InvocationMetrics:
                 out[key] = copy
             return out
 
-    def forget(self, endpoint: str) -> None:
-        """Drop the cumulative series of a deleted endpoint (its stored rollups stay until retention)."""
-        with self._lock:
-            self._totals = {k: v for k, v in self._totals.items() if k[0] != endpoint}
-
 
 def percentile(buckets: Sequence[int], q: float) -> float | None:
     """The q-quantile (0..1) in ms from bucket counts, interpolated linearly inside its bucket."""

@@ -4,6 +4,7 @@ reads the platform's gauges (jobs, tuning, queues, replicas) for the Prometheus 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 
 from sqlalchemy import delete, func, select
@@ -42,9 +43,15 @@ class MetricsService:
         self.db = db
         self.recorder = recorder
         self.retention_days = retention_days
+        # The controller and a query may flush at once; two inserts of the same minute's row would clash.
+        self._flushing = threading.Lock()
 
     def flush(self) -> int:
         """Add the recorded cells to the per-minute rollups; return how many rows changed."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         pending = self.recorder.drain()
         if not pending:
             return 0
