@@ -74,6 +74,7 @@ class CaptureService:
             hour = dt.datetime.fromtimestamp(c.when, dt.UTC).strftime("%Y/%m/%d/%H")
             groups[(c.endpoint, c.variant, hour)].append(c)
         written = 0
+        failure: Exception | None = None
         for (endpoint, variant, hour), items in groups.items():
             lines = []
             truncated = 0
@@ -85,13 +86,16 @@ class CaptureService:
             key = f"{PREFIX}/{endpoint}/{variant}/{hour}/{stamp}-{uuid.uuid4().hex[:8]}.jsonl"
             try:
                 self.store.put_bytes(key, b"\n".join(lines) + b"\n")
-            except Exception:  # the store is down: these records are lost, visibly
+            except Exception as exc:  # the store is down: these records are lost, visibly; try the other groups
                 self.buffer.count(endpoint, "write_failed", len(items))
-                raise
+                failure = failure or exc
+                continue
             self.buffer.count(endpoint, "written", len(items))
             if truncated:
                 self.buffer.count(endpoint, "truncated", truncated)
             written += len(items)
+        if failure is not None:
+            raise failure  # the controller logs it
         return written
 
     def read(self, endpoint: str, since: str = "1h", until: str | None = None, limit: int = 100) -> CaptureRecords:

@@ -112,3 +112,22 @@ def test_capture_setting_is_validated_and_kept(platform: Platform) -> None:
     assert platform.capture_buffer.percent == {"ep": 10}
     with pytest.raises(InvalidArgument, match="Field 'since' has value 'soon'"):
         platform.capture.read("ep", since="soon")
+
+
+def test_a_failed_write_is_counted_and_the_other_groups_are_still_written(platform: Platform,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    buf = platform.capture_buffer
+    _offer(buf, 2, "broken")
+    _offer(buf, 3, "fine")
+    real = platform.store.put_bytes
+
+    def put_bytes(key: str, data: bytes):  # type: ignore[no-untyped-def]
+        if key.startswith("capture/broken/"):
+            raise OSError("disk full")
+        return real(key, data)
+
+    monkeypatch.setattr(platform.store, "put_bytes", put_bytes)
+    with pytest.raises(OSError, match="disk full"):
+        platform.capture.flush()
+    assert buf.counts[("broken", "write_failed")] == 2 and buf.counts[("fine", "written")] == 3
+    assert len(platform.store.list("capture/fine/")) == 1
