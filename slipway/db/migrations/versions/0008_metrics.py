@@ -1,6 +1,6 @@
 """Per-minute rollups of endpoint invocations, and each endpoint's request capture setting.
 
-Revision ID: 0007
+Revision ID: 0008
 Revises: 0006
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
+revision = "0008"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
