@@ -51,6 +51,11 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
                         "the ONNX export and its verification, in a sandboxed child) may take before it gets 400."),
     "inspect_memory_limit_mb": ("int", "4096", "Memory (address space) limit of a model's inspection at registration "
                                 "in MB; 0 means none."),
+    "metrics_flush_interval": ("float", "10.0", "Seconds between two writes of the in-memory invocation metrics to the database (per-minute rollups)."),
+    "metrics_retention_days": ("int", "15", "Days per-minute endpoint metrics are kept; older rollups are deleted."),
+    "capture_max_per_second": ("int", "50", "Requests captured per endpoint and second at most (whatever the sampling percentage)."),
+    "capture_max_bytes": ("int", "65536", "Largest captured request or response body in bytes; longer ones are truncated and marked."),
+    "capture_queue": ("int", "10000", "Captured requests waiting to be written at most; more are dropped and counted, never waited for."),
 }
 
 
@@ -86,6 +91,11 @@ class Settings:
     replica_orphan_timeout: float = 600.0
     inspect_timeout: float = 120.0
     inspect_memory_limit_mb: int = 4096
+    metrics_flush_interval: float = 10.0
+    metrics_retention_days: int = 15
+    capture_max_per_second: int = 50
+    capture_max_bytes: int = 65536
+    capture_queue: int = 10000
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -114,7 +124,8 @@ class Settings:
                 {"field": "auth_max_failures"},
             )
         for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
-                     "replica_orphan_timeout", "inspect_timeout"):
+                     "replica_orphan_timeout", "inspect_timeout", "metrics_flush_interval", "metrics_retention_days",
+                     "capture_max_per_second", "capture_max_bytes", "capture_queue"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",

@@ -77,7 +77,11 @@ class InvocationFastPath:
         rid = rid or secrets.token_hex(8)
         p.audit.count(principal.user, ACTION, resource)  # in memory, flushed by a controller
         try:
-            body = await _read_body(receive, length, p.settings.max_payload_bytes)
+            try:
+                body = await _read_body(receive, length, p.settings.max_payload_bytes)
+            except PayloadTooLarge:
+                p.serving.gateway.count_refused(name, 413)
+                raise
             if body is None:
                 return True  # the caller left: nobody to answer
             result = await p.serving.gateway.invoke(name, body, content_type or "application/json", accept or "",

@@ -1,4 +1,4 @@
-"""`slipway endpoints …`: deploy, list, show, invoke, update, rollback, delete."""
+"""`slipway endpoints …`: deploy, list, show, metrics, capture, invoke, update, rollback, delete."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_consol
 from slipway.cli.state import client
 
 if TYPE_CHECKING:
-    from slipway.schemas import EndpointView
+    from slipway.schemas import CaptureRecords, EndpointMetrics, EndpointView
 
 app = typer.Typer(help="Real-time endpoints: model versions behind REST, rolling updates, variants.",
                   no_args_is_help=True)
@@ -90,12 +90,23 @@ def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[s
 def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
            replicas: int = ReplicasOpt, wait: bool = WaitOpt, max_batch_size: int = BatchOpt,
            max_batch_wait_ms: float = WaitMsOpt, max_queue: int = QueueOpt, workers: int = WorkersOpt,
-           onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
+           onnx: bool = OnnxOpt,
+           capture: float = typer.Option(None, "--capture", help="Capture this % of requests and answers "
+                                         "(0: off; default 100, up to capture_max_per_second). Alone, it "
+                                         "changes nothing else."),
+           output: Output = OutputOpt) -> None:
     """Rolling, zero-downtime update; if the new version fails to start the old one keeps serving."""
+    c = client(ctx)
+    if capture is not None:
+        config = c.endpoints.set_capture(name, capture)
+        if not model and not variant:
+            emit(config, output, lambda: console.print(
+                f"{name}: capturing {config.percent:g} % of requests (at most {config.max_per_second}/s, bodies "
+                f"up to {config.max_bytes} bytes)", highlight=False))
+            return
     serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
     with keeps_running(_going_on(name, "update", f"undo it: slipway endpoints rollback {name}")):
-        ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait,
-                                          serving=serving)
+        ep = c.endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait, serving=serving)
     _finish(ep, output, "update")
 
 
@@ -120,6 +131,56 @@ def show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     """Status, variants, replicas (with their own ports), URL and the history of deployments."""
     ep = client(ctx).endpoints.get(name)
     emit(ep, output, lambda: _render(ep))
+
+
+@app.command("metrics")
+def metrics(ctx: typer.Context, name: str,
+            since: str = typer.Option("1h", "--since", help="A duration back from now (15m, 1h, 2d) or an ISO time."),
+            until: str = typer.Option(None, "--until", help="End of the range (default now); same forms as --since."),
+            output: Output = OutputOpt) -> None:
+    """Per minute and variant: req/s, p50/p95/p99 latency (ms), 4xx and 5xx."""
+    m = client(ctx).endpoints.metrics(name, since, until)
+    emit(m, output, lambda: _render_metrics(m))
+
+
+def _render_metrics(m: EndpointMetrics) -> None:
+    if not m.points:
+        console.print(f"No invocations of {m.endpoint} between {m.since} and {m.until}.", highlight=False)
+        return
+
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    table(f"{m.endpoint} since {m.since}", ["minute", "variant", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms",
+                                           "4xx", "5xx"],
+          [[p.minute[:16].replace("T", " "), p.variant or "-", p.requests, f"{p.requests_per_second:.2f}",
+            ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms), p.status_4xx, p.status_5xx] for p in m.points])
+
+
+@app.command("capture")
+def capture(ctx: typer.Context, name: str,
+            since: str = typer.Option("1h", "--since", help="A duration back from now (15m, 1h, 2d) or an ISO time."),
+            until: str = typer.Option(None, "--until", help="End of the range (default now)."),
+            limit: int = typer.Option(20, "--limit", help="The newest records, at most this many."),
+            output: Output = OutputOpt) -> None:
+    """Captured requests and answers (SageMaker's data-capture format with --output json)."""
+    got = client(ctx).endpoints.capture(name, since, until, limit)
+    emit(got.records, output, lambda: _render_capture(got))
+
+
+def _render_capture(got: CaptureRecords) -> None:
+    if not got.records:
+        console.print(f"No captured requests of {got.endpoint} between {got.since} and {got.until}.", highlight=False)
+        return
+
+    def body(part: dict) -> str:  # type: ignore[type-arg]
+        text = str(part.get("data", ""))
+        text = text if len(text) <= 60 else text[:59] + "…"
+        return text + (" [truncated]" if part.get("truncated") else "")
+
+    table(f"{got.endpoint} since {got.since}", ["time", "inference id", "input", "output"],
+          [[r["eventMetadata"]["inferenceTime"], r["eventMetadata"].get("inferenceId", ""),
+            body(r["captureData"]["endpointInput"]), body(r["captureData"]["endpointOutput"])] for r in got.records])
 
 
 @app.command("invoke")

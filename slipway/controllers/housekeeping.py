@@ -60,3 +60,44 @@ class AuditCountFlusher(Controller):
 
     def stop(self) -> None:
         self.platform.audit.flush()
+
+
+class MetricsFlusher(Controller):
+    """Writes the in-memory invocation metrics as per-minute rollups and deletes those past retention."""
+
+    name = "metrics"
+    purge_every = 3600.0
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.interval = platform.settings.metrics_flush_interval
+        self._purged = 0.0
+
+    def reconcile(self) -> None:
+        self.platform.metrics.flush()
+        now = time.time()
+        if now - self._purged >= self.purge_every:
+            self.platform.metrics.purge(now)
+            self._purged = now
+
+    def stop(self) -> None:
+        self.platform.metrics.flush()
+
+
+class CaptureWriter(Controller):
+    """Writes sampled requests and answers from the capture queue to the artifact store."""
+
+    name = "capture"
+    interval = 1.0
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+
+    def start(self) -> None:
+        self.platform.capture.load()
+
+    def reconcile(self) -> None:
+        self.platform.capture.flush()
+
+    def stop(self) -> None:
+        self.platform.capture.flush()

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from slipway.schemas.capture import CaptureConfig, CaptureRecords, CaptureRequest
     from slipway.schemas.common import Page, ServerStatus
     from slipway.schemas.datasets import (
         ColumnSchema,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         SourceUpload,
         StatusTransition,
     )
+    from slipway.schemas.metrics import EndpointMetrics, MinuteMetrics
     from slipway.schemas.models import (
         AliasRequest,
         ApprovalRequest,
@@ -45,6 +47,11 @@ if TYPE_CHECKING:
     )
 
 _MODULES = {
+    "MinuteMetrics": "metrics",
+    "EndpointMetrics": "metrics",
+    "CaptureRequest": "capture",
+    "CaptureRecords": "capture",
+    "CaptureConfig": "capture",
     "AlgorithmView": "jobs",
     "AliasRequest": "models",
     "ApprovalRequest": "models",
@@ -77,11 +84,15 @@ __all__ = [
     "AlgorithmView",
     "AliasRequest",
     "ApprovalRequest",
+    "CaptureConfig",
+    "CaptureRecords",
+    "CaptureRequest",
     "ColumnSchema",
     "CreateJobRequest",
     "DatasetSummary",
     "DatasetVersionView",
     "DeploymentView",
+    "EndpointMetrics",
     "EndpointRequest",
     "EndpointView",
     "HyperparameterView",
@@ -89,6 +100,7 @@ __all__ = [
     "JobView",
     "MetricDefinition",
     "MetricPoint",
+    "MinuteMetrics",
     "ModelEventView",
     "ModelSummary",
     "ModelVersionView",

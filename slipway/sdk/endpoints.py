@@ -1,4 +1,4 @@
-"""SDK: real-time endpoints (deploy, list, get, invoke, update, rollback, delete)."""
+"""SDK: real-time endpoints (deploy, list, get, metrics, capture, invoke, update, rollback, delete)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ from typing import Any
 import httpx
 
 from slipway.errors import InvalidArgument, Timeout
-from slipway.schemas import EndpointView, Page, ServingOptions, VariantSpec
+from slipway.schemas import (
+    CaptureConfig,
+    CaptureRecords,
+    EndpointMetrics,
+    EndpointView,
+    Page,
+    ServingOptions,
+    VariantSpec,
+)
 from slipway.sdk.http import Api, _raise_for, drop_none
 
 __all__ = ["Endpoints", "parse_variant"]
@@ -81,6 +89,25 @@ class Endpoints:
 
     def get(self, name: str) -> EndpointView:
         return EndpointView.model_validate(self._api.json("GET", f"/api/v1/endpoints/{name}"))
+
+    def metrics(self, name: str, since: str = "1h", until: str | None = None) -> EndpointMetrics:
+        """Per minute and variant: requests, req/s, p50/p95/p99 latency, 4xx, 5xx.
+
+        ``since``/``until``: a duration back from now (``15m``, ``1h``, ``2d``) or an ISO time.
+        """
+        data = self._api.json("GET", f"/api/v1/endpoints/{name}/metrics", params=drop_none(since=since, until=until))
+        return EndpointMetrics.model_validate(data)
+
+    def set_capture(self, name: str, percent: float) -> CaptureConfig:
+        """Capture ``percent`` % of requests and answers (0 turns capture off; the default is 100)."""
+        data = self._api.json("PUT", f"/api/v1/endpoints/{name}/capture", json={"percent": percent})
+        return CaptureConfig.model_validate(data)
+
+    def capture(self, name: str, since: str = "1h", until: str | None = None, limit: int = 100) -> CaptureRecords:
+        """Captured records (SageMaker's data-capture format) between ``since`` and ``until``, the newest ``limit``."""
+        data = self._api.json("GET", f"/api/v1/endpoints/{name}/capture",
+                              params=drop_none(since=since, until=until, limit=limit))
+        return CaptureRecords.model_validate(data)
 
     def list(self, limit: int | None = None, page_token: str | None = None) -> Page[EndpointView]:
         data = self._api.json("GET", "/api/v1/endpoints", params=drop_none(limit=limit, page_token=page_token))

@@ -29,12 +29,16 @@ def is_dashboard_read(method: str, path: str) -> bool:
 
 if TYPE_CHECKING:
     from slipway.compute import Executor
+    from slipway.monitoring import InvocationMetrics
+    from slipway.monitoring.capture import CaptureBuffer
     from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
+    from slipway.services.capture import CaptureService
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
     from slipway.services.job_runs import JobRuns
+    from slipway.services.metrics import MetricsService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
@@ -202,7 +206,33 @@ class Platform:
         """Replica processes and the invocation gateway of this server process."""
         from slipway.serving.runtime import ServingRuntime
 
-        return ServingRuntime(self.settings, self.store)
+        return ServingRuntime(self.settings, self.store, self.invocation_metrics, self.capture_buffer)
+
+    @cached_property
+    def invocation_metrics(self) -> InvocationMetrics:
+        """Counts and latencies of every invocation this process answered, in memory until flushed."""
+        from slipway.monitoring import InvocationMetrics
+
+        return InvocationMetrics()
+
+    @cached_property
+    def metrics(self) -> MetricsService:
+        from slipway.services.metrics import MetricsService
+
+        return MetricsService(self.db, self.invocation_metrics, self.settings.metrics_retention_days)
+
+    @cached_property
+    def capture_buffer(self) -> CaptureBuffer:
+        """Sampled invocations waiting for the capture controller to write them."""
+        from slipway.monitoring.capture import CaptureBuffer
+
+        return CaptureBuffer(self.settings.capture_queue, self.settings.capture_max_per_second)
+
+    @cached_property
+    def capture(self) -> CaptureService:
+        from slipway.services.capture import CaptureService
+
+        return CaptureService(self.db, self.store, self.capture_buffer, self.settings.capture_max_bytes)
 
     @property
     def tmp_dir(self) -> Path:
@@ -226,6 +256,10 @@ class Platform:
     def close(self) -> None:
         if "audit" in self.__dict__:
             self.audit.flush()
+        if "metrics" in self.__dict__:
+            self.metrics.flush()
+        if "capture" in self.__dict__:
+            self.capture.flush()
         if "executor" in self.__dict__:
             self.executor.close()
         if "registry" in self.__dict__:

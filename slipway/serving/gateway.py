@@ -6,15 +6,17 @@ reset, closed mid-way) is sent again to another one, because an invocation has n
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from slipway.errors import Timeout, Unavailable
+from slipway.errors import SlipwayError, Timeout, Unavailable
 from slipway.serving.pool import ReplicaConnectionError, ReplicaPool
 
 if TYPE_CHECKING:
-    from slipway.serving.runtime import ServingRuntime
+    from slipway.serving.runtime import Route, ServingRuntime
 
 __all__ = ["Gateway", "Invocation", "VARIANT_HEADER", "TARGET_HEADER"]
 
@@ -52,12 +54,41 @@ class Gateway:
     def routed(self, endpoint: str) -> bool:
         return endpoint in self.runtime.routes
 
+    def count_refused(self, endpoint: str, status: int) -> None:
+        """Count a request refused before it reached the gateway (413), if the endpoint is routed: the
+        name comes from the URL, and only routed endpoints may become metric labels."""
+        if endpoint in self.runtime.routes:
+            self.runtime.metrics.record(endpoint, "", status, 0.0)
+
     async def invoke(self, endpoint: str, body: bytes, content_type: str, accept: str, target: str | None,
                      request_id: str | None) -> Invocation | None:
-        """Forward one request; None when the endpoint has no route (the caller explains why)."""
+        """Forward one request; None when the endpoint has no route (the caller explains why).
+
+        Every routed request is counted and timed (``runtime.metrics``), whichever way it ends; an
+        answered one is offered to request capture (``runtime.capture``, sampled, never waits).
+        """
         route = self.runtime.routes.get(endpoint)
         if route is None:
             return None
+        start = time.perf_counter()
+        try:
+            result = await self._invoke(endpoint, route, body, content_type, accept, target, request_id)
+        except SlipwayError as exc:
+            self.runtime.metrics.record(endpoint, _variant(route, target), exc.status_code, time.perf_counter() - start)
+            raise
+        except asyncio.CancelledError:  # the caller went away: nginx's 499, a client-side outcome
+            self.runtime.metrics.record(endpoint, _variant(route, target), 499, time.perf_counter() - start)
+            raise
+        except Exception:  # a bug: the caller gets a 500 with a request id
+            self.runtime.metrics.record(endpoint, _variant(route, target), 500, time.perf_counter() - start)
+            raise
+        self.runtime.metrics.record(endpoint, result.variant, result.status, time.perf_counter() - start)
+        self.runtime.capture.offer(endpoint, result.variant, request_id or "", content_type, body,
+                                   result.content_type, result.body)
+        return result
+
+    async def _invoke(self, endpoint: str, route: Route, body: bytes, content_type: str, accept: str,
+                      target: str | None, request_id: str | None) -> Invocation:
         if target is not None and target not in {v.name for v in route.variants}:
             from slipway.errors import NotFound
 
@@ -103,3 +134,8 @@ class Gateway:
             + (f" ({last})" if last else "") + "; a replacement is starting. Retry shortly.",
             {"endpoint": endpoint, "retry_after": 1},
         )
+
+
+def _variant(route: Route, target: str | None) -> str:
+    """The metric label of a failed request: the targeted variant if it exists (never the caller's raw text)."""
+    return target if target is not None and any(v.name == target for v in route.variants) else ""

@@ -35,6 +35,8 @@ from typing import Any
 import httpx
 import orjson
 
+from slipway.monitoring.capture import CaptureBuffer
+from slipway.monitoring.recorder import InvocationMetrics
 from slipway.serving.copies import ModelCopies
 from slipway.serving.processes import (
     REPLICA_MODULE,
@@ -140,9 +142,13 @@ class Route:
 
 
 class ServingRuntime:
-    def __init__(self, settings: Settings, store: ArtifactStore) -> None:
+    def __init__(self, settings: Settings, store: ArtifactStore, metrics: InvocationMetrics | None = None,
+                 capture: CaptureBuffer | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.metrics = metrics if metrics is not None else InvocationMetrics()
+        self.capture = capture if capture is not None else CaptureBuffer(settings.capture_queue,
+                                                                         settings.capture_max_per_second)
         self.root = settings.home / "serving"
         self.models_dir = self.root / "models"
         self.logs_dir = self.root / "logs"

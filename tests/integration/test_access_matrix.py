@@ -36,6 +36,7 @@ POLICY = {"Statement": [{"Effect": "Allow", "Action": ["datasets:Get"], "Resourc
 # (method, route template, action, request kwargs); {r} is the role, {kid} a key id to revoke.
 MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/status", "system:GetStatus", {}),
+    ("GET", "/metrics", "system:GetMetrics", {}),
     ("GET", "/api/v1/whoami", "auth:WhoAmI", {}),
     ("GET", "/api/v1/datasets", "datasets:List", {}),
     ("POST", "/api/v1/datasets/{name}/versions", "datasets:Create",
@@ -97,6 +98,9 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/endpoints", "endpoints:List", {}),
     ("POST", "/api/v1/endpoints/{name}", "endpoints:Create", {"name": "e-{r}", "json": {}}),
     ("GET", "/api/v1/endpoints/{name}", "endpoints:Get", {"name": "e-{r}"}),
+    ("GET", "/api/v1/endpoints/{name}/metrics", "endpoints:Get", {"name": "e-{r}"}),
+    ("GET", "/api/v1/endpoints/{name}/capture", "endpoints:GetCapture", {"name": "e-{r}"}),
+    ("PUT", "/api/v1/endpoints/{name}/capture", "endpoints:Update", {"name": "e-{r}", "json": {"percent": 10}}),
     ("PATCH", "/api/v1/endpoints/{name}", "endpoints:Update", {"name": "e-{r}", "json": {}}),
     ("POST", "/api/v1/endpoints/{name}/rollback", "endpoints:Rollback", {"name": "e-{r}"}),
     ("DELETE", "/api/v1/endpoints/{name}", "endpoints:Delete", {"name": "e-{r}"}),
@@ -147,7 +151,7 @@ def expected_allowed(role: str, action: str) -> bool:
     if role == "data-scientist":
         return not action.startswith(ADMINISTRATION)
     if role == "viewer":
-        return verb in ("List", "Get", "GetStatus") and not action.startswith(ADMINISTRATION)
+        return verb in ("List", "Get", "GetStatus", "GetMetrics") and not action.startswith(ADMINISTRATION)
     return action in ("system:GetStatus", "endpoints:Invoke")  # invoker
 
 
@@ -241,4 +245,5 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
     assert all(e.status == 403 and e.key_id == keys["viewer"].split("_")[1] for e in denied)
     # Denied reads are recorded too (allowed reads are not, by default).
     assert {e.action for e in events if e.method == "GET"} == {"users:List", "users:Get", "keys:List", "roles:List",
-                                                                "roles:Get", "jobs:Download", "models:Export"}
+                                                                "roles:Get", "jobs:Download", "models:Export",
+                                                                "endpoints:GetCapture"}

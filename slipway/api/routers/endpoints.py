@@ -1,15 +1,23 @@
-"""/api/v1/endpoints (deploy, list, show, update, rollback, delete) and /endpoints/{name}/invocations."""
+"""/api/v1/endpoints (deploy, list, show, metrics, capture, update, rollback, delete) and /endpoints/{name}/invocations."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from slipway.api.deps import Name, Paging, paging, permission, platform
 from slipway.api.errors import error_responses
 from slipway.api.invoke import payload_too_large
-from slipway.schemas import EndpointRequest, EndpointView, Page
+from slipway.schemas import (
+    CaptureConfig,
+    CaptureRecords,
+    CaptureRequest,
+    EndpointMetrics,
+    EndpointRequest,
+    EndpointView,
+    Page,
+)
 from slipway.services import Platform
 from slipway.serving.gateway import MODEL_HEADER, TARGET_HEADER, VARIANT_HEADER
 
@@ -36,6 +44,32 @@ async def create(name: Name, body: EndpointRequest, request: Request, p: Platfor
 @router.get("/{name}", response_model=EndpointView, dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
 async def show(name: Name, p: Platform = Depends(platform)) -> EndpointView:
     return await run_in_threadpool(p.endpoints.get, name)
+
+
+@router.get("/{name}/metrics", response_model=EndpointMetrics,
+            dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
+async def metrics(name: str, since: str = Query("1h", description="A duration back from now (15m, 1h, 2d) or an ISO time."),
+                  until: str | None = Query(None, description="End of the range (default now); same forms as since."),
+                  p: Platform = Depends(platform)) -> EndpointMetrics:
+    """Per minute and variant: requests, req/s, p50/p95/p99 latency, 2xx/4xx/5xx."""
+    return await run_in_threadpool(p.metrics.query, name, since, until)
+
+
+@router.put("/{name}/capture", response_model=CaptureConfig,
+            dependencies=[Depends(permission("endpoints:Update", "endpoint/{name}"))])
+async def set_capture(name: str, body: CaptureRequest, p: Platform = Depends(platform)) -> CaptureConfig:
+    """Capture this share of requests (0-100 %; default 100 %, up to capture_max_per_second)."""
+    return await run_in_threadpool(p.capture.set_percent, name, body.percent)
+
+
+@router.get("/{name}/capture", response_model=CaptureRecords,
+            dependencies=[Depends(permission("endpoints:GetCapture", "endpoint/{name}"))])
+async def capture(name: str, since: str = Query("1h", description="A duration back from now (15m, 1h) or an ISO time."),
+                  until: str | None = Query(None, description="End of the range (default now)."),
+                  limit: int = Query(100, description="The newest records, at most this many (1-10000)."),
+                  p: Platform = Depends(platform)) -> CaptureRecords:
+    """Captured requests and answers in SageMaker's data-capture format, oldest first."""
+    return await run_in_threadpool(p.capture.read, name, since, until, limit)
 
 
 @router.patch("/{name}", response_model=EndpointView,
@@ -71,12 +105,14 @@ async def invoke(name: Name, request: Request) -> Response:
     limit = p.settings.max_payload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
+        p.serving.gateway.count_refused(name, 413)
         raise payload_too_large(int(declared), limit)
     body = bytearray()
     try:
         async for chunk in request.stream():
             body += chunk
             if len(body) > limit:
+                p.serving.gateway.count_refused(name, 413)
                 raise payload_too_large(len(body), limit)
     except ClientDisconnect:  # the caller left (a load generator stopping): nobody to answer, nothing to log
         return Response(status_code=499)

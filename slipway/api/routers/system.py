@@ -1,10 +1,11 @@
-"""Health and status of the platform."""
+"""Health, status and metrics of the platform."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from starlette.concurrency import run_in_threadpool
 
 from slipway.api.deps import permission, platform
@@ -30,3 +31,13 @@ async def status(p: Platform = Depends(platform)) -> ServerStatus:
         controllers=list(controllers),
         **p.describe(),  # type: ignore[arg-type]
     )
+
+
+@router.get("/metrics", response_class=Response, dependencies=[Depends(permission("system:GetMetrics"))],
+            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition."}})
+async def prometheus_metrics(p: Platform = Depends(platform)) -> Response:
+    """The whole platform in Prometheus text format: invocations, latency histograms, jobs, tuning, replicas."""
+    from slipway.monitoring.exposition import CONTENT_TYPE, PlatformCollector, exposition
+
+    collector = PlatformCollector(p.invocation_metrics, p.capture_buffer, p.metrics.gauges, lambda: time.time() - p.started_at)
+    return Response(await run_in_threadpool(exposition, collector), media_type=CONTENT_TYPE)

@@ -6,6 +6,7 @@ from slipway.db.models.auth import ApiKey, AuditCount, AuditEvent, Role, Secret,
 from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
+from slipway.db.models.metrics import EndpointCapture, EndpointMetric
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
@@ -18,6 +19,8 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "Endpoint",
+    "EndpointCapture",
+    "EndpointMetric",
     "Job",
     "JobMetric",
     "ModelAlias",
