@@ -34,7 +34,7 @@ _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAPBSET_DROP = 24
-_PR_SET_SECUREBITS = 28
+_PR_GET_SECUREBITS, _PR_SET_SECUREBITS = 27, 28
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 # NOROOT, NO_SETUID_FIXUP, KEEP_CAPS off, NO_CAP_AMBIENT_RAISE, each with its lock bit.
 _SECUREBITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7)
@@ -99,6 +99,8 @@ def drop_root_powers() -> None:
     if os.geteuid() != 0:
         return
     _prctl = _libc.prctl
+    if _prctl(_PR_GET_SECUREBITS, 0, 0, 0, 0) & _SECUREBITS == _SECUREBITS:
+        return  # done already: a process started in the box that adds a tighter layer (locked bits stay set)
     if _prctl(_PR_SET_SECUREBITS, ctypes.c_ulong(_SECUREBITS), 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"cannot lock the securebits: {os.strerror(err)}")
