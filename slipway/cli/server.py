@@ -8,6 +8,7 @@ import typer
 
 from slipway.cli.output import Output, OutputOpt, console, emit, table
 from slipway.cli.state import CliState, client
+from slipway.sandbox import Sandbox
 from slipway.settings import Settings
 
 
@@ -34,6 +35,10 @@ def up(
 
     def ready(url: str) -> None:
         console.print(f"[bold green]Slipway is up[/bold green] on {url}  (home {settings.home}; API docs {url}/docs)")
+        isolation = Sandbox(home=settings.home, mode=settings.sandbox).isolation
+        if not isolation.isolated:
+            console.print(f"[bold red]Warning:[/bold red] {isolation.message}. Any job, tuning trial or endpoint "
+                          "model can read this home (the admin key, the master key, the database).")
 
     serve(settings, demo=demo, ready=ready, ssl_certfile=tls_cert, ssl_keyfile=tls_key)
 
@@ -49,6 +54,7 @@ def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
             ["database", f"{s.database_backend}: {s.database}"],
             ["artifacts", s.artifact_store],
             ["controllers", ", ".join(s.controllers)],
+            ["sandbox", s.sandbox.message if s.sandbox.isolated else f"[bold red]{s.sandbox.message}[/bold red]"],
             *[[k.replace("_", " "), v] for k, v in s.counts.items()],
         ])
 

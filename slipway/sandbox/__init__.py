@@ -16,17 +16,19 @@ loudly when it cannot; ``landlock`` refuses to run user code unconfined; ``off``
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from slipway.sandbox import landlock
 
-__all__ = ["MODES", "Isolation", "Sandbox", "SandboxUnavailable", "isolation"]
+__all__ = ["MODES", "Isolation", "Sandbox", "SandboxUnavailable", "isolation", "user_environment"]
 
 MODES = ("auto", "landlock", "off")
 LAUNCHER = str(Path(landlock.__file__).resolve())
@@ -39,6 +41,17 @@ _ETC_READ = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone
              "ssl", "ca-certificates", "ca-certificates.conf", "pki", "mime.types", "os-release", "alternatives",
              "fonts", "xdg", "pip.conf", "python3", "python3.11", "matplotlibrc", "machine-id", "debian_version")
 _DEV_WRITE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/shm")
+_GPU_DEVICES = ("/dev/nvidia*", "/dev/nvidia-caps", "/dev/dri")  # CUDA opens these read-write (ioctl)
+
+# What of the server's environment user code gets: locale, search paths, thread and GPU knobs, CA bundles,
+# pip's configuration. Everything else (cloud keys, tokens, SLIPWAY_*) stays with the server.
+_ENV_NAMES = frozenset({
+    "PATH", "LANG", "LANGUAGE", "TZ", "TERM", "PYTHONPATH", "PYTHONHASHSEED", "PYTHONDONTWRITEBYTECODE",
+    "PYTHONUNBUFFERED", "LD_LIBRARY_PATH", "KERAS_BACKEND", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+})
+_ENV_PREFIXES = ("LC_", "CUDA_", "NVIDIA_", "OPENBLAS_", "PIP_")
+_URL_WITH_PASSWORD = re.compile(r"://[^/@\s]+:[^/@\s]*@")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -68,8 +81,17 @@ def isolation(mode: str = "auto") -> Isolation:
     abi = _abi()
     if abi >= 1:
         return Isolation(True, f"landlock ABI {abi}", f"jobs are isolated (Landlock ABI {abi})")
-    return Isolation(False, "", "jobs are not isolated: this kernel has no Landlock; run Slipway on Linux 5.13 "
-                                "or newer with Landlock enabled (lsm=…,landlock on the kernel command line)")
+    fix = "run Slipway on Linux 5.13 or newer with Landlock enabled (lsm=…,landlock on the kernel command line)"
+    if mode == "landlock":
+        return Isolation(False, "", f"jobs are not isolated, so none will run (setting 'sandbox' is 'landlock'): "
+                                    f"this kernel has no Landlock; {fix}")
+    return Isolation(False, "", f"jobs are not isolated: this kernel has no Landlock; {fix}")
+
+
+def user_environment(source: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``source`` that user code may see: an allow-list, never a URL carrying a password."""
+    return {k: v for k, v in source.items()
+            if (k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)) and not _URL_WITH_PASSWORD.search(v)}
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -111,7 +133,10 @@ class Sandbox:
         if _abi() >= 1:
             return True
         if self.mode == "landlock":
-            raise SandboxUnavailable(self.isolation.message)
+            raise SandboxUnavailable(
+                "The 'sandbox' setting is 'landlock', and this kernel has no Landlock, so user code was not "
+                "started unconfined. Run Slipway on Linux 5.13 or newer with Landlock enabled, or set "
+                "sandbox = \"auto\" to run user code unconfined (then every job can read the platform's home).")
         return False
 
     def _forbidden(self) -> list[Path]:
@@ -141,8 +166,9 @@ class Sandbox:
         return out
 
     def policy(self, read: Iterable[str | Path] = (), write: Iterable[str | Path] = ()) -> dict[str, list[str]]:
+        gpus = sorted({d for pattern in _GPU_DEVICES for d in glob.glob(pattern)})
         return {"read": self.read_paths() + [str(p) for p in read],
-                "write": [*_DEV_WRITE, *(str(p) for p in write)]}
+                "write": [*_DEV_WRITE, *gpus, *(str(p) for p in write)]}
 
     def wrap(self, command: Sequence[str], read: Iterable[str | Path] = (), write: Iterable[str | Path] = ()
              ) -> list[str]:

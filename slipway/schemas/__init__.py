@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slipway.schemas.common import Page, ServerStatus
+from slipway.schemas.common import Page, SandboxStatus, ServerStatus
 from slipway.schemas.datasets import (
     ColumnSchema,
     DatasetSummary,
@@ -58,6 +58,7 @@ __all__ = [
     "Page",
     "PushResult",
     "ReplicaView",
+    "SandboxStatus",
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",

@@ -24,6 +24,7 @@ def is_dashboard_read(method: str, path: str) -> bool:
 
 if TYPE_CHECKING:
     from slipway.compute import Executor
+    from slipway.sandbox import Sandbox
     from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
@@ -145,11 +146,18 @@ class Platform:
         return TrainingService(self.db, self.store, self.datasets, self.settings)
 
     @cached_property
+    def sandbox(self) -> Sandbox:
+        """The box every process running user code starts in (jobs, trials, replicas)."""
+        from slipway.sandbox import Sandbox
+
+        return Sandbox(home=self.settings.home, mode=self.settings.sandbox)
+
+    @cached_property
     def executor(self) -> Executor:
         from slipway.compute import open_executor
 
         return open_executor(self.settings.compute_url, on_exit=self.training.wakeup.set,
-                             concurrency=self.settings.job_concurrency)
+                             concurrency=self.settings.job_concurrency, sandbox=self.sandbox)
 
     @cached_property
     def tuning(self) -> TuningService:
@@ -168,7 +176,7 @@ class Platform:
     def job_runs(self) -> JobRuns:
         from slipway.services.job_runs import JobRuns
 
-        return JobRuns(self.training, self.executor)
+        return JobRuns(self.training, self.executor, self.sandbox)
 
     @cached_property
     def registry(self) -> RegistryService:
@@ -187,7 +195,7 @@ class Platform:
         """Replica processes and the invocation gateway of this server process."""
         from slipway.serving.runtime import ServingRuntime
 
-        return ServingRuntime(self.settings, self.store)
+        return ServingRuntime(self.settings, self.store, self.sandbox)
 
     @property
     def tmp_dir(self) -> Path:
@@ -206,6 +214,7 @@ class Platform:
             "artifact_store": self.store.describe(),
             "home": str(self.settings.home),
             "pid": os.getpid(),
+            "sandbox": self.sandbox.isolation.as_dict(),
         }
 
     def close(self) -> None:

@@ -2,6 +2,11 @@
 
 The endpoint controller starts and stops replicas through this object; the gateway reads its routing
 table. Routes are immutable snapshots swapped in one assignment, so a request never sees half an update.
+
+Replicas run user code (they unpickle models and import ``inference.py``), so each starts in the
+sandbox: it reads its own model folder, writes only its private folder (its Unix socket, TMPDIR and
+HOME), one folder per replica so that none can replace another's socket. A fresh replica starts through
+the Landlock launcher; the warm standby gets its policy with its arguments and confines a forked child.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import httpx
 import orjson
 
 from slipway.frameworks.artifact import unpack_artifact
+from slipway.sandbox import Sandbox, user_environment
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore
 
@@ -123,9 +129,10 @@ class Route:
 
 
 class ServingRuntime:
-    def __init__(self, settings: Settings, store: ArtifactStore) -> None:
+    def __init__(self, settings: Settings, store: ArtifactStore, sandbox: Sandbox | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.sandbox = sandbox or Sandbox(home=settings.home, mode="off")
         self.root = settings.home / "serving"
         self.models_dir = self.root / "models"
         self.logs_dir = self.root / "logs"
@@ -177,25 +184,32 @@ class ServingRuntime:
 
     # -- processes -------------------------------------------------------------------------------
 
-    def _socket_path(self, rid: str) -> str | None:
-        """Where replica ``rid`` listens for the gateway: a Unix socket in a private (0700) folder.
+    def _private_dir(self, rid: str) -> Path:
+        """Replica ``rid``'s own folder (0700): its Unix socket, TMPDIR and HOME; the only place it may write.
 
-        The folder is short-named under the system temp dir (socket paths are limited to ~100 bytes);
-        None (TCP only) when that limit would still be passed.
+        Short-named under the system temp dir, as socket paths are limited to ~100 bytes.
         """
         with self._standby_lock:  # replicas of several endpoints start from several threads
             if self._sockets is None:
                 self._sockets = Path(tempfile.mkdtemp(prefix="slipway-"))
-            path = str(self._sockets / f"{rid}.sock")
+            folder = self._sockets / rid
+        folder.mkdir(mode=0o700)
+        return folder
+
+    def _socket_path(self, private: Path) -> str | None:
+        """Where the replica listens for the gateway; None (TCP only) when the path would be too long."""
+        path = str(private / "r.sock")
         return path if len(path.encode()) < 100 else None
 
     def _args(self, folder: Path, endpoint: str, variant: str, options: dict[str, Any] | None = None,
-              uds: str | None = None) -> list[str]:
+              uds: str | None = None, private: Path | None = None) -> list[str]:
         s = self.settings
         o = options or {}
         args = ["--artifact", str(folder), "--max-payload-bytes", str(s.max_payload_bytes),
                 "--timeout", str(s.invocation_timeout), "--parent-pid", str(os.getpid()),
                 "--name", f"{s.home}/{endpoint}/{variant}"]
+        if private is not None:
+            args += ["--private-dir", str(private)]
         if uds is not None:
             args += ["--uds", uds]
         for key in ("max_batch_size", "max_batch_wait_ms", "max_queue", "workers"):
@@ -206,7 +220,7 @@ class ServingRuntime:
         return args
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+        env = user_environment(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -236,16 +250,21 @@ class ServingRuntime:
     def spawn(self, endpoint: str, variant: str, model: str, folder: Path, options: dict[str, Any] | None = None
               ) -> ReplicaHandle:
         """Start a replica, returning once its port is known (the model loads in the background)."""
+        # Raises SandboxUnavailable (setting 'landlock' on a kernel without it) before anything starts.
+        confined = self.sandbox.active
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         spare = self._take_standby()
         threading.Thread(target=self.prepare_standby, daemon=True).start()
         rid = uuid.uuid4().hex[:12]
-        uds = self._socket_path(rid)
+        private = self._private_dir(rid)
+        uds = self._socket_path(private)
         if spare is not None:
             proc, log_path = spare
             try:
                 assert proc.stdin is not None and proc.stdout is not None
-                args = [*self._args(folder, endpoint, variant, options, uds), "--port", "0", "--report-port"]
+                args = [*self._args(folder, endpoint, variant, options, uds, private), "--port", "0", "--report-port"]
+                if confined:
+                    args += ["--sandbox", orjson.dumps(self.sandbox.policy(read=[folder], write=[private])).decode()]
                 proc.stdin.write(orjson.dumps(args) + b"\n")
                 proc.stdin.close()
                 ready, _, _ = select.select([proc.stdout], [], [], 30.0)
@@ -265,8 +284,9 @@ class ServingRuntime:
         sock.listen(2048)
         port = sock.getsockname()[1]
         log_path = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
-        args = [sys.executable, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant, options, uds),
-                "--fd", str(sock.fileno())]
+        args = self.sandbox.wrap([sys.executable, "-m", REPLICA_MODULE,
+                                  *self._args(folder, endpoint, variant, options, uds, private),
+                                  "--fd", str(sock.fileno())], read=[folder], write=[private])
         try:
             with open(log_path, "ab") as out:
                 proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
