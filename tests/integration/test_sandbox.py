@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from tests.support.models import custom_tar
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.skipif(not isolation().isolated, reason="this kernel has no Landlock")
+needs_landlock = pytest.mark.skipif(not isolation().isolated, reason="this kernel has no Landlock")
 
 SERVER_SECRET = "AKIA-server-env-secret-4242"
 USER_SECRET = "aws_secret_access_key = users-own-secret-1717"
@@ -137,6 +139,7 @@ def write_script(folder: Path, body: str) -> Path:
     return folder
 
 
+@needs_landlock
 def test_a_hostile_job_reads_nothing_of_the_platform(tmp_path: Path) -> None:
     user_file = tmp_path / "user-home" / ".aws" / "credentials"  # HOME of the server (set by conftest)
     user_file.parent.mkdir(parents=True)
@@ -193,6 +196,7 @@ def test_a_hostile_job_reads_nothing_of_the_platform(tmp_path: Path) -> None:
         srv.stop()
 
 
+@needs_landlock
 def test_a_hostile_model_reads_nothing_and_still_serves(tmp_path: Path) -> None:
     user_file = tmp_path / "user-home" / "notes.txt"
     user_file.parent.mkdir(parents=True)
@@ -226,6 +230,23 @@ def test_a_hostile_model_reads_nothing_and_still_serves(tmp_path: Path) -> None:
         finally:
             runtime.stop(handles)
             runtime.close()
+    finally:
+        srv.stop()
+
+
+def test_an_unconfined_server_says_so_at_start_and_in_status(tmp_path: Path) -> None:
+    srv = SlipwayServer(tmp_path / "home", env={"SLIPWAY_SANDBOX": "off"}).start()
+    try:
+        wait_for(lambda: "Slipway is up" in srv.log(), what="the console line of `slipway up`")
+        console = srv.log()
+        assert "WARNING slipway.server: Jobs are not isolated: the 'sandbox' setting is 'off'" in console
+        assert "Warning: jobs are not isolated" in console
+        out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "status"], capture_output=True, text=True,
+                             env=srv.cli_env(), timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert "jobs are not isolated: the 'sandbox' setting is 'off'" in out.stdout
+        with Client(url=srv.url, home=srv.home) as c:
+            assert c.status().sandbox.isolated is False
     finally:
         srv.stop()
 
