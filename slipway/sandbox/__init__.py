@@ -17,7 +17,6 @@ loudly when it cannot; ``landlock`` refuses to run user code unconfined; ``off``
 from __future__ import annotations
 
 import glob
-import json
 import os
 import re
 import sys
@@ -175,8 +174,10 @@ class Sandbox:
         """``command`` started inside the box (the same pid becomes ``command``); unchanged when not active."""
         if not self.active:
             return list(command)
-        policy = json.dumps(self.policy(read, write), separators=(",", ":"))
-        return [sys.executable, "-I", "-S", LAUNCHER, policy, "--", *command]
+        policy = self.policy(read, write)
+        args = [a for path in policy["read"] for a in ("-r", path)]
+        args += [a for path in policy["write"] for a in ("-w", path)]
+        return [sys.executable, "-I", "-S", LAUNCHER, *args, "--", *command]
 
     def confine_self(self, read: Iterable[str | Path] = (), write: Iterable[str | Path] = ()) -> bool:
         """Confine the calling process (single-threaded: a freshly forked child); False when not active."""
