@@ -88,9 +88,43 @@ def isolation(mode: str = "auto") -> Isolation:
 
 
 def user_environment(source: Mapping[str, str]) -> dict[str, str]:
-    """The variables of ``source`` that user code may see: an allow-list, never a URL carrying a password."""
-    return {k: v for k, v in source.items()
-            if (k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)) and not _URL_WITH_PASSWORD.search(v)}
+    """The variables of ``source`` that user code may see: an allow-list, never a URL carrying a password.
+
+    ``PYTHONPATH`` starts with the folder this server's ``slipway`` comes from when that is not the
+    interpreter's own site-packages (a server run from a checkout): the runner and replica a job or
+    endpoint starts are then this server's code, not another installed copy, which its box would
+    not let it read anyway.
+    """
+    env = {k: v for k, v in source.items()
+           if (k in _ENV_NAMES or k.startswith(_ENV_PREFIXES)) and not _URL_WITH_PASSWORD.search(v)}
+    root = _code_root()
+    if root is not None:
+        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([root, *(p for p in paths if p != root)])
+    return env
+
+
+@lru_cache(maxsize=1)
+def _code_root() -> str | None:
+    import site
+
+    root = str(Path(__file__).resolve().parents[2])
+    installed = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    return None if root in installed else root
+
+
+def _editable_sources() -> set[str]:
+    """Source folders of packages installed editable (``pip install -e``), which a new interpreter imports.
+
+    setuptools' finder modules, imported at start-up by their ``.pth`` file, map each package to its
+    folder; a job's interpreter finds ``slipway`` there even when this server runs from another checkout.
+    """
+    out: set[str] = set()
+    for name, module in list(sys.modules.items()):
+        mapping = getattr(module, "MAPPING", None) if name.startswith("__editable__") else None
+        if isinstance(mapping, dict):
+            out.update(str(p) for p in mapping.values() if isinstance(p, str) and os.path.isabs(p))
+    return out
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -155,6 +189,7 @@ class Sandbox:
         python.update(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
         python.update(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.isabs(p))
         python.add(str(Path(__file__).resolve().parents[1]))  # the slipway package (editable installs)
+        python.update(_editable_sources())
         out: list[str] = []
         for p in [*candidates, *(Path(p).resolve() for p in sorted(python))]:
             if not p.exists() or _inside(p, home):
