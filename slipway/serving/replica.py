@@ -271,6 +271,9 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+_forked_child = False  # this process is the warm spare's confined child (see _confined_child)
+
+
 def _confined_child(policy: dict[str, Any], server_pid: int | None) -> int | None:
     """Fork; the child confines itself and returns None (it goes on to serve); the parent returns its status.
 
@@ -281,6 +284,8 @@ def _confined_child(policy: dict[str, Any], server_pid: int | None) -> int | Non
     parent_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
+        global _forked_child
+        _forked_child = True
         import ctypes
 
         from slipway.sandbox import landlock
@@ -444,4 +449,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = 1
+    try:
+        exit_code = main()
+    except BaseException:
+        if not _forked_child:
+            raise
+        import traceback
+
+        traceback.print_exc()
+    if _forked_child:
+        # A child forked from the warm spare inherits the state of the spare's library threads, and a
+        # normal interpreter teardown can hang on it (seen after a model failed to load): done is done.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(exit_code)
+    sys.exit(exit_code)
