@@ -192,8 +192,8 @@ class Sandbox:
         python.update(_editable_sources())
         out: list[str] = []
         for p in [*candidates, *(Path(p).resolve() for p in sorted(python))]:
-            if not p.exists() or _inside(p, home):
-                continue
+            if not p.exists() or _inside(p, home) or p in forbidden:
+                continue  # the user's ~ itself on sys.path (a server started with `python -m` from ~) is no Python
             # A Python installed under the user's home (pyenv, a venv in a project) is named outright;
             # a folder that merely contains a home is opened around it.
             out.extend(_allow_around(p, [home] + [f for f in forbidden[1:] if not _inside(p, f)]))

@@ -107,3 +107,12 @@ def test_user_code_gets_an_allow_listed_environment() -> None:
                             "DATABASE_URL": "postgresql://u:p@db/x"})
     assert {k: v for k, v in env.items() if k != "PYTHONPATH"} == {
         "PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "2", "PIP_FIND_LINKS": "/opt/wheels"}
+
+
+def test_the_users_home_on_sys_path_stays_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user_home = tmp_path / "user"
+    (user_home / ".aws").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.syspath_prepend(str(user_home))  # `python -m slipway.cli.main up` started from ~
+    readable = Sandbox(home=tmp_path / "home").read_paths()
+    assert str(user_home) not in readable and not [p for p in readable if p.startswith(str(user_home) + "/")]
