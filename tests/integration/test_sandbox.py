@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -211,7 +212,9 @@ def test_a_hostile_model_reads_nothing_and_still_serves(tmp_path: Path) -> None:
                 r = http.post("/endpoints/thief/invocations", content=b"{}",
                               headers={"Content-Type": "application/json"})
             check_model_saw_nothing(srv, r)
-            folder = next((srv.home / "serving" / "models").glob("thief-1-*"))
+            # A copy of the model's serving folder for a runtime of this test's own (beside the server's).
+            folder = srv.home / "serving" / "direct-copy"
+            shutil.copytree(next((srv.home / "serving" / "models").glob("thief-1-*")), folder)
 
         # Both ways a replica starts, each on its own: through the launcher (no spare yet), then the spare.
         runtime = ServingRuntime(Settings.load(env={}, home=srv.home), open_store(f"file://{tmp_path / 'unused'}"),
