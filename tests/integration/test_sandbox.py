@@ -250,6 +250,9 @@ def test_an_unconfined_server_says_so_at_start_and_in_status(tmp_path: Path) -> 
         assert "jobs are not isolated: the 'sandbox' setting is 'off'" in out.stdout
         with Client(url=srv.url, home=srv.home) as c:
             assert c.status().sandbox.isolated is False
+        with srv.http() as http:
+            overview = http.get("/").text
+        assert "not isolated</span> jobs are not isolated: the &#39;sandbox&#39; setting is &#39;off&#39;" in overview
     finally:
         srv.stop()
 
