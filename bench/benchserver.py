@@ -12,11 +12,15 @@ from pathlib import Path
 __all__ = ["start_server"]
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a server on a free port and return it with its URL once it answers; exit if it does not in 60 s."""
+def start_server(home: Path, settings: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a server on a free port and return it with its URL once it answers; exit if it does not in 60 s.
+
+    ``settings``: extra ``SLIPWAY_<NAME>`` variables, e.g. ``{"SLIPWAY_SANDBOX": "off"}``.
+    """
     from slipway.client import Client
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env.update(settings or {})
     home.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "slipway.cli.main", "--home", str(home), "up", "--port", "0",
                              "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

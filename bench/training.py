@@ -7,6 +7,9 @@
 2. Overhead of a built-in job: the wall time of a random-forest job (submit to Completed, as
    the SDK sees it) against the same scikit-learn Pipeline fit called directly in-process on
    the same table, sized so the direct fit takes about --fit-seconds. Target: < 10 %.
+3. Start overhead of the sandbox: the same script job on a server with sandbox "off" and one with
+   "auto" (Landlock where the kernel has it), alternating, --sandbox-starts jobs each; plus the
+   launcher alone (a confined `python -c pass` against a plain one).
 """
 
 from __future__ import annotations
@@ -47,6 +50,55 @@ def bench_start(c: Client, work: Path, n: int) -> None:
     print(f"start latency (SDK submit incl. source upload -> user code runs): median {statistics.median(total):.3f} s, "
           f"min {min(total):.3f} s, max {max(total):.3f} s over {n} jobs")
     print(f"start latency (job created -> user code runs): median {statistics.median(create_only):.3f} s")
+
+
+def _started_after_create(c: Client, src: Path, name: str) -> float:
+    job = c.jobs.create(name, script="train.py", source_dir=src)
+    t1 = time.time()
+    job.wait(timeout=60, poll=0.02)
+    return float("".join(job.logs()).split("STARTED ", 1)[1].split()[0]) - t1
+
+
+def bench_sandbox(work: Path, n: int) -> None:
+    from slipway.sandbox import Sandbox
+
+    src = work / "sandbox-src"
+    src.mkdir()
+    (src / "train.py").write_text(SCRIPT)
+    servers = {mode: start_server(work / f"home-{mode}", {"SLIPWAY_SANDBOX": mode}) for mode in ("off", "auto")}
+    try:
+        with Client(url=servers["off"][1], home=work / "home-off") as off, \
+                Client(url=servers["auto"][1], home=work / "home-auto") as auto:
+            mechanism = auto.status().sandbox
+            times: dict[str, list[float]] = {"off": [], "auto": []}
+            _started_after_create(off, src, "sandbox-warmup")
+            _started_after_create(auto, src, "sandbox-warmup")
+            for i in range(n):  # alternating, so that a busy moment of the machine hits both
+                times["off"].append(_started_after_create(off, src, f"sandbox-{i}"))
+                times["auto"].append(_started_after_create(auto, src, f"sandbox-{i}"))
+    finally:
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(30)
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    print(f"sandbox: auto = {mechanism.message}")
+    print(f"script job start (job created -> user code runs), median of {n}: sandbox off {med['off']:.0f} ms, "
+          f"auto {med['auto']:.0f} ms, overhead {med['auto'] - med['off']:+.0f} ms")
+    box = Sandbox(home=work / "home-auto")
+    if box.active:
+        def run(cmd: list[str]) -> float:
+            t0 = time.perf_counter()
+            subprocess.run(cmd, check=True)
+            return time.perf_counter() - t0
+
+        plain = [run([sys.executable, "-S", "-c", "pass"]) for _ in range(n)]
+        t0 = time.perf_counter()
+        wrapped_cmd = box.wrap([sys.executable, "-S", "-c", "pass"], write=[work])
+        policy_ms = (time.perf_counter() - t0) * 1000
+        confined = [run(wrapped_cmd) for _ in range(n)]
+        print(f"launcher alone: python -S -c pass {statistics.median(plain) * 1000:.0f} ms plain, "
+              f"{statistics.median(confined) * 1000:.0f} ms confined (median of {n}); building the policy "
+              f"{policy_ms:.1f} ms")
 
 
 def make_table(path: Path, rows: int) -> None:
@@ -123,9 +175,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit-seconds", type=float, default=10.0)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--sandbox-starts", type=int, default=10)
+    parser.add_argument("--only-sandbox", action="store_true", help="Run the sandbox comparison alone.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="slipway-bench-") as tmp:
         work = Path(tmp)
+        if args.sandbox_starts:
+            bench_sandbox(work, args.sandbox_starts)
+        if args.only_sandbox:
+            return
         proc, url = start_server(work / "home")
         try:
             with Client(url=url) as c:

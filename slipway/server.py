@@ -149,6 +149,12 @@ def serve(
         platform.migrate()
         if platform.bootstrap():
             log.warning("Created user 'admin'; its API key is in %s (mode 0600)", settings.credentials_file)
+        isolation = platform.sandbox.isolation
+        if isolation.isolated:
+            log.info("User code runs confined: %s", isolation.message)
+        else:
+            log.warning("%s. Any job, tuning trial or endpoint model can read this home (the admin key, the master "
+                        "key, the database).", isolation.message[:1].upper() + isolation.message[1:])
         controllers = ControllerManager(default_controllers(platform), settings.controller_interval)
         platform.controller_names = controllers.names  # type: ignore[attr-defined]
         app = create_app(platform)

@@ -42,6 +42,9 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "job_max_runtime": ("int", "86400", "Default max runtime of a training job in seconds (--max-runtime overrides)."),
     "job_memory_limit_mb": ("int", "0", "Default memory limit of a training job in MB; 0 means none."),
     "job_stop_grace": ("float", "10.0", "Seconds a stopped job gets between SIGTERM and SIGKILL."),
+    "sandbox": ("str", "auto", "Confinement of user code (jobs, trials, replicas): 'auto' confines with Landlock "
+                "where the kernel has it and warns where not; 'landlock' refuses to run user code unconfined; "
+                "'off' never confines."),
     "max_payload_bytes": ("int", "6291456", "Largest inference request body in bytes (6 MB); larger ones get 413."),
     "invocation_timeout": ("float", "60.0", "Seconds one inference request may take before it gets 504."),
     "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
@@ -84,6 +87,7 @@ class Settings:
     job_max_runtime: int = 86400
     job_memory_limit_mb: int = 0
     job_stop_grace: float = 10.0
+    sandbox: str = "auto"
     max_payload_bytes: int = 6 * 1024 * 1024
     invocation_timeout: float = 60.0
     replica_start_timeout: float = 60.0
@@ -131,6 +135,11 @@ class Settings:
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",
                     {"field": name, "value": getattr(self, name)},
                 )
+        if self.sandbox not in ("auto", "landlock", "off"):
+            raise InvalidArgument(
+                f"Setting 'sandbox' has value {self.sandbox!r}. Expected one of auto, landlock, off.",
+                {"field": "sandbox", "value": self.sandbox},
+            )
         if not 1 <= self.page_size <= 1000:
             raise InvalidArgument(
                 f"Setting 'page_size' has value {self.page_size}. Expected an int in the range [1, 1000].",

@@ -39,6 +39,10 @@ def up(
 
     def ready(url: str, platform: Platform) -> None:
         console.print(f"[bold green]Slipway is up[/bold green] on {url}  (home {settings.home}; API docs {url}/docs)")
+        isolation = platform.sandbox.isolation
+        if not isolation.isolated:
+            console.print(f"[bold red]Warning:[/bold red] {isolation.message}. Any job, tuning trial or endpoint "
+                          "model can read this home (the admin key, the master key, the database).")
         for line in next_steps(url, platform, demo):
             console.print(line, highlight=False, soft_wrap=True)
 
@@ -82,6 +86,7 @@ def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
             ["database", f"{s.database_backend}: {s.database}"],
             ["artifacts", s.artifact_store],
             ["controllers", ", ".join(s.controllers)],
+            ["sandbox", s.sandbox.message if s.sandbox.isolated else f"[bold red]{s.sandbox.message}[/bold red]"],
             *[[k.replace("_", " "), v] for k, v in s.counts.items()],
         ])
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from slipway.compute.base import Executor, ProcessState
 from slipway.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from slipway.sandbox import Sandbox
 
 __all__ = ["BACKENDS", "Executor", "ProcessState", "open_executor"]
 
@@ -16,7 +20,9 @@ BACKENDS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def open_executor(url: str, on_exit: Callable[[], None] | None = None, concurrency: int = 0) -> Executor:
+def open_executor(url: str, on_exit: Callable[[], None] | None = None, concurrency: int = 0,
+                  sandbox: Sandbox | None = None) -> Executor:
+    """The executor for ``url``; ``sandbox`` confines every job process it starts (None: unconfined)."""
     scheme = url.split("://", 1)[0] if "://" in url else url
     if scheme not in BACKENDS:
         raise InvalidArgument(
@@ -29,5 +35,5 @@ def open_executor(url: str, on_exit: Callable[[], None] | None = None, concurren
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise InvalidArgument(f"Install slipway[{extra}] to use {scheme} compute ({exc}).") from exc
-    executor: Executor = getattr(module, cls_name)(on_exit=on_exit, concurrency=concurrency)
+    executor: Executor = getattr(module, cls_name)(on_exit=on_exit, concurrency=concurrency, sandbox=sandbox)
     return executor

@@ -1,4 +1,9 @@
-"""``local``: each job is a process group on this machine, started with subprocess, never in the server."""
+"""``local``: each job is a process group on this machine, started with subprocess, never in the server.
+
+With a sandbox, a cold job starts through the Landlock launcher; a warm spare gets the job's policy
+with the job and confines a freshly forked child (see ``slipway.compute.warm``). Either way the job
+gets a clean environment: what ``slipway.sandbox.user_environment`` lets through, no secret of the server's.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from slipway.compute.base import Executor, ProcessState
+from slipway.sandbox import Sandbox, user_environment
 
 __all__ = ["LocalExecutor"]
 
@@ -38,10 +44,12 @@ class LocalExecutor(Executor):
 
     url = "local"
 
-    def __init__(self, on_exit: Callable[[], None] | None = None, concurrency: int = 0, warm_pool: bool = True) -> None:
+    def __init__(self, on_exit: Callable[[], None] | None = None, concurrency: int = 0, warm_pool: bool = True,
+                 sandbox: Sandbox | None = None) -> None:
         super().__init__(on_exit)
         self.concurrency = concurrency or os.cpu_count() or 1
         self.warm_pool = warm_pool
+        self.sandbox = sandbox
         self._spare: subprocess.Popen[bytes] | None = None
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
@@ -50,7 +58,7 @@ class LocalExecutor(Executor):
         return self.concurrency
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLIPWAY_", "SM_"))}
+        env = user_environment(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -69,19 +77,28 @@ class LocalExecutor(Executor):
             return None
         return spare
 
-    def submit(self, job_dir: Path, log: Path, warm: bool = False, env: Mapping[str, str] | None = None) -> str:
+    def submit(self, job_dir: Path, log: Path, warm: bool = False, env: Mapping[str, str] | None = None,
+               read: Sequence[Path] = (), write: Sequence[Path] = ()) -> str:
         log.parent.mkdir(parents=True, exist_ok=True)
+        box = self.sandbox
+        write = [job_dir, *write]
+        # Raises SandboxUnavailable (setting 'landlock' on a kernel without it) before anything starts.
+        active = box is not None and box.active
         # A spare process was started before this job's environment was known: a job with its own
         # variables (secrets) gets a fresh process.
         proc = self._take_spare() if warm and self.warm_pool and not env else None
         if proc is not None and proc.stdin is not None:
-            proc.stdin.write((json.dumps({"job_dir": str(job_dir), "log": str(log)}) + "\n").encode())
+            policy = box.policy(read, write) if box is not None and active else None
+            request = {"job_dir": str(job_dir), "log": str(log), "policy": policy}
+            proc.stdin.write((json.dumps(request) + "\n").encode())
             proc.stdin.close()
         else:
+            cmd = [sys.executable, "-m", "slipway.training.runner", str(job_dir)]
+            if box is not None:
+                cmd = box.wrap(cmd, read, write)
             with open(log, "ab") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "slipway.training.runner", str(job_dir)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir,
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir,
                     env={**self._env(), **(env or {})},
                     start_new_session=True, close_fds=True,
                 )

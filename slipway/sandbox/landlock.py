@@ -1,9 +1,10 @@
 """Confine the calling process with Linux Landlock, and drop root's powers; standard library only.
 
-This file is also the sandbox launcher: ``python -I -S landlock.py POLICY_JSON -- cmd args…`` confines
-itself and then executes ``cmd``, so the user's code starts already inside the box (a server with
-threads must not call Landlock between fork and exec). It imports nothing from Slipway on purpose:
-``-I -S`` keeps its start-up to a few milliseconds.
+This file is also the sandbox launcher: ``python -I -S landlock.py -r PATH… -w PATH… -- cmd args…``
+confines itself (``-r``: may read, ``-w``: may write) and then executes ``cmd``, so the user's code
+starts already inside the box (a server with threads must not call Landlock between fork and exec).
+It imports nothing from Slipway on purpose, and not even ``json`` (with ``re`` and ``enum`` behind
+it, that was most of its start-up on a loaded machine): ``-I -S`` keeps it to a few milliseconds.
 
 What the policy allows is all a confined process may touch on the file system: ``read`` paths for
 reading and executing, ``write`` paths for everything (create, write, remove). Anything else — the
@@ -20,7 +21,6 @@ capabilities, so a root caller first gives up every capability for good (boundin
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import stat
 import sys
@@ -34,7 +34,7 @@ _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_CAPBSET_DROP = 24
-_PR_SET_SECUREBITS = 28
+_PR_GET_SECUREBITS, _PR_SET_SECUREBITS = 27, 28
 _PR_CAP_AMBIENT, _PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 # NOROOT, NO_SETUID_FIXUP, KEEP_CAPS off, NO_CAP_AMBIENT_RAISE, each with its lock bit.
 _SECUREBITS = (1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7)
@@ -99,6 +99,8 @@ def drop_root_powers() -> None:
     if os.geteuid() != 0:
         return
     _prctl = _libc.prctl
+    if _prctl(_PR_GET_SECUREBITS, 0, 0, 0, 0) & _SECUREBITS == _SECUREBITS:
+        return  # done already: a process started in the box that adds a tighter layer (locked bits stay set)
     if _prctl(_PR_SET_SECUREBITS, ctypes.c_ulong(_SECUREBITS), 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"cannot lock the securebits: {os.strerror(err)}")
@@ -168,18 +170,22 @@ def _add_path(ruleset: int, path: str, rights: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``landlock.py POLICY_JSON -- cmd args…``: confine, then become ``cmd`` (same pid, same environment)."""
+    """``landlock.py -r PATH… -w PATH… -- cmd args…``: confine, then become ``cmd`` (same pid, same environment)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) < 3 or args[1] != "--":
-        print("usage: landlock.py POLICY_JSON -- command [args…]", file=sys.stderr)
+    policy: dict[str, list[str]] = {"-r": [], "-w": []}
+    i = 0
+    while i + 1 < len(args) and args[i] in policy:
+        policy[args[i]].append(args[i + 1])
+        i += 2
+    command = args[i + 1:]
+    if i >= len(args) or args[i] != "--" or not command:
+        print("usage: landlock.py [-r PATH]… [-w PATH]… -- command [args…]", file=sys.stderr)
         return 2
-    policy = json.loads(args[0])
     try:
-        confine(policy.get("read", []), policy.get("write", []))
+        confine(policy["-r"], policy["-w"])
     except OSError as exc:
         print(f"Sandbox: cannot confine the process: {exc}", file=sys.stderr)
         return 126
-    command = args[2:]
     try:
         os.execvp(command[0], command)
     except OSError as exc:

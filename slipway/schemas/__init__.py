@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from slipway.schemas.capture import CaptureConfig, CaptureRecords, CaptureRequest
-    from slipway.schemas.common import Page, ServerStatus
+    from slipway.schemas.common import Page, SandboxStatus, ServerStatus
     from slipway.schemas.datasets import (
         ColumnSchema,
         DatasetSummary,
@@ -73,6 +73,7 @@ _MODULES = {
     "Page": "common",
     "PushResult": "datasets",
     "ReplicaView": "endpoints",
+    "SandboxStatus": "common",
     "ServerStatus": "common",
     "ServingOptions": "endpoints",
     "SourceUpload": "jobs",
@@ -107,6 +108,7 @@ __all__ = [
     "Page",
     "PushResult",
     "ReplicaView",
+    "SandboxStatus",
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",

@@ -15,6 +15,14 @@ class Page(BaseModel, Generic[T]):
     next_page_token: str | None = Field(default=None, description="Pass as page_token to get the next page.")
 
 
+class SandboxStatus(BaseModel):
+    """Whether user code (jobs, tuning trials, replicas) runs confined on the server's host, and how."""
+
+    isolated: bool
+    mechanism: str = Field(description="e.g. 'landlock ABI 7'; empty when jobs are not isolated.")
+    message: str = Field(description="What a person reads: 'jobs are isolated …' or 'jobs are not isolated: <fix>'.")
+
+
 class ServerStatus(BaseModel):
     url: str
     version: str
@@ -26,3 +34,4 @@ class ServerStatus(BaseModel):
     started_at: str
     counts: dict[str, int]
     controllers: list[str]
+    sandbox: SandboxStatus

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from slipway.compute import Executor
     from slipway.monitoring import InvocationMetrics
     from slipway.monitoring.capture import CaptureBuffer
+    from slipway.sandbox import Sandbox
     from slipway.schemas.auth import RotateResult
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
@@ -156,11 +157,18 @@ class Platform:
         return TrainingService(self.db, self.store, self.datasets, self.settings, self.secrets)
 
     @cached_property
+    def sandbox(self) -> Sandbox:
+        """The box every process running user code starts in (jobs, trials, replicas)."""
+        from slipway.sandbox import Sandbox
+
+        return Sandbox(home=self.settings.home, mode=self.settings.sandbox)
+
+    @cached_property
     def executor(self) -> Executor:
         from slipway.compute import open_executor
 
         return open_executor(self.settings.compute_url, on_exit=self.training.wakeup.set,
-                             concurrency=self.settings.job_concurrency)
+                             concurrency=self.settings.job_concurrency, sandbox=self.sandbox)
 
     @cached_property
     def tuning(self) -> TuningService:
@@ -179,18 +187,14 @@ class Platform:
     def job_runs(self) -> JobRuns:
         from slipway.services.job_runs import JobRuns
 
-        return JobRuns(self.training, self.executor, self.secrets)
+        return JobRuns(self.training, self.executor, self.sandbox, self.secrets)
 
     @cached_property
     def registry(self) -> RegistryService:
         from slipway.inspection import Inspector
-        from slipway.sandbox import Sandbox
         from slipway.services.registry import RegistryService
 
-        # The one place the sandbox mode of model inspection comes from: Sandbox(home, settings.sandbox)
-        # once the 'sandbox' setting lands; until then the default, "auto".
-        sandbox = Sandbox(home=self.settings.home)
-        inspector = Inspector(sandbox, self.settings.tmp_dir, timeout=self.settings.inspect_timeout,
+        inspector = Inspector(self.sandbox, self.settings.tmp_dir, timeout=self.settings.inspect_timeout,
                               memory_limit_mb=self.settings.inspect_memory_limit_mb)
         return RegistryService(self.db, self.store, self.settings.tmp_dir, inspector,
                                on_delete=lambda ref: self.serving.remove_model_copies(ref))
@@ -206,7 +210,7 @@ class Platform:
         """Replica processes and the invocation gateway of this server process."""
         from slipway.serving.runtime import ServingRuntime
 
-        return ServingRuntime(self.settings, self.store, self.invocation_metrics, self.capture_buffer)
+        return ServingRuntime(self.settings, self.store, self.sandbox, self.invocation_metrics, self.capture_buffer)
 
     @cached_property
     def invocation_metrics(self) -> InvocationMetrics:
@@ -251,6 +255,7 @@ class Platform:
             "artifact_store": self.store.describe(),
             "home": str(self.settings.home),
             "pid": os.getpid(),
+            "sandbox": self.sandbox.isolation.as_dict(),
         }
 
     def close(self) -> None:

@@ -1,7 +1,9 @@
 """What the jobs controller does to a job: prepare its folder, start it, follow it, finish it, recover it.
 
 The folder is materialised from the artifact store (datasets, source) by the server, never read
-around it; logs, metrics and the model go back into the store when the process ends.
+around it; logs, metrics and the model go back into the store when the process ends. Inputs are
+copies, never links into the store: the job's sandbox lets it read its own folder and nothing else
+of the home, save the one cached Python environment its requirements.txt names.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shutil
 import tarfile
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -23,9 +26,11 @@ from slipway.compute import Executor
 from slipway.data import unpack_folder
 from slipway.db import utcnow
 from slipway.db.models import Job, JobMetric
+from slipway.sandbox import Sandbox
 from slipway.services.secrets import SecretService, job_env_names
 from slipway.services.training import TrainingService, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
+from slipway.training.runner import environment_dir
 
 __all__ = ["JobRuns"]
 
@@ -35,8 +40,10 @@ FAST_GZIP = 1  # models are mostly float arrays: level 9 takes ~10x longer for a
 
 
 class JobRuns:
-    def __init__(self, training: TrainingService, executor: Executor, secrets: SecretService | None = None) -> None:
+    def __init__(self, training: TrainingService, executor: Executor, sandbox: Sandbox,
+                 secrets: SecretService | None = None) -> None:
         self.training = training
+        self.sandbox = sandbox
         self.secrets = secrets
         self.db = training.db
         self.store = training.store
@@ -112,12 +119,14 @@ class JobRuns:
                 with self.store.open(source_key(sha)) as f:
                     unpack_folder(f, paths.code)
             spec["signature"] = self._signature_hint(inputs, spec.get("label"))
+            read, write = self._environment_access(paths, spec)
             paths.job_file.write_text(json.dumps(spec, indent=2))
 
             def _start(job: Job, s: Session) -> None:
                 if job.status == "Stopping":  # stopped while downloading: never start it
                     return
-                job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm", env=env)
+                job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm", env=env,
+                                                  read=read, write=write)
                 transition(job, secondary="Training", message="Running the training code.")
 
             self._update(name, _start)
@@ -134,6 +143,27 @@ class JobRuns:
             raise RuntimeError("the job asks for secrets, but this platform has no secret store")
         values = self.secrets.resolve(names)
         return {env: values[name] for name, env in job_env_names(names).items()}
+
+    def _environment_access(self, paths: JobPaths, spec: dict[str, Any]) -> tuple[list[Path], list[Path]]:
+        """What the job may read and write of the environment cache; notes the sandbox in ``spec``.
+
+        A ready environment is read-only to the job. One still to build is writable to the runner
+        (pip installs into it), and the script then runs in a second, tighter box that only reads it.
+        """
+        isolation = self.sandbox.isolation
+        spec["sandbox"] = (f"Sandbox: {isolation.mechanism}; this job reads its own folder and the Python "
+                           "environment, and writes only its own folder." if isolation.isolated else
+                           f"Sandbox: none ({isolation.message}).")
+        req = paths.code / "requirements.txt"
+        if not req.is_file():
+            return [], []
+        env_dir = environment_dir(self.settings.envs_dir, req.read_bytes())
+        if (env_dir / ".slipway-ready").exists():
+            return [env_dir], []
+        env_dir.mkdir(parents=True, exist_ok=True)
+        if self.sandbox.active:
+            spec["script_sandbox"] = self.sandbox.wrap([], read=[env_dir], write=[paths.root])
+        return [], [env_dir]
 
     def _spec(self, job: Job) -> dict[str, Any]:
         return {

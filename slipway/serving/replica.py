@@ -286,7 +286,62 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--name", default="", help="endpoint/variant, for logs and ps.")
     ap.add_argument("--standby", action="store_true",
                     help="Import everything, then wait for one line of JSON arguments on stdin (a warm spare).")
+    ap.add_argument("--private-dir", default=None,
+                    help="The replica's own folder: TMPDIR and HOME (caches, config of libraries) point there.")
+    ap.add_argument("--sandbox", default=None,
+                    help="A warm spare's Landlock policy (JSON): serve from a forked child confined by it.")
     return ap
+
+
+_forked_child = False  # this process is the warm spare's confined child (see _confined_child)
+
+
+def _confined_child(policy: dict[str, Any], server_pid: int | None) -> int | None:
+    """Fork; the child confines itself and returns None (it goes on to serve); the parent returns its status.
+
+    The warm spare has imported libraries that started threads, and Landlock confines only the calling
+    thread: a forked child has one thread, so everything it starts later carries the box. The parent
+    passes SIGTERM and SIGINT on, stops the child when the server is gone, and ends with its status.
+    """
+    parent_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        global _forked_child
+        _forked_child = True
+        import ctypes
+
+        from slipway.sandbox import landlock
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: killing the spare kills it too
+        if os.getppid() != parent_pid:  # the spare died before that took hold
+            os._exit(1)
+        try:
+            landlock.confine(policy["read"], policy["write"])
+        except OSError as exc:
+            print(f"Model failed to load: the replica could not confine itself: {exc}", file=sys.stderr, flush=True)
+            os._exit(126)
+        return None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: os.kill(pid, signum))
+
+    def watch() -> None:
+        while server_pid and os.getppid() == server_pid:
+            time.sleep(1.0)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+    if server_pid:
+        threading.Thread(target=watch, daemon=True).start()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _use_private_dir(folder: str) -> None:
+    import tempfile
+
+    os.environ.update({"TMPDIR": folder, "HOME": folder, "XDG_CACHE_HOME": os.path.join(folder, ".cache"),
+                       "XDG_CONFIG_HOME": os.path.join(folder, ".config")})
+    tempfile.tempdir = None
 
 
 def _warm_imports() -> None:
@@ -323,6 +378,13 @@ def main(argv: list[str] | None = None) -> int:
         if not line.strip():
             return 0  # the server went away or no longer needs a spare
         args = _parser().parse_args(orjson.loads(line))
+        if args.sandbox:
+            code = _confined_child(orjson.loads(args.sandbox), args.parent_pid)
+            if code is not None:
+                return code
+            args.parent_pid = os.getppid()  # the child watches the spare, which watches the server
+    if args.private_dir:
+        _use_private_dir(args.private_dir)
     if not args.artifact:
         print("--artifact is required", file=sys.stderr)
         return 2
@@ -412,4 +474,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = 1
+    try:
+        exit_code = main()
+    except BaseException:
+        if not _forked_child:
+            raise
+        import traceback
+
+        traceback.print_exc()
+    if _forked_child:
+        # A child forked from the warm spare inherits the state of the spare's library threads, and a
+        # normal interpreter teardown can hang on it (seen after a model failed to load): done is done.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(exit_code)
+    sys.exit(exit_code)

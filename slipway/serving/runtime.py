@@ -9,6 +9,11 @@ Replicas outlive the server process: they do not watch its pid but a lease file 
 by itself, so replicas serve through a crash and a restart of the server, yet none lives on for good when
 no server comes back. Their Unix sockets live in a folder that is the same for every server on one home,
 so the next server finds them again.
+
+Replicas run user code (they unpickle models and import ``inference.py``), so each starts in the
+sandbox: it reads its own model folder and writes only its private folder (its Unix socket, TMPDIR and
+HOME), one folder per replica, so that none can replace another's socket. A fresh replica starts through
+the Landlock launcher; the warm standby gets its policy with its arguments and confines a forked child.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import orjson
 
 from slipway.monitoring.capture import CaptureBuffer
 from slipway.monitoring.recorder import InvocationMetrics
+from slipway.sandbox import Sandbox, user_environment
 from slipway.serving.copies import ModelCopies
 from slipway.serving.processes import (
     REPLICA_MODULE,
@@ -142,10 +148,11 @@ class Route:
 
 
 class ServingRuntime:
-    def __init__(self, settings: Settings, store: ArtifactStore, metrics: InvocationMetrics | None = None,
-                 capture: CaptureBuffer | None = None) -> None:
+    def __init__(self, settings: Settings, store: ArtifactStore, sandbox: Sandbox | None = None,
+                 metrics: InvocationMetrics | None = None, capture: CaptureBuffer | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.sandbox = sandbox or Sandbox(home=settings.home, mode="off")
         self.metrics = metrics if metrics is not None else InvocationMetrics()
         self.capture = capture if capture is not None else CaptureBuffer(settings.capture_queue,
                                                                          settings.capture_max_per_second)
@@ -211,8 +218,24 @@ class ServingRuntime:
 
     # -- processes -------------------------------------------------------------------------------
 
+    def _private_dir(self, rid: str) -> Path:
+        """Replica ``rid``'s own folder (0700): its Unix socket, TMPDIR and HOME; the only place it may write.
+
+        In the sockets folder (one folder per replica, so that none can replace another's socket), or in
+        the system temp dir when there is no sockets folder.
+        """
+        with self._standby_lock:  # replicas of several endpoints start from several threads
+            if self._sockets is None:
+                self._sockets = self._sockets_dir()
+            sockets = self._sockets
+        if sockets is None:
+            return Path(tempfile.mkdtemp(prefix=f"slipway-replica-{rid}-"))
+        folder = sockets / rid
+        folder.mkdir(mode=0o700)
+        return folder
+
     def _socket_path(self, rid: str) -> str | None:
-        """Where replica ``rid`` listens for the gateway: a Unix socket in a private (0700) folder.
+        """Where replica ``rid`` listens for the gateway: a Unix socket in its private (0700) folder.
 
         The folder is the same for every server on this home, so a restarted server reaches the replicas
         of the one before: ``home/serving/sockets`` or, when that path is too long for a socket (~100
@@ -223,12 +246,12 @@ class ServingRuntime:
                 self._sockets = self._sockets_dir()
             if self._sockets is None:
                 return None
-            path = str(self._sockets / f"{rid}.sock")
+            path = str(self._sockets / rid / "r.sock")
         return path if len(path.encode()) < 100 else None
 
     def _sockets_dir(self) -> Path | None:
         folder = self.root / "sockets"
-        if len(str(folder / "0123456789ab.sock").encode()) >= 100:
+        if len(str(folder / "0123456789ab" / "r.sock").encode()) >= 100:
             digest = hashlib.sha256(str(self.settings.home).encode()).hexdigest()[:12]
             folder = Path(tempfile.gettempdir()) / f"slipway-{os.getuid()}-{digest}"
         try:
@@ -246,12 +269,14 @@ class ServingRuntime:
         return folder
 
     def _args(self, folder: Path, endpoint: str, variant: str, options: dict[str, Any] | None = None,
-              uds: str | None = None) -> list[str]:
+              uds: str | None = None, private: Path | None = None) -> list[str]:
         s = self.settings
         o = options or {}
         args = ["--artifact", str(folder), "--max-payload-bytes", str(s.max_payload_bytes),
                 "--timeout", str(s.invocation_timeout), "--lease", str(self.lease),
                 "--orphan-timeout", str(s.replica_orphan_timeout), "--name", f"{s.home}/{endpoint}/{variant}"]
+        if private is not None:
+            args += ["--private-dir", str(private)]
         if uds is not None:
             args += ["--uds", uds]
         for key in ("max_batch_size", "max_batch_wait_ms", "max_queue", "workers"):
@@ -262,7 +287,7 @@ class ServingRuntime:
         return args
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+        env = user_environment(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -299,8 +324,9 @@ class ServingRuntime:
         try:
             self.renew_lease(force=True)  # the replica's first look at the lease must find it fresh
             self.logs_dir.mkdir(parents=True, exist_ok=True)
+            private = self._private_dir(rid)
             uds = self._socket_path(rid)
-            proc, port, log_path = self._start_process(endpoint, variant, folder, options, rid, uds)
+            proc, port, log_path = self._start_process(endpoint, variant, folder, options, rid, uds, private)
         except BaseException:
             self.copies.abandon(folder)
             raise
@@ -310,14 +336,18 @@ class ServingRuntime:
                              proc_start=process_start(proc.pid) or 0)
 
     def _start_process(self, endpoint: str, variant: str, folder: Path, options: dict[str, Any] | None, rid: str,
-                       uds: str | None) -> tuple[subprocess.Popen[bytes], int, Path]:
+                       uds: str | None, private: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
+        # Raises SandboxUnavailable (setting 'landlock' on a kernel without it) before anything starts.
+        confined = self.sandbox.active
         spare = self._take_standby()
         threading.Thread(target=self.prepare_standby, daemon=True).start()
         if spare is not None:
             proc, log_path = spare
             try:
                 assert proc.stdin is not None and proc.stdout is not None
-                args = [*self._args(folder, endpoint, variant, options, uds), "--port", "0", "--report-port"]
+                args = [*self._args(folder, endpoint, variant, options, uds, private), "--port", "0", "--report-port"]
+                if confined:
+                    args += ["--sandbox", orjson.dumps(self.sandbox.policy(read=[folder], write=[private])).decode()]
                 proc.stdin.write(orjson.dumps(args) + b"\n")
                 proc.stdin.close()
                 ready, _, _ = select.select([proc.stdout], [], [], 30.0)
@@ -336,8 +366,9 @@ class ServingRuntime:
         sock.listen(2048)
         port = sock.getsockname()[1]
         log_path = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
-        args = [sys.executable, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant, options, uds),
-                "--fd", str(sock.fileno())]
+        args = self.sandbox.wrap([sys.executable, "-m", REPLICA_MODULE,
+                                  *self._args(folder, endpoint, variant, options, uds, private),
+                                  "--fd", str(sock.fileno())], read=[folder], write=[private])
         try:
             with open(log_path, "ab") as out:
                 proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -7,6 +7,7 @@
     <root>/output/failure             a failure reason the script may write
     <root>/output/data/               SM_OUTPUT_DATA_DIR: other outputs, kept as output.tar.gz
     <root>/slipway/                   the platform's own files: job.json, logs.txt, metrics.jsonl, result.json
+    <root>/tmp/, <root>/home/         TMPDIR and HOME (caches, config) of the job: it writes nowhere else
 
 Standard library only: the runner imports this before the user's code starts.
 """
@@ -18,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JobPaths", "build_env", "hp_args", "map_opt_ml", "write_config"]
+__all__ = ["JobPaths", "build_env", "hp_args", "map_opt_ml", "private_env", "write_config"]
 
 HOST = "algo-1"
 OPT_ML = "/opt/ml"
@@ -43,12 +44,15 @@ class JobPaths:
         self.logs = self.private / "logs.txt"
         self.metrics = self.private / "metrics.jsonl"
         self.result = self.private / "result.json"
+        self.tmp = self.root / "tmp"
+        self.home = self.root / "home"
 
     def channel(self, name: str) -> Path:
         return self.data / name
 
     def make(self) -> None:
-        for p in (self.config, self.data, self.code, self.model, self.output_data, self.intermediate, self.private):
+        for p in (self.config, self.data, self.code, self.model, self.output_data, self.intermediate, self.private,
+                  self.tmp, self.home):
             p.mkdir(parents=True, exist_ok=True)
 
 
@@ -111,6 +115,12 @@ def write_config(paths: JobPaths, hps: dict[str, Any], channels: dict[str, dict[
     }
     for name, content in files.items():
         (paths.config / name).write_text(json.dumps(content, indent=2))
+
+
+def private_env(paths: JobPaths) -> dict[str, str]:
+    """Temp files, caches and config of the job's process (pip, libraries) inside its own folder, not in ~."""
+    return {"TMPDIR": str(paths.tmp), "HOME": str(paths.home), "XDG_CACHE_HOME": str(paths.home / ".cache"),
+            "XDG_CONFIG_HOME": str(paths.home / ".config")}
 
 
 def build_env(paths: JobPaths, job: dict[str, Any], hps: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
@@ -184,6 +194,7 @@ def build_env(paths: JobPaths, job: dict[str, Any], hps: dict[str, Any], base: d
         "SLIPWAY_JOB_NAME": job["name"],
         "SLIPWAY_JOB_DIR": str(paths.root),
         "SLIPWAY_METRICS_FILE": str(paths.metrics),
+        **private_env(paths),
     })
     # Keras 3 runs on PyTorch here (the keras extra installs no TensorFlow) unless the user chose a backend.
     env.setdefault("KERAS_BACKEND", "torch")

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, write_config
+from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, private_env, write_config
 
-__all__ = ["failure_reason", "main"]
+__all__ = ["environment_dir", "failure_reason", "main"]
 
 MB = 1024 * 1024
 _EXTRAS = {"torch": "pytorch", "keras": "keras"}
@@ -148,28 +148,53 @@ def _run_redacted(cmd: list[str], cwd: Path, env: dict[str, str], values: list[s
     return code
 
 
+def environment_dir(cache: Path, requirements: bytes) -> Path:
+    """Where the environment for these ``requirements.txt`` contents lives (one per contents and Python)."""
+    import hashlib
+
+    return cache / hashlib.sha256(requirements + sys.version.encode()).hexdigest()[:16]
+
+
 def ensure_environment(paths: JobPaths, cache: Path) -> str:
-    """The Python to run the script with: a cached venv with ``requirements.txt`` installed, or ours."""
+    """The Python to run the script with: a cached venv with ``requirements.txt`` installed, or ours.
+
+    A ready environment is only read (a sandboxed job may read it, not change it). A missing one is
+    built inside its folder, which the server created and lets this job write; the lock and the
+    ready marker live in that folder too, so the job needs nothing else of the cache.
+    """
     req = paths.code / "requirements.txt"
     if not req.is_file():
         return sys.executable
     import fcntl
-    import hashlib
     import shutil
     import site
     import sysconfig
 
-    key = hashlib.sha256(req.read_bytes() + sys.version.encode()).hexdigest()[:16]
-    cache.mkdir(parents=True, exist_ok=True)
-    env_dir = cache / key
+    env_dir = environment_dir(cache, req.read_bytes())
+    key = env_dir.name
     python = env_dir / "bin" / "python"
-    with open(cache / f"{key}.lock", "w") as lock:
+    ready = env_dir / ".slipway-ready"
+    if ready.exists():
+        _say(f"Using the cached environment {key} for requirements.txt")
+        return str(python)
+    env_dir.mkdir(parents=True, exist_ok=True)
+
+    def clear() -> None:
+        for entry in env_dir.iterdir():
+            if entry.name == ".slipway-lock":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    with open(env_dir / ".slipway-lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (env_dir / ".slipway-ready").exists():
+        if ready.exists():
             _say(f"Using the cached environment {key} for requirements.txt")
             return str(python)
         _say(f"Installing requirements.txt into environment {key}")
-        shutil.rmtree(env_dir, ignore_errors=True)
+        clear()
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env_dir)],
                        check=True)
         # The new environment sees ours (Slipway, scikit-learn, pip) after its own packages.
@@ -182,9 +207,9 @@ def ensure_environment(paths: JobPaths, cache: Path) -> str:
         code = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
                                "--no-input", "-r", str(req)], cwd=paths.code).returncode
         if code != 0:
-            shutil.rmtree(env_dir, ignore_errors=True)
+            clear()
             raise RuntimeError(f"Installing requirements.txt failed (pip exited with {code}); see the logs above.")
-        (env_dir / ".slipway-ready").write_text(req.read_text())
+        ready.write_text(req.read_text())
     return str(python)
 
 
@@ -259,6 +284,13 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, _on_term)
+    # pip, venv and libraries of this process keep their temp files and caches in the job's folder too.
+    os.environ.update(private_env(paths))
+    import tempfile
+
+    tempfile.tempdir = None  # a warm process may have looked the temp folder up before the job came
+    if job.get("sandbox"):
+        _say(job["sandbox"])
     hps = {k: map_opt_ml(v, paths.root) for k, v in job.get("hyperparameters", {}).items()}
     write_config(paths, hps, job.get("channels", {}))
     env = build_env(paths, job, hps, {k: v for k, v in os.environ.items() if not k.startswith("SM_")})
@@ -271,13 +303,18 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
             python = ensure_environment(paths, Path(job["env_cache_dir"]))
         except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
             return {"status": "Failed", "exit_code": None, "failure_reason": str(exc)}
-        cmd = [python, job["entry_point"], *hp_args(hps)]
+        # Built just now by this process, the environment is writable to it: the script runs in a
+        # tighter box (a second Landlock layer) that may only read it.
+        prefix = list(job.get("script_sandbox") or [])
+        cmd = [*prefix, python, job["entry_point"], *hp_args(hps)]
         cwd = paths.code
     else:
+        prefix = []
         cmd = [sys.executable, "-m", "slipway.training.builtin"]
         cwd = paths.root
     _set_memory_limit(job.get("memory_limit_mb"))
-    _say(f"Job {job['name']}: running {' '.join(cmd[1:])}" + (" (warm process)" if in_process else ""))
+    shown = cmd[len(prefix) + 1:]
+    _say(f"Job {job['name']}: running {' '.join(shown)}" + (" (warm process)" if in_process else ""))
     values = _secret_values(job)
     if in_process and job.get("kind") != "script":
         code = _run_builtin_here(env, cwd)

@@ -12,7 +12,7 @@ import pytest
 
 from slipway.sandbox import Sandbox, SandboxUnavailable, isolation
 
-pytestmark = pytest.mark.skipif(not isolation().isolated, reason="this kernel has no Landlock")
+needs_landlock = pytest.mark.skipif(not isolation().isolated, reason="this kernel has no Landlock")
 
 PROBE = r"""
 import json, os, sys
@@ -56,6 +56,7 @@ def run_probe(sandbox: Sandbox, home: Path, job: Path, other: Path) -> dict[str,
     return json.loads(out.stdout)
 
 
+@needs_landlock
 def test_confined_process_reads_and_writes_only_its_own(layout: tuple[Path, Path, Path]) -> None:
     home, job, other = layout
     seen = run_probe(Sandbox(home=home), home, job, other)
@@ -70,6 +71,7 @@ def test_confined_process_reads_and_writes_only_its_own(layout: tuple[Path, Path
     assert seen["numpy"] == "ok"  # the Python environment stays usable
 
 
+@needs_landlock
 @pytest.mark.skipif(os.geteuid() != 0, reason="capabilities are dropped only when running as root")
 def test_root_loses_every_capability(layout: tuple[Path, Path, Path]) -> None:
     home, job, other = layout
@@ -94,3 +96,23 @@ def test_required_sandbox_refuses_when_the_kernel_cannot(monkeypatch: pytest.Mon
         Sandbox(home=tmp_path, mode="landlock").wrap(["true"])
     assert Sandbox(home=tmp_path, mode="auto").wrap(["true"]) == ["true"]
     assert "not isolated" in sb.isolation("auto").message
+
+
+def test_user_code_gets_an_allow_listed_environment() -> None:
+    from slipway.sandbox import user_environment
+
+    env = user_environment({"PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "2",
+                            "PIP_FIND_LINKS": "/opt/wheels", "PIP_INDEX_URL": "https://bob:hunter2@pypi.example/simple",
+                            "AWS_SECRET_ACCESS_KEY": "s3cr3t", "SLIPWAY_API_KEY": "swk_x", "GITHUB_TOKEN": "ghp_x",
+                            "DATABASE_URL": "postgresql://u:p@db/x"})
+    assert {k: v for k, v in env.items() if k != "PYTHONPATH"} == {
+        "PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "2", "PIP_FIND_LINKS": "/opt/wheels"}
+
+
+def test_the_users_home_on_sys_path_stays_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    user_home = tmp_path / "user"
+    (user_home / ".aws").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(user_home))
+    monkeypatch.syspath_prepend(str(user_home))  # `python -m slipway.cli.main up` started from ~
+    readable = Sandbox(home=tmp_path / "home").read_paths()
+    assert str(user_home) not in readable and not [p for p in readable if p.startswith(str(user_home) + "/")]
