@@ -22,7 +22,14 @@ __all__ = ["SETTINGS_DOC", "Settings"]
 SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "home": ("path", "~/.slipway", "Folder holding the database, artifacts, logs, credentials and config.toml."),
     "database_url": ("url", "sqlite:///<home>/slipway.db", "Metadata database: sqlite:///… or postgresql+psycopg://…"),
-    "artifact_url": ("url", "file://<home>/artifacts", "Artifact store: file://… (s3://… with the s3 extra)."),
+    "artifact_url": ("url", "file://<home>/artifacts", "Artifact store: file://… or s3://BUCKET/PREFIX (with the s3 extra)."),
+    "s3_endpoint_url": ("url", "(AWS chain)", "S3-compatible service for s3:// artifact stores (MinIO, Ceph, …); empty: "
+                        "AWS_ENDPOINT_URL or Amazon S3."),
+    "s3_region": ("str", "(AWS chain)", "Region of the S3 bucket; empty: AWS_REGION / ~/.aws/config."),
+    "s3_access_key_id": ("str", "(AWS chain)", "S3 access key id; empty: AWS_ACCESS_KEY_ID, ~/.aws/credentials or the "
+                         "instance role."),
+    "s3_secret_access_key": ("str", "(AWS chain)", "S3 secret access key; empty: AWS_SECRET_ACCESS_KEY or ~/.aws/credentials. "
+                             "Never logged or shown."),
     "host": ("str", "127.0.0.1", "Address the server listens on."),
     "port": ("int", "8080", "Port the server listens on."),
     "url": ("url", "http://<host>:<port>", "Server URL the CLI and SDK talk to."),
@@ -58,6 +65,10 @@ class Settings:
     home: Path = field(default_factory=_default_home)
     database_url: str = ""
     artifact_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     url: str = ""
