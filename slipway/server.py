@@ -122,6 +122,7 @@ def serve(
 
     from slipway.api import create_app, serving_app
     from slipway.controllers import ControllerManager, default_controllers
+    from slipway.controllers.leader import open_election
     from slipway.services import Platform
 
     for name, value in (("--tls-cert", ssl_certfile), ("--tls-key", ssl_keyfile)):
@@ -147,8 +148,10 @@ def serve(
         platform.migrate()
         if platform.bootstrap():
             log.warning("Created user 'admin'; its API key is in %s (mode 0600)", settings.credentials_file)
-        controllers = ControllerManager(default_controllers(platform), settings.controller_interval)
+        controllers = ControllerManager(default_controllers(platform), settings.controller_interval,
+                                        open_election(settings.database_url))
         platform.controller_names = controllers.names  # type: ignore[attr-defined]
+        platform.controllers_leading = controllers.leading  # type: ignore[attr-defined]
         app = create_app(platform)
 
         @contextlib.asynccontextmanager

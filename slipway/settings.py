@@ -44,6 +44,9 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
                           "before that source gets 429 Too Many Requests."),
     "auth_failure_window": ("float", "60.0", "Seconds over which failed authentications are counted."),
     "compute_url": ("url", "local", "Where training jobs run: 'local' (a process per job on this machine)."),
+    "jobs_dir": ("path", "<home>/jobs", "Working folders of running training jobs. Servers on one machine that "
+                 "share a database give it the same value, so a server taking over as leader follows the "
+                 "local jobs of one that died."),
     "job_concurrency": ("int", "0", "Training jobs running at once; 0 means one per CPU core. Others wait as Pending."),
     "job_max_runtime": ("int", "86400", "Default max runtime of a training job in seconds (--max-runtime overrides)."),
     "job_memory_limit_mb": ("int", "0", "Default memory limit of a training job in MB; 0 means none."),
@@ -81,6 +84,7 @@ class Settings:
     auth_max_failures: int = 10
     auth_failure_window: float = 60.0
     compute_url: str = "local"
+    jobs_dir: Path = field(default=Path())
     job_concurrency: int = 0
     job_max_runtime: int = 86400
     job_memory_limit_mb: int = 0
@@ -96,6 +100,8 @@ class Settings:
         object.__setattr__(self, "home", home)
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{home / 'slipway.db'}")
+        jobs = Path(self.jobs_dir)
+        object.__setattr__(self, "jobs_dir", home / "jobs" if str(jobs) in ("", ".") else jobs.expanduser().resolve())
         if not self.artifact_url:
             object.__setattr__(self, "artifact_url", f"file://{home / 'artifacts'}")
         if not self.url:
@@ -145,11 +151,6 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
-
-    @property
-    def jobs_dir(self) -> Path:
-        """Working folders of running training jobs (removed when a job ends)."""
-        return self.home / "jobs"
 
     @property
     def envs_dir(self) -> Path:

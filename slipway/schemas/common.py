@@ -26,3 +26,5 @@ class ServerStatus(BaseModel):
     started_at: str
     counts: dict[str, int]
     controllers: list[str]
+    leading: list[str] = Field(default_factory=list,
+                               description="Controllers running on this server (on Postgres: those it leads).")
