@@ -26,6 +26,7 @@ class Controller(ABC):
     # One server at a time runs it (it acts on shared rows); False: every server runs its own
     # (it tends this server's folder or memory).
     singleton: bool = True
+    leading: bool = False  # set by the manager: this server runs it now (started, and leads it when singleton)
 
     @abstractmethod
     def reconcile(self) -> None: ...
@@ -63,6 +64,7 @@ class ControllerManager:
         return not c.singleton or self.election.lead(c.name)
 
     def _start(self, c: Controller) -> None:
+        c.leading = True  # before its recovery: what follows a leader (RouteMirror) stands back now
         try:
             c.start()
         except Exception:
@@ -87,6 +89,7 @@ class ControllerManager:
                 if c.name in self._started:
                     log.warning("Controller %s: this server no longer leads it", c.name)
                     self._started.discard(c.name)  # recover again if it comes back here
+                    c.leading = False
                 self._stop.wait(c.interval or self.interval)
                 continue
             if c.name not in self._started:

@@ -20,6 +20,7 @@ import pytest
 
 from slipway.client import Client
 from tests.conftest import fresh_pg_database
+from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.s3server import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import wait_for
@@ -47,6 +48,12 @@ def _leads(srv: SlipwayServer, key: str) -> set[str]:
     return set(_status(srv, key)["leading"]) & SINGLETONS  # type: ignore[call-overload]
 
 
+def _invoke(srv: SlipwayServer, key: str, endpoint: str) -> int:
+    r = httpx.post(f"{srv.url}/endpoints/{endpoint}/invocations", json={"instances": first_rows(1)},
+                   headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return r.status_code
+
+
 def test_one_leader_per_controller_and_failover_after_kill_9(
         tmp_path: Path, postgres: str, s3_server: S3Server, s3_bucket: str) -> None:
     db = fresh_pg_database(postgres)
@@ -71,6 +78,12 @@ def test_one_leader_per_controller_and_failover_after_kill_9(
             job = c.jobs.create("survivor", script="train.py", source_dir=src, hyperparameters={"seconds": 5})
             wait_for(lambda: c.jobs.get("survivor").secondary_status == "Training"
                      and "started" in "".join(c.jobs.logs("survivor")), what="the job to run")
+            # Every server answers invocations: the others route from the replicas table.
+            c.models.import_(write_cancer_artifact(tmp_path / "model"), "cancer")
+            assert c.endpoints.deploy("cancer-ep", "cancer:1").status == "InService"
+            for srv in (leader, other):
+                wait_for(lambda srv=srv: _invoke(srv, key, "cancer-ep") == 200, timeout=10,
+                         what=f"{srv.url} to route the endpoint")
             leader.kill()
             killed_at = time.monotonic()
             wait_for(lambda: _leads(other, key) == SINGLETONS, timeout=10, what="the other server to take over")
@@ -83,6 +96,8 @@ def test_one_leader_per_controller_and_failover_after_kill_9(
             # The queue still works after the failover: a new job runs on the new leader.
             again = c.jobs.create("after", script="train.py", source_dir=src, hyperparameters={"seconds": 0})
             assert again.wait(timeout=60).status == "Completed"
+            wait_for(lambda: _invoke(other, key, "cancer-ep") == 200, timeout=60,
+                     what="the new leader to serve the endpoint")
     finally:
         for srv in (first, second):
             srv.stop()
