@@ -133,6 +133,15 @@ class TestS3Store(StoreContract):
         assert store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []  # type: ignore[attr-defined]
         assert not store.exists("broken/big")
 
+    def test_cleanup_aborts_uploads_a_crash_left(self, store: ArtifactStore) -> None:
+        client, bucket = store.client, store.bucket  # type: ignore[attr-defined]
+        client.create_multipart_upload(Bucket=bucket, Key="artifacts/half-written")
+        client.create_multipart_upload(Bucket=bucket, Key="elsewhere/not-ours")  # outside the prefix
+        # (The age limit is not checked here: moto reports every upload as initiated in 2010.)
+        assert store.cleanup_partial(0.0) == 1
+        left = [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
+        assert left == ["elsewhere/not-ours"]
+
     def test_prefix_is_a_folder(self, store: ArtifactStore) -> None:
         store.put_bytes("ab", b"1")
         store.put_bytes("a/b", b"2")
