@@ -16,6 +16,9 @@ from slipway.controllers.leader import Election, SingleServer
 __all__ = ["Controller", "ControllerManager"]
 
 log = logging.getLogger("slipway.controllers")
+# A follower asks for the leadership at most this often: the endpoints controller passes every 0.1 s,
+# which would cost each follower ten lock queries a second for a failover only 0.4 s sooner.
+FOLLOW_EVERY = 0.5
 
 
 class Controller(ABC):
@@ -90,7 +93,7 @@ class ControllerManager:
                     log.warning("Controller %s: this server no longer leads it", c.name)
                     self._started.discard(c.name)  # recover again if it comes back here
                     c.leading = False
-                self._stop.wait(c.interval or self.interval)
+                self._stop.wait(max(c.interval or self.interval, FOLLOW_EVERY))
                 continue
             if c.name not in self._started:
                 log.info("Controller %s: taking over as leader", c.name)

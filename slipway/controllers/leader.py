@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -63,9 +64,12 @@ class AdvisoryLockElection(Election):
     delaying another's check, and lets one controller's lost connection cost only that lock.
     """
 
+    recheck = 0.5  # seconds a held leadership is trusted before its connection is checked again
+
     def __init__(self, dsn: str, connect_timeout: int = 5) -> None:
         self.dsn = dsn
         self.connect_timeout = connect_timeout
+        self._checked: dict[str, float] = {}
         self._conns: dict[str, Any] = {}  # a standby connection per controller, even while not leading
         self._held: set[str] = set()
         self._lock = threading.Lock()
@@ -87,7 +91,9 @@ class AdvisoryLockElection(Election):
                 with self._lock:
                     self._conns[name] = conn
             if held:
-                conn.execute("SELECT 1")  # still connected means the lock is still ours
+                if time.monotonic() - self._checked.get(name, 0.0) >= self.recheck:
+                    conn.execute("SELECT 1")  # still connected means the lock is still ours
+                    self._checked[name] = time.monotonic()
                 return True
             got = bool(conn.execute("SELECT pg_try_advisory_lock(%s)",
                                     (lock_key(f"controller:{name}"),)).fetchone()[0])
@@ -106,6 +112,7 @@ class AdvisoryLockElection(Election):
         with self._lock:
             conn = self._conns.pop(name, None)
             self._held.discard(name)
+            self._checked.pop(name, None)
         if conn is not None:
             try:
                 conn.close()

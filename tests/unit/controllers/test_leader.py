@@ -32,6 +32,7 @@ def test_lock_keys_are_stable_and_distinct() -> None:
 def test_one_leader_and_takeover_when_its_connection_ends(postgres: str) -> None:
     dsn = _dsn(fresh_pg_database(postgres))
     first, second = AdvisoryLockElection(dsn), AdvisoryLockElection(dsn)
+    first.recheck = 0.0  # check the connection on every ask, so the loss shows on the next one
     try:
         assert first.lead("jobs") and first.lead("jobs")  # re-asking keeps it
         assert not second.lead("jobs")
