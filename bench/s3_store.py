@@ -4,7 +4,10 @@ The S3 side talks to a local S3-compatible server (moto's server mode, the one t
 HTTP; both sides encrypt at rest as the platform always does. Prints MB/s for each and the ratio
 (the goal is the S3 store within 80 % of the file store).
 
-    .venv/bin/python bench/s3_store.py [--size-mb 1024] [--keep]
+    .venv/bin/python bench/s3_store.py [--size-mb 1024] [--keep] [--direct]
+
+``--direct`` measures the stores alone (put_file / get_file of the same file through the
+encrypted file store and the encrypted S3 store), without a server, the CLI or schema inference.
 """
 
 from __future__ import annotations
@@ -33,10 +36,37 @@ def push_pull(work: Path, name: str, csv: Path, env: dict[str, str]) -> tuple[fl
     return push_s, pull_s
 
 
+def direct(work: Path, csv: Path, s3: S3Server) -> dict[str, tuple[float, float]]:
+    import time
+
+    from slipway.storage.encrypted import EncryptedStore
+    from slipway.storage.fsspec_store import FileStore
+    from slipway.storage.keyring import KeyRing
+    from slipway.storage.s3_store import S3Store
+
+    ring = KeyRing.load("", work / "master.key")
+    stores = {"file": EncryptedStore(FileStore(f"file://{work / 'artifacts'}"), ring),
+              "s3": EncryptedStore(S3Store("s3://bench/direct", s3.url, "us-east-1", ACCESS_KEY, SECRET_KEY), ring)}
+    results = {}
+    for name, store in stores.items():
+        start = time.perf_counter()
+        store.put_file("big.csv", csv)
+        put_s = time.perf_counter() - start
+        start = time.perf_counter()
+        store.get_file("big.csv", work / f"direct-{name}.csv")
+        get_s = time.perf_counter() - start
+        assert (work / f"direct-{name}.csv").stat().st_size == csv.stat().st_size
+        (work / f"direct-{name}.csv").unlink()
+        store.delete("big.csv")
+        results[name] = (put_s, get_s)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--keep", action="store_true", help="keep the temp folder")
+    ap.add_argument("--direct", action="store_true", help="the stores alone, without a server")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-s3-"))
     s3 = S3Server(work)
@@ -46,14 +76,14 @@ def main() -> None:
         size = csv.stat().st_size / 1e6
         s3.start()
         s3.make_bucket("bench")
-        results = {
+        results = direct(work, csv, s3) if args.direct else {
             "file": push_pull(work, "file", csv, {}),
             "s3": push_pull(work, "s3", csv, {
                 "SLIPWAY_ARTIFACT_URL": "s3://bench/slipway", "SLIPWAY_S3_ENDPOINT_URL": s3.url,
                 "SLIPWAY_S3_REGION": "us-east-1", "SLIPWAY_S3_ACCESS_KEY_ID": ACCESS_KEY,
                 "SLIPWAY_S3_SECRET_ACCESS_KEY": SECRET_KEY}),
         }
-        print(f"file: {size:.0f} MB CSV  (machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}); "
+        print(f"{'stores alone' if args.direct else 'through a server'}: {size:.0f} MB CSV  (machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}); "
               f"S3 = moto server at {s3.url}")
         print(f"{'store':<6} {'push s':>8} {'push MB/s':>10} {'pull s':>8} {'pull MB/s':>10}")
         for store, (push_s, pull_s) in results.items():
