@@ -124,6 +124,7 @@ def serve(
 
     from slipway.api import create_app, serving_app
     from slipway.controllers import ControllerManager, default_controllers
+    from slipway.controllers.leader import open_election
     from slipway.services import Platform
 
     for name, value in (("--tls-cert", ssl_certfile), ("--tls-key", ssl_keyfile)):
@@ -155,8 +156,10 @@ def serve(
         else:
             log.warning("%s. Any job, tuning trial or endpoint model can read this home (the admin key, the master "
                         "key, the database).", isolation.message[:1].upper() + isolation.message[1:])
-        controllers = ControllerManager(default_controllers(platform), settings.controller_interval)
+        controllers = ControllerManager(default_controllers(platform), settings.controller_interval,
+                                        open_election(settings.database_url))
         platform.controller_names = controllers.names  # type: ignore[attr-defined]
+        platform.controllers_leading = controllers.leading  # type: ignore[attr-defined]
         app = create_app(platform)
 
         @contextlib.asynccontextmanager

@@ -22,7 +22,14 @@ __all__ = ["SETTINGS_DOC", "Settings"]
 SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "home": ("path", "~/.slipway", "Folder holding the database, artifacts, logs, credentials and config.toml."),
     "database_url": ("url", "sqlite:///<home>/slipway.db", "Metadata database: sqlite:///… or postgresql+psycopg://…"),
-    "artifact_url": ("url", "file://<home>/artifacts", "Artifact store: file://… (s3://… with the s3 extra)."),
+    "artifact_url": ("url", "file://<home>/artifacts", "Artifact store: file://… or s3://BUCKET/PREFIX (with the s3 extra)."),
+    "s3_endpoint_url": ("url", "(AWS chain)", "S3-compatible service for s3:// artifact stores (MinIO, Ceph, …); empty: "
+                        "AWS_ENDPOINT_URL or Amazon S3."),
+    "s3_region": ("str", "(AWS chain)", "Region of the S3 bucket; empty: AWS_REGION / ~/.aws/config."),
+    "s3_access_key_id": ("str", "(AWS chain)", "S3 access key id; empty: AWS_ACCESS_KEY_ID, ~/.aws/credentials or the "
+                         "instance role."),
+    "s3_secret_access_key": ("str", "(AWS chain)", "S3 secret access key; empty: AWS_SECRET_ACCESS_KEY or ~/.aws/credentials. "
+                             "Never logged or shown."),
     "host": ("str", "127.0.0.1", "Address the server listens on."),
     "port": ("int", "8080", "Port the server listens on."),
     "url": ("url", "http://<host>:<port>", "Server URL the CLI and SDK talk to."),
@@ -38,6 +45,9 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
                           "is always accepted)."),
     "auth_failure_window": ("float", "60.0", "Seconds over which failed authentications are counted."),
     "compute_url": ("url", "local", "Where training jobs run: 'local' (a process per job on this machine)."),
+    "jobs_dir": ("path", "<home>/jobs", "Working folders of running training jobs. Servers on one machine that "
+                 "share a database give it the same value, so a server taking over as leader follows the "
+                 "local jobs of one that died."),
     "job_concurrency": ("int", "0", "Training jobs running at once; 0 means one per CPU core. Others wait as Pending."),
     "job_max_runtime": ("int", "86400", "Default max runtime of a training job in seconds (--max-runtime overrides)."),
     "job_memory_limit_mb": ("int", "0", "Default memory limit of a training job in MB; 0 means none."),
@@ -71,6 +81,10 @@ class Settings:
     home: Path = field(default_factory=_default_home)
     database_url: str = ""
     artifact_url: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
     host: str = "127.0.0.1"
     port: int = 8080
     url: str = ""
@@ -83,6 +97,7 @@ class Settings:
     auth_max_failures: int = 10
     auth_failure_window: float = 60.0
     compute_url: str = "local"
+    jobs_dir: Path = field(default=Path())
     job_concurrency: int = 0
     job_max_runtime: int = 86400
     job_memory_limit_mb: int = 0
@@ -106,6 +121,8 @@ class Settings:
         object.__setattr__(self, "home", home)
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{home / 'slipway.db'}")
+        jobs = Path(self.jobs_dir)
+        object.__setattr__(self, "jobs_dir", home / "jobs" if str(jobs) in ("", ".") else jobs.expanduser().resolve())
         if not self.artifact_url:
             object.__setattr__(self, "artifact_url", f"file://{home / 'artifacts'}")
         if not self.url:
@@ -161,11 +178,6 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.home / "tmp"
-
-    @property
-    def jobs_dir(self) -> Path:
-        """Working folders of running training jobs (removed when a job ends)."""
-        return self.home / "jobs"
 
     @property
     def envs_dir(self) -> Path:

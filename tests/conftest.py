@@ -17,6 +17,7 @@ import pytest
 from slipway.client import Client
 from slipway.services import Platform
 from slipway.settings import Settings
+from tests.support.s3server import S3Server
 from tests.support.servers import SlipwayServer
 
 _db_counter = itertools.count()
@@ -44,6 +45,28 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real S3-compatible server (moto's server mode) per test process."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_bucket_counter = itertools.count()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the session's S3 server; returns its name."""
+    name = f"b{os.getpid()}-{next(_bucket_counter)}"
+    s3_server.make_bucket(name)
+    return name
 
 
 def fresh_pg_database(base_url: str) -> str:

@@ -85,7 +85,7 @@ def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
             ["home", s.home],
             ["database", f"{s.database_backend}: {s.database}"],
             ["artifacts", s.artifact_store],
-            ["controllers", ", ".join(s.controllers)],
+            ["controllers", ", ".join(c if c in s.leading else f"{c} (led by another server)" for c in s.controllers)],
             ["sandbox", s.sandbox.message if s.sandbox.isolated else f"[bold red]{s.sandbox.message}[/bold red]"],
             *[[k.replace("_", " "), v] for k, v in s.counts.items()],
         ])

@@ -6,14 +6,16 @@ from slipway.controllers.base import Controller, ControllerManager
 from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, MetricsFlusher, TmpCleaner
 from slipway.controllers.jobs import JobsController
+from slipway.controllers.routes import RouteMirror
 from slipway.controllers.tuning import TuningController
 
-__all__ = ["AuditCountFlusher", "CaptureWriter", "Controller", "ControllerManager", "EndpointController", "JobsController",
-           "MetricsFlusher", "TmpCleaner", "TuningController", "default_controllers"]
+__all__ = ["AuditCountFlusher", "CaptureWriter", "Controller", "ControllerManager", "EndpointController",
+           "JobsController", "MetricsFlusher", "RouteMirror", "TmpCleaner", "TuningController", "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
     """Every controller the server runs; later features register theirs here."""
+    endpoints = EndpointController(platform)  # type: ignore[arg-type]
     return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
-            EndpointController(platform), TuningController(platform), MetricsFlusher(platform),
-            CaptureWriter(platform)]  # type: ignore[arg-type]
+            endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
+            MetricsFlusher(platform), CaptureWriter(platform)]  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class TmpCleaner(Controller):
     name = "tmp-cleaner"
     interval = 60.0
+    singleton = False  # each server cleans its own temp folder
     max_age = 6 * 3600.0  # no upload legitimately takes longer
 
     def __init__(self, platform: Platform) -> None:
@@ -23,7 +24,8 @@ class TmpCleaner(Controller):
     def start(self) -> None:
         # Nothing else runs on this home while the server holds its lock: everything is stale.
         self._clean(0.0)
-        self.platform.store.cleanup_partial(0.0)
+        # The store is shared by every server on a Postgres database: another may be writing now.
+        self.platform.store.cleanup_partial(0.0 if self.platform.db.backend == "sqlite" else self.max_age)
 
     def reconcile(self) -> None:
         self._clean(self.max_age)
@@ -51,6 +53,7 @@ class AuditCountFlusher(Controller):
 
     name = "audit-counts"
     interval = 10.0
+    singleton = False  # the counts are in this server's memory
 
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
@@ -66,6 +69,7 @@ class MetricsFlusher(Controller):
     """Writes the in-memory invocation metrics as per-minute rollups and deletes those past retention."""
 
     name = "metrics"
+    singleton = False  # each server flushes the counts in its own memory
     purge_every = 3600.0
 
     def __init__(self, platform: Platform) -> None:
@@ -88,6 +92,7 @@ class CaptureWriter(Controller):
     """Writes sampled requests and answers from the capture queue to the artifact store."""
 
     name = "capture"
+    singleton = False  # each server writes its own capture queue
     interval = 1.0
 
     def __init__(self, platform: Platform) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from slipway.errors import InvalidArgument
+from slipway.errors import InvalidArgument, Unavailable
 from slipway.home import private_file
 
 __all__ = ["Database"]
@@ -105,9 +105,27 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        try:
+            with self.engine.connect():
+                pass
+        except OperationalError as exc:
+            raise self.unreachable(exc) from None
         with self.engine.begin() as conn:
+            if self.backend == "postgres":
+                # Servers starting together on one database take turns; the second finds nothing to do.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7286537180926155881)")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "heads")
+
+    def unreachable(self, exc: Exception) -> Unavailable:
+        """The error for a database that cannot be reached: the URL without its password, what to check."""
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return Unavailable(
+            f"Cannot connect to the database at {self.safe_url}: {cause[0] if cause else exc}. Check that the "
+            "server is running and reachable from here, and the host, port, user, password and database name in "
+            "setting 'database_url'.",
+            {"field": "database_url", "value": self.safe_url},
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()

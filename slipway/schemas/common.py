@@ -35,3 +35,5 @@ class ServerStatus(BaseModel):
     counts: dict[str, int]
     controllers: list[str]
     sandbox: SandboxStatus
+    leading: list[str] = Field(default_factory=list,
+                               description="Controllers running on this server (on Postgres: those it leads).")

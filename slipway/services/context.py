@@ -60,7 +60,7 @@ class Platform:
         if store is None:
             from slipway.storage.encrypted import EncryptedStore
 
-            store = EncryptedStore(open_store(settings.artifact_url), self.keyring)
+            store = EncryptedStore(open_store(settings.artifact_url, settings), self.keyring)
         self.store = store
         self.started_at = time.time()
         self._rotation_lock = threading.Lock()

@@ -24,11 +24,13 @@ async def healthz() -> dict[str, str]:
 async def status(p: Platform = Depends(platform)) -> ServerStatus:
     counts = await run_in_threadpool(p.counts)
     controllers = getattr(p, "controller_names", [])
+    leading = getattr(p, "controllers_leading", lambda: list(controllers))()
     return ServerStatus(
         url=p.settings.url,
         started_at=dt.datetime.fromtimestamp(p.started_at, dt.UTC).isoformat(),
         counts=counts,
         controllers=list(controllers),
+        leading=list(leading),
         **p.describe(),  # type: ignore[arg-type]
     )
 

@@ -140,3 +140,32 @@ def fingerprint_of(key_file: Path) -> str:
     from slipway.storage.keyring import fingerprint, parse_master_key
 
     return fingerprint(parse_master_key(key_file.read_text(), "test"))
+
+
+@pytest.mark.parametrize("size", [0, 1, 64, 65, 1000])
+def test_read_range_decrypts_only_the_chunks_asked_for(tmp_path: Path, size: int) -> None:
+    store = make_store(tmp_path)
+    data = secrets.token_bytes(size)
+    store.put("r", io.BytesIO(data))
+    for offset in (0, 1, 63, 64, 65, 500, 999, 1000, 5000):
+        for limit in (0, 1, 64, 100, 10_000):
+            assert store.read_range("r", offset, limit) == data[offset:offset + limit], (offset, limit)
+    with pytest.raises(NotFound):
+        store.read_range("missing", 0, 10)
+
+
+def test_read_range_detects_tampering_and_truncation(tmp_path: Path) -> None:
+    store = make_store(tmp_path, chunk=16)
+    store.put("a", io.BytesIO(b"A" * 100))
+    path = tmp_path / "artifacts" / "a"
+    good = path.read_bytes()
+    path.write_bytes(good[:60] + bytes([good[60] ^ 1]) + good[61:])  # inside chunk 1
+    assert store.read_range("a", 0, 16) == b"A" * 16  # chunk 0 is intact and alone is read
+    with pytest.raises(DecryptionFailed, match="failed authentication at chunk 1"):
+        store.read_range("a", 16, 16)
+    path.write_bytes(good[: len(good) - 32])  # whole chunks cut off the end: the new last one is not final
+    with pytest.raises(DecryptionFailed):
+        store.read_range("a", 0, 1000)
+    path.write_bytes(b"junk")
+    with pytest.raises(DecryptionFailed, match="not in Slipway's encrypted format"):
+        store.read_range("a", 0, 10)

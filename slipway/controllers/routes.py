@@ -1,0 +1,70 @@
+"""Invocation routes on a server that does not lead the endpoints controller, read from the database.
+
+The leader starts replicas and records each (pid, port, Unix socket) in the ``replicas`` table; here
+the routes are rebuilt from that table and each endpoint's live spec once a second, so every server
+answers ``POST /endpoints/{name}/invocations``. Replicas listen on loopback: a server reaches the
+replicas running on its own machine; the others leave its routes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from slipway.controllers.base import Controller
+from slipway.serving.processes import AdoptedProcess
+from slipway.serving.runtime import ReplicaHandle, Route, VariantRoute
+
+if TYPE_CHECKING:
+    from slipway.controllers.endpoints import EndpointController
+    from slipway.services import Platform
+
+__all__ = ["RouteMirror"]
+
+
+class RouteMirror(Controller):
+    name = "endpoint-routes"
+    interval = 1.0
+    singleton = False  # every server that does not lead the endpoints runs its own
+
+    def __init__(self, platform: Platform, endpoints: EndpointController) -> None:
+        self.platform = platform
+        self.endpoints = endpoints
+        self.runtime = platform.serving
+        self._handles: dict[str, ReplicaHandle] = {}
+
+    def reconcile(self) -> None:
+        if self.endpoints.leading:  # the leader's own routes are the truth; leave them alone
+            self._handles = {}
+            return
+        service = self.platform.endpoints
+        handles: dict[str, ReplicaHandle] = {}
+        for r in service.recorded_replicas():
+            h = self._handles.get(r.replica_id)
+            if h is None or h.pid != r.pid:
+                proc = AdoptedProcess(r.pid, r.proc_start)
+                if not r.proc_start or proc.poll() is not None:
+                    continue  # not on this machine, or gone
+                h = ReplicaHandle(r.endpoint, r.variant, r.model, r.port, proc,
+                                  self.runtime.logs_dir / f"{r.endpoint}-{r.variant}-{r.replica_id}.log",
+                                  replica_id=r.replica_id, started_at=r.started_at, options=dict(r.options or {}),
+                                  uds=r.uds if r.uds and os.path.exists(r.uds) else None, proc_start=r.proc_start)
+                h.status = "Ready"
+            elif not h.alive():
+                continue
+            h.suspect = False  # one unreachable moment must not exclude it for good: try again each pass
+            handles[r.replica_id] = h
+        self._handles = handles
+        routes: dict[str, Route] = {}
+        for st in service.states():
+            spec = st.live
+            if not spec or st.status == "Deleting":
+                continue
+            mine = [h for h in handles.values() if h.endpoint == st.name]
+            variants = tuple(
+                VariantRoute(v["name"], v["model"], float(v.get("weight", 1.0)),
+                             tuple(h for h in mine if h.variant == v["name"] and h.model == v["model"]))
+                for v in spec.get("variants", []))
+            if any(v.replicas for v in variants):
+                routes[st.name] = Route(st.name, variants)
+        self.runtime.routes = routes
