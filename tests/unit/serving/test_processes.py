@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from slipway.serving.processes import AdoptedProcess, is_replica_of, process_start, replicas_of_home, terminate
+from tests.support.waiting import wait_for
 
 
 def test_an_adopted_process_is_followed_and_stopped_without_being_our_child(tmp_path: Path) -> None:
@@ -14,6 +15,8 @@ def test_an_adopted_process_is_followed_and_stopped_without_being_our_child(tmp_
     # Looks like a replica of this home to /proc (the module name and --name HOME/...), but only sleeps.
     code = "import sys, time; time.sleep(60)"
     with subprocess.Popen([sys.executable, "-c", code, "slipway.serving.replica", "--name", f"{home}/ep/v"]) as proc:
+        # Until the child has exec'd, /proc shows the parent's command line.
+        wait_for(lambda: is_replica_of(proc.pid, home), timeout=30, what="the child's command line")
         start = process_start(proc.pid)
         assert start is not None
         assert is_replica_of(proc.pid, home) and not is_replica_of(proc.pid, tmp_path / "other")
