@@ -164,7 +164,7 @@ def invalid_argument_from_validation(errors: list[Any]) -> InvalidArgument:
     field named like a secret, key or password is never repeated."""
     first = errors[0] if errors else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    field = ".".join(loc) or "request"
+    field = ".".join(loc) or (str(first["loc"][0]) if first.get("loc") else "request")
     value = first.get("input")
     expected = str(first.get("msg", "invalid")).removeprefix("Value error, ")
     more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request)" if len(errors) > 1 else ""

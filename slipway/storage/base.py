@@ -94,12 +94,19 @@ class ArtifactStore(ABC):
             return f.read(limit)
 
     def iter_chunks(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        with self.open(key) as f:
-            while True:
-                block = f.read(chunk)
-                if not block:
-                    return
-                yield block
+        """The object's bytes in blocks. Opened now, so a missing key (or, encrypted, a wrong master key)
+        fails before the first block is asked for, not in the middle of a streamed response."""
+        f = self.open(key)
+
+        def _gen() -> Iterator[bytes]:
+            with f:
+                while True:
+                    block = f.read(chunk)
+                    if not block:
+                        return
+                    yield block
+
+        return _gen()
 
     def get_file(self, key: str, dest: Path) -> ObjectInfo:
         """Copy the object to a local file atomically."""

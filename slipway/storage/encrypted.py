@@ -15,7 +15,6 @@ import hashlib
 import io
 import secrets
 import struct
-from collections.abc import Iterator
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -229,19 +228,6 @@ class EncryptedStore(ArtifactStore):
                 ) from None
         start = offset - first * chunk
         return b"".join(plain)[start:start + limit]
-
-    def iter_chunks(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        f = self.open(key)  # opened now, so a wrong master key fails before any byte is streamed
-
-        def _gen() -> Iterator[bytes]:
-            with f:
-                while True:
-                    block = f.read(chunk)
-                    if not block:
-                        return
-                    yield block
-
-        return _gen()
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -214,19 +213,6 @@ class S3Store(ArtifactStore):
         with r["Body"] as body:
             data: bytes = body.read()
         return data
-
-    def iter_chunks(self, key: str, chunk: int = CHUNK) -> Iterator[bytes]:
-        f = self.open(key)  # opened now, so a missing key fails before the first chunk is asked for
-
-        def _gen() -> Iterator[bytes]:
-            with f:
-                while True:
-                    block = f.read(chunk)
-                    if not block:
-                        return
-                    yield block
-
-        return _gen()
 
     def exists(self, key: str) -> bool:
         try:
