@@ -277,7 +277,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         from slipway.client import Client
-        from slipway.frameworks.sklearn import save_sklearn_artifact
+        from slipway.artifacts.flavors.sklearn import save_sklearn_artifact
 
         models = {k: v for k, v in train(work).items() if k in args.models.split(",")}
         home = work / "home"

@@ -20,15 +20,7 @@ from sqlalchemy.orm import Session
 from slipway.db import Database, utcnow
 from slipway.db.models import ModelAlias, ModelEvent, ModelGroup, ModelVersion, Reference
 from slipway.errors import Conflict, InvalidArgument, NotFound
-from slipway.frameworks.artifact import (
-    MANIFEST,
-    is_tar,
-    manifest_bytes,
-    pack_artifact,
-    read_manifest,
-    unpack_artifact,
-    validate_manifest,
-)
+from slipway.artifacts import MANIFEST, Manifest, Signature, is_tar, pack_artifact, unpack_artifact
 from slipway.names import check_name, parse_ref
 from slipway.schemas import ModelEventView, ModelSummary, ModelVersionView, Page
 from slipway.storage import ArtifactStore
@@ -56,7 +48,7 @@ def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
 def _view(g: ModelGroup, v: ModelVersion, aliases: list[str] | None = None, used_by: list[str] | None = None
           ) -> ModelVersionView:
     m = v.manifest or {}
-    from slipway.frameworks.onnx import runtime_of
+    from slipway.artifacts.onnx_runtime import runtime_of
 
     runtime, why = runtime_of(m)
     return ModelVersionView(
@@ -143,11 +135,12 @@ class RegistryService:
             tar, manifest = self._prepare(artifact, work)
             lineage = {**(manifest.get("lineage") or {}), **(extra_lineage or {}), "job": job}
             if lineage != manifest.get("lineage"):
-                manifest = validate_manifest({**manifest, "lineage": lineage})
                 folder = work / "job-artifact"
                 if not folder.is_dir():
                     unpack_artifact(tar, folder)
-                (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+                typed = Manifest.from_dict(manifest).replace(lineage=lineage)
+                typed.write(folder)
+                manifest = typed.to_dict()
                 tar = work / "repacked.tar.gz"
                 pack_artifact(folder, tar)
             tar, manifest = self._with_onnx(tar, manifest, work, onnx)
@@ -162,7 +155,7 @@ class RegistryService:
             shutil.copytree(artifact, folder)
             if not (folder / MANIFEST).exists():
                 self._infer_manifest(folder)
-            manifest = read_manifest(folder)
+            manifest = Manifest.read(folder).to_dict()
             tar = work / "model.tar.gz"
             pack_artifact(folder, tar)
             return tar, manifest
@@ -193,7 +186,7 @@ class RegistryService:
         unpack_artifact(artifact, folder)
         if (folder / MANIFEST).exists():
             # A complete artifact (a backup or a job's output): stored exactly as given.
-            return artifact, read_manifest(folder)
+            return artifact, Manifest.read(folder).to_dict()
         manifest = self._infer_manifest(folder)
         tar = work / "model.tar.gz"
         pack_artifact(folder, tar)
@@ -208,53 +201,42 @@ class RegistryService:
         """
         if "onnx" in manifest:
             return tar, manifest
-        from slipway.frameworks.onnx import export_onnx
+        from slipway.artifacts.loading import export_onnx
 
         folder = work / "onnx-artifact"
         unpack_artifact(tar, folder)
+        typed = Manifest.from_dict(manifest, folder)
         if enabled:
-            info = export_onnx(folder, manifest)
+            info = export_onnx(folder, typed)
         else:
             info = {"verified": False, "disabled": True, "reason": "ONNX turned off at registration (--no-onnx)"}
-        manifest = validate_manifest({**manifest, "onnx": info}, folder)
-        (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+        typed = typed.replace(onnx=info)
+        typed.write(folder)
+        manifest = typed.to_dict()
         out = work / "with-onnx.tar.gz"
         pack_artifact(folder, out)
         return out, manifest
 
     def _infer_manifest(self, folder: Path) -> dict[str, Any]:
         """Write slipway-model.json for a bring-your-own model: a joblib estimator and/or code/inference.py."""
-        from slipway.frameworks.sklearn import describe_estimator, load_estimator
+        from slipway.artifacts.flavors.sklearn import describe_estimator, load_estimator
 
         candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_FILES)
         has_code = (folder / "code" / "inference.py").is_file()
         deep = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".pt", ".pth", ".keras")),
                       key=lambda p: (p.suffix != ".keras", p.name))
-        manifest: dict[str, Any]
+        created = utcnow().isoformat(timespec="seconds")
         if candidates:
             info = describe_estimator(load_estimator(candidates[0]))
-            manifest = {
-                "format_version": 1, "framework": "sklearn", "model_file": candidates[0].name,
-                "problem_type": info["problem_type"],
-                "signature": {"input_kind": "tabular", "inputs": info["inputs"], "input_shape": None,
-                              "labels": info["labels"]},
-                "metrics": {}, "lineage": {},
-            }
+            manifest = Manifest("sklearn", candidates[0].name, info["problem_type"],
+                                Signature("tabular", info["inputs"], None, info["labels"]), created_at=created)
         elif deep:
             # SageMaker PyTorch (model.pt/.pth, maybe code/inference.py with model_fn) or a Keras file: the
             # replica reads the input shape and classes off the model.
-            manifest = {
-                "format_version": 1, "framework": "keras" if deep[0].suffix == ".keras" else "pytorch",
-                "model_file": deep[0].name, "problem_type": None,
-                "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None},
-                "metrics": {}, "lineage": {},
-            }
+            manifest = Manifest("keras" if deep[0].suffix == ".keras" else "pytorch", deep[0].name,
+                                signature=Signature("array"), created_at=created)
         elif has_code:
-            manifest = {
-                "format_version": 1, "framework": "custom", "model_file": None, "problem_type": None,
-                "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None},
-                "metrics": {}, "lineage": {},
-            }
+            manifest = Manifest("custom", signature=Signature("array"), created_at=created)
         else:
             raise InvalidArgument(
                 f"The artifact has no {MANIFEST}, no .joblib, .keras or model.pt/model.pth model and no "
@@ -262,10 +244,8 @@ class RegistryService:
                 "file, or a SageMaker model (model.pth with code/inference.py).",
                 {"field": "artifact", "value": sorted(p.name for p in folder.iterdir())},
             )
-        manifest["created_at"] = utcnow().isoformat(timespec="seconds")
-        manifest = validate_manifest(manifest, folder)
-        (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
-        return manifest
+        manifest.write(folder)
+        return manifest.to_dict()
 
     def _store_and_record(
         self, name: str, tar: Path, manifest: dict[str, Any], source: dict[str, Any], user: str, description: str

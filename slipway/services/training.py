@@ -24,7 +24,7 @@ from slipway.algorithms.base import coerce_hyperparameter
 from slipway.db import Database, utcnow
 from slipway.db.models import Job, JobMetric, Reference
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from slipway.frameworks.deep_serving import require_extra
+from slipway.artifacts.flavors import require_extra
 from slipway.names import check_name
 from slipway.schemas import CreateJobRequest, DatasetVersionView, JobMetrics, JobView, MetricPoint, Page
 from slipway.schemas.jobs import TERMINAL

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import orjson
 
-from slipway.frameworks.artifact import unpack_artifact
+from slipway.artifacts import unpack_artifact
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore
 

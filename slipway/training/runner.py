@@ -24,7 +24,8 @@ __all__ = ["failure_reason", "main"]
 MB = 1024 * 1024
 _EXTRAS = {"torch": "pytorch", "keras": "keras"}
 _MISSING_EXTRA = re.compile(r"^ModuleNotFoundError: No module named '(torch|keras)[.']")
-MODEL_FILES = ("model.joblib", "model.pkl", "model.onnx", "model.pt", "model.pth", "model.keras", "model.h5")
+MODEL_FILES = ("model.joblib", "model.pkl", "xgboost-model", "model.bst", "model.txt", "model.onnx", "model.pt",
+               "model.pth", "model.keras", "model.h5")
 
 
 def _say(message: str) -> None:
@@ -124,27 +125,33 @@ def ensure_environment(paths: JobPaths, cache: Path) -> str:
 
 
 def write_manifest(paths: JobPaths, job: dict[str, Any]) -> None:
-    """slipway-model.json for a script's model, unless the script wrote its own."""
-    target = paths.model / "slipway-model.json"
+    """slipway-model.json for a script's model, unless the script wrote its own.
+
+    The entry point is recorded: its SageMaker handlers serve the model when it has no code/inference.py
+    (the source folder travels with the model as code/). The problem type stays unknown (null) unless the
+    job says; the registry infers it from the saved estimator where it can.
+    """
+    from slipway.artifacts.manifest import MANIFEST, Manifest, Signature
+
+    target = paths.model / MANIFEST
     if target.exists():
         return
     names = sorted(p.name for p in paths.model.iterdir() if p.is_file())
     model_file = next((n for n in MODEL_FILES if n in names), None)
     if model_file is None:  # e.g. a Keras script that saved digits.keras
-        model_file = next((n for n in names if n.endswith((".keras", ".pt", ".pth"))), names[0] if names else None)
-    manifest = {
-        "format_version": 1,
-        "framework": job.get("framework") or "custom",
-        "model_file": model_file,
-        "problem_type": job.get("problem_type"),
+        model_file = next((n for n in names if n.endswith((".keras", ".pt", ".pth", ".joblib", ".pkl", ".json",
+                                                           ".ubj", ".bst", ".txt"))), names[0] if names else None)
+    framework = job.get("framework") or "custom"
+    manifest = Manifest(
+        framework=framework,
+        model_file=model_file,
+        problem_type=job.get("problem_type"),
         # No columns to go by: PyTorch and Keras predictors take the input shape and classes from the model.
-        "signature": job.get("signature") or {"input_kind": "array", "inputs": [], "input_shape": None,
-                                              "labels": None},
-        "metrics": {},
-        "lineage": job.get("lineage", {}),
-        "created_at": None,
-    }
-    target.write_text(json.dumps(manifest, indent=2))
+        signature=Signature.from_dict(job.get("signature") or {"input_kind": "array"}),
+        lineage=job.get("lineage", {}),
+        entry_point=job.get("entry_point"),
+    )
+    target.write_bytes(Manifest.from_dict(manifest.to_dict()).to_bytes())
 
 
 def _write_result(paths: JobPaths, result: dict[str, Any]) -> None:

@@ -141,7 +141,7 @@ def test_register_from_job_records_the_job_and_its_datasets(platform, tmp_path: 
     from sqlalchemy import select
 
     from slipway.db.models import Reference
-    from slipway.frameworks.artifact import pack_artifact
+    from slipway.artifacts import pack_artifact
 
     art = write_cancer_artifact(tmp_path / "job-model", lineage={"datasets": {"train": "cancer:1"}})
     tar = tmp_path / "model.tar.gz"

@@ -96,7 +96,7 @@ def test_strings_from_the_command_line_are_coerced() -> None:
 
 def test_the_deep_learning_built_ins_are_listed_with_their_hyperparameters() -> None:
     """The networks train in slipway.training.deep (tests/integration/test_deep_learning_jobs.py); here: the listing."""
-    from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS
+    from slipway.training.deep_algorithms import DEEP_ALGORITHMS
 
     assert sorted(DEEP) == ["image-classifier", "sequence-classifier"]
     for name in DEEP:

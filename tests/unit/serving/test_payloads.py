@@ -8,7 +8,8 @@ import numpy as np
 import orjson
 import pytest
 
-from slipway.serving.payloads import BadInput, decode, encode, wants_csv
+from slipway.errors import InvalidArgument
+from slipway.serving.payloads import decode, encode, wants_csv
 
 SIG = {"input_kind": "tabular", "inputs": [{"name": "age", "dtype": "float64"}, {"name": "size", "dtype": "float64"}],
        "labels": ["no", "yes"]}
@@ -58,18 +59,18 @@ def test_csv_with_and_without_header_and_npy() -> None:
     (b"not npy", "application/x-npy", "not a readable .npy"),
 ])
 def test_bad_input_names_the_problem(body: bytes, ctype: str, match: str) -> None:
-    with pytest.raises(BadInput, match=match) as info:
+    with pytest.raises(InvalidArgument, match=match) as info:
         decode(body, ctype, SIG)
-    assert info.value.status == 400
+    assert info.value.status_code == 400
 
 
 def test_unsupported_types() -> None:
-    with pytest.raises(BadInput, match="Expected application/json, text/csv") as info:
+    with pytest.raises(InvalidArgument, match="Expected application/json, text/csv") as info:
         decode(b"x", "image/png", SIG)
-    assert info.value.status == 415
-    with pytest.raises(BadInput) as info:
+    assert info.value.status_code == 415
+    with pytest.raises(InvalidArgument) as info:
         wants_csv("application/xml")
-    assert info.value.status == 406
+    assert info.value.status_code == 406
     assert wants_csv("text/csv") and not wants_csv("") and not wants_csv("*/*")
 
 

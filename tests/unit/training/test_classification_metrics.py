@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slipway.frameworks.classification_metrics import evaluate_classifier
+from slipway.training.classification_metrics import evaluate_classifier
 
 
 def test_binary_metrics_and_confusion_matrix() -> None:

@@ -1,7 +1,7 @@
 """The built-in deep-learning algorithms as data: hyperparameters, search spaces, problem type.
 
 Importing this module needs no torch, so `slipway algorithms list` works on the core
-install; training imports `slipway.frameworks.torch_train`.
+install; training imports `slipway.training.torch_train`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipway.frameworks.hyperparameters import Param, validate_hyperparameters
+from slipway.training.hyperparameters import Param, validate_hyperparameters
 
 __all__ = ["DEEP_ALGORITHMS", "IMAGE_CLASSIFIER", "SEQUENCE_CLASSIFIER", "DeepAlgorithm"]
 

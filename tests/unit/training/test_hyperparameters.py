@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slipway.errors import InvalidArgument
-from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS, IMAGE_CLASSIFIER, SEQUENCE_CLASSIFIER
+from slipway.training.deep_algorithms import DEEP_ALGORITHMS, IMAGE_CLASSIFIER, SEQUENCE_CLASSIFIER
 
 
 def test_epochs_zero_names_the_range() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from slipway.frameworks.torch_fit import StopTraining, fit, select_device  # noqa: E402
+from slipway.training.torch_fit import StopTraining, fit, select_device  # noqa: E402
 
 METRICS = {"train:loss", "train:accuracy", "validation:loss", "validation:accuracy"}
 

@@ -1,4 +1,4 @@
-"""The ONNX fast path: export a model (scikit-learn with skl2onnx, PyTorch in torch_onnx), verify it, run it.
+"""The ONNX fast path: run a verified export, and verify a tabular flavor's export (its converter is the flavor's).
 
 An export is used for serving only when it was verified at registration: labels equal and probabilities
 (or values) within ``TOLERANCE`` of the framework's own on sample rows. The outcome is kept in the
@@ -10,15 +10,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from slipway.frameworks.artifact import CLASSIFIERS
+from slipway.artifacts.manifest import CLASSIFIERS, NUMERIC, Manifest
 
-__all__ = ["ONNX_FILE", "SAMPLES_FILE", "TOLERANCE", "OnnxModel", "OnnxNet", "export_onnx", "runtime_of",
-           "sample_rows", "session"]
+__all__ = ["ONNX_FILE", "SAMPLES_FILE", "TOLERANCE", "OnnxModel", "OnnxNet", "export_estimator", "installed",
+           "runtime_of", "sample_rows", "session"]
 
 log = logging.getLogger("slipway.onnx")
 ONNX_FILE = "model.onnx"
@@ -49,17 +50,6 @@ def sample_rows(folder: Path, inputs: list[dict[str, Any]], n: int = 64) -> np.n
     rng = np.random.default_rng(0)
     scales = np.repeat([0.1, 1.0, 10.0, 100.0, 1000.0], -(-n // 5))[:n]
     return np.abs(rng.standard_normal((n, len(inputs)))) * scales[:, None]
-
-
-def _convert(estimator: Any, n_features: int, dtype: Any, classifier: bool) -> bytes:
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-
-    tensor = DoubleTensorType if dtype == np.float64 else FloatTensorType
-    options = {"zipmap": False} if classifier else None
-    onx = to_onnx(estimator, initial_types=[("input", tensor([None, n_features]))], options=options,
-                  target_opset={"": 17, "ai.onnx.ml": 3})
-    return onx.SerializeToString()
 
 
 def session(data: bytes | Path) -> Any:
@@ -110,41 +100,25 @@ class OnnxNet:
         return out
 
 
-def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = None) -> dict[str, Any]:
-    """Export and verify; write model.onnx to ``folder`` when verified. Returns the manifest's ``onnx`` field.
+def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes]) -> dict[str, Any]:
+    """Export a tabular model with ``convert(estimator, n_features, dtype, classifier) -> bytes`` and verify it.
 
-    Never raises for a model that does not convert: the reason is recorded and the original serves.
+    Writes model.onnx to ``folder`` when verified. Returns the manifest's ``onnx`` field; never raises for
+    a model that does not convert: the reason is recorded and the original serves.
     """
-    sig = manifest.get("signature") or {}
-    inputs = sig.get("inputs") or []
-    problem = manifest.get("problem_type")
-    framework = manifest.get("framework")
-    if (folder / "code" / "inference.py").is_file():
-        return {"verified": False, "reason": "custom code (code/inference.py) is served as it is, not exported"}
-    if framework == "pytorch":
-        if not _installed("torch", "onnxruntime"):
-            return {"verified": False, "reason": "torch/onnxruntime are not installed where the server runs "
-                    "(pip install 'slipway[pytorch,onnx]')"}
-        from slipway.frameworks.torch_onnx import export_torch_onnx
-
-        return export_torch_onnx(folder, manifest)
-    if framework != "sklearn":
-        return {"verified": False, "reason": "only scikit-learn and PyTorch models are exported"}
-    if problem not in SERVABLE or sig.get("input_kind", "tabular") != "tabular" or not inputs:
-        return {"verified": False, "reason": f"{problem or 'this'} models on {sig.get('input_kind')} input "
+    sig = manifest.signature
+    inputs = sig.inputs
+    problem = manifest.problem_type
+    if problem not in SERVABLE or sig.input_kind != "tabular" or not inputs:
+        return {"verified": False, "reason": f"{problem or 'unknown problem type'} models on {sig.input_kind} input "
                 "are not exported"}
-    if any(i.get("dtype", "float64") not in ("float64", "float32", "int64", "int32", "bool") for i in inputs):
+    if any(i.get("dtype", "float64") not in NUMERIC for i in inputs):
         return {"verified": False, "reason": "the signature has non-numeric features"}
-    try:
-        import onnxruntime  # noqa: F401
-        import skl2onnx  # noqa: F401
-    except ImportError:
-        return {"verified": False, "reason": "skl2onnx/onnxruntime are not installed (pip install slipway[onnx])"}
     if estimator is None:
         import joblib
 
         try:
-            estimator = joblib.load(folder / manifest["model_file"])
+            estimator = joblib.load(folder / (manifest.model_file or ""))
         except Exception as exc:  # unloadable: serving will say so when it is deployed
             return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
     classifier = problem in CLASSIFIERS
@@ -165,17 +139,17 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
     except Exception as exc:  # the model cannot predict its own sample rows: nothing to verify against
         return {"verified": False, "reason": f"the model failed on the sample rows: {type(exc).__name__}: {exc}"}
     reasons = []
-    # scikit-learn's trees compare float32 inputs, so their float32 export takes the same branches (a
-    # float64 one can differ by a whole tree's vote near a threshold); linear models compute in float64.
+    # Trees compare float32 inputs, so their float32 export takes the same branches (a float64 one can
+    # differ by a whole tree's vote near a threshold); linear models compute in float64.
     order = (np.float32, np.float64) if _tree_based(estimator) else (np.float64, np.float32)
     for dtype in order:
         name = "float64" if dtype == np.float64 else "float32"
         try:
-            data = _convert(estimator, len(inputs), dtype, classifier)
+            data = convert(estimator, len(inputs), dtype, classifier)
             model = OnnxModel(data, name, classifier)
             got = (model.predict_proba(rows) if classifier else model.predict(rows)).astype(np.float64)
             got = got.reshape(want.shape)
-        except Exception as exc:  # skl2onnx / onnxruntime refuse many things, each in its own way
+        except Exception as exc:  # converters and onnxruntime refuse many things, each in its own way
             reasons.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
             continue
         diff = float(np.max(np.abs(got - want))) if want.size else 0.0
@@ -188,7 +162,7 @@ def export_onnx(folder: Path, manifest: dict[str, Any], estimator: Any | None = 
     return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
 
 
-def _installed(*modules: str) -> bool:
+def installed(*modules: str) -> bool:
     try:
         return all(importlib.util.find_spec(m) is not None for m in modules)
     except (ImportError, ValueError):  # a finder that refuses the module: as good as missing
@@ -196,6 +170,8 @@ def _installed(*modules: str) -> bool:
 
 
 def _tree_based(estimator: Any) -> bool:
+    if getattr(estimator, "tree_based", False):  # boosters behind an adapter say so
+        return True
     steps = getattr(estimator, "steps", None)
     final = steps[-1][1] if steps else estimator
     members = np.ravel(np.asarray(getattr(final, "estimators_", []), dtype=object))[:1]

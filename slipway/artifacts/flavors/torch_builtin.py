@@ -20,18 +20,18 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from slipway.frameworks.builtin_predictor import BuiltinPredictor, read_builtin
-from slipway.frameworks.deep_data import Vocabulary
-from slipway.frameworks.deep_serving import MODEL_JSON
+from slipway.artifacts.flavors.builtin import BuiltinPredictor, read_builtin
+from slipway.artifacts.manifest import Manifest, Signature, now
+from slipway.artifacts.preprocessing import Vocabulary
 
-__all__ = ["MAX_SAMPLE_BYTES", "TorchPredictor", "load_torch_artifact", "quiet_torchscript", "save_torch_artifact"]
+__all__ = ["MAX_SAMPLE_BYTES", "TorchPredictor", "load_torch_artifact", "quiet_torchscript", "save_torch_artifact",
+           "select_device"]
 
 MAX_SAMPLE_BYTES = 1 << 20  # samples.npy: 64 inputs at most, fewer when the images are large
 
@@ -42,6 +42,20 @@ def quiet_torchscript() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
         yield
+
+
+def select_device(preference: str | None = None, env: Mapping[str, str] | None = None) -> torch.device:
+    """'cuda' when a GPU is present and not ruled out, else 'cpu'.
+
+    `preference` ("cpu", "cuda", "cuda:1") wins; otherwise SM_NUM_GPUS=0 (SageMaker's
+    variable, set by the job runner) forces the CPU.
+    """
+    if preference:
+        return torch.device(preference)
+    env = os.environ if env is None else env
+    if env.get("SM_NUM_GPUS", "").strip() == "0":
+        return torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -79,19 +93,12 @@ def save_torch_artifact(
         if evaluation is not None:
             _write_json(staging / "evaluation.json", dict(evaluation))
         _save_samples(staging / "samples.npy", samples)
-        meta = {
-            "format_version": 1,
-            "framework": "pytorch",
-            "model_file": "model.pt",
-            "problem_type": problem_type,
-            "signature": dict(signature),
-            "metrics": dict(metrics or {}),
-            "lineage": dict(lineage or {}),
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
+        manifest = Manifest(framework="pytorch", model_file="model.pt", problem_type=problem_type,
+                            signature=Signature.from_dict(dict(signature)), metrics=dict(metrics or {}),
+                            lineage=dict(lineage or {}), created_at=now())
         for item in sorted(staging.iterdir()):
             os.replace(item, model_dir / item.name)
-        _write_json(model_dir / MODEL_JSON, meta)
+        manifest.write(model_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return model_dir
@@ -127,8 +134,6 @@ class TorchPredictor(BuiltinPredictor):
 
 def load_torch_artifact(folder: Path | str, device: str | None = None) -> TorchPredictor:
     """Load a built-in network's artifact written by `save_torch_artifact`."""
-    from slipway.frameworks.torch_fit import select_device
-
     folder = Path(folder)
     meta, preprocessing, vocabulary = read_builtin(folder)
     dev = select_device(device)

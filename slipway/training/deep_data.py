@@ -6,8 +6,6 @@ A channel folder may hold the dataset itself (one subfolder per class), a single
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from slipway.artifacts.preprocessing import TOKEN_PATTERN, Vocabulary, to_pixels, tokenize
 from slipway.data.folders import IMAGE_EXTENSIONS, iter_folder_files
 from slipway.errors import InvalidArgument
 
@@ -31,9 +30,6 @@ __all__ = [
     "tokenize",
 ]
 
-TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
-_TOKEN = re.compile(TOKEN_PATTERN)
-PAD, UNKNOWN = 0, 1
 
 
 @dataclass
@@ -177,17 +173,6 @@ def _is_gray(img: Any) -> bool:
     return img.mode in ("1", "L", "LA", "I", "I;16", "F")
 
 
-def to_pixels(img: Any, height: int, width: int, channels: int) -> np.ndarray:
-    """A PIL image as float32 [H, W, C] in 0..255, converted and resized to the given shape."""
-    from PIL import Image
-
-    img = img.convert("L" if channels == 1 else "RGB")
-    if img.size != (width, height):
-        img = img.resize((width, height), Image.Resampling.BILINEAR)
-    arr = np.asarray(img, dtype=np.float32)
-    return arr.reshape(height, width, channels)
-
-
 def load_image_dataset(
     path: Path | str,
     image_size: int = 0,
@@ -298,40 +283,3 @@ def load_text_dataset(path: Path | str, labels: Sequence[str] | None = None) -> 
     index = {name: i for i, name in enumerate(names)}
     texts = [f.read_text(encoding="utf-8", errors="replace") for _, f in pairs]
     return TextData(texts=texts, y=np.array([index[c] for c, _ in pairs], dtype=np.int64), labels=names)
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case words and numbers, keeping English contractions ("don't") whole."""
-    return _TOKEN.findall(text.lower())
-
-
-class Vocabulary:
-    """Token → id, built from training texts; 0 is padding, 1 stands for unknown tokens."""
-
-    def __init__(self, tokens: Sequence[str]) -> None:
-        self.tokens = list(tokens)
-        self.index = {t: i + 2 for i, t in enumerate(self.tokens)}
-
-    @classmethod
-    def build(cls, texts: Iterable[str], max_vocab: int = 20000, min_count: int = 1) -> Vocabulary:
-        counts = Counter(t for text in texts for t in tokenize(text))
-        ranked = sorted((c for c in counts.items() if c[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
-        return cls([t for t, _ in ranked[: max(0, max_vocab - 2)]])
-
-    def __len__(self) -> int:
-        return len(self.tokens) + 2
-
-    def encode(self, texts: Sequence[str], max_length: int) -> np.ndarray:
-        """int64 [N, L] ids padded with 0 at the end; L is the longest text, at most max_length."""
-        rows = [[self.index.get(t, UNKNOWN) for t in tokenize(text)][:max_length] or [UNKNOWN] for text in texts]
-        out = np.zeros((len(rows), max((len(r) for r in rows), default=1)), dtype=np.int64)
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = row
-        return out
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps({"padding": PAD, "unknown": UNKNOWN, "tokens": self.tokens}, ensure_ascii=False))
-
-    @classmethod
-    def load(cls, path: Path) -> Vocabulary:
-        return cls(json.loads(path.read_text())["tokens"])

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from slipway.errors import InvalidArgument
-from slipway.frameworks.deep_data import (
+from slipway.training.deep_data import (
     Vocabulary,
     find_dataset,
     load_image_dataset,
@@ -104,7 +104,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 
 def test_mnist_idx_files_pushed_as_a_folder_are_images(tmp_path: Path) -> None:
-    from slipway.frameworks.deep_data import read_idx
+    from slipway.training.deep_data import read_idx
 
     images = np.arange(3 * 28 * 28, dtype=np.uint32).reshape(3, 28, 28).astype(np.uint8)
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)

@@ -1,4 +1,4 @@
-"""Keras 3 `.keras` files served with the same predictor interface as the PyTorch networks.
+"""The Keras flavor: Keras 3 `.keras` files served with the same predictor interface as the PyTorch networks.
 
 Keras runs on the PyTorch backend: `KERAS_BACKEND=torch` is set unless the user chose
 another backend before Keras was first imported.
@@ -14,10 +14,16 @@ from typing import Any
 import numpy as np
 
 from slipway.errors import InvalidArgument
-from slipway.frameworks.deep_inputs import as_instances, decode_images, decode_texts, format_predictions
-from slipway.frameworks.deep_serving import MODEL_JSON, InvokeMixin, read_model_json, require_extra
+from slipway.artifacts.flavors import require_extra
+from slipway.artifacts.flavors.base import InvokeMixin
+from slipway.artifacts.labels import label_rows, to_probabilities
+from slipway.artifacts.manifest import MANIFEST, Manifest
+from slipway.artifacts.preprocessing import as_instances, decode_images, decode_texts
 
-__all__ = ["KerasPredictor", "import_keras", "load_keras_artifact"]
+__all__ = ["EXTRA", "NAME", "KerasPredictor", "import_keras", "load", "load_keras_artifact"]
+
+NAME = "keras"
+EXTRA = "keras"
 
 
 def import_keras() -> Any:
@@ -27,21 +33,6 @@ def import_keras() -> Any:
     import keras
 
     return keras
-
-
-def _probabilities(output: np.ndarray) -> np.ndarray:
-    out = np.asarray(output, dtype=np.float64)
-    if out.ndim == 1:
-        out = out[:, None]
-    if out.shape[1] == 1:  # one sigmoid unit: P(class 1)
-        p = out[:, 0]
-        if (p < 0).any() or (p > 1).any():
-            p = 1 / (1 + np.exp(-p))
-        return np.stack([1 - p, p], axis=1)
-    if (out < 0).any() or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):  # logits
-        e = np.exp(out - out.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-    return out
 
 
 class KerasPredictor(InvokeMixin):
@@ -94,10 +85,10 @@ class KerasPredictor(InvokeMixin):
         return np.stack(rows)
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
-        return _probabilities(np.asarray(self.model.predict(self.prepare(inputs), verbose=0)))
+        return to_probabilities(np.asarray(self.model.predict(self.prepare(inputs), verbose=0)))  # type: ignore[return-value]
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
-        return format_predictions(self.predict_proba(inputs), self.labels)
+        return label_rows(self.predict_proba(inputs), self.labels)
 
 
 def load_keras_artifact(path: Path | str) -> KerasPredictor:
@@ -109,8 +100,8 @@ def load_keras_artifact(path: Path | str) -> KerasPredictor:
     preprocessing: dict[str, Any] = {}
     if path.is_dir():
         folder = path
-        if (folder / MODEL_JSON).exists():
-            meta = read_model_json(folder)
+        if (folder / MANIFEST).exists():
+            meta = Manifest.read(folder).to_dict()
         if (folder / "preprocessing.json").exists():
             preprocessing = json.loads((folder / "preprocessing.json").read_text())
         if meta.get("model_file"):
@@ -133,3 +124,8 @@ def load_keras_artifact(path: Path | str) -> KerasPredictor:
             {"field": "model", "value": model_path.name},
         ) from exc
     return KerasPredictor(model_path, model, meta, preprocessing)
+
+
+def load(folder: Path, manifest: Manifest | None = None, *, onnx: bool = True, device: str | None = None
+         ) -> KerasPredictor:
+    return load_keras_artifact(folder)

@@ -1,6 +1,6 @@
 """A built-in network's predictor: request instances → the network's input → label, confidence, probabilities.
 
-The network runs in PyTorch (`torch_artifact.TorchPredictor`) or, when the registry verified its ONNX
+The network runs in PyTorch (`torch_builtin.TorchPredictor`) or, when the registry verified its ONNX
 export, in ONNX Runtime (`load_onnx_builtin`, which never imports torch). Everything but the network
 call is this class, so both runtimes decode, check and answer exactly alike.
 """
@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from slipway.errors import InvalidArgument
-from slipway.frameworks.deep_data import Vocabulary
-from slipway.frameworks.deep_inputs import decode_images, decode_texts, format_predictions
-from slipway.frameworks.deep_serving import InvokeMixin, read_model_json
+from slipway.artifacts.flavors.base import InvokeMixin
+from slipway.artifacts.labels import label_rows
+from slipway.artifacts.manifest import Manifest
+from slipway.artifacts.preprocessing import Vocabulary, decode_images, decode_texts
 
 __all__ = ["BuiltinPredictor", "load_onnx_builtin", "read_builtin"]
 
@@ -62,12 +63,12 @@ class BuiltinPredictor(InvokeMixin):
         return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
-        return format_predictions(self.predict_proba(inputs), self.labels)
+        return label_rows(self.predict_proba(inputs), self.labels)
 
 
 def read_builtin(folder: Path) -> tuple[dict[str, Any], dict[str, Any], Vocabulary | None]:
-    """A built-in network's slipway-model.json, preprocessing.json and vocabulary (text models)."""
-    meta = read_model_json(folder)
+    """A built-in network's slipway-model.json (as a dict), preprocessing.json and vocabulary (text models)."""
+    meta = Manifest.read(folder).to_dict()
     if meta.get("framework") != "pytorch" or not (folder / "preprocessing.json").exists():
         raise InvalidArgument(
             f"Model folder '{folder}' is not a built-in PyTorch network (framework "
@@ -82,7 +83,7 @@ def read_builtin(folder: Path) -> tuple[dict[str, Any], dict[str, Any], Vocabula
 
 def load_onnx_builtin(folder: Path | str) -> BuiltinPredictor | None:
     """The built-in network on its verified ONNX export, or None when there is none (PyTorch serves then)."""
-    from slipway.frameworks.onnx import OnnxNet
+    from slipway.artifacts.onnx_runtime import OnnxNet
 
     folder = Path(folder)
     meta, preprocessing, vocabulary = read_builtin(folder)

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from slipway.errors import InvalidArgument
-from slipway.frameworks.classification_metrics import evaluate_classifier
-from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS, DeepAlgorithm
-from slipway.frameworks.deep_data import TOKEN_PATTERN, Vocabulary, load_image_dataset, load_text_dataset
-from slipway.frameworks.torch_artifact import save_torch_artifact
-from slipway.frameworks.torch_fit import EpochCallback, fit, select_device
-from slipway.frameworks.torch_nets import ServingModel, build_network
+from slipway.training.classification_metrics import evaluate_classifier
+from slipway.training.deep_algorithms import DEEP_ALGORITHMS, DeepAlgorithm
+from slipway.training.deep_data import TOKEN_PATTERN, Vocabulary, load_image_dataset, load_text_dataset
+from slipway.artifacts.flavors.torch_builtin import save_torch_artifact
+from slipway.training.torch_fit import EpochCallback, fit, select_device
+from slipway.training.torch_nets import ServingModel, build_network
 
 __all__ = ["TrainResult", "get_algorithm", "train_builtin"]
 

@@ -12,13 +12,15 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from slipway.artifacts.flavors.torch_builtin import select_device
 
 __all__ = ["EpochCallback", "FitResult", "StopTraining", "fit", "select_device"]
 
@@ -38,20 +40,6 @@ class FitResult:
     stopped_by_callback: bool = False  # the callback raised StopTraining
     device: str = "cpu"
     seconds: float = 0.0
-
-
-def select_device(preference: str | None = None, env: Mapping[str, str] | None = None) -> torch.device:
-    """'cuda' when a GPU is present and not ruled out, else 'cpu'.
-
-    `preference` ("cpu", "cuda", "cuda:1") wins; otherwise SM_NUM_GPUS=0 (SageMaker's
-    variable, set by the job runner) forces the CPU.
-    """
-    if preference:
-        return torch.device(preference)
-    env = os.environ if env is None else env
-    if env.get("SM_NUM_GPUS", "").strip() == "0":
-        return torch.device("cpu")
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:

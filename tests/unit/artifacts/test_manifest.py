@@ -11,21 +11,22 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from slipway.artifacts import Manifest, pack_artifact, unpack_artifact
+from slipway.artifacts.flavors.sklearn import describe_estimator, save_sklearn_artifact
 from slipway.errors import InvalidArgument
-from slipway.frameworks.artifact import pack_artifact, read_manifest, unpack_artifact, validate_manifest
-from slipway.frameworks.sklearn import describe_estimator, save_sklearn_artifact
 from tests.support.models import cancer_model, write_cancer_artifact
 
 
 def test_saved_artifact_follows_the_contract(tmp_path: Path) -> None:
     folder = write_cancer_artifact(tmp_path / "a", lineage={"job": "j1", "datasets": {"train": "cancer:1"}})
-    m = read_manifest(folder)
-    assert m["framework"] == "sklearn" and m["model_file"] == "model.joblib"
-    assert m["problem_type"] == "binary_classification"
-    assert m["signature"]["labels"] == ["benign", "malignant"]
-    assert [i["name"] for i in m["signature"]["inputs"]][:2] == ["mean_radius", "mean_texture"]
-    assert len(m["signature"]["inputs"]) == 30
-    assert m["lineage"]["datasets"] == {"train": "cancer:1"}
+    m = Manifest.read(folder)
+    assert m.framework == "sklearn" and m.model_file == "model.joblib"
+    assert m.problem_type == "binary_classification"
+    assert m.signature.labels == ["benign", "malignant"]
+    assert m.signature.names[:2] == ["mean_radius", "mean_texture"]
+    assert len(m.signature.inputs) == 30
+    assert m.lineage["datasets"] == {"train": "cancer:1"}
+    assert Manifest.from_dict(m.to_dict(), folder) == m  # the dict round trip loses nothing
 
 
 def test_packing_is_deterministic(tmp_path: Path) -> None:
@@ -36,7 +37,7 @@ def test_packing_is_deterministic(tmp_path: Path) -> None:
     digest = [hashlib.sha256((tmp_path / f"{i}.tar.gz").read_bytes()).hexdigest() for i in (1, 2)]
     assert digest[0] == digest[1]
     unpack_artifact(tmp_path / "1.tar.gz", tmp_path / "out")
-    assert read_manifest(tmp_path / "out")["signature"] == read_manifest(folder)["signature"]
+    assert Manifest.read(tmp_path / "out").signature == Manifest.read(folder).signature
 
 
 def test_describe_estimator_infers_labels_and_signature() -> None:
@@ -65,7 +66,7 @@ def test_manifest_errors_name_the_field(tmp_path: Path, change: dict, match: str
     manifest = json.loads((folder / "slipway-model.json").read_text())
     manifest.update(change)
     with pytest.raises(InvalidArgument, match=match):
-        validate_manifest(manifest, folder)
+        Manifest.from_dict(manifest, folder)
 
 
 def test_a_tar_with_links_is_refused(tmp_path: Path) -> None:

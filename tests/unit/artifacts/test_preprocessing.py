@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from slipway.artifacts.labels import label_rows
+from slipway.artifacts.preprocessing import decode_images, decode_texts
 from slipway.errors import InvalidArgument
-from slipway.frameworks.deep_inputs import decode_images, decode_texts, format_predictions
-from slipway.frameworks.deep_serving import decode_body
+from slipway.serving.payloads import decode_instances as decode_body
 
 
 def png(array: np.ndarray) -> str:
@@ -83,7 +84,7 @@ def test_bodies_and_predictions() -> None:
     assert decode_body(b"1,2\n3,4\n", "text/csv").tolist() == [[1, 2], [3, 4]]
     with pytest.raises(InvalidArgument, match="not valid JSON"):
         decode_body(b"{nope", "application/json")
-    with pytest.raises(InvalidArgument, match="expected 'instances' or 'inputs'"):
+    with pytest.raises(InvalidArgument, match="Expected 'instances' or 'inputs'"):
         decode_body(b'{"data": 1}', "application/json")
-    out = format_predictions(np.array([[0.2, 0.8]]), ["neg", "pos"])
+    out = label_rows(np.array([[0.2, 0.8]]), ["neg", "pos"])
     assert out == [{"label": "pos", "confidence": 0.8, "probabilities": {"neg": 0.2, "pos": 0.8}}]

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from slipway.frameworks.onnx import ONNX_FILE, TOLERANCE, OnnxNet
+from slipway.artifacts.labels import to_probabilities
+from slipway.artifacts.onnx_runtime import ONNX_FILE, TOLERANCE, OnnxNet
 
 __all__ = ["OPSET", "SAMPLES_ARRAY", "NoInputShape", "export_torch_onnx", "labelled_probabilities", "sample_inputs"]
 
@@ -32,17 +33,11 @@ _EXPORT_LOCK = threading.Lock()
 
 
 def labelled_probabilities(output: np.ndarray, n_labels: int) -> np.ndarray | None:
-    """A TorchScript model's output as the probabilities a response carries, or None when it has no labels.
-
-    Outputs that already look like probabilities are kept; anything else (logits) gets a softmax.
-    """
-    output = np.asarray(output, dtype=np.float64)
+    """A TorchScript model's output as the probabilities a response carries, or None when it has no labels."""
+    output = np.asarray(output)
     if not (n_labels and output.ndim == 2 and output.shape[1] == n_labels):
         return None
-    if (output < 0).any() or not np.allclose(output.sum(axis=1), 1.0, atol=1e-3):
-        shifted = np.exp(output - output.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
-    return output
+    return to_probabilities(output, n_labels)
 
 
 class NoInputShape(Exception):
@@ -130,7 +125,7 @@ def export_torch_onnx(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
 
     Never raises for a model that does not export: the reason is recorded and PyTorch serves.
     """
-    from slipway.frameworks.torch_artifact import quiet_torchscript
+    from slipway.artifacts.flavors.torch_builtin import quiet_torchscript
 
     builtin = (folder / "preprocessing.json").is_file()
     labels = [str(label) for label in (manifest.get("signature") or {}).get("labels") or []]

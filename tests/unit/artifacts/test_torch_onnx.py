@@ -21,13 +21,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
-from slipway.frameworks.artifact import manifest_bytes, read_manifest  # noqa: E402
-from slipway.frameworks.deep_data import Vocabulary  # noqa: E402
-from slipway.frameworks.deep_serving import load_predictor  # noqa: E402
-from slipway.frameworks.onnx import TOLERANCE, export_onnx, runtime_of  # noqa: E402
-from slipway.frameworks.torch_artifact import quiet_torchscript, save_torch_artifact  # noqa: E402
-from slipway.frameworks.torch_nets import ServingModel, build_network  # noqa: E402
+from slipway.artifacts import Manifest  # noqa: E402
+from slipway.artifacts.flavors.torch_builtin import quiet_torchscript, save_torch_artifact  # noqa: E402
+from slipway.artifacts.loading import export_onnx, load_predictor  # noqa: E402
+from slipway.artifacts.onnx_runtime import TOLERANCE, runtime_of  # noqa: E402
+from slipway.artifacts.preprocessing import Vocabulary  # noqa: E402
 from slipway.serving.predictor import Predictor  # noqa: E402
+from slipway.training.torch_nets import ServingModel, build_network  # noqa: E402
 
 CNN_HP = {"filters": 4, "kernel_size": 3, "dense_units": 16, "dropout": 0.25, "dense_dropout": 0.5, "activation": "relu"}
 LSTM_HP = {"embedding_dim": 8, "lstm_units": 8, "dense_units": 0, "dropout": 0.2, "activation": "relu"}
@@ -37,9 +37,9 @@ TEXTS = ["a sturdy lamp, I love it", "boring film, hated it", "great", "awful aw
 
 def register(folder: Path) -> dict[str, Any]:
     """What the registry does: export, verify, record the outcome in the manifest."""
-    manifest = read_manifest(folder)
+    manifest = Manifest.read(folder)
     info = export_onnx(folder, manifest)
-    (folder / "slipway-model.json").write_bytes(manifest_bytes({**manifest, "onnx": info}))
+    manifest.replace(onnx=info).write(folder)
     return info
 
 
@@ -113,7 +113,7 @@ def test_a_built_in_cnn_is_verified_and_answers_like_pytorch(tmp_path: Path, sha
     assert info["verified"], info
     assert info["inputs"] == "sample inputs" and info["rows"] == 64 and info["batches"] == [1, 2, 5, 56]
     assert info["max_abs_diff"] <= TOLERANCE and (folder / "model.onnx").is_file()
-    runtime, why = runtime_of(read_manifest(folder))
+    runtime, why = runtime_of(Manifest.read(folder).to_dict())
     assert runtime == "onnxruntime" and why.startswith("ONNX export verified on 64 sample inputs in batches of 1, 2,")
 
     fast, slow = load_predictor(folder), load_predictor(folder, onnx=False)
@@ -196,7 +196,7 @@ def test_a_model_that_does_not_export_records_why_and_serves_with_pytorch(tmp_pa
     assert not info["verified"] and not (folder / "model.onnx").exists()
     assert info["reason"].startswith("torch.onnx could not export it: UnsupportedOperatorError: Exporting the "
                                      "operator 'aten::cummax'"), info
-    assert runtime_of(read_manifest(folder)) == ("pytorch", info["reason"])
+    assert runtime_of(Manifest.read(folder).to_dict()) == ("pytorch", info["reason"])
     predictor = Predictor(folder)
     predictor.load()
     assert predictor.runtime == "pytorch" and predictor.onnx is None

@@ -1,4 +1,5 @@
-"""Request instances → model inputs for image and text models, and probabilities → predictions.
+"""Instances -> network inputs for the built-in image and text models (pixels, token ids), shared by
+training and serving so both prepare inputs alike.
 
 An image instance is a nested array of pixels (the model's shape, or flat), or a base64
 PNG/JPEG string (optionally a `data:` URL, or `{"b64": ...}`); a text instance is a
@@ -10,15 +11,23 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import math
-from collections.abc import Sequence
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["as_instances", "decode_images", "decode_texts", "format_predictions"]
+__all__ = ["TOKEN_PATTERN", "Vocabulary", "as_instances", "decode_images", "decode_texts", "to_pixels", "tokenize"]
+
+TOKEN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+_TOKEN = re.compile(TOKEN_PATTERN)
+PAD, UNKNOWN = 0, 1
 
 
 def as_instances(inputs: Any) -> list[Any]:
@@ -56,8 +65,6 @@ def _bad(index: int, problem: str, shape: Sequence[int], value: Any = None) -> I
 
 def _from_encoded(index: int, text: str, shape: Sequence[int], value_max: float) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
-
-    from slipway.frameworks.deep_data import to_pixels
 
     data = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
     try:
@@ -164,14 +171,49 @@ def decode_texts(inputs: Any) -> list[str]:
     return texts
 
 
-def format_predictions(proba: np.ndarray, labels: Sequence[str]) -> list[dict[str, Any]]:
-    """[N, K] probabilities → [{"label", "confidence", "probabilities"}] per row."""
-    out = []
-    for row in np.asarray(proba, dtype=np.float64):
-        best = int(row.argmax())
-        out.append({
-            "label": labels[best],
-            "confidence": float(row[best]),
-            "probabilities": {label: float(p) for label, p in zip(labels, row)},
-        })
-    return out
+def to_pixels(img: Any, height: int, width: int, channels: int) -> np.ndarray:
+    """A PIL image as float32 [H, W, C] in 0..255, converted and resized to the given shape."""
+    from PIL import Image
+
+    img = img.convert("L" if channels == 1 else "RGB")
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.Resampling.BILINEAR)
+    arr = np.asarray(img, dtype=np.float32)
+    return arr.reshape(height, width, channels)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words and numbers, keeping English contractions ("don't") whole."""
+    return _TOKEN.findall(text.lower())
+
+
+class Vocabulary:
+    """Token → id, built from training texts; 0 is padding, 1 stands for unknown tokens."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.tokens = list(tokens)
+        self.index = {t: i + 2 for i, t in enumerate(self.tokens)}
+
+    @classmethod
+    def build(cls, texts: Iterable[str], max_vocab: int = 20000, min_count: int = 1) -> Vocabulary:
+        counts = Counter(t for text in texts for t in tokenize(text))
+        ranked = sorted((c for c in counts.items() if c[1] >= min_count), key=lambda kv: (-kv[1], kv[0]))
+        return cls([t for t, _ in ranked[: max(0, max_vocab - 2)]])
+
+    def __len__(self) -> int:
+        return len(self.tokens) + 2
+
+    def encode(self, texts: Sequence[str], max_length: int) -> np.ndarray:
+        """int64 [N, L] ids padded with 0 at the end; L is the longest text, at most max_length."""
+        rows = [[self.index.get(t, UNKNOWN) for t in tokenize(text)][:max_length] or [UNKNOWN] for text in texts]
+        out = np.zeros((len(rows), max((len(r) for r in rows), default=1)), dtype=np.int64)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = row
+        return out
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"padding": PAD, "unknown": UNKNOWN, "tokens": self.tokens}, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        return cls(json.loads(path.read_text())["tokens"])
