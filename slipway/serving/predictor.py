@@ -68,7 +68,9 @@ class Predictor:
             self.onnx = getattr(self.deep, "onnx", None)
             return
         self.handlers = load_handlers(self.folder, self.manifest)
-        if self.handlers or framework == "custom":
+        # A script's model (its entry point recorded) answers as SageMaker's container for its framework
+        # would, handlers or not; built-ins and imported estimators answer Slipway's label/confidence shape.
+        if self.handlers or framework == "custom" or self.manifest.entry_point:
             self.custom = HandlerPredictor(framework, self.handlers, module.defaults(self.manifest), self.folder,
                                            self.manifest.signature.labels)
             self.model = self.custom.model

@@ -20,7 +20,7 @@ from slipway.artifacts.labels import label_rows, to_probabilities
 from slipway.artifacts.manifest import MANIFEST, Manifest
 from slipway.artifacts.preprocessing import as_instances, decode_images, decode_texts
 
-__all__ = ["EXTRA", "NAME", "KerasPredictor", "import_keras", "load", "load_keras_artifact"]
+__all__ = ["EXTRA", "NAME", "KerasPredictor", "defaults", "export_onnx", "import_keras", "load", "load_keras_artifact"]
 
 NAME = "keras"
 EXTRA = "keras"
@@ -129,3 +129,23 @@ def load_keras_artifact(path: Path | str) -> KerasPredictor:
 def load(folder: Path, manifest: Manifest | None = None, *, onnx: bool = True, device: str | None = None
          ) -> KerasPredictor:
     return load_keras_artifact(folder)
+
+
+def export_onnx(folder: Path, manifest: Manifest) -> dict[str, Any]:
+    return {"verified": False, "reason": "Keras models are not exported; Keras (on PyTorch) serves them"}
+
+
+def defaults(manifest: Manifest, device: str | None = None) -> Any:
+    """Generic container defaults over the Keras model: arrays in, ``model.predict``, the bare output out."""
+    from slipway.artifacts.flavors.custom import defaults as generic
+    from slipway.artifacts.handlers import Defaults
+
+    base = generic(manifest, device)
+
+    def model_fn(model_dir: str) -> Any:
+        return load_keras_artifact(Path(model_dir)).model
+
+    def predict_fn(data: Any, model: Any) -> Any:
+        return model.predict(data, verbose=0)
+
+    return Defaults(model_fn, base.input_fn, predict_fn, base.output_fn)
