@@ -45,6 +45,7 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "invocation_timeout": ("float", "60.0", "Seconds one inference request may take before it gets 504."),
     "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
     "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
+    "replica_orphan_timeout": ("float", "600.0", "Seconds endpoint replicas keep serving after their server is gone; a server restarted on the home within that time adopts them."),
 }
 
 
@@ -77,6 +78,7 @@ class Settings:
     invocation_timeout: float = 60.0
     replica_start_timeout: float = 60.0
     drain_timeout: float = 30.0
+    replica_orphan_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -104,7 +106,8 @@ class Settings:
                 f"{self.auth_failure_window} must be positive.",
                 {"field": "auth_max_failures"},
             )
-        for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout"):
+        for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
+                     "replica_orphan_timeout"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",

@@ -48,12 +48,14 @@ def paging(
 def permission(action: str, resource: str = "*") -> Callable[[Request], None]:
     """Declare the action (``datasets:Create``) and resource (``dataset/{name}``) a route performs.
 
-    ``{param}`` in ``resource`` is filled from the path parameters (``name:3`` -> ``name``).
+    ``{param}`` in ``resource`` is filled from the path parameters (``name:3`` -> ``name``), or
+    from the fields of a dashboard form (``slipway/web/forms.py`` reads them first).
     The platform's authorizer (access control) checks it; the audit trail records it.
     """
 
     def _check(request: Request) -> None:
-        params = {k: str(v).split(":", 1)[0] for k, v in request.path_params.items()}
+        given = {**getattr(request.state, "form_fields", {}), **request.path_params}
+        params = {k: str(v).split(":", 1)[0] for k, v in given.items()}
         try:
             res = resource.format(**params)
         except (KeyError, IndexError):

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from slipway.errors import SlipwayError
-from slipway.services.context import is_dashboard_read
+from slipway.services.context import is_dashboard_path
 
 log = logging.getLogger("slipway.api")
 
@@ -54,15 +54,25 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, dict[str, A
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SlipwayError)
     async def _slipway(request: Request, exc: SlipwayError) -> Response:
-        if exc.status_code == 401 and is_dashboard_read(request.method, request.url.path):
-            return RedirectResponse(f"/ui/login?next={quote(request.url.path)}", status_code=303)
+        dashboard = is_dashboard_path(request.url.path)
+        if exc.status_code == 401 and dashboard:
+            target = request.url.path if request.method in ("GET", "HEAD") else "/"
+            return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
         headers = {"Retry-After": str(exc.details["retry_after"])} if "retry_after" in exc.details else None
         request.state.error_message = exc.message  # for the audit trail
+        if dashboard:  # a person in a browser: the same message, on a page
+            from slipway.web.pages import error_page
+
+            return error_page(request, exc.status_code, exc.code, exc.message, headers)
         return error_response(exc.status_code, exc.code, exc.message, exc.details, _rid(request), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         message, details = _describe_validation(list(exc.errors()))
+        if is_dashboard_path(request.url.path):
+            from slipway.web.pages import error_page
+
+            return error_page(request, 400, "invalid_argument", message)
         return error_response(400, "invalid_argument", message, details, _rid(request))
 
     @app.exception_handler(StarletteHTTPException)
@@ -71,4 +81,8 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"No route {request.method} {request.url.path}. See /docs for the API."
+        if is_dashboard_path(request.url.path) and exc.status_code in (404, 405):
+            from slipway.web.pages import error_page
+
+            return error_page(request, exc.status_code, code, f"No page {request.method} {request.url.path}.")
         return error_response(exc.status_code, code, message, None, _rid(request), getattr(exc, "headers", None))

@@ -4,9 +4,12 @@ Each change runs in a worker thread per endpoint (never two at once for one endp
 new replicas start and answer /ping before the route moves to them; the replicas left over drain
 their requests in flight, then stop. A deployment whose replicas fail leaves the old route in place.
 
-After a restart the controller does not adopt replicas of the previous server: it stops any the
-database still lists (after checking /proc that they are replicas of this home) and starts fresh ones
-from the desired state. Replicas also stop by themselves when the server that started them is gone.
+Replicas outlive a crash of the server. At start the controller adopts the replicas the database
+lists that are still the same processes (pid and start time), still wanted by their endpoint, and answer
+/ping: they are routed before the server answers its first request. It stops every other replica of this
+home (of endpoints deleted meanwhile, or that did not answer), removes the model copies nobody uses, and
+says `Recovering` for an endpoint left with no healthy replica until a fresh one serves. A clean stop
+stops every replica.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slipway.controllers.base import Controller
-from slipway.serving.runtime import ReplicaFailed, ReplicaHandle, Route, VariantRoute, kill_leftover
+from slipway.serving.runtime import ReplicaFailed, ReplicaHandle, Route, VariantRoute
 
 if TYPE_CHECKING:
     from slipway.services import Platform
@@ -54,13 +57,40 @@ class EndpointController(Controller):
         return self.platform.endpoints
 
     def start(self) -> None:
-        for endpoint, pid in self.service.recorded_replicas():
-            if kill_leftover(pid, self.platform.settings.home):
-                log.info("Stopped replica %s of endpoint %s left by an earlier server", pid, endpoint)
+        self.runtime.renew_lease(force=True)
+        states = {st.name: st for st in self.service.states()}
+        adopted: dict[str, list[ReplicaHandle]] = {}
+        for r in self.service.recorded_replicas():
+            st = states.get(r.endpoint)
+            if st is None or st.status == "Deleting" or r.model not in _models(st.live) | _models(st.desired):
+                continue
+            h = self.runtime.adopt(r.endpoint, r.variant, r.model, r.replica_id, r.pid, r.proc_start, r.port, r.uds,
+                                   r.artifact_dir, r.options, r.started_at)
+            if h is not None:
+                adopted.setdefault(r.endpoint, []).append(h)
+        for pid in self.runtime.stop_leftovers({h.pid for hs in adopted.values() for h in hs}):
+            log.info("Stopped replica %s left by an earlier server on this home", pid)
         self.service.forget_replicas()
+        for name, hs in adopted.items():
+            self.spawned.update(hs)
+            st = states[name]
+            self._publish(name, st.live or st.desired, [(h.variant, h) for h in hs])
+            self._record_replicas(name)
+            log.info("Endpoint %s: adopted %d replica(s) of an earlier server", name, len(hs))
+        for name, st in states.items():
+            if st.status == "InService" and not self._serving(name):
+                self.service.mark_recovering(
+                    name, "no replica of the previous server was left; starting new ones")
+        self.runtime.remove_unused_copies()
         self.runtime.prepare_standby()
 
+    def _serving(self, name: str) -> bool:
+        """Whether a live replica is in the route of ``name``."""
+        route = self.runtime.routes.get(name)
+        return route is not None and any(h.alive() for h in route.handles())
+
     def reconcile(self) -> None:
+        self.runtime.renew_lease()
         # Read the database when this process changed something, every few seconds (another
         # writer), or when a replica died; otherwise a pass costs nothing.
         changes = self.service.changes
@@ -134,15 +164,16 @@ class EndpointController(Controller):
             reason = str(exc) if isinstance(exc, ReplicaFailed) else f"{type(exc).__name__}: {exc}"
             log.warning("Endpoint %s: deployment of generation %s failed: %s", name, gen, reason)
             self.applied[name] = gen
-            self.service.mark_failed(name, gen, reason)
-            if not current and st.live and st.live != target:
+            if not self._serving(name) and st.live and st.live != target:
                 # Restarted in the middle of an update that now fails: come back on what served before.
                 try:
-                    placed, _ = self._bring_up(name, st.live, [])
+                    placed, reused = self._bring_up(name, st.live, current)
                     self._publish(name, st.live, placed)
+                    self._stop([h for h in current if h not in reused])
                 except Exception as exc2:
                     log.warning("Endpoint %s: restoring the live configuration failed: %s", name, exc2)
             self._record_replicas(name)
+            self.service.mark_failed(name, gen, reason, serving=self._serving(name))
             return
         if self.stopping:
             self.runtime.stop([h for _, h in placed if h not in reused])
@@ -187,7 +218,7 @@ class EndpointController(Controller):
     def _spawn(self, endpoint: str, variant: str, model: str, options: dict[str, Any]) -> ReplicaHandle:
         t0 = time.monotonic()
         view, key = self.platform.registry.artifact(model)
-        folder = self.runtime.model_dir(view.ref, key, view.sha256)
+        folder = self.runtime.model_dir(view.ref, key, view.sha256)  # held by the replica from here on
         t1 = time.monotonic()
         h = self.runtime.spawn(endpoint, variant, model, folder, options)
         self.spawned.add(h)
@@ -205,7 +236,7 @@ class EndpointController(Controller):
             h.variant = variant
         variants = tuple(
             VariantRoute(v["name"], v["model"], float(v.get("weight", 1.0)),
-                         tuple(h for vn, h in placed if vn == v["name"] and h.alive()))
+                         tuple(h for vn, h in placed if vn == v["name"] and h.model == v["model"] and h.alive()))
             for v in spec.get("variants", [])
         )
         self.specs[name] = spec
@@ -224,6 +255,8 @@ class EndpointController(Controller):
                         h.last_words() or f"exit status {h.proc.returncode}")
         placed = [(h.variant, h) for h in handles]
         self._publish(name, spec, placed)  # dead replicas leave the route at once
+        if not self._serving(name):
+            self.service.mark_recovering(name, f"{len(dead)} replica(s) died; starting new ones")
         fresh: list[tuple[str, ReplicaHandle]] = []
         try:
             for h in dead:
@@ -236,9 +269,10 @@ class EndpointController(Controller):
         by_old = dict(zip(dead, fresh))
         placed = [by_old.get(h, (v, h)) for v, h in placed]
         self._publish(name, spec, placed)
-        for h in dead:
-            self.spawned.discard(h)
+        self._stop(dead)  # already gone: reaps them and lets go of their model copies
         self._record_replicas(name)
+        if self._serving(name):
+            self.service.mark_recovered(name)
 
     def _delete(self, st: EndpointState) -> None:
         name = st.name
@@ -262,7 +296,12 @@ class EndpointController(Controller):
         rows = [
             {"replica_id": h.replica_id, "variant": h.variant, "model": h.model, "pid": h.pid, "port": h.port,
              "status": h.status if h.alive() else "Dead",
-             "started_at": dt.datetime.fromtimestamp(h.started_at, dt.UTC)}
+             "started_at": dt.datetime.fromtimestamp(h.started_at, dt.UTC), "proc_start": h.proc_start,
+             "uds": h.uds, "artifact_dir": str(h.folder or ""), "options": h.options}
             for h in self.handles.get(name, [])
         ]
         self.service.set_replicas(name, rows)
+
+
+def _models(spec: dict[str, Any] | None) -> set[str]:
+    return {v["model"] for v in (spec or {}).get("variants", [])}

@@ -14,13 +14,17 @@ from slipway.db import Database
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore, open_store
 
-__all__ = ["Platform", "DASHBOARD_COOKIE", "is_dashboard_read"]
+__all__ = ["Platform", "DASHBOARD_COOKIE", "is_dashboard_path", "is_dashboard_read"]
 
 DASHBOARD_COOKIE = "slipway_key"
 
 
+def is_dashboard_path(path: str) -> bool:
+    return path == "/" or path.startswith("/ui/")
+
+
 def is_dashboard_read(method: str, path: str) -> bool:
-    return method in ("GET", "HEAD") and (path == "/" or path.startswith("/ui/"))
+    return method in ("GET", "HEAD") and is_dashboard_path(path)
 
 if TYPE_CHECKING:
     from slipway.compute import Executor
@@ -100,9 +104,11 @@ class Platform:
         principal = getattr(state, "principal", None)
         if principal is None:
             header = request.headers.get("authorization")
-            if not header and is_dashboard_read(request.method, request.url.path):
-                # The browser dashboard signs in with a cookie; it is read-only, so a cookie
-                # (SameSite=Strict, HttpOnly) is never accepted for a change.
+            if not header and (is_dashboard_read(request.method, request.url.path)
+                               or getattr(state, "dashboard_form", False)):
+                # The browser dashboard signs in with a cookie (SameSite=Strict, HttpOnly). A change
+                # accepts it only from a dashboard form whose CSRF token and origin the web layer
+                # checked first (slipway/web/forms.py sets ``dashboard_form``); the API never does.
                 cookie = request.cookies.get(DASHBOARD_COOKIE)
                 header = f"Bearer {cookie}" if cookie else None
             token = (header or "").partition(" ")[2].strip()
@@ -174,7 +180,8 @@ class Platform:
     def registry(self) -> RegistryService:
         from slipway.services.registry import RegistryService
 
-        return RegistryService(self.db, self.store, self.settings.tmp_dir)
+        return RegistryService(self.db, self.store, self.settings.tmp_dir,
+                               on_delete=lambda ref: self.serving.remove_model_copies(ref))
 
     @cached_property
     def endpoints(self) -> EndpointService:

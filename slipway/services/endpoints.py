@@ -21,7 +21,7 @@ from slipway.schemas import DeploymentView, EndpointView, Page, ReplicaView, Var
 from slipway.services.registry import RegistryService
 from slipway.settings import Settings
 
-__all__ = ["EndpointService", "EndpointState"]
+__all__ = ["EndpointService", "EndpointState", "RecordedReplica"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,23 @@ class EndpointState:
     generation: int
     desired: dict[str, Any]
     live: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RecordedReplica:
+    """A replica as the controller last recorded it: what a restarted server needs to adopt it."""
+
+    endpoint: str
+    replica_id: str
+    variant: str
+    model: str
+    pid: int
+    proc_start: int
+    port: int
+    uds: str | None
+    artifact_dir: str
+    options: dict[str, Any] | None
+    started_at: float
 
 
 class EndpointService:
@@ -240,8 +257,11 @@ class EndpointService:
 
         self.db.run(_do)
 
-    def mark_failed(self, name: str, generation: int, reason: str) -> None:
-        """A deployment failed: back to the live configuration when there is one (automatic rollback)."""
+    def mark_failed(self, name: str, generation: int, reason: str, serving: bool = True) -> None:
+        """A deployment failed: back to the live configuration when there is one (automatic rollback).
+
+        ``serving``: whether a healthy replica still serves; without one the endpoint is Failed either way.
+        """
 
         def _do(s: Session) -> None:
             ep = s.execute(select(Endpoint).where(Endpoint.name == name)).scalar_one_or_none()
@@ -252,15 +272,38 @@ class EndpointService:
                 if d.generation == generation and d.status == "InProgress":
                     d.status, d.finished_at, d.reason, target = "Failed", utcnow(), reason, d.spec
             if ep.generation == generation and ep.status != "Deleting":
-                if ep.live:
+                if ep.live and serving:
                     ep.desired = ep.live
                     ep.status = "InService"
                     ep.reason = (f"update to {_models(target)} failed; still serving {_models(ep.live)} "
                                  f"(rolled back): {reason}")
                 else:
+                    if ep.live:
+                        ep.desired = ep.live
                     ep.status, ep.reason = "Failed", reason
             ep.updated_at = utcnow()
             self._set_references(s, ep)
+
+        self.db.run(_do)
+
+    def mark_recovering(self, name: str, reason: str) -> None:
+        """No healthy replica serves an InService endpoint (they died, or a restart found none): say so."""
+
+        def _do(s: Session) -> None:
+            ep = s.execute(select(Endpoint).where(Endpoint.name == name)).scalar_one_or_none()
+            if ep is not None and ep.status == "InService":
+                ep.status, ep.reason, ep.updated_at = "Recovering", reason, utcnow()
+
+        self.db.run(_do)
+        self.changes += 1
+
+    def mark_recovered(self, name: str) -> None:
+        """A healthy replica serves a Recovering endpoint again."""
+
+        def _do(s: Session) -> None:
+            ep = s.execute(select(Endpoint).where(Endpoint.name == name)).scalar_one_or_none()
+            if ep is not None and ep.status == "Recovering":
+                ep.status, ep.reason, ep.updated_at = "InService", "", utcnow()
 
         self.db.run(_do)
 
@@ -275,11 +318,12 @@ class EndpointService:
 
         self.db.run(_do)
 
-    def recorded_replicas(self) -> list[tuple[str, int]]:
-        """(endpoint, pid) of every replica the database remembers, for clean-up after a restart."""
+    def recorded_replicas(self) -> list[RecordedReplica]:
+        """Every replica the database remembers: a restarted server adopts or stops them."""
         with self.db.session() as s:
-            rows = s.execute(select(Endpoint.name, Replica.pid).join(Replica)).all()
-            return [(n, p) for n, p in rows]
+            rows = s.execute(select(Endpoint.name, Replica).join(Replica.endpoint).order_by(Replica.id)).all()
+            return [RecordedReplica(n, r.replica_id, r.variant, r.model, r.pid, r.proc_start, r.port, r.uds,
+                                    r.artifact_dir, r.options, r.started_at.timestamp()) for n, r in rows]
 
     def forget_replicas(self) -> None:
         self.db.run(lambda s: s.execute(delete(Replica)))

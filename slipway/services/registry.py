@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +62,12 @@ def _view(g: ModelGroup, v: ModelVersion, aliases: list[str] | None = None, used
 
 
 class RegistryService:
-    def __init__(self, db: Database, store: ArtifactStore, tmp_dir: Path) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, tmp_dir: Path,
+                 on_delete: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.store = store
         self.tmp_dir = tmp_dir
+        self.on_delete = on_delete  # told the ref of each deleted version (serving copies go with it)
 
     # -- registering ---------------------------------------------------------------------------
 
@@ -510,4 +512,6 @@ class RegistryService:
 
         view, key = self.db.run(_do)
         self.store.delete(key)
+        if self.on_delete is not None:
+            self.on_delete(view.ref)
         return view

@@ -232,10 +232,29 @@ async def _reply(send: Any, status: int, body: bytes, content_type: bytes) -> No
 
 
 def _watch_parent(parent: int, server: Any) -> None:
-    """Stop when the server that started this replica is gone (no orphans after a crash)."""
+    """Stop when ``parent`` is gone (a forked worker, when its replica stops)."""
     while not server.should_exit:
         if os.getppid() != parent:
             log.warning("parent %s is gone; stopping", parent)
+            server.should_exit = True
+            return
+        time.sleep(1.0)
+
+
+def _watch_lease(lease: Path, timeout: float, server: Any) -> None:
+    """Stop when no server on this home has renewed the lease for ``timeout`` s (or the home is gone).
+
+    A replica does not stop with the server that started it: it keeps serving through a crash and is
+    adopted by the next server on the home, which renews the same lease. Without one, it stops in time.
+    """
+    while not server.should_exit:
+        try:
+            age = time.time() - lease.stat().st_mtime
+        except OSError:
+            age = float("inf")
+        if age > timeout:
+            log.warning("no Slipway server renewed %s for %.0f s (setting 'replica_orphan_timeout' is %g s); "
+                        "stopping", lease, min(age, 1e9), timeout)
             server.should_exit = True
             return
         time.sleep(1.0)
@@ -260,7 +279,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="Wait this long for a fuller batch (0: batch only what arrives while the model is busy).")
     ap.add_argument("--max-queue", type=int, default=1024, help="Requests waiting past this get 503 + Retry-After.")
     ap.add_argument("--no-onnx", action="store_true", help="Serve the original model even if an ONNX export is verified.")
-    ap.add_argument("--parent-pid", type=int, default=None)
+    ap.add_argument("--parent-pid", type=int, default=None, help="Stop when this process is gone.")
+    ap.add_argument("--lease", default=None,
+                    help="A file the server touches; stop when it is older than --orphan-timeout (or missing).")
+    ap.add_argument("--orphan-timeout", type=float, default=600.0)
     ap.add_argument("--name", default="", help="endpoint/variant, for logs and ps.")
     ap.add_argument("--standby", action="store_true",
                     help="Import everything, then wait for one line of JSON arguments on stdin (a warm spare).")
@@ -364,7 +386,10 @@ def main(argv: list[str] | None = None) -> int:
                             log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False,
                             server_header=False, date_header=False, timeout_keep_alive=75)
     server = uvicorn.Server(config)
-    if parent:
+    if args.lease and not forked:  # a forked worker watches its replica, which watches the lease
+        threading.Thread(target=_watch_lease, args=(Path(args.lease), args.orphan_timeout, server),
+                         daemon=True).start()
+    elif parent:
         threading.Thread(target=_watch_parent, args=(parent, server), daemon=True).start()
     try:
         server.run(sockets=sockets)

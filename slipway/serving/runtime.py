@@ -1,19 +1,27 @@
 """The server side of serving: model folders fetched from the store, replica processes, the routing table.
 
-The endpoint controller starts and stops replicas through this object; the gateway reads its routing
-table. Routes are immutable snapshots swapped in one assignment, so a request never sees half an update.
+The endpoint controller starts, adopts and stops replicas through this object; the gateway reads its
+routing table. Routes are immutable snapshots swapped in one assignment, so a request never sees half an
+update.
+
+Replicas outlive the server process: they do not watch its pid but a lease file the server renews
+(``home/serving/lease``). A replica whose lease is older than the setting ``replica_orphan_timeout`` stops
+by itself, so replicas serve through a crash and a restart of the server, yet none lives on for good when
+no server comes back. Their Unix sockets live in a folder that is the same for every server on one home,
+so the next server finds them again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import random
 import select
-import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -27,14 +35,21 @@ from typing import Any
 import httpx
 import orjson
 
-from slipway.artifacts import unpack_artifact
+from slipway.serving.copies import ModelCopies
+from slipway.serving.processes import (
+    REPLICA_MODULE,
+    AdoptedProcess,
+    is_replica_of,
+    process_start,
+    replicas_of_home,
+    terminate,
+)
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore
 
 __all__ = ["REPLICA_MODULE", "ReplicaFailed", "ReplicaHandle", "Route", "ServingRuntime", "VariantRoute"]
 
 log = logging.getLogger("slipway.serving")
-REPLICA_MODULE = "slipway.serving.replica"
 
 
 class ReplicaFailed(Exception):
@@ -47,7 +62,7 @@ class ReplicaHandle:
     variant: str
     model: str
     port: int
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | AdoptedProcess  # adopted: started by an earlier server process
     log_path: Path
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: float = field(default_factory=time.time)
@@ -56,6 +71,8 @@ class ReplicaHandle:
     suspect: bool = False  # the gateway could not reach it
     options: dict[str, Any] = field(default_factory=dict)  # ServingOptions it was started with
     uds: str | None = None  # the replica's Unix socket: the gateway's way in (cheaper than TCP on loopback)
+    folder: Path | None = None  # the private model copy it serves from
+    proc_start: int = 0  # the process's start time (/proc), which tells it from a later process with its pid
 
     @property
     def url(self) -> str:
@@ -129,8 +146,10 @@ class ServingRuntime:
         self.root = settings.home / "serving"
         self.models_dir = self.root / "models"
         self.logs_dir = self.root / "logs"
+        self.lease = self.root / "lease"
+        self.copies = ModelCopies(self.models_dir, store)
+        self._lease_renewed = 0.0
         self.routes: dict[str, Route] = {}
-        self._model_lock = threading.Lock()
         self._gateway = None
         self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
         self._standby_lock = threading.Lock()
@@ -156,46 +175,77 @@ class ServingRuntime:
     # -- model folders ---------------------------------------------------------------------------
 
     def model_dir(self, ref: str, key: str, sha256: str) -> Path:
-        """The unpacked artifact of ``ref``, fetched through the store once and shared by its replicas."""
-        folder = self.models_dir / f"{ref.replace(':', '-')}-{sha256[:16]}"
-        with self._model_lock:
-            if (folder / ".complete").exists():
-                return folder
-            self.models_dir.mkdir(parents=True, exist_ok=True)
-            work = self.models_dir / f".{folder.name}.{uuid.uuid4().hex[:8]}"
-            try:
-                tar = work / "model.tar.gz"
-                self.store.get_file(key, tar)
-                unpack_artifact(tar, work / "artifact")
-                tar.unlink()
-                shutil.rmtree(folder, ignore_errors=True)
-                (work / "artifact").rename(folder)
-                (folder / ".complete").write_text(sha256)
-            finally:
-                shutil.rmtree(work, ignore_errors=True)
-        return folder
+        """The unpacked artifact of ``ref`` (a private copy shared by its replicas), for the next ``spawn``.
+
+        Pass it to ``spawn`` at once: the copy is kept until the last replica started from it stops.
+        """
+        self._private_root()
+        return self.copies.acquire(ref, key, sha256)
+
+    def remove_model_copies(self, ref: str) -> None:
+        """Model version ``ref`` was deleted: remove its serving copies (one still in use goes with its replica)."""
+        for copy in self.copies.remove(ref):
+            log.info("Removed the serving copy %s of deleted model version %s", copy.name, ref)
+
+    def _private_root(self) -> None:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+
+    # -- lease -------------------------------------------------------------------------------------
+
+    def renew_lease(self, force: bool = False) -> None:
+        """Tell this home's replicas a server is still there (they stop ``replica_orphan_timeout`` s after)."""
+        now = time.monotonic()
+        if not force and now - self._lease_renewed < min(2.0, self.settings.replica_orphan_timeout / 4):
+            return
+        self._private_root()
+        self.lease.touch()
+        os.utime(self.lease)
+        self._lease_renewed = now
 
     # -- processes -------------------------------------------------------------------------------
 
     def _socket_path(self, rid: str) -> str | None:
         """Where replica ``rid`` listens for the gateway: a Unix socket in a private (0700) folder.
 
-        The folder is short-named under the system temp dir (socket paths are limited to ~100 bytes);
-        None (TCP only) when that limit would still be passed.
+        The folder is the same for every server on this home, so a restarted server reaches the replicas
+        of the one before: ``home/serving/sockets`` or, when that path is too long for a socket (~100
+        bytes), a folder in the system temp dir named after the home. None (TCP only) when neither fits.
         """
         with self._standby_lock:  # replicas of several endpoints start from several threads
             if self._sockets is None:
-                self._sockets = Path(tempfile.mkdtemp(prefix="slipway-"))
+                self._sockets = self._sockets_dir()
+            if self._sockets is None:
+                return None
             path = str(self._sockets / f"{rid}.sock")
         return path if len(path.encode()) < 100 else None
+
+    def _sockets_dir(self) -> Path | None:
+        folder = self.root / "sockets"
+        if len(str(folder / "0123456789ab.sock").encode()) >= 100:
+            digest = hashlib.sha256(str(self.settings.home).encode()).hexdigest()[:12]
+            folder = Path(tempfile.gettempdir()) / f"slipway-{os.getuid()}-{digest}"
+        try:
+            self._private_root()
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+            # In a shared temp dir a folder of that name may be someone else's: then TCP only.
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                log.warning("%s is not a folder of this user; replicas listen on TCP only", folder)
+                return None
+            os.chmod(folder, 0o700)
+        except OSError as exc:
+            log.warning("No folder for the replicas' Unix sockets (%s); they listen on TCP only", exc)
+            return None
+        return folder
 
     def _args(self, folder: Path, endpoint: str, variant: str, options: dict[str, Any] | None = None,
               uds: str | None = None) -> list[str]:
         s = self.settings
         o = options or {}
         args = ["--artifact", str(folder), "--max-payload-bytes", str(s.max_payload_bytes),
-                "--timeout", str(s.invocation_timeout), "--parent-pid", str(os.getpid()),
-                "--name", f"{s.home}/{endpoint}/{variant}"]
+                "--timeout", str(s.invocation_timeout), "--lease", str(self.lease),
+                "--orphan-timeout", str(s.replica_orphan_timeout), "--name", f"{s.home}/{endpoint}/{variant}"]
         if uds is not None:
             args += ["--uds", uds]
         for key in ("max_batch_size", "max_batch_wait_ms", "max_queue", "workers"):
@@ -235,12 +285,28 @@ class ServingRuntime:
 
     def spawn(self, endpoint: str, variant: str, model: str, folder: Path, options: dict[str, Any] | None = None
               ) -> ReplicaHandle:
-        """Start a replica, returning once its port is known (the model loads in the background)."""
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        """Start a replica, returning once its port is known (the model loads in the background).
+
+        ``folder`` comes from ``model_dir``: the replica now holds it (or, when it fails to start, lets it go).
+        """
+        rid = uuid.uuid4().hex[:12]
+        try:
+            self.renew_lease(force=True)  # the replica's first look at the lease must find it fresh
+            self.logs_dir.mkdir(parents=True, exist_ok=True)
+            uds = self._socket_path(rid)
+            proc, port, log_path = self._start_process(endpoint, variant, folder, options, rid, uds)
+        except BaseException:
+            self.copies.abandon(folder)
+            raise
+        self.copies.attach(folder, rid)
+        return ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=rid,
+                             options=dict(options or {}), uds=uds, folder=folder,
+                             proc_start=process_start(proc.pid) or 0)
+
+    def _start_process(self, endpoint: str, variant: str, folder: Path, options: dict[str, Any] | None, rid: str,
+                       uds: str | None) -> tuple[subprocess.Popen[bytes], int, Path]:
         spare = self._take_standby()
         threading.Thread(target=self.prepare_standby, daemon=True).start()
-        rid = uuid.uuid4().hex[:12]
-        uds = self._socket_path(rid)
         if spare is not None:
             proc, log_path = spare
             try:
@@ -252,8 +318,7 @@ class ServingRuntime:
                 line = proc.stdout.readline() if ready else b""
                 port = int(orjson.loads(line)["port"])
                 proc.stdout.close()
-                return ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=rid,
-                                     options=dict(options or {}), uds=uds)
+                return proc, port, log_path
             except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
                 log.warning("The warm spare replica did not take the job; starting a fresh one", exc_info=True)
                 with contextlib.suppress(ProcessLookupError):
@@ -273,11 +338,49 @@ class ServingRuntime:
                                         pass_fds=(sock.fileno(),), env=self._env(), start_new_session=True)
         finally:
             sock.close()
-        return ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=rid,
-                             options=dict(options or {}), uds=uds)
+        return proc, port, log_path
+
+    def adopt(self, endpoint: str, variant: str, model: str, replica_id: str, pid: int, proc_start: int, port: int,
+              uds: str | None, folder: str, options: dict[str, Any] | None, started_at: float,
+              timeout: float = 2.0) -> ReplicaHandle | None:
+        """Take over a replica an earlier server on this home started, if it is still the same process and
+        answers /ping within ``timeout``; None otherwise (the caller stops what is left of it)."""
+        if not proc_start or process_start(pid) != proc_start or not is_replica_of(pid, self.settings.home):
+            return None
+        proc = AdoptedProcess(pid, proc_start)
+        log_path = self.logs_dir / f"{endpoint}-{variant}-{replica_id}.log"
+        h = ReplicaHandle(endpoint, variant, model, port, proc, log_path, replica_id=replica_id,
+                          started_at=started_at, options=dict(options or {}),
+                          uds=uds if uds and os.path.exists(uds) else None,
+                          folder=Path(folder) if folder else None, proc_start=proc_start)
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=max(0.2, timeout / 2)) as http:
+            while h.alive() and time.monotonic() < deadline:
+                try:
+                    if http.get(h.url + "/ping").status_code == 200:
+                        h.status = "Ready"
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        if h.status != "Ready":
+            return None
+        if h.folder is not None:
+            self.copies.attach(h.folder, h.replica_id, pending=False)
+        return h
+
+    def stop_leftovers(self, keep: set[int]) -> list[int]:
+        """Stop every replica of this home outside ``keep`` (adopted ones): what an earlier server left."""
+        pids = replicas_of_home(self.settings.home, keep)
+        terminate(pids)
+        return pids
+
+    def remove_unused_copies(self) -> None:
+        for copy in self.copies.remove_unused():
+            log.info("Removed the serving copy %s: no replica uses it", copy.name)
 
     def close(self) -> None:
-        """Stop the warm spare and remove the sockets folder (replicas are stopped by the controller)."""
+        """Stop the warm spare and give up the lease (replicas are stopped by the controller before)."""
         with self._standby_lock:
             self._closed = True
             spare, self._standby = self._standby, None
@@ -293,8 +396,11 @@ class ServingRuntime:
                 proc.wait()
             if proc.stdout:
                 proc.stdout.close()
-        if self._sockets is not None:
-            shutil.rmtree(self._sockets, ignore_errors=True)
+        # Any replica a failed stop left behind sees the lease gone and stops within a second.
+        self.lease.unlink(missing_ok=True)
+        if self._sockets is not None and self.root not in self._sockets.parents:
+            with contextlib.suppress(OSError):  # the folder in the temp dir, when no socket is left in it
+                self._sockets.rmdir()
 
     def wait_ready(self, handles: list[ReplicaHandle], timeout: float | None = None) -> None:
         """Block until every handle answers /ping 200; raise ReplicaFailed with the reason otherwise."""
@@ -343,26 +449,5 @@ class ServingRuntime:
                 h.proc.kill()
                 h.proc.wait()
             h.status = "Stopped"
-
-
-def kill_leftover(pid: int, home: Path) -> bool:
-    """Stop a replica an earlier server on this home left running (only if it really is one)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    if REPLICA_MODULE.encode() not in cmdline or not any(a.startswith(str(home).encode() + b"/") for a in cmdline):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
-        if not Path(f"/proc/{pid}").exists():
-            return True
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return True
+            if h.folder is not None:
+                self.copies.release(h.folder, h.replica_id)

@@ -168,7 +168,9 @@ STAGES = 8
 
 
 def fit_in_stages(model: Any, name: str, hps: dict[str, Any], problem: str, train_data: Data,
-                  validation: Data) -> None:
+                  validation: Data, prefix: str = "validation") -> None:
+    """Grow the ensemble in STAGES steps, logging ``<prefix>:<metric>`` at each (a sample of the training
+    rows stands in for validation data when there is none, so the job still draws its learning curve)."""
     from slipway.training.evaluation import evaluate
 
     estimator = model[-1] if hasattr(model, "steps") else model
@@ -182,10 +184,34 @@ def fit_in_stages(model: Any, name: str, hps: dict[str, Any], problem: str, trai
         metrics, _ = evaluate(model, problem, validation.X, validation.y)
         for key, value in metrics.items():
             if ":" not in key:
-                log_metric(f"validation:{key}", value, step=step)
+                log_metric(f"{prefix}:{key}", value, step=step)
         _say(f"stage {step}/{len(sizes)}: {param}={size} " + " ".join(
-            f"validation:{k}={v:.4g}" for k, v in metrics.items() if ":" not in k and k in ("accuracy", "rmse")))
+            f"{prefix}:{k}={v:.4g}" for k, v in metrics.items() if ":" not in k and k in ("accuracy", "rmse")))
     estimator.set_params(warm_start=False)
+
+
+def record_curves(model: Any) -> None:
+    """Log the curves a fitted estimator keeps as metric series with steps, so the job's page draws them:
+    the training loss per epoch of a neural network (and its early-stopping holdout score), and the
+    cumulative explained variance per component of PCA."""
+    import math
+
+    estimator = model[-1] if hasattr(model, "steps") else model
+    curves = {"train:loss": getattr(estimator, "loss_curve_", None),
+              "train:holdout_score": getattr(estimator, "validation_scores_", None)}
+    ratios = getattr(estimator, "explained_variance_ratio_", None)
+    if ratios is not None:
+        total, cumulative = 0.0, []
+        for r in ratios:
+            total += float(r)
+            cumulative.append(total)
+        curves["train:explained_variance"] = cumulative
+    for name, values in curves.items():
+        if values is None:
+            continue
+        for step, value in enumerate(values, 1):
+            if math.isfinite(float(value)):
+                log_metric(name, float(value), step=step)
 
 
 def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
@@ -218,13 +244,18 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     model = build_model(algo, hps, problem, train_data)
     _say(f"Fitting {algo.name} ({problem}) with {json.dumps(hps, sort_keys=True)}")
     started = time.perf_counter()
-    if algo.supervised and validation is not None and algo.name in STAGED:
-        fit_in_stages(model, algo.name, hps, problem, train_data, validation)
+    if algo.supervised and algo.name in STAGED:
+        if validation is not None:
+            fit_in_stages(model, algo.name, hps, problem, train_data, validation)
+        else:
+            fit_in_stages(model, algo.name, hps, problem, train_data, _sample(train_data, TRAIN_METRIC_ROWS, 0),
+                          prefix="train")
     elif algo.supervised:
         model.fit(train_data.X, train_data.y)
     else:
         model.fit(train_data.X)
     _say(f"Fitted in {time.perf_counter() - started:.3f} s")
+    record_curves(model)
     final: dict[str, float] = {}
     report: dict[str, Any] = {"problem_type": problem}
     started = time.perf_counter()

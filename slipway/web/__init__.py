@@ -1,4 +1,4 @@
-"""The web dashboard: server-rendered pages (Jinja2, htmx, inline SVG charts), read-only."""
+"""The web dashboard: server-rendered pages (Jinja2, htmx, inline SVG charts) and forms that act through the services."""
 
 from __future__ import annotations
 

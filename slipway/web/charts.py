@@ -1,4 +1,4 @@
-"""A small chart library: line charts rendered as inline SVG on the server (no JavaScript)."""
+"""A small chart library: line and bar charts, a lineage graph and the logo, as inline SVG (no JavaScript)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from html import escape
 
 from markupsafe import Markup
 
-__all__ = ["line_chart", "bar_chart"]
+__all__ = ["bar_chart", "line_chart", "lineage_graph", "sail_logo"]
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d")
 
@@ -114,3 +114,55 @@ def bar_chart(values: dict[str, float], title: str = "", width: int = 560, bar_h
         out.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar_height - 5}" class="tick">{_fmt(v)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def lineage_graph(columns: Sequence[Sequence[tuple[str, str, str]]], node_w: int = 190, node_h: int = 44,
+                  gap_x: int = 48, gap_y: int = 14) -> Markup:
+    """Boxes in columns, left to right, each linked to every box of the next column.
+
+    A node is (label, kind, href); e.g. dataset versions, then the job that read them, then the model.
+    """
+    cols = [c for c in columns if c]
+    if not cols:
+        return Markup('<div class="chart-empty">No lineage recorded.</div>')
+    rows = max(len(c) for c in cols)
+    width = len(cols) * node_w + (len(cols) - 1) * gap_x + 8
+    height = rows * node_h + (rows - 1) * gap_y + 8
+
+    def pos(ci: int, ri: int, n: int) -> tuple[float, float]:
+        top = (height - (n * node_h + (n - 1) * gap_y)) / 2
+        return 4 + ci * (node_w + gap_x), top + ri * (node_h + gap_y)
+
+    out = [f'<svg class="chart lineage" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+           f'role="img" aria-label="lineage">',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker></defs>']
+    for ci in range(len(cols) - 1):
+        for ri in range(len(cols[ci])):
+            x0, y0 = pos(ci, ri, len(cols[ci]))
+            for rj in range(len(cols[ci + 1])):
+                x1, y1 = pos(ci + 1, rj, len(cols[ci + 1]))
+                out.append(f'<line x1="{x0 + node_w:.1f}" y1="{y0 + node_h / 2:.1f}" x2="{x1 - 2:.1f}" '
+                           f'y2="{y1 + node_h / 2:.1f}" stroke="#94a3b8" stroke-width="1.5" marker-end="url(#arrow)"/>')
+    for ci, col in enumerate(cols):
+        for ri, (label, kind, href) in enumerate(col):
+            x, y = pos(ci, ri, len(col))
+            shown = label if len(label) <= 26 else label[:25] + "…"
+            box = (f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="{node_h}" rx="6" class="node"/>'
+                   f'<text x="{x + 10:.1f}" y="{y + 18:.1f}" class="node-label">{escape(shown)}</text>'
+                   f'<text x="{x + 10:.1f}" y="{y + 34:.1f}" class="tick">{escape(kind)}</text>')
+            out.append(f'<a href="{escape(href)}"><title>{escape(label)}</title>{box}</a>' if href else box)
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def sail_logo(size: int = 22) -> Markup:
+    """The mark in the header: a sail over a hull on a slipway, drawn here so no emoji font is needed."""
+    return Markup(
+        f'<svg class="logo" width="{size}" height="{size}" viewBox="0 0 24 24" aria-hidden="true">'
+        '<path d="M12 2 L12 16 L4 16 Z" fill="#93c5fd"/>'
+        '<path d="M13 5 L13 16 L20 16 Z" fill="#e0f2fe"/>'
+        '<path d="M2 18 H22 L19 21 H5 Z" fill="#f8fafc"/>'
+        '<path d="M1 23 L23 20" stroke="#64748b" stroke-width="1.5"/>'
+        "</svg>"
+    )

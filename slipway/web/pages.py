@@ -1,4 +1,7 @@
-"""Dashboard pages. Like API routes they only call services and render; each declares its action."""
+"""Dashboard pages (GET). Like API routes they only call services and render; each declares its action.
+
+The changes a page offers are posted to the routes in ``slipway/web/actions.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +15,17 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from slipway import __version__
-from slipway.api.deps import permission, platform
-from slipway.web.charts import bar_chart, line_chart
+from slipway.api.deps import permission, platform, principal
+from slipway.web.charts import bar_chart, line_chart, lineage_graph, sail_logo
+from slipway.web.forms import FLASH_COOKIE, csrf_for, flashed
 
-__all__ = ["NAV", "router", "mount_web", "render"]
+__all__ = ["NAV", "router", "mount_web", "render", "error_page"]
 
 HERE = Path(__file__).parent
 # (label, href); features add their pages here.
 NAV: list[tuple[str, str]] = [("Overview", "/"), ("Datasets", "/ui/datasets"), ("Jobs", "/ui/jobs"),
-                              ("Tuning", "/ui/tuning"), ("Models", "/ui/models"), ("Endpoints", "/ui/endpoints")]
+                              ("Tuning", "/ui/tuning"), ("Models", "/ui/models"), ("Endpoints", "/ui/endpoints"),
+                              ("Keys", "/ui/keys")]
 KEY_METRICS = ("validation:accuracy", "validation:roc_auc", "validation:rmse", "validation:r2", "train:accuracy",
                "train:rmse", "validation:silhouette", "train:silhouette")
 
@@ -33,8 +38,8 @@ def key_metric(metrics: dict[str, float]) -> tuple[str, float] | None:
     return next(iter(metrics.items()), None)
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(line_chart=line_chart, bar_chart=bar_chart, version=__version__, nav=NAV,
-                             key_metric=key_metric)
+templates.env.globals.update(line_chart=line_chart, bar_chart=bar_chart, lineage_graph=lineage_graph,
+                             logo=sail_logo, version=__version__, nav=NAV, key_metric=key_metric)
 
 
 def _size(n: int | None) -> str:
@@ -47,16 +52,45 @@ templates.env.globals["size"] = _size
 router = APIRouter(include_in_schema=False)
 
 
-def render(request: Request, name: str, active: str, **ctx: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"active": active, **ctx})
+def render(request: Request, template: str, active: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    """A page, with the CSRF token its forms carry and the notice left by the last action (shown once)."""
+    who = principal(request)
+    notice = flashed(request)
+    resp = templates.TemplateResponse(request, template, {
+        "active": active, "csrf": csrf_for(request), "notice": notice, "who": who.user if who else "", **ctx,
+    }, status_code=status_code)
+    if notice:
+        resp.delete_cookie(FLASH_COOKIE, path="/")
+    return resp
+
+
+def error_page(request: Request, status: int, code: str, message: str,
+               headers: dict[str, str] | None = None) -> HTMLResponse:
+    """What a browser shows for an error: the message the API gives for the same call."""
+    resp = render(request, "error.html", "", status_code=status, status=status, code=code, message=message,
+                  back=_safe_next(_referer_path(request)))
+    if headers:
+        resp.headers.update(headers)
+    return resp
+
+
+def _referer_path(request: Request) -> str:
+    from urllib.parse import urlsplit
+
+    ref = urlsplit(request.headers.get("referer", ""))
+    same = ref.netloc == request.headers.get("host", "")
+    return (ref.path + (f"?{ref.query}" if ref.query else "")) if same and ref.path else "/"
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[Depends(permission("system:GetStatus"))])
 async def overview(request: Request) -> HTMLResponse:
+    from slipway.web.activity import recent_activity
+
     p = platform(request)
     counts = await run_in_threadpool(p.counts)
+    activity, hidden = await run_in_threadpool(recent_activity, p, principal(request))
     return render(request, "overview.html", "Overview", counts=counts, info=p.describe(),
-                  controllers=getattr(p, "controller_names", []))
+                  controllers=getattr(p, "controller_names", []), activity=activity, hidden=hidden)
 
 
 @router.get("/ui/datasets", response_class=HTMLResponse, dependencies=[Depends(permission("datasets:List"))])
@@ -87,14 +121,29 @@ async def job(request: Request, name: str) -> HTMLResponse:
     j = await run_in_threadpool(svc.get, name)
     m = await run_in_threadpool(svc.metrics, name)
     logs, _, _ = await run_in_threadpool(svc.read_logs, name, 0, 256 * 1024)
-    # One chart per metric family (loss, accuracy, …), train and validation side by side.
+    return render(request, "job.html", "Jobs", j=j, charts=metric_charts(m.series),
+                  final=final_scores(j.final_metrics), logs=logs.decode("utf-8", "replace")[-100_000:], done=j.done)
+
+
+def metric_charts(series: dict[str, list[Any]]) -> list[tuple[str, dict[str, list[tuple[float, float]]]]]:
+    """One chart per metric family (loss, accuracy, …), train and validation side by side.
+
+    A series with steps (per epoch or per stage) drops its unstepped points: those are the final
+    evaluation, already the last step's value, and would draw a false extra step.
+    """
     families: dict[str, dict[str, list[tuple[float, float]]]] = {}
-    for metric, points in sorted(m.series.items()):
-        pts = [(float(p.step if p.step is not None else i + 1), p.value) for i, p in enumerate(points)]
+    for metric, points in sorted(series.items()):
+        stepped = [p for p in points if p.step is not None]
+        pts = ([(float(p.step), p.value) for p in stepped] if stepped
+               else [(float(i + 1), p.value) for i, p in enumerate(points)])
         if len(pts) > 1:
             families.setdefault(metric.split(":")[-1], {})[metric] = pts
-    return render(request, "job.html", "Jobs", j=j, charts=sorted(families.items()),
-                  logs=logs.decode("utf-8", "replace")[-100_000:], done=j.done)
+    return sorted(families.items())
+
+
+def final_scores(final: dict[str, float]) -> dict[str, float]:
+    """The final metrics a bar chart can show (top-level scores, not per-class ones)."""
+    return {k: v for k, v in final.items() if k.count(":") == 1 and isinstance(v, (int, float))}
 
 
 @router.get("/ui/jobs/{name}/logs", response_class=HTMLResponse,
@@ -135,6 +184,72 @@ async def models(request: Request) -> HTMLResponse:
 async def endpoints(request: Request) -> HTMLResponse:
     page = await run_in_threadpool(platform(request).endpoints.list, 200, 0)
     return render(request, "endpoints.html", "Endpoints", endpoints=page)
+
+
+@router.get("/ui/models/{name}", response_class=HTMLResponse,
+            dependencies=[Depends(permission("models:Get", "model/{name}"))])
+async def model(request: Request, name: str, version: int | None = None) -> HTMLResponse:
+    """Versions, the chosen version's signature, metrics and lineage, and the approval and alias history."""
+    svc = platform(request).registry
+    versions = (await run_in_threadpool(svc.list_versions, name, 1000, 0)).items
+    history = await run_in_threadpool(svc.history, name)
+    if not versions:
+        return render(request, "model.html", "Models", name=name, versions=[], v=None, history=history,
+                      trend={}, lineage=None, aliases={})
+    v = next((x for x in versions if x.version == version), versions[0])
+    # How the key metrics moved from version to version.
+    trend: dict[str, list[tuple[float, float]]] = {}
+    for metric in KEY_METRICS:
+        pts = [(float(x.version), float(x.metrics[metric])) for x in reversed(versions)
+               if isinstance(x.metrics.get(metric), (int, float))]
+        if len(pts) > 1:
+            trend[metric] = pts
+    aliases = {a: x.version for x in versions for a in x.aliases}
+    return render(request, "model.html", "Models", name=name, versions=versions, v=v, history=history,
+                  trend=trend, lineage=lineage_graph(lineage_columns(v)), aliases=dict(sorted(aliases.items())))
+
+
+def lineage_columns(v: Any) -> list[list[tuple[str, str, str]]]:
+    """Dataset versions -> (tuning job ->) training job -> this model version -> endpoints serving it."""
+    lineage, source = v.lineage or {}, v.source or {}
+    datasets = [(ref, f"dataset · {channel}", f"/ui/datasets/{ref}")
+                for channel, ref in sorted((lineage.get("datasets") or {}).items())]
+    columns: list[list[tuple[str, str, str]]] = [datasets] if datasets else []
+    tuning = lineage.get("tuning_job")
+    if tuning:  # the model came from the best trial of a tuning job
+        columns.append([(str(tuning), "tuning job", f"/ui/tuning/{tuning}")])
+    job_name = lineage.get("job") or source.get("job")
+    if job_name:
+        what = lineage.get("algorithm") or "script"
+        columns.append([(str(job_name), f"training job · {what}", f"/ui/jobs/{job_name}")])
+    columns.append([(v.ref, f"model version · {v.approval}", f"/ui/models/{v.name}?version={v.version}")])
+    if v.used_by:
+        columns.append([(ep, "endpoint", f"/ui/endpoints/{ep}") for ep in v.used_by])
+    return columns
+
+
+@router.get("/ui/endpoints/{name}", response_class=HTMLResponse,
+            dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
+async def endpoint(request: Request, name: str) -> HTMLResponse:
+    """Variants with their share of traffic, replicas, and every deployment (update, rollback) so far."""
+    e = await run_in_threadpool(platform(request).endpoints.get, name)
+    variants = list((e.live or e.desired).get("variants", []))
+    total = sum(float(x.get("weight", 0) or 0) for x in variants) or 1.0
+    shares = {str(x.get("name")): float(x.get("weight", 0) or 0) / total for x in variants}
+    return render(request, "endpoint.html", "Endpoints", e=e, variants=variants, shares=shares,
+                  desired=list(e.desired.get("variants", [])),
+                  deployments=sorted(e.deployments, key=lambda d: d.number, reverse=True))
+
+
+@router.get("/ui/keys", response_class=HTMLResponse, dependencies=[Depends(permission("keys:List", "key/*"))])
+async def keys(request: Request) -> HTMLResponse:
+    return await keys_page(request)
+
+
+async def keys_page(request: Request, created: Any = None, status_code: int = 200) -> HTMLResponse:
+    page = await run_in_threadpool(platform(request).auth.list_keys, None, 1000, 0)
+    items = sorted(page.items, key=lambda k: k.created_at, reverse=True)
+    return render(request, "keys.html", "Keys", status_code=status_code, keys=items, created=created)
 
 
 @router.get("/ui/login", response_class=HTMLResponse)
@@ -182,5 +297,8 @@ def _safe_next(target: str) -> str:
 
 
 def mount_web(app: FastAPI) -> None:
+    from slipway.web.actions import router as actions
+
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
+    app.include_router(actions)

@@ -48,7 +48,22 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/ui/datasets", "datasets:List", {}),
     ("GET", "/ui/datasets/{ref}", "datasets:Get", {"ref": "d-{r}:1"}),
     ("GET", "/ui/models", "models:List", {}),
+    ("GET", "/ui/models/{name}", "models:Get", {"name": "m-{r}"}),
     ("GET", "/ui/endpoints", "endpoints:List", {}),
+    ("GET", "/ui/endpoints/{name}", "endpoints:Get", {"name": "e-{r}"}),
+    ("GET", "/ui/keys", "keys:List", {}),
+    # the dashboard's forms: the same actions as the API calls behind them
+    ("POST", "/ui/models/{name}/versions/{version}/approval", "models:Approve",
+     {"name": "m-{r}", "version": "1", "data": {"status": "Approved"}}),
+    ("POST", "/ui/models/{name}/aliases", "models:SetAlias", {"name": "m-{r}", "data": {"alias": "a", "version": "1"}}),
+    ("POST", "/ui/models/{name}/aliases/{alias}/remove", "models:SetAlias", {"name": "m-{r}", "alias": "a"}),
+    ("POST", "/ui/endpoints", "endpoints:Create", {"data": {"endpoint": "ui-{r}", "model": "nope:1"}}),
+    ("POST", "/ui/endpoints/{name}/update", "endpoints:Update", {"name": "e-{r}", "data": {"model": "nope:1"}}),
+    ("POST", "/ui/endpoints/{name}/rollback", "endpoints:Rollback", {"name": "e-{r}"}),
+    ("POST", "/ui/jobs/{name}/stop", "jobs:Stop", {"name": "j-{r}"}),
+    ("POST", "/ui/tuning/{name}/stop", "tuning:Stop", {"name": "t-{r}"}),
+    ("POST", "/ui/keys", "keys:Create", {"data": {"user": "t-{r}"}}),
+    ("POST", "/ui/keys/{key_id}/revoke", "keys:Delete", {"key_id": "{kid}"}),
     ("DELETE", "/api/v1/datasets/{ref}", "datasets:Delete", {"ref": "d-{r}:1"}),
     ("GET", "/api/v1/algorithms", "algorithms:List", {}),
     ("GET", "/api/v1/algorithms/{name}", "algorithms:Get", {"name": "logistic-regression"}),
@@ -198,8 +213,9 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
                 spec = dict(spec)
                 params = {k: spec.pop(k).format(r=role, kid=kids[role]) for k in ("name", "ref", "key_id", "version", "alias")
                           if k in spec}
-                if "json" in spec:
-                    spec["json"] = _fill(spec["json"], role)
+                for body in ("json", "data"):
+                    if body in spec:
+                        spec[body] = _fill(spec[body], role)
                 try:
                     r = http.request(method, template.format(**params), **spec)
                 except httpx.HTTPError as exc:
@@ -210,6 +226,8 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
                 ok = r.status_code not in (401, 403) and r.status_code < 500 if allowed else r.status_code == 403
                 if not ok:
                     failures.append((role, method, template, r.status_code, r.text[:200]))
+                elif not allowed and (template == "/" or template.startswith("/ui/")):
+                    assert action in r.text and "text/html" in r.headers["content-type"]  # a page, same message
                 elif not allowed:
                     err = r.json()["error"]
                     assert action in err["message"] and err["details"]["action"] == action

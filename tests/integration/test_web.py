@@ -82,3 +82,29 @@ def test_job_and_tuning_pages_plot_metrics(sqlite_server: SlipwayServer, tmp_pat
         assert tune.status_code == 200 and "best so far" in tune.text and "tu-000" in tune.text
         assert "tu" in http.get("/ui/tuning").text
         assert http.get("/ui/models").status_code == 200 and http.get("/ui/endpoints").status_code == 200
+
+
+def test_lineage_graph_links_every_box() -> None:
+    from slipway.web.charts import lineage_graph, sail_logo
+
+    svg = str(lineage_graph([[("cancer:1", "dataset · train", "/ui/datasets/cancer:1"),
+                              ("extra:2", "dataset · validation", "/ui/datasets/extra:2")],
+                             [("cancer-lr", "training job", "/ui/jobs/cancer-lr")],
+                             [("cancer:1", "model version", "/ui/models/cancer?version=1")]]))
+    assert svg.count("<a href=") == 4 and svg.count("<line") == 3  # two datasets -> job -> model
+    assert "No lineage recorded" in str(lineage_graph([]))
+    assert str(sail_logo()).startswith("<svg")
+
+
+def test_dashboard_errors_are_pages_with_the_api_message(sqlite_server: SlipwayServer) -> None:
+    with sqlite_server.http() as http:
+        bad = http.post("/ui/endpoints/nope/update", data={"model": "m:1", "weight": "heavy"})
+        assert bad.status_code == 400 and "text/html" in bad.headers["content-type"]
+        assert "Field &#39;weight&#39; has value &#39;heavy&#39;. Expected a number." in bad.text
+        zero = http.post("/ui/endpoints", data={"endpoint": "e", "model": "m:1", "replicas": "0"})
+        assert zero.status_code == 400 and "field &#39;replicas&#39; has value 0" in zero.text
+        missing = http.post("/ui/endpoints/nope/rollback")
+        api = http.post("/api/v1/endpoints/nope/rollback").json()["error"]["message"]
+        assert missing.status_code == 404 and api.replace("'", "&#39;") in missing.text
+        assert http.get("/ui/nothing-here").status_code == 404
+        assert http.get("/ui/models/x?version=abc").status_code == 400

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from slipway.db.base import Base, UTCDateTime, utcnow
@@ -16,7 +16,7 @@ class Endpoint(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
-    # Creating | InService | Updating | Failed | Deleting
+    # Creating | InService | Updating | Recovering | Failed | Deleting
     status: Mapped[str] = mapped_column(String(32), nullable=False)
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
     desired: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)  # {"variants": [...]}
@@ -52,7 +52,11 @@ class Deployment(Base):
 
 
 class Replica(Base):
-    """A replica process as the controller last saw it (pid, port); rewritten on every change."""
+    """A replica process as the controller last saw it; rewritten on every change.
+
+    Replicas outlive a crash of the server: the next server finds them here (pid and start time, ports,
+    model folder, options) and adopts them.
+    """
 
     __tablename__ = "endpoint_replicas"
 
@@ -65,5 +69,9 @@ class Replica(Base):
     port: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # Starting | Ready | Draining
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    proc_start: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")  # guards pid reuse
+    uds: Mapped[str | None] = mapped_column(Text, nullable=True)  # its Unix socket, when it has one
+    artifact_dir: Mapped[str] = mapped_column(Text, nullable=False, server_default="")  # the private model copy
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # ServingOptions it runs with
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="replicas")

@@ -1,0 +1,357 @@
+"""The dashboard in a real headless Chromium: sign in, open every page, perform every action, read what a user sees.
+
+One server and one browser serve the whole module (CI time); tests share its data and run in file
+order (``xdist_group`` keeps them on one worker). Chromium comes from the distribution's packages
+(``make test`` installs it); without it these tests fail rather than skip.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from slipway.client import Client
+from tests.support.servers import SlipwayServer
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.xdist_group("dashboard-browser"), pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlipwayServer]:
+    server = SlipwayServer(tmp_path_factory.mktemp("browser") / "home").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def sdk(srv: SlipwayServer) -> Iterator[Client]:
+    with Client(url=srv.url, home=srv.home) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def world(sdk: Client, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A dataset, two finished built-in jobs (one-pass and per-epoch) and a model with a version from each."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(160, 3))
+    rows = [f"{a:.3f},{b:.3f},{c:.3f},{'yes' if a + b > 0 else 'no'}" for a, b, c in x]
+    path = tmp_path_factory.mktemp("data") / "shapes.csv"
+    path.write_text("a,b,c,label\n" + "\n".join(rows) + "\n")
+    sdk.datasets.push("shapes", path, label="label")
+    lr = sdk.jobs.create("lr", algorithm="logistic-regression", data={"train": "shapes:1"}, validation_split=0.25)
+    mlp = sdk.jobs.create("mlp", algorithm="mlp", data={"train": "shapes:1"}, validation_split=0.25,
+                          hyperparameters={"hidden_layer_sizes": "8", "max_iter": 30})
+    lr.wait(timeout=240)
+    mlp.wait(timeout=240)
+    assert (lr.status, mlp.status) == ("Completed", "Completed"), (lr.failure_reason, mlp.failure_reason)
+    sdk.models.register("lr", "shapes-model")
+    sdk.models.register("mlp", "shapes-model")
+    sdk.users.create("vera", "viewer")
+    return {"viewer_key": sdk.keys.create(user="vera").key}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}. Install it with `apt-get install -y chromium` "
+                    "(`make test` does it when it is missing).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(browser: Any, srv: SlipwayServer, key: str) -> Any:
+    """A fresh browser context signed in through the login form; returns its page."""
+    page = browser.new_context(base_url=srv.url).new_page()
+    page.goto("/ui/models")
+    assert "/ui/login" in page.url  # not signed in yet: sent to the sign-in page
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/ui/models$"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def admin(browser: Any, srv: SlipwayServer, world: dict[str, Any]) -> Iterator[Any]:
+    page = sign_in(browser, srv, srv.admin_key)
+    yield page
+    page.context.close()
+
+
+def notice(page: Any) -> str:
+    return str(page.locator("p.notice").inner_text())
+
+
+def test_sign_in_refuses_a_bad_key(browser: Any, srv: SlipwayServer) -> None:
+    page = browser.new_context(base_url=srv.url).new_page()
+    page.goto("/ui/login")
+    page.fill("input[name=key]", "swk_nope_nope")
+    page.click("button[type=submit]")
+    assert "Sign in" in page.locator("h1").inner_text()
+    assert page.locator(".badge.bad").is_visible()
+    page.context.close()
+
+
+def test_every_page_opens(admin: Any) -> None:
+    from playwright.sync_api import expect
+
+    for label, heading in [("Overview", "Overview"), ("Datasets", "Datasets"), ("Jobs", "Training jobs"),
+                           ("Tuning", "Tuning jobs"), ("Models", "Models"), ("Endpoints", "Endpoints"),
+                           ("Keys", "API keys")]:
+        admin.click(f"header nav >> text={label}")
+        expect(admin.locator("h1")).to_have_text(heading)
+        expect(admin.locator("header nav a.active")).to_have_text(label)
+    admin.goto("/ui/datasets")
+    admin.click("a:text-is('shapes')")
+    expect(admin.locator("h1")).to_contain_text("shapes:1")
+    expect(admin.locator("main")).to_contain_text("float64")
+    admin.goto("/")
+    activity = admin.locator("table.activity")
+    expect(activity).to_contain_text("model version shapes-model:2 registered")
+    expect(activity).to_contain_text("training job Completed")
+    # The logo is drawn, not a glyph from an emoji font.
+    assert admin.locator("header .brand svg").bounding_box()["width"] > 10
+    admin.click("table.activity a:text-is('model/shapes-model')")
+    expect(admin.locator("h1")).to_contain_text("Model shapes-model")
+
+
+def test_a_job_page_says_its_status_once_draws_curves_and_wraps_logs(admin: Any) -> None:
+    from playwright.sync_api import expect
+
+    admin.goto("/ui/jobs")
+    admin.click("a:text-is('mlp')")
+    expect(admin.locator("h1")).to_have_text(re.compile(r"^\s*mlp\s+Completed\s*$"))  # not "Completed Completed"
+    loss = admin.locator("svg.chart[aria-label=loss]")
+    expect(loss).to_be_visible()
+    assert loss.locator("polyline").count() == 1
+    log = admin.locator("pre.log")
+    expect(log).to_contain_text("Fitting mlp")
+    assert log.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
+    assert log.evaluate("e => e.scrollWidth <= e.clientWidth")  # nothing cut at the right edge
+    # A one-pass algorithm has no curve: its final metrics are drawn as bars instead of "No metric series".
+    admin.goto("/ui/jobs/lr")
+    expect(admin.locator("svg.chart[aria-label^='final metrics']")).to_be_visible()
+    expect(admin.locator("main")).not_to_contain_text("No metric series")
+
+
+def test_model_page_shows_versions_signature_lineage_and_history(admin: Any) -> None:
+    from playwright.sync_api import expect
+
+    admin.goto("/ui/models")
+    admin.click("a:text-is('shapes-model')")
+    expect(admin.locator("h1")).to_contain_text("shapes-model:2")
+    versions = admin.locator("main table").filter(has_text="registered")
+    expect(versions).to_contain_text("shapes-model:1")
+    expect(admin.locator("dl.kv").last).to_contain_text("no, yes")  # the labels of the signature
+    expect(admin.locator("main")).to_contain_text("a:float64")
+    lineage = admin.locator("svg.lineage")
+    expect(lineage).to_contain_text("shapes:1")
+    expect(lineage).to_contain_text("mlp")
+    lineage.locator("a", has_text="mlp").click()
+    expect(admin.locator("h1")).to_contain_text("mlp")
+    admin.go_back()
+    admin.click("a:text-is('shapes-model:1')")
+    expect(admin.locator("svg.lineage")).to_contain_text("lr")
+
+
+def test_approve_reject_and_move_an_alias(admin: Any, sdk: Client) -> None:
+    from playwright.sync_api import expect
+
+    admin.goto("/ui/models/shapes-model?version=1")
+    admin.fill("input[name=reason]", "looks right")
+    admin.click("button:has-text('Approve')")
+    assert notice(admin) == "shapes-model:1 is now Approved."
+    expect(admin.locator("h1 .badge")).to_have_text("Approved")
+    admin.goto("/ui/models/shapes-model?version=2")
+    admin.click("button:has-text('Reject')")
+    assert notice(admin) == "shapes-model:2 is now Rejected."
+    admin.fill("input[name=alias]", "prod")
+    admin.select_option("select[name=version]", "1")
+    admin.click("button:has-text('Move alias')")
+    assert notice(admin) == "@prod now points at shapes-model:1."
+    admin.goto("/ui/models/shapes-model?version=2")
+    admin.fill("input[name=alias]", "prod")
+    admin.click("button:has-text('Move alias')")
+    assert notice(admin) == "@prod now points at shapes-model:2."
+    history = admin.locator("main table").last
+    expect(history.locator("tr").nth(1)).to_contain_text("alias @prod")
+    expect(history.locator("tr").nth(1)).to_contain_text("1 → 2")
+    expect(history).to_contain_text("looks right")
+    # The same services as the API: the registry and the audit trail saw the signed-in admin.
+    assert sdk.models.get("shapes-model@prod").version == 2
+    assert sdk.models.get("shapes-model:1").approval_by == "admin"
+    events = sdk.audit.list(action="models:*", limit=50).items
+    assert {(e.action, e.user, e.path) for e in events} >= {
+        ("models:Approve", "admin", "/ui/models/shapes-model/versions/1/approval"),
+        ("models:SetAlias", "admin", "/ui/models/shapes-model/aliases")}
+    # Remove an alias with its × button, then put it back for the next test.
+    admin.click("button[aria-label='remove alias prod']")
+    assert notice(admin) == "Removed alias @prod of shapes-model."
+    sdk.models.alias("shapes-model", "prod", 2)
+
+
+def test_deploy_update_and_roll_back_an_endpoint(admin: Any, sdk: Client) -> None:
+    from playwright.sync_api import expect
+
+    admin.goto("/ui/models/shapes-model")
+    admin.fill("input[name=endpoint]", "shapes-web")
+    admin.select_option("select[name=model]", "shapes-model@prod")
+    admin.click("button:has-text('Deploy')")
+    assert notice(admin).startswith("Deploying shapes-model@prod to endpoint shapes-web")
+    expect(admin.locator("h1")).to_contain_text("Endpoint shapes-web")
+    # The page refreshes itself while the replica starts: no reload needed.
+    expect(admin.locator("h1 .badge")).to_have_text("InService", timeout=180_000)
+    assert admin.locator("#endpoint[hx-get]").count() == 0  # and stops polling once settled
+    expect(admin.locator("main")).to_contain_text("100%")
+    expect(admin.locator("h2:has-text('Replicas') + table")).to_contain_text("primary")
+
+    # Add a canary on version 1 with the same weight: half the traffic each.
+    admin.locator("input[name=variant]").last.fill("canary")
+    admin.locator("input[name=model]").last.fill("shapes-model:1")
+    admin.locator("input[name=weight]").last.fill("1")
+    admin.click("button:has-text('Update')")
+    assert notice(admin).startswith("Updating shapes-web to primary=shapes-model@prod:1, canary=shapes-model:1:1")
+    assert sdk.endpoints.wait("shapes-web", 180).status == "InService"
+    admin.reload()
+    variants = admin.locator("h2:has-text('Variants') + table")
+    expect(variants).to_contain_text("canary")
+    assert variants.locator("text=50%").count() == 2
+
+    admin.click("button:has-text('Roll back')")
+    assert notice(admin).startswith("Rolling shapes-web back")
+    assert sdk.endpoints.wait("shapes-web", 180).status == "InService"
+    admin.reload()
+    expect(admin.locator("h2:has-text('Variants') + table")).not_to_contain_text("canary")
+    deployments = admin.locator("h2:has-text('Deployments') + table")
+    expect(deployments).to_contain_text("rollback")
+    expect(deployments).to_contain_text("update")
+    expect(deployments).to_contain_text("create")
+    admin.goto("/ui/endpoints")
+    expect(admin.locator("main table")).to_contain_text("shapes-web")
+
+
+SLEEPER = """
+    import time
+    print("started", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_stop_a_job_and_a_tuning_job(admin: Any, sdk: Client, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    src = tmp_path / "sleeper"
+    src.mkdir()
+    (src / "train.py").write_text(textwrap.dedent(SLEEPER))
+    sdk.jobs.create("sleepy", script="train.py", source_dir=src)
+    wait_for(lambda: sdk.jobs.get("sleepy").status == "InProgress", timeout=120, what="the job to start")
+    admin.goto("/ui/jobs/sleepy")
+    admin.click("button:has-text('Stop job')")
+    assert notice(admin).startswith("Stop requested for job sleepy")
+    expect(admin.locator("h1 .badge")).to_have_text("Stopped", timeout=120_000)  # the page follows the job
+    assert sdk.jobs.get("sleepy").status == "Stopped"
+    assert admin.locator("button:has-text('Stop job')").count() == 0
+
+    job = sdk.jobs.build_request("tune", algorithm="logistic-regression", data={"train": "shapes:1"},
+                                 validation_split=0.25)
+    sdk.tuning.create("tune", job=job, objective="validation:accuracy", ranges=["C=0.01:10:log"], max_trials=20,
+                      max_parallel=1, seed=0)
+    admin.goto("/ui/tuning/tune")
+    admin.click("button:has-text('Stop tuning job')")
+    assert notice(admin).startswith("Stop requested for tuning job tune")
+    expect(admin.locator("h1 .badge")).to_have_text("Stopped", timeout=120_000)
+    assert sdk.tuning.get("tune").view.status == "Stopped"
+
+
+def test_create_and_revoke_a_key(admin: Any, browser: Any, srv: SlipwayServer) -> None:
+    from playwright.sync_api import expect
+
+    admin.goto("/ui/keys")
+    admin.fill("input[name=user]", "vera")
+    admin.fill("input[name=expires]", "1d")
+    admin.fill("input[name=description]", "from the browser")
+    admin.click("button:has-text('Create key')")
+    key = admin.locator("#new-key").input_value()
+    assert key.startswith("swk_")
+    row = admin.locator("tr", has_text="from the browser")
+    expect(row).to_contain_text("active")
+
+    vera = sign_in(browser, srv, key)  # the new key works
+    expect(vera.locator("header .who")).to_contain_text("vera")
+
+    admin.goto("/ui/keys")  # the key is not shown again
+    assert admin.locator("#new-key").count() == 0
+    admin.locator("tr", has_text="from the browser").locator("button:has-text('Revoke')").click()
+    assert notice(admin).endswith("of vera is revoked.")
+    expect(admin.locator("tr", has_text="from the browser")).to_contain_text("revoked")
+    vera.goto("/ui/models")
+    assert "/ui/login" in vera.url  # a revoked key signs the browser out
+    vera.context.close()
+
+
+def test_a_denied_action_shows_the_api_message(browser: Any, srv: SlipwayServer, world: dict[str, Any]) -> None:
+    from playwright.sync_api import expect
+
+    viewer = sign_in(browser, srv, world["viewer_key"])
+    viewer.goto("/ui/models/shapes-model?version=1")
+    with viewer.expect_response(lambda r: r.request.method == "POST") as answer:
+        viewer.click("button:has-text('Reject')")
+    assert answer.value.status == 403
+    with httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {world['viewer_key']}"}) as api:
+        api_message = api.put("/api/v1/models/shapes-model/versions/1/approval",
+                              json={"status": "Rejected"}).json()["error"]["message"]
+    expect(viewer.locator("p.error")).to_have_text(api_message)
+    assert "may not models:Approve on model/shapes-model" in api_message
+    viewer.context.close()
+
+
+def test_a_cross_site_form_is_refused(admin: Any, srv: SlipwayServer, sdk: Client) -> None:
+    # A page elsewhere posting to the dashboard with the admin's browser: the change never happens
+    # (the SameSite=Strict cookie stays home, and the browser lands on the sign-in page).
+    form_html = (f'<form method="post" action="{srv.url}/ui/models/shapes-model/aliases">'
+                 '<input name="alias" value="evil"><input name="version" value="1"><button>go</button></form>')
+    admin.goto("about:blank")
+    admin.set_content(form_html)
+    admin.click("button")
+    admin.wait_for_url(re.compile(r".*/ui/login.*"))
+    # A form on the dashboard's own origin without the page's CSRF token is refused too.
+    admin.goto("/ui/models")
+    admin.set_content(form_html)
+    admin.click("button")
+    admin.wait_for_url(re.compile(r".*/aliases$"))
+    assert "CSRF token is missing or stale" in admin.locator("p.error").inner_text()
+    assert "evil" not in {a for v in sdk.models.versions("shapes-model").items for a in v.aliases}
+
+    # The same refusals checked one by one: the cookie alone, a foreign origin, then the right form.
+    cookie = next(c for c in admin.context.cookies() if c["name"] == "slipway_key")["value"]
+    from slipway.web.forms import csrf_token
+
+    form = {"alias": "evil", "version": "1"}
+    with httpx.Client(base_url=srv.url, cookies={"slipway_key": cookie}) as http:
+        no_token = http.post("/ui/models/shapes-model/aliases", data=form)
+        assert no_token.status_code == 403 and "CSRF token is missing or stale" in no_token.text
+        foreign = http.post("/ui/models/shapes-model/aliases", data={**form, "csrf": csrf_token(cookie)},
+                            headers={"Origin": "https://evil.example"})
+        assert foreign.status_code == 403 and "is not this server" in foreign.text
+        assert "evil" not in {a for v in sdk.models.versions("shapes-model").items for a in v.aliases}
+        ok = http.post("/ui/models/shapes-model/aliases", data={**form, "csrf": csrf_token(cookie)},
+                       headers={"Origin": srv.url})
+        assert ok.status_code == 303
+    assert sdk.models.get("shapes-model@evil").version == 1
+    denied = sdk.audit.list(action="models:SetAlias", outcome="denied", limit=10).items
+    assert len(denied) >= 2 and all(e.status == 403 for e in denied)
