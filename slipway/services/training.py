@@ -35,7 +35,7 @@ from slipway.storage import ArtifactStore
 __all__ = ["TrainingService", "job_view", "transition"]
 
 TABLES = ("csv", "parquet", "jsonl")
-FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "custom")
+FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "lightgbm", "custom")
 ACTIVE = ("Pending", "InProgress", "Stopping")
 _CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _HP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")

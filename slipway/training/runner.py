@@ -22,8 +22,13 @@ from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, 
 __all__ = ["failure_reason", "main"]
 
 MB = 1024 * 1024
-_EXTRAS = {"torch": "pytorch", "keras": "keras"}
-_MISSING_EXTRA = re.compile(r"^ModuleNotFoundError: No module named '(torch|keras)[.']")
+# Modules an extra provides (the extra's name), and modules SageMaker's containers ship (their pip package).
+_EXTRAS = {"torch": "pytorch", "keras": "keras", "xgboost": "xgboost", "lightgbm": "lightgbm",
+           "onnxruntime": "onnx", "skl2onnx": "onnx", "onnxmltools": "xgboost"}
+_CONTAINER_PACKAGES = {"boto3": "boto3", "botocore": "botocore", "sagemaker": "sagemaker",
+                       "sagemaker_training": "sagemaker-training", "sagemaker_inference": "sagemaker-inference",
+                       "sagemaker_containers": "sagemaker-containers"}
+_MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([\w.]+)'")
 MODEL_FILES = ("model.joblib", "model.pkl", "xgboost-model", "model.bst", "model.txt", "model.onnx", "model.pt",
                "model.pth", "model.keras", "model.h5")
 
@@ -60,12 +65,9 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
     tb = last_traceback(_tail(paths.logs))
     last = tb.splitlines()[-1] if tb else ""
     reason = own or tb
-    missing = _MISSING_EXTRA.search(last)
+    missing = _MISSING_MODULE.search(last)
     if missing and not own:
-        extra = _EXTRAS[missing.group(1)]
-        reason = (f"The script imports {missing.group(1)}, but the '{extra}' extra is not installed where the job "
-                  f"ran: install it with `pip install 'slipway[{extra}]'` (or list {missing.group(1)} in the "
-                  f"source folder's requirements.txt).\n{tb}")
+        reason = f"{_missing_module_hint(missing.group(1))}\n{tb}"
     if not reason:
         tail = [ln for ln in _tail(paths.logs, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
         if code < 0:
@@ -82,6 +84,21 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
         reason = (f"The job exceeded its memory limit of {memory_limit_mb} MB (raise it with --memory-limit).\n"
                   + reason)
     return reason
+
+
+def _missing_module_hint(module: str) -> str:
+    """What to do about ``ModuleNotFoundError: No module named 'module'`` in a job."""
+    top = module.split(".")[0]
+    if top in _EXTRAS:
+        extra = _EXTRAS[top]
+        return (f"The script imports {top}, but the '{extra}' extra is not installed where the job ran: install it "
+                f"with `pip install 'slipway[{extra}]'` (or list {top} in the source folder's requirements.txt).")
+    if top in _CONTAINER_PACKAGES:
+        return (f"The script imports {top}, which SageMaker's framework containers ship but this machine does not "
+                f"have: add `{_CONTAINER_PACKAGES[top]}` to requirements.txt in the source folder (it is installed "
+                "for the job, and for the model's replicas).")
+    return (f"The script imports {module}, which is not installed where the job ran: add its package to "
+            "requirements.txt in the source folder (the pip package name may differ from the module's).")
 
 
 def ensure_environment(paths: JobPaths, cache: Path) -> str:
