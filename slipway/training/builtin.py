@@ -214,6 +214,20 @@ def record_curves(model: Any) -> None:
                 log_metric(name, float(value), step=step)
 
 
+# Boosters that take the validation set while they fit: per-round metrics, early stopping.
+BOOSTED = ("xgboost", "lightgbm")
+
+
+def fit_with_validation(model: Any, train_data: Data, validation: Data) -> None:
+    """Fit the preprocessing on the training rows, then the booster with the validation rows beside it."""
+    if hasattr(model, "steps"):
+        prep, booster = model[:-1], model[-1]
+        x = prep.fit_transform(train_data.X, train_data.y)
+        booster.fit(x, train_data.y, eval_set=(prep.transform(validation.X), validation.y))
+    else:
+        model.fit(train_data.X, train_data.y, eval_set=(validation.X, validation.y))
+
+
 def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     import joblib  # noqa: F401  # imported here so the timing below counts it
@@ -250,6 +264,8 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
         else:
             fit_in_stages(model, algo.name, hps, problem, train_data, _sample(train_data, TRAIN_METRIC_ROWS, 0),
                           prefix="train")
+    elif algo.supervised and algo.name in BOOSTED and validation is not None:
+        fit_with_validation(model, train_data, validation)
     elif algo.supervised:
         model.fit(train_data.X, train_data.y)
     else:
