@@ -303,9 +303,20 @@ class ServingRuntime:
                              options=dict(options or {}), uds=uds, folder=folder,
                              proc_start=process_start(proc.pid) or 0)
 
+    def _python_for(self, folder: Path) -> str:
+        """The model's code/requirements.txt installed (the same cached environment its job used), or ours."""
+        from slipway.training.environments import requirements_python
+
+        try:
+            return requirements_python(folder / "code" / "requirements.txt", self.settings.envs_dir, say=log.info)
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            raise ReplicaFailed(f"The model's code/requirements.txt could not be installed for its replicas: {exc}") \
+                from None
+
     def _start_process(self, endpoint: str, variant: str, folder: Path, options: dict[str, Any] | None, rid: str,
                        uds: str | None) -> tuple[subprocess.Popen[bytes], int, Path]:
-        spare = self._take_standby()
+        python = self._python_for(folder)
+        spare = self._take_standby() if python == sys.executable else None
         threading.Thread(target=self.prepare_standby, daemon=True).start()
         if spare is not None:
             proc, log_path = spare
@@ -330,7 +341,7 @@ class ServingRuntime:
         sock.listen(2048)
         port = sock.getsockname()[1]
         log_path = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
-        args = [sys.executable, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant, options, uds),
+        args = [python, "-m", REPLICA_MODULE, *self._args(folder, endpoint, variant, options, uds),
                 "--fd", str(sock.fileno())]
         try:
             with open(log_path, "ab") as out:

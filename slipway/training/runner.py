@@ -103,42 +103,9 @@ def _missing_module_hint(module: str) -> str:
 
 def ensure_environment(paths: JobPaths, cache: Path) -> str:
     """The Python to run the script with: a cached venv with ``requirements.txt`` installed, or ours."""
-    req = paths.code / "requirements.txt"
-    if not req.is_file():
-        return sys.executable
-    import fcntl
-    import hashlib
-    import shutil
-    import site
-    import sysconfig
+    from slipway.training.environments import requirements_python
 
-    key = hashlib.sha256(req.read_bytes() + sys.version.encode()).hexdigest()[:16]
-    cache.mkdir(parents=True, exist_ok=True)
-    env_dir = cache / key
-    python = env_dir / "bin" / "python"
-    with open(cache / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (env_dir / ".slipway-ready").exists():
-            _say(f"Using the cached environment {key} for requirements.txt")
-            return str(python)
-        _say(f"Installing requirements.txt into environment {key}")
-        shutil.rmtree(env_dir, ignore_errors=True)
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env_dir)],
-                       check=True)
-        # The new environment sees ours (Slipway, scikit-learn, pip) after its own packages.
-        purelib = Path(subprocess.check_output(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
-        parents = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if os.path.isdir(p)]
-        purelib.mkdir(parents=True, exist_ok=True)
-        (purelib / "_slipway_parent.pth").write_text(
-            "".join(f"import site; site.addsitedir({p!r})\n" for p in dict.fromkeys(parents)))
-        code = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                               "--no-input", "-r", str(req)], cwd=paths.code).returncode
-        if code != 0:
-            shutil.rmtree(env_dir, ignore_errors=True)
-            raise RuntimeError(f"Installing requirements.txt failed (pip exited with {code}); see the logs above.")
-        (env_dir / ".slipway-ready").write_text(req.read_text())
-    return str(python)
+    return requirements_python(paths.code / "requirements.txt", cache, say=_say)
 
 
 def write_manifest(paths: JobPaths, job: dict[str, Any]) -> None:
@@ -253,7 +220,7 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
     if code != 0:
         return {"status": "Failed", "exit_code": code,
                 "failure_reason": failure_reason(paths, code, job.get("memory_limit_mb"))}
-    if not any(paths.model.iterdir()):
+    if not any(p.is_file() for p in paths.model.rglob("*")):
         return {"status": "Failed", "exit_code": 0, "failure_reason":
                 f"The script exited 0 but wrote nothing to SM_MODEL_DIR ({paths.model}). Save the model there, "
                 "e.g. joblib.dump(model, os.path.join(os.environ['SM_MODEL_DIR'], 'model.joblib'))."}

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from slipway.client import Client
-from slipway.errors import InvalidArgument, ModelError, UnsupportedMediaType
+from slipway.errors import InvalidArgument, JobFailed, ModelError, UnsupportedMediaType
 from tests.support.servers import SlipwayServer
 
 SKLEARN_TRAIN = """
@@ -168,3 +168,42 @@ def test_xgboost_script_model_serves_scores_with_the_container_defaults(c: Clien
     with pytest.raises(InvalidArgument, match="The rows have 3 features. Expected 4 features per row"):
         c.endpoints.invoke("xgb-ep", data="1,2,3", content_type="text/csv")
     assert orjson.loads(orjson.dumps(c.endpoints.invoke("xgb-ep", x[:1].tolist())))["predictions"]
+
+
+ENV_TRAIN = """
+import os, sys
+import joblib
+
+
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+
+def predict_fn(data, model):
+    return {"prefix": sys.prefix, "model": model}
+
+
+if __name__ == "__main__":
+    print("PYTHON", sys.prefix)
+    joblib.dump("trained", os.path.join(os.environ["SM_MODEL_DIR"], "model.joblib"))
+"""
+
+
+def test_requirements_serve_the_replicas_in_the_jobs_environment(c: Client, tmp_path: Path) -> None:
+    src = script(tmp_path / "src", ENV_TRAIN)
+    (src / "requirements.txt").write_text("joblib\n")
+    job = c.jobs.create("env-script", script="train.py", source_dir=src).wait(timeout=300)
+    assert job.status == "Completed", job.failure_reason
+    prefix = "".join(job.logs()).split("PYTHON ", 1)[1].splitlines()[0]
+    assert "/envs/" in prefix
+    model = c.models.register("env-script", "env-model")
+    assert c.endpoints.deploy("env-ep", model.ref).status == "InService"
+    assert c.endpoints.invoke("env-ep", [[1]]) == {"prefix": prefix, "model": "trained"}
+
+    bad = script(tmp_path / "bad", ENV_TRAIN)
+    (bad / "requirements.txt").write_text("slipway-no-such-package==9.9\n")
+    with pytest.raises(JobFailed) as info:  # pip's own words, not a hang
+        c.jobs.create("bad-reqs", script="train.py", source_dir=bad).wait(timeout=300)
+    reason = info.value.details["failure_reason"]
+    assert reason.startswith("Installing requirements.txt failed (pip exited with 1):\nERROR: ")
+    assert "No matching distribution found for slipway-no-such-package==9.9" in reason
