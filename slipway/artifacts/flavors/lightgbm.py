@@ -158,7 +158,7 @@ def _convert(est: Any, n_features: int, dtype: Any, classifier: bool) -> bytes:
         raise ValueError("LightGBM converts to float32 inputs only")
     model = est.booster if isinstance(est, LgbBoosterModel) else est
     onx = convert_lightgbm(model, initial_types=[("input", FloatTensorType([None, n_features]))],
-                           target_opset=17, zipmap=False)
+                           target_opset=15, zipmap=False)
     return onx.SerializeToString()  # type: ignore[no-any-return]
 
 

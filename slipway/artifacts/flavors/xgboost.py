@@ -189,7 +189,7 @@ def _convert(est: Any, n_features: int, dtype: Any, classifier: bool) -> bytes:
     if classifier and isinstance(est, BoosterModel) and est.objective not in ("binary:logistic", "multi:softprob"):
         raise ValueError(f"objective {est.objective} has no probabilities to export")
     onx = convert_xgboost(booster if isinstance(est, BoosterModel) else est,
-                          initial_types=[("input", FloatTensorType([None, n_features]))], target_opset=17)
+                          initial_types=[("input", FloatTensorType([None, n_features]))], target_opset=15)
     return onx.SerializeToString()  # type: ignore[no-any-return]
 
 

@@ -203,3 +203,19 @@ def test_a_missing_extra_is_named(name: str, tmp_path: Path, monkeypatch: pytest
     Manifest(name, model_file, signature=Signature("array")).write(tmp_path)
     with pytest.raises(InvalidArgument, match=rf"needs the '{extra}' extra.*pip install 'slipway\[{extra}\]'"):
         flavor(name).load(tmp_path, Manifest.read(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["sklearn", "xgboost", "lightgbm"])
+def test_tabular_exports_verify_and_serve_alike(name: str, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from slipway.artifacts.loading import export_onnx
+
+    folder, check = BUILDERS[name](tmp_path / "model")
+    manifest = Manifest.read(folder)
+    info = export_onnx(folder, manifest)
+    assert info["verified"], info
+    manifest.replace(onnx=info).write(folder)
+    fast, plain = load_predictor(folder), load_predictor(folder, onnx=False)
+    assert fast.runtime == "onnxruntime" and plain.runtime != "onnxruntime"
+    check(fast.predict(ROWS))
+    assert [p["label"] for p in fast.predict(X.tolist())] == [p["label"] for p in plain.predict(X.tolist())]
