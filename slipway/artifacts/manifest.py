@@ -146,11 +146,12 @@ class Manifest:
         if framework not in FRAMEWORKS:
             raise _bad("framework", framework, "one of " + ", ".join(FRAMEWORKS))
         entry_point = raw.get("entry_point")
-        if entry_point is not None and (not isinstance(entry_point, str) or "/" in entry_point
-                                        or not entry_point.endswith(".py")):
-            raise _bad("entry_point", entry_point, "the name of a .py file in code/, e.g. train.py")
+        if entry_point is not None and (not isinstance(entry_point, str) or entry_point.startswith("/")
+                                        or ".." in entry_point.split("/") or not entry_point.endswith(".py")):
+            raise _bad("entry_point", entry_point, "a .py file's path relative to code/, e.g. train.py")
         has_code = folder is not None and (
-            (folder / "code" / "inference.py").is_file() or bool(entry_point and (folder / "code" / entry_point).is_file()))
+            (folder / "code" / "inference.py").is_file()
+            or bool(entry_point and (folder / "code" / entry_point).is_file()))
         model_file = raw.get("model_file")
         if framework == "custom" or (model_file is None and has_code):
             model_file = model_file or None

@@ -225,7 +225,13 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
                 f"The script exited 0 but wrote nothing to SM_MODEL_DIR ({paths.model}). Save the model there, "
                 "e.g. joblib.dump(model, os.path.join(os.environ['SM_MODEL_DIR'], 'model.joblib'))."}
     if job.get("kind") == "script":
-        write_manifest(paths, job)
+        from slipway.errors import InvalidArgument
+
+        try:
+            write_manifest(paths, job)
+        except InvalidArgument as exc:
+            return {"status": "Failed", "exit_code": 0, "failure_reason": f"The saved model cannot be described: "
+                    f"{exc.message}"}
     return {"status": "Completed", "exit_code": 0, "failure_reason": None}
 
 

@@ -85,7 +85,8 @@ class KerasPredictor(InvokeMixin):
         return np.stack(rows)
 
     def predict_proba(self, inputs: Any) -> np.ndarray:
-        return to_probabilities(np.asarray(self.model.predict(self.prepare(inputs), verbose=0)))  # type: ignore[return-value]
+        out = np.asarray(self.model.predict(self.prepare(inputs), verbose=0))
+        return to_probabilities(out)  # type: ignore[return-value]
 
     def predict(self, inputs: Any) -> list[dict[str, Any]]:
         return label_rows(self.predict_proba(inputs), self.labels)

@@ -206,7 +206,8 @@ def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
             return load_estimator(Path(model_dir) / manifest.model_file)
         raise InvalidArgument(
             "The model's code defines no model_fn and the artifact has no model file. Expected a model_fn(model_dir) "
-            "in the entry point or code/inference.py that loads the model, as SageMaker's scikit-learn container needs.",
+            "in the entry point or code/inference.py that loads the model, as SageMaker's scikit-learn "
+            "container needs.",
             {"field": "model_fn"})
 
     def input_fn(body: Any, content_type: str) -> Any:

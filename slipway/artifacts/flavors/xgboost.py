@@ -211,7 +211,8 @@ def decode_matrix(body: Any, content_type: str) -> Any:
         return _libsvm(data.decode("utf-8", errors="replace"))
     if ct not in CONTENT_TYPES and ct not in ("application/npy", "*/*"):
         raise UnsupportedMediaType(
-            f"Content-Type {ct!r} is not supported by the XGBoost container. Expected one of {', '.join(CONTENT_TYPES)}.",
+            f"Content-Type {ct!r} is not supported by the XGBoost container. Expected one of "
+            f"{', '.join(CONTENT_TYPES)}.",
             {"field": "Content-Type", "value": ct, "expected": list(CONTENT_TYPES)})
     rows = decode_instances(data, ct)
     try:

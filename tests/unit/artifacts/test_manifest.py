@@ -60,6 +60,8 @@ def test_describe_estimator_infers_labels_and_signature() -> None:
     ({"signature": {"inputs": [{"name": "a"}], "labels": None}}, "signature.labels"),
     ({"model_file": "../etc/passwd"}, "model_file"),
     ({"lineage": {"datasets": ["cancer:1"]}}, "lineage.datasets"),
+    ({"entry_point": "../train.py"}, "entry_point"),
+    ({"entry_point": "train.sh"}, "entry_point"),
 ])
 def test_manifest_errors_name_the_field(tmp_path: Path, change: dict, match: str) -> None:
     folder = write_cancer_artifact(tmp_path / "a")
