@@ -2,20 +2,26 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-PIP     = $(BIN)/python -m pip install --disable-pip-version-check -q
+# `make run` shows pip's own progress (the first install takes minutes); `make test` stays quiet.
+PIP     = $(BIN)/python -m pip install --disable-pip-version-check --progress-bar on
+PIP_Q   = $(BIN)/python -m pip install --disable-pip-version-check -q
 ARGS   ?=
 
 .PHONY: run test venv venv-all clean chromium
 
 $(BIN)/python:
+	@echo "==> Creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
+	@echo "==> Installing Slipway and its dependencies into $(VENV) (the first time takes a few minutes)"
 	$(PIP) -e .
+	@echo "==> Installed; starting Slipway"
 	@touch $@
 
 $(VENV)/.all: pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[all,dev]'
+	@echo "==> Installing Slipway with every extra into $(VENV) (the first time takes several minutes)"
+	$(PIP_Q) -e '.[all,dev]'
 	@touch $@ $(VENV)/.core
 
 venv: $(VENV)/.core

@@ -8,21 +8,25 @@
 from __future__ import annotations
 
 import os
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from slipway.schemas import ServerStatus
-from slipway.schemas.auth import WhoAmI
-from slipway.sdk.audit import Audit
-from slipway.sdk.datasets import Datasets
-from slipway.sdk.endpoints import Endpoints
 from slipway.sdk.http import Api
-from slipway.sdk.jobs import Algorithms, Jobs
-from slipway.sdk.keys import Keys
-from slipway.sdk.models import Models
-from slipway.sdk.roles import Roles
-from slipway.sdk.secrets import Secrets
-from slipway.sdk.tuning import TuningJobs
-from slipway.sdk.users import Users
 from slipway.settings import Settings
+
+if TYPE_CHECKING:
+    from slipway.schemas import ServerStatus
+    from slipway.schemas.auth import WhoAmI
+    from slipway.sdk.audit import Audit
+    from slipway.sdk.datasets import Datasets
+    from slipway.sdk.endpoints import Endpoints
+    from slipway.sdk.jobs import Algorithms, Jobs
+    from slipway.sdk.keys import Keys
+    from slipway.sdk.models import Models
+    from slipway.sdk.roles import Roles
+    from slipway.sdk.secrets import Secrets
+    from slipway.sdk.tuning import TuningJobs
+    from slipway.sdk.users import Users
 
 __all__ = ["Client"]
 
@@ -52,23 +56,85 @@ class Client:
         self.settings = settings
         self.url = url
         self._api = Api(url, api_key, timeout, verify=os.environ.get("SLIPWAY_CA_BUNDLE") or True)
-        self.datasets = Datasets(self._api)
-        self.users = Users(self._api)
-        self.keys = Keys(self._api)
-        self.roles = Roles(self._api)
-        self.audit = Audit(self._api)
-        self.secrets = Secrets(self._api)
-        self.jobs = Jobs(self._api)
-        self.algorithms = Algorithms(self._api)
-        self.models = Models(self._api)
-        self.endpoints = Endpoints(self._api)
-        self.tuning = TuningJobs(self._api)
+
+    # Each resource (and the pydantic models it uses) is imported on first use: a command that reads the
+    # status should not pay for building every model of the API.
+
+    @cached_property
+    def datasets(self) -> Datasets:
+        from slipway.sdk.datasets import Datasets
+
+        return Datasets(self._api)
+
+    @cached_property
+    def users(self) -> Users:
+        from slipway.sdk.users import Users
+
+        return Users(self._api)
+
+    @cached_property
+    def keys(self) -> Keys:
+        from slipway.sdk.keys import Keys
+
+        return Keys(self._api)
+
+    @cached_property
+    def roles(self) -> Roles:
+        from slipway.sdk.roles import Roles
+
+        return Roles(self._api)
+
+    @cached_property
+    def audit(self) -> Audit:
+        from slipway.sdk.audit import Audit
+
+        return Audit(self._api)
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        from slipway.sdk.secrets import Secrets
+
+        return Secrets(self._api)
+
+    @cached_property
+    def jobs(self) -> Jobs:
+        from slipway.sdk.jobs import Jobs
+
+        return Jobs(self._api)
+
+    @cached_property
+    def algorithms(self) -> Algorithms:
+        from slipway.sdk.jobs import Algorithms
+
+        return Algorithms(self._api)
+
+    @cached_property
+    def models(self) -> Models:
+        from slipway.sdk.models import Models
+
+        return Models(self._api)
+
+    @cached_property
+    def endpoints(self) -> Endpoints:
+        from slipway.sdk.endpoints import Endpoints
+
+        return Endpoints(self._api)
+
+    @cached_property
+    def tuning(self) -> TuningJobs:
+        from slipway.sdk.tuning import TuningJobs
+
+        return TuningJobs(self._api)
 
     def status(self) -> ServerStatus:
+        from slipway.schemas.common import ServerStatus
+
         return ServerStatus.model_validate(self._api.json("GET", "/api/v1/status"))
 
     def whoami(self) -> WhoAmI:
         """The user and key this client authenticates as."""
+        from slipway.schemas.auth import WhoAmI
+
         return WhoAmI.model_validate(self._api.json("GET", "/api/v1/whoami"))
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ and the SDK turns that shape back into the same class.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Unavailable",
     "UnsupportedMediaType",
     "error_class_for_code",
+    "invalid_argument_from_validation",
 ]
 
 
@@ -162,3 +164,45 @@ _BY_CODE: dict[str, type[SlipwayError]] = {
 def error_class_for_code(code: str) -> type[SlipwayError]:
     """The class the server used for ``code``; unknown codes map to the root class."""
     return _BY_CODE.get(code, SlipwayError)
+
+
+# Fields whose value is never repeated in an error (pydantic's errors carry the input): a secret's value,
+# a password, a key or token. The whole body is not repeated either: it may be any of these.
+_SENSITIVE = re.compile(r"value|secret|password|passw|key|token|credential", re.IGNORECASE)
+
+
+def _sensitive(loc: Any) -> bool:
+    parts = [str(p) for p in loc or ()]
+    return parts in (["body"], []) or any(_SENSITIVE.search(p) for p in parts)
+
+
+def _scrub(msg: str, value: Any) -> str:
+    """``msg`` without the input in it (a custom validator's message may quote it)."""
+    text = value if isinstance(value, str) else str(value) if isinstance(value, (int, float)) else ""
+    return msg.replace(text, "***") if text else msg
+
+
+def invalid_argument_from_validation(errors: list[Any]) -> InvalidArgument:
+    """Pydantic's validation errors (``exc.errors()``) as one InvalidArgument whose one-line message names
+    the field, the value and what was expected: the API's handler and the CLI both render it. The value of a
+    field named like a secret, key or password is never repeated."""
+    first = errors[0] if errors else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or "request"
+    value = first.get("input")
+    expected = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+    more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request)" if len(errors) > 1 else ""
+    hidden = _sensitive(first.get("loc"))
+    if hidden:
+        message = f"Field {field!r} is not valid (its value is not repeated): {_scrub(expected, value)}.{more}"
+    else:
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        message = f"Field {field!r} has value {shown}: {expected}.{more}"
+    message = message.replace("..", ".")
+    listed = [{"loc": [str(p) for p in e.get("loc", ())],
+               "msg": _scrub(str(e.get("msg")), e.get("input")) if _sensitive(e.get("loc")) else e.get("msg")}
+              for e in errors[:20]]
+    details = {"field": field,
+               "value": None if hidden or not isinstance(value, (int, float, str, bool)) else value,
+               "expected": _scrub(expected, value) if hidden else expected, "errors": listed}
+    return InvalidArgument(message, details)

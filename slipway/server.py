@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from slipway.errors import Conflict, InvalidArgument
+from slipway.home import make_private_dir
 from slipway.settings import Settings
 
 __all__ = ["HomeLock", "read_server_file", "serve"]
@@ -31,7 +32,7 @@ class HomeLock:
         self._fh: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.settings.home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.settings.home)
         fh = open(self.settings.lock_file, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -117,7 +118,8 @@ def serve(
     ssl_keyfile: str | None = None,
     ready: Any = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM. ``ready`` (optional callable) is called with the URL once listening."""
+    """Run until SIGINT/SIGTERM. ``ready`` (optional callable) is called with the URL and the Platform once
+    listening."""
     import uvicorn
 
     from slipway.api import create_app, serving_app
@@ -160,7 +162,7 @@ def serve(
                 start_demo_loader(platform)
             log.info("Slipway %s listening on %s (home %s)", platform.describe()["version"], url, settings.home)
             if ready is not None:
-                ready(url)
+                ready(url, platform)
             yield
             controllers.stop()
             if "serving" in vars(platform):  # the invocation gateway's connection pool, if one was opened

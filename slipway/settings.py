@@ -33,8 +33,9 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "master_key": ("str", "<home>/master.key", "Master key wrapping every data key (base64 or hex of 32 bytes); "
                    "when unset a key file is created in the home folder (mode 0600) on first start."),
     "audit_reads": ("bool", "false", "Also record allowed read calls (List/Get) in the audit trail."),
-    "auth_max_failures": ("int", "10", "Failed authentications per source address within auth_failure_window "
-                          "before that source gets 429 Too Many Requests."),
+    "auth_max_failures": ("int", "10", "Failed authentications per source address, and per key id, within "
+                          "auth_failure_window before further wrong keys get 429 Too Many Requests (a valid key "
+                          "is always accepted)."),
     "auth_failure_window": ("float", "60.0", "Seconds over which failed authentications are counted."),
     "compute_url": ("url", "local", "Where training jobs run: 'local' (a process per job on this machine)."),
     "job_concurrency": ("int", "0", "Training jobs running at once; 0 means one per CPU core. Others wait as Pending."),

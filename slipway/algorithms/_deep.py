@@ -13,7 +13,11 @@ from slipway.algorithms.base import CLASSIFICATION, Algorithm, Hyperparameter
 from slipway.training.deep_algorithms import DEEP_ALGORITHMS
 from slipway.training.hyperparameters import Param
 
-__all__ = ["deep_algorithm"]
+__all__ = ["METRICS", "deep_algorithm"]
+
+# What slipway.training.deep reports: per epoch (torch_fit) and for the saved model (classification_metrics).
+METRICS = tuple(f"validation:{m}" for m in ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro",
+                                             "log_loss", "roc_auc")) + ("train:loss", "train:accuracy")
 
 # dataset formats (slipway data push) each network trains on; "files" holds MNIST IDX or npz files
 DATA_FORMATS = {"image-classifier": ("image-folder", "npz", "files"), "sequence-classifier": ("text-folder",)}
@@ -42,4 +46,6 @@ def deep_algorithm(name: str) -> Algorithm:
         search_space={k: dict(v) for k, v in spec.search_space.items()},
         input_kinds=DATA_FORMATS[name],
         framework=spec.framework,
+        metrics=METRICS,
+        validation_always=True,
     )

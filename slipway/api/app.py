@@ -7,7 +7,8 @@ from starlette.types import ASGIApp
 
 from slipway import __version__
 from slipway.api.deps import check_routes_protected
-from slipway.api.errors import install_error_handlers
+from slipway.api.docs import mount_docs
+from slipway.api.errors import document_errors, install_error_handlers
 from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
 from slipway.api.routers import (
@@ -38,7 +39,8 @@ def create_app(platform: Platform) -> FastAPI:
         title="Slipway",
         version=__version__,
         description="Self-hosted ML platform: datasets, training, registry, endpoints.",
-        docs_url="/docs",
+        docs_url=None,  # served from the package by mount_docs, not from a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.platform = platform
@@ -47,8 +49,10 @@ def create_app(platform: Platform) -> FastAPI:
     from slipway.web import mount_web
 
     mount_web(app)
+    mount_docs(app)
     check_routes_protected(app.routes)
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(AuditMiddleware, platform=platform)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app

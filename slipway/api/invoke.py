@@ -68,10 +68,9 @@ class InvocationFastPath:
             elif k == b"x-request-id":
                 rid = caller_request_id(v) or None
         client = scope.get("client")
-        try:
-            principal = p.auth.peek(authorization, client[0] if client else "")
-        except SlipwayError:  # throttled: the full path answers 429 and records it
-            return False
+        # A key unknown here (wrong, or not cached yet) takes the full path, which verifies it, throttles
+        # wrong ones (429) and records them; a known key is never throttled, on either path.
+        principal = p.auth.peek(authorization, client[0] if client else "")
         resource = f"endpoint/{name}"
         if principal is None or not evaluate(principal.policies, ACTION, resource) or not p.serving.gateway.routed(name):
             return False

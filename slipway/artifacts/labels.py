@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["estimator_rows", "label_rows", "to_probabilities"]
+__all__ = ["estimator_rows", "label_rows", "no_nan", "to_probabilities"]
 
 CLASSIFIERS = ("binary_classification", "multiclass_classification")
 
@@ -51,15 +51,23 @@ def to_probabilities(output: Any, n_labels: int | None = None) -> np.ndarray | N
     return out
 
 
+def no_nan(out: Any) -> np.ndarray:
+    """An ONNX graph does not refuse a missing value the way the estimator does: it answers NaN. Refuse it alike."""
+    out = np.asarray(out)
+    if out.dtype.kind == "f" and np.isnan(out).any():
+        raise ValueError("Input contains NaN: the model answered NaN")
+    return out
+
+
 def estimator_rows(model: Any, x: Any, problem: str | None, labels: Sequence[str] | None) -> list[dict[str, Any]]:
     """An estimator's (or its ONNX export's) answer for rows ``x`` in Slipway's shape for ``problem``."""
     if problem in CLASSIFIERS:
         labels = labels or [str(c) for c in getattr(model, "classes_", [])]
         if hasattr(model, "predict_proba"):
-            return label_rows(model.predict_proba(x), labels)
+            return label_rows(no_nan(model.predict_proba(x)), labels)
         return [{"label": str(v)} for v in np.asarray(model.predict(x)).tolist()]
     if problem == "clustering":
         return [{"cluster": int(v)} for v in np.asarray(model.predict(x)).tolist()]
     if problem == "transform":
         return [{"values": row} for row in np.asarray(model.transform(x)).tolist()]
-    return [{"value": v} for v in np.asarray(model.predict(x)).tolist()]
+    return [{"value": v} for v in no_nan(model.predict(x)).tolist()]

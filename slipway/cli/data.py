@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,7 +19,9 @@ from slipway.cli.output import (
     table,
 )
 from slipway.cli.state import client
-from slipway.schemas import DatasetVersionView
+
+if TYPE_CHECKING:
+    from slipway.schemas import DatasetVersionView
 
 app = typer.Typer(help="Datasets: immutable, versioned, checksummed.", no_args_is_help=True)
 

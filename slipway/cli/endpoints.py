@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_console, table
+from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_console, keeps_running, table
 from slipway.cli.state import client
-from slipway.schemas import EndpointView
+
+if TYPE_CHECKING:
+    from slipway.schemas import EndpointView
 
 app = typer.Typer(help="Real-time endpoints: model versions behind REST, rolling updates, variants.",
                   no_args_is_help=True)
@@ -56,6 +59,11 @@ def _render(ep: EndpointView) -> None:
                for d in ep.deployments])
 
 
+def _going_on(name: str, what: str, undo: str) -> str:
+    return (f"the {what} of endpoint {name} goes on on the server. Watch it: slipway endpoints show {name}; "
+            f"{undo}.")
+
+
 def _finish(ep: EndpointView, output: Output, action: str) -> None:
     emit(ep, output, lambda: _render(ep))
     failed = ep.deployments and ep.deployments[0].status == "Failed"
@@ -72,8 +80,9 @@ def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[s
            onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
     """Create an endpoint serving a model version (or weighted variants)."""
     serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
-    ep = client(ctx).endpoints.deploy(name, model, variants=variant or None, replicas=replicas, wait=wait,
-                                      serving=serving)
+    with keeps_running(_going_on(name, "deployment", f"remove it: slipway endpoints delete {name}")):
+        ep = client(ctx).endpoints.deploy(name, model, variants=variant or None, replicas=replicas, wait=wait,
+                                          serving=serving)
     _finish(ep, output, "deployment")
 
 
@@ -84,15 +93,17 @@ def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[s
            onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
     """Rolling, zero-downtime update; if the new version fails to start the old one keeps serving."""
     serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
-    ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait,
-                                      serving=serving)
+    with keeps_running(_going_on(name, "update", f"undo it: slipway endpoints rollback {name}")):
+        ep = client(ctx).endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait,
+                                          serving=serving)
     _finish(ep, output, "update")
 
 
 @app.command("rollback")
 def rollback(ctx: typer.Context, name: str, wait: bool = WaitOpt, output: Output = OutputOpt) -> None:
     """Go back to the configuration that served before the current one."""
-    ep = client(ctx).endpoints.rollback(name, wait=wait)
+    with keeps_running(_going_on(name, "rollback", f"see what serves: slipway endpoints show {name}")):
+        ep = client(ctx).endpoints.rollback(name, wait=wait)
     _finish(ep, output, "rollback")
 
 

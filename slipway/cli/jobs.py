@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from slipway.cli.output import Output, OutputOpt, ago, console, emit, table
+from slipway.cli.output import Output, OutputOpt, ago, console, emit, keeps_running, table
 from slipway.cli.state import client
-from slipway.schemas import JobMetrics, JobView
+
+if TYPE_CHECKING:
+    from slipway.schemas import JobMetrics, JobView
 
 app = typer.Typer(help="Training jobs: status, logs, metrics, stop, model download.", no_args_is_help=True)
 
@@ -100,9 +103,10 @@ def logs(ctx: typer.Context, name: str, follow: bool = typer.Option(False, "--fo
         text = "".join(c.jobs.logs(name, follow=follow))
         emit({"name": name, "status": c.jobs.get(name).view.status, "logs": text}, output, lambda: None)
         return
-    for chunk in c.jobs.logs(name, follow=follow):
-        sys.stdout.write(chunk)
-        sys.stdout.flush()
+    with keeps_running(f"job {name} keeps running on the server; stop it: slipway jobs stop {name}."):
+        for chunk in c.jobs.logs(name, follow=follow):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
 
 
 def _series_rows(m: JobMetrics) -> list[list[object]]:
@@ -120,6 +124,8 @@ def metrics(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     m = client(ctx).jobs.metrics(name)
 
     def render() -> None:
+        from slipway.schemas import JobMetrics
+
         render_metrics(m.final, f"{name}: final metrics")
         series = {k: v for k, v in m.series.items() if len(v) > 1}
         if series:

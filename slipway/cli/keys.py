@@ -12,7 +12,8 @@ from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_consol
 from slipway.cli.state import client
 from slipway.errors import InvalidArgument
 
-app = typer.Typer(help="API keys: create, list, revoke; rotate the master key.", no_args_is_help=True)
+app = typer.Typer(help="API keys: create, list, revoke; dashboard sign-in links; rotate the master key.",
+                  no_args_is_help=True)
 
 
 def read_policy(path: Path) -> dict[str, Any]:
@@ -48,6 +49,23 @@ def create(
                           "(slipway login --url URL --key KEY).[/dim]")
 
     emit(k, output, render)
+
+
+@app.command("signin-link")
+def signin_link(
+    ctx: typer.Context,
+    user: str = typer.Option(None, "--user", "-u", help="Who signs in (default: yourself)."),
+    output: Output = OutputOpt,
+) -> None:
+    """Print a one-time link that signs a browser in to the dashboard (valid 15 minutes, usable once)."""
+    url, k = client(ctx).keys.signin_link(user=user)
+
+    def render() -> None:
+        console.print(url, highlight=False, soft_wrap=True)
+        err_console.print(f"[dim]one-time sign-in link for {k.user}, valid until "
+                          f"{k.expires_at.isoformat(timespec='seconds') if k.expires_at else '-'}.[/dim]")
+
+    emit({"url": url, "user": k.user, "key_id": k.key_id, "expires_at": k.expires_at}, output, render)
 
 
 @app.command("list")

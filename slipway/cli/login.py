@@ -6,9 +6,6 @@ import typer
 
 from slipway.cli.output import Output, OutputOpt, console, emit
 from slipway.cli.state import CliState
-from slipway.client import Client
-from slipway.credentials import save_profile
-from slipway.settings import Settings
 
 
 def login(
@@ -19,6 +16,10 @@ def login(
     output: Output = OutputOpt,
 ) -> None:
     """Store an API key for a server; later commands with that --url (or SLIPWAY_URL) use it."""
+    from slipway.client import Client
+    from slipway.credentials import save_profile
+    from slipway.settings import Settings
+
     state: CliState = ctx.find_root().obj
     key = key or typer.prompt("API key", hide_input=True)
     settings = Settings.load(home=state.home)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import typer
 
 from slipway import __version__
 from slipway.cli import (
+    admin,
     algorithms,
     audit,
     data,
@@ -26,7 +26,12 @@ from slipway.cli import (
 )
 from slipway.cli.output import err_console
 from slipway.cli.state import CliState
-from slipway.errors import SlipwayError
+from slipway.errors import SlipwayError, invalid_argument_from_validation
+
+# httpx 0.28 imports its own command-line client (click, rich.progress, pygments) on `import httpx`, which
+# more than doubled the start-up of every slipway command that talks to a server (encode/httpx#3547). This
+# process never runs httpx's CLI: a None entry makes that import fail, and httpx falls back to a stub.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 app = typer.Typer(
     name="slipway",
@@ -65,23 +70,41 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(admin.app, name="admin")
 server.register(app)
 train.register(app)
 tuning.register(app)
 login.register(app)
 
 
+def _as_slipway_error(exc: Exception) -> SlipwayError | None:
+    """A user's mistake as a SlipwayError: ours as they are, pydantic's (a request model built by a command,
+    e.g. --validation-split 1.5) as one InvalidArgument line naming the field, the value and the expectation.
+    Pydantic is only looked up when a command has imported it, so `slipway --help` never loads it."""
+    if isinstance(exc, SlipwayError):
+        return exc
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and isinstance(exc, pydantic.ValidationError):
+        return invalid_argument_from_validation(list(exc.errors()))
+    return None
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     try:
         app()
-    except SlipwayError as exc:
+    except KeyboardInterrupt:  # Typer turns Ctrl-C in a command into exit 130; commands that wait on the
+        sys.exit(130)          # server say what keeps running first (slipway.cli.output.keeps_running).
+    except Exception as exc:
+        error = _as_slipway_error(exc)
+        if error is None:
+            raise
         if debug:
+            import traceback
+
             traceback.print_exc()
-        err_console.print(f"[red]Error:[/red] {exc.message}", highlight=False, markup=True, soft_wrap=True)
+        err_console.print(f"[red]Error:[/red] {error.message}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
 
 
 if __name__ == "__main__":

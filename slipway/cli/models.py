@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from slipway.cli.output import Output, OutputOpt, ago, console, emit, human_size, table
 from slipway.cli.state import client
-from slipway.schemas import ModelVersionView
+
+if TYPE_CHECKING:
+    from slipway.schemas import ModelVersionView
 
 app = typer.Typer(help="Model registry: immutable versions, approval, aliases, lineage.", no_args_is_help=True)
 

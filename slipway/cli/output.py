@@ -11,21 +11,18 @@ from enum import Enum
 from typing import Any
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
 
-__all__ = ["Output", "OutputOpt", "ago", "console", "emit", "err_console", "human_size", "progress_bar", "table"]
+# rich.table and rich.progress are imported where used, and pydantic not at all: `slipway --help` and
+# short commands start without them (see "CLI start-up" in docs/developing.md).
+
+__all__ = ["Output", "OutputOpt", "ago", "console", "emit", "err_console", "human_size", "keeps_running",
+           "progress_bar", "table"]
 
 console = Console()
 err_console = Console(stderr=True)
+SHORT = 12  # a column whose longest cell is this short keeps its width when a table is too wide
+MIN_LONG = 4  # the least a long column is given ("can…")
 
 
 class Output(str, Enum):
@@ -37,7 +34,7 @@ OutputOpt = typer.Option(Output.table, "--output", "-o", help="table for people,
 
 
 def to_jsonable(obj: Any) -> Any:
-    if isinstance(obj, BaseModel):
+    if hasattr(obj, "model_dump"):  # a pydantic model (not imported here: see the note on imports)
         return obj.model_dump(mode="json", by_alias=True)
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(o) for o in obj]
@@ -54,12 +51,43 @@ def emit(obj: Any, output: Output, render: Callable[[], None]) -> None:
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A table that fits the terminal (80 columns when piped): cells wrap between whole words, and a word
+    too long for its column is cut with an ellipsis, never folded mid-word (no `Complet/ed`)."""
+    from rich.table import Table
+
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
     t = Table(title=title, title_justify="left", header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        t.add_row(*["" if v is None else str(v) for v in r])
+    for c, width in zip(columns, _widths(columns, cells, console.width)):
+        t.add_column(c, overflow="ellipsis", width=width)
+    for r in cells:
+        t.add_row(*r)
     console.print(t)
+
+
+def _widths(columns: Sequence[str], cells: list[list[str]], total: int) -> list[int | None]:
+    """Column widths for a table ``total`` characters wide: None (natural) when it fits; otherwise short
+    columns (status, counts, times) keep their width and the long ones (names, URLs) share the rest."""
+    natural = [max([len(c)] + [len(r[i]) for r in cells if i < len(r)]) for i, c in enumerate(columns)]
+    room = total - (3 * len(columns) + 1)  # borders and padding
+    if sum(natural) <= room:
+        return [None] * len(columns)
+    short = [n <= SHORT for n in natural]
+    rest = room - sum(n for n, s in zip(natural, short) if s)
+    long_total = sum(n for n, s in zip(natural, short) if not s)
+    if rest < MIN_LONG * short.count(False):
+        return [None] * len(columns)  # too narrow to keep anything whole: let Rich squeeze them all
+    return [n if s else max(MIN_LONG, rest * n // long_total) for n, s in zip(natural, short)]
+
+
+@contextmanager
+def keeps_running(message: str) -> Iterator[None]:
+    """Ctrl-C while a command waits on the server: say what keeps running there and how to see or stop it
+    (``message``), then exit 130. Without it Typer exits 130 without a word."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err_console.print(f"\nInterrupted: {message}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
 
 
 def human_size(n: int | None) -> str:
@@ -89,6 +117,8 @@ def progress_bar(description: str, total: int | None, enabled: bool = True) -> I
     if not enabled:
         yield lambda _n: None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
+
     with Progress(
         "[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         TimeRemainingColumn(), console=err_console, transient=True,

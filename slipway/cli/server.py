@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING
 
 import typer
 
 from slipway.cli.output import Output, OutputOpt, console, emit, table
 from slipway.cli.state import CliState, client
-from slipway.settings import Settings
+
+if TYPE_CHECKING:
+    from slipway.services import Platform
 
 
 def up(
@@ -23,7 +25,10 @@ def up(
     tls_key: str = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
 ) -> None:
     """Start the platform (API, UI, controllers) in the foreground; Ctrl-C stops it."""
+    import logging
+
     from slipway.server import serve
+    from slipway.settings import Settings
 
     state: CliState = ctx.find_root().obj
     settings = Settings.load(
@@ -32,10 +37,38 @@ def up(
     )
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    def ready(url: str) -> None:
+    def ready(url: str, platform: Platform) -> None:
         console.print(f"[bold green]Slipway is up[/bold green] on {url}  (home {settings.home}; API docs {url}/docs)")
+        for line in next_steps(url, platform, demo):
+            console.print(line, highlight=False, soft_wrap=True)
 
     serve(settings, demo=demo, ready=ready, ssl_certfile=tls_cert, ssl_keyfile=tls_key)
+
+
+def next_steps(url: str, platform: Platform, demo: bool) -> list[str]:
+    """What `slipway up` prints once listening: how to sign in to the dashboard, and three next commands."""
+    from slipway.errors import SlipwayError
+    from slipway.schemas.auth import SIGNIN_LIFETIME, signin_url
+
+    lines = []
+    try:
+        link = signin_url(url, platform.auth.create_signin_link("admin").key)
+        lines.append(f"Dashboard: {link}")
+        lines.append(f"  (a one-time sign-in link for admin, valid {SIGNIN_LIFETIME}; "
+                     "`slipway keys signin-link` prints another)")
+    except SlipwayError:  # no admin user (removed by hand): sign in with a key instead
+        lines.append(f"Dashboard: {url}/  (sign in with a key: slipway keys create --expires 7d)")
+    lines.append("Next, in another terminal with .venv/bin on your PATH:")
+    lines.append("  slipway status                 # what runs where, and counts")
+    if demo:
+        lines.append("  slipway data list              # the demo's datasets (demo-…), loading in the background")
+        lines.append("  slipway train --algorithm logistic-regression --data train=demo-cancer:1 "
+                     "--validation-split 0.2")
+    else:
+        lines.append("  slipway data push NAME FILE.csv --label COLUMN")
+        lines.append("  slipway algorithms list        # built-in algorithms, then: slipway train --help")
+    lines.append("The README's five-minute tour goes on from there.")
+    return lines
 
 
 def status(ctx: typer.Context, output: Output = OutputOpt) -> None:

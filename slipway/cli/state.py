@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
-from slipway.client import Client
+if TYPE_CHECKING:  # the SDK (httpx, pydantic) is imported when a command first talks to a server
+    from slipway.client import Client
 
 __all__ = ["CliState", "client"]
 
@@ -21,6 +23,8 @@ class CliState:
 
     def client(self) -> Client:
         if self._client is None:
+            from slipway.client import Client
+
             self._client = Client(url=self.url, api_key=self.api_key, home=self.home)
         return self._client
 

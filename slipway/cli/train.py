@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from slipway.cli.jobs import render_metrics, status_text
-from slipway.cli.output import Output, OutputOpt, console, emit, err_console
+from slipway.cli.output import Output, OutputOpt, console, emit, err_console, keeps_running
 from slipway.cli.state import client
 from slipway.errors import InvalidArgument, JobFailed
 
@@ -63,6 +63,9 @@ def train(
                                                                             "evaluation, e.g. 0.2."),
     max_runtime: int = typer.Option(None, "--max-runtime", help="Seconds before the job is stopped."),
     memory_limit: int = typer.Option(None, "--memory-limit", help="Memory limit of the job in MB."),
+    secret: list[str] = typer.Option([], "--secret", help="A secret (slipway secrets set NAME) the job gets as the "
+                                                          "environment variable NAME, redacted from its log "
+                                                          "(repeatable)."),
     wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the job until it ends (default in a terminal)."),
     register: str = typer.Option(None, "--register", help="Register the model under this name when the job "
                                                           "completes (implies --wait)."),
@@ -78,7 +81,8 @@ def train(
     c = client(ctx)
     job = c.jobs.create(name, algorithm=algorithm, script=script, source_dir=source_dir, framework=framework,
                         data=channels, hyperparameters=hps, label=label, validation_split=validation_split,
-                        metric_definitions=defs, max_runtime=max_runtime, memory_limit_mb=memory_limit)
+                        metric_definitions=defs, max_runtime=max_runtime, memory_limit_mb=memory_limit,
+                        secrets=secret)
     if register and wait is False:
         raise InvalidArgument("--register waits for the job to complete; drop --no-wait (or register later with "
                               "`slipway models register JOB --name NAME`).", {"field": "register"})
@@ -88,9 +92,14 @@ def train(
         emit(job.view, output, lambda: console.print(
             f"{job.name}: {status_text(job.view)}. Follow it with: slipway jobs logs {job.name} --follow"))
         return
+    note = (f"job {job.name} keeps running on the server. Follow it: slipway jobs logs {job.name} --follow; "
+            f"stop it: slipway jobs stop {job.name}.")
+    if register:
+        note += f" It is not registered: when it completes, run slipway models register {job.name} --name {register}."
     if output == Output.json:
         try:
-            job.wait()
+            with keeps_running(note):
+                job.wait()
         except JobFailed:
             pass
         result: dict[str, Any] = job.view.model_dump(mode="json")
@@ -105,7 +114,8 @@ def train(
             spinner.update(f"{v.name}: {v.status} ({v.secondary_status}){elapsed}")
 
         try:
-            job.wait(logs=True, on_update=update)
+            with keeps_running(note):
+                job.wait(logs=True, on_update=update)
         except JobFailed:
             pass
     v = job.view

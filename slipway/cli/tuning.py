@@ -5,14 +5,17 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_console, table
+from slipway.cli.output import Output, OutputOpt, ago, console, emit, keeps_running, table
 from slipway.cli.state import client
 from slipway.cli.train import parse_channels, parse_pairs, parse_value
 from slipway.errors import InvalidArgument
-from slipway.schemas.tuning import CreateTuningRequest, TuningJobView
+
+if TYPE_CHECKING:
+    from slipway.schemas.tuning import TuningJobView
 
 app = typer.Typer(help="Hyperparameter tuning jobs: Bayesian, random, grid; Hyperband early stopping.",
                   no_args_is_help=True)
@@ -43,8 +46,9 @@ def render(v: TuningJobView) -> None:
                   f"early stopping {v.early_stopping})")
     console.print(f"trials: {_counters(v)}  of max {v.max_trials} ({v.max_parallel} in parallel)")
     console.print(f"best: {_best(v)}")
-    if v.failure_reason:
-        err_console.print(f"[red]reason:[/red] {v.failure_reason}", markup=True, highlight=False)
+    if v.failure_reason:  # on stdout with the rest, so it cannot interleave with the table
+        console.print("[red]reason:[/red] ", end="")
+        console.print(v.failure_reason, markup=False, highlight=False)
     console.print("ranges: " + ", ".join(f"{k}={r}" for k, r in v.ranges.items()))
     if v.trials:
         names = list(v.ranges)
@@ -64,6 +68,8 @@ def tune(
     metric: list[str] = typer.Option([], "--metric", help="NAME=REGEX over log lines (repeatable)."),
     label: str = typer.Option(None, "--label", help="Target column (default: the dataset version's label)."),
     validation_split: float = typer.Option(None, "--validation-split", help="Share of train held out."),
+    secret: list[str] = typer.Option([], "--secret", help="A secret every trial gets as the environment variable "
+                                                          "NAME, redacted from its log (repeatable)."),
     objective: str = typer.Option(..., "--objective", help="Metric to optimise, e.g. validation:roc_auc."),
     maximize: bool = typer.Option(True, "--maximize/--minimize", help="Direction of the objective."),
     ranges: list[str] = typer.Option([], "--range", "-r", help="NAME=MIN:MAX[:int][:log] or NAME=A,B,C "
@@ -81,6 +87,7 @@ def tune(
     output: Output = OutputOpt,
 ) -> None:
     """Tune hyperparameters: each trial is a training job; the best one is always visible."""
+    from slipway.schemas.tuning import CreateTuningRequest
     from slipway.sdk.jobs import generate_name
 
     if (algorithm is None) == (script is None):
@@ -93,7 +100,7 @@ def tune(
     template = c.jobs.build_request(
         name, algorithm=algorithm, script=script, source_dir=source_dir, framework=framework,
         data=parse_channels(data), hyperparameters=hps, label=label, validation_split=validation_split,
-        metric_definitions=defs, max_runtime=trial_max_runtime,
+        metric_definitions=defs, max_runtime=trial_max_runtime, secrets=secret,
     )
     req = CreateTuningRequest(job=template, objective=objective, maximize=maximize, ranges=ranges, strategy=strategy,
                               max_trials=max_trials, max_parallel=max_parallel, max_runtime=max_runtime,
@@ -105,14 +112,17 @@ def tune(
         emit(job.view, output, lambda: console.print(
             f"{job.name}: {job.view.status}. Follow it with: slipway tuning show {job.name}"))
         return
+    note = (f"tuning job {job.name} keeps running on the server, its trials too. See it: slipway tuning show "
+            f"{job.name}; stop it: slipway tuning stop {job.name}.")
     if output == Output.table:
-        with console.status(f"{job.name}: starting") as spinner:
+        with keeps_running(note), console.status(f"{job.name}: starting") as spinner:
             while not job.refresh().view.done:
                 spinner.update(f"{job.name}: {_counters(job.view)}; best {_best(job.view)}")
                 time.sleep(1)
         render(job.view)
     else:
-        job.wait(raise_on_failure=False)
+        with keeps_running(note):
+            job.wait(raise_on_failure=False)
         emit(job.view, output, lambda: None)
     if job.view.status != "Completed":
         raise typer.Exit(1)

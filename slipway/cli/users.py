@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from slipway.cli.output import Output, OutputOpt, ago, console, emit, table
 from slipway.cli.state import client
-from slipway.schemas.auth import UserView
+
+if TYPE_CHECKING:
+    from slipway.schemas.auth import UserView
 
 app = typer.Typer(help="Users: each has one role and any number of API keys.", no_args_is_help=True)
 

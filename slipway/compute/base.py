@@ -7,7 +7,7 @@ A handle (a string stored on the job row) lets a restarted server find a process
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +33,9 @@ class Executor(ABC):
         """How many jobs may run at once."""
 
     @abstractmethod
-    def submit(self, job_dir: Path, log: Path, warm: bool = False) -> str:
-        """Start the job's process; return its handle. ``warm``: a built-in that may use a pre-warmed process."""
+    def submit(self, job_dir: Path, log: Path, warm: bool = False, env: Mapping[str, str] | None = None) -> str:
+        """Start the job's process; return its handle. ``warm``: a built-in that may use a pre-warmed process.
+        ``env``: variables added to the process's environment (the job's secrets), never written to disk."""
 
     @abstractmethod
     def poll(self, handle: str) -> ProcessState:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from slipway.compute.base import Executor, ProcessState
@@ -69,9 +69,11 @@ class LocalExecutor(Executor):
             return None
         return spare
 
-    def submit(self, job_dir: Path, log: Path, warm: bool = False) -> str:
+    def submit(self, job_dir: Path, log: Path, warm: bool = False, env: Mapping[str, str] | None = None) -> str:
         log.parent.mkdir(parents=True, exist_ok=True)
-        proc = self._take_spare() if warm and self.warm_pool else None
+        # A spare process was started before this job's environment was known: a job with its own
+        # variables (secrets) gets a fresh process.
+        proc = self._take_spare() if warm and self.warm_pool and not env else None
         if proc is not None and proc.stdin is not None:
             proc.stdin.write((json.dumps({"job_dir": str(job_dir), "log": str(log)}) + "\n").encode())
             proc.stdin.close()
@@ -79,7 +81,8 @@ class LocalExecutor(Executor):
             with open(log, "ab") as out:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "slipway.training.runner", str(job_dir)],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir, env=self._env(),
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=job_dir,
+                    env={**self._env(), **(env or {})},
                     start_new_session=True, close_fds=True,
                 )
         with self._lock:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from slipway.errors import InvalidArgument
+from slipway.home import private_file
 
 __all__ = ["Database"]
 
@@ -39,6 +40,7 @@ class Database:
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                private_file(Path(path))  # SQLite gives its -wal and -shm files the database file's mode
             self.engine: Engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # Take the write lock at BEGIN so two writers queue instead of failing on upgrade.

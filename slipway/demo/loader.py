@@ -14,17 +14,21 @@ from slipway.data import pack_folder
 if TYPE_CHECKING:
     from slipway.services import Platform
 
-__all__ = ["DEMO_ENDPOINT", "DEMO_MODEL", "load_demo", "load_demo_serving", "start_demo_loader"]
+__all__ = ["DEMO_ENDPOINT", "DEMO_MODEL", "DEMO_PREFIX", "load_demo", "load_demo_serving", "start_demo_loader"]
 
 log = logging.getLogger("slipway.demo")
 MARKER = "demo-loaded"
-DEMO_MODEL = "cancer"
-DEMO_ENDPOINT = "cancer"
+# Everything the demo creates is named demo-…, so that a user's own first `data push cancer`, `train --name
+# cancer-lr` or `--register cancer` (the README tour, typed on what `make run` gives) gets version 1 of a name
+# of their own instead of colliding with the demo or silently reusing its model.
+DEMO_PREFIX = "demo-"
+DEMO_MODEL = "demo-cancer"
+DEMO_ENDPOINT = "demo-cancer"
 
 
 DEMO_JOBS = {
     # name -> (algorithm, train dataset version, hyperparameters)
-    "cancer-lr": ("logistic-regression", "cancer:1", {"C": 0.5}),
+    "demo-cancer-lr": ("logistic-regression", "demo-cancer:1", {"C": 0.5}),
 }
 
 
@@ -45,7 +49,7 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
             else:
                 shutil.copyfile(item.path, spooled)
             result = platform.datasets.push(
-                item.name, spooled, filename=item.path.name, kind=kind, format=item.format,
+                DEMO_PREFIX + item.name, spooled, filename=item.path.name, kind=kind, format=item.format,
                 label=item.label, description=item.description, user=user,
             )
             refs.append(result.version.ref)
@@ -74,7 +78,7 @@ def start_demo_jobs(platform: Platform, user: str = "demo") -> list[str]:
     return started
 
 
-DEMO_TUNING = "iris-tune"
+DEMO_TUNING = "demo-iris-tune"
 
 
 def start_demo_tuning(platform: Platform, user: str = "demo") -> list[str]:
@@ -84,7 +88,7 @@ def start_demo_tuning(platform: Platform, user: str = "demo") -> list[str]:
     from slipway.schemas.tuning import CreateTuningRequest
 
     req = CreateTuningRequest(
-        job=CreateJobRequest(algorithm="logistic-regression", inputs={"train": "iris:1"}, validation_split=0.3),
+        job=CreateJobRequest(algorithm="logistic-regression", inputs={"train": "demo-iris:1"}, validation_split=0.3),
         objective="validation:accuracy", maximize=True, ranges=["C=0.001:100:log"], strategy="bayesian",
         max_trials=6, max_parallel=1, seed=0,
     )

@@ -1,40 +1,77 @@
-"""Pydantic models that form the API contract, shared by the server and the SDK."""
+"""Pydantic models that form the API contract, shared by the server and the SDK.
+
+Names are imported from their module on first use (``from slipway.schemas import JobView`` works as
+before): building pydantic models costs start-up time, and a CLI command needs only a few of them.
+"""
 
 from __future__ import annotations
 
-from slipway.schemas.common import Page, ServerStatus
-from slipway.schemas.datasets import (
-    ColumnSchema,
-    DatasetSummary,
-    DatasetVersionView,
-    PushResult,
-)
-from slipway.schemas.endpoints import (
-    DeploymentView,
-    EndpointRequest,
-    EndpointView,
-    ReplicaView,
-    ServingOptions,
-    VariantSpec,
-)
-from slipway.schemas.jobs import (
-    AlgorithmView,
-    CreateJobRequest,
-    HyperparameterView,
-    JobMetrics,
-    JobView,
-    MetricDefinition,
-    MetricPoint,
-    SourceUpload,
-    StatusTransition,
-)
-from slipway.schemas.models import (
-    AliasRequest,
-    ApprovalRequest,
-    ModelEventView,
-    ModelSummary,
-    ModelVersionView,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slipway.schemas.common import Page, ServerStatus
+    from slipway.schemas.datasets import (
+        ColumnSchema,
+        DatasetSummary,
+        DatasetVersionView,
+        PushResult,
+    )
+    from slipway.schemas.endpoints import (
+        DeploymentView,
+        EndpointRequest,
+        EndpointView,
+        ReplicaView,
+        ServingOptions,
+        VariantSpec,
+    )
+    from slipway.schemas.jobs import (
+        AlgorithmView,
+        CreateJobRequest,
+        HyperparameterView,
+        JobMetrics,
+        JobView,
+        MetricDefinition,
+        MetricPoint,
+        SourceUpload,
+        StatusTransition,
+    )
+    from slipway.schemas.models import (
+        AliasRequest,
+        ApprovalRequest,
+        ModelEventView,
+        ModelSummary,
+        ModelVersionView,
+    )
+
+_MODULES = {
+    "AlgorithmView": "jobs",
+    "AliasRequest": "models",
+    "ApprovalRequest": "models",
+    "ColumnSchema": "datasets",
+    "CreateJobRequest": "jobs",
+    "DatasetSummary": "datasets",
+    "DatasetVersionView": "datasets",
+    "DeploymentView": "endpoints",
+    "EndpointRequest": "endpoints",
+    "EndpointView": "endpoints",
+    "HyperparameterView": "jobs",
+    "JobMetrics": "jobs",
+    "JobView": "jobs",
+    "MetricDefinition": "jobs",
+    "MetricPoint": "jobs",
+    "ModelEventView": "models",
+    "ModelSummary": "models",
+    "ModelVersionView": "models",
+    "Page": "common",
+    "PushResult": "datasets",
+    "ReplicaView": "endpoints",
+    "ServerStatus": "common",
+    "ServingOptions": "endpoints",
+    "SourceUpload": "jobs",
+    "StatusTransition": "jobs",
+    "VariantSpec": "endpoints",
+}
 
 __all__ = [
     "AlgorithmView",
@@ -64,3 +101,12 @@ __all__ = [
     "ServingOptions",
     "VariantSpec",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'slipway.schemas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"slipway.schemas.{module}"), name)
+    globals()[name] = value
+    return value

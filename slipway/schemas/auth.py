@@ -7,22 +7,48 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from slipway.names import NAME_SCHEMA
 from slipway.schemas.common import Page
 
 __all__ = [
+    "ACTION_PATTERN", "POLICY_SCHEMA", "RESOURCE_PATTERN",
     "AuditCountView", "AuditEventView", "KeyCreate", "KeyCreated", "KeyView", "Page", "RoleCreate", "RoleView",
-    "RotateResult", "SecretPut", "SecretView", "UserCreate", "UserUpdate", "UserView", "WhoAmI",
+    "RotateResult", "SIGNIN_DESCRIPTION", "SIGNIN_LIFETIME", "SIGNIN_POLICY", "SecretPut", "SecretView",
+    "UserCreate", "UserUpdate", "UserView", "WhoAmI", "signin_url",
 ]
+
+# What slipway.services.policies.parse_policy accepts (it compiles these patterns), as JSON Schema for the
+# OpenAPI document of role and key bodies.
+ACTION_PATTERN = r"^(\*|[a-z*?][a-z0-9*?-]*:[A-Za-z*?][A-Za-z0-9*?]*)$"
+RESOURCE_PATTERN = r"^[A-Za-z0-9*?][A-Za-z0-9._:@=+*?/-]{0,254}$"
+
+
+def _one_or_many(pattern: str) -> dict[str, Any]:
+    item = {"type": "string", "pattern": pattern}
+    return {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+
+
+_STATEMENT = {"type": "object", "required": ["Effect", "Action", "Resource"], "additionalProperties": False,
+              "properties": {"Sid": {}, "Effect": {"enum": ["Allow", "Deny"]},
+                             "Action": _one_or_many(ACTION_PATTERN), "Resource": _one_or_many(RESOURCE_PATTERN)}}
+POLICY_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["Statement"], "additionalProperties": False,
+    "description": 'A policy: {"Statement": [{"Effect": "Allow" or "Deny", "Action": [...], "Resource": [...]}]}.',
+    "properties": {"Version": {}, "Statement": {"anyOf": [_STATEMENT, {"type": "array", "items": _STATEMENT,
+                                                                       "minItems": 1}]}},
+}
+DURATION_PATTERN = r"^\s*0*[1-9][0-9]{0,3}\s*[smhdw]\s*$"  # slipway.services.auth.parse_duration
 
 
 class UserCreate(BaseModel):
-    name: str
-    role: str = Field(description="admin, data-scientist, viewer, invoker or a custom role.")
+    name: str = Field(json_schema_extra=NAME_SCHEMA)
+    role: str = Field(description="admin, data-scientist, viewer, invoker or a custom role.",
+                      json_schema_extra=NAME_SCHEMA)
 
 
 class UserUpdate(BaseModel):
     role: str | None = None
-    disabled: bool | None = None
+    disabled: bool | None = Field(default=None, strict=True)
 
 
 class UserView(BaseModel):
@@ -34,10 +60,20 @@ class UserView(BaseModel):
     active_keys: int = 0
 
 
+# A dashboard sign-in link (`slipway up`, `slipway keys signin-link`) holds a key made with these: it can do
+# nothing through the API (an explicit Deny of everything), lives minutes, and the dashboard's sign-in trades it
+# once for a session key of the same user (AuthService.dashboard_session). Shared by the server and the SDK.
+SIGNIN_DESCRIPTION = "one-time dashboard sign-in link"
+SIGNIN_POLICY: dict[str, Any] = {"Statement": [{"Effect": "Deny", "Action": ["*"], "Resource": ["*"]}]}
+SIGNIN_LIFETIME = "15m"
+
+
 class KeyCreate(BaseModel):
     user: str | None = Field(default=None, description="Owner of the key (default: the caller).")
-    expires: str | None = Field(default=None, description="Lifetime such as 30d, 12h or 90m; none means no expiry.")
-    policy: dict[str, Any] | None = Field(default=None, description="A narrower policy than the user's role.")
+    expires: str | None = Field(default=None, description="Lifetime such as 30d, 12h or 90m; none means no expiry.",
+                                json_schema_extra={"pattern": DURATION_PATTERN})
+    policy: dict[str, Any] | None = Field(default=None, description="A narrower policy than the user's role.",
+                                          json_schema_extra={"anyOf": [POLICY_SCHEMA, {"type": "null"}]})
     description: str = Field(default="", max_length=500)
 
 
@@ -60,8 +96,8 @@ class KeyCreated(KeyView):
 
 
 class RoleCreate(BaseModel):
-    name: str
-    policy: dict[str, Any]
+    name: str = Field(json_schema_extra=NAME_SCHEMA)
+    policy: dict[str, Any] = Field(json_schema_extra=POLICY_SCHEMA)
     description: str = Field(default="", max_length=2000)
 
 
@@ -121,3 +157,9 @@ class RotateResult(BaseModel):
     master_key: str = Field(description="Fingerprint of the new master key (not the key).")
     rewrapped_objects: int
     rewrapped_secrets: int
+
+
+def signin_url(base_url: str, key: str) -> str:
+    """The dashboard link for a sign-in key. The key rides in the fragment, which browsers never send to a
+    server, so it stays out of access logs and proxies; the sign-in page posts it once."""
+    return f"{base_url.rstrip('/')}/ui/login#signin={key}"

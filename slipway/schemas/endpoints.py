@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from slipway.names import MODEL_REF_SCHEMA, NAME_SCHEMA
+
 
 class ServingOptions(BaseModel):
     """How each replica of a variant serves (docs/serving.md, Performance)."""
@@ -21,19 +23,23 @@ class ServingOptions(BaseModel):
     workers: int = Field(default=0, ge=0, le=64,
                          description="Processes per replica sharing its port; 0: one per core when ONNX "
                                      "Runtime serves, else one.")
-    onnx: bool = Field(default=True, description="Serve the verified ONNX export when the model has one.")
+    onnx: bool = Field(default=True, strict=True, description="Serve the verified ONNX export when the model has one.")
 
 
 class VariantSpec(BaseModel):
-    name: str = Field(default="primary", description="Variant name; the response header X-Slipway-Variant names it.")
-    model: str = Field(description="name:N, name:latest or name@alias; resolved to name:N when deployed.")
+    name: str = Field(default="primary", description="Variant name; the response header X-Slipway-Variant names it.",
+                      json_schema_extra=NAME_SCHEMA)
+    model: str = Field(description="name:N, name:latest or name@alias; resolved to name:N when deployed.",
+                       json_schema_extra=MODEL_REF_SCHEMA)
     weight: float = Field(default=1.0, ge=0, description="Share of traffic, relative to the other variants.")
     replicas: int = Field(default=1, ge=1, le=64)
     serving: ServingOptions = Field(default_factory=ServingOptions)
 
 
 class EndpointRequest(BaseModel):
-    variants: list[VariantSpec] = Field(min_length=1, max_length=16)
+    variants: list[VariantSpec] = Field(min_length=1, max_length=16, json_schema_extra={
+        "contains": {"properties": {"weight": {"exclusiveMinimum": 0}}},  # some variant takes traffic
+        "description": "At least one variant with a weight above 0 (the default is 1)."})
 
 
 class ReplicaView(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -18,6 +18,10 @@ class MetricDefinition(BaseModel):
 class CreateJobRequest(BaseModel):
     """Exactly one of ``algorithm`` (a built-in) or ``entry_point`` (a script in the uploaded source)."""
 
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["algorithm"], "properties": {"algorithm": {"type": "string", "minLength": 1}}},
+        {"required": ["entry_point"], "properties": {"entry_point": {"type": "string", "minLength": 1}}}]})
+
     algorithm: str | None = None
     entry_point: str | None = Field(None, description="Script path inside the source folder, e.g. train.py.")
     source_sha256: str | None = Field(None, description="sha256 returned by PUT /api/v1/jobs/{name}/source.")
@@ -29,6 +33,9 @@ class CreateJobRequest(BaseModel):
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     max_runtime: int | None = Field(None, ge=1, description="Seconds before the job is stopped.")
     memory_limit_mb: int | None = Field(None, ge=16, description="Address-space limit of the job's processes.")
+    secrets: list[str] = Field(default_factory=list, max_length=64, description=(
+        "Names of secrets (slipway secrets set NAME) whose values the job gets as environment variables, "
+        "named after the secret ('-' and '.' become '_'); the values are redacted from its log."))
 
 
 class StatusTransition(BaseModel):
@@ -53,6 +60,7 @@ class JobView(BaseModel):
     metric_definitions: list[MetricDefinition]
     max_runtime: int
     memory_limit_mb: int | None
+    secrets: list[str] = Field(default_factory=list, description="Names of the secrets the job gets (no values).")
     status: str
     secondary_status: str
     transitions: list[StatusTransition]

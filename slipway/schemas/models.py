@@ -65,4 +65,4 @@ class ApprovalRequest(BaseModel):
 
 
 class AliasRequest(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=999_999_999_999_999)  # exact as a JSON (float) bound too

@@ -14,7 +14,8 @@ TUNING_TERMINAL = ("Completed", "Failed", "Stopped")
 
 class CreateTuningRequest(BaseModel):
     job: CreateJobRequest = Field(..., description="The training job each trial runs; tuned values override its hyperparameters.")
-    objective: str = Field(..., description="Metric to optimise, e.g. validation:roc_auc.")
+    objective: str = Field(..., description="Metric to optimise, e.g. validation:roc_auc.",
+                           json_schema_extra={"minLength": 1})
     maximize: bool = True
     ranges: list[str] = Field(default_factory=list, description="NAME=MIN:MAX[:int][:log] or NAME=A,B,C; default: the algorithm's search space.")
     strategy: str = "bayesian"

@@ -118,6 +118,7 @@ class Jobs:
         metric_definitions: Mapping[str, str] | list[dict[str, str]] | None = None,
         max_runtime: int | None = None,
         memory_limit_mb: int | None = None,
+        secrets: list[str] | None = None,
     ) -> CreateJobRequest:
         """The request for a job (a script's source folder is uploaded now); tuning uses it as a template."""
         if script is not None and algorithm is not None:
@@ -134,7 +135,7 @@ class Jobs:
             algorithm=algorithm, entry_point=entry, source_sha256=source_sha, framework=framework,
             inputs=dict(data or {}), hyperparameters=dict(hyperparameters or {}), label=label,
             validation_split=validation_split, metric_definitions=defs,  # type: ignore[arg-type]
-            max_runtime=max_runtime, memory_limit_mb=memory_limit_mb,
+            max_runtime=max_runtime, memory_limit_mb=memory_limit_mb, secrets=list(secrets or []),
         )
 
     def create(self, name: str | None = None, *, wait: bool = False, **kw: Any) -> Job:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from slipway.schemas.auth import KeyCreated, KeyView, Page, RotateResult
+from slipway.schemas.auth import (
+    SIGNIN_DESCRIPTION,
+    SIGNIN_LIFETIME,
+    SIGNIN_POLICY,
+    KeyCreated,
+    KeyView,
+    Page,
+    RotateResult,
+    signin_url,
+)
 from slipway.sdk.http import Api, drop_none
 
 __all__ = ["Keys"]
@@ -20,6 +29,12 @@ class Keys:
         """A new key for ``user`` (default: yourself); ``.key`` holds the secret, shown only now."""
         body = drop_none(user=user, expires=expires, policy=policy, description=description)
         return KeyCreated.model_validate(self._api.json("POST", "/api/v1/keys", json=body))
+
+    def signin_link(self, user: str | None = None) -> tuple[str, KeyCreated]:
+        """(a one-time dashboard sign-in link for ``user``, its key): valid minutes, usable once, and good for
+        nothing but signing in."""
+        k = self.create(user=user, expires=SIGNIN_LIFETIME, policy=SIGNIN_POLICY, description=SIGNIN_DESCRIPTION)
+        return signin_url(self._api.url, k.key), k
 
     def list(self, user: str | None = None, limit: int | None = None, page_token: str | None = None) -> Page[KeyView]:
         params = drop_none(user=user, limit=limit, page_token=page_token)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from slipway.db import Database, utcnow
 from slipway.db.models import AuditCount, AuditEvent
 from slipway.errors import InvalidArgument
+from slipway.names import escape_controls
 from slipway.schemas.auth import AuditCountView, AuditEventView, Page
 from slipway.services.auth import parse_duration
 
@@ -54,7 +55,8 @@ class AuditService:
             self.record(**event)
 
     def record(self, **event: Any) -> None:
-        fields = {k: (str(v)[:limit] if isinstance(v, str) else v) for k, v, limit in (
+        # Escaped: a control character in a path or a message must not forge or hide lines of the trail.
+        fields = {k: (escape_controls(v)[:limit] if isinstance(v, str) else v) for k, v, limit in (
             (k, v, 1024 if k == "path" else 512 if k == "resource" else 4000 if k == "message" else 128)
             for k, v in event.items())}
         self.db.run(lambda s: s.add(AuditEvent(time=utcnow(), **fields)))
@@ -93,7 +95,7 @@ class AuditService:
         self.flush()
         with self.db.session() as s:
             q = select(AuditCount).order_by(AuditCount.day, AuditCount.user, AuditCount.action, AuditCount.resource)
-            if since:
+            if since is not None:
                 q = q.where(AuditCount.day >= self._since(since).date().isoformat())
             return [AuditCountView(day=r.day, user=r.user, action=r.action, resource=r.resource, count=r.count)
                     for r in s.execute(q).scalars()]
@@ -107,7 +109,7 @@ class AuditService:
             pass
         try:
             return utcnow() - parse_duration(since, "since")
-        except InvalidArgument:
+        except (InvalidArgument, OverflowError):  # OverflowError: a duration longer than the calendar
             raise InvalidArgument(
                 f"Field 'since' has value {since!r}. Expected a duration (90s, 15m, 1h, 30d) or an ISO time "
                 "(2026-11-22T14:00:00).", {"field": "since", "value": since},
@@ -119,7 +121,7 @@ class AuditService:
         from sqlalchemy import func
 
         q = select(AuditEvent)
-        if since:
+        if since is not None:
             q = q.where(AuditEvent.time >= self._since(since))
         if user:
             q = q.where(AuditEvent.user == user)

@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,17 @@ from slipway.db import Database, utcnow
 from slipway.db.models import ApiKey, Role, User
 from slipway.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound, TooManyRequests, Unauthorized
 from slipway.names import check_name
-from slipway.schemas.auth import KeyCreated, KeyView, Page, RoleView, UserView, WhoAmI
+from slipway.schemas.auth import (
+    SIGNIN_DESCRIPTION,
+    SIGNIN_LIFETIME,
+    SIGNIN_POLICY,
+    KeyCreated,
+    KeyView,
+    Page,
+    RoleView,
+    UserView,
+    WhoAmI,
+)
 from slipway.services.policies import BUILTIN_ROLES, Policy, covers, evaluate, parse_policy
 
 __all__ = ["AuthService", "FailureLimiter", "Principal", "parse_duration", "parse_token"]
@@ -37,13 +47,17 @@ _TOKEN = re.compile(r"^swk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _CACHE_TTL = 5.0
 _CACHE_GRACE = 2.0  # peek() answers a stale entry this long while one refresh runs
 _LAST_USED_EVERY = 60.0
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_DURATION = re.compile(r"^([0-9]+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+ADMIN_ROLE = "admin"
 
 UNAUTHORIZED = (
     "Invalid API key: it is wrong, expired or revoked, or its user is disabled. "
     "Ask an admin for a new key (slipway keys create) and store it with slipway login."
 )
+SESSION_LIFETIME = "7d"  # of the dashboard session a sign-in link turns into
+
 MISSING = (
     "Missing API key. Send 'Authorization: Bearer <key>'; the CLI and SDK use the credentials file "
     "of the home folder, or a profile stored with `slipway login --url URL --key KEY`."
@@ -53,9 +67,10 @@ MISSING = (
 def parse_duration(text: str, field_name: str) -> dt.timedelta:
     """``90s``, ``15m``, ``1h``, ``30d``, ``2w``."""
     m = _DURATION.match(text.strip()) if isinstance(text, str) else None
-    if not m or int(m.group(1)) == 0:
+    if not m or not 0 < int(m.group(1)) <= 9999:  # 9999 weeks (191 years) stays inside the calendar
         raise InvalidArgument(
-            f"Field {field_name!r} has value {text!r}. Expected a positive duration like 90s, 15m, 1h, 30d or 2w.",
+            f"Field {field_name!r} has value {text!r}. Expected a duration of 1 to 9999 units, like 90s, 15m, 1h, "
+            "30d or 2w.",
             {"field": field_name, "value": text},
         )
     return dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
@@ -84,7 +99,12 @@ class Principal:
 
 
 class FailureLimiter:
-    """Counts failed authentications per source in a sliding window; over the limit means 429."""
+    """Counts failed authentications per bucket (a source address, a key id) in a sliding window.
+
+    Only failures are counted and only failures are refused: a correct key is always verified and
+    answered, so nobody can lock others out by sending wrong keys from their address or in their key's
+    name (issue #12: ten wrong keys from 127.0.0.1 used to block every caller for a minute).
+    """
 
     def __init__(self, max_failures: int, window: float) -> None:
         self.max_failures = max_failures
@@ -92,24 +112,25 @@ class FailureLimiter:
         self._failures: dict[str, collections.deque[float]] = {}
         self._lock = threading.Lock()
 
-    def check(self, source: str) -> None:
+    def fail(self, *buckets: str) -> tuple[str, int] | None:
+        """Record one failure in each bucket; (the first bucket over the limit, seconds to wait) or None."""
         now = time.monotonic()
+        over: tuple[str, int] | None = None
         with self._lock:
-            q = self._failures.get(source)
-            while q and now - q[0] > self.window:
-                q.popleft()
-            if q is not None and len(q) >= self.max_failures:
-                retry = max(1, int(self.window - (now - q[0])) + 1)
-                raise TooManyRequests(
-                    f"Too many failed authentications from {source}; try again in {retry} s.",
-                    {"retry_after": retry, "source": source},
-                )
-
-    def fail(self, source: str) -> None:
-        with self._lock:
-            if len(self._failures) > 100_000:  # a flood of sources: forget the oldest state
+            if len(self._failures) > 100_000:  # a flood of sources or key ids: forget the oldest state
                 self._failures.clear()
-            self._failures.setdefault(source, collections.deque()).append(time.monotonic())
+            for bucket in buckets:
+                q = self._failures.setdefault(bucket, collections.deque())
+                while q and now - q[0] > self.window:
+                    q.popleft()
+                q.append(now)
+                while len(q) > self.max_failures + 1:  # enough to know it is over; bounded memory
+                    q.popleft()
+                if over is None and len(q) > self.max_failures:
+                    # Until enough failures leave the window for the next wrong key to get a 401 again.
+                    oldest_kept = q[len(q) - self.max_failures]
+                    over = (bucket, max(1, int(self.window - (now - oldest_kept)) + 1))
+        return over
 
 
 class AuthService:
@@ -117,6 +138,7 @@ class AuthService:
         self.db = db
         self.limiter = FailureLimiter(max_failures, failure_window)
         self._cache: dict[str, Principal] = {}
+        self._rejected: dict[str, float] = {}  # digest of a wrong token -> when: a flood of it skips the database
         self._last_used: dict[str, float] = {}
         self._refreshing: set[str] = set()
         self._lock = threading.Lock()
@@ -124,6 +146,7 @@ class AuthService:
     def _changed(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._rejected.clear()  # a re-enabled user's key is right again
 
     # -- roles -------------------------------------------------------------------------------
 
@@ -152,11 +175,13 @@ class AuthService:
             self._role_policy(s, name)  # raises NotFound listing the known roles
         raise AssertionError("unreachable")
 
-    def create_role(self, name: str, policy: Any, description: str = "", user: str = "") -> RoleView:
+    def create_role(self, name: str, policy: Any, description: str = "", user: str = "",
+                    caller: Principal | None = None) -> RoleView:
         check_name(name, "role")
         doc = parse_policy(policy)
         if name in BUILTIN_ROLES:
             raise AlreadyExists(f"Role {name!r} is built in. Choose another name.", {"field": "name", "value": name})
+        self._check_grant(caller, doc, f"create role {name!r}")
         try:
             with self.db.session() as s:
                 row = Role(name=name, description=description, policy=doc, created_by=user)
@@ -209,6 +234,39 @@ class AuthService:
                 {"user": caller.user, "missing": missing},
             )
 
+    def _check_over(self, s: Session, caller: Principal | None, target: User, what: str) -> None:
+        """A caller may only manage a user (change, disable, enable, its keys) whose rights it holds itself.
+
+        Otherwise anyone allowed ``users:Update`` could demote or disable the admins, and anyone allowed
+        ``keys:Create`` could mint keys in an admin's name.
+        """
+        if caller is None or caller.user == target.name:
+            return
+        ok, missing = covers(caller.policies, self._role_policy(s, target.role))
+        if not ok:
+            raise Forbidden(
+                f"{caller.user} may not {what}: user {target.name!r} (role {target.role!r}) holds {missing}, "
+                "which the calling key does not have. Ask an admin to do it.",
+                {"user": caller.user, "target": target.name, "missing": missing},
+            )
+
+    @staticmethod
+    def _check_not_last_admin(s: Session, target: User, what: str) -> None:
+        """Refuse to demote or disable the last enabled admin: nobody could manage users and keys any more."""
+        if target.role != ADMIN_ROLE or target.disabled:
+            return
+        # Lock every enabled admin, in one order (Postgres; SQLite serialises writers with BEGIN IMMEDIATE):
+        # of two admins demoting each other at once, the second waits, re-reads, and is refused.
+        admins = s.execute(select(User.id).where(User.role == ADMIN_ROLE, User.disabled.is_(False))
+                           .order_by(User.id).with_for_update()).scalars().all()
+        if not [i for i in admins if i != target.id]:
+            raise Conflict(
+                f"User {target.name!r} is the last enabled admin: {what} would leave nobody able to manage "
+                f"users, keys and roles. Give another user the admin role first (slipway users set-role NAME "
+                "admin); if every admin key is lost, run `slipway admin recover` on the server.",
+                {"field": "user", "value": target.name, "reason": "last_admin"},
+            )
+
     def create_user(self, name: str, role: str, caller: Principal | None = None) -> UserView:
         check_name(name, "user")
         with self.db.session() as s:
@@ -239,14 +297,26 @@ class AuthService:
                     caller: Principal | None = None) -> UserView:
         with self.db.session() as s:
             u = self._user(s, name)
-            if role is not None and role != u.role:
-                self._check_grant(caller, self._role_policy(s, role), f"give user {name!r} role {role!r}")
-                u.role = role
-            if disabled is not None:
-                if disabled and caller is not None and caller.user == name:
-                    raise Conflict(f"User {name!r} cannot disable itself (that would lock it out).",
-                                   {"field": "disabled", "value": name})
-                u.disabled = disabled
+            new_role = role if role is not None and role != u.role else None
+            new_disabled = disabled if disabled is not None and disabled != u.disabled else None
+            if new_role is not None and caller is not None and caller.user == name:
+                raise Forbidden(f"User {name!r} cannot change its own role (from {u.role!r} to {role!r}). "
+                                "Ask another admin to do it.",
+                                {"field": "role", "value": role, "user": name})
+            if new_disabled and caller is not None and caller.user == name:
+                raise Conflict(f"User {name!r} cannot disable itself (that would lock it out).",
+                               {"field": "disabled", "value": name})
+            if new_role is not None or new_disabled is not None:
+                self._check_over(s, caller, u, f"change user {name!r}")
+            if new_role is not None:
+                self._check_grant(caller, self._role_policy(s, new_role), f"give user {name!r} role {new_role!r}")
+                if new_role != ADMIN_ROLE:
+                    self._check_not_last_admin(s, u, f"giving it role {new_role!r}")
+                u.role = new_role
+            if new_disabled is not None:
+                if new_disabled:
+                    self._check_not_last_admin(s, u, "disabling it")
+                u.disabled = new_disabled
             s.flush()
             view = self._user_view(s, u)
         self._changed()
@@ -269,11 +339,12 @@ class AuthService:
     def create_key(self, user: str, expires: str | None = None, policy: Any = None, description: str = "",
                    caller: Principal | None = None) -> KeyCreated:
         doc = parse_policy(policy) if policy is not None else None
-        expires_at = utcnow() + parse_duration(expires, "expires") if expires else None
+        expires_at = utcnow() + parse_duration(expires, "expires") if expires is not None else None
         key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         token = f"{PREFIX}{key_id}_{secret}"
         with self.db.session() as s:
             u = self._user(s, user)
+            self._check_over(s, caller, u, f"create a key for {user!r}")
             if caller is not None:
                 # The new key's rights are its user's role narrowed by its own policy: covering either is enough.
                 role_policy = self._role_policy(s, u.role)
@@ -297,14 +368,18 @@ class AuthService:
         nxt = str(offset + limit) if offset + limit < total else None
         return Page[KeyView](items=items, total=total, next_page_token=nxt)
 
-    def revoke_key(self, key_id: str) -> KeyView:
+    def revoke_key(self, key_id: str, caller: Principal | None) -> KeyView:
+        """Revoke a key at once. ``caller`` (required: None only for the platform's own use) must cover the
+        key's user, unless it is the caller's own key."""
         with self.db.session() as s:
-            row = s.execute(select(ApiKey, User.name).join(User, ApiKey.user_id == User.id)
+            row = s.execute(select(ApiKey, User).join(User, ApiKey.user_id == User.id)
                             .where(ApiKey.key_id == key_id)).first()
             if row is None:
                 raise NotFound(f"API key {key_id!r} not found. List keys with: slipway keys list",
                                {"field": "key_id", "value": key_id})
-            k, name = row
+            k, owner = row
+            name = owner.name
+            self._check_over(s, caller, owner, f"revoke key {key_id} of {name!r}")
             if k.revoked_at is None:
                 k.revoked_at = utcnow()
             s.flush()
@@ -315,10 +390,14 @@ class AuthService:
     # -- authentication and authorization -----------------------------------------------------
 
     def authenticate(self, header: str | None, source: str) -> Principal:
-        """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429."""
+        """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429.
+
+        A wrong key counts as a failure for its source address and for the key id it claims; past
+        ``max_failures`` in the window either way it gets 429 instead of 401. A right key is always
+        verified and accepted, whatever the counts.
+        """
         if not header:
             raise Unauthorized(MISSING)
-        self.limiter.check(source)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         parsed = parse_token(token) if scheme.lower() == "bearer" else None
@@ -329,16 +408,34 @@ class AuthService:
             if cached.expires_at is None or cached.expires_at > now:
                 self._touch(cached.key_id)
                 return cached
+        rejected = self._rejected.get(digest)
+        if rejected is not None and time.monotonic() - rejected < _CACHE_TTL:
+            self._failed(source, parsed[0] if parsed else None)
         principal = self._load(parsed, token, now) if parsed else None
         if principal is None:
-            self.limiter.fail(source)
-            raise Unauthorized(UNAUTHORIZED)
+            with self._lock:
+                if len(self._rejected) > 10_000:
+                    self._rejected.clear()
+                self._rejected[digest] = time.monotonic()
+            self._failed(source, parsed[0] if parsed else None)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[digest] = principal
         self._touch(principal.key_id)
         return principal
+
+    def _failed(self, source: str, key_id: str | None) -> NoReturn:
+        buckets = [f"source:{source}"] + ([f"key:{key_id}"] if key_id else [])
+        over = self.limiter.fail(*buckets)
+        if over is None:
+            raise Unauthorized(UNAUTHORIZED)
+        bucket, retry = over
+        who = f"from {source}" if bucket.startswith("source:") else f"for key id {key_id}"
+        raise TooManyRequests(
+            f"Too many failed authentications {who}; try again in {retry} s. A valid key is still accepted.",
+            {"retry_after": retry, "source": source, "key_id": key_id},
+        )
 
     def peek(self, header: str | None, source: str) -> Principal | None:
         """The caller behind ``header`` without waiting on the database, or None when unknown here.
@@ -348,11 +445,10 @@ class AuthService:
         for a short grace while one background refresh re-reads the key (so a busy key does not send
         every caller in flight to the database at once); a refresh that finds the key revoked,
         expired or disabled drops it. Changes made through this process clear the cache at once.
-        Throttling applies as in :meth:`authenticate` (429 for a source over the failure limit).
+        Throttling never applies to a key found here: like :meth:`authenticate`, it refuses only wrong keys.
         """
         if not header:
             return None
-        self.limiter.check(source)
         digest = _hash(header.partition(" ")[2].strip())
         cached = self._cache.get(digest)
         if cached is None:
@@ -424,6 +520,62 @@ class AuthService:
     def whoami(principal: Principal) -> WhoAmI:
         return WhoAmI(user=principal.user, role=principal.role, key_id=principal.key_id,
                       restricted=len(principal.policies) > 1)
+
+    def recover_admin(self) -> tuple[KeyCreated, list[str]]:
+        """For ``slipway admin recover`` (someone with the home folder, no caller): user ``admin`` exists,
+        is enabled and has the admin role, and gets a new key. Returns the key and what was changed."""
+        changes: list[str] = []
+        with self.db.session() as s:
+            u = s.execute(select(User).where(User.name == "admin").with_for_update()).scalar_one_or_none()
+            if u is None:
+                s.add(User(name="admin", role=ADMIN_ROLE, disabled=False, created_by="slipway admin recover"))
+                changes.append("created user 'admin'")
+            else:
+                if u.role != ADMIN_ROLE:
+                    changes.append(f"role {u.role!r} -> {ADMIN_ROLE!r}")
+                    u.role = ADMIN_ROLE
+                if u.disabled:
+                    changes.append("enabled")
+                    u.disabled = False
+        self._changed()
+        key = self.create_key("admin", description="created by `slipway admin recover`")
+        return key, changes
+
+    def create_signin_link(self, user: str) -> KeyCreated:
+        """A single-use key, valid for SIGNIN_LIFETIME and good for nothing but signing in to the dashboard.
+        Links used or expired before are deleted, so that one per `slipway up` does not pile up in the key list."""
+        now = utcnow()
+        self.db.run(lambda s: s.execute(ApiKey.__table__.delete().where(
+            ApiKey.description == SIGNIN_DESCRIPTION, ApiKey.expires_at.is_not(None),
+            (ApiKey.revoked_at.is_not(None)) | (ApiKey.expires_at <= now))))
+        return self.create_key(user, expires=SIGNIN_LIFETIME, policy=SIGNIN_POLICY, description=SIGNIN_DESCRIPTION)
+
+    def dashboard_session(self, token: str, source: str) -> tuple[Principal, str]:
+        """Sign in to the dashboard with ``token``: (the caller, the key its session cookie holds).
+
+        An ordinary key is kept as it is. A sign-in link's key is revoked in the same transaction that
+        checks it was still unused (so two browsers racing with one link get one session), and the session
+        gets a new key of the same user for SESSION_LIFETIME."""
+        principal = self.authenticate(f"Bearer {token}", source)
+
+        def _redeem(s: Session) -> str | None:
+            k = s.execute(select(ApiKey).where(ApiKey.key_id == principal.key_id)).scalar_one()
+            if k.description != SIGNIN_DESCRIPTION or k.policy != SIGNIN_POLICY:
+                return None
+            used = s.execute(ApiKey.__table__.update().where(ApiKey.key_id == k.key_id, ApiKey.revoked_at.is_(None))
+                             .values(revoked_at=utcnow()))
+            return "used" if used.rowcount != 1 else "redeemed"
+
+        outcome = self.db.run(_redeem)
+        if outcome is None:
+            return principal, token
+        self._changed()
+        if outcome == "used":
+            self.limiter.fail(source)
+            raise Unauthorized("This sign-in link was already used. Print a new one with `slipway keys signin-link`.")
+        session = self.create_key(principal.user, expires=SESSION_LIFETIME,
+                                  description="dashboard session (from a sign-in link)")
+        return principal, session.key
 
     def bootstrap(self) -> KeyCreated | None:
         """On a new platform: the ``admin`` user and its first key (returned once, to be stored)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from slipway import __version__
 from slipway.db import Database
+from slipway.home import secure_home
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore, open_store
 
@@ -48,7 +49,7 @@ class Platform:
 
     def __init__(self, settings: Settings, db: Database | None = None, store: ArtifactStore | None = None) -> None:
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
+        secure_home(settings.home, settings.database_url)  # 0700, and 0600 files: fixes an older home too
         settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.db = db or Database(settings.database_url)
         if store is None:
@@ -148,7 +149,7 @@ class Platform:
     def training(self) -> TrainingService:
         from slipway.services.training import TrainingService
 
-        return TrainingService(self.db, self.store, self.datasets, self.settings)
+        return TrainingService(self.db, self.store, self.datasets, self.settings, self.secrets)
 
     @cached_property
     def executor(self) -> Executor:
@@ -174,7 +175,7 @@ class Platform:
     def job_runs(self) -> JobRuns:
         from slipway.services.job_runs import JobRuns
 
-        return JobRuns(self.training, self.executor)
+        return JobRuns(self.training, self.executor, self.secrets)
 
     @cached_property
     def registry(self) -> RegistryService:

@@ -26,6 +26,7 @@ from slipway.data import unpack_folder
 from slipway.db import utcnow
 from slipway.db.models import Job, JobMetric
 from slipway.errors import InvalidArgument
+from slipway.services.secrets import SecretService, job_env_names
 from slipway.services.training import TrainingService, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
 
@@ -37,8 +38,9 @@ FAST_GZIP = 1  # models are mostly float arrays: level 9 takes ~10x longer for a
 
 
 class JobRuns:
-    def __init__(self, training: TrainingService, executor: Executor) -> None:
+    def __init__(self, training: TrainingService, executor: Executor, secrets: SecretService | None = None) -> None:
         self.training = training
+        self.secrets = secrets
         self.db = training.db
         self.store = training.store
         self.datasets = training.datasets
@@ -92,6 +94,11 @@ class JobRuns:
                 spec = self._spec(job)
                 sha = job.source_sha256
                 inputs = dict(job.inputs)
+                secret_names = list(job.secrets or [])
+            # Values go to the process's environment only (never job.json, never the database in clear);
+            # the runner gets the variables' names to redact the values from the log.
+            env = self._secret_env(secret_names)
+            spec["secrets"] = sorted(env)
             shutil.rmtree(paths.root, ignore_errors=True)
             paths.make()
             self._update(name, lambda j, s: transition(j, secondary="Downloading",
@@ -113,7 +120,7 @@ class JobRuns:
             def _start(job: Job, s: Session) -> None:
                 if job.status == "Stopping":  # stopped while downloading: never start it
                     return
-                job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm")
+                job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm", env=env)
                 transition(job, secondary="Training", message="Running the training code.")
 
             self._update(name, _start)
@@ -121,6 +128,15 @@ class JobRuns:
             log.exception("Starting job %s failed", name)
             self._end(name, "Failed", "Failed", f"Preparing the job failed: {exc}")
             shutil.rmtree(paths.root, ignore_errors=True)
+
+    def _secret_env(self, names: list[str]) -> dict[str, str]:
+        """Environment variable -> value of a job's secrets, read now (a secret deleted since fails the job)."""
+        if not names:
+            return {}
+        if self.secrets is None:
+            raise RuntimeError("the job asks for secrets, but this platform has no secret store")
+        values = self.secrets.resolve(names)
+        return {env: values[name] for name, env in job_env_names(names).items()}
 
     def _spec(self, job: Job) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 from slipway.errors import InvalidArgument
+from slipway.schemas.auth import ACTION_PATTERN, RESOURCE_PATTERN
 
 __all__ = [
     "ALWAYS_ALLOWED",
@@ -44,8 +45,9 @@ BUILTIN_ROLES: dict[str, tuple[str, Policy]] = {
                                {"Effect": "Allow", "Action": ["system:GetStatus"], "Resource": ["*"]}]}),
 }
 
-_ACTION = re.compile(r"^(\*|[a-z*?][a-z0-9*?-]*:[A-Za-z*?][A-Za-z0-9*?]*)$")
-_RESOURCE = re.compile(r"^[A-Za-z0-9*?][A-Za-z0-9._:@=+*?/-]{0,254}$")
+_ACTION = re.compile(ACTION_PATTERN)
+_RESOURCE = re.compile(RESOURCE_PATTERN)
+
 
 
 def _bad(field: str, value: Any, expected: str) -> InvalidArgument:

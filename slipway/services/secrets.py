@@ -6,6 +6,7 @@ secrets by name); ``redact`` replaces any such value found in captured logs with
 
 from __future__ import annotations
 
+import re
 import secrets as _random
 from collections.abc import Iterable, Mapping
 
@@ -16,14 +17,43 @@ from sqlalchemy.exc import IntegrityError
 
 from slipway.db import Database, utcnow
 from slipway.db.models import Secret
-from slipway.errors import NotFound
+from slipway.errors import InvalidArgument, NotFound
 from slipway.names import check_name
 from slipway.schemas.auth import SecretView
 from slipway.storage.keyring import DecryptionFailed, KeyRing
 
-__all__ = ["MASK", "SecretService", "redact"]
+__all__ = ["MASK", "SecretService", "env_name", "job_env_names", "redact"]
 
 MASK = "***"
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_ENV = ("SM_", "SLIPWAY_")  # the job contract's own variables
+
+
+def env_name(name: str) -> str:
+    """The environment variable a job gets a secret in: its name, with '-' and '.' as '_'."""
+    return name.replace("-", "_").replace(".", "_")
+
+
+def job_env_names(names: Iterable[str]) -> dict[str, str]:
+    """Secret name -> environment variable for a job's secrets; 400 naming a name that cannot be one."""
+    out: dict[str, str] = {}
+    for name in names:
+        check_name(name, "secret")
+        env = env_name(name)
+        if not _ENV.match(env) or env.upper().startswith(_RESERVED_ENV):
+            raise InvalidArgument(
+                f"Secret {name!r} cannot be passed to a job: its environment variable {env!r} would "
+                "start with a digit, SM_ or SLIPWAY_. Store the value under another name (slipway secrets set).",
+                {"field": "secrets", "value": name},
+            )
+        clash = next((n for n, e in out.items() if e == env and n != name), None)
+        if clash is not None:
+            raise InvalidArgument(
+                f"Secrets {clash!r} and {name!r} would both be the environment variable {env!r}. Pass one.",
+                {"field": "secrets", "value": name},
+            )
+        out[name] = env
+    return out
 
 
 def redact(text: str, values: Iterable[str] | Mapping[str, str]) -> str:
@@ -78,6 +108,13 @@ class SecretService:
             except IntegrityError:  # created concurrently: the second pass replaces it
                 continue
         raise AssertionError("unreachable")
+
+    def missing(self, names: Iterable[str]) -> list[str]:
+        """Which of ``names`` are not set (no value is read)."""
+        wanted = list(dict.fromkeys(names))
+        with self.db.session() as s:
+            found = set(s.execute(select(Secret.name).where(Secret.name.in_(wanted))).scalars())
+        return [n for n in wanted if n not in found]
 
     def list(self) -> list[SecretView]:
         with self.db.session() as s:

@@ -7,6 +7,7 @@ controller, which prepares the folder and starts the process (see ``job_runs``).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import tarfile
 import threading
@@ -29,10 +30,13 @@ from slipway.names import check_name
 from slipway.schemas import CreateJobRequest, DatasetVersionView, JobMetrics, JobView, MetricPoint, Page
 from slipway.schemas.jobs import TERMINAL
 from slipway.services.datasets import DatasetService
+from slipway.services.secrets import SecretService, job_env_names
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore
 
 __all__ = ["TrainingService", "job_view", "transition"]
+
+JOB_STATUSES = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
 
 TABLES = ("csv", "parquet", "jsonl")
 FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "lightgbm", "custom")
@@ -72,7 +76,8 @@ def job_view(job: Job) -> JobView:
         source_sha256=job.source_sha256, inputs={k: v["ref"] for k, v in (job.inputs or {}).items()},
         hyperparameters=job.hyperparameters or {}, label=job.label, problem_type=job.problem_type,
         validation_split=job.validation_split, metric_definitions=job.metric_definitions or [],
-        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, status=job.status,
+        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, secrets=list(job.secrets or []),
+        status=job.status,
         secondary_status=job.secondary_status, transitions=job.transitions or [], failure_reason=job.failure_reason,
         final_metrics=job.final_metrics or {}, model_available=job.model_key is not None, created_at=job.created_at,
         started_at=job.started_at, ended_at=job.ended_at,
@@ -110,8 +115,10 @@ def _problem_type(algo_types: tuple[str, ...], train: DatasetVersionView, label:
 
 
 class TrainingService:
-    def __init__(self, db: Database, store: ArtifactStore, datasets: DatasetService, settings: Settings) -> None:
+    def __init__(self, db: Database, store: ArtifactStore, datasets: DatasetService, settings: Settings,
+                 secrets: SecretService | None = None) -> None:
         self.db = db
+        self.secrets = secrets
         self.store = store
         self.datasets = datasets
         self.settings = settings
@@ -199,9 +206,36 @@ class TrainingService:
                 self._check_label(v, label, channel)
         if train.format == "text-folder":
             label = None
+        self._check_validation(spec, views)
         problem = _problem_type(algo.problem_types, train, label)
         # Unsupervised algorithms keep the label only to leave it out of the features.
         return {"algorithm": algo.name, "hps": hps, "label": label, "problem": problem}
+
+    @staticmethod
+    def _check_validation(spec: CreateJobRequest, views: dict[str, DatasetVersionView]) -> None:
+        """A split and a validation channel at once (the split would be ignored), or a split that leaves a
+        side empty, fail at submission instead of inside the job."""
+        split = spec.validation_split
+        if split is None:
+            return
+        if "validation" in views:
+            raise InvalidArgument(
+                f"Both validation_split ({split}) and a 'validation' channel ({views['validation'].ref}) were "
+                "given; the channel would be used and the split ignored. Pass one: --validation-split or "
+                "--data validation=NAME:VERSION.",
+                {"field": "validation_split", "value": split, "expected": "no validation channel"},
+            )
+        rows = views["train"].rows
+        if rows is not None:
+            held_out = math.ceil(rows * split)  # as scikit-learn's train_test_split rounds the test side
+            if held_out < 1 or rows - held_out < 2:
+                raise InvalidArgument(
+                    f"validation_split {split} of {views['train'].ref} ({rows} rows) leaves {rows - held_out} "
+                    f"rows to train on and {held_out} to validate. Expected at least 2 and 1: push more rows or "
+                    "change the split.",
+                    {"field": "validation_split", "value": split, "expected": "at least 2 train rows and 1 "
+                                                                              "validation row"},
+                )
 
     def _check_deep_job(self, algo: Algorithm, hps: dict[str, Any], spec: CreateJobRequest,
                         views: dict[str, DatasetVersionView]) -> dict[str, Any]:
@@ -266,6 +300,7 @@ class TrainingService:
             )
         views = self._resolve_inputs(spec.inputs)
         definitions = self._check_metric_definitions(spec)
+        self._check_secrets(spec.secrets)
         if spec.framework is not None and spec.framework not in FRAMEWORKS:
             raise InvalidArgument(
                 f"Framework {spec.framework!r} is not known. Expected one of: {', '.join(FRAMEWORKS)}.",
@@ -304,6 +339,7 @@ class TrainingService:
             validation_split=spec.validation_split, metric_definitions=definitions,
             max_runtime=spec.max_runtime or self.settings.job_max_runtime,
             memory_limit_mb=spec.memory_limit_mb or self.settings.job_memory_limit_mb or None,
+            secrets=list(dict.fromkeys(spec.secrets)),
             status="Pending", secondary_status="Pending",
             transitions=[{"status": "Pending", "start_time": utcnow().isoformat(), "end_time": None, "message": ""}],
             final_metrics={}, log_offset=0, metrics_offset=0, created_by=user,
@@ -324,6 +360,20 @@ class TrainingService:
             raise
         self.wakeup.set()
         return view
+
+    def _check_secrets(self, names: list[str]) -> None:
+        """Every secret a job asks for can be an environment variable and is set (values are read at start)."""
+        if not names:
+            return
+        job_env_names(names)
+        if self.secrets is None:
+            raise InvalidArgument("This platform has no secret store: a job cannot take secrets.", {"field": "secrets"})
+        missing = self.secrets.missing(names)
+        if missing:
+            raise NotFound(
+                f"Secret(s) not found: {', '.join(missing)}. Set them first with: slipway secrets set NAME",
+                {"field": "secrets", "missing": missing},
+            )
 
     def _check_script_hps(self, hps: dict[str, Any]) -> dict[str, Any]:
         for k, v in hps.items():
@@ -361,7 +411,7 @@ class TrainingService:
             return job_view(self._job(s, name))
 
     def list(self, status: str | None = None, limit: int = 50, offset: int = 0) -> Page[JobView]:
-        statuses = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+        statuses = JOB_STATUSES
         if status is not None and status not in statuses:
             raise InvalidArgument(f"Status {status!r} is not known. Expected one of: {', '.join(statuses)}.",
                                   {"field": "status", "value": status, "expected": list(statuses)})

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from slipway.algorithms.base import check_objective, check_range_types, suggest
 from slipway.db import Database
 from slipway.db.models.tuning import TuningJob
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -105,15 +107,18 @@ class TuningService:
         space = parse_ranges(req.ranges)
         if algo is not None:
             known = [h.name for h in algo.hyperparameters]
-            for name in space:
+            for name, p in list(space.items()):
                 if name not in known:
-                    from slipway.algorithms.base import suggest
-
                     raise InvalidArgument(
-                        f"The {req.job.algorithm} algorithm has no hyperparameter {name!r}{suggest(name, known)}. "
+                        f"The {req.job.algorithm} algorithm has no hyperparameter {name!r}.{suggest(name, known)} "
                         f"Known: {', '.join(known)}.",
                         {"field": "range", "value": name, "expected": known},
                     )
+                spec = next(r for r in req.ranges if r.partition("=")[0].strip() == name)
+                bounds = list(p.choices) if p.kind == "categorical" else [p.low, p.high]
+                kind = check_range_types(algo, name, p.kind, bounds, spec)
+                if kind != p.kind:
+                    space[name] = replace(p, kind=kind, low=int(p.low), high=int(p.high))  # type: ignore[arg-type]
             if not space:
                 space = space_from_algorithm(algo.search_space)
         if not space:
@@ -148,7 +153,11 @@ class TuningService:
         space = self._space(req)
         check_strategy(req.strategy, space)
         make_pruner(req.early_stopping)
-        self.training.validate(req.job)  # a bad dataset, label or hyperparameter fails now, not in every trial
+        # A bad dataset, label, hyperparameter or objective fails now, not in every trial after they all ran.
+        checked = self.training.validate(req.job)
+        if req.job.algorithm:
+            has_validation = "validation" in req.job.inputs or bool(req.job.validation_split)
+            check_objective(self.algorithms(req.job.algorithm), checked["problem"], req.objective, has_validation)
         if req.warm_start_from:
             src = self.get(req.warm_start_from)
             if src.objective != req.objective:

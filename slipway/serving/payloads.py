@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from typing import Any
 
@@ -19,8 +20,8 @@ import orjson
 
 from slipway.errors import InvalidArgument, NotAcceptable, UnsupportedMediaType
 
-__all__ = ["accept_media", "decode", "decode_instances", "encode", "encode_array", "jsonable", "media_type",
-           "wants_csv"]
+__all__ = ["accept_media", "check_finite", "decode", "decode_instances", "encode", "encode_array", "jsonable",
+           "media_type", "missing_values", "wants_csv"]
 
 NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
 SHAPES = ('{"instances": [[...], ...]}, {"inputs": ...}, [{"feature": value, ...}], '
@@ -42,6 +43,61 @@ def _expected(sig: dict[str, Any]) -> dict[str, Any]:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _position(arr: np.ndarray, bad: np.ndarray, names: list[str] | None, row_word: str, row_base: int
+              ) -> tuple[str, dict[str, Any]]:
+    """Where the first True of ``bad`` is, in words ("CSV row 3, feature 'age' (column 1)") and as details."""
+    idx = tuple(int(i) for i in np.argwhere(bad)[0])
+    row = idx[0] + row_base
+    details: dict[str, Any] = {"row": row, "value": str(arr[idx])}
+    if arr.ndim == 1:
+        return f"{row_word} {row}", details
+    if arr.ndim == 2:
+        col = idx[1]
+        feature = names[col] if names and col < len(names) else None
+        details.update(column=col, **({"feature": feature} if feature else {}))
+        where = f"{row_word} {row}, " + (f"feature {feature!r} (column {col})" if feature else f"column {col}")
+        return where, details
+    details["position"] = list(idx[1:])
+    return f"{row_word} {row}, position {list(idx[1:])}", details
+
+
+def check_finite(arr: np.ndarray, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0,
+                 allow_nan: bool = True) -> None:
+    """Refuse inf and -inf, naming the first one's row and column; one vectorised pass, no Python per value.
+
+    NaN passes by default: it is how a missing value (JSON null, an empty CSV cell) reaches the model, and a
+    pipeline with an imputer takes it. A model that does not is answered by ``missing_values``.
+    """
+    if arr.dtype.kind not in "fc":
+        return
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
+    if bad.any():
+        where, details = _position(arr, bad, names, row_word, row_base)
+        raise InvalidArgument(f"{where} has value {details['value']}. Expected a finite number.",
+                              {"field": "body", **details})
+
+
+def missing_values(data: Any, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0
+                   ) -> InvalidArgument | None:
+    """After the model failed: a 400 naming the first missing (NaN) value when ``data`` has one, else None."""
+    try:
+        arr = data.to_numpy(dtype=np.float64) if hasattr(data, "to_numpy") else np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):  # text columns: ask only the numeric ones
+        if not hasattr(data, "select_dtypes"):
+            return None
+        numeric = data.select_dtypes("number")
+        return missing_values(numeric, list(numeric.columns), row_word, row_base) if numeric.shape[1] else None
+    if hasattr(data, "columns"):
+        names = [str(c) for c in data.columns]
+    bad = np.isnan(arr)
+    if arr.ndim == 0 or not bad.any():
+        return None
+    where, details = _position(arr, bad, names, row_word, row_base)
+    return InvalidArgument(f"{where} has no value (NaN, null or an empty cell), and this model does not accept "
+                           "missing values. Send a number there, or register a model whose pipeline imputes missing "
+                           "values.", {"field": "body", **details})
 
 
 # -- decoding -------------------------------------------------------------------------------------
@@ -131,7 +187,7 @@ def _text_rows(rows: Any) -> list[str]:
     return rows
 
 
-def _array_rows(rows: Any, sig: dict[str, Any]) -> np.ndarray:
+def _array_rows(rows: Any, sig: dict[str, Any], row_word: str = "Row", row_base: int = 0) -> np.ndarray:
     if not isinstance(rows, list) or not rows:
         raise InvalidArgument("The batch is empty. Expected at least one row.", {"field": "instances"})
     try:
@@ -139,6 +195,10 @@ def _array_rows(rows: Any, sig: dict[str, Any]) -> np.ndarray:
     except (ValueError, TypeError) as exc:
         raise InvalidArgument(f"The instances are not a numeric array ({exc}). Expected nested lists of numbers.",
                        {"field": "instances"}) from None
+    if arr.ndim == 1:
+        check_finite(arr[:, None], None, row_word, row_base)
+    else:
+        check_finite(arr, None, row_word, row_base)
     shape = sig.get("input_shape")
     if shape and tuple(arr.shape[1:]) != tuple(shape):
         if tuple(arr.shape) == tuple(shape):
@@ -198,17 +258,20 @@ def _is_number(v: Any) -> bool:
     return v is None or (isinstance(v, (int, float)) and not (isinstance(v, float) and math.isinf(v)))
 
 
-def _frame(rows: list[list[Any]], inputs: list[dict[str, Any]]) -> Any:
+def _frame(rows: list[list[Any]], inputs: list[dict[str, Any]], row_word: str = "Row", row_base: int = 0) -> Any:
     import pandas as pd
 
     names = [i["name"] for i in inputs]
     if all(i.get("dtype", "float64") in NUMERIC for i in inputs):
         arr = np.array(rows, dtype=np.float64)
+        check_finite(arr, names, row_word, row_base)
         return pd.DataFrame(arr, columns=names, copy=False)
     frame = pd.DataFrame(rows, columns=names)
-    for i in inputs:
-        if i.get("dtype", "float64") in NUMERIC:
-            frame[i["name"]] = frame[i["name"]].astype(np.float64)
+    numeric = [i["name"] for i in inputs if i.get("dtype", "float64") in NUMERIC]
+    for name in numeric:
+        frame[name] = frame[name].astype(np.float64)
+    if numeric:
+        check_finite(frame[numeric].to_numpy(), numeric, row_word, row_base)
     return frame
 
 
@@ -252,8 +315,8 @@ def _from_csv(body: bytes, sig: dict[str, Any]) -> Any:
                 vals.append(cell)
         converted.append(vals)
     if kind in ("array", "image") or not inputs:
-        return _array_rows(converted, sig)
-    return _frame(converted, inputs)
+        return _array_rows(converted, sig, "CSV row", 1)
+    return _frame(converted, inputs, "CSV row", 1)
 
 
 def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
@@ -277,7 +340,10 @@ def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
                        f"{describe_signature(sig)}.", {"field": "body", **_expected(sig)})
     import pandas as pd
 
-    return pd.DataFrame(arr.astype(np.float64), columns=[i["name"] for i in inputs])
+    names = [i["name"] for i in inputs]
+    arr = arr.astype(np.float64)
+    check_finite(arr, names)
+    return pd.DataFrame(arr, columns=names, copy=False)
 
 
 # -- encoding -------------------------------------------------------------------------------------
@@ -344,17 +410,35 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def decode_instances(body: bytes | str, content_type: str | None = "application/json") -> Any:
-    """A body -> its instances: JSON (``instances``/``inputs`` or a bare value), .npy, CSV numbers, text lines."""
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows; send finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a float64; send finite numbers")
+    return value
+
+
+def decode_instances(body: bytes | str, content_type: str | None = "application/json", finite: bool = True) -> Any:
+    """A body -> its instances: JSON (``instances``/``inputs`` or a bare value), .npy, CSV numbers, text lines.
+
+    With ``finite`` (networks: they have no imputer), NaN and infinities in .npy and CSV bodies are refused
+    naming the row; JSON never carries them.
+    """
     ct = media_type(content_type)
     if isinstance(body, str):
         body = body.encode()
     if ct in JSON_TYPES:
         try:
             data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidArgument(f"The request body is not valid JSON ({exc}). Expected one of {SHAPES}.",
-                                  {"field": "body", "expected": "JSON"}) from None
+        except orjson.JSONDecodeError:
+            try:  # the standard parser says what is wrong with a NaN, an Infinity or a 1e999
+                data = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidArgument(f"The request body is not valid JSON ({exc}). Expected one of {SHAPES}.",
+                                      {"field": "body", "expected": "JSON"}) from None
         if isinstance(data, dict):
             for key in ("instances", "inputs"):
                 if key in data:
@@ -364,16 +448,22 @@ def decode_instances(body: bytes | str, content_type: str | None = "application/
         return data
     if ct in NPY_TYPES:
         try:
-            return np.load(io.BytesIO(body), allow_pickle=False)
+            array = np.load(io.BytesIO(body), allow_pickle=False)
         except Exception as exc:  # numpy raises many kinds for a bad header
             raise InvalidArgument(f"The body is not a readable .npy array ({type(exc).__name__}: {exc}).",
                                   {"field": "body"}) from None
+        if finite:
+            check_finite(array if array.ndim > 1 else array.reshape(1, -1), None, "Row", 0, allow_nan=False)
+        return array
     if ct == "text/csv":
         try:
-            return np.loadtxt(io.StringIO(body.decode("utf-8-sig")), delimiter=",", dtype=np.float64, ndmin=2)
+            rows = np.loadtxt(io.StringIO(body.decode("utf-8-sig")), delimiter=",", dtype=np.float64, ndmin=2)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidArgument(f"The CSV body has a value that is not a number ({exc}). Expected rows of numbers.",
                                   {"field": "body", "expected": "rows of numbers"}) from None
+        if finite:
+            check_finite(rows, None, "CSV row", 1, allow_nan=False)
+        return rows
     if ct == "text/plain":
         return [line for line in body.decode(errors="replace").splitlines() if line.strip()]
     raise UnsupportedMediaType(

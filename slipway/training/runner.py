@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, write_config
 
@@ -99,6 +99,71 @@ def _missing_module_hint(module: str) -> str:
                 "for the job, and for the model's replicas).")
     return (f"The script imports {module}, which is not installed where the job ran: add its package to "
             "requirements.txt in the source folder (the pip package name may differ from the module's).")
+
+
+class Redactor:
+    """Copies a stream to ``out`` with every secret value replaced by ``***``, as it arrives.
+
+    Holds back only what could still be the start of a value (at most its length less one byte);
+    when no value spans lines, every complete line is written at once, so the log stays live.
+    """
+
+    MASK = b"***"
+
+    def __init__(self, values: list[str], out: BinaryIO) -> None:
+        self.values = sorted({v.encode() for v in values if v}, key=len, reverse=True)
+        self.keep = max((len(v) for v in self.values), default=1) - 1
+        self.multiline = any(b"\n" in v for v in self.values)
+        self.out = out
+        self.pending = b""
+
+    def redact(self, data: bytes) -> bytes:
+        for v in self.values:
+            data = data.replace(v, self.MASK)
+        return data
+
+    def feed(self, data: bytes) -> None:
+        buf = self.redact(self.pending + data)
+        cut = len(buf) - self.keep
+        if not self.multiline:
+            cut = max(cut, buf.rfind(b"\n") + 1)
+        if cut > 0:
+            self.out.write(buf[:cut])
+            self.out.flush()
+            buf = buf[cut:]
+        self.pending = buf
+
+    def close(self) -> None:
+        self.out.write(self.redact(self.pending))
+        self.out.flush()
+        self.pending = b""
+
+    def pump(self, fd: int) -> None:
+        """Copy ``fd`` until end of file."""
+        while chunk := os.read(fd, 65536):
+            self.feed(chunk)
+        self.close()
+
+
+def _secret_values(job: dict[str, Any]) -> list[str]:
+    """The values of the job's secrets (environment variables named in job.json), to redact."""
+    return [os.environ[n] for n in job.get("secrets") or [] if os.environ.get(n)]
+
+
+def _run_redacted(cmd: list[str], cwd: Path, env: dict[str, str], values: list[str]) -> int:
+    """Run the script with its output going through a :class:`Redactor` into ours (the job's log)."""
+    import threading
+
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    redactor = Redactor(values, sys.stdout.buffer)
+    sys.stdout.flush()
+    pump = threading.Thread(target=redactor.pump, args=(proc.stdout.fileno(),), daemon=True)
+    pump.start()
+    code = proc.wait()
+    # Whatever the script started may hold the pipe open after it ends: do not wait on it for long.
+    pump.join(timeout=5)
+    return code
 
 
 def ensure_environment(paths: JobPaths, cache: Path) -> str:
@@ -204,17 +269,20 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
         cwd = paths.root
     _set_memory_limit(job.get("memory_limit_mb"))
     _say(f"Job {job['name']}: running {' '.join(cmd[1:])}" + (" (warm process)" if in_process else ""))
+    values = _secret_values(job)
     if in_process and job.get("kind") != "script":
         code = _run_builtin_here(env, cwd)
     else:
         try:
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env)
+            if values:
+                code = _run_redacted(cmd, cwd, env, values)
+            else:
+                code = subprocess.Popen(cmd, cwd=cwd, env=env).wait()
         except OSError as exc:
             reason = f"Could not start the script: {exc}"
             if job.get("memory_limit_mb"):
                 reason = f"The job exceeded its memory limit of {job['memory_limit_mb']} MB while starting. {reason}"
             return {"status": "Failed", "exit_code": None, "failure_reason": reason}
-        code = proc.wait()
     if stop["requested"]:
         return {"status": "Stopped", "exit_code": code, "failure_reason": None}
     if code != 0:
@@ -242,6 +310,10 @@ def main(argv: list[str] | None = None, in_process: bool = False) -> int:
         return 2
     paths = JobPaths(argv[0])
     result = run(paths.root, in_process)
+    values = _secret_values(json.loads(paths.job_file.read_text()))
+    if values and result.get("failure_reason"):  # the script's own failure text may quote a secret
+        result["failure_reason"] = Redactor(values, sys.stdout.buffer).redact(
+            str(result["failure_reason"]).encode()).decode("utf-8", "replace")
     if result["status"] == "Failed":
         _say(f"Job failed: {str(result['failure_reason']).splitlines()[0]}")
     _write_result(paths, result)

@@ -174,5 +174,5 @@ async def create_key(request: Request) -> HTMLResponse:
 
 @router.post("/ui/keys/{key_id}/revoke", dependencies=guarded("keys:Delete", "key/{key_id}"))
 async def revoke_key(request: Request, key_id: str) -> Response:
-    k = await run_in_threadpool(platform(request).auth.revoke_key, key_id)
+    k = await run_in_threadpool(platform(request).auth.revoke_key, key_id, principal(request))
     return redirect_with("/ui/keys", f"Key {k.prefix}… of {k.user} is {k.status}.")

@@ -259,7 +259,8 @@ async def login_form(request: Request, next: str = "/") -> HTMLResponse:
 
 @router.post("/ui/login", response_model=None)
 async def login(request: Request) -> Response:
-    """Check the pasted key like any API call would, then keep it in an HttpOnly cookie."""
+    """Check the pasted key (or a sign-in link's, traded once for a session key) like any API call would, then
+    keep it in an HttpOnly cookie."""
     from urllib.parse import parse_qs
 
     from slipway.errors import SlipwayError
@@ -271,7 +272,7 @@ async def login(request: Request) -> Response:
     p = platform(request)
     try:
         source = request.client.host if request.client else ""
-        await run_in_threadpool(p.auth.authenticate, f"Bearer {key}", source)
+        _, key = await run_in_threadpool(p.auth.dashboard_session, key, source)
     except SlipwayError as exc:
         resp = render(request, "login.html", "", next=target, error=exc.message)
         resp.status_code = exc.status_code

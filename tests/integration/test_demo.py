@@ -18,22 +18,23 @@ def test_demo_workspace_loads_once(tmp_path: Path) -> None:
             while time.monotonic() < deadline and not (srv.home / "demo-loaded").exists():
                 time.sleep(0.1)
             names = {d.name: d.latest for d in c.datasets.iter()}
-            assert {"cancer", "iris", "diabetes", "digits", "digits-arrays", "reviews"} <= set(names)
-            assert (names["cancer"].rows, names["cancer"].label) == (569, "target")
-            assert names["reviews"].format == "text-folder"
-            assert names["digits"].info["classes"]["7"] > 100
+            assert {"demo-cancer", "demo-iris", "demo-diabetes", "demo-digits", "demo-digits-arrays",
+                    "demo-reviews"} <= set(names)
+            assert (names["demo-cancer"].rows, names["demo-cancer"].label) == (569, "target")
+            assert names["demo-reviews"].format == "text-folder"
+            assert names["demo-digits"].info["classes"]["7"] > 100
             # A registered model behind a live endpoint.
-            model = c.models.get("cancer@production")
+            model = c.models.get("demo-cancer@production")
             assert model.approval == "Approved" and model.metrics["validation:accuracy"] > 0.9
-            assert model.lineage["datasets"]["train"] == "cancer:1"
-            assert c.endpoints.wait("cancer").status == "InService"
-            out = c.endpoints.invoke("cancer", {"instances": first_rows(1)})
+            assert model.lineage["datasets"]["train"] == "demo-cancer:1"
+            assert c.endpoints.wait("demo-cancer").status == "InService"
+            out = c.endpoints.invoke("demo-cancer", {"instances": first_rows(1)})
             assert out["predictions"][0]["label"] == "malignant"
             # A trained classifier and a small finished tuning job.
-            job = c.jobs.get("cancer-lr").wait(timeout=180)
-            assert job.view.status == "Completed" and job.inputs == {"train": "cancer:1"}
+            job = c.jobs.get("demo-cancer-lr").wait(timeout=180)
+            assert job.view.status == "Completed" and job.inputs == {"train": "demo-cancer:1"}
             assert job.view.created_by == "demo" and job.metrics["validation:accuracy"] > 0.9
-            tune = c.tuning.get("iris-tune").wait(timeout=240).view
+            tune = c.tuning.get("demo-iris-tune").wait(timeout=240).view
             assert tune.status == "Completed" and tune.counters["completed"] == 6
             assert tune.best_trial.objective > 0.8
     finally:

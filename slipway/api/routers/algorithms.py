@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from slipway.algorithms import get_algorithm, list_algorithms
-from slipway.api.deps import permission
+from slipway.api.deps import Name, permission
 from slipway.schemas import AlgorithmView
 
 router = APIRouter(prefix="/api/v1/algorithms", tags=["algorithms"])
@@ -18,5 +18,5 @@ async def list_() -> list[AlgorithmView]:
 
 @router.get("/{name}", response_model=AlgorithmView,
             dependencies=[Depends(permission("algorithms:Get", "algorithm/{name}"))])
-async def show(name: str) -> AlgorithmView:
+async def show(name: Name) -> AlgorithmView:
     return AlgorithmView.model_validate(get_algorithm(name).to_dict())

@@ -6,15 +6,16 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from slipway.api.deps import Paging, paging, permission, platform
-from slipway.schemas.auth import AuditCountView, AuditEventView, Page
+from slipway.schemas.auth import DURATION_PATTERN, AuditCountView, AuditEventView, Page
 from slipway.services import Platform
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+SINCE = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "string", "format": "date-time"}]}
 
 
 @router.get("", response_model=Page[AuditEventView], dependencies=[Depends(permission("audit:List"))])
 async def list_events(
-    since: str | None = Query(None, description="A duration (1h, 30d) or an ISO time."),
+    since: str | None = Query(None, description="A duration (1h, 30d) or an ISO time.", json_schema_extra=SINCE),
     user: str | None = Query(None),
     action: str | None = Query(None, description="An action, '*' wildcards allowed (datasets:*)."),
     outcome: str | None = Query(None, description="allowed, denied or failed."),
@@ -25,5 +26,8 @@ async def list_events(
 
 
 @router.get("/counts", response_model=list[AuditCountView], dependencies=[Depends(permission("audit:List"))])
-async def list_counts(since: str | None = Query(None), p: Platform = Depends(platform)) -> list[AuditCountView]:
+async def list_counts(
+    since: str | None = Query(None, description="A duration (1h, 30d) or an ISO time.", json_schema_extra=SINCE),
+    p: Platform = Depends(platform),
+) -> list[AuditCountView]:
     return await run_in_threadpool(p.audit.counts, since)

@@ -12,7 +12,9 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from slipway.api.deps import Paging, paging, permission, platform
+from slipway.api.deps import DeleteRef, Name, Paging, Ref, paging, permission, platform
+from slipway.api.errors import error_responses
+from slipway.data.formats import FORMATS
 from slipway.errors import InvalidArgument
 from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
 from slipway.services import Platform
@@ -30,15 +32,19 @@ async def list_datasets(pg: Paging = Depends(paging), p: Platform = Depends(plat
     response_model=PushResult,
     status_code=201,
     dependencies=[Depends(permission("datasets:Create", "dataset/{name}"))],
+    responses={200: {"model": PushResult, "description": "The same content exists already: that version."},
+               **error_responses(413)},
     openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}},
 )
 async def push(
-    name: str,
+    name: Name,
     request: Request,
     response: Response,
     filename: str = Query("data", description="Original file or folder name."),
-    kind: str = Query("file", description="'file', or 'folder' for a deterministic tar of a folder."),
-    format: str | None = Query(None, description="csv, parquet, jsonl, npy, npz, text-folder, image-folder, files."),
+    kind: str = Query("file", description="'file', or 'folder' for a deterministic tar of a folder.",
+                      json_schema_extra={"enum": ["file", "folder"]}),
+    format: str | None = Query(None, description="csv, parquet, jsonl, npy, npz, text-folder, image-folder, files.",
+                               json_schema_extra={"enum": list(FORMATS)}),
     label: str | None = Query(None, description="Label column; must exist."),
     description: str = Query("", max_length=2000),
     p: Platform = Depends(platform),
@@ -80,19 +86,23 @@ async def push(
 @router.get("/{name}/versions", response_model=Page[DatasetVersionView],
             dependencies=[Depends(permission("datasets:Get", "dataset/{name}"))])
 async def list_versions(
-    name: str, pg: Paging = Depends(paging), p: Platform = Depends(platform)
+    name: Name, pg: Paging = Depends(paging), p: Platform = Depends(platform)
 ) -> Page[DatasetVersionView]:
     return await run_in_threadpool(p.datasets.list_versions, name, pg.limit, pg.offset)
 
 
 @router.get("/{ref}", response_model=DatasetVersionView, dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))])
-async def show(ref: str, p: Platform = Depends(platform)) -> DatasetVersionView:
+async def show(ref: Ref, p: Platform = Depends(platform)) -> DatasetVersionView:
     """A version by ``name:N``; ``name`` or ``name:latest`` gives the newest."""
     return await run_in_threadpool(p.datasets.get, ref)
 
 
-@router.get("/{ref}/content", dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))])
-async def pull(ref: str, p: Platform = Depends(platform)) -> StreamingResponse:
+@router.get("/{ref}/content", response_class=StreamingResponse,
+            dependencies=[Depends(permission("datasets:Get", "dataset/{ref}"))],
+            responses={200: {"description": "The version's file (or a tar of its folder).", "content": {
+                media: {"schema": {"type": "string", "format": "binary"}}
+                for media in ("application/octet-stream", "application/x-tar")}}})
+async def pull(ref: Ref, p: Platform = Depends(platform)) -> StreamingResponse:
     view, chunks = await run_in_threadpool(p.datasets.open_content, ref)
     media = "application/x-tar" if view.kind == "folder" else "application/octet-stream"
     headers = {
@@ -109,7 +119,7 @@ async def pull(ref: str, p: Platform = Depends(platform)) -> StreamingResponse:
 @router.delete("/{ref}", response_model=DatasetVersionView | dict,
                dependencies=[Depends(permission("datasets:Delete", "dataset/{ref}"))])
 async def delete(
-    ref: str,
+    ref: DeleteRef,
     force: bool = Query(False, description="Delete even when jobs or models use it."),
     all_versions: bool = Query(False, description="With a bare name: delete every version."),
     p: Platform = Depends(platform),

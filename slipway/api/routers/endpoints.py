@@ -6,7 +6,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from slipway.api.deps import Paging, paging, permission, platform
+from slipway.api.deps import Name, Paging, paging, permission, platform
+from slipway.api.errors import error_responses
 from slipway.api.invoke import payload_too_large
 from slipway.schemas import EndpointRequest, EndpointView, Page
 from slipway.services import Platform
@@ -27,41 +28,44 @@ async def list_endpoints(pg: Paging = Depends(paging), p: Platform = Depends(pla
 
 @router.post("/{name}", response_model=EndpointView, status_code=201,
              dependencies=[Depends(permission("endpoints:Create", "endpoint/{name}"))])
-async def create(name: str, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+async def create(name: Name, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
     """Deploy: record the desired variants; the endpoint controller starts replicas (status Creating)."""
     return await run_in_threadpool(p.endpoints.create, name, body.variants, _user(request))
 
 
 @router.get("/{name}", response_model=EndpointView, dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
-async def show(name: str, p: Platform = Depends(platform)) -> EndpointView:
+async def show(name: Name, p: Platform = Depends(platform)) -> EndpointView:
     return await run_in_threadpool(p.endpoints.get, name)
 
 
 @router.patch("/{name}", response_model=EndpointView,
               dependencies=[Depends(permission("endpoints:Update", "endpoint/{name}"))])
-async def update(name: str, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+async def update(name: Name, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
     """A rolling, zero-downtime update to new variants (automatic rollback if they fail to start)."""
     return await run_in_threadpool(p.endpoints.update, name, body.variants, _user(request))
 
 
 @router.post("/{name}/rollback", response_model=EndpointView,
              dependencies=[Depends(permission("endpoints:Rollback", "endpoint/{name}"))])
-async def rollback(name: str, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+async def rollback(name: Name, request: Request, p: Platform = Depends(platform)) -> EndpointView:
     return await run_in_threadpool(p.endpoints.rollback, name, _user(request))
 
 
 @router.delete("/{name}", response_model=EndpointView,
                dependencies=[Depends(permission("endpoints:Delete", "endpoint/{name}"))])
-async def delete(name: str, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+async def delete(name: Name, request: Request, p: Platform = Depends(platform)) -> EndpointView:
     return await run_in_threadpool(p.endpoints.delete, name, _user(request))
 
 
 @invocations.post("/endpoints/{name}/invocations",
                   dependencies=[Depends(permission("endpoints:Invoke", "endpoint/{name}"))],
+                  responses=error_responses(406, 413, 415, 503, 504),
                   openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
-                                                             "text/csv": {"schema": {"type": "string"}}},
+                                                             "text/csv": {"schema": {"type": "string"}},
+                                                             "application/x-npy": {"schema": {"type": "string",
+                                                                                              "format": "binary"}}},
                                                  "required": True}})
-async def invoke(name: str, request: Request) -> Response:
+async def invoke(name: Name, request: Request) -> Response:
     """Predict: JSON, CSV or NumPy in; JSON or CSV out. The X-Slipway-Variant header names who answered."""
     p: Platform = request.app.state.platform  # not Depends(platform): a sync dependency costs a thread hop
     limit = p.settings.max_payload_bytes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from slipway.api.deps import Paging, paging, permission, platform, principal
@@ -40,5 +40,8 @@ async def rotate_master(p: Platform = Depends(platform)) -> RotateResult:
 
 @router.delete("/api/v1/keys/{key_id}", response_model=KeyView,
                dependencies=[Depends(permission("keys:Delete", "key/{key_id}"))])
-async def revoke_key(key_id: str, p: Platform = Depends(platform)) -> KeyView:
-    return await run_in_threadpool(p.auth.revoke_key, key_id)
+async def revoke_key(request: Request,
+                     key_id: str = Path(description="The key's id: 12 hex digits (slipway_<id>_… in the key).",
+                                        json_schema_extra={"pattern": "^[0-9a-f]{12}$"}),
+                     p: Platform = Depends(platform)) -> KeyView:
+    return await run_in_threadpool(p.auth.revoke_key, key_id, principal(request))

@@ -11,10 +11,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from slipway.api.deps import Paging, paging, permission, platform
+from slipway.api.deps import Alias, Name, Number, Paging, Version, paging, permission, platform
+from slipway.api.errors import binary_response
 from slipway.errors import InvalidArgument
 from slipway.schemas import AliasRequest, ApprovalRequest, ModelEventView, ModelSummary, ModelVersionView, Page
 from slipway.services import Platform
+from slipway.services.registry import SINGLE_FILE_FRAMEWORKS
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -38,10 +40,11 @@ async def list_models(pg: Paging = Depends(paging), p: Platform = Depends(platfo
     openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}, "required": True}},
 )
 async def register(
-    name: str,
+    name: Name,
     request: Request,
     filename: str = Query("model.tar.gz", description="Original file name: model.tar.gz, a .joblib/.pkl estimator, a .keras file or a TorchScript .pt."),
-    framework: str | None = Query(None, description="Framework of a single-file model: sklearn, keras or pytorch."),
+    framework: str | None = Query(None, description="Framework of a single-file model: sklearn, keras or pytorch.",
+                                  json_schema_extra={"enum": list(SINGLE_FILE_FRAMEWORKS)}),
     description: str = Query("", max_length=2000),
     onnx: bool = Query(True, description="Export a verified ONNX copy for the fast serving path."),
     p: Platform = Depends(platform),
@@ -73,7 +76,7 @@ class RegisterFromRequest(BaseModel):
 
 @router.post("/{name}/versions/from-job", response_model=ModelVersionView, status_code=201,
              dependencies=[Depends(permission("models:Register", "model/{name}"))])
-async def register_from(name: str, body: RegisterFromRequest, request: Request,
+async def register_from(name: Name, body: RegisterFromRequest, request: Request,
                         p: Platform = Depends(platform)) -> ModelVersionView:
     """Register the model of a finished job (or of a tuning job's best trial) as a new version."""
     return await run_in_threadpool(p.promotion.register, body.source, name, _user(request), body.description)
@@ -81,42 +84,42 @@ async def register_from(name: str, body: RegisterFromRequest, request: Request,
 
 @router.get("/{name}/versions", response_model=Page[ModelVersionView],
             dependencies=[Depends(permission("models:Get", "model/{name}"))])
-async def list_versions(name: str, pg: Paging = Depends(paging), p: Platform = Depends(platform)
+async def list_versions(name: Name, pg: Paging = Depends(paging), p: Platform = Depends(platform)
                         ) -> Page[ModelVersionView]:
     return await run_in_threadpool(p.registry.list_versions, name, pg.limit, pg.offset)
 
 
 @router.get("/{name}/versions/{version}", response_model=ModelVersionView,
             dependencies=[Depends(permission("models:Get", "model/{name}"))])
-async def show_version(name: str, version: str, p: Platform = Depends(platform)) -> ModelVersionView:
+async def show_version(name: Name, version: Version, p: Platform = Depends(platform)) -> ModelVersionView:
     """A version by number or ``latest``."""
     return await run_in_threadpool(p.registry.get, _ref(name, version))
 
 
 @router.get("/{name}/aliases/{alias}", response_model=ModelVersionView,
             dependencies=[Depends(permission("models:Get", "model/{name}"))])
-async def show_alias(name: str, alias: str, p: Platform = Depends(platform)) -> ModelVersionView:
+async def show_alias(name: Name, alias: Alias, p: Platform = Depends(platform)) -> ModelVersionView:
     """The version an alias points at (``name@alias``)."""
     return await run_in_threadpool(p.registry.get, f"{name}@{alias}")
 
 
 @router.put("/{name}/aliases/{alias}", response_model=ModelVersionView,
             dependencies=[Depends(permission("models:SetAlias", "model/{name}"))])
-async def set_alias(name: str, alias: str, body: AliasRequest, request: Request, p: Platform = Depends(platform)
+async def set_alias(name: Name, alias: Alias, body: AliasRequest, request: Request, p: Platform = Depends(platform)
                     ) -> ModelVersionView:
     return await run_in_threadpool(p.registry.set_alias, name, alias, body.version, _user(request))
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204,
                dependencies=[Depends(permission("models:SetAlias", "model/{name}"))])
-async def remove_alias(name: str, alias: str, request: Request, p: Platform = Depends(platform)) -> Response:
+async def remove_alias(name: Name, alias: Alias, request: Request, p: Platform = Depends(platform)) -> Response:
     await run_in_threadpool(p.registry.remove_alias, name, alias, _user(request))
     return Response(status_code=204)
 
 
 @router.get("/{name}/history", response_model=list[ModelEventView],
             dependencies=[Depends(permission("models:Get", "model/{name}"))])
-async def history(name: str, alias: str | None = Query(None, description="Only the moves of this alias."),
+async def history(name: Name, alias: str | None = Query(None, description="Only the moves of this alias."),
                   p: Platform = Depends(platform)) -> list[ModelEventView]:
     """Registrations, approval changes and every alias move (who, when, from, to), oldest first."""
     return await run_in_threadpool(p.registry.history, name, alias)
@@ -124,15 +127,16 @@ async def history(name: str, alias: str | None = Query(None, description="Only t
 
 @router.put("/{name}/versions/{version}/approval", response_model=ModelVersionView,
             dependencies=[Depends(permission("models:Approve", "model/{name}"))])
-async def set_approval(name: str, version: str, body: ApprovalRequest, request: Request,
+async def set_approval(name: Name, version: Version, body: ApprovalRequest, request: Request,
                        p: Platform = Depends(platform)) -> ModelVersionView:
     return await run_in_threadpool(p.registry.set_approval, _ref(name, version), body.status, body.reason,
                                    _user(request))
 
 
-@router.get("/{name}/versions/{version}/artifact",
+@router.get("/{name}/versions/{version}/artifact", response_class=StreamingResponse,
+            responses=binary_response("application/gzip", "The version's model.tar.gz."),
             dependencies=[Depends(permission("models:Export", "model/{name}"))])
-async def export(name: str, version: str, p: Platform = Depends(platform)) -> StreamingResponse:
+async def export(name: Name, version: Version, p: Platform = Depends(platform)) -> StreamingResponse:
     """The version's model.tar.gz, byte for byte as stored (import it again to restore it)."""
     view, chunks = await run_in_threadpool(p.registry.open_artifact, _ref(name, version))
     headers = {"Content-Length": str(view.size), "X-Slipway-Sha256": view.sha256, "X-Slipway-Ref": view.ref,
@@ -142,7 +146,7 @@ async def export(name: str, version: str, p: Platform = Depends(platform)) -> St
 
 @router.delete("/{name}/versions/{version}", response_model=ModelVersionView,
                dependencies=[Depends(permission("models:Delete", "model/{name}"))])
-async def delete_version(name: str, version: str, request: Request,
+async def delete_version(name: Name, version: Number, request: Request,
                          force: bool = Query(False, description="Delete even when an alias points at it."),
                          p: Platform = Depends(platform)) -> ModelVersionView:
     return await run_in_threadpool(p.registry.delete_version, _ref(name, version), force, _user(request))

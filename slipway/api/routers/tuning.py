@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from slipway.api.deps import Paging, paging, permission, platform
+from slipway.api.deps import Paging, TuningName, authorize_secrets, paging, permission, platform
 from slipway.schemas import Page
 from slipway.schemas.tuning import CreateTuningRequest, TuningJobView
 from slipway.services import Platform
@@ -15,8 +15,9 @@ router = APIRouter(prefix="/api/v1/tuning-jobs", tags=["tuning"])
 
 @router.post("/{name}", response_model=TuningJobView, status_code=201,
              dependencies=[Depends(permission("tuning:Create", "tuning/{name}"))])
-async def create(name: str, body: CreateTuningRequest, request: Request,
+async def create(name: TuningName, body: CreateTuningRequest, request: Request,
                  p: Platform = Depends(platform)) -> TuningJobView:
+    await run_in_threadpool(authorize_secrets, request, body.job.secrets)
     user = getattr(request.state, "user", "") or ""
     return await run_in_threadpool(p.tuning.create, name, body, user)
 
@@ -28,17 +29,17 @@ async def list_tuning(status: str | None = Query(None), pg: Paging = Depends(pag
 
 
 @router.get("/{name}", response_model=TuningJobView, dependencies=[Depends(permission("tuning:Get", "tuning/{name}"))])
-async def show(name: str, p: Platform = Depends(platform)) -> TuningJobView:
+async def show(name: TuningName, p: Platform = Depends(platform)) -> TuningJobView:
     return await run_in_threadpool(p.tuning.get, name)
 
 
 @router.post("/{name}/stop", response_model=TuningJobView,
              dependencies=[Depends(permission("tuning:Stop", "tuning/{name}"))])
-async def stop(name: str, p: Platform = Depends(platform)) -> TuningJobView:
+async def stop(name: TuningName, p: Platform = Depends(platform)) -> TuningJobView:
     return await run_in_threadpool(p.tuning.stop, name)
 
 
 @router.post("/{name}/resume", response_model=TuningJobView,
              dependencies=[Depends(permission("tuning:Resume", "tuning/{name}"))])
-async def resume(name: str, p: Platform = Depends(platform)) -> TuningJobView:
+async def resume(name: TuningName, p: Platform = Depends(platform)) -> TuningJobView:
     return await run_in_threadpool(p.tuning.resume, name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from slipway.api.deps import Paging, paging, permission, platform, principal
+from slipway.api.deps import Name, Paging, paging, permission, platform, principal
 from slipway.schemas.auth import Page, UserCreate, UserUpdate, UserView
 from slipway.services import Platform
 
@@ -23,11 +23,11 @@ async def create_user(body: UserCreate, request: Request, p: Platform = Depends(
 
 
 @router.get("/{name}", response_model=UserView, dependencies=[Depends(permission("users:Get", "user/{name}"))])
-async def get_user(name: str, p: Platform = Depends(platform)) -> UserView:
+async def get_user(name: Name, p: Platform = Depends(platform)) -> UserView:
     return await run_in_threadpool(p.auth.get_user, name)
 
 
 @router.patch("/{name}", response_model=UserView, dependencies=[Depends(permission("users:Update", "user/{name}"))])
-async def update_user(name: str, body: UserUpdate, request: Request, p: Platform = Depends(platform)) -> UserView:
+async def update_user(name: Name, body: UserUpdate, request: Request, p: Platform = Depends(platform)) -> UserView:
     return await run_in_threadpool(
         lambda: p.auth.update_user(name, role=body.role, disabled=body.disabled, caller=principal(request)))

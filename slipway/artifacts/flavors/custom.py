@@ -27,7 +27,7 @@ def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
             "training entry point) that loads the model.", {"field": "model_fn"})
 
     def input_fn(body: Any, content_type: str) -> Any:
-        data = decode_instances(body, content_type)
+        data = decode_instances(body, content_type, finite=False)
         try:
             return np.asarray(data)
         except ValueError:  # ragged

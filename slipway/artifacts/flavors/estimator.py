@@ -16,7 +16,7 @@ import numpy as np
 from slipway.artifacts.labels import estimator_rows
 from slipway.artifacts.manifest import Manifest
 from slipway.errors import InvalidArgument
-from slipway.serving.payloads import decode, encode, encode_array, wants_csv
+from slipway.serving.payloads import decode, encode, encode_array, media_type, missing_values, wants_csv
 
 __all__ = ["EstimatorPredictor", "load_onnx_export"]
 
@@ -81,7 +81,16 @@ class EstimatorPredictor:
 
     def invoke(self, body: bytes, content_type: str = "application/json",
                accept: str = "application/json") -> tuple[bytes, str]:
-        prediction = self.predict(decode(body, content_type, self.signature))
+        data = decode(body, content_type, self.signature)
+        try:
+            prediction = self.predict(data)
+        except ValueError:
+            # Most often a missing value the model cannot take: the caller's to fix, so a 400 naming it.
+            csv_rows = media_type(content_type) == "text/csv"
+            bad = missing_values(data, self.names or None, *(("CSV row", 1) if csv_rows else ("Row", 0)))
+            if bad is not None:
+                raise bad from None
+            raise
         if isinstance(prediction, list):
             return encode(prediction, wants_csv(accept))
         return encode_array(prediction, accept)

@@ -170,7 +170,7 @@ def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
         return as_estimator(load_model(Path(model_dir) / (manifest.model_file or MODEL_FILE)))
 
     def input_fn(body: Any, content_type: str) -> Any:
-        return np.asarray(decode_instances(body, content_type), dtype=np.float64)
+        return np.asarray(decode_instances(body, content_type, finite=False), dtype=np.float64)
 
     def predict_fn(data: Any, model: Any) -> Any:
         return model.raw(data) if isinstance(model, LgbBoosterModel) else model.predict(data)

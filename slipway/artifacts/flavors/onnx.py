@@ -56,7 +56,7 @@ class OnnxPredictor:
     def invoke(self, body: bytes, content_type: str = "application/json",
                accept: str = "application/json") -> tuple[bytes, str]:
         data = decode(body, content_type, self.signature) if self.signature["inputs"] else \
-            decode_instances(body, content_type)
+            decode_instances(body, content_type, finite=False)
         prediction = self.predict(data)
         if isinstance(prediction, list):
             return encode(prediction, wants_csv(accept))

@@ -214,7 +214,7 @@ def decode_matrix(body: Any, content_type: str) -> Any:
             f"Content-Type {ct!r} is not supported by the XGBoost container. Expected one of "
             f"{', '.join(CONTENT_TYPES)}.",
             {"field": "Content-Type", "value": ct, "expected": list(CONTENT_TYPES)})
-    rows = decode_instances(data, ct)
+    rows = decode_instances(data, ct, finite=False)  # XGBoost takes NaN as a missing value
     try:
         arr = np.asarray(rows, dtype=np.float32)
     except (TypeError, ValueError):

@@ -30,6 +30,7 @@ class Job(Base):
     metric_definitions: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, nullable=False)
     max_runtime: Mapped[int] = mapped_column(Integer, nullable=False)
     memory_limit_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    secrets: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)  # names only, never values
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     secondary_status: Mapped[str] = mapped_column(String(32), nullable=False)
     transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)

@@ -88,3 +88,18 @@ def test_bodies_and_predictions() -> None:
         decode_body(b'{"data": 1}', "application/json")
     out = label_rows(np.array([[0.2, 0.8]]), ["neg", "pos"])
     assert out == [{"label": "pos", "confidence": 0.8, "probabilities": {"neg": 0.2, "pos": 0.8}}]
+
+
+@pytest.mark.parametrize("body, ctype, match", [
+    (b'{"instances": [[1, NaN]]}', "application/json", "NaN is not a number JSON allows"),
+    (b'{"instances": [[1, Infinity]]}', "application/json", "Infinity is not a number JSON allows"),
+    (b'{"instances": [[1, 1e999]]}', "application/json", "1e999 is too large for a float64"),
+    (b"1,2\n3,-inf\n", "text/csv", "CSV row 2, column 1 has value -inf"),
+])
+def test_non_finite_numbers_in_any_body_are_named(body: bytes, ctype: str, match: str) -> None:
+    with pytest.raises(InvalidArgument, match=match):
+        decode_body(body, ctype)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([[0.0, 1.0], [np.nan, 2.0]]))
+    with pytest.raises(InvalidArgument, match="Row 1, column 0 has value nan"):
+        decode_body(buffer.getvalue(), "application/x-npy")

@@ -22,7 +22,7 @@ def test_peek_knows_only_what_authenticate_cached(platform: Platform) -> None:
     assert auth.peek("Bearer swk_nope_nope", "127.0.0.1") is None
     principal = auth.authenticate(header, "127.0.0.1")
     assert auth.peek(header, "127.0.0.1") == principal
-    auth.revoke_key(principal.key_id)  # a change through this process empties the cache at once
+    auth.revoke_key(principal.key_id, None)  # a change through this process empties the cache at once
     assert auth.peek(header, "127.0.0.1") is None
 
 
@@ -43,7 +43,7 @@ def test_a_stale_entry_is_refreshed_once_and_dropped_when_revoked_elsewhere(plat
 
     # Another server process on the same database revokes the key: the next refresh drops it.
     other = AuthService(platform.db)
-    other.revoke_key(first.key_id)
+    other.revoke_key(first.key_id, None)
     time.sleep(0.3)
     auth.peek(header, "127.0.0.1")  # stale again: starts the refresh, which finds the key revoked
     wait_for(lambda: auth.peek(header, "127.0.0.1") is None, timeout=10)

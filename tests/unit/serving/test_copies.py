@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from slipway.artifacts import pack_artifact
-from slipway.serving.copies import ModelCopies
 from slipway.services import Platform
+from slipway.serving.copies import ModelCopies
 from slipway.storage import ArtifactStore
 from slipway.storage.registry import open_store
 from tests.support.models import write_cancer_artifact

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from slipway.errors import InvalidArgument
-from slipway.serving.payloads import decode, encode, wants_csv
+from slipway.serving.payloads import check_finite, decode, encode, missing_values, wants_csv
 
 SIG = {"input_kind": "tabular", "inputs": [{"name": "age", "dtype": "float64"}, {"name": "size", "dtype": "float64"}],
        "labels": ["no", "yes"]}
@@ -82,3 +82,46 @@ def test_encode_json_and_csv() -> None:
     assert (ct, body.decode()) == ("text/csv", "label,confidence,no,yes\nyes,0.9,0.1,0.9\n")
     body, _ = encode([{"value": 3.5}, {"value": 1.0}], csv_out=True)
     assert body.decode() == "value\n3.5\n1.0\n"
+
+
+def _npy(arr: object) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("body, ctype, where", [
+    (b"31,2.5\n40,inf\n", "text/csv", "CSV row 2, feature 'size' (column 1) has value inf"),
+    (b"size,age\n2.5,31\n-inf,40\n", "text/csv", "CSV row 2, feature 'size' (column 1) has value -inf"),
+    (b"31,Infinity\n", "text/csv", "CSV row 1, feature 'size' (column 1) has value inf"),
+    (_npy([[31, 2.5], [-np.inf, 1]]), "application/x-npy", "Row 1, feature 'age' (column 0) has value -inf"),
+    (_npy([31, np.inf]), "application/x-npy", "Row 0, feature 'size' (column 1) has value inf"),
+])
+def test_infinity_is_a_400_naming_the_row_and_column(body: bytes, ctype: str, where: str) -> None:
+    with pytest.raises(InvalidArgument, match="Expected a finite number") as info:
+        decode(body, ctype, SIG)
+    assert info.value.status_code == 400 and info.value.message.startswith(where)
+    assert {"row", "column", "feature", "value"} <= set(info.value.details)
+
+
+def test_infinity_in_array_inputs_names_its_position() -> None:
+    sig = {"input_kind": "array", "inputs": [], "input_shape": [2, 2]}
+    with pytest.raises(InvalidArgument, match=r"Row 0, position \[1, 0\] has value inf"):
+        decode(_npy([[[0, 0], [np.inf, 0]]]), "application/x-npy", sig)
+    with pytest.raises(InvalidArgument, match="CSV row 1, column 1 has value -inf"):
+        decode(b"1,-inf\n", "text/csv", {"input_kind": "array", "inputs": []})
+
+
+def test_missing_values_pass_decoding_and_are_named_when_the_model_refuses_them() -> None:
+    frame = decode(b"31,\n40,nan\n", "text/csv", SIG)  # an imputing pipeline takes these
+    assert np.isnan(frame.to_numpy()[:, 1]).all()
+    bad = missing_values(frame, None, "CSV row", 1)
+    assert bad is not None and bad.message.startswith("CSV row 1, feature 'size' (column 1) has no value")
+    assert missing_values(decode(b"31,2\n", "text/csv", SIG)) is None
+
+
+def test_the_finite_check_finds_one_bad_value_in_a_large_batch() -> None:
+    rows = np.ones((100_000, 30))
+    rows[77_777, 29] = np.inf
+    with pytest.raises(InvalidArgument, match="Row 77777, column 29 has value inf"):
+        check_finite(rows)

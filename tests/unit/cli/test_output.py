@@ -1,0 +1,48 @@
+"""CLI tables at 80 columns (a terminal, or any pipe): whole words or an ellipsis, never a word split in two."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import typer
+from rich.console import Console
+
+from slipway.cli import output
+
+
+@pytest.fixture
+def printed(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    buf = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=buf, width=80, color_system=None))
+    return buf
+
+
+def test_a_wide_table_keeps_words_whole_at_80_columns(printed: io.StringIO) -> None:
+    columns = ["name", "status", "secondary", "runs", "inputs", "duration", "metric", "created"]
+    row = ["cancer-lr-with-a-long-name", "Completed", "Completed", "logistic-regression", "cancer:1, iris:1",
+           "12.3s", "validation:accuracy=0.9737", "3m ago"]
+    output.table(None, columns, [row])
+    text = printed.getvalue()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert text.count("Completed") == 2 and "12.3s" in text and "3m ago" in text
+    # Every cell shows whole words of its value, or a word cut with an ellipsis: never a bare piece.
+    words = {w for v in row + columns for w in v.split()}
+    cells = [c.strip() for line in text.splitlines()[3:-1] for c in line.split("│") if c.strip()]
+    for cell in cells:
+        assert all(w in words or w.endswith("…") for w in cell.split()), cell
+
+
+def test_a_long_word_is_cut_with_an_ellipsis(printed: io.StringIO) -> None:
+    output.table(None, ["a", "b", "c", "d"], [["x" * 40, "y" * 40, "z" * 40, "Completed"]])
+    text = printed.getvalue()
+    assert "…" in text and "Completed" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def test_ctrl_c_while_waiting_says_what_keeps_running(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit) as exited:
+        with output.keeps_running("job j keeps running on the server; stop it: slipway jobs stop j."):
+            raise KeyboardInterrupt
+    assert exited.value.exit_code == 130
+    assert "Interrupted: job j keeps running on the server; stop it: slipway jobs stop j." in capsys.readouterr().err
