@@ -47,6 +47,10 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
     "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
     "replica_orphan_timeout": ("float", "600.0", "Seconds endpoint replicas keep serving after their server is gone; a server restarted on the home within that time adopts them."),
+    "inspect_timeout": ("float", "120.0", "Seconds a model's inspection at registration (loading it, its signature, "
+                        "the ONNX export and its verification, in a sandboxed child) may take before it gets 400."),
+    "inspect_memory_limit_mb": ("int", "4096", "Memory (address space) limit of a model's inspection at registration "
+                                "in MB; 0 means none."),
 }
 
 
@@ -80,6 +84,8 @@ class Settings:
     replica_start_timeout: float = 60.0
     drain_timeout: float = 30.0
     replica_orphan_timeout: float = 600.0
+    inspect_timeout: float = 120.0
+    inspect_memory_limit_mb: int = 4096
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -108,7 +114,7 @@ class Settings:
                 {"field": "auth_max_failures"},
             )
         for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
-                     "replica_orphan_timeout"):
+                     "replica_orphan_timeout", "inspect_timeout"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",
@@ -120,7 +126,7 @@ class Settings:
                 {"field": "page_size", "value": self.page_size},
             )
 
-        for name in ("job_concurrency", "job_max_runtime", "job_memory_limit_mb"):
+        for name in ("job_concurrency", "job_max_runtime", "job_memory_limit_mb", "inspect_memory_limit_mb"):
             if getattr(self, name) < 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected an int >= 0.",

@@ -37,9 +37,10 @@ def load_predictor(folder: Path | str, device: str | None = None, onnx: bool = T
     return predictor
 
 
-def export_onnx(folder: Path, manifest: Manifest) -> dict[str, Any]:
+def export_onnx(folder: Path, manifest: Manifest, estimator: Any = None) -> dict[str, Any]:
     """Export and verify through the model's flavor; the manifest's ``onnx`` field. Never raises for a model
-    that does not convert: the reason is recorded and the original serves."""
+    that does not convert: the reason is recorded and the original serves. ``estimator``: a scikit-learn
+    model already loaded (the registry's inspector read its signature off it), not loaded again."""
     code = handler_file(folder, manifest)
     if code is not None:
         return {"verified": False,
@@ -53,5 +54,5 @@ def export_onnx(folder: Path, manifest: Manifest) -> dict[str, Any]:
     export = getattr(importlib.import_module(module), "export_onnx", None)
     if export is None:
         return {"verified": False, "reason": f"{manifest.framework} models are not exported"}
-    info: dict[str, Any] = export(folder, manifest)
+    info: dict[str, Any] = export(folder, manifest, estimator) if estimator is not None else export(folder, manifest)
     return info

@@ -179,9 +179,16 @@ class Platform:
 
     @cached_property
     def registry(self) -> RegistryService:
+        from slipway.inspection import Inspector
+        from slipway.sandbox import Sandbox
         from slipway.services.registry import RegistryService
 
-        return RegistryService(self.db, self.store, self.settings.tmp_dir,
+        # The one place the sandbox mode of model inspection comes from: Sandbox(home, settings.sandbox)
+        # once the 'sandbox' setting lands; until then the default, "auto".
+        sandbox = Sandbox(home=self.settings.home)
+        inspector = Inspector(sandbox, self.settings.tmp_dir, timeout=self.settings.inspect_timeout,
+                              memory_limit_mb=self.settings.inspect_memory_limit_mb)
+        return RegistryService(self.db, self.store, self.settings.tmp_dir, inspector,
                                on_delete=lambda ref: self.serving.remove_model_copies(ref))
 
     @cached_property
@@ -221,5 +228,7 @@ class Platform:
             self.audit.flush()
         if "executor" in self.__dict__:
             self.executor.close()
+        if "registry" in self.__dict__:
+            self.registry.inspector.close()
         self.db.dispose()
 

@@ -21,6 +21,7 @@ from slipway.db import Database, utcnow
 from slipway.db.models import ModelAlias, ModelEvent, ModelGroup, ModelVersion, Reference
 from slipway.errors import Conflict, InvalidArgument, NotFound
 from slipway.artifacts import MANIFEST, Manifest, Signature, is_tar, pack_artifact, unpack_artifact
+from slipway.inspection import Inspector, copy_export
 from slipway.names import check_name, parse_ref
 from slipway.schemas import ModelEventView, ModelSummary, ModelVersionView, Page
 from slipway.storage import ArtifactStore
@@ -62,11 +63,12 @@ def _view(g: ModelGroup, v: ModelVersion, aliases: list[str] | None = None, used
 
 
 class RegistryService:
-    def __init__(self, db: Database, store: ArtifactStore, tmp_dir: Path,
+    def __init__(self, db: Database, store: ArtifactStore, tmp_dir: Path, inspector: Inspector,
                  on_delete: Callable[[str], None] | None = None) -> None:
         self.db = db
         self.store = store
         self.tmp_dir = tmp_dir
+        self.inspector = inspector
         self.on_delete = on_delete  # told the ref of each deleted version (serving copies go with it)
 
     # -- registering ---------------------------------------------------------------------------
@@ -87,7 +89,7 @@ class RegistryService:
         ``artifact`` is a model folder, a model.tar.gz (with slipway-model.json, or SageMaker-style
         with code/inference.py), or a .joblib/.pkl scikit-learn estimator. With ``onnx`` (the default)
         a scikit-learn model or a PyTorch network without custom code gets a verified ONNX export for the
-        fast serving path.
+        fast serving path. Whatever needs the model loaded runs in the inspector's sandboxed child.
         """
         check_name(name, "model")
         artifact = Path(artifact)
@@ -114,8 +116,8 @@ class RegistryService:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
         try:
-            tar, manifest = self._prepare(artifact, work)
-            tar, manifest = self._with_onnx(tar, manifest, work, onnx)
+            folder, original = self._unpack(artifact, work)
+            tar, manifest = self._complete(folder, original, work, onnx)
             return self._store_and_record(name, tar, manifest, source or {"kind": "import"}, user, description)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -134,104 +136,84 @@ class RegistryService:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
         try:
-            tar, manifest = self._prepare(artifact, work)
-            lineage = {**(manifest.get("lineage") or {}), **(extra_lineage or {}), "job": job}
-            if lineage != manifest.get("lineage"):
-                folder = work / "job-artifact"
-                if not folder.is_dir():
-                    unpack_artifact(tar, folder)
-                typed = Manifest.from_dict(manifest).replace(lineage=lineage)
-                typed.write(folder)
-                manifest = typed.to_dict()
-                tar = work / "repacked.tar.gz"
-                pack_artifact(folder, tar)
-            tar, manifest = self._with_onnx(tar, manifest, work, onnx)
+            folder, original = self._unpack(artifact, work)
+            tar, manifest = self._complete(folder, original, work, onnx, {**(extra_lineage or {}), "job": job})
             return self._store_and_record(name, tar, manifest, {"kind": "job", "job": job}, user, description)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _prepare(self, artifact: Path, work: Path) -> tuple[Path, dict[str, Any]]:
-        """Return (tar.gz to store, validated manifest)."""
+    def _unpack(self, artifact: Path, work: Path) -> tuple[Path, Path | None]:
+        """The artifact's files in a private folder, and the tar.gz they came from (None for a folder or a file)."""
+        folder = work / "artifact"
         if artifact.is_dir():
-            folder = work / "folder"
             shutil.copytree(artifact, folder)
-            if not (folder / MANIFEST).exists():
-                self._infer_manifest(folder)
-            manifest = Manifest.read(folder).to_dict()
-            tar = work / "model.tar.gz"
-            pack_artifact(folder, tar)
-            return tar, manifest
+            return folder, None
         deep_file = DEEP_FILES.get(artifact.suffix.lower())
-        if deep_file is not None:  # a Keras 3 .keras file, or a TorchScript model.pt
-            folder = work / "folder"
+        if deep_file is not None or artifact.suffix.lower() in MODEL_FILES:
+            # A Keras 3 .keras file, a TorchScript model.pt, or a scikit-learn estimator.
             folder.mkdir()
-            shutil.copyfile(artifact, folder / deep_file)
-            manifest = self._infer_manifest(folder)
-            tar = work / "model.tar.gz"
-            pack_artifact(folder, tar)
-            return tar, manifest
-        if artifact.suffix.lower() in MODEL_FILES:
-            folder = work / "folder"
-            folder.mkdir()
-            shutil.copyfile(artifact, folder / "model.joblib")
-            manifest = self._infer_manifest(folder)
-            tar = work / "model.tar.gz"
-            pack_artifact(folder, tar)
-            return tar, manifest
+            shutil.copyfile(artifact, folder / (deep_file or "model.joblib"))
+            return folder, None
         if not is_tar(artifact):
             raise InvalidArgument(
                 f"{artifact.name!r} is neither a folder, a tar.gz nor a .joblib/.pkl, .keras or .pt file. Expected a model "
                 "artifact (see 'Model artifact' in docs/developing.md).",
                 {"field": "artifact", "value": artifact.name},
             )
-        folder = work / "job-artifact"
         unpack_artifact(artifact, folder)
+        return folder, artifact
+
+    def _complete(self, folder: Path, original: Path | None, work: Path, onnx: bool,
+                  lineage: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+        """Return (tar.gz to store, validated manifest): the manifest inferred when there is none, the
+        lineage added, the ONNX export (or the reason there is none) recorded once.
+
+        An artifact whose manifest already has the ``onnx`` field (a backup, an export) is stored byte for
+        byte as it came, so export -> import -> export keeps its sha256.
+        """
+        describe: str | None = None
         if (folder / MANIFEST).exists():
-            # A complete artifact (a backup or a job's output): stored exactly as given.
-            return artifact, Manifest.read(folder).to_dict()
-        manifest = self._infer_manifest(folder)
+            manifest = Manifest.read(folder).to_dict()
+        else:
+            manifest, describe = self._manifest_template(folder)
+        changed = describe is not None
+        if lineage is not None:
+            merged = {**(manifest.get("lineage") or {}), **lineage}
+            changed = changed or merged != manifest.get("lineage")
+            manifest = {**manifest, "lineage": merged}
+        if "onnx" not in manifest:
+            changed = True
+            if not onnx:
+                manifest["onnx"] = {"verified": False, "disabled": True,
+                                    "reason": "ONNX turned off at registration (--no-onnx)"}
+        if not changed and original is not None:
+            return original, manifest
+        if describe is not None or "onnx" not in manifest:
+            scratch = work / "inspect"
+            found = self.inspector.inspect(folder, manifest, describe=describe, onnx="onnx" not in manifest,
+                                           scratch=scratch)
+            manifest = {**manifest, **found.fields}
+            copy_export(found, folder)
+            shutil.rmtree(scratch, ignore_errors=True)
+        typed = Manifest.from_dict(manifest, folder)
+        typed.write(folder)
+        manifest = typed.to_dict()
         tar = work / "model.tar.gz"
         pack_artifact(folder, tar)
         return tar, manifest
 
-    def _with_onnx(self, tar: Path, manifest: dict[str, Any], work: Path, enabled: bool
-                   ) -> tuple[Path, dict[str, Any]]:
-        """Add a verified ONNX export (or the reason there is none) to the artifact, once.
-
-        An artifact whose manifest already has the ``onnx`` field (a backup, an export) is left byte
-        for byte as it is, so export -> import -> export keeps its sha256.
-        """
-        if "onnx" in manifest:
-            return tar, manifest
-        from slipway.artifacts.loading import export_onnx
-
-        folder = work / "onnx-artifact"
-        unpack_artifact(tar, folder)
-        typed = Manifest.from_dict(manifest, folder)
-        if enabled:
-            info = export_onnx(folder, typed)
-        else:
-            info = {"verified": False, "disabled": True, "reason": "ONNX turned off at registration (--no-onnx)"}
-        typed = typed.replace(onnx=info)
-        typed.write(folder)
-        manifest = typed.to_dict()
-        out = work / "with-onnx.tar.gz"
-        pack_artifact(folder, out)
-        return out, manifest
-
-    def _infer_manifest(self, folder: Path) -> dict[str, Any]:
-        """Write slipway-model.json for a bring-your-own model: a joblib estimator and/or code/inference.py."""
-        from slipway.artifacts.flavors.sklearn import describe_estimator, load_estimator
-
+    def _manifest_template(self, folder: Path) -> tuple[dict[str, Any], str | None]:
+        """slipway-model.json for a bring-your-own model, from its file names alone, and the estimator file
+        whose signature and problem type the inspector must read (None when nothing needs loading)."""
         candidates = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in MODEL_FILES)
         has_code = (folder / "code" / "inference.py").is_file()
         deep = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".pt", ".pth", ".keras")),
                       key=lambda p: (p.suffix != ".keras", p.name))
+        describe = None
         created = utcnow().isoformat(timespec="seconds")
         if candidates:
-            info = describe_estimator(load_estimator(candidates[0]))
-            manifest = Manifest("sklearn", candidates[0].name, info["problem_type"],
-                                Signature("tabular", info["inputs"], None, info["labels"]), created_at=created)
+            describe = candidates[0].name  # the inspector fills in the problem type and the signature
+            manifest = Manifest("sklearn", candidates[0].name, signature=Signature(), created_at=created)
         elif deep:
             # SageMaker PyTorch (model.pt/.pth, maybe code/inference.py with model_fn) or a Keras file: the
             # replica reads the input shape and classes off the model.
@@ -246,8 +228,9 @@ class RegistryService:
                 "file, or a SageMaker model (model.pth with code/inference.py).",
                 {"field": "artifact", "value": sorted(p.name for p in folder.iterdir())},
             )
-        manifest.write(folder)
-        return manifest.to_dict()
+        if describe is None:
+            manifest = Manifest.from_dict(manifest.to_dict(), folder)
+        return manifest.to_dict(), describe
 
     def _store_and_record(
         self, name: str, tar: Path, manifest: dict[str, Any], source: dict[str, Any], user: str, description: str

@@ -36,6 +36,8 @@ def test_home_from_env(tmp_path: Path) -> None:
         ({"SLIPWAY_PORT": "70000"}, "Setting 'port' has value 70000"),
         ({"SLIPWAY_LOG_LEVEL": "loud"}, "Setting 'log_level' has value 'loud'"),
         ({"SLIPWAY_PAGE_SIZE": "0"}, "Setting 'page_size' has value 0"),
+        ({"SLIPWAY_INSPECT_TIMEOUT": "0"}, "Setting 'inspect_timeout' has value 0.0. Expected a number greater than 0."),
+        ({"SLIPWAY_INSPECT_MEMORY_LIMIT_MB": "-1"}, "Setting 'inspect_memory_limit_mb' has value -1. Expected an int"),
     ],
 )
 def test_bad_values_name_the_setting(tmp_path: Path, env: dict[str, str], message: str) -> None:
