@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from slipway.artifacts.loading import load_predictor
 from slipway.demo import build_demo_files
-from slipway.frameworks.deep_serving import load_predictor
-from slipway.frameworks.torch_train import train_builtin
+from slipway.training.torch_train import train_builtin
 
 
 def p50_ms(fn, inputs: list, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ import json, sys
 from pathlib import Path
 import torch
 sys.path.insert(0, {root!r})
-from slipway.frameworks.deep_serving import load_predictor
+from slipway.artifacts.loading import load_predictor
 inputs = json.loads(Path({inputs!r}).read_text())
 predictor = load_predictor(Path({artifact!r}))
 if {tf32!r}:  # PyTorch's default, which serving turns off
@@ -70,7 +70,7 @@ def main() -> None:
     from PIL import Image
 
     from slipway.demo import build_demo_files
-    from slipway.frameworks.torch_train import train_builtin
+    from slipway.training.torch_train import train_builtin
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--epochs-cnn", type=int, default=5)

@@ -31,8 +31,8 @@ def cnn_artifact(folder: Path) -> Path:
     import numpy as np
     import torch
 
-    from slipway.frameworks.torch_artifact import save_torch_artifact
-    from slipway.frameworks.torch_nets import ServingModel, build_network
+    from slipway.artifacts.flavors.torch_builtin import save_torch_artifact
+    from slipway.training.torch_nets import ServingModel, build_network
 
     torch.manual_seed(0)
     hp = {"filters": 8, "kernel_size": 3, "dense_units": 32, "dropout": 0.25, "dense_dropout": 0.5,

@@ -1,7 +1,8 @@
 """Serving benchmark (run by hand, prints a table): `python bench/serving.py [--duration 5]`.
 
 One-row JSON requests at 1, 16, 64 and 256 connections against, for each model (M1 LogisticRegression,
-M2 a 100-tree RandomForest, both on scikit-learn's breast cancer data):
+M2 a 100-tree RandomForest, M3 a 100-round XGBoost classifier served from its xgboost-model Booster, all on
+scikit-learn's breast cancer data; M3 needs the xgboost extra):
 
 - a minimal honest server: a plain ASGI app on uvicorn (uvloop, httptools, 2 workers) calling
   predict_proba (the baseline, same run),
@@ -96,10 +97,16 @@ def train(work: Path) -> dict[str, tuple[Any, list[float]]]:
     b: Any = load_breast_cancer()
     X = np.asarray(b.data, dtype=float)
     y = np.asarray([str(b.target_names[i]) for i in b.target])
-    return {
+    models: dict[str, tuple[Any, list[float]]] = {
         "M1-logreg": (LogisticRegression(max_iter=10000).fit(X, y), X[0].tolist()),
         "M2-forest100": (RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y), X[0].tolist()),
     }
+    try:
+        from xgboost import XGBClassifier
+    except ImportError:
+        return models
+    models["M3-xgboost"] = (XGBClassifier(n_estimators=100, max_depth=4, n_jobs=1).fit(X, b.target), X[0].tolist())
+    return models
 
 
 def run_wrk(url: str, body: bytes, conns: int, duration: float, work: Path, headers: dict[str, str]
@@ -266,7 +273,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--concurrency", default="1,16,64,256")
-    ap.add_argument("--models", default="M1-logreg,M2-forest100")
+    ap.add_argument("--models", default="M1-logreg,M2-forest100,M3-xgboost")
     ap.add_argument("--profile", action="store_true",
                     help="With py-spy on PATH: sample the server during the gateway cell at 64 connections and "
                          "print where its time goes.")
@@ -276,8 +283,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        from slipway.artifacts.flavors.sklearn import save_sklearn_artifact
         from slipway.client import Client
-        from slipway.frameworks.sklearn import save_sklearn_artifact
 
         models = {k: v for k, v in train(work).items() if k in args.models.split(",")}
         home = work / "home"
@@ -299,7 +306,12 @@ def main() -> None:
         onnx_info: dict[str, str] = {}
         json_ct = {"Content-Type": "application/json"}
         for name, (est, row) in models.items():
-            save_sklearn_artifact(est, work / name, samples=None)
+            if hasattr(est, "get_booster"):  # XGBoost: the Booster as SageMaker saves it, xgboost-model
+                from slipway.artifacts.flavors.xgboost import save as save_xgboost
+
+                save_xgboost(est, work / name)
+            else:
+                save_sklearn_artifact(est, work / name, samples=None)
             t0 = time.perf_counter()
             v = client.models.import_(work / name, name.lower())
             onnx_info[name] = f"{v.runtime}: {v.runtime_reason} (registration {time.perf_counter() - t0:.2f} s)"

@@ -2,12 +2,15 @@
 
     SlipwayError (500, internal)
     ├── InvalidArgument  (400, invalid_argument)
+    │   ├── NotAcceptable        (406, not_acceptable)          an Accept the model cannot answer in
+    │   └── UnsupportedMediaType (415, unsupported_media_type)  a Content-Type the model cannot read
     ├── Unauthorized     (401, unauthorized)
     ├── Forbidden        (403, forbidden)
     ├── NotFound         (404, not_found)
     ├── AlreadyExists    (409, already_exists)
     ├── Conflict         (409, conflict)
     ├── PayloadTooLarge  (413, payload_too_large)
+    ├── ModelError       (500, model_error)        a model or its handlers failed on a request
     ├── TooManyRequests  (429, too_many_requests)
     ├── Unavailable      (503, unavailable)
     ├── Timeout          (504, timeout)
@@ -29,6 +32,8 @@ __all__ = [
     "Forbidden",
     "InvalidArgument",
     "JobFailed",
+    "ModelError",
+    "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
     "ServerNotRunning",
@@ -37,6 +42,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "Unavailable",
+    "UnsupportedMediaType",
     "error_class_for_code",
     "invalid_argument_from_validation",
 ]
@@ -60,6 +66,16 @@ class SlipwayError(Exception):
 class InvalidArgument(SlipwayError):
     status_code = 400
     code = "invalid_argument"
+
+
+class NotAcceptable(InvalidArgument):
+    status_code = 406
+    code = "not_acceptable"
+
+
+class UnsupportedMediaType(InvalidArgument):
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class Unauthorized(SlipwayError):
@@ -92,6 +108,11 @@ class PayloadTooLarge(SlipwayError):
     code = "payload_too_large"
 
 
+class ModelError(SlipwayError):
+    status_code = 500
+    code = "model_error"
+
+
 class TooManyRequests(SlipwayError):
     status_code = 429
     code = "too_many_requests"
@@ -122,12 +143,15 @@ _BY_CODE: dict[str, type[SlipwayError]] = {
     for cls in (
         SlipwayError,
         InvalidArgument,
+        NotAcceptable,
+        UnsupportedMediaType,
         Unauthorized,
         Forbidden,
         NotFound,
         AlreadyExists,
         Conflict,
         PayloadTooLarge,
+        ModelError,
         TooManyRequests,
         Unavailable,
         Timeout,

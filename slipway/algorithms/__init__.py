@@ -40,6 +40,8 @@ ALGORITHMS: dict[str, str] = {
     "svm": "svm",
     "random-forest": "random_forest",
     "gradient-boosting": "gradient_boosting",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
     "knn": "knn",
     "naive-bayes": "naive_bayes",
     "kmeans": "kmeans",

@@ -1,4 +1,4 @@
-"""The deep-learning built-ins (``slipway.frameworks.deep_algorithms``) declared as registry algorithms.
+"""The deep-learning built-ins (``slipway.training.deep_algorithms``) declared as registry algorithms.
 
 Their hyperparameters are converted once to ``Hyperparameter`` so `algorithms list/show` and job
 creation validate them with the same messages as every other built-in; training happens in the job
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from slipway.algorithms.base import CLASSIFICATION, Algorithm, Hyperparameter
-from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS
-from slipway.frameworks.hyperparameters import Param
+from slipway.training.deep_algorithms import DEEP_ALGORITHMS
+from slipway.training.hyperparameters import Param
 
 __all__ = ["METRICS", "deep_algorithm"]
 

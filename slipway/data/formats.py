@@ -98,7 +98,14 @@ def _check_format(fmt: str) -> str:
 
 
 def _folder_format(scan: FolderScan) -> str:
-    return "image-folder" if scan.image_files * 2 > scan.files else "text-folder"
+    """Images -> image-folder; text -> text-folder; anything else (binary files in subfolders) -> files."""
+    if scan.image_files * 2 > scan.files:
+        return "image-folder"
+    for file in scan.sample:
+        with file.open("rb") as fh:
+            if _text_problem(fh.read(_SNIFF_BYTES)) is not None:
+                return "files"
+    return "text-folder"
 
 
 def detect_format(path: Path, filename: str | None = None, hint: str | None = None) -> str:

@@ -112,8 +112,8 @@ def load_demo_serving(platform: Platform, csv_path: Path, dataset_ref: str, work
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from slipway.artifacts.flavors.sklearn import save_sklearn_artifact
     from slipway.errors import NotFound
-    from slipway.frameworks.sklearn import save_sklearn_artifact
     from slipway.schemas import VariantSpec
 
     try:

@@ -47,7 +47,7 @@ RESULT = "result.json"    # what the child answers, read back as JSON only
 VIEW = "artifact"         # the child's working view of the artifact (links to it, plus what it writes)
 LOG = "output.log"        # the child's stdout and stderr: its last line names a crash
 MAX_RESULT_BYTES = 4 << 20  # a manifest with thousands of columns fits; anything bigger is not ours
-ONNX_FILE = "model.onnx"  # frameworks.onnx.ONNX_FILE, without importing numpy into the server for it
+ONNX_FILE = "model.onnx"  # artifacts.onnx_runtime.ONNX_FILE, without importing numpy into the server for it
 
 
 def describe_into(manifest: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:

@@ -42,23 +42,23 @@ def _view(folder: Path, view: Path, model_file: str | None) -> None:
 
 
 def inspect(request: dict[str, Any]) -> dict[str, Any]:
-    from slipway.frameworks.artifact import validate_manifest
+    from slipway.artifacts import Manifest
 
     view = Path(request["view"])
     manifest = request["manifest"]
     _view(Path(request["folder"]), view, manifest.get("model_file"))
     estimator = None
     if request.get("describe"):
-        from slipway.frameworks.sklearn import describe_estimator, load_estimator
+        from slipway.artifacts.flavors.sklearn import describe_estimator, load_estimator
 
         estimator = load_estimator(view / request["describe"])
         manifest = describe_into(manifest, describe_estimator(estimator))
-    manifest = validate_manifest(manifest, view)
-    answer: dict[str, Any] = {"problem_type": manifest.get("problem_type"), "signature": manifest["signature"]}
+    typed = Manifest.from_dict(manifest, view)
+    answer: dict[str, Any] = {"problem_type": typed.problem_type, "signature": typed.signature.to_dict()}
     if request.get("onnx"):
-        from slipway.frameworks.onnx import export_onnx
+        from slipway.artifacts.loading import export_onnx
 
-        answer["onnx"] = export_onnx(view, manifest, estimator)
+        answer["onnx"] = export_onnx(view, typed, estimator)
     return answer
 
 
@@ -100,12 +100,13 @@ def _preload(torch: bool = False) -> None:
     import sklearn.linear_model  # noqa: F401
     import sklearn.pipeline  # noqa: F401
 
-    import slipway.frameworks.onnx  # noqa: F401
-    import slipway.frameworks.sklearn  # noqa: F401
+    import slipway.artifacts.flavors.sklearn  # noqa: F401
+    import slipway.artifacts.loading  # noqa: F401
+    import slipway.artifacts.onnx_runtime  # noqa: F401
 
     if torch:
-        import slipway.frameworks.torch_artifact  # noqa: F401
-        import slipway.frameworks.torch_onnx  # noqa: F401
+        import slipway.artifacts.flavors.torch_builtin  # noqa: F401
+        import slipway.artifacts.flavors.torch_onnx  # noqa: F401
 
 
 def spare(torch: bool = False) -> int:

@@ -35,7 +35,7 @@ class Models:
 
         ``onnx=False`` keeps the model off the ONNX fast path (it serves with its own framework).
         """
-        from slipway.frameworks.artifact import pack_artifact
+        from slipway.artifacts import pack_artifact
 
         check_name(name, "model")
         src = Path(path)

@@ -22,15 +22,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from slipway.artifacts.manifest import MANIFEST, Manifest
 from slipway.compute import Executor
 from slipway.data import unpack_folder
 from slipway.db import utcnow
 from slipway.db.models import Job, JobMetric
+from slipway.errors import InvalidArgument
 from slipway.sandbox import Sandbox
 from slipway.services.secrets import SecretService, job_env_names
 from slipway.services.training import TrainingService, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
-from slipway.training.runner import environment_dir
+from slipway.training.environments import environment_dir, is_ready
 
 __all__ = ["JobRuns"]
 
@@ -158,7 +160,7 @@ class JobRuns:
         if not req.is_file():
             return [], []
         env_dir = environment_dir(self.settings.envs_dir, req.read_bytes())
-        if (env_dir / ".slipway-ready").exists():
+        if is_ready(env_dir):
             return [env_dir], []
         env_dir.mkdir(parents=True, exist_ok=True)
         if self.sandbox.active:
@@ -342,19 +344,28 @@ class JobRuns:
 
         self._update(name, _do)
 
+    @staticmethod
+    def _complete_manifest(model_dir: Path, final: dict[str, Any], lineage: dict[str, Any]) -> None:
+        """Add what only the server knows to the job's manifest: the final metrics (log regexes), the lineage.
+
+        A manifest the script wrote that breaks the contract is left as it is: registering says what is wrong.
+        """
+        try:
+            manifest = Manifest.read(model_dir) if (model_dir / MANIFEST).exists() else Manifest("custom")
+        except InvalidArgument:
+            return
+        manifest = manifest.replace(
+            metrics={**manifest.metrics, **final},
+            lineage={**lineage, **{k: v for k, v in manifest.lineage.items() if v is not None}},
+            created_at=manifest.created_at or utcnow().isoformat(),
+        )
+        (model_dir / MANIFEST).write_bytes(manifest.to_bytes())
+
     def _upload_artifacts(self, name: str, paths: JobPaths) -> tuple[str, str | None]:
         with self.db.session() as s:
             job = s.execute(select(Job).where(Job.name == name)).scalar_one()
             final, lineage = dict(job.final_metrics or {}), self._spec(job)["lineage"]
-        manifest_path = paths.model / "slipway-model.json"
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
-            manifest = {"format_version": 1, "framework": "custom"}
-        manifest["metrics"] = {**manifest.get("metrics", {}), **final}
-        manifest["lineage"] = {**lineage, **{k: v for k, v in manifest.get("lineage", {}).items() if v is not None}}
-        manifest["created_at"] = manifest.get("created_at") or utcnow().isoformat()
-        manifest_path.write_text(json.dumps(manifest, indent=2))
+        self._complete_manifest(paths.model, final, lineage)
         tmp = self.settings.tmp_dir / f"{name}-model.tar.gz"
         try:
             with tarfile.open(tmp, "w:gz", compresslevel=FAST_GZIP) as tar:

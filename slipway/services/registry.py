@@ -17,18 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from slipway.artifacts import MANIFEST, Manifest, Signature, is_tar, pack_artifact, unpack_artifact
 from slipway.db import Database, utcnow
 from slipway.db.models import ModelAlias, ModelEvent, ModelGroup, ModelVersion, Reference
 from slipway.errors import Conflict, InvalidArgument, NotFound
-from slipway.frameworks.artifact import (
-    MANIFEST,
-    is_tar,
-    manifest_bytes,
-    pack_artifact,
-    read_manifest,
-    unpack_artifact,
-    validate_manifest,
-)
 from slipway.inspection import Inspector, copy_export
 from slipway.names import check_name, parse_ref
 from slipway.schemas import ModelEventView, ModelSummary, ModelVersionView, Page
@@ -57,7 +49,7 @@ def parse_model_ref(ref: str) -> tuple[str, int | None, str | None]:
 def _view(g: ModelGroup, v: ModelVersion, aliases: list[str] | None = None, used_by: list[str] | None = None
           ) -> ModelVersionView:
     m = v.manifest or {}
-    from slipway.frameworks.onnx import runtime_of
+    from slipway.artifacts.onnx_runtime import runtime_of
 
     runtime, why = runtime_of(m)
     return ModelVersionView(
@@ -181,7 +173,7 @@ class RegistryService:
         """
         describe: str | None = None
         if (folder / MANIFEST).exists():
-            manifest = read_manifest(folder)
+            manifest = Manifest.read(folder).to_dict()
         else:
             manifest, describe = self._manifest_template(folder)
         changed = describe is not None
@@ -203,8 +195,9 @@ class RegistryService:
             manifest = {**manifest, **found.fields}
             copy_export(found, folder)
             shutil.rmtree(scratch, ignore_errors=True)
-        manifest = validate_manifest(manifest, folder)
-        (folder / MANIFEST).write_bytes(manifest_bytes(manifest))
+        typed = Manifest.from_dict(manifest, folder)
+        typed.write(folder)
+        manifest = typed.to_dict()
         tar = work / "model.tar.gz"
         pack_artifact(folder, tar)
         return tar, manifest
@@ -216,29 +209,18 @@ class RegistryService:
         has_code = (folder / "code" / "inference.py").is_file()
         deep = sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".pt", ".pth", ".keras")),
                       key=lambda p: (p.suffix != ".keras", p.name))
-        manifest: dict[str, Any]
         describe = None
+        created = utcnow().isoformat(timespec="seconds")
         if candidates:
-            describe = candidates[0].name
-            manifest = {
-                "format_version": 1, "framework": "sklearn", "model_file": candidates[0].name,
-                "problem_type": None, "signature": {}, "metrics": {}, "lineage": {},
-            }
+            describe = candidates[0].name  # the inspector fills in the problem type and the signature
+            manifest = Manifest("sklearn", candidates[0].name, signature=Signature(), created_at=created)
         elif deep:
             # SageMaker PyTorch (model.pt/.pth, maybe code/inference.py with model_fn) or a Keras file: the
             # replica reads the input shape and classes off the model.
-            manifest = {
-                "format_version": 1, "framework": "keras" if deep[0].suffix == ".keras" else "pytorch",
-                "model_file": deep[0].name, "problem_type": None,
-                "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None},
-                "metrics": {}, "lineage": {},
-            }
+            manifest = Manifest("keras" if deep[0].suffix == ".keras" else "pytorch", deep[0].name,
+                                signature=Signature("array"), created_at=created)
         elif has_code:
-            manifest = {
-                "format_version": 1, "framework": "custom", "model_file": None, "problem_type": None,
-                "signature": {"input_kind": "array", "inputs": [], "input_shape": None, "labels": None},
-                "metrics": {}, "lineage": {},
-            }
+            manifest = Manifest("custom", signature=Signature("array"), created_at=created)
         else:
             raise InvalidArgument(
                 f"The artifact has no {MANIFEST}, no .joblib, .keras or model.pt/model.pth model and no "
@@ -246,10 +228,9 @@ class RegistryService:
                 "file, or a SageMaker model (model.pth with code/inference.py).",
                 {"field": "artifact", "value": sorted(p.name for p in folder.iterdir())},
             )
-        manifest["created_at"] = utcnow().isoformat(timespec="seconds")
         if describe is None:
-            manifest = validate_manifest(manifest, folder)
-        return manifest, describe
+            manifest = Manifest.from_dict(manifest.to_dict(), folder)
+        return manifest.to_dict(), describe
 
     def _store_and_record(
         self, name: str, tar: Path, manifest: dict[str, Any], source: dict[str, Any], user: str, description: str

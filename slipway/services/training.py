@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from slipway.algorithms import CLASSIFICATION, Algorithm, get_algorithm, validate_hyperparameters
 from slipway.algorithms._deep import DATA_FORMATS as DEEP_DATA_FORMATS
 from slipway.algorithms.base import coerce_hyperparameter
+from slipway.artifacts.flavors import require_extra
 from slipway.db import Database, utcnow
 from slipway.db.models import Job, JobMetric, Reference
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from slipway.frameworks.deep_serving import require_extra
 from slipway.names import check_name
 from slipway.schemas import CreateJobRequest, DatasetVersionView, JobMetrics, JobView, MetricPoint, Page
 from slipway.schemas.jobs import TERMINAL
@@ -39,7 +39,7 @@ __all__ = ["TrainingService", "job_view", "transition"]
 JOB_STATUSES = ("Pending", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
 
 TABLES = ("csv", "parquet", "jsonl")
-FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "custom")
+FRAMEWORKS = ("sklearn", "pytorch", "keras", "xgboost", "lightgbm", "custom")
 ACTIVE = ("Pending", "InProgress", "Stopping")
 _CHANNEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _HP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$")

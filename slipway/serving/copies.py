@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from slipway.frameworks.artifact import unpack_artifact
+from slipway.artifacts import unpack_artifact
 from slipway.storage import ArtifactStore
 
 __all__ = ["ModelCopies", "make_private"]

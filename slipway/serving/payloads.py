@@ -1,36 +1,31 @@
-"""Inference payloads: decode JSON / CSV / NumPy bodies against a model's signature; encode predictions.
+"""The one request/response codec: JSON / CSV / NumPy (and text) bodies in, predictions or bare arrays out.
 
-Every rejection is a ``BadInput`` whose message names the field, the bad value and the expected
-signature, so a caller can fix the request; nothing here raises anything else for bad input.
+``decode`` checks a body against a model's signature; ``decode_instances`` reads a body without one
+(networks, SageMaker default handlers); ``encode`` renders Slipway's label/confidence answer and
+``encode_array`` a framework container's bare answer. Every rejection is an ``InvalidArgument`` (415 and
+406 are its subclasses) whose message names the field, the bad value and what was expected, so a caller
+can fix the request; nothing here raises anything else for bad input.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from typing import Any
 
 import numpy as np
 import orjson
 
-__all__ = ["BadInput", "check_finite", "decode", "encode", "jsonable", "missing_values", "wants_csv"]
+from slipway.errors import InvalidArgument, NotAcceptable, UnsupportedMediaType
+
+__all__ = ["accept_media", "check_finite", "decode", "decode_instances", "encode", "encode_array", "jsonable",
+           "media_type", "missing_values", "wants_csv"]
 
 NUMERIC = {"float64", "float32", "int64", "int32", "bool"}
 SHAPES = ('{"instances": [[...], ...]}, {"inputs": ...}, [{"feature": value, ...}], '
           '{"dataframe_split": {"columns": [...], "data": [[...]]}}')
-
-
-class BadInput(Exception):
-    """A request the model cannot take; rendered as ``status`` with the error shape."""
-
-    def __init__(self, message: str, details: dict[str, Any] | None = None, status: int = 400,
-                 code: str = "invalid_argument") -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
-        self.status = status
-        self.code = code
 
 
 def describe_signature(sig: dict[str, Any], limit: int = 40) -> str:
@@ -80,12 +75,12 @@ def check_finite(arr: np.ndarray, names: list[str] | None = None, row_word: str 
     bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
     if bad.any():
         where, details = _position(arr, bad, names, row_word, row_base)
-        raise BadInput(f"{where} has value {details['value']}. Expected a finite number.",
-                       {"field": "body", **details})
+        raise InvalidArgument(f"{where} has value {details['value']}. Expected a finite number.",
+                              {"field": "body", **details})
 
 
 def missing_values(data: Any, names: list[str] | None = None, row_word: str = "Row", row_base: int = 0
-                   ) -> BadInput | None:
+                   ) -> InvalidArgument | None:
     """After the model failed: a 400 naming the first missing (NaN) value when ``data`` has one, else None."""
     try:
         arr = data.to_numpy(dtype=np.float64) if hasattr(data, "to_numpy") else np.asarray(data, dtype=np.float64)
@@ -100,9 +95,9 @@ def missing_values(data: Any, names: list[str] | None = None, row_word: str = "R
     if arr.ndim == 0 or not bad.any():
         return None
     where, details = _position(arr, bad, names, row_word, row_base)
-    return BadInput(f"{where} has no value (NaN, null or an empty cell), and this model does not accept missing "
-                    "values. Send a number there, or register a model whose pipeline imputes missing values.",
-                    {"field": "body", **details})
+    return InvalidArgument(f"{where} has no value (NaN, null or an empty cell), and this model does not accept "
+                           "missing values. Send a number there, or register a model whose pipeline imputes missing "
+                           "values.", {"field": "body", **details})
 
 
 # -- decoding -------------------------------------------------------------------------------------
@@ -114,20 +109,20 @@ def decode(body: bytes, content_type: str, sig: dict[str, Any]) -> Any:
     # curl -d sends form-urlencoded by default; a JSON body sent that way is still JSON.
     if ct in ("application/json", "", "*/*", "application/x-www-form-urlencoded"):
         if not body.strip():
-            raise BadInput(f"The request body is empty. Expected JSON such as {SHAPES}.", {"field": "body"})
+            raise InvalidArgument(f"The request body is empty. Expected JSON such as {SHAPES}.", {"field": "body"})
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise BadInput(f"The request body is not valid JSON ({exc}). Expected one of {SHAPES}.",
+            raise InvalidArgument(f"The request body is not valid JSON ({exc}). Expected one of {SHAPES}.",
                            {"field": "body"}) from None
         return _from_json(obj, sig)
     if ct == "text/csv":
         return _from_csv(body, sig)
     if ct in ("application/x-npy", "application/npy"):
         return _from_npy(body, sig)
-    raise BadInput(
+    raise UnsupportedMediaType(
         f"Content-Type {ct!r} is not supported. Expected application/json, text/csv or application/x-npy.",
-        {"field": "Content-Type", "value": ct}, status=415, code="unsupported_media_type",
+        {"field": "Content-Type", "value": ct},
     )
 
 
@@ -143,24 +138,24 @@ def _from_json(obj: Any, sig: dict[str, Any]) -> Any:
         elif "dataframe_split" in obj:
             split = obj["dataframe_split"]
             if not isinstance(split, dict) or not isinstance(split.get("data"), list):
-                raise BadInput('Field "dataframe_split" must be {"columns": [...], "data": [[...], ...]}.',
+                raise InvalidArgument('Field "dataframe_split" must be {"columns": [...], "data": [[...], ...]}.',
                                {"field": "dataframe_split"})
             cols = split.get("columns")
             rows = split["data"]
             if cols is not None:
                 if not isinstance(cols, list):
-                    raise BadInput('Field "dataframe_split.columns" must be a list of feature names.',
+                    raise InvalidArgument('Field "dataframe_split.columns" must be a list of feature names.',
                                    {"field": "dataframe_split.columns"})
                 rows = [dict(zip(cols, r)) if isinstance(r, list) else r for r in rows]
                 for i, r in enumerate(split["data"]):
                     if isinstance(r, list) and len(r) != len(cols):
-                        raise BadInput(f"dataframe_split row {i} has {len(r)} values for {len(cols)} columns.",
+                        raise InvalidArgument(f"dataframe_split row {i} has {len(r)} values for {len(cols)} columns.",
                                        {"field": f"dataframe_split.data[{i}]"})
         elif "dataframe_records" in obj:
             rows = obj["dataframe_records"]
         else:
             keys = ", ".join(sorted(map(str, obj))[:5])
-            raise BadInput(f"The JSON object has keys {keys}. Expected one of {SHAPES}.", {"field": "body"})
+            raise InvalidArgument(f"The JSON object has keys {keys}. Expected one of {SHAPES}.", {"field": "body"})
     else:
         rows = obj
     kind = sig.get("input_kind", "tabular")
@@ -174,7 +169,7 @@ def _from_json(obj: Any, sig: dict[str, Any]) -> Any:
 def _columns_to_records(cols: dict[str, Any]) -> list[dict[str, Any]]:
     lengths = {len(v) if isinstance(v, list) else 1 for v in cols.values()}
     if len(lengths) != 1:
-        raise BadInput('Columns in "inputs" have different lengths. Expected one list of values per feature.',
+        raise InvalidArgument('Columns in "inputs" have different lengths. Expected one list of values per feature.',
                        {"field": "inputs"})
     n = lengths.pop()
     return [{k: (v[i] if isinstance(v, list) else v) for k, v in cols.items()} for i in range(n)]
@@ -184,21 +179,21 @@ def _text_rows(rows: Any) -> list[str]:
     if isinstance(rows, str):
         rows = [rows]
     if not isinstance(rows, list) or not rows:
-        raise BadInput("The batch is empty. Expected at least one text.", {"field": "instances"})
+        raise InvalidArgument("The batch is empty. Expected at least one text.", {"field": "instances"})
     for i, r in enumerate(rows):
         if not isinstance(r, str):
-            raise BadInput(f"Instance {i} has value {_shown(r)}. Expected a string (the model takes text).",
+            raise InvalidArgument(f"Instance {i} has value {_shown(r)}. Expected a string (the model takes text).",
                            {"field": f"instances[{i}]"})
     return rows
 
 
 def _array_rows(rows: Any, sig: dict[str, Any], row_word: str = "Row", row_base: int = 0) -> np.ndarray:
     if not isinstance(rows, list) or not rows:
-        raise BadInput("The batch is empty. Expected at least one row.", {"field": "instances"})
+        raise InvalidArgument("The batch is empty. Expected at least one row.", {"field": "instances"})
     try:
         arr = np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError) as exc:
-        raise BadInput(f"The instances are not a numeric array ({exc}). Expected nested lists of numbers.",
+        raise InvalidArgument(f"The instances are not a numeric array ({exc}). Expected nested lists of numbers.",
                        {"field": "instances"}) from None
     if arr.ndim == 1:
         check_finite(arr[:, None], None, row_word, row_base)
@@ -209,7 +204,7 @@ def _array_rows(rows: Any, sig: dict[str, Any], row_word: str = "Row", row_base:
         if tuple(arr.shape) == tuple(shape):
             arr = arr[None, ...]
         else:
-            raise BadInput(f"The instances have shape {list(arr.shape)}. Expected [batch, {', '.join(map(str, shape))}].",
+            raise InvalidArgument(f"The instances have shape {list(arr.shape)}. Expected [batch, {', '.join(map(str, shape))}].",
                            {"field": "instances", "expected_shape": shape})
     return arr
 
@@ -220,10 +215,10 @@ def _tabular(rows: Any, sig: dict[str, Any]) -> Any:
     if isinstance(rows, dict):
         rows = [rows]
     if not isinstance(rows, list):
-        raise BadInput(f"The instances are {type(rows).__name__}. Expected a list of rows; the model takes "
+        raise InvalidArgument(f"The instances are {type(rows).__name__}. Expected a list of rows; the model takes "
                        f"{describe_signature(sig)}.", {"field": "instances", **_expected(sig)})
     if not rows:
-        raise BadInput(f"The batch is empty. Expected at least one row of {describe_signature(sig)}.",
+        raise InvalidArgument(f"The batch is empty. Expected at least one row of {describe_signature(sig)}.",
                        {"field": "instances", **_expected(sig)})
     if all(not isinstance(r, (list, dict)) for r in rows):
         rows = [rows]  # one flat row
@@ -232,24 +227,24 @@ def _tabular(rows: Any, sig: dict[str, Any]) -> Any:
         if isinstance(row, dict):
             unknown = [k for k in row if k not in set(names)]
             if unknown:
-                raise BadInput(f"Row {n} has unknown feature {unknown[0]!r}. Expected the signature: "
+                raise InvalidArgument(f"Row {n} has unknown feature {unknown[0]!r}. Expected the signature: "
                                f"{describe_signature(sig)}.", {"field": f"instances[{n}].{unknown[0]}", **_expected(sig)})
             missing = [k for k in names if k not in row]
             if missing:
-                raise BadInput(f"Row {n} is missing feature {missing[0]!r}"
+                raise InvalidArgument(f"Row {n} is missing feature {missing[0]!r}"
                                + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
                                + f". Expected the signature: {describe_signature(sig)}.",
                                {"field": f"instances[{n}].{missing[0]}", "missing": missing, **_expected(sig)})
             row = [row[k] for k in names]
         elif not isinstance(row, list):
-            raise BadInput(f"Row {n} is {_shown(row)}. Expected a list of {len(names)} values or an object "
+            raise InvalidArgument(f"Row {n} is {_shown(row)}. Expected a list of {len(names)} values or an object "
                            "keyed by feature name.", {"field": f"instances[{n}]", **_expected(sig)})
         if len(row) != len(names):
-            raise BadInput(f"Row {n} has {len(row)} values. Expected the signature: {describe_signature(sig)}.",
+            raise InvalidArgument(f"Row {n} has {len(row)} values. Expected the signature: {describe_signature(sig)}.",
                            {"field": f"instances[{n}]", "value": len(row), **_expected(sig)})
         for j, (value, spec) in enumerate(zip(row, inputs)):
             if spec.get("dtype", "float64") in NUMERIC and not _is_number(value):
-                raise BadInput(
+                raise InvalidArgument(
                     f"Feature {spec['name']!r} in row {n} has value {_shown(value)}. Expected a number "
                     f"({spec.get('dtype', 'float64')}).",
                     {"field": f"instances[{n}][{j}]", "feature": spec["name"], "value": _shown(value),
@@ -284,10 +279,10 @@ def _from_csv(body: bytes, sig: dict[str, Any]) -> Any:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise BadInput("The CSV body is not UTF-8 text.", {"field": "body"}) from None
+        raise InvalidArgument("The CSV body is not UTF-8 text.", {"field": "body"}) from None
     rows = [r for r in csv.reader(io.StringIO(text)) if r and any(c.strip() for c in r)]
     if not rows:
-        raise BadInput(f"The CSV body has no rows. Expected one or more rows of {describe_signature(sig)}.",
+        raise InvalidArgument(f"The CSV body has no rows. Expected one or more rows of {describe_signature(sig)}.",
                        {"field": "body", **_expected(sig)})
     kind = sig.get("input_kind", "tabular")
     if kind == "text":
@@ -298,12 +293,12 @@ def _from_csv(body: bytes, sig: dict[str, Any]) -> Any:
     if names and set(header) == set(names):
         rows = [dict(zip(header, r)) for r in rows[1:]]  # type: ignore[misc]
         if not rows:
-            raise BadInput("The CSV body has a header but no rows.", {"field": "body"})
+            raise InvalidArgument("The CSV body has a header but no rows.", {"field": "body"})
         rows = [[r[k] for k in names] for r in rows]  # type: ignore[call-overload]
     converted: list[list[Any]] = []
     for n, row in enumerate(rows):
         if names and len(row) != len(names):
-            raise BadInput(f"CSV row {n + 1} has {len(row)} values. Expected the signature: "
+            raise InvalidArgument(f"CSV row {n + 1} has {len(row)} values. Expected the signature: "
                            f"{describe_signature(sig)}.", {"field": f"row {n + 1}", **_expected(sig)})
         vals: list[Any] = []
         for j, cell in enumerate(row):
@@ -314,7 +309,7 @@ def _from_csv(body: bytes, sig: dict[str, Any]) -> Any:
                     vals.append(float(cell) if cell else None)
                 except ValueError:
                     name = inputs[j]["name"] if inputs else f"column {j}"
-                    raise BadInput(f"CSV row {n + 1}, feature {name!r} has value {_shown(cell)}. Expected a number "
+                    raise InvalidArgument(f"CSV row {n + 1}, feature {name!r} has value {_shown(cell)}. Expected a number "
                                    f"({dtype}).", {"field": f"row {n + 1}", "feature": name}) from None
             else:
                 vals.append(cell)
@@ -328,12 +323,12 @@ def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
     try:
         arr = np.load(io.BytesIO(body), allow_pickle=False)
     except Exception as exc:  # numpy raises many kinds for a bad header
-        raise BadInput(f"The body is not a readable .npy array ({type(exc).__name__}: {exc}).",
+        raise InvalidArgument(f"The body is not a readable .npy array ({type(exc).__name__}: {exc}).",
                        {"field": "body"}) from None
     if arr.dtype.kind not in "biuf":
-        raise BadInput(f"The array has dtype {arr.dtype}. Expected numbers.", {"field": "body"})
+        raise InvalidArgument(f"The array has dtype {arr.dtype}. Expected numbers.", {"field": "body"})
     if arr.size == 0:
-        raise BadInput("The array is empty. Expected at least one row.", {"field": "body"})
+        raise InvalidArgument("The array is empty. Expected at least one row.", {"field": "body"})
     kind = sig.get("input_kind", "tabular")
     if kind in ("array", "image") or not sig.get("inputs"):
         return _array_rows(arr.tolist(), sig)
@@ -341,7 +336,7 @@ def _from_npy(body: bytes, sig: dict[str, Any]) -> Any:
         arr = arr.reshape(1, -1)
     inputs = sig["inputs"]
     if arr.ndim != 2 or arr.shape[1] != len(inputs):
-        raise BadInput(f"The array has shape {list(arr.shape)}. Expected [rows, {len(inputs)}]: "
+        raise InvalidArgument(f"The array has shape {list(arr.shape)}. Expected [rows, {len(inputs)}]: "
                        f"{describe_signature(sig)}.", {"field": "body", **_expected(sig)})
     import pandas as pd
 
@@ -364,8 +359,8 @@ def wants_csv(accept: str) -> bool:
             return False
         if k in ("text/csv", "text/*"):
             return True
-    raise BadInput(f"Accept {accept!r} is not supported. Expected application/json or text/csv.",
-                   {"field": "Accept", "value": accept}, status=406, code="not_acceptable")
+    raise NotAcceptable(f"Accept {accept!r} is not supported. Expected application/json or text/csv.",
+                        {"field": "Accept", "value": accept})
 
 
 def jsonable(obj: Any) -> Any:
@@ -401,3 +396,114 @@ def encode(predictions: list[dict[str, Any]], csv_out: bool) -> tuple[bytes, str
             v = p.get(key)
             w.writerow(v if isinstance(v, list) else [v])
     return out.getvalue().encode(), "text/csv"
+
+
+# -- without a signature (networks, SageMaker default handlers) ----------------------------------
+
+JSON_TYPES = ("application/json", "", "*/*", "application/x-www-form-urlencoded")
+NPY_TYPES = ("application/x-npy", "application/npy")
+ANSWER_TYPES = ("application/json", "text/csv", "application/x-npy")
+
+
+def media_type(content_type: str | None) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json``."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows; send finite numbers")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a float64; send finite numbers")
+    return value
+
+
+def decode_instances(body: bytes | str, content_type: str | None = "application/json", finite: bool = True) -> Any:
+    """A body -> its instances: JSON (``instances``/``inputs`` or a bare value), .npy, CSV numbers, text lines.
+
+    With ``finite`` (networks: they have no imputer), NaN and infinities in .npy and CSV bodies are refused
+    naming the row; JSON never carries them.
+    """
+    ct = media_type(content_type)
+    if isinstance(body, str):
+        body = body.encode()
+    if ct in JSON_TYPES:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            try:  # the standard parser says what is wrong with a NaN, an Infinity or a 1e999
+                data = json.loads(body, parse_constant=_no_constant, parse_float=_finite_float)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidArgument(f"The request body is not valid JSON ({exc}). Expected one of {SHAPES}.",
+                                      {"field": "body", "expected": "JSON"}) from None
+        if isinstance(data, dict):
+            for key in ("instances", "inputs"):
+                if key in data:
+                    return data[key]
+            raise InvalidArgument(f"The JSON body has keys {sorted(data)}. Expected 'instances' or 'inputs'.",
+                                  {"field": "body", "value": sorted(data), "expected": ["instances", "inputs"]})
+        return data
+    if ct in NPY_TYPES:
+        try:
+            array = np.load(io.BytesIO(body), allow_pickle=False)
+        except Exception as exc:  # numpy raises many kinds for a bad header
+            raise InvalidArgument(f"The body is not a readable .npy array ({type(exc).__name__}: {exc}).",
+                                  {"field": "body"}) from None
+        if finite:
+            check_finite(array if array.ndim > 1 else array.reshape(1, -1), None, "Row", 0, allow_nan=False)
+        return array
+    if ct == "text/csv":
+        try:
+            rows = np.loadtxt(io.StringIO(body.decode("utf-8-sig")), delimiter=",", dtype=np.float64, ndmin=2)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"The CSV body has a value that is not a number ({exc}). Expected rows of numbers.",
+                                  {"field": "body", "expected": "rows of numbers"}) from None
+        if finite:
+            check_finite(rows, None, "CSV row", 1, allow_nan=False)
+        return rows
+    if ct == "text/plain":
+        return [line for line in body.decode(errors="replace").splitlines() if line.strip()]
+    raise UnsupportedMediaType(
+        f"Content-Type {ct!r} is not supported. Expected application/json, text/csv, application/x-npy or "
+        "text/plain.", {"field": "Content-Type", "value": ct})
+
+
+def accept_media(accept: str | None, offered: tuple[str, ...] = ANSWER_TYPES) -> str:
+    """The first type in Accept that is offered; ``*/*`` (curl's and requests' default) and none mean JSON."""
+    if not accept:
+        return offered[0]
+    for part in accept.split(","):
+        kind = media_type(part)
+        if kind in ("*/*", "application/*", ""):
+            return offered[0]
+        if kind == "text/*" and "text/csv" in offered:
+            return "text/csv"
+        if kind in offered:
+            return kind
+        if kind == "application/npy" and "application/x-npy" in offered:
+            return "application/x-npy"
+    raise NotAcceptable(f"Accept {accept!r} is not supported. Expected one of {', '.join(offered)}.",
+                        {"field": "Accept", "value": accept, "expected": list(offered)})
+
+
+def encode_array(value: Any, accept: str | None) -> tuple[bytes, str]:
+    """A framework container's default answer: the prediction itself (no wrapper) as JSON, CSV rows or .npy.
+
+    numpy arrays and scalars, lists and dicts of them are all encodable.
+    """
+    kind = accept_media(accept)
+    if kind == "application/x-npy":
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        return buffer.getvalue(), kind
+    if kind == "text/csv":
+        arr = np.asarray(value)
+        # As numpy.savetxt writes it (SageMaker's array_to_csv): a 1-D array one value per line.
+        rows = arr.reshape(-1, 1) if arr.ndim <= 1 else arr.reshape(len(arr), -1)
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows(rows.tolist())
+        return out.getvalue().encode(), kind
+    return orjson.dumps(jsonable(value), option=orjson.OPT_SERIALIZE_NUMPY), "application/json"

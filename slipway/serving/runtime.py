@@ -24,6 +24,7 @@ import logging
 import os
 import random
 import select
+import shutil
 import signal
 import socket
 import stat
@@ -335,11 +336,39 @@ class ServingRuntime:
                              options=dict(options or {}), uds=uds, folder=folder,
                              proc_start=process_start(proc.pid) or 0)
 
+    def _python_for(self, folder: Path) -> tuple[str, list[Path]]:
+        """The Python for the model's code/requirements.txt (the cached environment its job built, or one built
+        now in the sandbox: pip may run a package's build code) and what a replica must read of it; ours if none."""
+        from slipway.training.environments import environment_dir, is_ready, python_of
+
+        req = folder / "code" / "requirements.txt"
+        if not req.is_file():
+            return sys.executable, []
+        env_dir = environment_dir(self.settings.envs_dir, req.read_bytes())
+        if not is_ready(env_dir):
+            scratch = env_dir / ".slipway-tmp"
+            scratch.mkdir(parents=True, exist_ok=True)
+            cmd = self.sandbox.wrap([sys.executable, "-m", "slipway.training.environments", str(req),
+                                     str(self.settings.envs_dir)], read=[folder], write=[env_dir])
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=1800,
+                                      env={**self._env(), "TMPDIR": str(scratch), "HOME": str(scratch)})
+            except subprocess.TimeoutExpired:
+                raise ReplicaFailed("Installing the model's code/requirements.txt took longer than 30 min") from None
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            if done.returncode != 0:
+                words = "\n".join(done.stderr.strip().splitlines()[-8:])
+                raise ReplicaFailed(f"The model's code/requirements.txt could not be installed for its replicas: {words}")
+        return python_of(env_dir), [env_dir]
+
     def _start_process(self, endpoint: str, variant: str, folder: Path, options: dict[str, Any] | None, rid: str,
                        uds: str | None, private: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
         # Raises SandboxUnavailable (setting 'landlock' on a kernel without it) before anything starts.
         confined = self.sandbox.active
-        spare = self._take_standby()
+        python, env_read = self._python_for(folder)
+        # The standby runs our Python; a model with its own requirements.txt starts in its environment.
+        spare = self._take_standby() if python == sys.executable else None
         threading.Thread(target=self.prepare_standby, daemon=True).start()
         if spare is not None:
             proc, log_path = spare
@@ -366,9 +395,9 @@ class ServingRuntime:
         sock.listen(2048)
         port = sock.getsockname()[1]
         log_path = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
-        args = self.sandbox.wrap([sys.executable, "-m", REPLICA_MODULE,
+        args = self.sandbox.wrap([python, "-m", REPLICA_MODULE,
                                   *self._args(folder, endpoint, variant, options, uds, private),
-                                  "--fd", str(sock.fileno())], read=[folder], write=[private])
+                                  "--fd", str(sock.fileno())], read=[folder, *env_read], write=[private])
         try:
             with open(log_path, "ab") as out:
                 proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -7,7 +7,6 @@ model.joblib, evaluation.json and slipway-model.json to SM_MODEL_DIR.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -215,9 +214,23 @@ def record_curves(model: Any) -> None:
                 log_metric(name, float(value), step=step)
 
 
+# Boosters that take the validation set while they fit: per-round metrics, early stopping.
+BOOSTED = ("xgboost", "lightgbm")
+
+
+def fit_with_validation(model: Any, train_data: Data, validation: Data) -> None:
+    """Fit the preprocessing on the training rows, then the booster with the validation rows beside it."""
+    if hasattr(model, "steps"):
+        prep, booster = model[:-1], model[-1]
+        x = prep.fit_transform(train_data.X, train_data.y)
+        booster.fit(x, train_data.y, eval_set=(prep.transform(validation.X), validation.y))
+    else:
+        model.fit(train_data.X, train_data.y, eval_set=(validation.X, validation.y))
+
+
 def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     t0 = time.perf_counter()
-    import joblib
+    import joblib  # noqa: F401  # imported here so the timing below counts it
     import pandas  # noqa: F401
     import sklearn.pipeline  # noqa: F401
 
@@ -251,6 +264,8 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
         else:
             fit_in_stages(model, algo.name, hps, problem, train_data, _sample(train_data, TRAIN_METRIC_ROWS, 0),
                           prefix="train")
+    elif algo.supervised and algo.name in BOOSTED and validation is not None:
+        fit_with_validation(model, train_data, validation)
     elif algo.supervised:
         model.fit(train_data.X, train_data.y)
     else:
@@ -275,36 +290,14 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     started = time.perf_counter()
     final_estimator = model[-1] if hasattr(model, "steps") else model
     labels = [str(c) for c in getattr(final_estimator, "classes_", [])] or None
-    joblib.dump(model, model_dir / "model.joblib")
     (model_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
-    _save_samples(model_dir, train_data)
-    manifest = {
-        "format_version": 1,
-        "framework": "sklearn",
-        "model_file": "model.joblib",
-        "problem_type": problem,
-        "signature": {"input_kind": train_data.kind, "inputs": train_data.inputs, "input_shape": None,
-                      "labels": labels if problem.endswith("classification") else None},
-        "metrics": final,
-        "lineage": job.get("lineage", {}),
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
-    (model_dir / "slipway-model.json").write_text(json.dumps(manifest, indent=2))
+    from slipway.artifacts.flavors.sklearn import save
+
+    numeric = train_data.kind == "tabular" and all(
+        i.get("dtype", "float64") in ("float64", "float32", "int64", "int32", "bool") for i in train_data.inputs)
+    save(model, model_dir, problem_type=problem, labels=labels, metrics=final, lineage=job.get("lineage", {}),
+         input_kind=train_data.kind, inputs=train_data.inputs, samples=train_data.X if numeric else None)
     _say(f"Saved the model to {model_dir} in {time.perf_counter() - started:.2f} s")
-
-
-def _save_samples(model_dir: Path, data: Any) -> None:
-    """A few training rows (numeric tabular data only) to verify the ONNX export against at registration."""
-    if data.kind != "tabular" or not all(i.get("dtype", "float64") in ("float64", "float32", "int64", "int32", "bool")
-                                         for i in data.inputs):
-        return
-    try:
-        import numpy as np
-
-        rows = np.asarray(getattr(data.X, "to_numpy", lambda: data.X)(), dtype=np.float64)[:64]
-    except (TypeError, ValueError):
-        return
-    (model_dir / "samples.json").write_text(json.dumps(rows.tolist()))
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The job side of the deep-learning built-ins (`image-classifier`, `sequence-classifier`).
 
 Called by ``slipway.training.builtin`` inside the job process: reads the channels from the job
-folder, trains with ``slipway.frameworks.torch_train.train_builtin``, streams every epoch's metrics
+folder, trains with ``slipway.training.torch_train.train_builtin``, streams every epoch's metrics
 with ``log_metric(..., step=epoch)`` (so logs, charts and tuning's pruner see them live) and records
 the evaluation of the saved model as the final metrics, like the scikit-learn built-ins.
 """
@@ -36,8 +36,8 @@ def _threads() -> int:
 
 def train_deep(job: dict[str, Any], hps: dict[str, Any]) -> None:
     """Train ``job['algorithm']`` on the job's channels into SM_MODEL_DIR; raise DeepDataError for the user's fault."""
+    from slipway.artifacts.flavors import require_extra
     from slipway.errors import InvalidArgument
-    from slipway.frameworks.deep_serving import require_extra
 
     try:
         require_extra("pytorch", f"The {job['algorithm']} algorithm")
@@ -46,7 +46,7 @@ def train_deep(job: dict[str, Any], hps: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     import torch
 
-    from slipway.frameworks.torch_train import train_builtin
+    from slipway.training.torch_train import train_builtin
 
     torch.set_num_threads(_threads())
     _say(f"Imported torch {torch.__version__} in {time.perf_counter() - t0:.2f} s; {torch.get_num_threads()} "

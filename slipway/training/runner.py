@@ -19,12 +19,18 @@ from typing import Any, BinaryIO
 
 from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, private_env, write_config
 
-__all__ = ["environment_dir", "failure_reason", "main"]
+__all__ = ["failure_reason", "main"]
 
 MB = 1024 * 1024
-_EXTRAS = {"torch": "pytorch", "keras": "keras"}
-_MISSING_EXTRA = re.compile(r"^ModuleNotFoundError: No module named '(torch|keras)[.']")
-MODEL_FILES = ("model.joblib", "model.pkl", "model.onnx", "model.pt", "model.pth", "model.keras", "model.h5")
+# Modules an extra provides (the extra's name), and modules SageMaker's containers ship (their pip package).
+_EXTRAS = {"torch": "pytorch", "keras": "keras", "xgboost": "xgboost", "lightgbm": "lightgbm",
+           "onnxruntime": "onnx", "skl2onnx": "onnx", "onnxmltools": "xgboost"}
+_CONTAINER_PACKAGES = {"boto3": "boto3", "botocore": "botocore", "sagemaker": "sagemaker",
+                       "sagemaker_training": "sagemaker-training", "sagemaker_inference": "sagemaker-inference",
+                       "sagemaker_containers": "sagemaker-containers"}
+_MISSING_MODULE = re.compile(r"^ModuleNotFoundError: No module named '([\w.]+)'")
+MODEL_FILES = ("model.joblib", "model.pkl", "xgboost-model", "model.bst", "model.txt", "model.onnx", "model.pt",
+               "model.pth", "model.keras", "model.h5")
 
 
 def _say(message: str) -> None:
@@ -59,12 +65,9 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
     tb = last_traceback(_tail(paths.logs))
     last = tb.splitlines()[-1] if tb else ""
     reason = own or tb
-    missing = _MISSING_EXTRA.search(last)
+    missing = _MISSING_MODULE.search(last)
     if missing and not own:
-        extra = _EXTRAS[missing.group(1)]
-        reason = (f"The script imports {missing.group(1)}, but the '{extra}' extra is not installed where the job "
-                  f"ran: install it with `pip install 'slipway[{extra}]'` (or list {missing.group(1)} in the "
-                  f"source folder's requirements.txt).\n{tb}")
+        reason = f"{_missing_module_hint(missing.group(1))}\n{tb}"
     if not reason:
         tail = [ln for ln in _tail(paths.logs, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
         if code < 0:
@@ -81,6 +84,21 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
         reason = (f"The job exceeded its memory limit of {memory_limit_mb} MB (raise it with --memory-limit).\n"
                   + reason)
     return reason
+
+
+def _missing_module_hint(module: str) -> str:
+    """What to do about ``ModuleNotFoundError: No module named 'module'`` in a job."""
+    top = module.split(".")[0]
+    if top in _EXTRAS:
+        extra = _EXTRAS[top]
+        return (f"The script imports {top}, but the '{extra}' extra is not installed where the job ran: install it "
+                f"with `pip install 'slipway[{extra}]'` (or list {top} in the source folder's requirements.txt).")
+    if top in _CONTAINER_PACKAGES:
+        return (f"The script imports {top}, which SageMaker's framework containers ship but this machine does not "
+                f"have: add `{_CONTAINER_PACKAGES[top]}` to requirements.txt in the source folder (it is installed "
+                "for the job, and for the model's replicas).")
+    return (f"The script imports {module}, which is not installed where the job ran: add its package to "
+            "requirements.txt in the source folder (the pip package name may differ from the module's).")
 
 
 class Redactor:
@@ -148,93 +166,41 @@ def _run_redacted(cmd: list[str], cwd: Path, env: dict[str, str], values: list[s
     return code
 
 
-def environment_dir(cache: Path, requirements: bytes) -> Path:
-    """Where the environment for these ``requirements.txt`` contents lives (one per contents and Python)."""
-    import hashlib
-
-    return cache / hashlib.sha256(requirements + sys.version.encode()).hexdigest()[:16]
-
-
 def ensure_environment(paths: JobPaths, cache: Path) -> str:
-    """The Python to run the script with: a cached venv with ``requirements.txt`` installed, or ours.
+    """The Python to run the script with: a cached venv with ``requirements.txt`` installed, or ours."""
+    from slipway.training.environments import requirements_python
 
-    A ready environment is only read (a sandboxed job may read it, not change it). A missing one is
-    built inside its folder, which the server created and lets this job write; the lock and the
-    ready marker live in that folder too, so the job needs nothing else of the cache.
-    """
-    req = paths.code / "requirements.txt"
-    if not req.is_file():
-        return sys.executable
-    import fcntl
-    import shutil
-    import site
-    import sysconfig
-
-    env_dir = environment_dir(cache, req.read_bytes())
-    key = env_dir.name
-    python = env_dir / "bin" / "python"
-    ready = env_dir / ".slipway-ready"
-    if ready.exists():
-        _say(f"Using the cached environment {key} for requirements.txt")
-        return str(python)
-    env_dir.mkdir(parents=True, exist_ok=True)
-
-    def clear() -> None:
-        for entry in env_dir.iterdir():
-            if entry.name == ".slipway-lock":
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-
-    with open(env_dir / ".slipway-lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if ready.exists():
-            _say(f"Using the cached environment {key} for requirements.txt")
-            return str(python)
-        _say(f"Installing requirements.txt into environment {key}")
-        clear()
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env_dir)],
-                       check=True)
-        # The new environment sees ours (Slipway, scikit-learn, pip) after its own packages.
-        purelib = Path(subprocess.check_output(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
-        parents = [p for p in site.getsitepackages() + [sysconfig.get_paths()["purelib"]] if os.path.isdir(p)]
-        purelib.mkdir(parents=True, exist_ok=True)
-        (purelib / "_slipway_parent.pth").write_text(
-            "".join(f"import site; site.addsitedir({p!r})\n" for p in dict.fromkeys(parents)))
-        code = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check",
-                               "--no-input", "-r", str(req)], cwd=paths.code).returncode
-        if code != 0:
-            clear()
-            raise RuntimeError(f"Installing requirements.txt failed (pip exited with {code}); see the logs above.")
-        ready.write_text(req.read_text())
-    return str(python)
+    return requirements_python(paths.code / "requirements.txt", cache, say=_say)
 
 
 def write_manifest(paths: JobPaths, job: dict[str, Any]) -> None:
-    """slipway-model.json for a script's model, unless the script wrote its own."""
-    target = paths.model / "slipway-model.json"
+    """slipway-model.json for a script's model, unless the script wrote its own.
+
+    The entry point is recorded: its SageMaker handlers serve the model when it has no code/inference.py
+    (the source folder travels with the model as code/). The problem type stays unknown (null) unless the
+    job says; the registry infers it from the saved estimator where it can.
+    """
+    from slipway.artifacts.manifest import MANIFEST, Manifest, Signature
+
+    target = paths.model / MANIFEST
     if target.exists():
         return
     names = sorted(p.name for p in paths.model.iterdir() if p.is_file())
     model_file = next((n for n in MODEL_FILES if n in names), None)
     if model_file is None:  # e.g. a Keras script that saved digits.keras
-        model_file = next((n for n in names if n.endswith((".keras", ".pt", ".pth"))), names[0] if names else None)
-    manifest = {
-        "format_version": 1,
-        "framework": job.get("framework") or "custom",
-        "model_file": model_file,
-        "problem_type": job.get("problem_type"),
+        model_file = next((n for n in names if n.endswith((".keras", ".pt", ".pth", ".joblib", ".pkl", ".json",
+                                                           ".ubj", ".bst", ".txt"))), names[0] if names else None)
+    framework = job.get("framework") or "custom"
+    manifest = Manifest(
+        framework=framework,
+        model_file=model_file,
+        problem_type=job.get("problem_type"),
         # No columns to go by: PyTorch and Keras predictors take the input shape and classes from the model.
-        "signature": job.get("signature") or {"input_kind": "array", "inputs": [], "input_shape": None,
-                                              "labels": None},
-        "metrics": {},
-        "lineage": job.get("lineage", {}),
-        "created_at": None,
-    }
-    target.write_text(json.dumps(manifest, indent=2))
+        signature=Signature.from_dict(job.get("signature") or {"input_kind": "array"}),
+        lineage=job.get("lineage", {}),
+        entry_point=job.get("entry_point"),
+    )
+    target.write_bytes(Manifest.from_dict(manifest.to_dict()).to_bytes())
 
 
 def _write_result(paths: JobPaths, result: dict[str, Any]) -> None:
@@ -334,12 +300,18 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
     if code != 0:
         return {"status": "Failed", "exit_code": code,
                 "failure_reason": failure_reason(paths, code, job.get("memory_limit_mb"))}
-    if not any(paths.model.iterdir()):
+    if not any(p.is_file() for p in paths.model.rglob("*")):
         return {"status": "Failed", "exit_code": 0, "failure_reason":
                 f"The script exited 0 but wrote nothing to SM_MODEL_DIR ({paths.model}). Save the model there, "
                 "e.g. joblib.dump(model, os.path.join(os.environ['SM_MODEL_DIR'], 'model.joblib'))."}
     if job.get("kind") == "script":
-        write_manifest(paths, job)
+        from slipway.errors import InvalidArgument
+
+        try:
+            write_manifest(paths, job)
+        except InvalidArgument as exc:
+            return {"status": "Failed", "exit_code": 0, "failure_reason": f"The saved model cannot be described: "
+                    f"{exc.message}"}
     return {"status": "Completed", "exit_code": 0, "failure_reason": None}
 
 

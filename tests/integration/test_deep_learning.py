@@ -16,10 +16,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from slipway.artifacts.loading import load_predictor  # noqa: E402
 from slipway.demo import build_demo_files  # noqa: E402
 from slipway.errors import InvalidArgument  # noqa: E402
-from slipway.frameworks.deep_serving import load_predictor  # noqa: E402
-from slipway.frameworks.torch_train import TrainResult, train_builtin  # noqa: E402
+from slipway.training.torch_train import TrainResult, train_builtin  # noqa: E402
 
 SMALL_CNN = {"epochs": 6, "filters": 16, "dense_units": 64, "batch_size": 32, "early_stopping_patience": 0}
 
@@ -160,8 +160,9 @@ def test_onnx_export_of_the_trained_nets_answers_like_pytorch(cnn: TrainResult, 
     pytest.importorskip("onnxruntime")
     import shutil
 
-    from slipway.frameworks.artifact import manifest_bytes, read_manifest
-    from slipway.frameworks.onnx import TOLERANCE, export_onnx
+    from slipway.artifacts import Manifest
+    from slipway.artifacts.loading import export_onnx
+    from slipway.artifacts.onnx_runtime import TOLERANCE
 
     pixels, _, files = digit_pixels(demo)
     texts = ["loved it", "a boring and disappointing film, hated every minute", "zzz", ""]
@@ -169,10 +170,10 @@ def test_onnx_export_of_the_trained_nets_answers_like_pytorch(cnn: TrainResult, 
     for result, requests in ((cnn, [pixels.tolist(), pixels[:1].tolist(), pngs]), (lstm, [texts, texts[:1]])):
         assert (result.model_dir / "samples.npy").is_file() and not (result.model_dir / "model.onnx").exists()
         folder = shutil.copytree(result.model_dir, tmp_path / result.model_dir.parent.name)
-        manifest = read_manifest(folder)
+        manifest = Manifest.read(folder)
         info = export_onnx(folder, manifest)
         assert info["verified"] and info["inputs"] == "sample inputs" and info["rows"] > 8, info
-        (folder / "slipway-model.json").write_bytes(manifest_bytes({**manifest, "onnx": info}))
+        manifest.replace(onnx=info).write(folder)
         fast, slow = load_predictor(folder), load_predictor(folder, onnx=False)
         assert fast.runtime == "onnxruntime" and slow.runtime == "pytorch"
         for instances in requests:

@@ -15,9 +15,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from slipway.artifacts.flavors.torch_builtin import quiet_torchscript  # noqa: E402
+from slipway.artifacts.loading import load_predictor  # noqa: E402
 from slipway.errors import InvalidArgument  # noqa: E402
-from slipway.frameworks.deep_serving import load_predictor  # noqa: E402
-from slipway.frameworks.torch_artifact import quiet_torchscript  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -149,7 +149,7 @@ def test_a_state_dict_without_model_fn_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def keras_model(digits: tuple, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
-    from slipway.frameworks.keras_artifact import import_keras
+    from slipway.artifacts.flavors.keras import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(0)

@@ -134,7 +134,7 @@ SCRIPT = """
 import os
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from slipway.frameworks.sklearn import save_sklearn_artifact
+from slipway.artifacts.flavors.sklearn import save_sklearn_artifact
 
 table = pd.read_csv(os.path.join(os.environ["SM_CHANNEL_TRAIN"], "shapes.csv"))
 model = LogisticRegression().fit(table[["size", "weight"]], table["kind"])
@@ -144,8 +144,9 @@ save_sklearn_artifact(model, os.environ["SM_MODEL_DIR"])
 
 def test_models_from_jobs_are_registered_with_signature_and_onnx_as_before(server: SlipwayServer,
                                                                            tmp_path: Path) -> None:
-    from slipway.frameworks.artifact import read_manifest, unpack_artifact
-    from slipway.frameworks.onnx import export_onnx, runtime_of
+    from slipway.artifacts import Manifest, unpack_artifact
+    from slipway.artifacts.loading import export_onnx
+    from slipway.artifacts.onnx_runtime import runtime_of
 
     client = Client(url=server.url, home=server.home)
     try:
@@ -165,8 +166,9 @@ def test_models_from_jobs_are_registered_with_signature_and_onnx_as_before(serve
             # The export and its verification, done here in the test process as the server used to: the same.
             folder = tmp_path / job.name
             unpack_artifact(job.download(tmp_path / "downloads" / job.name), folder)
-            manifest = read_manifest(folder)
-            assert (v.runtime, v.runtime_reason) == runtime_of({**manifest, "onnx": export_onnx(folder, manifest)})
+            manifest = Manifest.read(folder)
+            assert (v.runtime, v.runtime_reason) == runtime_of({**manifest.to_dict(),
+                                                                "onnx": export_onnx(folder, manifest)})
         assert v.runtime == "onnxruntime", v.runtime_reason  # the script's plain LogisticRegression exports
     finally:
         client.close()

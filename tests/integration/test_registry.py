@@ -140,8 +140,8 @@ def test_register_from_job_records_the_job_and_its_datasets(platform, tmp_path: 
     """The entry point the training branch calls for `slipway models register JOB --name X`."""
     from sqlalchemy import select
 
+    from slipway.artifacts import pack_artifact
     from slipway.db.models import Reference
-    from slipway.frameworks.artifact import pack_artifact
 
     art = write_cancer_artifact(tmp_path / "job-model", lineage={"datasets": {"train": "cancer:1"}})
     tar = tmp_path / "model.tar.gz"

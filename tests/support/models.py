@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from slipway.frameworks.sklearn import save_sklearn_artifact
+from slipway.artifacts.flavors.sklearn import save_sklearn_artifact
 
 __all__ = ["cancer_data", "cancer_model", "custom_tar", "first_rows", "write_cancer_artifact"]
 

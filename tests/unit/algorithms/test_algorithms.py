@@ -96,7 +96,7 @@ def test_strings_from_the_command_line_are_coerced() -> None:
 
 def test_the_deep_learning_built_ins_are_listed_with_their_hyperparameters() -> None:
     """The networks train in slipway.training.deep (tests/integration/test_deep_learning_jobs.py); here: the listing."""
-    from slipway.frameworks.deep_algorithms import DEEP_ALGORITHMS
+    from slipway.training.deep_algorithms import DEEP_ALGORITHMS
 
     assert sorted(DEEP) == ["image-classifier", "sequence-classifier"]
     for name in DEEP:
@@ -117,3 +117,24 @@ def test_the_deep_learning_built_ins_are_listed_with_their_hyperparameters() -> 
         validate_hyperparameters(image, {"validation_split": 0.9})
     with pytest.raises(InvalidArgument, match="must be a str among {'sgd', 'adam'}. Got 'rmsprop' instead"):
         validate_hyperparameters(get_algorithm("sequence-classifier"), {"optimizer": "rmsprop"})
+
+
+@pytest.mark.parametrize("name, metric", [("xgboost", "validation:logloss"), ("lightgbm", "validation:binary_logloss")])
+def test_boosters_stream_validation_metrics_per_round(name: str, metric: str, tmp_path, monkeypatch) -> None:
+    import json
+
+    pytest.importorskip(name)
+    from slipway.training.builtin import fit_with_validation
+
+    monkeypatch.setenv("SLIPWAY_METRICS_FILE", str(tmp_path / "metrics.jsonl"))
+    algo = get_algorithm(name)
+    hps = validate_hyperparameters(algo, {"num_round": 12, "early_stopping_rounds": 50})
+    X = table(80)
+    y = (X["x"] > 0).map({True: "up", False: "down"})
+    train, valid = Data(X[:60], y[:60], "tabular", []), Data(X[60:], y[60:], "tabular", [])
+    model = build_model(algo, hps, "binary_classification", train)
+    fit_with_validation(model, train, valid)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in lines if r["name"] == metric]
+    assert steps == list(range(1, 13)), lines[:3]
+    assert set(model.predict(X[60:])) <= {"up", "down"} and model.predict_proba(X[60:]).shape == (20, 2)

@@ -92,6 +92,17 @@ def test_filename_extension_wins_over_path_name(
     assert detect_format(upload, filename=filename) == expected
 
 
+def test_a_folder_of_binary_files_in_subfolders_is_a_files_dataset(tmp_path: Path) -> None:
+    """E.g. gzipped IDX files or model checkpoints, one subfolder each: not text, not images."""
+    for sub, name in (("train", "images.gz"), ("test", "labels.gz")):
+        (tmp_path / "data" / sub).mkdir(parents=True)
+        (tmp_path / "data" / sub / name).write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))
+    assert detect_format(tmp_path / "data") == "files"
+    (tmp_path / "texts" / "pos").mkdir(parents=True)
+    (tmp_path / "texts" / "pos" / "a.txt").write_text("a fine film")
+    assert detect_format(tmp_path / "texts") == "text-folder"
+
+
 def test_hint_wins_and_is_validated(samples: dict[str, Path]) -> None:
     assert detect_format(samples["csv"], hint="jsonl") == "jsonl"
     with pytest.raises(InvalidArgument) as err:

@@ -136,5 +136,6 @@ def test_an_onnx_model_file_stays_readable_to_the_child(home: Path, inspectors: 
     manifest = {"format_version": 1, "framework": "onnx", "model_file": "model.onnx", "problem_type": "regression",
                 "signature": {"input_kind": "array", "inputs": [], "input_shape": [3], "labels": None}}
     found = inspector(home, inspectors, warm=False).inspect(folder, manifest)
-    assert found.fields["onnx"] == {"verified": False, "reason": "only scikit-learn and PyTorch models are exported"}
+    assert found.fields["onnx"] == {"verified": False,
+                                    "reason": "the model is an ONNX graph already; ONNX Runtime serves it as it is"}
     assert found.onnx_file is None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.frameworks.artifact import pack_artifact
+from slipway.artifacts import pack_artifact
 from slipway.services import Platform
 from slipway.serving.copies import ModelCopies
 from slipway.storage import ArtifactStore

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 import pytest
 
-from slipway.frameworks.artifact import manifest_bytes, read_manifest
-from slipway.frameworks.onnx import export_onnx
-from slipway.frameworks.sklearn import save_sklearn_artifact
+from slipway.artifacts import Manifest
+from slipway.artifacts.flavors.sklearn import save_sklearn_artifact
+from slipway.artifacts.loading import export_onnx
 from slipway.serving.batching import Batcher
 from slipway.serving.predictor import Predictor
 from tests.support.models import cancer_data
@@ -36,10 +36,10 @@ def test_onnx_predictions_equal_the_frameworks_own(kind: str, tmp_path: Path) ->
     X, _ = cancer_data()
     est = _m1_m2(kind)
     save_sklearn_artifact(est, tmp_path, samples=X.sample(64, random_state=1))
-    manifest = read_manifest(tmp_path)
+    manifest = Manifest.read(tmp_path)
     info = export_onnx(tmp_path, manifest)
     assert info["verified"], info
-    (tmp_path / "slipway-model.json").write_bytes(manifest_bytes({**manifest, "onnx": info}))
+    manifest.replace(onnx=info).write(tmp_path)
 
     fast, plain = Predictor(tmp_path), Predictor(tmp_path, onnx=False)
     fast.load()

@@ -8,7 +8,8 @@ import numpy as np
 import orjson
 import pytest
 
-from slipway.serving.payloads import BadInput, check_finite, decode, encode, missing_values, wants_csv
+from slipway.errors import InvalidArgument
+from slipway.serving.payloads import check_finite, decode, encode, missing_values, wants_csv
 
 SIG = {"input_kind": "tabular", "inputs": [{"name": "age", "dtype": "float64"}, {"name": "size", "dtype": "float64"}],
        "labels": ["no", "yes"]}
@@ -58,18 +59,18 @@ def test_csv_with_and_without_header_and_npy() -> None:
     (b"not npy", "application/x-npy", "not a readable .npy"),
 ])
 def test_bad_input_names_the_problem(body: bytes, ctype: str, match: str) -> None:
-    with pytest.raises(BadInput, match=match) as info:
+    with pytest.raises(InvalidArgument, match=match) as info:
         decode(body, ctype, SIG)
-    assert info.value.status == 400
+    assert info.value.status_code == 400
 
 
 def test_unsupported_types() -> None:
-    with pytest.raises(BadInput, match="Expected application/json, text/csv") as info:
+    with pytest.raises(InvalidArgument, match="Expected application/json, text/csv") as info:
         decode(b"x", "image/png", SIG)
-    assert info.value.status == 415
-    with pytest.raises(BadInput) as info:
+    assert info.value.status_code == 415
+    with pytest.raises(InvalidArgument) as info:
         wants_csv("application/xml")
-    assert info.value.status == 406
+    assert info.value.status_code == 406
     assert wants_csv("text/csv") and not wants_csv("") and not wants_csv("*/*")
 
 
@@ -97,17 +98,17 @@ def _npy(arr: object) -> bytes:
     (_npy([31, np.inf]), "application/x-npy", "Row 0, feature 'size' (column 1) has value inf"),
 ])
 def test_infinity_is_a_400_naming_the_row_and_column(body: bytes, ctype: str, where: str) -> None:
-    with pytest.raises(BadInput, match="Expected a finite number") as info:
+    with pytest.raises(InvalidArgument, match="Expected a finite number") as info:
         decode(body, ctype, SIG)
-    assert info.value.status == 400 and info.value.message.startswith(where)
+    assert info.value.status_code == 400 and info.value.message.startswith(where)
     assert {"row", "column", "feature", "value"} <= set(info.value.details)
 
 
 def test_infinity_in_array_inputs_names_its_position() -> None:
     sig = {"input_kind": "array", "inputs": [], "input_shape": [2, 2]}
-    with pytest.raises(BadInput, match=r"Row 0, position \[1, 0\] has value inf"):
+    with pytest.raises(InvalidArgument, match=r"Row 0, position \[1, 0\] has value inf"):
         decode(_npy([[[0, 0], [np.inf, 0]]]), "application/x-npy", sig)
-    with pytest.raises(BadInput, match="CSV row 1, column 1 has value -inf"):
+    with pytest.raises(InvalidArgument, match="CSV row 1, column 1 has value -inf"):
         decode(b"1,-inf\n", "text/csv", {"input_kind": "array", "inputs": []})
 
 
@@ -122,5 +123,5 @@ def test_missing_values_pass_decoding_and_are_named_when_the_model_refuses_them(
 def test_the_finite_check_finds_one_bad_value_in_a_large_batch() -> None:
     rows = np.ones((100_000, 30))
     rows[77_777, 29] = np.inf
-    with pytest.raises(BadInput, match="Row 77777, column 29 has value inf"):
+    with pytest.raises(InvalidArgument, match="Row 77777, column 29 has value inf"):
         check_finite(rows)

@@ -86,7 +86,15 @@ def test_a_missing_deep_learning_extra_is_named(tmp_path: Path) -> None:
     paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'", "ModuleNotFoundError: No module named 'torch.nn'"))
     assert "the 'pytorch' extra is not installed" in failure_reason(paths, 1, None)
     paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'", "ModuleNotFoundError: No module named 'kerastuner'"))
-    assert "extra" not in failure_reason(paths, 1, None)
+    reason = failure_reason(paths, 1, None)
+    assert "extra" not in reason
+    assert reason.startswith("The script imports kerastuner, which is not installed where the job ran: add its "
+                             "package to requirements.txt in the source folder")
+    paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'", "ModuleNotFoundError: No module named 'xgboost'"))
+    assert "`pip install 'slipway[xgboost]'`" in failure_reason(paths, 1, None)
+    paths.logs.write_text(TRACEBACK.replace("KeyError: 'price'",
+                                            "ModuleNotFoundError: No module named 'sagemaker_training'"))
+    assert "add `sagemaker-training` to requirements.txt" in failure_reason(paths, 1, None)
 
 
 def test_jobs_run_keras_on_pytorch_unless_told_otherwise(tmp_path: Path) -> None:
