@@ -11,13 +11,17 @@ from fastapi import Path, Query, Request
 
 from slipway.errors import InvalidArgument
 from slipway.names import NAME_SCHEMA, REF_SCHEMA, VERSION_SCHEMA, check_no_control
+from slipway.schemas.auth import DURATION_PATTERN
 from slipway.services import Platform
 
-__all__ = ["OPEN_PATHS", "SECRETS_USE", "Alias", "DeleteRef", "Name", "Number", "Paging", "Ref", "TuningName",
+__all__ = ["OPEN_PATHS", "SECRETS_USE", "SINCE", "Alias", "DeleteRef", "Name", "Number", "Paging", "Ref", "TuningName",
            "Version", "authorize_secrets", "check_routes_protected", "iter_routes", "paging", "permission",
            "platform", "principal"]
 
 SECRETS_USE = "secrets:Use"
+
+# A time query parameter as the services read it: a duration back from now (15m, 1h, 30d) or an ISO time.
+SINCE = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "string", "format": "date-time"}]}
 
 # Routes that answer without a key: liveness, and the API description (it reveals no data).
 OPEN_PATHS = frozenset({"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",

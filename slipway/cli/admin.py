@@ -45,6 +45,6 @@ def recover(
         console.print(created.key, highlight=False, soft_wrap=True)
         err_console.print(f"[dim]New key {created.key_id} for user 'admin', stored in {settings.credentials_file} "
                           "(profile 'local') and recorded in the audit trail. It is not shown again.[/dim]",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
 
     emit(created, output, render)

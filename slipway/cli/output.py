@@ -66,12 +66,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 def _widths(columns: Sequence[str], cells: list[list[str]], total: int) -> list[int | None]:
     """Column widths for a table ``total`` characters wide: None (natural) when it fits; otherwise short
-    columns (status, counts, times) keep their width and the long ones (names, URLs) share the rest."""
+    columns (status, counts, times) and the first one (what the row is: a name to type in the next command)
+    keep their width, and the long ones (descriptions, URLs) share the rest."""
     natural = [max([len(c)] + [len(r[i]) for r in cells if i < len(r)]) for i, c in enumerate(columns)]
     room = total - (3 * len(columns) + 1)  # borders and padding
     if sum(natural) <= room:
         return [None] * len(columns)
-    short = [n <= SHORT for n in natural]
+    short = [i == 0 or n <= SHORT for i, n in enumerate(natural)]
     rest = room - sum(n for n, s in zip(natural, short) if s)
     long_total = sum(n for n, s in zip(natural, short) if not s)
     if rest < MIN_LONG * short.count(False):

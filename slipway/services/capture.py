@@ -19,7 +19,7 @@ from slipway.errors import InvalidArgument, NotFound
 from slipway.monitoring.capture import CaptureBuffer, Captured, to_record
 from slipway.names import check_name
 from slipway.schemas.capture import CaptureConfig, CaptureRecords
-from slipway.services.metrics import parse_time
+from slipway.services.metrics import time_range
 from slipway.storage import ArtifactStore
 
 __all__ = ["PREFIX", "CaptureService"]
@@ -104,9 +104,7 @@ class CaptureService:
         if not 1 <= limit <= 10000:
             raise InvalidArgument(f"Field 'limit' has value {limit}. Expected an int in the range [1, 10000].",
                                   {"field": "limit", "value": limit})
-        now = utcnow()
-        start = parse_time(since, "since", now)
-        end = parse_time(until, "until", now) if until else now
+        start, end = time_range(since, until, utcnow())
         self.flush()
         records: list[dict[str, Any]] = []
         for key in self.store.list(f"{PREFIX}/{endpoint}/"):

@@ -22,6 +22,17 @@ from slipway.services.auth import parse_duration
 __all__ = ["MetricsService", "parse_time"]
 
 
+def time_range(since: str, until: str | None, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """[since, until] from a query (until: None means now; an empty one is refused like any bad value)."""
+    start = parse_time(since, "since", now)
+    end = parse_time(until, "until", now) if until is not None else now
+    if end < start:
+        raise InvalidArgument(
+            f"Field 'until' ({end.isoformat()}) is before 'since' ({start.isoformat()}). Give an 'until' later "
+            "than 'since'.", {"field": "until", "value": until})
+    return start, end
+
+
 def parse_time(value: str, field: str, now: dt.datetime) -> dt.datetime:
     """A duration back from now (90s, 15m, 1h, 30d) or an ISO time; errors name the field."""
     try:
@@ -95,13 +106,7 @@ class MetricsService:
     def query(self, endpoint: str, since: str = "1h", until: str | None = None) -> EndpointMetrics:
         """Per-minute, per-variant figures of ``endpoint`` between ``since`` and ``until`` (default now)."""
         check_name(endpoint, "endpoint")
-        now = utcnow()
-        start = parse_time(since, "since", now)
-        end = parse_time(until, "until", now) if until else now
-        if end < start:
-            raise InvalidArgument(
-                f"Field 'until' ({end.isoformat()}) is before 'since' ({start.isoformat()}). Give an 'until' later "
-                "than 'since'.", {"field": "until", "value": until})
+        start, end = time_range(since, until, utcnow())
         self.flush()  # what this process recorded so far is part of the answer
         with self.db.session() as s:
             if s.scalar(select(func.count(Endpoint.id)).where(Endpoint.name == endpoint)) == 0 and s.scalar(

@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
-from slipway.api.deps import Paging, paging, permission, platform
-from slipway.schemas.auth import DURATION_PATTERN, AuditCountView, AuditEventView, Page
+from slipway.api.deps import SINCE, Paging, paging, permission, platform
+from slipway.schemas.auth import AuditCountView, AuditEventView, Page
 from slipway.services import Platform
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
-SINCE = {"anyOf": [{"type": "string", "pattern": DURATION_PATTERN}, {"type": "string", "format": "date-time"}]}
 
 
 @router.get("", response_model=Page[AuditEventView], dependencies=[Depends(permission("audit:List"))])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from slipway.api.deps import Name, Paging, paging, permission, platform
+from slipway.api.deps import SINCE, Name, Paging, paging, permission, platform
 from slipway.api.errors import error_responses
 from slipway.api.invoke import payload_too_large
 from slipway.schemas import (
@@ -48,8 +48,10 @@ async def show(name: Name, p: Platform = Depends(platform)) -> EndpointView:
 
 @router.get("/{name}/metrics", response_model=EndpointMetrics,
             dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
-async def metrics(name: str, since: str = Query("1h", description="A duration back from now (15m, 1h, 2d) or an ISO time."),
-                  until: str | None = Query(None, description="End of the range (default now); same forms as since."),
+async def metrics(name: Name, since: str = Query("1h", description="A duration back from now (15m, 1h, 2d) or an ISO time.",
+                                                    json_schema_extra=SINCE),
+                  until: str | None = Query(None, description="End of the range (default now); same forms as since.",
+                                         json_schema_extra=SINCE),
                   p: Platform = Depends(platform)) -> EndpointMetrics:
     """Per minute and variant: requests, req/s, p50/p95/p99 latency, 2xx/4xx/5xx."""
     return await run_in_threadpool(p.metrics.query, name, since, until)
@@ -57,16 +59,17 @@ async def metrics(name: str, since: str = Query("1h", description="A duration ba
 
 @router.put("/{name}/capture", response_model=CaptureConfig,
             dependencies=[Depends(permission("endpoints:Update", "endpoint/{name}"))])
-async def set_capture(name: str, body: CaptureRequest, p: Platform = Depends(platform)) -> CaptureConfig:
+async def set_capture(name: Name, body: CaptureRequest, p: Platform = Depends(platform)) -> CaptureConfig:
     """Capture this share of requests (0-100 %; default 100 %, up to capture_max_per_second)."""
     return await run_in_threadpool(p.capture.set_percent, name, body.percent)
 
 
 @router.get("/{name}/capture", response_model=CaptureRecords,
             dependencies=[Depends(permission("endpoints:GetCapture", "endpoint/{name}"))])
-async def capture(name: str, since: str = Query("1h", description="A duration back from now (15m, 1h) or an ISO time."),
-                  until: str | None = Query(None, description="End of the range (default now)."),
-                  limit: int = Query(100, description="The newest records, at most this many (1-10000)."),
+async def capture(name: Name, since: str = Query("1h", description="A duration back from now (15m, 1h) or an ISO time.",
+                                                    json_schema_extra=SINCE),
+                  until: str | None = Query(None, description="End of the range (default now).", json_schema_extra=SINCE),
+                  limit: int = Query(100, ge=1, le=10000, description="The newest records, at most this many (1-10000)."),
                   p: Platform = Depends(platform)) -> CaptureRecords:
     """Captured requests and answers in SageMaker's data-capture format, oldest first."""
     return await run_in_threadpool(p.capture.read, name, since, until, limit)
