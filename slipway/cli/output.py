@@ -66,18 +66,24 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 
 def _widths(columns: Sequence[str], cells: list[list[str]], total: int) -> list[int | None]:
     """Column widths for a table ``total`` characters wide: None (natural) when it fits; otherwise short
-    columns (status, counts, times) and the first one (what the row is: a name to type in the next command)
-    keep their width, and the long ones (descriptions, URLs) share the rest."""
+    columns (status, counts, times) keep their width and the long ones (names, URLs) share the rest: one that
+    needs less than an even share keeps its natural width (a name stays whole beside a long description)."""
     natural = [max([len(c)] + [len(r[i]) for r in cells if i < len(r)]) for i, c in enumerate(columns)]
     room = total - (3 * len(columns) + 1)  # borders and padding
     if sum(natural) <= room:
         return [None] * len(columns)
-    short = [i == 0 or n <= SHORT for i, n in enumerate(natural)]
+    short = [n <= SHORT for n in natural]
     rest = room - sum(n for n, s in zip(natural, short) if s)
-    long_total = sum(n for n, s in zip(natural, short) if not s)
     if rest < MIN_LONG * short.count(False):
         return [None] * len(columns)  # too narrow to keep anything whole: let Rich squeeze them all
-    return [n if s else max(MIN_LONG, rest * n // long_total) for n, s in zip(natural, short)]
+    widths: list[int | None] = [n if s else None for n, s in zip(natural, short)]
+    pending = sorted((n, i) for i, (n, s) in enumerate(zip(natural, short)) if not s)
+    while pending:
+        n, i = pending.pop(0)
+        share = rest // (len(pending) + 1)
+        widths[i] = max(MIN_LONG, min(n, share))
+        rest -= widths[i]
+    return widths
 
 
 @contextmanager

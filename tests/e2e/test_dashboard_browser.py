@@ -208,11 +208,12 @@ def test_approve_reject_and_move_an_alias(admin: Any, sdk: Client) -> None:
 def test_deploy_update_and_roll_back_an_endpoint(admin: Any, sdk: Client) -> None:
     from playwright.sync_api import expect
 
-    admin.goto("/ui/models/shapes-model")
+    # Deploy the version itself (its ref is always offered; aliases are the previous test's business).
+    admin.goto("/ui/models/shapes-model?version=2")
     admin.fill("input[name=endpoint]", "shapes-web")
-    admin.select_option("select[name=model]", "shapes-model@prod")
+    admin.select_option("select[name=model]", "shapes-model:2")
     admin.click("button:has-text('Deploy')")
-    assert notice(admin).startswith("Deploying shapes-model@prod to endpoint shapes-web")
+    assert notice(admin).startswith("Deploying shapes-model:2 to endpoint shapes-web")
     expect(admin.locator("h1")).to_contain_text("Endpoint shapes-web")
     # The page refreshes itself while the replica starts: no reload needed.
     expect(admin.locator("h1 .badge")).to_have_text("InService", timeout=180_000)
@@ -225,7 +226,7 @@ def test_deploy_update_and_roll_back_an_endpoint(admin: Any, sdk: Client) -> Non
     admin.locator("input[name=model]").last.fill("shapes-model:1")
     admin.locator("input[name=weight]").last.fill("1")
     admin.click("button:has-text('Update')")
-    assert notice(admin).startswith("Updating shapes-web to primary=shapes-model@prod:1, canary=shapes-model:1:1")
+    assert notice(admin).startswith("Updating shapes-web to primary=shapes-model:2:1, canary=shapes-model:1:1")
     assert sdk.endpoints.wait("shapes-web", 180).status == "InService"
     admin.reload()
     variants = admin.locator("h2:has-text('Variants') + table")
