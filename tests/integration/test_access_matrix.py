@@ -52,6 +52,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/ui/models/{name}", "models:Get", {"name": "m-{r}"}),
     ("GET", "/ui/endpoints", "endpoints:List", {}),
     ("GET", "/ui/endpoints/{name}", "endpoints:Get", {"name": "e-{r}"}),
+    ("GET", "/ui/endpoints/{name}/charts", "endpoints:Get", {"name": "e-{r}"}),
     ("GET", "/ui/keys", "keys:List", {}),
     # the dashboard's forms: the same actions as the API calls behind them
     ("POST", "/ui/models/{name}/versions/{version}/approval", "models:Approve",
