@@ -11,6 +11,7 @@ from slipway.api.docs import mount_docs
 from slipway.api.errors import document_errors, install_error_handlers
 from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
+from slipway.compat.dispatch import AwsDispatch
 from slipway.api.routers import (
     algorithms,
     audit,
@@ -53,6 +54,7 @@ def create_app(platform: Platform) -> FastAPI:
     check_routes_protected(app.routes)
     install_error_handlers(app)
     document_errors(app)
+    app.add_middleware(AwsDispatch, platform=platform)  # boto3 / SageMaker SDK calls (slipway/compat/dispatch.py)
     app.add_middleware(AuditMiddleware, platform=platform)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app

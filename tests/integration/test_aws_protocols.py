@@ -1,0 +1,143 @@
+"""boto3, unmodified, against a real server: S3, STS, auth refusals, sagemaker-runtime, CloudWatch Logs.
+
+One server for the module; the AWS key is made with the CLI as a user would (`slipway keys create --aws`).
+Every answer is parsed by botocore's own parsers (the client call), and its shape asserted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.auth
+import httpx
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.support.servers import SlipwayServer
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlipwayServer]:
+    server = SlipwayServer(tmp_path_factory.mktemp("aws") / "home").start()
+    yield server
+    server.stop()
+
+
+def slipway(srv: SlipwayServer, *args: str) -> Any:
+    out = subprocess.run([sys.executable, "-m", "slipway.cli.main", *args, "--output", "json"], capture_output=True,
+                         text=True, env=srv.cli_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def aws_key(srv: SlipwayServer) -> tuple[str, str]:
+    k = slipway(srv, "keys", "create", "--aws", "--description", "boto3")
+    assert k["kind"] == "aws" and k["key_id"].startswith("AKIA") and len(k["key_id"]) == 20 and len(k["key"]) == 40
+    return k["key_id"], k["key"]
+
+
+def aws(srv: SlipwayServer, key: tuple[str, str], service: str, **config: Any) -> Any:
+    return boto3.client(service, endpoint_url=srv.url, region_name="us-east-1", aws_access_key_id=key[0],
+                        aws_secret_access_key=key[1],
+                        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}, **config))
+
+
+def test_s3_objects_with_default_checksums(srv: SlipwayServer, aws_key: tuple[str, str], tmp_path: Path) -> None:
+    s3 = aws(srv, aws_key, "s3")
+    assert s3.create_bucket(Bucket="data")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    s3.head_bucket(Bucket="data")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["data"]
+    body = b"a,b\n" + b"1,2\n" * 1000
+    put = s3.put_object(Bucket="data", Key="train/part one.csv", Body=body)
+    assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"' and put.get("ChecksumCRC32")
+    got = s3.get_object(Bucket="data", Key="train/part one.csv")
+    assert got["Body"].read() == body and got["ContentLength"] == len(body)
+    ranged = s3.get_object(Bucket="data", Key="train/part one.csv", Range="bytes=4-11")
+    assert ranged["Body"].read() == body[4:12] and ranged["ContentRange"] == f"bytes 4-11/{len(body)}"
+    assert s3.get_object(Bucket="data", Key="train/part one.csv", Range="bytes=-4")["Body"].read() == body[-4:]
+    head = s3.head_object(Bucket="data", Key="train/part one.csv")
+    assert head["ContentLength"] == len(body) and head["ETag"] == put["ETag"]
+    # the multipart path boto3's transfer manager takes for big files (threshold lowered to 5 MB parts)
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * (11 * 1024 * 1024 // 256 + 7))
+    from boto3.s3.transfer import TransferConfig
+    cfg = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024)
+    s3.upload_file(str(big), "data", "model/big.bin", Config=cfg)
+    out = tmp_path / "back.bin"
+    s3.download_file("data", "model/big.bin", str(out), Config=cfg)
+    assert out.read_bytes() == big.read_bytes()
+    assert s3.head_object(Bucket="data", Key="model/big.bin")["ETag"].endswith('-3"')
+    for n in range(3):
+        s3.put_object(Bucket="data", Key=f"train/x{n}.csv", Body=b"x")
+    listed = s3.list_objects_v2(Bucket="data", Prefix="train/")
+    assert [o["Key"] for o in listed["Contents"]] == ["train/part one.csv", "train/x0.csv", "train/x1.csv",
+                                                      "train/x2.csv"]
+    assert listed["KeyCount"] == 4 and listed["IsTruncated"] is False
+    top = s3.list_objects_v2(Bucket="data", Delimiter="/")
+    assert [p["Prefix"] for p in top["CommonPrefixes"]] == ["model/", "train/"] and "Contents" not in top
+    pages = list(s3.get_paginator("list_objects_v2").paginate(Bucket="data", PaginationConfig={"PageSize": 2}))
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == [
+        "model/big.bin", "train/part one.csv", "train/x0.csv", "train/x1.csv", "train/x2.csv"]
+    upload = s3.create_multipart_upload(Bucket="data", Key="gone.bin")
+    s3.upload_part(Bucket="data", Key="gone.bin", UploadId=upload["UploadId"], PartNumber=1, Body=b"x")
+    s3.abort_multipart_upload(Bucket="data", Key="gone.bin", UploadId=upload["UploadId"])
+    s3.delete_object(Bucket="data", Key="train/x0.csv")
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket="data", Key="train/x0.csv")
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="nope", Key="k", Body=b"x")
+    assert e.value.response["Error"]["Code"] == "NoSuchBucket"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket="data", Key="a/../b", Body=b"x")
+    assert e.value.response["Error"]["Code"] == "InvalidArgument" and "'a/../b'" in e.value.response["Error"]["Message"]
+    # presigned URLs: SigV4 (boto3 presigns with SigV2 in us-east-1 unless told signature_version="s3v4")
+    url = aws(srv, aws_key, "s3", signature_version="s3v4").generate_presigned_url("get_object", Params={"Bucket": "data", "Key": "train/x1.csv"}, ExpiresIn=60)
+    assert httpx.get(url).content == b"x"
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket="data")
+    assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
+
+
+def test_sts_identity_and_refusals(srv: SlipwayServer, aws_key: tuple[str, str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    ident = aws(srv, aws_key, "sts").get_caller_identity()
+    assert ident["Arn"] == "arn:aws:iam::000000000000:user/admin" and ident["UserId"] == aws_key[0]
+    assert ident["Account"] == "000000000000"
+    for client in (aws(srv, (aws_key[0], "x" * 40), "sts"), aws(srv, ("AKIAAAAAAAAAAAAAAAAA", aws_key[1]), "sts")):
+        with pytest.raises(ClientError) as e:
+            client.get_caller_identity()
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert e.value.response["Error"]["Code"] in ("SignatureDoesNotMatch", "InvalidClientTokenId")
+    # unsigned: 401 in each protocol's shape
+    r = httpx.post(srv.url + "/", content=b"Action=GetCallerIdentity&Version=2011-06-15",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 401 and "<Code>MissingAuthenticationToken</Code>" in r.text
+    r = httpx.post(srv.url + "/", content=b"{}", headers={"X-Amz-Target": "SageMaker.ListTrainingJobs",
+                                                           "Content-Type": "application/x-amz-json-1.1"})
+    assert r.status_code == 401 and r.json()["__type"] == "MissingAuthenticationToken"
+    # a signature from 20 minutes ago
+    monkeypatch.setattr(botocore.auth, "get_current_datetime",
+                        lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=20))
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    req = AWSRequest("POST", srv.url + "/", data=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "Host": srv.url.split("//")[1]})
+    SigV4Auth(Credentials(*aws_key), "sts", "us-east-1").add_auth(req)
+    r = httpx.post(srv.url + "/", content=body, headers=dict(req.headers.items()))
+    assert r.status_code == 403 and "<Code>RequestTimeTooSkewed</Code>" in r.text and "15 minutes" in r.text
+    # Slipway's own routes are untouched
+    with srv.http() as h:
+        assert h.get("/api/v1/whoami").json()["user"] == "admin"
