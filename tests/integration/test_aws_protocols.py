@@ -141,3 +141,72 @@ def test_sts_identity_and_refusals(srv: SlipwayServer, aws_key: tuple[str, str],
     # Slipway's own routes are untouched
     with srv.http() as h:
         assert h.get("/api/v1/whoami").json()["user"] == "admin"
+
+
+def test_runtime_invoke_and_logs_of_a_job(srv: SlipwayServer, aws_key: tuple[str, str], tmp_path: Path) -> None:
+    from slipway.client import Client
+    from tests.support.models import first_rows, write_cancer_artifact
+
+    with Client(url=srv.url, home=srv.home) as c:
+        c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
+        c.endpoints.deploy("cancer-ep", "cancer:1")
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "train.py").write_text("import os\nprint('epoch 1 loss 0.5')\nprint('epoch 2 loss 0.25')\n"
+                                      "open(os.path.join(os.environ['SM_MODEL_DIR'], 'm.txt'), 'w').write('m')\n")
+        job = c.jobs.create("logged", script="train.py", source_dir=src).wait(timeout=180)
+        assert job.status == "Completed"
+    runtime = aws(srv, aws_key, "sagemaker-runtime")
+    out = runtime.invoke_endpoint(EndpointName="cancer-ep", Body=json.dumps({"instances": first_rows(2)}),
+                                  ContentType="application/json", Accept="application/json",
+                                  CustomAttributes="trace=1", InferenceId="inf-1")
+    assert out["ContentType"].startswith("application/json") and out["InvokedProductionVariant"]
+    assert [p["label"] for p in json.loads(out["Body"].read())["predictions"]] == ["malignant", "malignant"]
+    with pytest.raises(ClientError) as e:  # the model refuses the input: 424 ModelError with its own words
+        runtime.invoke_endpoint(EndpointName="cancer-ep", Body=b"{not json", ContentType="application/json")
+    err = e.value.response
+    assert err["ResponseMetadata"]["HTTPStatusCode"] == 424 and err["Error"]["Code"] == "ModelError"
+    assert 400 <= err["OriginalStatusCode"] < 500 and err["OriginalMessage"]
+    with pytest.raises(ClientError) as e:
+        runtime.invoke_endpoint(EndpointName="nope", Body=b"{}", ContentType="application/json")
+    assert e.value.response["Error"]["Code"] == "ValidationError" and "'nope'" in e.value.response["Error"]["Message"]
+
+    logs = aws(srv, aws_key, "logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="logged")
+    [stream] = streams["logStreams"]
+    assert stream["logStreamName"].startswith("logged/algo-1-")
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+                                 startFromHead=True)
+    assert [e["message"] for e in events["events"] if e["message"].startswith("epoch")] == [
+        "epoch 1 loss 0.5", "epoch 2 loss 0.25"]
+    again = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
+                                nextToken=events["nextForwardToken"])
+    assert again["events"] == [] and again["nextForwardToken"] == events["nextForwardToken"]
+
+
+def test_aws_calls_are_access_controlled_and_audited(srv: SlipwayServer) -> None:
+    from slipway.client import Client
+
+    with Client(url=srv.url, home=srv.home) as c:
+        c.users.create("vera", "viewer")
+        k = c.keys.create(user="vera", aws=True)
+        sm = aws(srv, (k.key_id, k.key), "sagemaker")
+        with pytest.raises(ClientError) as e:
+            sm.create_training_job(TrainingJobName="denied", AlgorithmSpecification={
+                "TrainingImage": "x", "TrainingInputMode": "File"}, RoleArn="arn:aws:iam::000000000000:role/r",
+                OutputDataConfig={"S3OutputPath": "s3://b/o"}, ResourceConfig={
+                    "InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+                StoppingCondition={"MaxRuntimeInSeconds": 60})
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "jobs:Create on job/denied" in e.value.response["Error"]["Message"]
+        with pytest.raises(ClientError) as e:
+            aws(srv, (k.key_id, k.key), "s3").create_bucket(Bucket="vera-bucket")
+        assert e.value.response["Error"]["Code"] == "AccessDenied"
+        events = c.audit.list(user="vera").items
+        assert {(ev.action, ev.resource, ev.outcome, ev.key_id) for ev in events} >= {
+            ("jobs:Create", "job/denied", "denied", k.key_id), ("s3:CreateBucket", "bucket/vera-bucket", "denied",
+                                                                 k.key_id)}
+        c.keys.revoke(k.key_id)
+        with pytest.raises(ClientError) as e:
+            aws(srv, (k.key_id, k.key), "sts").get_caller_identity()
+        assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
