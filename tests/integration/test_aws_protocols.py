@@ -210,3 +210,35 @@ def test_aws_calls_are_access_controlled_and_audited(srv: SlipwayServer) -> None
         with pytest.raises(ClientError) as e:
             aws(srv, (k.key_id, k.key), "sts").get_caller_identity()
         assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_s3_aws_chunked_body_with_crc32_trailer(srv: SlipwayServer, aws_key: tuple[str, str]) -> None:
+    """What boto3 >= 1.36 sends over TLS: STREAMING-UNSIGNED-PAYLOAD-TRAILER, aws-chunked, a CRC32 trailer."""
+    import base64
+    import zlib
+
+    from botocore.auth import S3SigV4Auth
+
+    aws(srv, aws_key, "s3").create_bucket(Bucket="chunked")
+    data = b"hello chunked world\n" * 500
+
+    def put(key: str, crc: str) -> httpx.Response:
+        body = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (data[:4096], data[4096:])) + (
+            f"0\r\nx-amz-checksum-crc32:{crc}\r\n\r\n".encode())
+        url = f"{srv.url}/chunked/{key}"
+        headers = {"Host": srv.url.split("//")[1], "Content-Encoding": "aws-chunked",
+                   "X-Amz-Content-SHA256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "X-Amz-Trailer": "x-amz-checksum-crc32",
+                   "X-Amz-Decoded-Content-Length": str(len(data)), "Content-Length": str(len(body))}
+        req = AWSRequest("PUT", url, data=body, headers=headers)
+        req.context["checksum"] = {"request_algorithm": {"in": "trailer", "algorithm": "crc32"}}  # as botocore does
+        S3SigV4Auth(Credentials(*aws_key), "s3", "us-east-1").add_auth(req)
+        return httpx.put(url, content=body, headers=dict(req.headers.items()))
+
+    good = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    r = put("ok.txt", good)
+    assert r.status_code == 200 and r.headers["x-amz-checksum-crc32"] == good, r.text
+    assert aws(srv, aws_key, "s3").get_object(Bucket="chunked", Key="ok.txt")["Body"].read() == data
+    r = put("bad.txt", base64.b64encode(b"\0\0\0\0").decode())
+    assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
+    with pytest.raises(ClientError):
+        aws(srv, aws_key, "s3").head_object(Bucket="chunked", Key="bad.txt")  # nothing was stored
