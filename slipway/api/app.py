@@ -11,7 +11,6 @@ from slipway.api.docs import mount_docs
 from slipway.api.errors import document_errors, install_error_handlers
 from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
-from slipway.compat.dispatch import AwsDispatch
 from slipway.api.routers import (
     algorithms,
     audit,
@@ -26,6 +25,7 @@ from slipway.api.routers import (
     tuning,
     users,
 )
+from slipway.compat.dispatch import AwsDispatch
 from slipway.services import Platform
 
 __all__ = ["ROUTERS", "create_app", "serving_app"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 
 from slipway.api.middleware import caller_request_id
-from slipway.compat.dispatch import Call, Reply, _RUNTIME_PATH
+from slipway.compat.dispatch import _RUNTIME_PATH, Call, Reply
 from slipway.compat.errors import AwsError
 from slipway.errors import NotFound, SlipwayError, Timeout, Unavailable
 

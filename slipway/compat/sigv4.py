@@ -99,14 +99,14 @@ def parse(headers: dict[str, str], query: str) -> SigV4 | None:
 def check_time(sig: SigV4, now: dt.datetime | None = None) -> None:
     """Refuse a request dated more than 15 minutes from now (or a presigned URL past its expiry)."""
     try:
-        when = dt.datetime.strptime(sig.amz_date, _AMZ_DATE).replace(tzinfo=dt.timezone.utc)
+        when = dt.datetime.strptime(sig.amz_date, _AMZ_DATE).replace(tzinfo=dt.UTC)
     except ValueError:
         raise _denied("IncompleteSignature", f"X-Amz-Date has value {sig.amz_date[:40]!r}. Expected "
                       "yyyymmddThhmmssZ.", 400) from None
     if sig.amz_date[:8] != sig.date:
         raise _denied("SignatureDoesNotMatch", f"The credential scope date {sig.date} is not the day of X-Amz-Date "
                       f"{sig.amz_date}.")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     if sig.presigned:
         if now > when + dt.timedelta(seconds=sig.expires) or when - now > MAX_SKEW:
             raise _denied("AccessDenied", f"Request has expired: the presigned URL was signed at {sig.amz_date} "

@@ -131,7 +131,7 @@ def test_sts_identity_and_refusals(srv: SlipwayServer, aws_key: tuple[str, str],
     assert r.status_code == 401 and r.json()["__type"] == "MissingAuthenticationToken"
     # a signature from 20 minutes ago
     monkeypatch.setattr(botocore.auth, "get_current_datetime",
-                        lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=20))
+                        lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=20))
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
     req = AWSRequest("POST", srv.url + "/", data=body, headers={
         "Content-Type": "application/x-www-form-urlencoded", "Host": srv.url.split("//")[1]})

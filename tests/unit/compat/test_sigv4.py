@@ -65,7 +65,7 @@ def test_skewed_request_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import botocore.auth
 
     monkeypatch.setattr(botocore.auth, "get_current_datetime",
-                        lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=20))
+                        lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=20))
     req = signed("sts", "POST", "http://127.0.0.1:8080/", b"Action=GetCallerIdentity&Version=2011-06-15")
     with pytest.raises(AwsError) as e:
         check(req, body=b"Action=GetCallerIdentity&Version=2011-06-15")
