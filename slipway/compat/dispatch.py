@@ -45,6 +45,7 @@ __all__ = ["OPERATION_ACTIONS", "AwsDispatch", "Call", "Reply", "aws_error_for"]
 log = logging.getLogger("slipway.compat")
 
 JSON_11 = "application/x-amz-json-1.1"
+SIGNATURE_ACTION = "auth:AwsSignature"  # audit-only: the name a refused AWS signature is recorded under
 _RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/invocations")
 
 # Each SageMaker operation as a Slipway action on a resource (the same names and policy evaluation as the
@@ -283,7 +284,11 @@ class AwsDispatch:
 
     async def _handle(self, call: Call) -> Reply:
         call.state["key_id"] = call.sig.access_key[:32] if call.sig else ""
+        # A refused signature is in the audit trail like a refused bearer key (under this name, before the
+        # operation is known); once the caller is known, each operation declares its own action.
+        call.declare(SIGNATURE_ACTION, f"key/{call.state['key_id'] or '*'}")
         await self._authenticate(call)
+        call.state.pop("action", None)
         if call.protocol == "s3":
             from slipway.compat import s3
 

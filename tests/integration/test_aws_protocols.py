@@ -210,6 +210,9 @@ def test_aws_calls_are_access_controlled_and_audited(srv: SlipwayServer) -> None
         with pytest.raises(ClientError) as e:
             aws(srv, (k.key_id, k.key), "sts").get_caller_identity()
         assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+        refused = c.audit.list(action="auth:AwsSignature").items
+        assert ("auth:AwsSignature", f"key/{k.key_id}", "denied", 403) in {
+            (ev.action, ev.resource, ev.outcome, ev.status) for ev in refused}
 
 
 def test_s3_aws_chunked_body_with_crc32_trailer(srv: SlipwayServer, aws_key: tuple[str, str]) -> None:
