@@ -59,11 +59,11 @@ def handle(call: Call, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         stream = body.get("logStreamName")
         if not isinstance(stream, str) or "/" not in stream:
             raise AwsError("InvalidParameterException", "logStreamName must be <job>/algo-1-<time>.", 400)
-        job = _job(call, stream.split("/", 1)[0])
         token = body.get("nextToken") or "f/0"
         if not isinstance(token, str) or not token.startswith(("f/", "b/")) or not token[2:].isdigit():
             raise AwsError("InvalidParameterException", f"nextToken {str(token)[:40]!r} is not one this server issued.",
                            400)
+        job = _job(call, stream.split("/", 1)[0])
         offset = int(token[2:]) if token.startswith("f/") else 0
         data, _, status = call.platform.training.read_logs(job.name, offset)
         if status not in _TERMINAL:  # a line still being written comes with the next call

@@ -153,7 +153,9 @@ def _list_v2(svc: BucketService, bucket: str, query: dict[str, str]) -> Reply:
     after = query.get("start-after", "")
     if token is not None:
         try:
-            after = base64.urlsafe_b64decode(token.encode()).decode()
+            after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+            if not token:
+                raise ValueError("empty")
         except ValueError:
             raise AwsError("InvalidArgument", "The continuation token is not one this server issued.", 400) from None
     contents: list[ObjectMeta] = []

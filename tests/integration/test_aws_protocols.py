@@ -245,3 +245,48 @@ def test_s3_aws_chunked_body_with_crc32_trailer(srv: SlipwayServer, aws_key: tup
     assert r.status_code == 400 and "<Code>BadDigest</Code>" in r.text
     with pytest.raises(ClientError):
         aws(srv, aws_key, "s3").head_object(Bucket="chunked", Key="bad.txt")  # nothing was stored
+
+
+def signed_post(srv: SlipwayServer, key: tuple[str, str], service: str, body: bytes, headers: dict[str, str]
+                ) -> httpx.Response:
+    req = AWSRequest("POST", srv.url + "/", data=body, headers={"Host": srv.url.split("//")[1], **headers})
+    SigV4Auth(Credentials(*key), service, "us-east-1").add_auth(req)
+    return httpx.post(srv.url + "/", content=body, headers=dict(req.headers.items()))
+
+
+def test_bad_aws_input_is_a_clear_4xx(srv: SlipwayServer, aws_key: tuple[str, str]) -> None:
+    s3, logs = aws(srv, aws_key, "s3"), aws(srv, aws_key, "logs")
+
+    def code(fn: Any, **kw: Any) -> tuple[int, str, str]:
+        with pytest.raises(ClientError) as e:
+            fn(**kw)
+        r = e.value.response
+        return r["ResponseMetadata"]["HTTPStatusCode"], r["Error"]["Code"], r["Error"].get("Message", "")
+
+    assert code(s3.create_bucket, Bucket="ab")[:2] == (400, "InvalidBucketName")
+    s3.create_bucket(Bucket="bad-input")
+    s3.put_object(Bucket="bad-input", Key="k", Body=b"12345")
+    assert code(s3.get_object, Bucket="bad-input", Key="k", Range="bytes=99-")[:2] == (416, "InvalidRange")
+    assert code(s3.list_objects_v2, Bucket="bad-input", ContinuationToken="!!")[:2] == (400, "InvalidArgument")
+    assert code(s3.upload_part, Bucket="bad-input", Key="k", UploadId="nope", PartNumber=1, Body=b"x")[:2] == (
+        404, "NoSuchUpload")
+    up = s3.create_multipart_upload(Bucket="bad-input", Key="m")["UploadId"]
+    status, err, message = code(s3.complete_multipart_upload, Bucket="bad-input", Key="m", UploadId=up,
+                                MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"abc"'}]})
+    assert (status, err) == (400, "InvalidPart") and "Part 1" in message
+    group = "/aws/sagemaker/TrainingJobs"
+    assert code(logs.get_log_events, logGroupName="/other", logStreamName="x/y")[1] == "ResourceNotFoundException"
+    assert code(logs.describe_log_streams, logGroupName=group, logStreamNamePrefix="no-such-job")[1] == \
+        "ResourceNotFoundException"
+    assert code(logs.get_log_events, logGroupName=group, logStreamName="x/y", nextToken="zz")[1] == \
+        "InvalidParameterException"
+    json11 = {"Content-Type": "application/x-amz-json-1.1"}
+    r = signed_post(srv, aws_key, "sagemaker", b"{not json", {**json11, "X-Amz-Target": "SageMaker.ListModels"})
+    assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
+    r = signed_post(srv, aws_key, "sagemaker", b"{}", {**json11, "X-Amz-Target": "SageMaker.Frobnicate"})
+    assert r.status_code == 400 and r.json()["__type"] == "UnknownOperationException" and "Frobnicate" in r.text
+    r = signed_post(srv, aws_key, "dynamodb", b"{}", {"Content-Type": "application/x-amz-json-1.0"})
+    assert r.status_code == 400 and "'dynamodb'" in r.json()["message"]
+    r = httpx.post(srv.url + "/", content=b"{}", headers={**json11, "X-Amz-Target": "SageMaker.ListModels",
+                                                          "Authorization": "AWS4-HMAC-SHA256 Credential=x"})
+    assert r.status_code == 400 and r.json()["__type"] == "IncompleteSignature"
