@@ -212,15 +212,17 @@ class AwsDispatch:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        raw_query: bytes = scope.get("query_string", b"")
+        if not (scope["method"] == "POST" and scope["path"] == "/") and b"X-Amz-Algorithm=" not in raw_query and not any(
+                k == b"x-amz-target" or (k == b"authorization" and v.startswith(b"AWS4-"))
+                for k, v in scope.get("headers", ())):
+            await self.app(scope, receive, send)  # Slipway's own routes: the common case costs one scan
+            return
         pairs = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", ())]
         headers: dict[str, str] = {}
         for k, v in pairs:
             headers[k] = f"{headers[k]},{v}" if k in headers else v
-        query = scope.get("query_string", b"").decode("latin-1")
-        if "x-amz-target" not in headers and not sigv4.is_signed(headers, query) and not (
-                scope["method"] == "POST" and scope["path"] == "/"):
-            await self.app(scope, receive, send)  # Slipway's own routes: the common case costs one scan
-            return
+        query = raw_query.decode("latin-1")
         try:
             sig = sigv4.parse(headers, query)
         except AwsError as exc:
