@@ -49,10 +49,27 @@ def aws_key(srv: SlipwayServer) -> tuple[str, str]:
     return k["key_id"], k["key"]
 
 
+SHAPES_CHECKED: list[str] = []
+
+
+def _check_shape(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+    """Every successful answer, as botocore parsed it, is valid for the operation's output shape."""
+    from botocore.validate import ParamValidator
+
+    if model.output_shape is None or http_response.status_code >= 300:
+        return
+    data = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+    report = ParamValidator().validate(data, model.output_shape)
+    assert not report.has_errors(), f"{model.name}: {report.generate_report()}"
+    SHAPES_CHECKED.append(model.name)
+
+
 def aws(srv: SlipwayServer, key: tuple[str, str], service: str, **config: Any) -> Any:
-    return boto3.client(service, endpoint_url=srv.url, region_name="us-east-1", aws_access_key_id=key[0],
-                        aws_secret_access_key=key[1],
-                        config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}, **config))
+    client = boto3.client(service, endpoint_url=srv.url, region_name="us-east-1", aws_access_key_id=key[0],
+                          aws_secret_access_key=key[1],
+                          config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}, **config))
+    client.meta.events.register("after-call", _check_shape)
+    return client
 
 
 def test_s3_objects_with_default_checksums(srv: SlipwayServer, aws_key: tuple[str, str], tmp_path: Path) -> None:
@@ -110,6 +127,8 @@ def test_s3_objects_with_default_checksums(srv: SlipwayServer, aws_key: tuple[st
     with pytest.raises(ClientError) as e:
         s3.delete_bucket(Bucket="data")
     assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
+    assert {"PutObject", "GetObject", "HeadObject", "ListObjectsV2", "CreateMultipartUpload", "UploadPart",
+            "CompleteMultipartUpload", "ListBuckets"} <= set(SHAPES_CHECKED)
 
 
 def test_sts_identity_and_refusals(srv: SlipwayServer, aws_key: tuple[str, str],
