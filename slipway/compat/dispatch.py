@@ -134,6 +134,7 @@ class Call:
     sig: sigv4.SigV4 | None
     principal: Any = None
     body: bytes = b""
+    body_read: bool = False
 
     @property
     def method(self) -> str:
@@ -171,6 +172,9 @@ class Call:
                            403) from None
 
     async def read_body(self, limit: int) -> bytes:
+        """The whole body (once: a second call answers what the first read)."""
+        if self.body_read:
+            return self.body
         chunks: list[bytes] = []
         size = 0
         more = True
@@ -184,7 +188,8 @@ class Call:
                 raise AwsError("ValidationException", f"The request body is over the limit of {limit} bytes.", 413)
             chunks.append(chunk)
             more = message.get("more_body", False)
-        return b"".join(chunks)
+        self.body, self.body_read = b"".join(chunks), True
+        return self.body
 
 
 def _protocol(headers: dict[str, str], sig: sigv4.SigV4 | None, method: str, path: str) -> str | None:
@@ -295,8 +300,7 @@ class AwsDispatch:
             from slipway.compat import s3
 
             return await s3.handle(call)
-        if not call.body and call.method != "GET":
-            call.body = await call.read_body(self.platform.settings.max_payload_bytes)
+        await call.read_body(self.platform.settings.max_payload_bytes)
         if call.protocol == "runtime":
             from slipway.compat import runtime
 

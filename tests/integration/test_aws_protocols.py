@@ -186,6 +186,9 @@ def test_runtime_invoke_and_logs_of_a_job(srv: SlipwayServer, aws_key: tuple[str
     err = e.value.response
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 424 and err["Error"]["Code"] == "ModelError"
     assert 400 <= err["OriginalStatusCode"] < 500 and err["OriginalMessage"]
+    with pytest.raises(ClientError) as e:  # an empty body is read once (signed over its hash) and reaches the model
+        runtime.invoke_endpoint(EndpointName="cancer-ep", Body=b"", ContentType="application/json")
+    assert e.value.response["Error"]["Code"] == "ModelError"
     with pytest.raises(ClientError) as e:
         runtime.invoke_endpoint(EndpointName="nope", Body=b"{}", ContentType="application/json")
     assert e.value.response["Error"]["Code"] == "ValidationError" and "'nope'" in e.value.response["Error"]["Message"]
