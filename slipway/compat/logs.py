@@ -16,6 +16,7 @@ from slipway.errors import NotFound
 __all__ = ["GROUP", "handle"]
 
 GROUP = "/aws/sagemaker/TrainingJobs"
+ENDPOINT_GROUPS = "/aws/sagemaker/Endpoints/"  # + endpoint name: known, but Slipway keeps no replica log streams
 _TERMINAL = ("Completed", "Failed", "Stopped")
 
 
@@ -27,7 +28,7 @@ def _check_group(body: dict[str, Any]) -> None:
     group = body.get("logGroupName")
     if group != GROUP:
         raise AwsError("ResourceNotFoundException", f"Log group {str(group)[:200]!r} does not exist: Slipway serves "
-                       f"{GROUP}.", 400)
+                       f"{GROUP} (and lists no streams in {ENDPOINT_GROUPS}<endpoint>).", 400)
 
 
 def _job(call: Call, name: str) -> Any:
@@ -40,6 +41,12 @@ def _job(call: Call, name: str) -> Any:
 
 
 def handle(call: Call, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    group = body.get("logGroupName")
+    if isinstance(group, str) and group.startswith(ENDPOINT_GROUPS) and operation == "DescribeLogStreams":
+        name = group[len(ENDPOINT_GROUPS):]
+        call.authorize("endpoints:Get", f"endpoint/{name}")
+        call.platform.endpoints.get(name)  # NotFound -> ResourceNotFound
+        return {"logStreams": []}
     if operation == "DescribeLogStreams":
         _check_group(body)
         prefix = body.get("logStreamNamePrefix")

@@ -201,6 +201,7 @@ def test_runtime_invoke_and_logs_of_a_job(srv: SlipwayServer, aws_key: tuple[str
                                  startFromHead=True)
     assert [e["message"] for e in events["events"] if e["message"].startswith("epoch")] == [
         "epoch 1 loss 0.5", "epoch 2 loss 0.25"]
+    assert logs.describe_log_streams(logGroupName="/aws/sagemaker/Endpoints/cancer-ep")["logStreams"] == []
     again = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
                                 nextToken=events["nextForwardToken"])
     assert again["events"] == [] and again["nextForwardToken"] == events["nextForwardToken"]
