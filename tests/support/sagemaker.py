@@ -97,3 +97,21 @@ def upload_training_inputs(platform: Platform, name: str, bucket: str = "sm-buck
     rows = "".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}\n" for i in range(40))
     put_object(platform, f"s3://{bucket}/data/train/part-0.csv", ("x1,x2,y\n" + rows).encode())
     put_object(platform, f"s3://{bucket}/data/train/part-1.csv", ("x1,x2,y\n" + rows).encode())
+
+
+def wait(platform: Platform, waiter: str, delay: float = 0.5, attempts: int = 600, **kwargs: Any) -> None:
+    """Run botocore's own waiter (its acceptors, from its waiter model) over ``handle``'s answers."""
+    import botocore.session
+    from botocore.waiter import Waiter
+
+    config = botocore.session.get_session().get_waiter_model("sagemaker").get_waiter(waiter)
+    operation = config.operation
+
+    def describe(**body: Any) -> dict[str, Any]:
+        body.pop("WaiterConfig", None)
+        try:
+            return call(platform, operation, body)
+        except AwsError as exc:
+            return {"Error": {"Code": exc.code, "Message": exc.message}}
+
+    Waiter(waiter, config, describe).wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **kwargs)

@@ -265,12 +265,17 @@ def publish_artifacts(call: Call, name: str, spec: dict[str, Any]) -> None:
 
 
 def _transitions(view: Any) -> list[dict[str, Any]]:
-    out = []
+    """SageMaker's list: Slipway's Pending and Starting are one Starting step."""
+    out: list[dict[str, Any]] = []
     for t in view.transitions:
         status = SECONDARY.get(t.status, t.status)
-        out.append(clean({"Status": status, "StartTime": epoch(t.start_time), "EndTime": epoch(t.end_time),
-                          "StatusMessage": t.message or status}))
-    return out
+        if out and out[-1]["Status"] == status:
+            out[-1]["EndTime"] = epoch(t.end_time)
+            out[-1]["StatusMessage"] = t.message or out[-1]["StatusMessage"]
+            continue
+        out.append({"Status": status, "StartTime": epoch(t.start_time), "EndTime": epoch(t.end_time),
+                    "StatusMessage": t.message or status})
+    return [clean(t) for t in out]
 
 
 def describe(call: Call, view: Any) -> dict[str, Any]:
