@@ -10,23 +10,29 @@ import io
 import tarfile
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from slipway.compat import object_key
 from slipway.services import Platform
 from slipway.settings import Settings
-from tests.support.sagemaker import call, training_request, upload_training_inputs, wait
+from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, call, training_request, upload_training_inputs, wait
 from tests.support.servers import SlipwayServer
 
 
 @pytest.fixture
-def sm(sqlite_server: SlipwayServer) -> Iterator[Platform]:
-    p = Platform(Settings.load(env={}, home=sqlite_server.home, port=8080))
+def server(sqlite_server: SlipwayServer) -> SlipwayServer:
+    return sqlite_server
+
+
+@pytest.fixture
+def sm(server: SlipwayServer) -> Iterator[Platform]:
+    p = Platform(Settings.load(env={}, home=server.home, port=8080))
     yield p
     p.close()
 
 
-def test_script_mode_job_trains_and_publishes_its_model(sm: Platform) -> None:
+def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None:
     upload_training_inputs(sm, "sm-sklearn")
     call(sm, "CreateTrainingJob", training_request("sm-sklearn"))
     wait(sm, "TrainingJobCompletedOrStopped", TrainingJobName="sm-sklearn")
@@ -39,3 +45,35 @@ def test_script_mode_job_trains_and_publishes_its_model(sm: Platform) -> None:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     with tarfile.open(fileobj=io.BytesIO(sm.store.read_bytes(object_key(bucket, key)))) as tar:
         assert "model.joblib" in tar.getnames()
+
+    # the job's model serves behind an endpoint; an update to another model drops no request
+    for model in ("sm-model-1", "sm-model-2"):
+        call(sm, "CreateModel", {"ModelName": model, "ExecutionRoleArn": ROLE, "PrimaryContainer": {
+            "Image": SKLEARN_IMAGE, "ModelDataUrl": uri,
+            "Environment": {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": d["HyperParameters"][
+                "sagemaker_submit_directory"].strip('"')}}})
+        call(sm, "CreateEndpointConfig", {"EndpointConfigName": f"{model}-cfg", "ProductionVariants": [
+            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
+             "InstanceType": "ml.m5.large"}]})
+    assert sm.registry.get("sm-model-1:1").lineage["job"] == "sm-sklearn"
+    call(sm, "CreateEndpoint", {"EndpointName": "sm-ep", "EndpointConfigName": "sm-model-1-cfg"})
+    wait(sm, "EndpointInService", EndpointName="sm-ep")
+    with server.http() as http:
+        def invoke() -> httpx.Response:
+            return http.post("/endpoints/sm-ep/invocations", content=b"[[1, 2], [6, 0]]",
+                             headers={"Content-Type": "application/json", "Accept": "application/json"})
+
+        r = invoke()
+        assert r.status_code == 200 and len(r.json()) == 2, r.text
+        call(sm, "UpdateEndpoint", {"EndpointName": "sm-ep", "EndpointConfigName": "sm-model-2-cfg"})
+        assert call(sm, "DescribeEndpoint", {"EndpointName": "sm-ep"})["EndpointStatus"] == "Updating"
+        statuses = []
+        while call(sm, "DescribeEndpoint", {"EndpointName": "sm-ep"})["EndpointStatus"] == "Updating":
+            statuses.append(invoke().status_code)
+        assert statuses and set(statuses) == {200}
+    d = call(sm, "DescribeEndpoint", {"EndpointName": "sm-ep"})
+    assert d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "sm-model-2-cfg"
+    assert sm.endpoints.get("sm-ep").live["variants"][0]["model"] == "sm-model-2:1"
+    assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    call(sm, "DeleteEndpoint", {"EndpointName": "sm-ep"})
+    wait(sm, "EndpointDeleted", EndpointName="sm-ep")
