@@ -190,12 +190,10 @@ def _fetch_channel(call: Call, job: str, channel: dict[str, Any]) -> str:
     return result.version.ref
 
 
-def create_training_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    name = body["TrainingJobName"]
-    if call.resources.find(KIND, name) is not None or _exists(call, name):
-        raise AwsError("ResourceInUse", f"Training job names must be unique within an AWS account and region, and "
-                                        f"a training job with this name already exists ({arn(KIND, name)}).")
-    hps = _plain(body.get("HyperParameters") or {})
+def prepare(call: Call, name: str, body: dict[str, Any], hyperparameters: dict[str, str]) -> tuple[Any, str]:
+    """The Slipway job request for a SageMaker training job definition (channels fetched, source stored),
+    and the image it names. Tuning calls it for its trial template."""
+    hps = _plain(hyperparameters)
     plan = _image_plan(body, hps)
     inputs = {ch["ChannelName"]: _fetch_channel(call, name, ch) for ch in body.get("InputDataConfig") or []}
     definitions = [MetricDefinition(name=d["Name"], regex=d["Regex"])
@@ -214,8 +212,17 @@ def create_training_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
             label = schema[0].name if schema else None  # SageMaker's built-ins: the target is the first column
         req = CreateJobRequest(algorithm=plan["algorithm"], inputs=inputs, hyperparameters=plan["hps"],
                                label=label, metric_definitions=definitions, max_runtime=runtime)
+    return req, plan["image"]
+
+
+def create_training_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    name = body["TrainingJobName"]
+    if call.resources.find(KIND, name) is not None or _exists(call, name):
+        raise AwsError("ResourceInUse", f"Training job names must be unique within an AWS account and region, and "
+                                        f"a training job with this name already exists ({arn(KIND, name)}).")
+    req, image = prepare(call, name, body, body.get("HyperParameters") or {})
     tags = {t["Key"]: t.get("Value", "") for t in body.get("Tags") or []}
-    call.resources.add(KIND, name, name, {**body, "_image": plan["image"]}, tags, call.user)
+    call.resources.add(KIND, name, name, {**body, "_image": image}, tags, call.user)
     try:
         call.platform.training.create(name, req, user=call.user)
     except BaseException:
