@@ -96,20 +96,29 @@ def create_model(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     name = body["ModelName"]
     if call.resources.find(KIND, name) is not None:
         raise AwsError("ValidationException", f"Cannot create already existing model \"{arn(KIND, name)}\".")
-    primary = container(body)
-    url = primary.get("ModelDataUrl") or ((primary.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
-    if not url:
-        raise AwsError("ValidationException", "PrimaryContainer.ModelDataUrl is required by Slipway: the s3:// URI "
-                                              "of a model.tar.gz (a training job's S3ModelArtifacts, or uploaded).")
-    env = {k: str(decode_hp(v)) for k, v in (primary.get("Environment") or {}).items()}
-    job = _job_of(call, url)
-    if job is not None:
-        ref = call.platform.promotion.register(job, name, call.user, description=f"SageMaker model {name} ({url})").ref
-    else:
-        ref = _register_archive(call, name, env, url)
+    ref = register_container(call, name, container(body), "PrimaryContainer")
     tags = {t["Key"]: t.get("Value", "") for t in body.get("Tags") or []}
     call.resources.add(KIND, name, ref, body, tags, call.user)
     return {"ModelArn": arn(KIND, name)}
+
+
+def register_container(call: Call, name: str, primary: dict[str, Any], field: str) -> str:
+    """Register a container's model data as a new version of Slipway model ``name``; return ``name:N``.
+    A container naming a model package serves that package's version (nothing new is registered)."""
+    if primary.get("ModelPackageName"):
+        from slipway.compat.sagemaker.packages import package_ref
+
+        return package_ref(call, primary["ModelPackageName"])
+    url = primary.get("ModelDataUrl") or ((primary.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+    if not url:
+        raise AwsError("ValidationException", f"{field}.ModelDataUrl is required by Slipway: the s3:// URI of a "
+                                              "model.tar.gz (a training job's S3ModelArtifacts, or uploaded).")
+    env = {k: str(decode_hp(v)) for k, v in (primary.get("Environment") or {}).items()}
+    job = _job_of(call, url)
+    if job is not None:
+        return str(call.platform.promotion.register(job, name, call.user,
+                                                    description=f"SageMaker model {name} ({url})").ref)
+    return _register_archive(call, name, env, url)
 
 
 def model_ref(call: Call, name: str) -> str:
