@@ -16,8 +16,17 @@ import pytest
 from slipway.compat import object_key
 from slipway.services import Platform
 from slipway.settings import Settings
-from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, call, training_request, upload_training_inputs, wait
+from tests.support.sagemaker import (
+    ROLE,
+    SKLEARN_IMAGE,
+    call,
+    training_request,
+    tuning_request,
+    upload_training_inputs,
+    wait,
+)
 from tests.support.servers import SlipwayServer
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -35,6 +44,8 @@ def sm(server: SlipwayServer) -> Iterator[Platform]:
 def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None:
     upload_training_inputs(sm, "sm-sklearn")
     call(sm, "CreateTrainingJob", training_request("sm-sklearn"))
+    upload_training_inputs(sm, "sm-tune")
+    call(sm, "CreateHyperParameterTuningJob", tuning_request("sm-tune"))  # its trials run beside the rest
     wait(sm, "TrainingJobCompletedOrStopped", TrainingJobName="sm-sklearn")
     d = call(sm, "DescribeTrainingJob", {"TrainingJobName": "sm-sklearn"})
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
@@ -77,3 +88,18 @@ def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
     call(sm, "DeleteEndpoint", {"EndpointName": "sm-ep"})
     wait(sm, "EndpointDeleted", EndpointName="sm-ep")
+
+    # the tuning job's trials are training jobs, listed per trial with their objective
+    def tuned() -> bool:
+        d = call(sm, "DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": "sm-tune"})
+        return d["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped")
+
+    wait_for(tuned, timeout=300, what="the tuning job to end")
+    d = call(sm, "DescribeHyperParameterTuningJob", {"HyperParameterTuningJobName": "sm-tune"})
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["TrainingJobStatusCounters"]["Completed"] == 4 and d["ObjectiveStatusCounters"]["Succeeded"] == 4
+    trials = call(sm, "ListTrainingJobsForHyperParameterTuningJob", {
+        "HyperParameterTuningJobName": "sm-tune", "SortBy": "FinalObjectiveMetricValue"})["TrainingJobSummaries"]
+    assert len(trials) == 4 and {t["TrainingJobStatus"] for t in trials} == {"Completed"}
+    assert d["BestTrainingJob"]["TrainingJobName"] == trials[0]["TrainingJobName"]
+    assert float(trials[0]["TunedHyperParameters"]["C"]) > 0

@@ -115,3 +115,34 @@ def wait(platform: Platform, waiter: str, delay: float = 0.5, attempts: int = 60
             return {"Error": {"Code": exc.code, "Message": exc.message}}
 
     Waiter(waiter, config, describe).wait(WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **kwargs)
+
+
+def tuning_request(name: str, **config: Any) -> dict[str, Any]:
+    """A CreateHyperParameterTuningJob body tuning C of the script in ``training_request``."""
+    job = training_request(name)
+    definition = {k: job[k] for k in ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
+                                      "ResourceConfig", "StoppingCondition")}
+    definition["StaticHyperParameters"] = {k: v for k, v in job["HyperParameters"].items() if k != "C"}
+    return {"HyperParameterTuningJobName": name, "TrainingJobDefinition": definition,
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Random", "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+                "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "train:accuracy"},
+                "ParameterRanges": {"ContinuousParameterRanges": [
+                    {"Name": "C", "MinValue": "0.01", "MaxValue": "10", "ScalingType": "Logarithmic"}]},
+                **config}}
+
+
+def model_archive() -> bytes:
+    """A model.tar.gz holding a fitted scikit-learn estimator as model.joblib."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    est = LogisticRegression().fit([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], [0, 1, 0, 1])
+    model = io.BytesIO()
+    joblib.dump(est, model)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("model.joblib")
+        info.size = len(model.getvalue())
+        tar.addfile(info, io.BytesIO(model.getvalue()))
+    return buf.getvalue()

@@ -9,11 +9,8 @@ from __future__ import annotations
 import io
 import tarfile
 
-import joblib
-from sklearn.linear_model import LogisticRegression
-
 from slipway.services import Platform
-from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, call, put_object, refused, sourcedir
+from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, call, model_archive, put_object, refused, sourcedir
 
 INFERENCE = '''\
 import os
@@ -27,18 +24,6 @@ if __name__ == "__main__":
 '''
 
 
-def _model_archive() -> bytes:
-    est = LogisticRegression().fit([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0]], [0, 1, 0, 1])
-    model = io.BytesIO()
-    joblib.dump(est, model)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        info = tarfile.TarInfo("model.joblib")
-        info.size = len(model.getvalue())
-        tar.addfile(info, io.BytesIO(model.getvalue()))
-    return buf.getvalue()
-
-
 def _create_model(platform: Platform, name: str) -> None:
     call(platform, "CreateModel", {
         "ModelName": name, "ExecutionRoleArn": ROLE,
@@ -49,7 +34,7 @@ def _create_model(platform: Platform, name: str) -> None:
 
 
 def test_model_endpoint_config_and_endpoint_map_onto_slipway(platform: Platform) -> None:
-    put_object(platform, "s3://b/m/model.tar.gz", _model_archive())
+    put_object(platform, "s3://b/m/model.tar.gz", model_archive())
     put_object(platform, "s3://b/m/sourcedir.tar.gz", sourcedir({"train.py": INFERENCE}))
     _create_model(platform, "sk-model")
     version = platform.registry.get("sk-model:1")

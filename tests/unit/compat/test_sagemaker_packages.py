@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from slipway.services import Platform
-from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, call, put_object, refused
-from tests.unit.compat.test_sagemaker_models import _model_archive
+from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, call, model_archive, put_object, refused
 
 
 def _package(group: str, status: str = "PendingManualApproval") -> dict[str, object]:
@@ -15,7 +14,7 @@ def _package(group: str, status: str = "PendingManualApproval") -> dict[str, obj
 
 
 def test_packages_are_registry_versions_with_approval(platform: Platform) -> None:
-    put_object(platform, "s3://b/p/model.tar.gz", _model_archive())
+    put_object(platform, "s3://b/p/model.tar.gz", model_archive())
     call(platform, "CreateModelPackageGroup", {"ModelPackageGroupName": "churn", "ModelPackageGroupDescription": "x"})
     assert call(platform, "DescribeModelPackageGroup", {"ModelPackageGroupName": "churn"})["ModelPackageGroupStatus"] \
         == "Completed"

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slipway.services import Platform
-from tests.support.sagemaker import call, refused, training_request, upload_training_inputs
-
-
-def tuning_request(name: str, **config: Any) -> dict[str, Any]:
-    job = training_request(name)
-    definition = {k: job[k] for k in ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
-                                      "ResourceConfig", "StoppingCondition")}
-    definition["StaticHyperParameters"] = {k: v for k, v in job["HyperParameters"].items() if k != "C"}
-    return {"HyperParameterTuningJobName": name, "TrainingJobDefinition": definition,
-            "HyperParameterTuningJobConfig": {
-                "Strategy": "Random", "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
-                "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "train:accuracy"},
-                "ParameterRanges": {"ContinuousParameterRanges": [
-                    {"Name": "C", "MinValue": "0.01", "MaxValue": "10", "ScalingType": "Logarithmic"}]},
-                **config}}
+from tests.support.sagemaker import call, refused, training_request, tuning_request, upload_training_inputs
 
 
 def test_tuning_job_maps_onto_a_slipway_tuning_job(platform: Platform) -> None:
