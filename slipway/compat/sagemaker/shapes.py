@@ -186,11 +186,13 @@ def _walk(shape: Any, value: Any, path: str, output: bool) -> list[str]:
         if pattern and not _fullmatch(pattern, value):
             problems.append(f"Value {value[:80]!r} at '{where}' failed to satisfy constraint: Member must satisfy "
                             f"regular expression pattern: {pattern}")
-    elif kind in ("integer", "long", "float", "double") and output:
+    elif kind in ("integer", "long", "float", "double"):
         if "min" in meta and value < meta["min"]:
-            problems.append(f"{where}: {value} under the minimum {meta['min']}")
+            problems.append(f"Value {value} at '{where}' failed to satisfy constraint: Member must have value "
+                            f"greater than or equal to {meta['min']}")
         if "max" in meta and value > meta["max"]:
-            problems.append(f"{where}: {value} over the maximum {meta['max']}")
+            problems.append(f"Value {value} at '{where}' failed to satisfy constraint: Member must have value less "
+                            f"than or equal to {meta['max']}")
     return problems
 
 

@@ -72,6 +72,7 @@ def test_list_filters_sorts_and_pages(platform: Platform) -> None:
     assert [j["TrainingJobName"] for j in rest["TrainingJobSummaries"]] == ["other-c"] and "NextToken" not in rest
     refused(platform, "ListTrainingJobs", {"NextToken": "nonsense"}, match="NextToken")
     refused(platform, "ListTrainingJobs", {"StatusEquals": "Running"}, match="enum value set")
+    refused(platform, "ListTrainingJobs", {"MaxResults": 1000}, match="less than or equal to 100")
 
 
 def test_bad_training_requests_are_validation_errors(platform: Platform) -> None:
