@@ -19,7 +19,9 @@ from slipway.settings import Settings
 from tests.support.sagemaker import (
     ROLE,
     SKLEARN_IMAGE,
+    XGBOOST_IMAGE,
     call,
+    put_object,
     training_request,
     tuning_request,
     upload_training_inputs,
@@ -46,6 +48,13 @@ def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None
     call(sm, "CreateTrainingJob", training_request("sm-sklearn"))
     upload_training_inputs(sm, "sm-tune")
     call(sm, "CreateHyperParameterTuningJob", tuning_request("sm-tune"))  # its trials run beside the rest
+    rows = "".join(f"{int(i % 7 > 3)},{i % 7},{(i * 3) % 5}\n" for i in range(60))  # headerless, target first
+    put_object(sm, "s3://sm-bucket/xgb/train/part-0.csv", rows.encode())
+    call(sm, "CreateTrainingJob", training_request(
+        "sm-xgb", AlgorithmSpecification={"TrainingImage": XGBOOST_IMAGE, "TrainingInputMode": "File"},
+        HyperParameters={"num_round": "5", "objective": "binary:logistic", "max_depth": "3"},
+        InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": "s3://sm-bucket/xgb/train"}}}]))
     wait(sm, "TrainingJobCompletedOrStopped", TrainingJobName="sm-sklearn")
     d = call(sm, "DescribeTrainingJob", {"TrainingJobName": "sm-sklearn"})
     assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
@@ -88,6 +97,13 @@ def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
     call(sm, "DeleteEndpoint", {"EndpointName": "sm-ep"})
     wait(sm, "EndpointDeleted", EndpointName="sm-ep")
+
+    # SageMaker's XGBoost image ran as Slipway's built-in xgboost
+    wait(sm, "TrainingJobCompletedOrStopped", TrainingJobName="sm-xgb")
+    d = call(sm, "DescribeTrainingJob", {"TrainingJobName": "sm-xgb"})
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    bucket, _, key = d["ModelArtifacts"]["S3ModelArtifacts"].removeprefix("s3://").partition("/")
+    assert sm.store.exists(object_key(bucket, key))
 
     # the tuning job's trials are training jobs, listed per trial with their objective
     def tuned() -> bool:

@@ -139,7 +139,41 @@ def _dataset_name(job: str, channel: str) -> str:
     return name
 
 
-def _fetch_channel(call: Call, job: str, channel: dict[str, Any]) -> str:
+BUILTIN_LABEL = "label"
+UNSUPERVISED = ("kmeans", "pca")
+
+
+def _builtin_csv(call: Call, keys: list[str], dest: Path, channel: str, supervised: bool) -> None:
+    """A built-in's channel as one CSV with a header: SageMaker's built-ins read headerless CSV (the target
+    first for supervised ones, every object of the channel), so ``label,f1,f2…`` (``f1,f2…`` for k-means
+    and PCA) is written above the rows."""
+    store = call.platform.store
+    width = None
+    with open(dest, "wb") as out:
+        for k in keys:
+            data = store.read_bytes(k)
+            first = data.split(b"\n", 1)[0].strip()
+            if not first:
+                continue
+            fields = first.split(b",")
+            try:
+                [float(f) for f in fields]
+            except ValueError:
+                raise AwsError("ValidationException",
+                               f"Channel {channel!r}: {k.split('/', 2)[-1]!r} starts with {first[:60]!r}; SageMaker's "
+                               "built-in algorithms take headerless numeric CSV with the target in the first "
+                               "column.") from None
+            if width is None:
+                width = len(fields)
+                names = [BUILTIN_LABEL] + [f"f{i}" for i in range(1, width)] if supervised else \
+                    [f"f{i}" for i in range(1, width + 1)]
+                out.write(",".join(names).encode() + b"\n")
+            out.write(data if data.endswith(b"\n") else data + b"\n")
+    if width is None:
+        raise AwsError("ValidationException", f"Channel {channel!r} holds no rows.")
+
+
+def _fetch_channel(call: Call, job: str, channel: dict[str, Any], builtin: str | None = None) -> str:
     """Push the objects of one S3 channel as a dataset version; return its ref."""
     from slipway.data.folders import pack_folder
 
@@ -163,7 +197,18 @@ def _fetch_channel(call: Call, job: str, channel: dict[str, Any]) -> str:
     work = Path(tempfile.mkdtemp(prefix="sm-channel-", dir=call.platform.tmp_dir))
     datasets = call.platform.datasets
     try:
-        if len(keys) == 1:
+        if builtin:
+            if (channel.get("ContentType") or "text/csv").split(";")[0].strip().lower() not in ("text/csv", "csv"):
+                raise AwsError("ValidationException",
+                               f"Channel {name!r}: ContentType {channel.get('ContentType')!r} is not supported for "
+                               "built-in algorithms on Slipway. Expected text/csv.")
+            path = work / "upload.csv"
+            supervised = builtin not in UNSUPERVISED
+            _builtin_csv(call, keys, path, name, supervised)
+            result = datasets.push(_dataset_name(job, name), path, filename=f"{name}.csv", kind="file", format="csv",
+                                   label=BUILTIN_LABEL if supervised else None, user=call.user,
+                                   description=f"SageMaker channel {name!r} of {job}: {source['S3Uri']}")
+        elif len(keys) == 1:
             filename = PurePosixPath(keys[0]).name
             path = work / "upload"
             store.get_file(keys[0], path)
@@ -195,7 +240,8 @@ def prepare(call: Call, name: str, body: dict[str, Any], hyperparameters: dict[s
     and the image it names. Tuning calls it for its trial template."""
     hps = _plain(hyperparameters)
     plan = _image_plan(body, hps)
-    inputs = {ch["ChannelName"]: _fetch_channel(call, name, ch) for ch in body.get("InputDataConfig") or []}
+    inputs = {ch["ChannelName"]: _fetch_channel(call, name, ch, plan.get("algorithm"))
+              for ch in body.get("InputDataConfig") or []}
     definitions = [MetricDefinition(name=d["Name"], regex=d["Regex"])
                    for d in body["AlgorithmSpecification"].get("MetricDefinitions") or []]
     runtime = (body.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
@@ -206,12 +252,8 @@ def prepare(call: Call, name: str, body: dict[str, Any], hyperparameters: dict[s
                                inputs=inputs, hyperparameters=script_hps, metric_definitions=definitions,
                                max_runtime=runtime)
     else:
-        label = None
-        if "train" in inputs:
-            schema = call.platform.datasets.get(inputs["train"]).schema_
-            label = schema[0].name if schema else None  # SageMaker's built-ins: the target is the first column
         req = CreateJobRequest(algorithm=plan["algorithm"], inputs=inputs, hyperparameters=plan["hps"],
-                               label=label, metric_definitions=definitions, max_runtime=runtime)
+                               label=BUILTIN_LABEL if plan["algorithm"] not in UNSUPERVISED else None, metric_definitions=definitions, max_runtime=runtime)
     return req, plan["image"]
 
 

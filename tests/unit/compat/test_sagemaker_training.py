@@ -53,7 +53,24 @@ def test_builtin_xgboost_image_maps_to_the_xgboost_algorithm(platform: Platform)
     job = platform.training.get("xgb-1")
     assert (job.kind, job.algorithm) == ("algorithm", "xgboost")
     assert job.hyperparameters["num_round"] == 5
-    assert job.label == platform.datasets.get(job.inputs["train"]).schema_[0].name
+    assert (job.label, job.problem_type) == ("label", "binary_classification")
+    train = platform.datasets.get(job.inputs["train"])  # headerless CSV, target first, as SageMaker's built-ins
+    assert train.rows == 40 and [c.name for c in train.schema_] == ["label", "f1", "f2"]
+
+    kmeans = dict(body, TrainingJobName="km-1", HyperParameters={"k": "3", "feature_dim": "3"},
+                  AlgorithmSpecification={"TrainingImage": "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1",
+                                          "TrainingInputMode": "File"})
+    call(platform, "CreateTrainingJob", kmeans)
+    job = platform.training.get("km-1")
+    assert (job.algorithm, job.hyperparameters["n_clusters"], job.label) == ("kmeans", 3, None)
+
+    put_object(platform, "s3://b/xgb/headed/train.csv", b"y,a,b\n" + rows.encode())
+    headed = dict(body, TrainingJobName="xgb-2", InputDataConfig=[{"ChannelName": "train", "DataSource": {
+        "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/xgb/headed"}}}])
+    refused(platform, "CreateTrainingJob", headed, match="headerless numeric CSV")
+    libsvm = dict(body, TrainingJobName="xgb-2", InputDataConfig=[dict(body["InputDataConfig"][0],
+                                                                       ContentType="text/libsvm")])
+    refused(platform, "CreateTrainingJob", libsvm, match="text/libsvm")
 
 
 def test_list_filters_sorts_and_pages(platform: Platform) -> None:
