@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -22,6 +23,8 @@ from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
 from slipway.schemas import CreateJobRequest
 from slipway.schemas.jobs import MetricDefinition
+
+log = logging.getLogger("slipway.compat.sagemaker")
 
 KIND = "training-job"
 DEFAULT_OUTPUT = "s3://slipway-sagemaker/training"
@@ -113,7 +116,8 @@ def _image_plan(body: dict[str, Any], hps: dict[str, Any]) -> dict[str, Any]:
                        f"TrainingImage {image!r} ({repo}) cannot run on Slipway. Supported images: "
                        f"{'; '.join(SUPPORTED)}. For your own code use a framework image in script mode "
                        "(hyperparameters sagemaker_program and sagemaker_submit_directory).")
-    algorithm, algo_hps = _builtin(repo, {k: v for k, v in hps.items() if not k.startswith("sagemaker_")})
+    # the SDK adds sagemaker_* and, for tuning, _tuning_objective_metric: not the algorithm's
+    algorithm, algo_hps = _builtin(repo, {k: v for k, v in hps.items() if not k.startswith(("sagemaker_", "_"))})
     return {"mode": "algorithm", "algorithm": algorithm, "hps": algo_hps, "image": image}
 
 
@@ -356,7 +360,10 @@ def describe(call: Call, view: Any) -> dict[str, Any]:
     spec = found["spec"] if found else {}
     status = STATUS[view.status]
     if view.status == "Completed":
-        publish_artifacts(call, view.name, spec)
+        try:
+            publish_artifacts(call, view.name, spec)
+        except Exception:  # the answer still comes; the next Describe tries again
+            log.exception("Copying the model of job %s to its S3 output path failed", view.name)
     image = spec.get("_image") or f"slipway/{view.algorithm or view.framework}"
     algo = spec.get("AlgorithmSpecification") or {"TrainingImage": image, "TrainingInputMode": "File"}
     hps = spec.get("HyperParameters")

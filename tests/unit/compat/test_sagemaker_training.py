@@ -46,7 +46,8 @@ def test_builtin_xgboost_image_maps_to_the_xgboost_algorithm(platform: Platform)
     put_object(platform, "s3://b/xgb/train/train.csv", rows.encode())
     body = training_request("xgb-1", bucket="b", AlgorithmSpecification={"TrainingImage": XGBOOST_IMAGE,
                                                                           "TrainingInputMode": "File"},
-                            HyperParameters={"num_round": "5", "objective": "binary:logistic", "max_depth": "3"},
+                            HyperParameters={"num_round": "5", "objective": "binary:logistic", "max_depth": "3",
+                                             "_tuning_objective_metric": '"validation:auc"'},
                             InputDataConfig=[{"ChannelName": "train", "ContentType": "text/csv", "DataSource": {
                                 "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/xgb/train"}}}])
     call(platform, "CreateTrainingJob", body)
