@@ -119,3 +119,12 @@ def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None
     assert len(trials) == 4 and {t["TrainingJobStatus"] for t in trials} == {"Completed"}
     assert d["BestTrainingJob"]["TrainingJobName"] == trials[0]["TrainingJobName"]
     assert float(trials[0]["TunedHyperParameters"]["C"]) > 0
+    # a trial describes as the SDK's attach() needs it (the definition with the trial's values) and deploys
+    best = call(sm, "DescribeTrainingJob", {"TrainingJobName": trials[0]["TrainingJobName"]})
+    assert best["HyperParameters"]["sagemaker_program"] == '"train.py"' and "C" in best["HyperParameters"]
+    assert best["RoleArn"] == ROLE and best["AlgorithmSpecification"]["TrainingImage"] == SKLEARN_IMAGE
+    trial_uri = best["ModelArtifacts"]["S3ModelArtifacts"]
+    assert trial_uri == f"s3://sm-bucket/output/{best['TrainingJobName']}/output/model.tar.gz"
+    call(sm, "CreateModel", {"ModelName": "sm-best", "ExecutionRoleArn": ROLE,
+                             "PrimaryContainer": {"Image": SKLEARN_IMAGE, "ModelDataUrl": trial_uri}})
+    assert sm.registry.get("sm-best:1").lineage["job"] == best["TrainingJobName"]

@@ -19,8 +19,7 @@ from slipway.compat import object_key
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
-from slipway.compat.sagemaker.training import KIND as JOB_KIND
-from slipway.compat.sagemaker.training import decode_hp, model_uri, parse_s3
+from slipway.compat.sagemaker.training import decode_hp, job_spec, model_uri, parse_s3
 
 KIND = "model"
 _JOB_ARTIFACT = re.compile(r"/([^/]+)/output/model\.tar\.gz$")
@@ -43,8 +42,13 @@ def _job_of(call: Call, url: str) -> str | None:
     m = _JOB_ARTIFACT.search(url)
     if not m:
         return None
-    found = call.resources.find(JOB_KIND, m.group(1))
-    if found is None or model_uri(found["spec"], m.group(1)) != url:
+    from slipway.errors import NotFound
+
+    try:
+        spec = job_spec(call, m.group(1))
+    except NotFound:
+        return None
+    if not spec or model_uri(spec, m.group(1)) != url:
         return None
     return m.group(1)
 

@@ -341,6 +341,30 @@ def write_object(call: Call, bucket: str, key: str, path: Path) -> None:
         svc.put(bucket, key, f, md5.hexdigest(), "application/x-tar", call.user)
 
 
+_TRIAL = re.compile(r"^(.+)-([0-9]{3,})$")
+
+
+def job_spec(call: Call, name: str, hyperparameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The SageMaker request behind job ``name``: its own, or for a tuning trial (``<tuning>-NNN``) the tuning
+    job's TrainingJobDefinition with the trial's values, so the SDK can attach to (and deploy) a trial.
+    Empty for a job made outside this API."""
+    found = call.resources.find(KIND, name)
+    if found is not None:
+        return dict(found["spec"])
+    m = _TRIAL.match(name)
+    tuning = call.resources.find("hyper-parameter-tuning-job", m.group(1)) if m else None
+    if tuning is None or "TrainingJobDefinition" not in tuning["spec"]:
+        return {}
+    definition = dict(tuning["spec"]["TrainingJobDefinition"])
+    static = dict(definition.pop("StaticHyperParameters", None) or {})
+    if hyperparameters is None:
+        hyperparameters = call.platform.training.get(name).hyperparameters
+    ranges = tuning["spec"]["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
+    tuned = {r["Name"] for rs in ranges.values() for r in rs or []}
+    static.update({k: json.dumps(v) for k, v in hyperparameters.items() if k in tuned})
+    return {**definition, "HyperParameters": static, "_image": tuning["spec"].get("_image")}
+
+
 def _transitions(view: Any) -> list[dict[str, Any]]:
     """SageMaker's list: Slipway's Pending and Starting are one Starting step."""
     out: list[dict[str, Any]] = []
@@ -356,8 +380,7 @@ def _transitions(view: Any) -> list[dict[str, Any]]:
 
 
 def describe(call: Call, view: Any) -> dict[str, Any]:
-    found = call.resources.find(KIND, view.name)
-    spec = found["spec"] if found else {}
+    spec = job_spec(call, view.name, view.hyperparameters)
     status = STATUS[view.status]
     if view.status == "Completed":
         try:
