@@ -146,6 +146,8 @@ def delete_model(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
     found = call.resources.get(KIND, body["ModelName"])
     call.resources.delete(KIND, found["name"])
+    if not str(found["target"]).startswith(f"{found['name']}:"):
+        return {}  # it served a model package's version: the package keeps it
     try:
         call.platform.registry.delete_version(str(found["target"]), user=call.user)
     except (Conflict, NotFound):

@@ -44,6 +44,9 @@ def test_packages_are_registry_versions_with_approval(platform: Platform) -> Non
         {"VariantName": "AllTraffic", "ModelName": "churn-live", "InitialInstanceCount": 1}]})
     call(platform, "CreateEndpoint", {"EndpointName": "churn-ep", "EndpointConfigName": "churn-cfg"})
     assert platform.endpoints.get("churn-ep").desired["variants"][0]["model"] == "churn:2"
+    call(platform, "DeleteEndpoint", {"EndpointName": "churn-ep"})
+    call(platform, "DeleteModel", {"ModelName": "churn-live"})
+    assert call(platform, "DescribeModelPackage", {"ModelPackageName": second})["ModelApprovalStatus"] == "Approved"
 
 
 def test_bad_package_requests(platform: Platform) -> None:
