@@ -33,13 +33,16 @@ if TYPE_CHECKING:
     from slipway.monitoring.capture import CaptureBuffer
     from slipway.sandbox import Sandbox
     from slipway.schemas.auth import RotateResult
+    from slipway.services.alarms import AlarmService
     from slipway.services.audit import AuditService
+    from slipway.services.baselines import BaselineService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.capture import CaptureService
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
     from slipway.services.job_runs import JobRuns
     from slipway.services.metrics import MetricsService
+    from slipway.services.monitors import MonitorService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
@@ -237,6 +240,24 @@ class Platform:
         from slipway.services.capture import CaptureService
 
         return CaptureService(self.db, self.store, self.capture_buffer, self.settings.capture_max_bytes)
+
+    @cached_property
+    def baselines(self) -> BaselineService:
+        from slipway.services.baselines import BaselineService
+
+        return BaselineService(self.db, self.store, self.settings.tmp_dir, self.registry, self.datasets)
+
+    @cached_property
+    def monitors(self) -> MonitorService:
+        from slipway.services.monitors import MonitorService
+
+        return MonitorService(self.db, self.baselines, self.capture)
+
+    @cached_property
+    def alarms(self) -> AlarmService:
+        from slipway.services.alarms import AlarmService
+
+        return AlarmService(self.db, self.monitors, self.endpoints, self.metrics)
 
     @property
     def tmp_dir(self) -> Path:

@@ -7,11 +7,14 @@ from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
+from slipway.db.models.monitors import Alarm, AlarmEvent, ModelBaseline, Monitor, MonitorRun
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
 
 __all__ = [
+    "Alarm",
+    "AlarmEvent",
     "ApiKey",
     "AuditCount",
     "AuditEvent",
@@ -24,9 +27,12 @@ __all__ = [
     "Job",
     "JobMetric",
     "ModelAlias",
+    "ModelBaseline",
     "ModelEvent",
     "ModelGroup",
     "ModelVersion",
+    "Monitor",
+    "MonitorRun",
     "Reference",
     "Replica",
     "Role",
