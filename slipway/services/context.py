@@ -200,7 +200,11 @@ class Platform:
         inspector = Inspector(self.sandbox, self.settings.tmp_dir, timeout=self.settings.inspect_timeout,
                               memory_limit_mb=self.settings.inspect_memory_limit_mb)
         return RegistryService(self.db, self.store, self.settings.tmp_dir, inspector,
-                               on_delete=lambda ref: self.serving.remove_model_copies(ref))
+                               on_delete=self._model_deleted)
+
+    def _model_deleted(self, ref: str) -> None:
+        self.serving.remove_model_copies(ref)  # serving copies and the baseline go with the version
+        self.baselines.delete_for(ref)
 
     @cached_property
     def endpoints(self) -> EndpointService:
