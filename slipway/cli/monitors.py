@@ -10,7 +10,7 @@ from slipway.cli.output import Output, OutputOpt, ago, console, emit, table
 from slipway.cli.state import client
 
 if TYPE_CHECKING:
-    from slipway.schemas.monitors import AlarmView, MonitorRunView, MonitorView
+    from slipway.schemas.monitors import AlarmView, MonitorRunView
 
 app = typer.Typer(help="Drift monitors: captured inputs against a model version's training baseline.",
                   no_args_is_help=True)

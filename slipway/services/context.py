@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from slipway.schemas.auth import RotateResult
     from slipway.services.alarms import AlarmService
     from slipway.services.audit import AuditService
-    from slipway.services.baselines import BaselineService
     from slipway.services.auth import AuthService, Principal
+    from slipway.services.baselines import BaselineService
     from slipway.services.capture import CaptureService
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService

@@ -52,6 +52,10 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/ui/models/{name}", "models:Get", {"name": "m-{r}"}),
     ("GET", "/ui/endpoints", "endpoints:List", {}),
     ("GET", "/ui/endpoints/{name}", "endpoints:Get", {"name": "e-{r}"}),
+    ("GET", "/ui/monitors", "monitors:List", {}),
+    ("GET", "/ui/monitors/{name}", "monitors:Get", {"name": "mon-{r}"}),
+    ("GET", "/ui/alarms", "alarms:List", {}),
+    ("GET", "/ui/alarms/{name}", "alarms:Get", {"name": "al-{r}"}),
     ("GET", "/ui/keys", "keys:List", {}),
     # the dashboard's forms: the same actions as the API calls behind them
     ("POST", "/ui/models/{name}/versions/{version}/approval", "models:Approve",

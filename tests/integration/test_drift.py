@@ -133,3 +133,11 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
         assert "ALARM since" in shown and "rollback: ok" in shown, shown
         listed = json.loads(cli("alarms", "list", "--output", "json").stdout)
         assert [a["state"] for a in listed] == ["ALARM"]
+
+    # The dashboard: the monitor page with its per-feature table and charts, the alarm page with its history.
+    with sqlite_server.http() as http:
+        page = http.get("/ui/monitors/cancer-drift").text
+        assert "mean_radius" in page and "drift</span>" in page and page.count("<svg") >= 3  # over time + distributions
+        page = http.get("/ui/alarms/cancer-drift-alarm").text
+        assert "rolled back cancer-ep" in page and "<svg" in page and "ALARM" in page
+        assert "cancer-drift-alarm" in http.get("/ui/alarms").text and "cancer-drift" in http.get("/ui/monitors").text
