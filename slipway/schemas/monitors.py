@@ -8,13 +8,17 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 DURATION = {"type": "string", "pattern": r"^\s*[0-9]{1,4}\s*[smhdw]\s*$"}
-METRIC = {"type": "string", "pattern": r"^(endpoint|monitor)/[A-Za-z][A-Za-z0-9._-]{0,62}/[A-Za-z0-9._/-]{1,190}$"}
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}"
+METRIC = {"type": "string", "pattern": (
+    rf"^(endpoint/{_NAME}/(requests|requests_per_second|p50_ms|p95_ms|p99_ms|mean_ms|max_ms|status_4xx|status_5xx|"
+    rf"error_rate)|monitor/{_NAME}/(drifted_features|[^/]{{1,128}}/(psi|ks|js|chi2_p)))$")}
+STATISTIC_NAMES = ["psi", "ks", "js", "chi2_p"]
 
 
 class BaselineRequest(BaseModel):
     dataset: str | None = Field(None, description="Dataset version (name:N) to compute from; default: the model's "
                                                   "training data (lineage.datasets.train).",
-                                json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9._-]{0,62}(:([1-9][0-9]{0,17}|latest))?$"})
+                                json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(:([1-9][0-9]{0,17}|latest))?$"})
 
 
 class BaselineView(BaseModel):
@@ -34,15 +38,16 @@ class BaselineView(BaseModel):
 
 
 class MonitorRequest(BaseModel):
-    endpoint: str = Field(json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9._-]{0,62}$"})
+    endpoint: str = Field(json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"})
     baseline: str | None = Field(None, description="Model version whose baseline to compare with (name:N, "
                                  "name@alias); default: the model the endpoint serves.",
-                                 json_schema_extra={"pattern": r"^[A-Za-z][A-Za-z0-9._-]{0,62}([:@][A-Za-z0-9._-]{1,63})?$"})
+                                 json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}([:@][A-Za-z0-9._-]{1,63})?$"})
     every: str = Field("5m", description="How often it runs, 1m to 7d.", json_schema_extra=DURATION)
     window: str = Field("1h", description="Captured requests of this long back are compared, 1m to 30d.",
                         json_schema_extra=DURATION)
-    thresholds: dict[str, float] = Field(default_factory=dict, description="Statistic -> threshold: psi (0.2), "
-                                         "ks (0.3), js (0.1), chi2_p (0.01).")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Statistic -> threshold: psi (0.2, up to "
+                                         "10), ks (0.3), js (0.1), chi2_p (0.01), each above 0 (the last three up to 1).",
+                                         json_schema_extra={"propertyNames": {"enum": STATISTIC_NAMES}})
 
 
 class MonitorRunView(BaseModel):
