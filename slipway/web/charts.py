@@ -1,14 +1,21 @@
-"""A small chart library: line and bar charts, a lineage graph and the logo, as inline SVG (no JavaScript)."""
+"""Charts for the dashboard: line and bar charts, a lineage graph and the logo, as inline SVG.
+
+Line charts are drawn twice: as SVG on the server (what a page shows without JavaScript and before the
+script runs) and, in the browser, by uPlot (``static/uplot``, served from the package) from the same
+data, with hover values, zoom and live refresh (``static/charts.js``; ``live_chart``).
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 from markupsafe import Markup
 
-__all__ = ["bar_chart", "line_chart", "lineage_graph", "sail_logo"]
+__all__ = ["bar_chart", "chart_spec", "line_chart", "lineage_graph", "live_chart", "sail_logo", "spec_chart"]
 
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4d7c0f", "#be185d")
 
@@ -91,6 +98,38 @@ def line_chart(
             out.append(f'<text x="{legend_x}" y="{top + 12 + 14 * i}" fill="{color}" class="legend">{escape(name)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def chart_spec(series: dict[str, Sequence[tuple[float, float | None]]], title: str = "",
+               x_label: str = "step", unit: str = "") -> dict[str, Any]:
+    """The data ``static/charts.js`` draws: a title, the x axis (``time`` is epoch seconds) and named series."""
+    return {"title": title, "x": x_label, "unit": unit,
+            "series": [{"label": name, "points": [[x, y if y is None or math.isfinite(y) else None] for x, y in pts]}
+                       for name, pts in series.items()]}
+
+
+def live_chart(series: dict[str, Sequence[tuple[float, float | None]]], title: str = "", x_label: str = "step",
+               unit: str = "", src: str = "", index: int = 0, every: int = 0) -> Markup:
+    """A chart uPlot draws in the browser, with the SVG chart inside until it does (and without JavaScript).
+
+    With ``src``, the browser reloads the chart's data every ``every`` seconds from that URL, which answers a
+    list of specs (``chart_spec``); ``index`` picks this chart's.
+    """
+    return spec_chart(chart_spec(series, title, x_label, unit), src, index, every)
+
+
+def spec_chart(spec: dict[str, Any], src: str = "", index: int = 0, every: int = 0) -> Markup:
+    """``live_chart`` from a spec ``chart_spec`` made."""
+    x_label = str(spec["x"])
+    svg_series = {s["label"]: [(x, y) for x, y in s["points"] if y is not None] for s in spec["series"]}
+    if x_label == "time":  # epoch seconds read badly on an axis: the SVG counts minutes back from the last point
+        last = max((x for pts in svg_series.values() for x, _ in pts), default=0.0)
+        svg_series = {k: [((x - last) / 60.0, y) for x, y in pts] for k, pts in svg_series.items()}
+        x_label = "minutes before the last point"
+    live = f' data-src="{escape(src)}" data-index="{index}" data-every="{every}"' if src else ""
+    return Markup(f"<figure class=\"uchart\" data-chart='{escape(json.dumps(spec), quote=True)}'{live}>"
+                  f'<div class="uchart-plot">{line_chart(svg_series, str(spec["title"]), x_label=x_label)}'
+                  "</div></figure>")
 
 
 def bar_chart(values: dict[str, float], title: str = "", width: int = 560, bar_height: int = 18) -> Markup:

@@ -30,12 +30,11 @@ async def monitor(request: Request, name: str) -> HTMLResponse:
     m = await run_in_threadpool(p.monitors.get, name, 100)
     done = [r for r in reversed(m.runs) if r.status == "Completed"]  # oldest first
     series: dict[str, list[tuple[float, float]]] = {}
-    t0 = done[0].started_at.timestamp() if done else 0.0
     for r in done:
         for f in r.features:
             stat = f["threshold"]["statistic"]
             if stat in f["statistics"]:
-                series.setdefault(f"{f['name']} ({stat})", []).append(((r.started_at.timestamp() - t0) / 60.0,
+                series.setdefault(f"{f['name']} ({stat})", []).append((r.started_at.timestamp(),
                                                                        float(f["statistics"][stat])))
     latest = done[-1] if done else None
     top: list[str] = []
@@ -80,7 +79,5 @@ async def alarm(request: Request, name: str) -> HTMLResponse:
     """State, rule and the history of state changes (with what each action did), and the state over time."""
     a = await run_in_threadpool(platform(request).alarms.get, name, 200)
     level = {"OK": 0.0, "INSUFFICIENT_DATA": 0.5, "ALARM": 1.0}
-    changes = list(reversed(a.history))
-    t0 = changes[0].at.timestamp() if changes else 0.0
-    steps = [((h.at.timestamp() - t0) / 60.0, level.get(h.to_state, 0.5)) for h in changes]
+    steps = [(h.at.timestamp(), level.get(h.to_state, 0.5)) for h in reversed(a.history)]
     return render(request, "alarm.html", "Alarms", a=a, states={"state (0 OK, 0.5 no data, 1 ALARM)": steps})

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from slipway import __version__
 from slipway.api.deps import permission, platform, principal
-from slipway.web.charts import bar_chart, line_chart, lineage_graph, sail_logo
+from slipway.web.charts import bar_chart, chart_spec, line_chart, lineage_graph, live_chart, sail_logo, spec_chart
 from slipway.web.forms import FLASH_COOKIE, csrf_for, flashed
 
 __all__ = ["NAV", "router", "mount_web", "render", "error_page"]
@@ -38,7 +38,8 @@ def key_metric(metrics: dict[str, float]) -> tuple[str, float] | None:
     return next(iter(metrics.items()), None)
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals.update(line_chart=line_chart, bar_chart=bar_chart, lineage_graph=lineage_graph,
+templates.env.globals.update(line_chart=line_chart, live_chart=live_chart, spec_chart=spec_chart, bar_chart=bar_chart,
+                             lineage_graph=lineage_graph,
                              logo=sail_logo, version=__version__, nav=NAV, key_metric=key_metric)
 
 
@@ -228,15 +229,62 @@ def lineage_columns(v: Any) -> list[list[tuple[str, str, str]]]:
     return columns
 
 
+CHART_WINDOW = "1h"  # what an endpoint page's charts show
+CHART_EVERY_S = 10  # how often the browser reloads them
+
+
+def endpoint_charts(m: Any) -> list[dict[str, Any]]:
+    """Throughput, latency percentiles and errors per minute over the window, per variant (``chart_spec`` each).
+
+    Minutes without requests count 0 requests and 0 errors; their latency is a gap, not a zero.
+    """
+    import datetime as dt
+
+    start = int(dt.datetime.fromisoformat(m.since).timestamp()) // 60
+    end = int(dt.datetime.fromisoformat(m.until).timestamp()) // 60
+    minutes = [float(t * 60) for t in range(start, end + 1)]
+    by: dict[str, dict[float, Any]] = {}
+    for p in m.points:
+        by.setdefault(p.variant or "(none)", {})[float(dt.datetime.fromisoformat(p.minute).timestamp())] = p
+    variants = sorted(by) or ["(none)"]
+    one = len(variants) == 1
+
+    def label(what: str, v: str) -> str:
+        return what if one else f"{what} · {v}"
+
+    rps = {v if not one else "requests/s": [(t, by.get(v, {})[t].requests_per_second if t in by.get(v, {}) else 0.0)
+                                           for t in minutes] for v in variants}
+    latency: dict[str, list[tuple[float, float | None]]] = {}
+    for v in variants:
+        for q in ("p50_ms", "p95_ms", "p99_ms"):
+            latency[label(q[:3], v)] = [(t, getattr(by[v][t], q) if t in by.get(v, {}) else None) for t in minutes]
+    errors = {k: [(t, float(sum(getattr(pts[t], f"status_{k}") for pts in by.values() if t in pts))) for t in minutes]
+              for k in ("4xx", "5xx")}
+    return [chart_spec(rps, "requests per second", "time"),
+            chart_spec(latency, "latency (ms)", "time", " ms"),
+            chart_spec(errors, "errors per minute", "time")]
+
+
+@router.get("/ui/endpoints/{name}/charts", response_class=JSONResponse,
+            dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
+async def endpoint_chart_data(request: Request, name: str) -> JSONResponse:
+    """The endpoint page's chart data, which the page reloads every few seconds."""
+    m = await run_in_threadpool(platform(request).metrics.query, name, CHART_WINDOW)
+    return JSONResponse(endpoint_charts(m), headers={"Cache-Control": "no-store"})
+
+
 @router.get("/ui/endpoints/{name}", response_class=HTMLResponse,
             dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
 async def endpoint(request: Request, name: str) -> HTMLResponse:
-    """Variants with their share of traffic, replicas, and every deployment (update, rollback) so far."""
-    e = await run_in_threadpool(platform(request).endpoints.get, name)
+    """Variants with their share of traffic, live charts, replicas, and every deployment (update, rollback) so far."""
+    p = platform(request)
+    e = await run_in_threadpool(p.endpoints.get, name)
+    charts = endpoint_charts(await run_in_threadpool(p.metrics.query, name, CHART_WINDOW))
     variants = list((e.live or e.desired).get("variants", []))
     total = sum(float(x.get("weight", 0) or 0) for x in variants) or 1.0
     shares = {str(x.get("name")): float(x.get("weight", 0) or 0) / total for x in variants}
-    return render(request, "endpoint.html", "Endpoints", e=e, variants=variants, shares=shares,
+    return render(request, "endpoint.html", "Endpoints", e=e, variants=variants, shares=shares, charts=charts,
+                  chart_src=f"/ui/endpoints/{name}/charts", chart_every=CHART_EVERY_S,
                   desired=list(e.desired.get("variants", [])),
                   deployments=sorted(e.deployments, key=lambda d: d.number, reverse=True))
 

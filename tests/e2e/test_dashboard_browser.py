@@ -136,9 +136,9 @@ def test_a_job_page_says_its_status_once_draws_curves_and_wraps_logs(admin: Any)
     admin.goto("/ui/jobs")
     admin.click("a:text-is('mlp')")
     expect(admin.locator("h1")).to_have_text(re.compile(r"^\s*mlp\s+Completed\s*$"))  # not "Completed Completed"
-    loss = admin.locator("svg.chart[aria-label=loss]")
-    expect(loss).to_be_visible()
-    assert loss.locator("polyline").count() == 1
+    loss = admin.locator("figure.uchart:has(.u-title:text-is('loss'))")
+    expect(loss).to_have_attribute("data-drawn", "uplot")  # drawn by uPlot in the browser, over the server's SVG
+    assert loss.get_attribute("data-series") == "1" and int(loss.get_attribute("data-points")) > 1
     log = admin.locator("pre.log")
     expect(log).to_contain_text("Fitting mlp")
     assert log.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
@@ -244,6 +244,37 @@ def test_deploy_update_and_roll_back_an_endpoint(admin: Any, sdk: Client) -> Non
     expect(deployments).to_contain_text("create")
     admin.goto("/ui/endpoints")
     expect(admin.locator("main table")).to_contain_text("shapes-web")
+
+
+def test_endpoint_page_draws_live_charts_of_its_traffic(admin: Any, sdk: Client) -> None:
+    """uPlot (served from the package) draws throughput, latency and errors; the page reloads their data."""
+    from playwright.sync_api import expect
+
+    for _ in range(5):
+        sdk.endpoints.invoke("shapes-web", [{"a": 0.1, "b": -0.2, "c": 0.3}])
+    admin.goto("/ui/endpoints/shapes-web")
+    charts = admin.locator("#endpoint-charts figure.uchart")
+    expect(charts).to_have_count(3)
+    for i, title in enumerate(["requests per second", "latency (ms)", "errors per minute"]):
+        figure = charts.nth(i)
+        expect(figure).to_have_attribute("data-drawn", "uplot")
+        expect(figure.locator("canvas")).to_have_count(1)
+        expect(figure.locator(".u-title")).to_have_text(title)
+    requests = charts.nth(0)
+    assert requests.evaluate("f => f._plot.data[1].reduce((a, b) => a + (b || 0), 0)") > 0
+    assert int(charts.nth(1).get_attribute("data-points")) >= 3  # p50, p95, p99 of the minute with traffic
+    # Live: requests sent now show up at the next reload without reloading the page.
+    before = requests.evaluate("f => f._plot.data[1].reduce((a, b) => a + (b || 0), 0)")
+    for _ in range(30):
+        sdk.endpoints.invoke("shapes-web", [{"a": 0.1, "b": -0.2, "c": 0.3}])
+
+    def refreshed_total() -> float:  # what the page's timer does every 10 s, done now
+        requests.evaluate("f => window.SlipwayCharts.refresh(f)")
+        admin.wait_for_timeout(300)
+        return float(requests.evaluate("f => f._plot.data[1].reduce((a, b) => a + (b || 0), 0)"))
+
+    wait_for(lambda: refreshed_total() > before, timeout=20, what="the refreshed chart to count the new requests")
+    expect(requests).to_have_attribute("data-refreshed", re.compile(r"\d+"))
 
 
 SLEEPER = """

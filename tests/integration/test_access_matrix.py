@@ -56,6 +56,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/ui/monitors/{name}", "monitors:Get", {"name": "mon-{r}"}),
     ("GET", "/ui/alarms", "alarms:List", {}),
     ("GET", "/ui/alarms/{name}", "alarms:Get", {"name": "al-{r}"}),
+    ("GET", "/ui/endpoints/{name}/charts", "endpoints:Get", {"name": "e-{r}"}),
     ("GET", "/ui/keys", "keys:List", {}),
     # the dashboard's forms: the same actions as the API calls behind them
     ("POST", "/ui/models/{name}/versions/{version}/approval", "models:Approve",
