@@ -188,6 +188,13 @@ class AlarmService:
             if not self.monitors.exists(parts[1]):
                 raise NotFound(f"Metric {metric!r} does not exist: monitor {parts[1]!r} not found. List monitors "
                                "with: slipway monitors list", {"field": "metric", "value": metric})
+            if series != "drifted_features":
+                known = self.monitors.features(parts[1])
+                if known and parts[2] not in known:
+                    raise NotFound(
+                        f"Metric {metric!r} does not exist: the baseline of monitor {parts[1]!r} has no feature "
+                        f"{parts[2]!r}. Its features: {', '.join(known[:20])}{' …' if len(known) > 20 else ''}.",
+                        {"field": "metric", "value": metric})
             return
         raise InvalidArgument(f"Field 'metric' has value {metric!r}. Expected endpoint/NAME/FIELD or "
                               "monitor/NAME/drifted_features or monitor/NAME/FEATURE/STAT.",

@@ -105,7 +105,7 @@ class BaselineService:
         ds = self.datasets.get(dataset)
         if ds.format not in TABULAR:
             raise InvalidArgument(
-                f"Dataset version {ds.ref if hasattr(ds, 'ref') else dataset} is {ds.format}. Expected a tabular "
+                f"Dataset version {ds.ref} is {ds.format}. Expected a tabular "
                 f"dataset ({', '.join(TABULAR)}) to compute a baseline from.",
                 {"field": "dataset", "value": dataset, "expected": list(TABULAR)})
         dataset_ref = f"{ds.name}:{ds.version}"

@@ -158,6 +158,18 @@ class MonitorService:
         with self.db.session() as s:
             return bool(s.scalar(select(func.count(Monitor.id)).where(Monitor.name == name)))
 
+    def features(self, name: str) -> list[str]:
+        """The feature names of a monitor's baseline (empty when it cannot be read)."""
+        with self.db.session() as s:
+            baseline = s.execute(select(Monitor.baseline).where(Monitor.name == name)).scalar_one_or_none()
+        if baseline is None:
+            return []
+        try:
+            _, stats, _ = self.baselines.documents(baseline)
+        except (InvalidArgument, NotFound):
+            return []
+        return [f["name"] for f in stats.get("features", [])]
+
     def endpoint_of(self, name: str) -> str | None:
         with self.db.session() as s:
             return s.execute(select(Monitor.endpoint).where(Monitor.name == name)).scalar_one_or_none()

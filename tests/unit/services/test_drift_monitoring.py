@@ -63,6 +63,10 @@ def test_baseline_monitor_and_run_history(setup: Platform) -> None:
     _send(p, shifted.to_numpy().tolist())
     run = p.monitors.run("drift", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
     assert run.rows == 2 * 569 and sorted(run.drifted_features) == ["mean_radius", "worst_texture"]
+    with pytest.raises(NotFound) as nf:  # a feature the baseline does not have is a metric that does not exist
+        p.alarms.create("x", "monitor/drift/no_such_feature/psi", 0.2)
+    assert "has no feature 'no_such_feature'" in nf.value.message
+    assert p.alarms.create("x", "monitor/drift/mean_radius/psi", 0.2).metric == "monitor/drift/mean_radius/psi"
     shown = p.monitors.get("drift")
     assert [r.status for r in shown.runs] == ["Completed", "Completed", "NoData"]
     samples = p.monitors.samples("drift", "drifted_features", now - dt.timedelta(minutes=1),
