@@ -141,3 +141,7 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
         page = http.get("/ui/alarms/cancer-drift-alarm").text
         assert "rolled back cancer-ep" in page and "<svg" in page and "ALARM" in page
         assert "cancer-drift-alarm" in http.get("/ui/alarms").text and "cancer-drift" in http.get("/ui/monitors").text
+        # Prometheus: the alarm's state and the monitor's drifted features.
+        metrics = http.get("/metrics").text
+        assert 'slipway_alarm_state{alarm="cancer-drift-alarm",state="ALARM"} 1.0' in metrics
+        assert 'slipway_monitor_drifted_features{monitor="cancer-drift"} 2.0' in metrics
