@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from slipway.sdk.jobs import Algorithms, Jobs
     from slipway.sdk.keys import Keys
     from slipway.sdk.models import Models
+    from slipway.sdk.monitors import Alarms, Baselines, Monitors
     from slipway.sdk.roles import Roles
     from slipway.sdk.secrets import Secrets
     from slipway.sdk.tuning import TuningJobs
@@ -125,6 +126,24 @@ class Client:
         from slipway.sdk.tuning import TuningJobs
 
         return TuningJobs(self._api)
+
+    @cached_property
+    def baselines(self) -> Baselines:
+        from slipway.sdk.monitors import Baselines
+
+        return Baselines(self._api)
+
+    @cached_property
+    def monitors(self) -> Monitors:
+        from slipway.sdk.monitors import Monitors
+
+        return Monitors(self._api)
+
+    @cached_property
+    def alarms(self) -> Alarms:
+        from slipway.sdk.monitors import Alarms
+
+        return Alarms(self._api)
 
     def status(self) -> ServerStatus:
         from slipway.schemas.common import ServerStatus

@@ -19,6 +19,7 @@ from slipway.api.routers import (
     jobs,
     keys,
     models,
+    monitors,
     roles,
     secrets,
     system,
@@ -32,7 +33,7 @@ __all__ = ["ROUTERS", "create_app", "serving_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
-           tuning.router]
+           tuning.router, monitors.baselines, monitors.router, monitors.alarms]
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -17,6 +17,7 @@ from slipway.cli import (
     keys,
     login,
     models,
+    monitors,
     roles,
     secrets,
     server,
@@ -70,6 +71,8 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(monitors.app, name="monitors")
+app.add_typer(monitors.alarms, name="alarms")
 app.add_typer(admin.app, name="admin")
 server.register(app)
 train.register(app)

@@ -1,4 +1,4 @@
-"""`slipway models …`: import, list, show, approve, reject, alias, history, export, delete."""
+"""`slipway models …`: import, list, show, approve, reject, alias, history, export, delete, baseline."""
 
 from __future__ import annotations
 
@@ -107,6 +107,10 @@ def show(ctx: typer.Context, ref: str = typer.Argument(..., help="name:N, name:l
                       + (f"; labels {', '.join(sig['labels'])}" if sig.get("labels") else ""))
         if inputs:
             table(None, ["feature", "dtype"], [[i["name"], i.get("dtype", "")] for i in inputs])
+        b = v.baseline
+        console.print(f"baseline: {b['status']} from {b['dataset'] or '-'} ({b['rows']} rows, {b['features']} features)"
+                      + (f": {b['reason']}" if b.get("reason") else "") if b else
+                      f"baseline: none (slipway models baseline {v.ref} --from-dataset DATASET:N)", highlight=False)
 
     emit(v, output, render)
 
@@ -181,3 +185,15 @@ def delete(ctx: typer.Context, ref: str = typer.Argument(..., help="name:N"),
     """Delete a version (refused while an endpoint serves it)."""
     v = client(ctx).models.delete(ref, force=force)
     emit(v, output, lambda: console.print(f"deleted {v.ref}"))
+
+
+@app.command("baseline")
+def baseline(ctx: typer.Context, ref: str = typer.Argument(..., help="name:N or name:latest"),
+             from_dataset: str = typer.Option(None, "--from-dataset", help="Dataset version (name:N) to compute "
+                                              "from; default: the model's training data."),
+             output: Output = OutputOpt) -> None:
+    """(Re)compute a version's training baseline (statistics.json, constraints.json) for drift monitors."""
+    b = client(ctx).baselines.compute(ref, from_dataset)
+    emit(b, output, lambda: console.print(
+        f"{b.model}: baseline {b.status} from {b.dataset}: {b.features} features, {b.rows} rows"
+        + (f" (a sample of {b.total_rows})" if b.total_rows > b.rows else ""), highlight=False))

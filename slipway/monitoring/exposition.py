@@ -30,6 +30,8 @@ _GAUGES: dict[str, tuple[str, list[str]]] = {
     "job_queue": ("Training jobs waiting to start (Pending).", []),
     "endpoints": ("Endpoints by status.", ["status"]),
     "replicas": ("Endpoint replicas by endpoint, variant and status.", ["endpoint", "variant", "status"]),
+    "alarm_state": ("1 for each alarm's state (OK, ALARM, INSUFFICIENT_DATA), 0 for the others.", ["alarm", "state"]),
+    "monitor_drifted_features": ("Features that drifted in each monitor's newest completed run.", ["monitor"]),
 }
 
 

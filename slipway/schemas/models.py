@@ -33,6 +33,8 @@ class ModelVersionView(BaseModel):
     created_by: str
     runtime: str = Field(default="", description="What serves it: onnxruntime (verified export) or its framework.")
     runtime_reason: str = ""
+    baseline: dict[str, Any] | None = Field(default=None, description="The training baseline (show only): status, "
+                                            "dataset, rows, reason; None when there is none.")
 
 
 class ModelSummary(BaseModel):

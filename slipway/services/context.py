@@ -33,13 +33,16 @@ if TYPE_CHECKING:
     from slipway.monitoring.capture import CaptureBuffer
     from slipway.sandbox import Sandbox
     from slipway.schemas.auth import RotateResult
+    from slipway.services.alarms import AlarmService
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
+    from slipway.services.baselines import BaselineService
     from slipway.services.capture import CaptureService
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
     from slipway.services.job_runs import JobRuns
     from slipway.services.metrics import MetricsService
+    from slipway.services.monitors import MonitorService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
@@ -197,7 +200,11 @@ class Platform:
         inspector = Inspector(self.sandbox, self.settings.tmp_dir, timeout=self.settings.inspect_timeout,
                               memory_limit_mb=self.settings.inspect_memory_limit_mb)
         return RegistryService(self.db, self.store, self.settings.tmp_dir, inspector,
-                               on_delete=lambda ref: self.serving.remove_model_copies(ref))
+                               on_delete=self._model_deleted)
+
+    def _model_deleted(self, ref: str) -> None:
+        self.serving.remove_model_copies(ref)  # serving copies and the baseline go with the version
+        self.baselines.delete_for(ref)
 
     @cached_property
     def endpoints(self) -> EndpointService:
@@ -237,6 +244,24 @@ class Platform:
         from slipway.services.capture import CaptureService
 
         return CaptureService(self.db, self.store, self.capture_buffer, self.settings.capture_max_bytes)
+
+    @cached_property
+    def baselines(self) -> BaselineService:
+        from slipway.services.baselines import BaselineService
+
+        return BaselineService(self.db, self.store, self.settings.tmp_dir, self.registry, self.datasets)
+
+    @cached_property
+    def monitors(self) -> MonitorService:
+        from slipway.services.monitors import MonitorService
+
+        return MonitorService(self.db, self.baselines, self.capture)
+
+    @cached_property
+    def alarms(self) -> AlarmService:
+        from slipway.services.alarms import AlarmService
+
+        return AlarmService(self.db, self.monitors, self.endpoints, self.metrics)
 
     @property
     def tmp_dir(self) -> Path:

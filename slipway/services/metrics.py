@@ -136,7 +136,19 @@ class MetricsService:
             "replicas": {(ep, v, st): n for ep, v, st, n in replicas},
         }
         out["job_queue"] = {(): float(out["jobs"].get(("Pending",), 0))}
+        out.update(self._monitoring_gauges())
         return out
+
+    def _monitoring_gauges(self) -> dict[str, dict[tuple[str, ...], float]]:
+        from slipway.db.models import Alarm, MonitorRun
+
+        with self.db.session() as s:
+            alarms = s.execute(select(Alarm.name, Alarm.state)).all()
+            newest = select(func.max(MonitorRun.id)).where(MonitorRun.status == "Completed").group_by(MonitorRun.monitor)
+            runs = s.execute(select(MonitorRun.monitor, MonitorRun.drifted).where(MonitorRun.id.in_(newest))).all()
+        return {"alarm_state": {(name, st): float(st == state) for name, state in alarms
+                                for st in ("OK", "ALARM", "INSUFFICIENT_DATA")},
+                "monitor_drifted_features": {(m,): float(len(d or [])) for m, d in runs}}
 
 
 def _point(r: EndpointMetric) -> MinuteMetrics:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from slipway.artifacts import MANIFEST, Manifest, Signature, is_tar, pack_artifact, unpack_artifact
 from slipway.db import Database, utcnow
-from slipway.db.models import ModelAlias, ModelEvent, ModelGroup, ModelVersion, Reference
+from slipway.db.models import ModelAlias, ModelBaseline, ModelEvent, ModelGroup, ModelVersion, Reference
 from slipway.errors import Conflict, InvalidArgument, NotFound
 from slipway.inspection import Inspector, copy_export
 from slipway.names import check_name, parse_ref
@@ -324,7 +324,13 @@ class RegistryService:
 
     def _full_view(self, s: Session, g: ModelGroup, v: ModelVersion) -> ModelVersionView:
         aliases = [a.alias for a in g.aliases if a.version == v.version]
-        return _view(g, v, aliases, self._endpoint_users(s, f"{g.name}:{v.version}"))
+        view = _view(g, v, aliases, self._endpoint_users(s, f"{g.name}:{v.version}"))
+        b = s.execute(select(ModelBaseline).where(ModelBaseline.model == g.name, ModelBaseline.version == v.version)
+                      ).scalar_one_or_none()
+        if b is not None:
+            view.baseline = {"status": b.status, "dataset": b.dataset, "rows": b.rows, "total_rows": b.total_rows,
+                             "features": b.features, "reason": b.reason}
+        return view
 
     def _endpoint_users(self, s: Session, ref: str) -> list[str]:
         rows = s.execute(select(Reference.source_id).where(

@@ -25,7 +25,7 @@ HERE = Path(__file__).parent
 # (label, href); features add their pages here.
 NAV: list[tuple[str, str]] = [("Overview", "/"), ("Datasets", "/ui/datasets"), ("Jobs", "/ui/jobs"),
                               ("Tuning", "/ui/tuning"), ("Models", "/ui/models"), ("Endpoints", "/ui/endpoints"),
-                              ("Keys", "/ui/keys")]
+                              ("Monitors", "/ui/monitors"), ("Alarms", "/ui/alarms"), ("Keys", "/ui/keys")]
 KEY_METRICS = ("validation:accuracy", "validation:roc_auc", "validation:rmse", "validation:r2", "train:accuracy",
                "train:rmse", "validation:silhouette", "train:silhouette")
 
@@ -347,7 +347,9 @@ def _safe_next(target: str) -> str:
 
 def mount_web(app: FastAPI) -> None:
     from slipway.web.actions import router as actions
+    from slipway.web.monitor_pages import router as monitor_pages
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(router)
     app.include_router(actions)
+    app.include_router(monitor_pages)

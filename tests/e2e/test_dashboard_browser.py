@@ -112,7 +112,7 @@ def test_every_page_opens(admin: Any) -> None:
 
     for label, heading in [("Overview", "Overview"), ("Datasets", "Datasets"), ("Jobs", "Training jobs"),
                            ("Tuning", "Tuning jobs"), ("Models", "Models"), ("Endpoints", "Endpoints"),
-                           ("Keys", "API keys")]:
+                           ("Monitors", "Drift monitors"), ("Alarms", "Alarms"), ("Keys", "API keys")]:
         admin.click(f"header nav >> text={label}")
         expect(admin.locator("h1")).to_have_text(heading)
         expect(admin.locator("header nav a.active")).to_have_text(label)
@@ -275,6 +275,39 @@ def test_endpoint_page_draws_live_charts_of_its_traffic(admin: Any, sdk: Client)
 
     wait_for(lambda: refreshed_total() > before, timeout=20, what="the refreshed chart to count the new requests")
     expect(requests).to_have_attribute("data-refreshed", re.compile(r"\d+"))
+
+
+def test_monitor_and_alarm_pages_draw_drift_and_state(admin: Any, sdk: Client) -> None:
+    """A model registered from a job gets its baseline by itself; shifted traffic drifts; the pages chart it."""
+    from playwright.sync_api import expect
+
+    served = sdk.endpoints.get("shapes-web").live["variants"][0]["model"]
+    wait_for(lambda: (sdk.models.get(served).baseline or {}).get("status") == "Ready", timeout=60,
+             what=f"the baselines controller to compute {served}'s baseline")
+    sdk.monitors.create("shapes-drift", "shapes-web", every="1m")
+    sdk.alarms.create("shapes-drifting", "monitor/shapes-drift/drifted_features", above=0, statistic="max",
+                      missing="notBreaching")
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        rows = [{"a": float(a) + 4.0, "b": float(b), "c": float(c)} for a, b, c in rng.normal(size=(40, 3))]
+        sdk.endpoints.invoke("shapes-web", rows)
+    first = sdk.monitors.run("shapes-drift")  # (the earlier tests' one repeated row drifts b and c as well)
+    assert "a" in first.drifted_features, first
+    sdk.monitors.run("shapes-drift")  # a second point for the chart over time
+    wait_for(lambda: sdk.alarms.get("shapes-drifting").state == "ALARM", timeout=30, what="the alarm")
+
+    admin.goto("/ui/monitors/shapes-drift")
+    expect(admin.locator("h1")).to_contain_text("Monitor shapes-drift")
+    expect(admin.locator("table.drift tr:has(td:text-is('a'))")).to_contain_text("drift")
+    over_time = admin.locator("figure.uchart").first
+    expect(over_time).to_have_attribute("data-drawn", "uplot")
+    assert over_time.evaluate("f => f._plot.data[1].filter(v => v != null).length") == 2
+    expect(admin.locator("h3:has-text('baseline vs live')").first).to_be_visible()
+    admin.click("header nav >> text=Alarms")
+    admin.click("a:text-is('shapes-drifting')")
+    expect(admin.locator("h1 .badge")).to_have_text("ALARM")
+    expect(admin.locator("figure.uchart")).to_have_attribute("data-drawn", "uplot")
+    expect(admin.locator("h2:has-text('History') + table")).to_contain_text("INSUFFICIENT_DATA")
 
 
 SLEEPER = """

@@ -7,6 +7,7 @@ from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
+from slipway.db.models.monitors import Alarm, AlarmEvent, ModelBaseline, Monitor, MonitorRun
 from slipway.db.models.objects import S3Bucket, S3Object, S3Upload, S3UploadPart
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.sagemaker import SageMakerResource
@@ -14,6 +15,8 @@ from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
 
 __all__ = [
+    "Alarm",
+    "AlarmEvent",
     "ApiKey",
     "AuditCount",
     "AuditEvent",
@@ -26,9 +29,12 @@ __all__ = [
     "Job",
     "JobMetric",
     "ModelAlias",
+    "ModelBaseline",
     "ModelEvent",
     "ModelGroup",
     "ModelVersion",
+    "Monitor",
+    "MonitorRun",
     "Reference",
     "Replica",
     "Role",

@@ -1,0 +1,214 @@
+"""Baselines, drift monitors and alarms as services: a real platform on a temp home, captured requests
+through the real capture buffer, an injected clock for schedules and alarm periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import orjson
+import pytest
+
+from slipway.errors import InvalidArgument, NotFound
+from slipway.schemas import VariantSpec
+from slipway.services import Platform
+from tests.support.models import cancer_data, write_cancer_artifact
+
+
+@pytest.fixture
+def setup(platform: Platform, tmp_path: Path) -> Platform:
+    X, y = cancer_data()
+    csv = tmp_path / "cancer.csv"
+    X.assign(diagnosis=y).to_csv(csv, index=False)
+    platform.datasets.push("cancer", csv, filename="cancer.csv", label="diagnosis")
+    platform.registry.register("cancer", write_cancer_artifact(tmp_path / "m1"), onnx=False)
+    platform.endpoints.create("cancer-ep", [VariantSpec(name="primary", model="cancer:1")])
+    return platform
+
+
+def _send(p: Platform, rows: list[list[float]]) -> None:
+    for i in range(0, len(rows), 100):
+        p.capture_buffer.offer("cancer-ep", "primary", f"r{i}", "application/json",
+                               orjson.dumps({"instances": rows[i:i + 100]}), "application/json", b"{}")
+    p.capture.flush()
+
+
+def test_baseline_monitor_and_run_history(setup: Platform) -> None:
+    p = setup
+    with pytest.raises(InvalidArgument) as e:  # no baseline yet: the error says how to make one
+        p.monitors.create("drift", "cancer-ep")
+    assert "slipway models baseline cancer:1 --from-dataset" in e.value.message
+    b = p.baselines.compute("cancer:1", "cancer:1")
+    assert (b.status, b.dataset, b.rows, b.features) == ("Ready", "cancer:1", 569, 30)  # the label is left out
+    full = p.baselines.get("cancer:1")
+    assert full.statistics and full.statistics["features"][0]["name"] == "mean_radius"
+    assert full.constraints and full.constraints["monitoring_config"]["evaluate_constraints"] == "Enabled"
+
+    now = dt.datetime.now(dt.UTC)
+    m = p.monitors.create("drift", "cancer-ep", every="1m", window="1h", thresholds=["psi=0.25"], user="me")
+    assert (m.baseline, m.every_seconds, m.thresholds) == ("cancer:1", 60, {"psi": 0.25})
+    assert p.monitors.due(now) == [] and p.monitors.due(now + dt.timedelta(seconds=61)) == ["drift"]
+    assert p.monitors.run("drift", now).status == "NoData"
+
+    X, _ = cancer_data()
+    _send(p, X.to_numpy().tolist())
+    same = p.monitors.run("drift", dt.datetime.now(dt.UTC))
+    assert same.status == "Completed" and same.rows == 569 and same.drifted_features == []
+    shifted = X.copy()
+    shifted["mean_radius"] *= 1.6
+    shifted["worst_texture"] += 15
+    _send(p, shifted.to_numpy().tolist())
+    run = p.monitors.run("drift", dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1))
+    assert run.rows == 2 * 569 and sorted(run.drifted_features) == ["mean_radius", "worst_texture"]
+    with pytest.raises(NotFound) as nf:  # a feature the baseline does not have is a metric that does not exist
+        p.alarms.create("x", "monitor/drift/no_such_feature/psi", 0.2)
+    assert "has no feature 'no_such_feature'" in nf.value.message
+    assert p.alarms.create("x", "monitor/drift/mean_radius/psi", 0.2).metric == "monitor/drift/mean_radius/psi"
+    shown = p.monitors.get("drift")
+    assert [r.status for r in shown.runs] == ["Completed", "Completed", "NoData"]
+    samples = p.monitors.samples("drift", "drifted_features", now - dt.timedelta(minutes=1),
+                                 now + dt.timedelta(minutes=1))
+    assert [v for _, v in samples] == [0.0, 2.0]
+    assert p.monitors.samples("drift", "mean_radius/psi", now, now + dt.timedelta(minutes=1))[-1][1] >= 0.25
+
+
+def test_monitor_bad_input(setup: Platform) -> None:
+    p = setup
+    p.baselines.compute("cancer:1", "cancer:1")
+    for kw, field in [({"every": "30s"}, "every"), ({"window": "90d"}, "window"),
+                      ({"thresholds": ["psi=-1"]}, "threshold"), ({"thresholds": ["wasserstein=1"]}, "threshold")]:
+        with pytest.raises(InvalidArgument) as e:
+            p.monitors.create("m", "cancer-ep", **kw)  # type: ignore[arg-type]
+        assert e.value.details["field"] == field
+    with pytest.raises(NotFound):
+        p.monitors.create("m", "no-such-ep")
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict[str, object]] = []
+    fail_first = 0
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["content-length"]))
+        if _Hook.fail_first > 0:
+            _Hook.fail_first -= 1
+            self.send_response(503)
+        else:
+            _Hook.received.append(orjson.loads(body))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def hook() -> Iterator[str]:
+    _Hook.received = []
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/hook"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_alarm_m_of_n_missing_data_and_webhook_with_retries(setup: Platform, hook: str) -> None:
+    p = setup
+    p.alarms.sleep = lambda s: None  # the backoff, without waiting
+    t0 = dt.datetime(2026, 12, 2, 12, 0, 30, tzinfo=dt.UTC)
+    rec = p.invocation_metrics
+
+    def minute_of(latency_ms: float, minute: dt.datetime) -> None:
+        from slipway.db.models import EndpointMetric
+        from slipway.monitoring.recorder import BUCKETS_MS
+
+        buckets = [0] * (len(BUCKETS_MS) + 1)
+        from bisect import bisect_left
+        buckets[bisect_left(BUCKETS_MS, latency_ms)] = 10
+        with p.db.session() as s:
+            s.add(EndpointMetric(endpoint="cancer-ep", variant="primary", minute=int(minute.timestamp()) // 60,
+                                 requests=10, status_2xx=10, status_4xx=0, status_5xx=0,
+                                 latency_sum_ms=10 * latency_ms, latency_max_ms=latency_ms, buckets=buckets))
+
+    del rec
+    a = p.alarms.create("slow", "endpoint/cancer-ep/p99_ms", 50, datapoints=2, evaluation_periods=3, period="1m",
+                        actions=[f"webhook={hook}"])
+    assert a.state == "INSUFFICIENT_DATA"
+    assert p.alarms.evaluate_one("slow", t0) == 0  # no data: stays INSUFFICIENT_DATA
+    minute_of(100, t0 - dt.timedelta(minutes=2))
+    minute_of(5, t0 - dt.timedelta(minutes=1))
+    assert p.alarms.evaluate_one("slow", t0) == 1
+    assert p.alarms.get("slow").state == "OK"  # one breaching of three: fewer than 2
+    minute_of(120, t0)
+    _Hook.fail_first = 2  # the webhook answers 503 twice, then takes it
+    assert p.alarms.evaluate_one("slow", t0 + dt.timedelta(seconds=1)) == 1
+    got = p.alarms.get("slow")
+    assert got.state == "ALARM" and "2 of the last 3 datapoints" in got.state_reason
+    assert [(h.from_state, h.to_state) for h in got.history] == [("OK", "ALARM"), ("INSUFFICIENT_DATA", "OK")]
+    assert got.history[0].actions[0]["ok"] and "3 tries" in got.history[0].actions[0]["detail"]
+    assert [r["state"] for r in _Hook.received] == ["OK", "ALARM"]
+
+    # Missing data: breaching makes empty periods count against it; notBreaching for it.
+    p.alarms.create("quiet", "endpoint/cancer-ep/requests", 1, comparison="below", period="1m", missing="breaching")
+    later = t0 + dt.timedelta(hours=1)
+    p.alarms.evaluate_one("quiet", later)
+    assert p.alarms.get("quiet").state == "ALARM"
+    p.alarms.create("calm", "endpoint/cancer-ep/requests", 1, comparison="below", period="1m",
+                    missing="notBreaching")
+    p.alarms.evaluate_one("calm", later)
+    assert p.alarms.get("calm").state == "OK"
+
+    # A webhook that never answers well: the failure is visible in show, the state still changes.
+    _Hook.fail_first = 10
+    p.alarms.create("flaky", "endpoint/cancer-ep/requests", 1000, period="1m", actions=[f"webhook={hook}"])
+    p.alarms.evaluate_one("flaky", t0)
+    action = p.alarms.get("flaky").history[0].actions[0]
+    assert not action["ok"] and "HTTP 503" in action["detail"]
+    _Hook.fail_first = 0
+
+
+def test_alarm_bad_input(setup: Platform) -> None:
+    p = setup
+    cases = [
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, period="45s"), "period"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, period="2d"), "period"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=float("inf")), "threshold"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, datapoints=4, evaluation_periods=3), "for"),
+        (dict(metric="endpoint/cancer-ep/latency", threshold=1), "metric"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, actions=["webhook=ftp://example.com/x"]), "action"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, actions=["webhook=not a url"]), "action"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, actions=["page-someone"]), "action"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, statistic="median"), "statistic"),
+        (dict(metric="endpoint/cancer-ep/p99_ms", threshold=1, missing="zero"), "missing"),
+    ]
+    for kw, field in cases:
+        with pytest.raises(InvalidArgument) as e:
+            p.alarms.create("bad", **kw)  # type: ignore[arg-type]
+        assert e.value.details["field"] == field, kw
+    for metric in ("endpoint/no-such/p99_ms", "monitor/no-such/drifted_features"):
+        with pytest.raises(NotFound) as nf:
+            p.alarms.create("bad", metric, 1)
+        assert "does not exist" in nf.value.message
+
+
+def test_models_registered_from_a_job_get_a_baseline_from_their_training_channel(setup: Platform,
+                                                                                  tmp_path: Path) -> None:
+    p = setup
+    v = p.registry.register_from_job("cancer", "train-job", write_cancer_artifact(tmp_path / "m2"), onnx=False,
+                                     extra_lineage={"datasets": {"train": "cancer:1"}})
+    assert p.baselines.find(v.ref) is None  # registration does not compute it: the controller does
+    assert p.baselines.missing() == ["cancer:2"]
+    assert p.baselines.compute_pending() == 1
+    b = p.baselines.find("cancer:2")
+    assert b is not None and (b.status, b.dataset, b.rows) == ("Ready", "cancer:1", 569)
+    assert p.baselines.missing() == []
+    p.registry.register_from_job("cancer", "train-job", write_cancer_artifact(tmp_path / "m3"), onnx=False,
+                                 extra_lineage={"datasets": {"train": "gone:1"}})
+    p.baselines.compute_pending()
+    failed = p.baselines.find("cancer:3")
+    assert failed is not None and failed.status == "Failed" and "gone" in failed.reason
+    assert p.baselines.missing() == []  # a failure is not retried on every pass
