@@ -58,7 +58,7 @@ class BoosterModel:
         return xgb.DMatrix(arr)
 
     def raw(self, x: Any) -> np.ndarray:
-        return np.asarray(self.booster.predict(self._matrix(x)))
+        return np.asarray(self.booster.predict(self._matrix(x), validate_features=False))
 
     def predict_proba(self, x: Any) -> np.ndarray:
         out = self.raw(x)
@@ -278,7 +278,8 @@ def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
 
         if isinstance(model, xgb.Booster):
             check_width(data.num_col(), int(model.num_features()))
-            return model.predict(data)
+            # As the container does: a Booster trained on a DataFrame has feature names a request has not.
+            return model.predict(data, validate_features=False)
         x = data.get_data().toarray() if isinstance(data, xgb.DMatrix) else data
         return model.predict_proba(x) if hasattr(model, "predict_proba") else model.predict(x)
 
