@@ -224,23 +224,6 @@ def _libsvm(text: str) -> Any:
     return xgb.DMatrix(arr, missing=np.nan)
 
 
-def encode_scores(prediction: Any, accept: str) -> tuple[bytes, str]:
-    """As the XGBoost container answers: CSV one line of comma-separated scores; JSON ``{"predictions":
-    [{"score": …}]}``; .npy the array."""
-    import orjson
-
-    from slipway.serving.payloads import accept_media, encode_array, jsonable
-
-    kind = accept_media(accept, ("application/json", "text/csv", "application/x-npy"))
-    arr = np.asarray(prediction)
-    if kind == "application/json":
-        return orjson.dumps({"predictions": [{"score": jsonable(v)} for v in arr]}), kind
-    if kind == "text/csv":
-        rows = arr.reshape(1, -1) if arr.ndim <= 1 else arr
-        return ("\n".join(",".join(repr(float(v)) for v in row) for row in rows) + "\n").encode(), kind
-    return encode_array(arr, kind)
-
-
 def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
     require_extra(NAME, "An XGBoost model")
 
@@ -257,4 +240,7 @@ def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
         x = data.get_data().toarray() if isinstance(data, xgb.DMatrix) else data
         return model.predict_proba(x) if hasattr(model, "predict_proba") else model.predict(x)
 
-    return Defaults(model_fn, decode_matrix, predict_fn, encode_scores)
+    from slipway.serving.payloads import encode_array
+
+    # As the script-mode container's default output_fn: the scores themselves, a bare JSON array, one CSV line each.
+    return Defaults(model_fn, decode_matrix, predict_fn, encode_array)
