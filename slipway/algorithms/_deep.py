@@ -1,7 +1,7 @@
 """The deep-learning built-ins (``slipway.training.deep_algorithms``) declared as registry algorithms.
 
-Their hyperparameters are converted once to ``Hyperparameter`` so `algorithms list/show` and job
-creation validate them with the same messages as every other built-in; training happens in the job
+They declare their hyperparameters with the same ``Hyperparameter`` as every other built-in, so
+`algorithms list/show` and job creation validate them with the same messages; training happens in the job
 process (``slipway.training.deep``), so ``build`` is never called for them.
 """
 
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.algorithms.base import CLASSIFICATION, Algorithm, Hyperparameter
+from slipway.algorithms.base import CLASSIFICATION, Algorithm
 from slipway.training.deep_algorithms import DEEP_ALGORITHMS
-from slipway.training.hyperparameters import Param
 
 __all__ = ["METRICS", "deep_algorithm"]
 
@@ -21,14 +20,6 @@ METRICS = tuple(f"validation:{m}" for m in ("accuracy", "loss", "precision_macro
 
 # dataset formats (slipway data push) each network trains on; "files" holds MNIST IDX or npz files
 DATA_FORMATS = {"image-classifier": ("image-folder", "npz", "files"), "sequence-classifier": ("text-folder",)}
-
-
-def _hyperparameter(p: Param) -> Hyperparameter:
-    return Hyperparameter(
-        p.name, p.type.__name__, p.default, p.description, p.low, p.high,
-        low_open=p.low is not None and not p.low_inclusive, high_open=p.high is not None and not p.high_inclusive,
-        choices=p.choices,
-    )
 
 
 def _no_build(hps: dict[str, Any], problem: str) -> Any:
@@ -41,7 +32,7 @@ def deep_algorithm(name: str) -> Algorithm:
         name=spec.name,
         description=spec.description + " Needs the 'pytorch' extra.",
         problem_types=(CLASSIFICATION,),
-        hyperparameters=tuple(_hyperparameter(p) for p in spec.hyperparameters),
+        hyperparameters=spec.hyperparameters,
         build=_no_build,
         search_space={k: dict(v) for k, v in spec.search_space.items()},
         input_kinds=DATA_FORMATS[name],

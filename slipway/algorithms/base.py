@@ -1,20 +1,20 @@
 """What a built-in algorithm declares: hyperparameters with types and ranges, a search space, problem types.
 
 Declarations are plain data so the server can list and validate them without importing
-scikit-learn; ``build`` imports it only inside the job process. One function,
-``validate_hyperparameters``, checks every algorithm's values with uniform messages.
+scikit-learn; ``build`` imports it only inside the job process. ``Hyperparameter`` and the one validator
+live in ``slipway.training.hyperparameters`` (the deep-learning built-ins declare theirs with it too).
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from slipway.errors import InvalidArgument
+from slipway.training.hyperparameters import Hyperparameter, coerce_hyperparameter, suggest
+from slipway.training.hyperparameters import validate_hyperparameters as _validate
 
 __all__ = [
     "Algorithm",
@@ -32,8 +32,6 @@ REGRESSION = "regression"
 CLUSTERING = "clustering"
 TRANSFORM = "transform"
 
-_TYPE_WORDS = {"int": "an int", "float": "a float", "str": "a str", "bool": "a bool"}
-
 # What the scikit-learn built-ins report (slipway.training.evaluation), prefixed train: and validation:, by
 # problem type; classifiers also report f1:<label> per class.
 SKLEARN_METRICS = {
@@ -42,59 +40,6 @@ SKLEARN_METRICS = {
     CLUSTERING: ("silhouette", "inertia"),
     TRANSFORM: ("explained_variance", "components"),
 }
-
-
-@dataclass(frozen=True)
-class Hyperparameter:
-    """One hyperparameter. ``low``/``high`` bound numbers (None: unbounded); ``*_open`` excludes the bound."""
-
-    name: str
-    type: str  # int | float | str | bool
-    default: Any
-    help: str = ""
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    choices: tuple[Any, ...] | None = None
-    nullable: bool = False  # None is accepted (e.g. max_depth=None: unlimited)
-    pattern: str | None = None  # str values must match this regex
-    pattern_text: str = ""  # how the pattern reads in messages: "comma-separated ints"
-
-    def describe(self) -> str:
-        """``an int in the range [1, inf)`` / ``a str among {'l1', 'l2'}``: used in every message."""
-        word = _TYPE_WORDS[self.type]
-        if self.choices is not None:
-            text = f"{word} among {{{', '.join(repr(c) for c in self.choices)}}}"
-        elif self.type in ("int", "float"):
-            lo = "-inf" if self.low is None else _num(self.low)
-            hi = "inf" if self.high is None else _num(self.high)
-            left = "(" if self.low is None or self.low_open else "["
-            right = ")" if self.high is None or self.high_open else "]"
-            text = f"{word} in the range {left}{lo}, {hi}{right}"
-        elif self.pattern_text:
-            text = f"{word} of {self.pattern_text}"
-        else:
-            text = word
-        return text + (" or None" if self.nullable else "")
-
-    def range_text(self) -> str:
-        if self.choices is not None:
-            return ", ".join(str(c) for c in self.choices)
-        if self.type in ("int", "float"):
-            return self.describe().split(" in the range ", 1)[1].removesuffix(" or None")
-        return ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "type": self.type, "default": self.default, "range": self.range_text(),
-            "choices": list(self.choices) if self.choices is not None else None, "help": self.help,
-            "nullable": self.nullable,
-        }
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
 @dataclass(frozen=True)
@@ -127,13 +72,6 @@ class Algorithm:
             "input_kinds": list(self.input_kinds), "supervised": self.supervised, "framework": self.framework,
             "hyperparameters": [h.to_dict() for h in self.hyperparameters], "search_space": self.search_space,
         }
-
-
-def suggest(name: str, known: list[str]) -> str:
-    """`` Did you mean 'x'?`` for the nearest known name, or nothing."""
-    same_case = [k for k in known if k.lower() == name.lower()]
-    close = same_case or difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def _problem_family(problem: str) -> str:
@@ -208,84 +146,6 @@ def check_range_types(algorithm: Algorithm, name: str, kind: str, bounds: list[A
     return kind
 
 
-def _bad(algo: str, h: Hyperparameter, value: Any) -> InvalidArgument:
-    return InvalidArgument(
-        f"The {h.name!r} hyperparameter of {algo} must be {h.describe()}. Got {value!r} instead.",
-        {"field": f"hyperparameters.{h.name}", "value": value if isinstance(value, (int, float, str, bool)) else str(value),
-         "expected": h.describe()},
-    )
-
-
-def coerce_hyperparameter(algo: str, h: Hyperparameter, value: Any) -> Any:
-    """``value`` (typed, or a string from the command line) as ``h.type``, or InvalidArgument."""
-    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and h.nullable):
-        if h.nullable:
-            return None
-        raise _bad(algo, h, value)
-    out: Any
-    if h.type == "bool":
-        if isinstance(value, bool):
-            out = value
-        elif isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            out = value.lower() in ("true", "1", "yes")
-        else:
-            raise _bad(algo, h, value)
-    elif h.type == "int":
-        if isinstance(value, bool):
-            raise _bad(algo, h, value)
-        if isinstance(value, int):
-            out = value
-        elif isinstance(value, float) and value.is_integer():
-            out = int(value)
-        elif isinstance(value, str):
-            try:
-                out = int(value.strip())
-            except ValueError:
-                raise _bad(algo, h, value) from None
-        else:
-            raise _bad(algo, h, value)
-    elif h.type == "float":
-        if isinstance(value, bool):
-            raise _bad(algo, h, value)
-        if isinstance(value, (int, float)):
-            out = float(value)
-        elif isinstance(value, str):
-            try:
-                out = float(value.strip())
-            except ValueError:
-                raise _bad(algo, h, value) from None
-        else:
-            raise _bad(algo, h, value)
-        if math.isnan(out):
-            raise _bad(algo, h, value)
-    else:
-        if not isinstance(value, str):
-            raise _bad(algo, h, value)
-        out = value
-    if h.choices is not None and out not in h.choices:
-        raise _bad(algo, h, value)
-    if h.pattern is not None and not re.fullmatch(h.pattern, out):
-        raise _bad(algo, h, value)
-    if h.type in ("int", "float"):
-        if h.low is not None and (out < h.low or (h.low_open and out == h.low)):
-            raise _bad(algo, h, value)
-        if h.high is not None and (out > h.high or (h.high_open and out == h.high)):
-            raise _bad(algo, h, value)
-    return out
-
-
 def validate_hyperparameters(algorithm: Algorithm, values: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults overlaid with ``values``, each coerced and range-checked; unknown names are refused."""
-    known = [h.name for h in algorithm.hyperparameters]
-    out = algorithm.defaults()
-    for name, value in values.items():
-        h = algorithm.param(name)
-        if h is None:
-            listed = ", ".join(known) or "none"
-            raise InvalidArgument(
-                f"{algorithm.name} has no hyperparameter {name!r}.{suggest(name, known)} "
-                f"Its hyperparameters are: {listed}. See `slipway algorithms show {algorithm.name}`.",
-                {"field": f"hyperparameters.{name}", "value": name, "expected": known},
-            )
-        out[name] = coerce_hyperparameter(algorithm.name, h, value)
-    return out
+    return _validate(algorithm.hyperparameters, values, algorithm.name)

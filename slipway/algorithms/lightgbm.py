@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slipway.algorithms._common import floating, integer, is_classifier
-from slipway.algorithms.base import CLASSIFICATION, REGRESSION, Algorithm, Hyperparameter
+from slipway.algorithms._common import boosting_hyperparameters, integer, is_classifier
+from slipway.algorithms.base import CLASSIFICATION, REGRESSION, Algorithm
 
 
 def _build(hp: dict[str, Any], problem: str) -> Any:
@@ -23,25 +23,12 @@ ALGORITHM = Algorithm(
     name="lightgbm",
     description="LightGBM gradient-boosted trees (leaf-wise growth); per-round validation metrics.",
     problem_types=(CLASSIFICATION, REGRESSION),
-    hyperparameters=(
-        integer("num_round", 100, 1, 100000, "Boosting rounds."),
-        floating("eta", 0.1, 0, 1, "Learning rate.", low_open=True),
-        integer("max_depth", -1, -1, 64, "Depth limit of each tree (-1: no limit)."),
-        integer("num_leaves", 31, 2, 131072, "Leaves per tree."),
-        floating("subsample", 1.0, 0, 1, "Fraction of rows sampled per round (bagging).", low_open=True),
-        floating("colsample_bytree", 1.0, 0, 1, "Fraction of columns sampled per tree.", low_open=True),
-        floating("min_child_weight", 1e-3, 0, None, "Smallest total hessian in a leaf."),
-        integer("min_data_in_leaf", 20, 1, None, "Fewest rows in a leaf."),
-        floating("alpha", 0.0, 0, None, "L1 penalty."),
-        floating("lambda", 0.0, 0, None, "L2 penalty."),
-        Hyperparameter("objective", "str", None, "e.g. binary, multiclass, regression; None: chosen from the "
-                       "problem type.", nullable=True),
-        Hyperparameter("eval_metric", "str", None, "Validation metric per round (e.g. auc, binary_logloss, l2); "
-                       "None: the objective's default.", nullable=True),
-        integer("early_stopping_rounds", None, 1, None, "Stop when the validation metric has not improved for this "
-                "many rounds (needs validation data); None: never.", nullable=True),
-        integer("seed", 0, 0, 2**31 - 1, "Seed, so that a rerun gives the same model."),
-    ),
+    hyperparameters=boosting_hyperparameters(
+        eta=0.1, max_depth=integer("max_depth", -1, -1, 64, "Depth limit of each tree (-1: no limit)."),
+        own=(integer("num_leaves", 31, 2, 131072, "Leaves per tree."),
+             integer("min_data_in_leaf", 20, 1, None, "Fewest rows in a leaf.")),
+        subsample="per round (bagging)", min_child_weight=(1e-3, "Smallest total hessian in a leaf."), l2=0.0,
+        objectives="binary, multiclass, regression", metrics="auc, binary_logloss, l2"),
     search_space={
         "eta": {"type": "float", "low": 0.01, "high": 0.5, "log": True},
         "num_leaves": {"type": "int", "low": 8, "high": 128, "log": True},

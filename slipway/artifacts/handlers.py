@@ -51,7 +51,8 @@ def handler_file(folder: Path, manifest: Manifest | None) -> Path | None:
 def load_handlers(folder: Path, manifest: Manifest | None) -> dict[str, Callable[..., Any]]:
     """The handlers the model's code defines (an empty dict when it has none).
 
-    The code's folder goes on sys.path first, so helper modules beside it import as in the container.
+    The code's folder goes on sys.path first, so helper modules beside it import as in the container; Slipway's
+    stand-ins for the containers' own modules (slipway/training/shims) go last.
     The module gets a private name (never ``__main__``): an entry point's training code does not run.
     """
     path = handler_file(folder, manifest)
@@ -60,6 +61,10 @@ def load_handlers(folder: Path, manifest: Manifest | None) -> dict[str, Callable
     code_dir = str(path.parent)
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
+    from slipway.training.shims import PATH as shims
+
+    if shims not in sys.path:  # what SageMaker's containers ship (sagemaker_training…), after what is installed
+        sys.path.append(shims)
     name = "slipway_handlers_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

@@ -137,6 +137,12 @@ class RegistryService:
         work = Path(tempfile.mkdtemp(prefix="model-", dir=self.tmp_dir))
         try:
             folder, original = self._unpack(artifact, work)
+            if not any(p.is_file() for p in folder.rglob("*")):
+                raise InvalidArgument(
+                    f"The model of job {job!r} is empty: nothing to register. Expected the files the job saved in "
+                    "its model folder (SM_MODEL_DIR), e.g. model.joblib, xgboost-model or model.pth.",
+                    {"field": "source", "value": job, "expected": "a model file in the job's model folder"},
+                )
             tar, manifest = self._complete(folder, original, work, onnx, {**(extra_lineage or {}), "job": job})
             return self._store_and_record(name, tar, manifest, {"kind": "job", "job": job}, user, description)
         finally:

@@ -196,6 +196,10 @@ def build_env(paths: JobPaths, job: dict[str, Any], hps: dict[str, Any], base: d
         "SLIPWAY_METRICS_FILE": str(paths.metrics),
         **private_env(paths),
     })
+    # Stand-ins for modules SageMaker's containers ship (sagemaker_training…), last: an installed one wins.
+    from slipway.training.shims import PATH as shims
+
+    env["PYTHONPATH"] = os.pathsep.join([*(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p), shims])
     # Keras 3 runs on PyTorch here (the keras extra installs no TensorFlow) unless the user chose a backend.
     env.setdefault("KERAS_BACKEND", "torch")
     for c in channels:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from slipway.training.hyperparameters import Param, validate_hyperparameters
+from slipway.training.hyperparameters import Hyperparameter, validate_hyperparameters
 
 __all__ = ["DEEP_ALGORITHMS", "IMAGE_CLASSIFIER", "SEQUENCE_CLASSIFIER", "DeepAlgorithm"]
 
@@ -27,7 +27,7 @@ class DeepAlgorithm:
     description: str
     problem_type: str
     input_kinds: tuple[str, ...]  # dataset formats it trains on
-    hyperparameters: tuple[Param, ...]
+    hyperparameters: tuple[Hyperparameter, ...]
     search_space: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     framework: str = "pytorch"
 
@@ -46,26 +46,26 @@ class DeepAlgorithm:
         }
 
 
-def _common(epochs: int, batch_size: int, learning_rate: float, dropout: float) -> tuple[Param, ...]:
+def _common(epochs: int, batch_size: int, learning_rate: float, dropout: float) -> tuple[Hyperparameter, ...]:
     return (
-        Param("epochs", int, epochs, "Passes over the training data.", 1, 1000),
-        Param("batch_size", int, batch_size, "Examples per gradient step.", 1, 65536),
-        Param("learning_rate", float, learning_rate, "Step size of the optimizer.", 0.0, 10.0, low_inclusive=False),
-        Param("optimizer", str, "adam", "Optimizer: 'adam', or 'sgd' with momentum 0.9.", choices=OPTIMIZERS),
-        Param("activation", str, "relu", "Activation of the hidden layers.", choices=ACTIVATIONS),
-        Param("dropout", float, dropout, "Dropout rate of the hidden layers.", 0.0, 1.0, high_inclusive=False),
-        Param(
-            "early_stopping_patience", int, 3,
+        Hyperparameter("epochs", "int", epochs, "Passes over the training data.", 1, 1000),
+        Hyperparameter("batch_size", "int", batch_size, "Examples per gradient step.", 1, 65536),
+        Hyperparameter("learning_rate", "float", learning_rate, "Step size of the optimizer.", 0.0, 10.0, low_open=True),
+        Hyperparameter("optimizer", "str", "adam", "Optimizer: 'adam', or 'sgd' with momentum 0.9.", choices=OPTIMIZERS),
+        Hyperparameter("activation", "str", "relu", "Activation of the hidden layers.", choices=ACTIVATIONS),
+        Hyperparameter("dropout", "float", dropout, "Dropout rate of the hidden layers.", 0.0, 1.0, high_open=True),
+        Hyperparameter(
+            "early_stopping_patience", "int", 3,
             "Epochs without improvement of the monitored metric before training stops; 0 never stops early.", 0, 1000,
         ),
-        Param("early_stopping_metric", str, "validation:loss", "Metric watched for early stopping and the best epoch.",
+        Hyperparameter("early_stopping_metric", "str", "validation:loss", "Metric watched for early stopping and the best epoch.",
               choices=MONITORS),
-        Param(
-            "validation_split", float, 0.2,
+        Hyperparameter(
+            "validation_split", "float", 0.2,
             "Share of the training data held out for validation when no validation channel is given.",
-            0.0, 0.5, low_inclusive=False,
+            0.0, 0.5, low_open=True,
         ),
-        Param("seed", int, 0, "Seed of weight initialisation, shuffling and the validation split.", 0, 2**31 - 1),
+        Hyperparameter("seed", "int", 0, "Seed of weight initialisation, shuffling and the validation split.", 0, 2**31 - 1),
     )
 
 
@@ -79,11 +79,11 @@ IMAGE_CLASSIFIER = DeepAlgorithm(
     input_kinds=("image-folder", "npz"),
     hyperparameters=_common(epochs=10, batch_size=64, learning_rate=1e-3, dropout=0.25)
     + (
-        Param("filters", int, 32, "Filters of the first convolution; the second has twice as many.", 1, 1024),
-        Param("kernel_size", int, 3, "Side of the square convolution kernels.", 1, 15),
-        Param("dense_units", int, 128, "Units of the dense layer before the softmax.", 1, 8192),
-        Param("dense_dropout", float, 0.5, "Dropout rate before the softmax layer.", 0.0, 1.0, high_inclusive=False),
-        Param("image_size", int, 0,
+        Hyperparameter("filters", "int", 32, "Filters of the first convolution; the second has twice as many.", 1, 1024),
+        Hyperparameter("kernel_size", "int", 3, "Side of the square convolution kernels.", 1, 15),
+        Hyperparameter("dense_units", "int", 128, "Units of the dense layer before the softmax.", 1, 8192),
+        Hyperparameter("dense_dropout", "float", 0.5, "Dropout rate before the softmax layer.", 0.0, 1.0, high_open=True),
+        Hyperparameter("image_size", "int", 0,
               "Side length images are resized to; 0 keeps the most common size of the training images.", 0, 1024),
     ),
     search_space={
@@ -107,12 +107,12 @@ SEQUENCE_CLASSIFIER = DeepAlgorithm(
     input_kinds=("text-folder",),
     hyperparameters=_common(epochs=15, batch_size=32, learning_rate=5e-3, dropout=0.2)
     + (
-        Param("embedding_dim", int, 64, "Size of the word vectors.", 1, 4096),
-        Param("lstm_units", int, 64, "Units of the LSTM layer.", 1, 4096),
-        Param("dense_units", int, 0, "Units of a hidden dense layer after the LSTM; 0 for none.", 0, 8192),
-        Param("max_length", int, 200, "Tokens kept per text; longer texts are truncated.", 1, 100000),
-        Param("max_vocab", int, 20000, "Most frequent training tokens kept in the vocabulary.", 10, 10_000_000),
-        Param("min_count", int, 1, "Occurrences a token needs in the training data to enter the vocabulary.",
+        Hyperparameter("embedding_dim", "int", 64, "Size of the word vectors.", 1, 4096),
+        Hyperparameter("lstm_units", "int", 64, "Units of the LSTM layer.", 1, 4096),
+        Hyperparameter("dense_units", "int", 0, "Units of a hidden dense layer after the LSTM; 0 for none.", 0, 8192),
+        Hyperparameter("max_length", "int", 200, "Tokens kept per text; longer texts are truncated.", 1, 100000),
+        Hyperparameter("max_vocab", "int", 20000, "Most frequent training tokens kept in the vocabulary.", 10, 10_000_000),
+        Hyperparameter("min_count", "int", 1, "Occurrences a token needs in the training data to enter the vocabulary.",
               1, 1000),
     ),
     search_space={

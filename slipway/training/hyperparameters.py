@@ -1,146 +1,179 @@
-"""Declared hyperparameters and the one function that validates them with uniform messages.
+"""Declared hyperparameters and the one validator every built-in uses (scikit-learn, boosters, networks).
 
-Values may arrive as strings (`--hp epochs=5`, SageMaker's hyperparameters.json), so
-`validate_hyperparameters` coerces before it checks types and ranges.
+Values may arrive as strings (`--hp epochs=5`, SageMaker's hyperparameters.json), so ``coerce_hyperparameter``
+coerces before it checks types, ranges and choices. One message shape everywhere: "The 'epochs'
+hyperparameter of image-classifier must be an int in the range [1, 1000]. Got 0 instead."
+Standard library only: the server lists and validates declarations without importing any framework.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from slipway.errors import InvalidArgument
 
-__all__ = ["Param", "validate_hyperparameters"]
+__all__ = ["Hyperparameter", "coerce_hyperparameter", "suggest", "validate_hyperparameters"]
 
-_TYPE_NAMES = {int: "an int", float: "a float", str: "a str", bool: "a bool"}
+_TYPE_WORDS = {"int": "an int", "float": "a float", "str": "a str", "bool": "a bool"}
 
 
 @dataclass(frozen=True)
-class Param:
-    """One hyperparameter: its type, default, allowed range or choices, and what it does."""
+class Hyperparameter:
+    """One hyperparameter. ``low``/``high`` bound numbers (None: unbounded); ``*_open`` excludes the bound."""
 
     name: str
-    type: type
+    type: str  # int | float | str | bool
     default: Any
-    description: str
+    help: str = ""
     low: float | None = None
     high: float | None = None
-    low_inclusive: bool = True
-    high_inclusive: bool = True
+    low_open: bool = False
+    high_open: bool = False
     choices: tuple[Any, ...] | None = None
+    nullable: bool = False  # None is accepted (e.g. max_depth=None: unlimited)
+    pattern: str | None = None  # str values must match this regex
+    pattern_text: str = ""  # how the pattern reads in messages: "comma-separated ints"
 
-    def constraint(self) -> str:
-        """The expectation in words: "an int in the range [1, 1000]"."""
+    def describe(self) -> str:
+        """``an int in the range [1, inf)`` / ``a str among {'l1', 'l2'}``: used in every message."""
+        word = _TYPE_WORDS[self.type]
         if self.choices is not None:
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        kind = _TYPE_NAMES[self.type]
-        if self.low is None and self.high is None:
-            return kind
-        left = "[" if self.low_inclusive and self.low is not None else "("
-        right = "]" if self.high_inclusive and self.high is not None else ")"
-        low = "-inf" if self.low is None else _num(self.low)
-        high = "inf" if self.high is None else _num(self.high)
-        return f"{kind} in the range {left}{low}, {high}{right}"
+            text = f"{word} among {{{', '.join(repr(c) for c in self.choices)}}}"
+        elif self.type in ("int", "float"):
+            lo = "-inf" if self.low is None else _num(self.low)
+            hi = "inf" if self.high is None else _num(self.high)
+            left = "(" if self.low is None or self.low_open else "["
+            right = ")" if self.high is None or self.high_open else "]"
+            text = f"{word} in the range {left}{lo}, {hi}{right}"
+        elif self.pattern_text:
+            text = f"{word} of {self.pattern_text}"
+        else:
+            text = word
+        return text + (" or None" if self.nullable else "")
+
+    def range_text(self) -> str:
+        if self.choices is not None:
+            return ", ".join(str(c) for c in self.choices)
+        if self.type in ("int", "float"):
+            return self.describe().split(" in the range ", 1)[1].removesuffix(" or None")
+        return ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "type": self.type.__name__,
-            "default": self.default,
-            "range": None if self.choices is not None else [self.low, self.high],
-            "choices": list(self.choices) if self.choices is not None else None,
-            "constraint": self.constraint(),
-            "description": self.description,
+            "name": self.name, "type": self.type, "default": self.default, "range": self.range_text(),
+            "choices": list(self.choices) if self.choices is not None else None, "help": self.help,
+            "nullable": self.nullable,
         }
 
 
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
-def _coerce(param: Param, value: Any) -> Any:
-    """Turn `value` into `param.type` when it is unambiguous; otherwise return it unchanged."""
-    if param.type is bool:
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-            return value.strip().lower() in ("true", "1")
-        return value
-    if isinstance(value, bool):
-        return value  # never let True pass as 1
-    if param.type is int:
-        if isinstance(value, str):
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def suggest(name: str, known: list[str]) -> str:
+    """`` Did you mean 'x'?`` for the nearest known name, or nothing."""
+    same_case = [k for k in known if k.lower() == name.lower()]
+    close = same_case or difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _bad(algo: str, h: Hyperparameter, value: Any) -> InvalidArgument:
+    return InvalidArgument(
+        f"The {h.name!r} hyperparameter of {algo} must be {h.describe()}. Got {value!r} instead.",
+        {"field": f"hyperparameters.{h.name}", "value": value if isinstance(value, (int, float, str, bool)) else str(value),
+         "expected": h.describe()},
+    )
+
+
+def coerce_hyperparameter(algo: str, h: Hyperparameter, value: Any) -> Any:
+    """``value`` (typed, or a string from the command line) as ``h.type``, or InvalidArgument."""
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and h.nullable):
+        if h.nullable:
+            return None
+        raise _bad(algo, h, value)
+    out: Any
+    if h.type == "bool":
+        if isinstance(value, bool):
+            out = value
+        elif isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            out = value.lower() in ("true", "1", "yes")
+        else:
+            raise _bad(algo, h, value)
+    elif h.type == "int":
+        if isinstance(value, bool):
+            raise _bad(algo, h, value)
+        if isinstance(value, int):
+            out = value
+        elif isinstance(value, float) and value.is_integer():
+            out = int(value)
+        elif isinstance(value, str):
             try:
-                return int(value.strip())
+                out = int(value.strip())
             except ValueError:
-                try:
+                try:  # "64.0": a whole number written as a float (SageMaker passes every value as a string)
                     as_float = float(value.strip())
                 except ValueError:
-                    return value
-                return int(as_float) if as_float.is_integer() else value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return value
-    if param.type is float:
-        if isinstance(value, str):
+                    raise _bad(algo, h, value) from None
+                if not as_float.is_integer():
+                    raise _bad(algo, h, value) from None
+                out = int(as_float)
+        else:
+            raise _bad(algo, h, value)
+    elif h.type == "float":
+        if isinstance(value, bool):
+            raise _bad(algo, h, value)
+        if isinstance(value, (int, float)):
+            out = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value.strip())
+                out = float(value.strip())
             except ValueError:
-                return value
-        if isinstance(value, int):
-            return float(value)
-        return value
-    if param.type is str and isinstance(value, str):
-        return value.strip()
-    return value
+                raise _bad(algo, h, value) from None
+        else:
+            raise _bad(algo, h, value)
+        if not math.isfinite(out):
+            raise _bad(algo, h, value)
+    else:
+        if not isinstance(value, str):
+            raise _bad(algo, h, value)
+        out = value.strip()
+    if h.choices is not None and out not in h.choices:
+        raise _bad(algo, h, value)
+    if h.pattern is not None and not re.fullmatch(h.pattern, out):
+        raise _bad(algo, h, value)
+    if h.type in ("int", "float"):
+        if h.low is not None and (out < h.low or (h.low_open and out == h.low)):
+            raise _bad(algo, h, value)
+        if h.high is not None and (out > h.high or (h.high_open and out == h.high)):
+            raise _bad(algo, h, value)
+    return out
 
 
-def _valid(param: Param, value: Any) -> bool:
-    if param.type is bool:
-        return isinstance(value, bool)
-    if param.type in (int, float):
-        if isinstance(value, bool) or not isinstance(value, param.type):
-            return False
-        if param.type is float and not math.isfinite(value):
-            return False
-    elif not isinstance(value, param.type):
-        return False
-    if param.choices is not None:
-        return value in param.choices
-    if param.low is not None and (value < param.low or (value == param.low and not param.low_inclusive)):
-        return False
-    if param.high is not None and (value > param.high or (value == param.high and not param.high_inclusive)):
-        return False
-    return True
-
-
-def validate_hyperparameters(
-    params: tuple[Param, ...], values: Mapping[str, Any] | None, owner: str
-) -> dict[str, Any]:
-    """Return every hyperparameter of `owner` with defaults filled in, or raise InvalidArgument.
-
-    Messages follow one shape: "The 'epochs' hyperparameter of image-classifier must be
-    an int in the range [1, 1000]. Got 0 instead."
-    """
-    by_name = {p.name: p for p in params}
-    out = {p.name: p.default for p in params}
-    for name, raw in (values or {}).items():
-        param = by_name.get(name)
-        if param is None:
-            close = difflib.get_close_matches(name, list(by_name), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
+def validate_hyperparameters(params: tuple[Hyperparameter, ...], values: Mapping[str, Any] | None,
+                             owner: str) -> dict[str, Any]:
+    """Every hyperparameter of ``owner`` with defaults overlaid by ``values``, each coerced and checked;
+    unknown names are refused with the nearest known one."""
+    by_name = {h.name: h for h in params}
+    known = list(by_name)
+    out = {h.name: h.default for h in params}
+    for name, value in (values or {}).items():
+        h = by_name.get(name)
+        if h is None:
+            listed = ", ".join(known) or "none"
             raise InvalidArgument(
-                f"Unknown hyperparameter '{name}' for {owner}.{hint} Expected one of: "
-                f"{', '.join(sorted(by_name))}.",
-                {"field": f"hyperparameters.{name}", "value": raw, "expected": sorted(by_name)},
+                f"{owner} has no hyperparameter {name!r}.{suggest(name, known)} "
+                f"Its hyperparameters are: {listed}. See `slipway algorithms show {owner}`.",
+                {"field": f"hyperparameters.{name}", "value": name, "expected": known},
             )
-        value = _coerce(param, raw)
-        if not _valid(param, value):
-            raise InvalidArgument(
-                f"The '{name}' hyperparameter of {owner} must be {param.constraint()}. Got {raw!r} instead.",
-                {"field": f"hyperparameters.{name}", "value": raw, "expected": param.constraint()},
-            )
-        out[name] = value
+        out[name] = coerce_hyperparameter(owner, h, value)
     return out

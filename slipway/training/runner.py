@@ -93,6 +93,12 @@ def _missing_module_hint(module: str) -> str:
         extra = _EXTRAS[top]
         return (f"The script imports {top}, but the '{extra}' extra is not installed where the job ran: install it "
                 f"with `pip install 'slipway[{extra}]'` (or list {top} in the source folder's requirements.txt).")
+    from slipway.training.shims import PROVIDED
+
+    if top in PROVIDED:  # Slipway's stand-in is there, but not the part the script needs
+        return (f"The script imports {module}, which Slipway's stand-in for {top} does not have (it provides "
+                f"{PROVIDED[top]}): add `{_CONTAINER_PACKAGES.get(top, top.replace('_', '-'))}` to requirements.txt "
+                "in the source folder (the installed package replaces the stand-in).")
     if top in _CONTAINER_PACKAGES:
         return (f"The script imports {top}, which SageMaker's framework containers ship but this machine does not "
                 f"have: add `{_CONTAINER_PACKAGES[top]}` to requirements.txt in the source folder (it is installed "

@@ -156,3 +156,15 @@ def test_register_from_job_records_the_job_and_its_datasets(platform, tmp_path: 
     assert refs == {("dataset_version", "cancer:1", "train"), ("job", "cancer-lr", "created_by")}
     with pytest.raises(InvalidArgument, match="job name"):
         platform.registry.register_from_job("cancer", "bad/job", tar)
+
+    empty = tmp_path / "empty-model"
+    (empty / "sub").mkdir(parents=True)  # folders, but no file
+    pack_artifact(empty, tmp_path / "empty.tar.gz")
+    for artifact in (empty, tmp_path / "empty.tar.gz"):
+        with pytest.raises(InvalidArgument) as info:
+            platform.registry.register_from_job("cancer", "empty-job", artifact)
+        assert info.value.status_code == 400
+        assert info.value.message.startswith("The model of job 'empty-job' is empty: nothing to register. "
+                                             "Expected the files the job saved in its model folder (SM_MODEL_DIR)")
+        assert info.value.details == {"field": "source", "value": "empty-job",
+                                      "expected": "a model file in the job's model folder"}

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import orjson
 import pytest
 
 from slipway.client import Client
@@ -27,6 +26,7 @@ from io import StringIO
 import joblib
 import numpy as np
 import pandas as pd
+from sagemaker_training import environment  # the toolkit SageMaker's containers ship, imported by the replica too
 from sklearn.tree import DecisionTreeClassifier
 
 
@@ -51,6 +51,7 @@ def predict_fn(input_data, model):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--max_leaf_nodes", type=int, default=-1)
+    parser.add_argument("--n-jobs", type=int, default=environment.Environment().num_cpus)
     parser.add_argument("--model-dir", type=str, default=os.environ.get("SM_MODEL_DIR"))
     parser.add_argument("--train", type=str, default=os.environ.get("SM_CHANNEL_TRAIN"))
     args = parser.parse_args()
@@ -82,6 +83,53 @@ if __name__ == "__main__":
     params = {"max_depth": args.max_depth, "eta": args.eta, "objective": args.objective}
     booster = xgb.train(params, dtrain, num_boost_round=args.num_round)
     booster.save_model(os.path.join(args.model_dir, "xgboost-model"))
+"""
+
+# As SageMaker's XGBoost script examples do: the container's own modules read the channels, a pickled Booster.
+XGBOOST_CONTAINER_TRAIN = """
+import argparse, json, os, pickle
+
+import xgboost as xgb
+from sagemaker_containers import entry_point
+from sagemaker_xgboost_container import distributed
+from sagemaker_xgboost_container.data_utils import get_dmatrix
+
+
+def _xgb_train(params, dtrain, evals, num_boost_round, model_dir, is_master):
+    booster = xgb.train(params=params, dtrain=dtrain, evals=evals, num_boost_round=num_boost_round)
+    if is_master:
+        pickle.dump(booster, open(model_dir + "/xgboost-model", "wb"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max_depth", type=int)
+    parser.add_argument("--eta", type=float)
+    parser.add_argument("--objective", type=str)
+    parser.add_argument("--num_round", type=int)
+    parser.add_argument("--model_dir", type=str, default=os.environ.get("SM_MODEL_DIR"))
+    parser.add_argument("--train", type=str, default=os.environ.get("SM_CHANNEL_TRAIN"))
+    parser.add_argument("--validation", type=str, default=os.environ.get("SM_CHANNEL_VALIDATION"))
+    parser.add_argument("--sm_hosts", type=str, default=os.environ.get("SM_HOSTS"))
+    parser.add_argument("--sm_current_host", type=str, default=os.environ.get("SM_CURRENT_HOST"))
+    args, _ = parser.parse_known_args()
+    dtrain = get_dmatrix(args.train, "libsvm")
+    dval = get_dmatrix(args.validation, "libsvm")
+    params = {"max_depth": args.max_depth, "eta": args.eta, "objective": args.objective}
+    train_args = dict(params=params, dtrain=dtrain, evals=[(dtrain, "train")], num_boost_round=args.num_round,
+                      model_dir=args.model_dir)
+    hosts = json.loads(args.sm_hosts)
+    if len(hosts) > 1:
+        entry_point._wait_hostname_resolution()
+        distributed.rabit_run(exec_fun=_xgb_train, args=train_args, include_in_training=True, hosts=hosts,
+                              current_host=args.sm_current_host, update_rabit_args=True)
+    else:
+        assert dval is None  # no validation channel
+        _xgb_train(is_master=True, **train_args)
+
+
+def model_fn(model_dir):
+    return pickle.load(open(os.path.join(model_dir, "xgboost-model"), "rb"))
 """
 
 
@@ -154,20 +202,35 @@ def test_xgboost_script_model_serves_scores_with_the_container_defaults(c: Clien
     assert c.endpoints.deploy("xgb-ep", model.ref).status == "InService"
 
     rows = "\n".join(",".join(map(str, r)) for r in x[:4])
+    # As SageMaker's XGBoost script-mode container answers: one score per CSV line, a bare JSON array.
     scores = [float(v) for v in c.endpoints.invoke("xgb-ep", data=rows, content_type="text/csv",
-                                                   accept="text/csv").strip().split(",")]
+                                                   accept="text/csv").splitlines()]
     assert len(scores) == 4 and all(0 <= s <= 1 for s in scores)
     assert [s > 0.5 for s in scores] == list(x[:4, 0] + x[:4, 1] > 0)
-    as_json = c.endpoints.invoke("xgb-ep", data=rows, content_type="text/csv")
-    assert [p["score"] for p in as_json["predictions"]] == pytest.approx(scores, abs=1e-6)
+    assert c.endpoints.invoke("xgb-ep", data=rows, content_type="text/csv") == pytest.approx(scores, abs=1e-6)
     libsvm = "\n".join(" ".join(f"{j}:{v}" for j, v in enumerate(r)) for r in x[:4])
-    assert [p["score"] for p in c.endpoints.invoke("xgb-ep", data=libsvm, content_type="text/libsvm")[
-        "predictions"]] == pytest.approx(scores, abs=1e-6)
+    assert c.endpoints.invoke("xgb-ep", data=libsvm, content_type="text/libsvm") == pytest.approx(scores, abs=1e-6)
     answer = c.endpoints.invoke_raw("xgb-ep", npy(x[:4]), "application/x-npy", "application/x-npy")
     assert np.load(io.BytesIO(answer.content)) == pytest.approx(scores, abs=1e-6)
     with pytest.raises(InvalidArgument, match="The rows have 3 features. Expected 4 features per row"):
         c.endpoints.invoke("xgb-ep", data="1,2,3", content_type="text/csv")
-    assert orjson.loads(orjson.dumps(c.endpoints.invoke("xgb-ep", x[:1].tolist())))["predictions"]
+    assert c.endpoints.invoke("xgb-ep", x[:1].tolist()) == pytest.approx(scores[:1], abs=1e-6)
+
+    # The container's own modules (Slipway's stand-ins), a pickled Booster and the entry point's model_fn.
+    svm = tmp_path / "svm" / "train.libsvm"
+    svm.parent.mkdir()
+    y = x[:, 0] * 3 + 1
+    svm.write_text("".join(f"{t} " + " ".join(f"{j + 1}:{v}" for j, v in enumerate(r)) + "\n" for t, r in zip(y, x)))
+    c.datasets.push("svm-train", svm.parent)
+    job = c.jobs.create("xgb-container", script="train.py", framework="xgboost", data={"train": "svm-train:1"},
+                        source_dir=script(tmp_path / "src2", XGBOOST_CONTAINER_TRAIN),
+                        hyperparameters={"max_depth": "3", "eta": "0.5", "objective": "reg:squarederror",
+                                         "num_round": "20"}).wait(timeout=300)
+    assert job.status == "Completed", job.failure_reason
+    assert c.endpoints.deploy("xgbc-ep", c.models.register("xgb-container", "xgbc-model").ref).status == "InService"
+    rows = "\n".join(" ".join(f"{j + 1}:{v}" for j, v in enumerate(r)) for r in x[:3])
+    answer = c.endpoints.invoke("xgbc-ep", data=rows, content_type="text/x-libsvm", accept="text/csv")
+    assert [float(v) for v in answer.splitlines()] == pytest.approx(y[:3], abs=1.0)
 
 
 ENV_TRAIN = """

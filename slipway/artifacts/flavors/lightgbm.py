@@ -6,16 +6,16 @@ the estimator predictor, the ONNX export (onnxmltools) and the label mapping see
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slipway.artifacts.flavors import require_extra
-from slipway.artifacts.flavors.estimator import EstimatorPredictor, load_onnx_export
+from slipway.artifacts.flavors.boosters import check_width, export_booster, load_booster, save_booster
+from slipway.artifacts.flavors.estimator import EstimatorPredictor
 from slipway.artifacts.handlers import Defaults
-from slipway.artifacts.manifest import Manifest, Signature, now
+from slipway.artifacts.manifest import Manifest, Signature
 from slipway.errors import InvalidArgument
 
 __all__ = ["EXTRA", "NAME", "LgbBoosterModel", "defaults", "describe", "export_onnx", "load", "load_model", "save"]
@@ -38,12 +38,10 @@ class LgbBoosterModel:
         self.n_features_in_ = int(booster.num_feature())
 
     def raw(self, x: Any) -> np.ndarray:
-        from slipway.artifacts.flavors.xgboost import check_width
-
         arr = np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x, dtype=np.float64)
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
-        check_width(arr.shape[1], self.n_features_in_)
+        check_width(arr.shape[1], self.n_features_in_, "LightGBM")
         return np.asarray(self.booster.predict(arr))
 
     def predict_proba(self, x: Any) -> np.ndarray:
@@ -113,41 +111,17 @@ def save(model: Any, folder: Path | str, *, metrics: dict[str, float] | None = N
          labels: list[str] | None = None, samples: Any = None) -> Manifest:
     """A Booster (or the booster of an LGBM estimator) as ``model.txt`` with its manifest."""
     require_extra(NAME, "A LightGBM model")
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     booster = getattr(model, "booster_", model)
-    booster.save_model(str(out / MODEL_FILE))
-    problem, signature = describe(booster)
-    if feature_names is not None:
-        signature = Signature.tabular(feature_names, signature.labels)
-    if labels is not None and signature.labels is not None:
-        signature.labels = [str(x) for x in labels]
-    if samples is not None:
-        from slipway.artifacts.onnx_runtime import SAMPLES_FILE
-
-        rows = np.asarray(getattr(samples, "to_numpy", lambda: samples)(), dtype=np.float64)[:64]
-        (out / SAMPLES_FILE).write_text(json.dumps(rows.tolist()))
-    manifest = Manifest(NAME, MODEL_FILE, problem, signature, dict(metrics or {}), dict(lineage or {}), now())
-    manifest.write(out)
-    return manifest
+    return save_booster(NAME, MODEL_FILE, folder, lambda path: booster.save_model(str(path)), booster, describe,
+                        metrics=metrics, lineage=lineage, feature_names=feature_names, labels=labels, samples=samples)
 
 
 def load(folder: Path, manifest: Manifest, *, onnx: bool = True, device: str | None = None) -> EstimatorPredictor:
-    folder = Path(folder)
-    est = as_estimator(load_model(folder / (manifest.model_file or MODEL_FILE)))
-    fast = load_onnx_export(folder, manifest) if onnx else None
-    return EstimatorPredictor(NAME, est, manifest, onnx=fast, runtime="lightgbm")
+    return load_booster(NAME, folder, manifest, MODEL_FILE, load_model, as_estimator, onnx=onnx)
 
 
 def export_onnx(folder: Path, manifest: Manifest) -> dict[str, Any]:
-    try:
-        import onnxmltools  # noqa: F401
-    except ImportError:
-        return {"verified": False, "reason": "onnxmltools is not installed (pip install 'slipway[lightgbm]')"}
-    from slipway.artifacts.onnx_runtime import export_estimator
-
-    est = as_estimator(load_model(folder / (manifest.model_file or MODEL_FILE)))
-    return export_estimator(folder, manifest, est, _convert)
+    return export_booster(folder, manifest, MODEL_FILE, load_model, as_estimator, _convert, EXTRA)
 
 
 def _convert(est: Any, n_features: int, dtype: Any, classifier: bool) -> bytes:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from slipway.artifacts.flavors import require_extra
-from slipway.artifacts.flavors.estimator import EstimatorPredictor, load_onnx_export
+from slipway.artifacts.flavors.boosters import check_width, export_booster, load_booster, save_booster
+from slipway.artifacts.flavors.estimator import EstimatorPredictor
 from slipway.artifacts.handlers import Defaults
-from slipway.artifacts.manifest import Manifest, Signature, now
+from slipway.artifacts.manifest import Manifest, Signature
 from slipway.errors import InvalidArgument
 
 __all__ = ["EXTRA", "NAME", "BoosterModel", "defaults", "describe", "export_onnx", "load", "load_model", "save"]
@@ -58,7 +59,7 @@ class BoosterModel:
         return xgb.DMatrix(arr)
 
     def raw(self, x: Any) -> np.ndarray:
-        return np.asarray(self.booster.predict(self._matrix(x)))
+        return np.asarray(self.booster.predict(self._matrix(x), validate_features=False))
 
     def predict_proba(self, x: Any) -> np.ndarray:
         out = self.raw(x)
@@ -75,13 +76,6 @@ class BoosterModel:
         if self.objective == "multi:softprob":
             return out.argmax(axis=1)  # type: ignore[no-any-return]
         return out
-
-
-def check_width(got: int, expected: int) -> None:
-    if expected and got != expected:
-        raise InvalidArgument(
-            f"The rows have {got} features. Expected {expected} features per row (the number the XGBoost model "
-            "was trained on).", {"field": "instances", "value": got, "expected": expected})
 
 
 def load_model(path: Path) -> Any:
@@ -140,43 +134,23 @@ def save(model: Any, folder: Path | str, *, metrics: dict[str, float] | None = N
     require_extra(NAME, "An XGBoost model")
     import xgboost as xgb
 
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
     booster = model.get_booster() if isinstance(model, xgb.XGBModel) else model
-    booster.save_model(str(out / "model.json"))
-    (out / "model.json").replace(out / MODEL_FILE)
-    problem, signature = describe(booster)
-    if feature_names is not None:
-        signature = Signature.tabular(feature_names, signature.labels)
-    if labels is not None and signature.labels is not None:
-        signature.labels = [str(x) for x in labels]
-    if samples is not None:
-        from slipway.artifacts.onnx_runtime import SAMPLES_FILE
 
-        rows = np.asarray(getattr(samples, "to_numpy", lambda: samples)(), dtype=np.float64)[:64]
-        (out / SAMPLES_FILE).write_text(json.dumps(rows.tolist()))
-    manifest = Manifest(NAME, MODEL_FILE, problem, signature, dict(metrics or {}), dict(lineage or {}), now())
-    manifest.write(out)
-    return manifest
+    def write(path: Path) -> None:  # the .json suffix picks the JSON format; SageMaker's name has none
+        booster.save_model(str(path.with_suffix(".json")))
+        path.with_suffix(".json").replace(path)
+
+    return save_booster(NAME, MODEL_FILE, folder, write, booster, describe, metrics=metrics, lineage=lineage,
+                        feature_names=feature_names, labels=labels, samples=samples)
 
 
 def load(folder: Path, manifest: Manifest, *, onnx: bool = True, device: str | None = None) -> EstimatorPredictor:
-    folder = Path(folder)
-    est = as_estimator(load_model(folder / (manifest.model_file or MODEL_FILE)))
-    fast = load_onnx_export(folder, manifest) if onnx else None
-    return EstimatorPredictor(NAME, est, manifest, onnx=fast, runtime="xgboost")
+    return load_booster(NAME, folder, manifest, MODEL_FILE, load_model, as_estimator, onnx=onnx)
 
 
 def export_onnx(folder: Path, manifest: Manifest) -> dict[str, Any]:
-    """onnxmltools converts Boosters with tree objectives; the export is verified like any tabular model's."""
-    try:
-        import onnxmltools  # noqa: F401
-    except ImportError:
-        return {"verified": False, "reason": "onnxmltools is not installed (pip install 'slipway[xgboost]')"}
-    from slipway.artifacts.onnx_runtime import export_estimator
-
-    est = as_estimator(load_model(folder / (manifest.model_file or MODEL_FILE)))
-    return export_estimator(folder, manifest, est, _convert)
+    """onnxmltools converts Boosters with tree objectives."""
+    return export_booster(folder, manifest, MODEL_FILE, load_model, as_estimator, _convert, EXTRA)
 
 
 def _convert(est: Any, n_features: int, dtype: Any, classifier: bool) -> bytes:
@@ -250,23 +224,6 @@ def _libsvm(text: str) -> Any:
     return xgb.DMatrix(arr, missing=np.nan)
 
 
-def encode_scores(prediction: Any, accept: str) -> tuple[bytes, str]:
-    """As the XGBoost container answers: CSV one line of comma-separated scores; JSON ``{"predictions":
-    [{"score": …}]}``; .npy the array."""
-    import orjson
-
-    from slipway.serving.payloads import accept_media, encode_array, jsonable
-
-    kind = accept_media(accept, ("application/json", "text/csv", "application/x-npy"))
-    arr = np.asarray(prediction)
-    if kind == "application/json":
-        return orjson.dumps({"predictions": [{"score": jsonable(v)} for v in arr]}), kind
-    if kind == "text/csv":
-        rows = arr.reshape(1, -1) if arr.ndim <= 1 else arr
-        return ("\n".join(",".join(repr(float(v)) for v in row) for row in rows) + "\n").encode(), kind
-    return encode_array(arr, kind)
-
-
 def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
     require_extra(NAME, "An XGBoost model")
 
@@ -278,8 +235,12 @@ def defaults(manifest: Manifest, device: str | None = None) -> Defaults:
 
         if isinstance(model, xgb.Booster):
             check_width(data.num_col(), int(model.num_features()))
-            return model.predict(data)
+            # As the container does: a Booster trained on a DataFrame has feature names a request has not.
+            return model.predict(data, validate_features=False)
         x = data.get_data().toarray() if isinstance(data, xgb.DMatrix) else data
         return model.predict_proba(x) if hasattr(model, "predict_proba") else model.predict(x)
 
-    return Defaults(model_fn, decode_matrix, predict_fn, encode_scores)
+    from slipway.serving.payloads import encode_array
+
+    # As the script-mode container's default output_fn: the scores themselves, a bare JSON array, one CSV line each.
+    return Defaults(model_fn, decode_matrix, predict_fn, encode_array)

@@ -219,3 +219,21 @@ def test_tabular_exports_verify_and_serve_alike(name: str, tmp_path: Path) -> No
     assert fast.runtime == "onnxruntime" and plain.runtime != "onnxruntime"
     check(fast.predict(ROWS))
     assert [p["label"] for p in fast.predict(X.tolist())] == [p["label"] for p in plain.predict(X.tolist())]
+
+
+def test_xgboost_container_defaults_serve_a_booster_trained_on_named_columns(tmp_path: Path) -> None:
+    """A Booster trained on a DataFrame has feature names; requests have none. The container does not check."""
+    xgb = pytest.importorskip("xgboost")
+    import pandas as pd
+
+    from slipway.artifacts.flavors.xgboost import decode_matrix, defaults
+
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(4)])
+    booster = xgb.train({"objective": "reg:squarederror"}, xgb.DMatrix(frame, label=Y), num_boost_round=3)
+    assert booster.feature_names == ["c0", "c1", "c2", "c3"]
+    d = defaults(Manifest("xgboost", "xgboost-model", signature=Signature("array")))
+    rows = "\n".join(",".join(map(str, r)) for r in X[:3])
+    out = d.predict_fn(decode_matrix(rows, "text/csv"), booster)
+    assert out == pytest.approx(booster.predict(xgb.DMatrix(frame.iloc[:3])), abs=1e-6)
+    with pytest.raises(InvalidArgument, match="The rows have 3 features. Expected 4"):
+        d.predict_fn(decode_matrix("1,2,3", "text/csv"), booster)

@@ -20,8 +20,8 @@ def test_epochs_zero_names_the_range() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("optimizer", "rmsprop", "must be one of 'sgd', 'adam'. Got 'rmsprop' instead."),
-        ("activation", "gelu", "must be one of 'relu', 'leaky_relu', 'tanh', 'sigmoid'. Got 'gelu' instead."),
+        ("optimizer", "rmsprop", "must be a str among {'sgd', 'adam'}. Got 'rmsprop' instead."),
+        ("activation", "gelu", "must be a str among {'relu', 'leaky_relu', 'tanh', 'sigmoid'}. Got 'gelu' instead."),
         ("dropout", 1.0, "must be a float in the range [0, 1). Got 1.0 instead."),
         ("learning_rate", 0, "must be a float in the range (0, 10]. Got 0 instead."),
         ("batch_size", "big", "must be an int in the range [1, 65536]. Got 'big' instead."),
@@ -37,8 +37,23 @@ def test_bad_values_get_uniform_messages(name: str, value: object, expected: str
 
 
 def test_unknown_name_suggests_the_nearest() -> None:
-    with pytest.raises(InvalidArgument, match="Unknown hyperparameter 'epoch' for sequence-classifier. Did you mean 'epochs'"):
+    with pytest.raises(InvalidArgument, match="sequence-classifier has no hyperparameter 'epoch'. Did you mean 'epochs'"):
         SEQUENCE_CLASSIFIER.validate({"epoch": 3})
+
+
+def test_the_networks_and_the_other_built_ins_share_one_validator() -> None:
+    from slipway.algorithms import get_algorithm
+    from slipway.algorithms.base import Hyperparameter
+    from slipway.training import hyperparameters
+
+    assert all(isinstance(p, Hyperparameter) for p in IMAGE_CLASSIFIER.hyperparameters)
+    assert get_algorithm("image-classifier").hyperparameters is IMAGE_CLASSIFIER.hyperparameters
+    assert not hasattr(hyperparameters, "Param")
+    for algo in ("image-classifier", "random-forest"):  # a whole number written as a float, and the same refusal
+        with pytest.raises(InvalidArgument, match=f"of {algo} must be an int in the range .* Got '2.5' instead"):
+            hyperparameters.validate_hyperparameters(get_algorithm(algo).hyperparameters,
+                                                     {"epochs" if algo == "image-classifier" else "n_estimators":
+                                                      "2.5"}, algo)
 
 
 def test_strings_from_the_command_line_are_coerced_and_defaults_filled() -> None:
@@ -69,5 +84,5 @@ def test_every_hyperparameter_is_documented() -> None:
 
     text = (Path(__file__).resolve().parents[3] / "docs" / "deep-learning.md").read_text()
     missing = [f"{a}.{p.name}" for a, spec in DEEP_ALGORITHMS.items() for p in spec.hyperparameters
-               if f"| `{p.name}` | {p.type.__name__} | `{p.default}` |" not in text]
+               if f"| `{p.name}` | {p.type} | `{p.default}` |" not in text]
     assert missing == []
