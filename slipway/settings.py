@@ -108,6 +108,7 @@ class Settings:
     replica_start_timeout: float = 60.0
     drain_timeout: float = 30.0
     replica_orphan_timeout: float = 600.0
+    autoscale_window: float = 3.0  # seconds the autoscaler averages an endpoint's load over
     inspect_timeout: float = 120.0
     inspect_memory_limit_mb: int = 4096
     metrics_flush_interval: float = 10.0

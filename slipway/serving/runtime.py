@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,14 @@ class VariantRoute:
 class Route:
     endpoint: str
     variants: tuple[VariantRoute, ...]
+    scaling: dict[str, Any] | None = None  # autoscaled: the gateway queues while no replica can take a request
 
     def handles(self) -> list[ReplicaHandle]:
         return [r for v in self.variants for r in v.replicas]
+
+    def servable(self) -> bool:
+        """Whether some variant that takes traffic has a replica the gateway has not given up on."""
+        return any(not r.suspect for v in self.variants if v.weight > 0 for r in v.replicas)
 
     def pick(self, target: str | None = None, exclude: frozenset[str] = frozenset()
              ) -> tuple[VariantRoute, ReplicaHandle] | None:
@@ -169,6 +175,8 @@ class ServingRuntime:
         self._standby_lock = threading.Lock()
         self._closed = False
         self._sockets: Path | None = None
+        # Set by the autoscaler: called (from the event loop) when a request waits for a replica of an endpoint.
+        self.on_demand: Callable[[str], None] | None = None
 
     @property
     def gateway(self):  # type: ignore[no-untyped-def]
@@ -182,6 +190,8 @@ class ServingRuntime:
 
     def set_route(self, route: Route) -> None:
         self.routes = {**self.routes, route.endpoint: route}
+        if self._gateway is not None:
+            self._gateway.route_changed(route.endpoint)  # requests waiting for a replica look again
 
     def drop_route(self, endpoint: str) -> None:
         self.routes = {k: v for k, v in self.routes.items() if k != endpoint}

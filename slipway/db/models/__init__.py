@@ -8,6 +8,7 @@ from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
+from slipway.db.models.scaling import ScalingEvent
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
 
@@ -30,6 +31,7 @@ __all__ = [
     "Reference",
     "Replica",
     "Role",
+    "ScalingEvent",
     "Secret",
     "TuningJob",
     "User",
