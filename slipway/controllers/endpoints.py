@@ -265,16 +265,22 @@ class EndpointController(Controller):
         if want > len(handles):
             new: list[ReplicaHandle] = []
             self.starting[name] = want - len(handles)
+
+            def ready(h: ReplicaHandle) -> None:  # routed the moment it answers: queued requests go to it
+                handles.append(h)
+                self.starting[name] -= 1
+                self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
+                self.service.record_cold_start(name, h.model, time.time() - h.started_at)
+                self.service.mark_recovered(name)
+
             try:
                 for _ in range(want - len(handles)):
                     new.append(self._spawn(name, v["name"], v["model"], v.get("serving") or {}))
-                for h in new:  # started together; each is routed the moment it answers
-                    self.runtime.wait_ready([h])
-                    handles.append(h)
-                    self.starting[name] -= 1
-                    self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
-                    self.service.record_cold_start(name, h.model, time.time() - h.started_at)
-                    self.service.mark_recovered(name)
+                failed = self.runtime.wait_each_ready(new, ready)
+                if failed:
+                    log.warning("Endpoint %s: %d new replica(s) did not become ready; stopping them", name,
+                                len(failed))
+                    self._stop(failed)
             except Exception as exc:
                 log.warning("Endpoint %s: scaling out failed: %s", name, exc)
                 self._stop([h for h in new if h not in handles])

@@ -503,6 +503,36 @@ class ServingRuntime:
                     )
                 time.sleep(0.02)
 
+    def wait_each_ready(self, handles: list[ReplicaHandle], on_ready: Callable[[ReplicaHandle], None],
+                        timeout: float | None = None) -> list[ReplicaHandle]:
+        """Call ``on_ready`` for each handle the moment it answers /ping 200, in whatever order they come up.
+
+        Returns the handles that did not (exited, or not ready within ``timeout``); the caller stops them.
+        """
+        deadline = time.monotonic() + (timeout or self.settings.replica_start_timeout)
+        pending = [h for h in handles if h.status == "Starting"]
+        failed: list[ReplicaHandle] = []
+        with httpx.Client(timeout=2.0) as http:
+            while pending and time.monotonic() <= deadline:
+                for h in list(pending):
+                    if not h.alive():
+                        log.warning("Replica %s for %s exited before it was ready: %s", h.replica_id, h.model,
+                                    h.last_words() or f"exit status {h.proc.returncode}")
+                        pending.remove(h)
+                        failed.append(h)
+                        continue
+                    try:
+                        up = http.get(h.url + "/ping").status_code == 200
+                    except httpx.HTTPError:
+                        up = False
+                    if up:
+                        h.status = "Ready"
+                        pending.remove(h)
+                        on_ready(h)
+                if pending:
+                    time.sleep(0.02)
+        return failed + pending
+
     def drain(self, handles: list[ReplicaHandle], timeout: float | None = None) -> None:
         """Wait (bounded) for requests in flight on ``handles`` to finish; they are out of every route."""
         for h in handles:
