@@ -229,9 +229,9 @@ class Gateway:
         """Return when a replica can take the request (at once, nearly always); else wait in the queue."""
         cap = scaling.get("max_concurrency")
 
-        def free() -> bool:
+        def free() -> bool:  # True also when the route went away (deleted): the caller explains at once
             route = self.runtime.routes.get(endpoint)
-            return route is not None and route.servable() and (cap is None or load.in_flight < cap)
+            return route is None or (route.servable() and (cap is None or load.in_flight < cap))
 
         if free():
             return

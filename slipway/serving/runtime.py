@@ -195,6 +195,8 @@ class ServingRuntime:
 
     def drop_route(self, endpoint: str) -> None:
         self.routes = {k: v for k, v in self.routes.items() if k != endpoint}
+        if self._gateway is not None:
+            self._gateway.route_changed(endpoint)
 
     # -- model folders ---------------------------------------------------------------------------
 
