@@ -54,6 +54,7 @@ class EndpointController(Controller):
         # Autoscaled endpoints (spec "scaling"): the count the autoscaler asked for, and replicas on their way.
         self.scaled: dict[str, int] = {}
         self.starting: dict[str, int] = {}
+        self.scale_backoff: dict[str, float] = {}  # after a failed scale-out, no new try before this (monotonic)
 
     @property
     def service(self):  # type: ignore[no-untyped-def]
@@ -249,6 +250,8 @@ class EndpointController(Controller):
     def scale_to(self, endpoint: str, replicas: int) -> bool:
         if self.stopping or endpoint in self.busy or not (self.specs.get(endpoint) or {}).get("scaling"):
             return False
+        if time.monotonic() < self.scale_backoff.get(endpoint, 0.0):
+            return False
         self.scaled[endpoint] = replicas
         self._submit(endpoint, self._scale, endpoint)
         return True
@@ -270,6 +273,7 @@ class EndpointController(Controller):
                 handles.append(h)
                 self.starting[name] -= 1
                 self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
+                self._record_replicas(name)
                 self.service.record_cold_start(name, h.model, time.time() - h.started_at)
                 self.service.mark_recovered(name)
 
@@ -281,9 +285,11 @@ class EndpointController(Controller):
                     log.warning("Endpoint %s: %d new replica(s) did not become ready; stopping them", name,
                                 len(failed))
                     self._stop(failed)
+                    self.scale_backoff[name] = time.monotonic() + 5.0
             except Exception as exc:
                 log.warning("Endpoint %s: scaling out failed: %s", name, exc)
                 self._stop([h for h in new if h not in handles])
+                self.scale_backoff[name] = time.monotonic() + 5.0
             finally:
                 self.starting.pop(name, None)
                 self._record_replicas(name)
