@@ -60,6 +60,7 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "replica_start_timeout": ("float", "60.0", "Seconds a new endpoint replica has to answer /ping before it counts as failed."),
     "drain_timeout": ("float", "30.0", "Seconds an old replica may take to finish in-flight requests during an update."),
     "replica_orphan_timeout": ("float", "600.0", "Seconds endpoint replicas keep serving after their server is gone; a server restarted on the home within that time adopts them."),
+    "autoscale_window": ("float", "3.0", "Seconds the autoscaler averages an autoscaled endpoint's load (requests in flight and queued) over."),
     "inspect_timeout": ("float", "120.0", "Seconds a model's inspection at registration (loading it, its signature, "
                         "the ONNX export and its verification, in a sandboxed child) may take before it gets 400."),
     "inspect_memory_limit_mb": ("int", "4096", "Memory (address space) limit of a model's inspection at registration "
@@ -108,6 +109,7 @@ class Settings:
     replica_start_timeout: float = 60.0
     drain_timeout: float = 30.0
     replica_orphan_timeout: float = 600.0
+    autoscale_window: float = 3.0  # seconds the autoscaler averages an endpoint's load over
     inspect_timeout: float = 120.0
     inspect_memory_limit_mb: int = 4096
     metrics_flush_interval: float = 10.0
@@ -146,7 +148,7 @@ class Settings:
             )
         for name in ("max_payload_bytes", "invocation_timeout", "replica_start_timeout", "drain_timeout",
                      "replica_orphan_timeout", "inspect_timeout", "metrics_flush_interval", "metrics_retention_days",
-                     "capture_max_per_second", "capture_max_bytes", "capture_queue"):
+                     "capture_max_per_second", "capture_max_bytes", "capture_queue", "autoscale_window"):
             if getattr(self, name) <= 0:
                 raise InvalidArgument(
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",

@@ -26,6 +26,51 @@ WaitMsOpt = typer.Option(None, "--max-batch-wait-ms", help="Wait for a fuller ba
 QueueOpt = typer.Option(None, "--max-queue", help="Requests waiting per replica worker before 503 (default 1024).")
 WorkersOpt = typer.Option(None, "--workers", help="Processes per replica sharing its port (default 0: one per core).")
 OnnxOpt = typer.Option(None, "--onnx/--no-onnx", help="Serve the verified ONNX export (default: yes).")
+MinOpt = typer.Option(None, "--min-replicas", help="Autoscale: replicas at least (0: scale to zero when idle).")
+MaxOpt = typer.Option(None, "--max-replicas", help="Autoscale: replicas at most (default 4).")
+TargetOpt = typer.Option(None, "--target-inflight", help="Autoscale: requests in flight per replica to aim for "
+                         "(default 8).")
+InAfterOpt = typer.Option(None, "--scale-in-after", help="Autoscale: stable period before a replica stops "
+                          "(90s, 5m; default 5m).")
+IdleOpt = typer.Option(None, "--idle-to-zero", help="Autoscale with --min-replicas 0: stop the last replica after "
+                       "this long without a request (default 15m).")
+ServerlessOpt = typer.Option(None, "--serverless", help="Zero replicas when idle, a cap on concurrency "
+                             "(min 0; --max-concurrency).")
+ConcurrencyOpt = typer.Option(None, "--max-concurrency", help="Requests in flight at most; more wait in the queue.")
+QueueSizeOpt = typer.Option(None, "--queue-size", help="Requests held while no replica is up (default 1000); "
+                            "more get 429.")
+QueueTimeoutOpt = typer.Option(None, "--queue-timeout", help="How long a held request waits for a replica "
+                               "(30s, 2m; default 60s) before 503.")
+
+
+def _seconds(text: str | None, option: str) -> float | None:
+    """``90``, ``90s``, ``5m``, ``1h`` -> seconds; a clear error naming the option otherwise."""
+    if text is None:
+        return None
+    from slipway.errors import InvalidArgument
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip().lower()
+    unit = units.get(raw[-1:]) if raw else None
+    try:
+        value = float(raw[:-1] if unit else raw) * (unit or 1)
+    except ValueError:
+        raise InvalidArgument(f"{option} {text!r} is not a duration. Expected seconds or a number with s, m, h or d "
+                              "(90s, 5m, 1h).", {"field": option, "value": text}) from None
+    return value
+
+
+def _scaling(min_replicas: int | None, max_replicas: int | None, target_inflight: float | None,
+             scale_in_after: str | None, idle_to_zero: str | None, serverless: bool | None,
+             max_concurrency: int | None, queue_size: int | None, queue_timeout: str | None
+             ) -> dict | None:  # type: ignore[type-arg]
+    given = {"min_replicas": min_replicas, "max_replicas": max_replicas, "target_inflight": target_inflight,
+             "scale_in_after": _seconds(scale_in_after, "--scale-in-after"),
+             "idle_to_zero": _seconds(idle_to_zero, "--idle-to-zero"), "serverless": serverless or None,
+             "max_concurrency": max_concurrency, "queue_size": queue_size,
+             "queue_timeout": _seconds(queue_timeout, "--queue-timeout")}
+    given = {k: v for k, v in given.items() if v is not None}
+    return given or None
 
 
 def _serving(max_batch_size: int | None, max_batch_wait_ms: float | None, max_queue: int | None,
@@ -39,7 +84,29 @@ def _serving(max_batch_size: int | None, max_batch_wait_ms: float | None, max_qu
 def _variants(spec: dict | None) -> str:  # type: ignore[type-arg]
     if not spec:
         return "-"
-    return ", ".join(f"{v['name']}={v['model']} ({v['weight']:g}, x{v['replicas']})" for v in spec["variants"])
+    sc = spec.get("scaling")
+    count = (f"auto {sc['min_replicas']}-{sc['max_replicas']}" if sc else None)
+    return ", ".join(f"{v['name']}={v['model']} ({v['weight']:g}, {count or 'x' + str(v['replicas'])})"
+                     for v in spec["variants"])
+
+
+def _render_scaling(ep: EndpointView) -> None:
+    sc = ep.scaling
+    if sc is None:
+        return
+    st = sc.settings
+    cap = f", at most {st.max_concurrency} in flight" if st.max_concurrency else ""
+    console.print(f"autoscaling: {st.min_replicas}-{st.max_replicas} replicas, target {st.target_inflight:g} in "
+                  f"flight per replica, scale in after {st.scale_in_after:g} s"
+                  + (f", to zero after {st.idle_to_zero:g} s idle" if st.min_replicas == 0 else "") + cap
+                  + f"; queue {st.queue_size} for {st.queue_timeout:g} s", highlight=False)
+    cold = "-" if sc.cold_start_seconds is None else f"{sc.cold_start_seconds:.2f} s"
+    console.print(f"replicas: {sc.replicas} now, {sc.desired} desired; queue depth {sc.queue_depth}, "
+                  f"in flight {sc.in_flight}; 429s {sc.queue_overflows}, 503s {sc.queue_timeouts}; "
+                  f"cold start {cold}", highlight=False)
+    if sc.decisions:
+        table("scaling decisions", ["when", "replicas", "desired", "why"],
+              [[ago(d.at), d.replicas, d.desired, d.reason] for d in sc.decisions])
 
 
 def _render(ep: EndpointView) -> None:
@@ -50,6 +117,7 @@ def _render(ep: EndpointView) -> None:
     console.print(f"serving: {_variants(ep.live)}")
     if ep.desired != ep.live:
         console.print(f"desired: {_variants(ep.desired)}")
+    _render_scaling(ep)
     if ep.replicas:
         table("replicas", ["replica", "variant", "model", "status", "pid", "port", "url"],
               [[r.replica_id, r.variant, r.model, r.status, r.pid, r.port, r.url] for r in ep.replicas])
@@ -66,6 +134,8 @@ def _going_on(name: str, what: str, undo: str) -> str:
 
 def _finish(ep: EndpointView, output: Output, action: str) -> None:
     emit(ep, output, lambda: _render(ep))
+    for warning in ep.warnings:
+        err_console.print(f"[yellow]Warning:[/yellow] {warning}", highlight=False)
     failed = ep.deployments and ep.deployments[0].status == "Failed"
     if ep.status == "Failed" or failed:
         err_console.print(f"[red]Error:[/red] {action} of {ep.name} failed: "
@@ -77,12 +147,17 @@ def _finish(ep: EndpointView, output: Output, action: str) -> None:
 def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
            replicas: int = ReplicasOpt, wait: bool = WaitOpt, max_batch_size: int = BatchOpt,
            max_batch_wait_ms: float = WaitMsOpt, max_queue: int = QueueOpt, workers: int = WorkersOpt,
-           onnx: bool = OnnxOpt, output: Output = OutputOpt) -> None:
-    """Create an endpoint serving a model version (or weighted variants)."""
+           onnx: bool = OnnxOpt, min_replicas: int = MinOpt, max_replicas: int = MaxOpt,
+           target_inflight: float = TargetOpt, scale_in_after: str = InAfterOpt, idle_to_zero: str = IdleOpt,
+           serverless: bool = ServerlessOpt, max_concurrency: int = ConcurrencyOpt, queue_size: int = QueueSizeOpt,
+           queue_timeout: str = QueueTimeoutOpt, output: Output = OutputOpt) -> None:
+    """Create an endpoint serving a model version (or weighted variants), with a fixed count or autoscaled."""
     serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
+    scaling = _scaling(min_replicas, max_replicas, target_inflight, scale_in_after, idle_to_zero, serverless,
+                       max_concurrency, queue_size, queue_timeout)
     with keeps_running(_going_on(name, "deployment", f"remove it: slipway endpoints delete {name}")):
         ep = client(ctx).endpoints.deploy(name, model, variants=variant or None, replicas=replicas, wait=wait,
-                                          serving=serving)
+                                          serving=serving, scaling=scaling)
     _finish(ep, output, "deployment")
 
 
@@ -90,7 +165,11 @@ def deploy(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[s
 def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[str] = VariantOpt,
            replicas: int = ReplicasOpt, wait: bool = WaitOpt, max_batch_size: int = BatchOpt,
            max_batch_wait_ms: float = WaitMsOpt, max_queue: int = QueueOpt, workers: int = WorkersOpt,
-           onnx: bool = OnnxOpt,
+           onnx: bool = OnnxOpt, min_replicas: int = MinOpt, max_replicas: int = MaxOpt,
+           target_inflight: float = TargetOpt, scale_in_after: str = InAfterOpt, idle_to_zero: str = IdleOpt,
+           serverless: bool = ServerlessOpt, max_concurrency: int = ConcurrencyOpt, queue_size: int = QueueSizeOpt,
+           queue_timeout: str = QueueTimeoutOpt,
+           fixed: bool = typer.Option(False, "--fixed", help="Turn autoscaling off (the variants' --replicas)."),
            capture: float = typer.Option(None, "--capture", help="Capture this % of requests and answers "
                                          "(0: off; default 100, up to capture_max_per_second). Alone, it "
                                          "changes nothing else."),
@@ -105,8 +184,11 @@ def update(ctx: typer.Context, name: str, model: str = ModelOpt, variant: list[s
                 f"up to {config.max_bytes} bytes)", highlight=False))
             return
     serving = _serving(max_batch_size, max_batch_wait_ms, max_queue, workers, onnx)
+    scaling = _scaling(min_replicas, max_replicas, target_inflight, scale_in_after, idle_to_zero, serverless,
+                       max_concurrency, queue_size, queue_timeout)
     with keeps_running(_going_on(name, "update", f"undo it: slipway endpoints rollback {name}")):
-        ep = c.endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait, serving=serving)
+        ep = c.endpoints.update(name, model, variants=variant or None, replicas=replicas, wait=wait, serving=serving,
+                                scaling=scaling, fixed=fixed)
     _finish(ep, output, "update")
 
 

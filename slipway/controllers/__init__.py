@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slipway.controllers.autoscale import AutoscaleController
 from slipway.controllers.base import Controller, ControllerManager
 from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, MetricsFlusher, TmpCleaner
@@ -10,8 +11,9 @@ from slipway.controllers.monitors import AlarmEvaluator, BaselineBuilder, Monito
 from slipway.controllers.routes import RouteMirror
 from slipway.controllers.tuning import TuningController
 
-__all__ = ["AlarmEvaluator", "AuditCountFlusher", "BaselineBuilder", "CaptureWriter", "Controller", "ControllerManager", "EndpointController",
-           "JobsController", "MetricsFlusher", "MonitorScheduler", "RouteMirror", "TmpCleaner", "TuningController", "default_controllers"]
+__all__ = ["AlarmEvaluator", "AuditCountFlusher", "AutoscaleController", "BaselineBuilder", "CaptureWriter", "Controller",
+           "ControllerManager", "EndpointController", "JobsController", "MetricsFlusher", "MonitorScheduler", "RouteMirror",
+           "TmpCleaner", "TuningController", "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
@@ -19,5 +21,5 @@ def default_controllers(platform: object) -> list[Controller]:
     endpoints = EndpointController(platform)  # type: ignore[arg-type]
     return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
             endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
-            MetricsFlusher(platform), CaptureWriter(platform),  # type: ignore[arg-type]
+            MetricsFlusher(platform), CaptureWriter(platform), AutoscaleController(platform, endpoints),  # type: ignore[arg-type]
             BaselineBuilder(platform), MonitorScheduler(platform), AlarmEvaluator(platform)]  # type: ignore[arg-type]

@@ -51,6 +51,10 @@ class EndpointController(Controller):
         self.stopping = False
         self._seen_changes = -1
         self._last_full = 0.0
+        # Autoscaled endpoints (spec "scaling"): the count the autoscaler asked for, and replicas on their way.
+        self.scaled: dict[str, int] = {}
+        self.starting: dict[str, int] = {}
+        self.scale_backoff: dict[str, float] = {}  # after a failed scale-out, no new try before this (monotonic)
 
     @property
     def service(self):  # type: ignore[no-untyped-def]
@@ -74,6 +78,8 @@ class EndpointController(Controller):
         for name, hs in adopted.items():
             self.spawned.update(hs)
             st = states[name]
+            if (st.desired or {}).get("scaling"):
+                self.scaled[name] = len(hs)  # the autoscaler carries on from what serves
             self._publish(name, st.live or st.desired, [(h.variant, h) for h in hs])
             self._record_replicas(name)
             log.info("Endpoint %s: adopted %d replica(s) of an earlier server", name, len(hs))
@@ -132,7 +138,7 @@ class EndpointController(Controller):
 
     # -- workers ---------------------------------------------------------------------------------
 
-    def _submit(self, name: str, fn: Callable[[Any], None], st: EndpointState | None) -> None:
+    def _submit(self, name: str, fn: Callable[[Any], None], st: Any) -> None:
         if self.stopping:
             return
         with self.lock:
@@ -143,7 +149,7 @@ class EndpointController(Controller):
         self.workers.append(t)
         t.start()
 
-    def _run(self, name: str, fn: Callable[[Any], None], st: EndpointState | None) -> None:
+    def _run(self, name: str, fn: Callable[[Any], None], st: Any) -> None:
         try:
             fn(st)
         except Exception:
@@ -182,6 +188,10 @@ class EndpointController(Controller):
         self._publish(name, target, placed)
         self.applied[name] = gen
         self._record_replicas(name)  # before the status: whoever sees InService sees the replicas too
+        if target.get("scaling"):  # the deploy's warning compares the queue deadline with this
+            for _, h in placed:
+                if h not in reused:
+                    self.service.record_cold_start(name, h.model, time.time() - h.started_at)
         self.service.mark_succeeded(name, gen, target)
         log.debug("Endpoint %s: generation %s in service %.3f s after the controller took it", name, gen,
                   time.monotonic() - started)
@@ -198,7 +208,7 @@ class EndpointController(Controller):
         new: list[ReplicaHandle] = []
         try:
             for v in spec.get("variants", []):
-                for _ in range(int(v.get("replicas", 1))):
+                for _ in range(self._count(name, spec, v)):
                     options = v.get("serving") or {}
                     match = next((h for h in pool if h.model == v["model"] and h.options == options), None)
                     if match is not None:
@@ -214,6 +224,84 @@ class EndpointController(Controller):
             self._stop(new)
             raise
         return placed, reused
+
+    def _count(self, name: str, spec: dict[str, Any], variant: dict[str, Any]) -> int:
+        """Replicas of a variant: its fixed count, or (autoscaled) the autoscaler's within min..max.
+
+        A new autoscaled endpoint starts one replica even with min_replicas 0: the deploy checks that the
+        model loads and measures its cold start; idle_to_zero stops it later."""
+        scaling = spec.get("scaling")
+        if not scaling:
+            return int(variant.get("replicas", 1))
+        low, high = int(scaling["min_replicas"]), int(scaling["max_replicas"])
+        count = self.scaled.get(name, max(low, 1))
+        self.scaled[name] = min(max(count, low), high)
+        return self.scaled[name]
+
+    # -- autoscaling (slipway.serving.scaling.ReplicaScaler) ---------------------------------------
+
+    def scalable(self) -> list[str]:
+        return [n for n, spec in list(self.specs.items()) if spec.get("scaling")]
+
+    def counts(self, endpoint: str) -> tuple[int, int]:
+        ready = sum(1 for h in self.handles.get(endpoint, []) if h.alive() and h.status == "Ready")
+        return ready, self.starting.get(endpoint, 0)
+
+    def scale_to(self, endpoint: str, replicas: int) -> bool:
+        if self.stopping or endpoint in self.busy or not (self.specs.get(endpoint) or {}).get("scaling"):
+            return False
+        if time.monotonic() < self.scale_backoff.get(endpoint, 0.0):
+            return False
+        self.scaled[endpoint] = replicas
+        self._submit(endpoint, self._scale, endpoint)
+        return True
+
+    def _scale(self, name: str) -> None:
+        """Start or stop replicas of an autoscaled endpoint toward ``scaled``: each new one joins the route as soon
+        as it answers; only ready replicas stop (fewest requests in flight first), out of the route, drained."""
+        spec = self.specs.get(name)
+        if spec is None or not spec.get("scaling") or not spec.get("variants"):
+            return
+        v = spec["variants"][0]
+        want = self.scaled.get(name, 0)
+        handles = [h for h in self.handles.get(name, []) if h.alive()]
+        if want > len(handles):
+            new: list[ReplicaHandle] = []
+            self.starting[name] = want - len(handles)
+
+            def ready(h: ReplicaHandle) -> None:  # routed the moment it answers: queued requests go to it
+                handles.append(h)
+                self.starting[name] -= 1
+                self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
+                self._record_replicas(name)
+                self.service.record_cold_start(name, h.model, time.time() - h.started_at)
+                self.service.mark_recovered(name)
+
+            try:
+                for _ in range(want - len(handles)):
+                    new.append(self._spawn(name, v["name"], v["model"], v.get("serving") or {}))
+                failed = self.runtime.wait_each_ready(new, ready)
+                if failed:
+                    log.warning("Endpoint %s: %d new replica(s) did not become ready; stopping them", name,
+                                len(failed))
+                    self._stop(failed)
+                    self.scale_backoff[name] = time.monotonic() + 5.0
+            except Exception as exc:
+                log.warning("Endpoint %s: scaling out failed: %s", name, exc)
+                self._stop([h for h in new if h not in handles])
+                self.scale_backoff[name] = time.monotonic() + 5.0
+            finally:
+                self.starting.pop(name, None)
+                self._record_replicas(name)
+            return
+        ready = sorted((h for h in handles if h.status == "Ready"), key=lambda h: h.outstanding)
+        victims = ready[:max(0, len(handles) - want)]
+        if not victims:
+            return
+        self._publish(name, spec, [(h.variant, h) for h in handles if h not in victims])
+        self._record_replicas(name)
+        self.runtime.drain(victims)
+        self._stop(victims)
 
     def _spawn(self, endpoint: str, variant: str, model: str, options: dict[str, Any]) -> ReplicaHandle:
         t0 = time.monotonic()
@@ -241,7 +329,7 @@ class EndpointController(Controller):
         )
         self.specs[name] = spec
         self.handles[name] = [h for _, h in placed]
-        self.runtime.set_route(Route(name, variants))
+        self.runtime.set_route(Route(name, variants, spec.get("scaling")))
 
     def _heal(self, st: EndpointState) -> None:
         name = st.name
@@ -283,6 +371,7 @@ class EndpointController(Controller):
             self._stop(handles)
         self.specs.pop(name, None)
         self.applied.pop(name, None)
+        self.scaled.pop(name, None)
         self.service.finish_delete(name)
 
     def _forget(self, _st: None) -> None:

@@ -36,10 +36,51 @@ class VariantSpec(BaseModel):
     serving: ServingOptions = Field(default_factory=ServingOptions)
 
 
+class ScalingSpec(BaseModel):
+    """Autoscaling of an endpoint (docs/serving.md, "Autoscaling and scale to zero").
+
+    With it the variant's ``replicas`` is ignored: the autoscaler keeps the count between ``min_replicas`` and
+    ``max_replicas``. ``min_replicas`` 0 scales to zero when idle; requests then wait in a bounded queue while
+    a replica starts. Rules across fields (min <= max, one variant) are checked by the service (400).
+    """
+
+    min_replicas: int = Field(default=1, ge=0, le=64, description="Replicas at least (0: scale to zero when idle).")
+    max_replicas: int = Field(default=4, ge=1, le=64, description="Replicas at most; not below min_replicas.")
+    target_inflight: float = Field(default=8.0, gt=0, le=100000,
+                                   description="Requests in flight or queued per replica to aim for (above 0).")
+    scale_in_after: float = Field(default=300.0, ge=1, le=86400,
+                                  description="Seconds the load must stay below the current count before a replica "
+                                              "stops (stable period).")
+    idle_to_zero: float = Field(default=900.0, ge=1, le=604800,
+                                description="Seconds without a request before the last replica stops "
+                                            "(only with min_replicas 0).")
+    max_concurrency: int | None = Field(default=None, ge=1, le=100000,
+                                        description="Requests in flight at most across replicas; more wait in the "
+                                                    "queue (serverless). None: no cap.")
+    queue_size: int = Field(default=1000, ge=1, le=100000,
+                            description="Requests held while no replica can take them; more get 429.")
+    queue_timeout: float = Field(default=60.0, gt=0, le=3600,
+                                 description="Seconds a held request waits for a replica before 503.")
+    serverless: bool = Field(default=False, strict=True,
+                             description="Scale to zero when idle, capped by max_concurrency (sets min_replicas 0).")
+
+
 class EndpointRequest(BaseModel):
     variants: list[VariantSpec] = Field(min_length=1, max_length=16, json_schema_extra={
         "contains": {"properties": {"weight": {"exclusiveMinimum": 0}}},  # some variant takes traffic
         "description": "At least one variant with a weight above 0 (the default is 1)."})
+    scaling: ScalingSpec | None = Field(default=None, description="Autoscaling; none: a fixed replica count.")
+
+
+class EndpointUpdate(BaseModel):
+    """PATCH: new variants, new scaling, or both; what is left out stays as it is."""
+
+    variants: list[VariantSpec] | None = Field(default=None, min_length=1, max_length=16, json_schema_extra={
+        "contains": {"properties": {"weight": {"exclusiveMinimum": 0}}},
+        "description": "At least one variant with a weight above 0; leave out to keep the current ones."})
+    scaling: ScalingSpec | None = Field(default=None, description="New autoscaling settings; leave out to keep them.")
+    fixed: bool = Field(default=False, strict=True,
+                        description="Turn autoscaling off (back to the variants' fixed replica counts).")
 
 
 class ReplicaView(BaseModel):
@@ -64,6 +105,28 @@ class DeploymentView(BaseModel):
     finished_at: dt.datetime | None
 
 
+class ScalingDecisionView(BaseModel):
+    at: dt.datetime
+    replicas: int  # serving or starting when it decided
+    desired: int
+    reason: str
+    inputs: dict[str, Any]  # load averaged over the window, in flight, queued, ready, starting, target
+
+
+class ScalingView(BaseModel):
+    """What the autoscaler sees and decided; ``queue_depth``/``in_flight`` are this server's, now."""
+
+    settings: ScalingSpec
+    replicas: int
+    desired: int
+    queue_depth: int = 0
+    in_flight: int = 0
+    queue_overflows: int = 0  # 429s since this server started
+    queue_timeouts: int = 0  # 503s since this server started
+    cold_start_seconds: float | None = None  # the last measured start of a replica of this model
+    decisions: list[ScalingDecisionView] = Field(default_factory=list)  # newest first
+
+
 class EndpointView(BaseModel):
     name: str
     status: str
@@ -76,3 +139,5 @@ class EndpointView(BaseModel):
     created_at: dt.datetime
     created_by: str
     updated_at: dt.datetime
+    scaling: ScalingView | None = None
+    warnings: list[str] = Field(default_factory=list)  # said once, by the call that made the change

@@ -15,6 +15,7 @@ from slipway.schemas import (
     EndpointMetrics,
     EndpointView,
     Page,
+    ScalingSpec,
     ServingOptions,
     VariantSpec,
 )
@@ -62,26 +63,51 @@ def _variants(model: str | None, variants: Sequence[VariantSpec | str] | None, r
     return [s.model_dump() for s in specs]
 
 
+def _scaling(scaling: ScalingSpec | dict[str, Any] | None) -> dict[str, Any] | None:
+    """Only the fields given, so that the server's rules (serverless sets min_replicas 0) see what was asked."""
+    if scaling is None:
+        return None
+    spec = ScalingSpec.model_validate(scaling) if isinstance(scaling, dict) else scaling
+    return spec.model_dump(exclude_unset=True)
+
+
 class Endpoints:
     def __init__(self, api: Api) -> None:
         self._api = api
 
     def deploy(self, name: str, model: str | None = None, *, variants: Sequence[VariantSpec | str] | None = None,
                replicas: int | None = None, wait: bool = True, timeout: float = 300.0,
-               serving: ServingOptions | dict[str, Any] | None = None) -> EndpointView:
-        """``serving``: batching, queue bound, workers, ONNX on/off for every variant (ServingOptions)."""
-        data = self._api.json("POST", f"/api/v1/endpoints/{name}",
-                              json={"variants": _variants(model, variants, replicas, serving)})
-        view = EndpointView.model_validate(data)
-        return self.wait(name, timeout) if wait else view
+               serving: ServingOptions | dict[str, Any] | None = None,
+               scaling: ScalingSpec | dict[str, Any] | None = None) -> EndpointView:
+        """``serving``: batching, queue bound, workers, ONNX on/off for every variant (ServingOptions).
+
+        ``scaling``: autoscaling (ScalingSpec: min/max replicas, target in flight, scale-in delay, idle to zero,
+        serverless with a concurrency cap, the queue while no replica is up); the view's ``warnings`` says
+        when the queue deadline is shorter than the model's measured cold start."""
+        body: dict[str, Any] = {"variants": _variants(model, variants, replicas, serving)}
+        if scaling is not None:
+            body["scaling"] = _scaling(scaling)
+        view = EndpointView.model_validate(self._api.json("POST", f"/api/v1/endpoints/{name}", json=body))
+        return _keep_warnings(view, self.wait(name, timeout)) if wait else view
 
     def update(self, name: str, model: str | None = None, *, variants: Sequence[VariantSpec | str] | None = None,
                replicas: int | None = None, wait: bool = True, timeout: float = 300.0,
-               serving: ServingOptions | dict[str, Any] | None = None) -> EndpointView:
-        data = self._api.json("PATCH", f"/api/v1/endpoints/{name}",
-                              json={"variants": _variants(model, variants, replicas, serving)})
-        view = EndpointView.model_validate(data)
-        return self.wait(name, timeout) if wait else view
+               serving: ServingOptions | dict[str, Any] | None = None,
+               scaling: ScalingSpec | dict[str, Any] | None = None, fixed: bool = False) -> EndpointView:
+        """New variants (a model), new ``scaling``, or ``fixed`` (autoscaling off); what is left out stays."""
+        body: dict[str, Any] = {}
+        if model or variants or (scaling is None and not fixed):
+            body["variants"] = _variants(model, variants, replicas, serving)
+        if scaling is not None:
+            body["scaling"] = _scaling(scaling)
+        if fixed:
+            body["fixed"] = True
+        view = EndpointView.model_validate(self._api.json("PATCH", f"/api/v1/endpoints/{name}", json=body))
+        return _keep_warnings(view, self.wait(name, timeout)) if wait else view
+
+    def scaling(self, name: str) -> Any:
+        """The autoscaler's view of ``name`` (replicas now and desired, queue depth, recent decisions), or None."""
+        return self.get(name).scaling
 
     def rollback(self, name: str, wait: bool = True, timeout: float = 300.0) -> EndpointView:
         view = EndpointView.model_validate(self._api.json("POST", f"/api/v1/endpoints/{name}/rollback"))
@@ -160,3 +186,8 @@ class Endpoints:
         if resp.headers.get("content-type", "").startswith("application/json"):
             return resp.json()
         return resp.text
+
+
+def _keep_warnings(first: EndpointView, last: EndpointView) -> EndpointView:
+    warnings = list(dict.fromkeys([*first.warnings, *last.warnings]))
+    return last.model_copy(update={"warnings": warnings})

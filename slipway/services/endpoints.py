@@ -7,6 +7,7 @@ cannot be deleted from the registry underneath it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,14 +15,26 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from slipway.db import Database, utcnow
-from slipway.db.models import Deployment, Endpoint, Reference, Replica
+from slipway.db.models import Deployment, Endpoint, Reference, Replica, ScalingEvent
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
 from slipway.names import check_name
-from slipway.schemas import DeploymentView, EndpointView, Page, ReplicaView, VariantSpec
+from slipway.schemas import (
+    DeploymentView,
+    EndpointView,
+    Page,
+    ReplicaView,
+    ScalingDecisionView,
+    ScalingSpec,
+    ScalingView,
+    ServingOptions,
+    VariantSpec,
+)
 from slipway.services.registry import RegistryService
 from slipway.settings import Settings
 
-__all__ = ["EndpointService", "EndpointState", "RecordedReplica"]
+__all__ = ["EndpointService", "EndpointState", "RecordedReplica", "SCALING_EVENTS_KEPT"]
+
+SCALING_EVENTS_KEPT = 200  # newest scaling decisions and cold starts kept per endpoint
 
 
 @dataclass(frozen=True)
@@ -60,10 +73,12 @@ class EndpointService:
         # Bumped after every change made through this service, so the controller in the same
         # process reacts at once without reading the database on every pass.
         self.changes = 0
+        # This server's live queue and load of an endpoint (set by the autoscaler; the gateway holds them).
+        self.load_probe: Callable[[str], dict[str, int]] | None = None
 
     # -- desired state ---------------------------------------------------------------------------
 
-    def _spec(self, variants: list[VariantSpec]) -> dict[str, Any]:
+    def _spec(self, variants: list[VariantSpec], scaling: ScalingSpec | None = None) -> dict[str, Any]:
         if not variants:
             raise InvalidArgument("An endpoint needs at least one variant (a model version).", {"field": "variants"})
         names = [v.name for v in variants]
@@ -73,12 +88,39 @@ class EndpointService:
             raise InvalidArgument(f"Variant names must be unique; got {', '.join(names)}.", {"field": "variants"})
         if sum(v.weight for v in variants) <= 0:
             raise InvalidArgument("At least one variant needs a weight above 0.", {"field": "weight"})
+        scaled = self._scaling(scaling, variants) if scaling is not None else None
         out = []
         for v in variants:
             resolved = self.registry.resolve(v.model)
             out.append({"name": v.name, "model": resolved, "requested": v.model, "weight": v.weight,
                         "replicas": v.replicas, "serving": v.serving.model_dump()})
-        return {"variants": out}
+        spec: dict[str, Any] = {"variants": out}
+        if scaled is not None:
+            spec["scaling"] = scaled
+        return spec
+
+    @staticmethod
+    def _scaling(scaling: ScalingSpec, variants: list[VariantSpec]) -> dict[str, Any]:
+        """Rules across the fields of ``scaling`` (one field each is checked by its schema)."""
+        given = scaling.model_fields_set
+        if scaling.serverless:
+            if "min_replicas" in given and scaling.min_replicas > 0:
+                raise InvalidArgument(
+                    f"A serverless endpoint scales to zero: min_replicas must be 0 (or left out), got "
+                    f"{scaling.min_replicas}.", {"field": "min_replicas", "value": scaling.min_replicas,
+                                                 "expected": 0})
+            scaling = scaling.model_copy(update={"min_replicas": 0})
+        if scaling.min_replicas > scaling.max_replicas:
+            raise InvalidArgument(
+                f"min_replicas {scaling.min_replicas} is above max_replicas {scaling.max_replicas}; expected "
+                "min_replicas <= max_replicas.",
+                {"field": "min_replicas", "value": scaling.min_replicas, "max_replicas": scaling.max_replicas})
+        if len(variants) != 1:
+            raise InvalidArgument(
+                f"Autoscaling works on an endpoint with one variant; this one has {len(variants)} "
+                f"({', '.join(v.name for v in variants)}). Split traffic with fixed replica counts instead.",
+                {"field": "scaling", "variants": [v.name for v in variants]})
+        return scaling.model_dump()
 
     def _endpoint(self, s: Session, name: str, lock: bool = False) -> Endpoint:
         q = select(Endpoint).where(Endpoint.name == name)
@@ -108,9 +150,10 @@ class EndpointService:
         ep.deployments.append(Deployment(number=number, generation=ep.generation, kind=kind, spec=ep.desired,
                                          status="InProgress", created_by=user))
 
-    def create(self, name: str, variants: list[VariantSpec], user: str = "") -> EndpointView:
+    def create(self, name: str, variants: list[VariantSpec], user: str = "",
+               scaling: ScalingSpec | None = None) -> EndpointView:
         check_name(name, "endpoint")
-        spec = self._spec(variants)
+        spec = self._spec(variants, scaling)
 
         def _do(s: Session) -> EndpointView:
             if s.execute(select(Endpoint.id).where(Endpoint.name == name)).first() is not None:
@@ -128,9 +171,25 @@ class EndpointService:
 
         return self._changed(self.db.run(_do))
 
-    def update(self, name: str, variants: list[VariantSpec], user: str = "", kind: str = "update") -> EndpointView:
+    def update(self, name: str, variants: list[VariantSpec] | None, user: str = "", kind: str = "update",
+               scaling: ScalingSpec | None = None, fixed: bool = False) -> EndpointView:
+        """New variants, new scaling (``fixed``: autoscaling off), or both; what is left out stays."""
         check_name(name, "endpoint")
-        spec = self._spec(variants)
+        if variants is None and scaling is None and not fixed:
+            raise InvalidArgument("Nothing to change: give variants (a model), scaling settings, or fixed.",
+                                  {"field": "variants"})
+        if fixed and scaling is not None:
+            raise InvalidArgument("Give scaling settings or fixed (autoscaling off), not both.", {"field": "fixed"})
+        if variants is None or (scaling is None and not fixed):
+            with self.db.session() as s:
+                desired = dict(self._endpoint(s, name).desired or {})
+            if variants is None:
+                variants = [VariantSpec(name=v["name"], model=v["model"], weight=v["weight"], replicas=v["replicas"],
+                                        serving=ServingOptions.model_validate(v.get("serving") or {}))
+                            for v in desired.get("variants", [])]
+            if scaling is None and not fixed and desired.get("scaling"):
+                scaling = ScalingSpec.model_validate(desired["scaling"])
+        spec = self._spec(variants, scaling)
         return self._changed(self.db.run(lambda s: self._change(s, name, spec, user, kind)))
 
     def _change(self, s: Session, name: str, spec: dict[str, Any], user: str, kind: str) -> EndpointView:
@@ -199,7 +258,74 @@ class EndpointService:
                                         created_at=d.created_at, created_by=d.created_by, finished_at=d.finished_at)
                          for d in sorted(ep.deployments, key=lambda d: d.number, reverse=True)],
             created_at=ep.created_at, created_by=ep.created_by, updated_at=ep.updated_at,
+            scaling=self._scaling_view(s, ep),
+            warnings=self._warnings(s, ep),
         )
+
+    # -- autoscaling -------------------------------------------------------------------------------
+
+    def _scaling_view(self, s: Session, ep: Endpoint) -> ScalingView | None:
+        spec = (ep.desired or {}).get("scaling")
+        if not spec:
+            return None
+        rows = s.execute(select(ScalingEvent).where(ScalingEvent.endpoint == ep.name, ScalingEvent.kind == "decision")
+                         .order_by(ScalingEvent.id.desc()).limit(10)).scalars().all()
+        replicas = s.scalar(select(func.count(Replica.id)).where(Replica.endpoint_id == ep.id,
+                                                                 Replica.status == "Ready")) or 0
+        live = self.load_probe(ep.name) if self.load_probe is not None else {}
+        return ScalingView(
+            settings=ScalingSpec.model_validate(spec), replicas=replicas,
+            desired=rows[0].desired if rows else replicas,
+            queue_depth=live.get("queued", 0), in_flight=live.get("in_flight", 0),
+            queue_overflows=live.get("overflows", 0), queue_timeouts=live.get("timeouts", 0),
+            cold_start_seconds=self._cold_start(s, ep),
+            decisions=[ScalingDecisionView(at=r.at, replicas=r.replicas, desired=r.desired, reason=r.reason,
+                                           inputs=r.inputs) for r in rows])
+
+    @staticmethod
+    def _cold_start(s: Session, ep: Endpoint) -> float | None:
+        """The last measured cold start of a replica of the model this endpoint serves (on any endpoint)."""
+        models = [v["model"] for v in (ep.desired or {}).get("variants", [])]
+        return s.scalar(select(ScalingEvent.seconds).where(ScalingEvent.kind == "cold_start",
+                                                           ScalingEvent.model.in_(models))
+                        .order_by(ScalingEvent.id.desc()).limit(1))
+
+    def _warnings(self, s: Session, ep: Endpoint) -> list[str]:
+        spec = (ep.desired or {}).get("scaling")
+        if not spec or spec.get("min_replicas", 1) > 0:
+            return []
+        cold = self._cold_start(s, ep)
+        if cold is None or cold <= spec["queue_timeout"]:
+            return []
+        return [f"queue_timeout {spec['queue_timeout']:g} s is shorter than the measured cold start of "
+                f"{_models(ep.desired)} ({cold:.1f} s): requests that arrive at zero replicas will get 503 "
+                f"before a replica is up. Raise it: slipway endpoints update {ep.name} --queue-timeout "
+                f"{max(2, int(cold * 2) + 1)}"]
+
+    def record_scaling(self, name: str, replicas: int, desired: int, reason: str, inputs: dict[str, Any]) -> None:
+        """The autoscaler decided (or held back) a count: keep it with its inputs (the newest few hundred)."""
+        self._event(ScalingEvent(endpoint=name, kind="decision", replicas=replicas, desired=desired, reason=reason,
+                                 inputs=inputs))
+
+    def record_cold_start(self, name: str, model: str, seconds: float) -> None:
+        """A replica of ``model`` answered /ping ``seconds`` after it was started."""
+        self._event(ScalingEvent(endpoint=name, kind="cold_start", model=model, seconds=round(seconds, 3),
+                                 reason=f"replica of {model} ready in {seconds:.2f} s"))
+
+    def _event(self, row: ScalingEvent) -> None:
+        def _do(s: Session) -> None:
+            s.add(row)
+            s.flush()
+            edge = s.scalar(select(ScalingEvent.id).where(ScalingEvent.endpoint == row.endpoint)
+                            .order_by(ScalingEvent.id.desc()).offset(SCALING_EVENTS_KEPT).limit(1))
+            if edge is not None:
+                s.execute(delete(ScalingEvent).where(ScalingEvent.endpoint == row.endpoint, ScalingEvent.id <= edge))
+
+        self.db.run(_do)
+
+    def scaling_events(self, name: str) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count(ScalingEvent.id)).where(ScalingEvent.endpoint == name)) or 0
 
     def get(self, name: str) -> EndpointView:
         check_name(name, "endpoint")
@@ -334,6 +460,7 @@ class EndpointService:
             if ep is None or ep.status != "Deleting":
                 return
             s.execute(delete(Reference).where(Reference.source_kind == "endpoint", Reference.source_id == name))
+            s.execute(delete(ScalingEvent).where(ScalingEvent.endpoint == name))
             s.delete(ep)
 
         self.db.run(_do)

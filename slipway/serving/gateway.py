@@ -2,6 +2,12 @@
 
 One pool of keep-alive connections per server process (``ReplicaPool``); a request that could not reach a replica (refused,
 reset, closed mid-way) is sent again to another one, because an invocation has no side effects.
+
+For an autoscaled endpoint (its route carries ``scaling``) the gateway also meters the load (requests in flight,
+integrated over time, for the autoscaler) and, while no replica can take a request (scaled to zero, all
+starting) or the endpoint is at its ``max_concurrency``, holds the request in a bounded queue: it wakes the
+autoscaler at once, and releases the request to the first replica that joins the route. A full queue answers
+429 and a request that waited ``queue_timeout`` 503, both with ``Retry-After`` and both counted.
 """
 
 from __future__ import annotations
@@ -12,13 +18,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from slipway.errors import SlipwayError, Timeout, Unavailable
+from slipway.errors import SlipwayError, Timeout, TooManyRequests, Unavailable
 from slipway.serving.pool import ReplicaConnectionError, ReplicaPool
 
 if TYPE_CHECKING:
     from slipway.serving.runtime import Route, ServingRuntime
 
-__all__ = ["Gateway", "Invocation", "VARIANT_HEADER", "TARGET_HEADER"]
+__all__ = ["EndpointLoad", "Gateway", "Invocation", "VARIANT_HEADER", "TARGET_HEADER"]
 
 log = logging.getLogger("slipway.gateway")
 VARIANT_HEADER = "X-Slipway-Variant"
@@ -35,11 +41,85 @@ class Invocation:
     model: str
 
 
+class EndpointLoad:
+    """An autoscaled endpoint's load at this gateway, changed only on the event loop.
+
+    ``area`` integrates the in-flight count over time (request-seconds) and only grows, so a reader on
+    another thread (the autoscaler) takes differences between two looks and never writes here.
+    """
+
+    __slots__ = ("in_flight", "area", "since", "requests", "queued", "overflows", "timeouts", "loop", "event")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.area = 0.0
+        self.since = time.monotonic()
+        self.requests = 0
+        self.queued = 0
+        self.overflows = 0
+        self.timeouts = 0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.event: asyncio.Event | None = None
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        self.area += self.in_flight * (now - self.since)
+        self.since = now
+
+    def enter(self) -> None:
+        self._tick()
+        self.in_flight += 1
+
+    def leave(self) -> None:
+        self._tick()
+        self.in_flight -= 1
+        if self.queued:
+            self.notify()  # a slot under max_concurrency freed up
+
+    def snapshot(self) -> tuple[float, float, int]:
+        """(request-seconds so far, at which monotonic time, requests so far): read from any thread."""
+        since, area, in_flight = self.since, self.area, self.in_flight
+        now = time.monotonic()
+        return area + in_flight * max(0.0, now - since), now, self.requests
+
+    def notify(self) -> None:
+        """Wake the requests waiting for a replica (on the event loop)."""
+        if self.event is not None:
+            self.event.set()
+            self.event = None
+
+    def notify_threadsafe(self) -> None:
+        loop = self.loop
+        if loop is not None and self.queued and not loop.is_closed():
+            loop.call_soon_threadsafe(self.notify)
+
+
 class Gateway:
     def __init__(self, runtime: ServingRuntime, attempts: int = 4) -> None:
         self.runtime = runtime
         self.attempts = attempts
         self._replicas: ReplicaPool | None = None
+        self.loads: dict[str, EndpointLoad] = {}
+
+    def load(self, endpoint: str) -> EndpointLoad:
+        found = self.loads.get(endpoint)
+        if found is None:
+            found = self.loads[endpoint] = EndpointLoad()
+        return found
+
+    def load_snapshot(self, endpoint: str) -> dict[str, int]:
+        """This gateway's queue and load of ``endpoint`` now (for ``slipway endpoints show``)."""
+        found = self.loads.get(endpoint)
+        if found is None:
+            return {}
+        return {"queued": found.queued, "in_flight": found.in_flight, "overflows": found.overflows,
+                "timeouts": found.timeouts}
+
+    def route_changed(self, endpoint: str) -> None:
+        """Called from any thread after the route of ``endpoint`` changed: waiting requests look again."""
+        found = self.loads.get(endpoint)
+        if found is not None:
+            found.notify_threadsafe()
 
     def _pool(self) -> ReplicaPool:
         if self._replicas is None:
@@ -100,6 +180,11 @@ class Gateway:
             headers["accept"] = accept
         if request_id:
             headers["x-request-id"] = request_id
+        load = None
+        if route.scaling is not None:
+            load = self.load(endpoint)
+            load.requests += 1
+            await self._admit(endpoint, load, route.scaling)
         tried: set[str] = set()
         last = ""
         for _ in range(self.attempts):
@@ -109,6 +194,8 @@ class Gateway:
                 break
             variant, replica = picked
             replica.outstanding += 1
+            if load is not None:
+                load.enter()
             try:
                 status, resp_headers, content = await self._pool().post(
                     replica.uds or replica.port, "/invocations", body, headers,
@@ -127,6 +214,8 @@ class Gateway:
                 ) from None
             finally:
                 replica.outstanding -= 1
+                if load is not None:
+                    load.leave()
             return Invocation(status, content, resp_headers.get("content-type", "application/json"),
                               variant.name, variant.model)
         raise Unavailable(
@@ -134,6 +223,49 @@ class Gateway:
             + (f" ({last})" if last else "") + "; a replacement is starting. Retry shortly.",
             {"endpoint": endpoint, "retry_after": 1},
         )
+
+
+    async def _admit(self, endpoint: str, load: EndpointLoad, scaling: dict) -> None:  # type: ignore[type-arg]
+        """Return when a replica can take the request (at once, nearly always); else wait in the queue."""
+        cap = scaling.get("max_concurrency")
+
+        def free() -> bool:  # True also when the route went away (deleted): the caller explains at once
+            route = self.runtime.routes.get(endpoint)
+            return route is None or (route.servable() and (cap is None or load.in_flight < cap))
+
+        if free():
+            return
+        size, wait = int(scaling["queue_size"]), float(scaling["queue_timeout"])
+        if load.queued >= size:
+            load.overflows += 1
+            raise TooManyRequests(
+                f"Endpoint {endpoint!r} has {load.queued} requests waiting for a replica, its limit "
+                f"(scaling 'queue_size' {size}). Retry shortly.",
+                {"endpoint": endpoint, "queue_size": size, "retry_after": 1})
+        loop = asyncio.get_running_loop()
+        load.loop = loop
+        load.queued += 1
+        if self.runtime.on_demand is not None:
+            self.runtime.on_demand(endpoint)  # the autoscaler acts now, not at its next tick
+        deadline = loop.time() + wait
+        try:
+            while not free():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    load.timeouts += 1
+                    raise Unavailable(
+                        f"Endpoint {endpoint!r} had no replica ready within {wait:g} s (scaling 'queue_timeout'); "
+                        "one is starting. Retry shortly.",
+                        {"endpoint": endpoint, "queue_timeout": wait, "retry_after": max(1, round(wait / 4))})
+                if load.event is None:
+                    load.event = asyncio.Event()
+                event = load.event
+                try:
+                    await asyncio.wait_for(event.wait(), remaining)
+                except TimeoutError:
+                    pass
+        finally:
+            load.queued -= 1
 
 
 def _variant(route: Route, target: str | None) -> str:

@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +119,14 @@ class VariantRoute:
 class Route:
     endpoint: str
     variants: tuple[VariantRoute, ...]
+    scaling: dict[str, Any] | None = None  # autoscaled: the gateway queues while no replica can take a request
 
     def handles(self) -> list[ReplicaHandle]:
         return [r for v in self.variants for r in v.replicas]
+
+    def servable(self) -> bool:
+        """Whether some variant that takes traffic has a replica the gateway has not given up on."""
+        return any(not r.suspect for v in self.variants if v.weight > 0 for r in v.replicas)
 
     def pick(self, target: str | None = None, exclude: frozenset[str] = frozenset()
              ) -> tuple[VariantRoute, ReplicaHandle] | None:
@@ -169,6 +175,8 @@ class ServingRuntime:
         self._standby_lock = threading.Lock()
         self._closed = False
         self._sockets: Path | None = None
+        # Set by the autoscaler: called (from the event loop) when a request waits for a replica of an endpoint.
+        self.on_demand: Callable[[str], None] | None = None
 
     @property
     def gateway(self):  # type: ignore[no-untyped-def]
@@ -182,9 +190,13 @@ class ServingRuntime:
 
     def set_route(self, route: Route) -> None:
         self.routes = {**self.routes, route.endpoint: route}
+        if self._gateway is not None:
+            self._gateway.route_changed(route.endpoint)  # requests waiting for a replica look again
 
     def drop_route(self, endpoint: str) -> None:
         self.routes = {k: v for k, v in self.routes.items() if k != endpoint}
+        if self._gateway is not None:
+            self._gateway.route_changed(endpoint)
 
     # -- model folders ---------------------------------------------------------------------------
 
@@ -492,6 +504,36 @@ class ServingRuntime:
                         f"{timeout or self.settings.replica_start_timeout:g} s (setting 'replica_start_timeout')"
                     )
                 time.sleep(0.02)
+
+    def wait_each_ready(self, handles: list[ReplicaHandle], on_ready: Callable[[ReplicaHandle], None],
+                        timeout: float | None = None) -> list[ReplicaHandle]:
+        """Call ``on_ready`` for each handle the moment it answers /ping 200, in whatever order they come up.
+
+        Returns the handles that did not (exited, or not ready within ``timeout``); the caller stops them.
+        """
+        deadline = time.monotonic() + (timeout or self.settings.replica_start_timeout)
+        pending = [h for h in handles if h.status == "Starting"]
+        failed: list[ReplicaHandle] = []
+        with httpx.Client(timeout=2.0) as http:
+            while pending and time.monotonic() <= deadline:
+                for h in list(pending):
+                    if not h.alive():
+                        log.warning("Replica %s for %s exited before it was ready: %s", h.replica_id, h.model,
+                                    h.last_words() or f"exit status {h.proc.returncode}")
+                        pending.remove(h)
+                        failed.append(h)
+                        continue
+                    try:
+                        up = http.get(h.url + "/ping").status_code == 200
+                    except httpx.HTTPError:
+                        up = False
+                    if up:
+                        h.status = "Ready"
+                        pending.remove(h)
+                        on_ready(h)
+                if pending:
+                    time.sleep(0.02)
+        return failed + pending
 
     def drain(self, handles: list[ReplicaHandle], timeout: float | None = None) -> None:
         """Wait (bounded) for requests in flight on ``handles`` to finish; they are out of every route."""

@@ -15,6 +15,7 @@ from slipway.schemas import (
     CaptureRequest,
     EndpointMetrics,
     EndpointRequest,
+    EndpointUpdate,
     EndpointView,
     Page,
 )
@@ -37,8 +38,8 @@ async def list_endpoints(pg: Paging = Depends(paging), p: Platform = Depends(pla
 @router.post("/{name}", response_model=EndpointView, status_code=201,
              dependencies=[Depends(permission("endpoints:Create", "endpoint/{name}"))])
 async def create(name: Name, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
-    """Deploy: record the desired variants; the endpoint controller starts replicas (status Creating)."""
-    return await run_in_threadpool(p.endpoints.create, name, body.variants, _user(request))
+    """Deploy: record the desired variants (and autoscaling); the endpoint controller starts replicas (Creating)."""
+    return await run_in_threadpool(p.endpoints.create, name, body.variants, _user(request), body.scaling)
 
 
 @router.get("/{name}", response_model=EndpointView, dependencies=[Depends(permission("endpoints:Get", "endpoint/{name}"))])
@@ -77,9 +78,10 @@ async def capture(name: Name, since: str = Query("1h", description="A duration b
 
 @router.patch("/{name}", response_model=EndpointView,
               dependencies=[Depends(permission("endpoints:Update", "endpoint/{name}"))])
-async def update(name: Name, body: EndpointRequest, request: Request, p: Platform = Depends(platform)) -> EndpointView:
-    """A rolling, zero-downtime update to new variants (automatic rollback if they fail to start)."""
-    return await run_in_threadpool(p.endpoints.update, name, body.variants, _user(request))
+async def update(name: Name, body: EndpointUpdate, request: Request, p: Platform = Depends(platform)) -> EndpointView:
+    """A rolling, zero-downtime update to new variants and/or autoscaling (automatic rollback if they fail to start)."""
+    return await run_in_threadpool(p.endpoints.update, name, body.variants, _user(request), "update", body.scaling,
+                                   body.fixed)
 
 
 @router.post("/{name}/rollback", response_model=EndpointView,

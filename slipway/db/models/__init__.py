@@ -11,6 +11,7 @@ from slipway.db.models.monitors import Alarm, AlarmEvent, ModelBaseline, Monitor
 from slipway.db.models.objects import S3Bucket, S3Object, S3Upload, S3UploadPart
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.sagemaker import SageMakerResource
+from slipway.db.models.scaling import ScalingEvent
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
 
@@ -43,6 +44,7 @@ __all__ = [
     "S3Upload",
     "S3UploadPart",
     "SageMakerResource",
+    "ScalingEvent",
     "Secret",
     "TuningJob",
     "User",
