@@ -13,6 +13,7 @@ from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
 from slipway.api.routers import (
     algorithms,
+    async_invocations,
     audit,
     datasets,
     endpoints,
@@ -31,7 +32,7 @@ __all__ = ["ROUTERS", "create_app", "serving_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
-           tuning.router]
+           tuning.router, async_invocations.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

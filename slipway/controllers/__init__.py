@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slipway.controllers.async_invocations import AsyncInvocationController
 from slipway.controllers.base import Controller, ControllerManager
 from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, MetricsFlusher, TmpCleaner
@@ -9,7 +10,7 @@ from slipway.controllers.jobs import JobsController
 from slipway.controllers.routes import RouteMirror
 from slipway.controllers.tuning import TuningController
 
-__all__ = ["AuditCountFlusher", "CaptureWriter", "Controller", "ControllerManager", "EndpointController",
+__all__ = ["AsyncInvocationController", "AuditCountFlusher", "CaptureWriter", "Controller", "ControllerManager", "EndpointController",
            "JobsController", "MetricsFlusher", "RouteMirror", "TmpCleaner", "TuningController", "default_controllers"]
 
 
@@ -18,4 +19,5 @@ def default_controllers(platform: object) -> list[Controller]:
     endpoints = EndpointController(platform)  # type: ignore[arg-type]
     return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
             endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
-            MetricsFlusher(platform), CaptureWriter(platform)]  # type: ignore[arg-type]
+            MetricsFlusher(platform), CaptureWriter(platform),  # type: ignore[arg-type]
+            AsyncInvocationController(platform)]  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from slipway.schemas.async_invocations import AsyncInvocationView
     from slipway.schemas.capture import CaptureConfig, CaptureRecords, CaptureRequest
     from slipway.schemas.common import Page, SandboxStatus, ServerStatus
     from slipway.schemas.datasets import (
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     )
 
 _MODULES = {
+    "AsyncInvocationView": "async_invocations",
     "MinuteMetrics": "metrics",
     "EndpointMetrics": "metrics",
     "CaptureRequest": "capture",
@@ -85,6 +87,7 @@ __all__ = [
     "AlgorithmView",
     "AliasRequest",
     "ApprovalRequest",
+    "AsyncInvocationView",
     "CaptureConfig",
     "CaptureRecords",
     "CaptureRequest",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from slipway.monitoring.capture import CaptureBuffer
     from slipway.sandbox import Sandbox
     from slipway.schemas.auth import RotateResult
+    from slipway.services.async_invocations import AsyncInvocationService
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.capture import CaptureService
@@ -204,6 +205,12 @@ class Platform:
         from slipway.services.endpoints import EndpointService
 
         return EndpointService(self.db, self.registry, self.settings)
+
+    @cached_property
+    def async_invocations(self) -> AsyncInvocationService:
+        from slipway.services.async_invocations import AsyncInvocationService
+
+        return AsyncInvocationService(self.db, self.store, self.settings)
 
     @cached_property
     def serving(self) -> ServingRuntime:

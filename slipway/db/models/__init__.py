@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slipway.db.models.async_invocations import AsyncInvocation
 from slipway.db.models.auth import ApiKey, AuditCount, AuditEvent, Role, Secret, User
 from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
@@ -13,6 +14,7 @@ from slipway.db.models.tuning import TuningJob
 
 __all__ = [
     "ApiKey",
+    "AsyncInvocation",
     "AuditCount",
     "AuditEvent",
     "Dataset",
