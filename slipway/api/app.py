@@ -23,6 +23,7 @@ from slipway.api.routers import (
     roles,
     secrets,
     system,
+    transforms,
     tuning,
     users,
 )
@@ -32,7 +33,7 @@ __all__ = ["ROUTERS", "create_app", "serving_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
-           tuning.router, async_invocations.router]
+           tuning.router, async_invocations.router, transforms.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -8,10 +8,11 @@ from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, MetricsFlusher, TmpCleaner
 from slipway.controllers.jobs import JobsController
 from slipway.controllers.routes import RouteMirror
+from slipway.controllers.transforms import TransformController
 from slipway.controllers.tuning import TuningController
 
 __all__ = ["AsyncInvocationController", "AuditCountFlusher", "CaptureWriter", "Controller", "ControllerManager", "EndpointController",
-           "JobsController", "MetricsFlusher", "RouteMirror", "TmpCleaner", "TuningController", "default_controllers"]
+           "JobsController", "MetricsFlusher", "RouteMirror", "TmpCleaner", "TransformController", "TuningController", "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
@@ -20,4 +21,4 @@ def default_controllers(platform: object) -> list[Controller]:
     return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
             endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
             MetricsFlusher(platform), CaptureWriter(platform),  # type: ignore[arg-type]
-            AsyncInvocationController(platform)]  # type: ignore[arg-type]
+            AsyncInvocationController(platform), TransformController(platform)]  # type: ignore[arg-type]

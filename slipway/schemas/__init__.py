@@ -46,8 +46,11 @@ if TYPE_CHECKING:
         ModelSummary,
         ModelVersionView,
     )
+    from slipway.schemas.transforms import TransformRequest, TransformView
 
 _MODULES = {
+    "TransformRequest": "transforms",
+    "TransformView": "transforms",
     "AsyncInvocationView": "async_invocations",
     "MinuteMetrics": "metrics",
     "EndpointMetrics": "metrics",
@@ -115,6 +118,8 @@ __all__ = [
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",
+    "TransformRequest",
+    "TransformView",
     "ServingOptions",
     "VariantSpec",
 ]

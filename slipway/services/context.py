@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
     from slipway.services.training import TrainingService
+    from slipway.services.transforms import TransformService
     from slipway.services.tuning import TuningService
     from slipway.serving.runtime import ServingRuntime
     from slipway.storage.keyring import KeyRing
@@ -211,6 +212,12 @@ class Platform:
         from slipway.services.async_invocations import AsyncInvocationService
 
         return AsyncInvocationService(self.db, self.store, self.settings)
+
+    @cached_property
+    def transforms(self) -> TransformService:
+        from slipway.services.transforms import TransformService
+
+        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving)
 
     @cached_property
     def serving(self) -> ServingRuntime:

@@ -20,9 +20,11 @@ router = APIRouter(tags=["invocations"])
 InvocationId = Annotated[str, Path(description="The id returned when the request was queued (32 hex digits).",
                                    json_schema_extra={"pattern": ID_PATTERN})]
 
+# Bodies are not empty: an empty one is a 400 naming 'body'.
 BODY = {"requestBody": {"content": {"application/json": {"schema": {"type": "object"}},
-                                    "text/csv": {"schema": {"type": "string"}},
-                                    "application/x-npy": {"schema": {"type": "string", "format": "binary"}}},
+                                    "text/csv": {"schema": {"type": "string", "minLength": 1}},
+                                    "application/x-npy": {"schema": {"type": "string", "format": "binary",
+                                                                     "minLength": 1}}},
                         "required": True}}
 
 

@@ -10,6 +10,7 @@ from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
+from slipway.db.models.transforms import TransformJob
 from slipway.db.models.tuning import TuningJob
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Replica",
     "Role",
     "Secret",
+    "TransformJob",
     "TuningJob",
     "User",
 ]

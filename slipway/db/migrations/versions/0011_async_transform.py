@@ -1,4 +1,4 @@
-"""Asynchronous invocations of endpoints (a durable queue).
+"""Asynchronous invocations of endpoints (a durable queue), and batch transform jobs.
 
 Revision ID: 0011
 Revises: 0008
@@ -52,8 +52,36 @@ def upgrade() -> None:
     op.create_index("ix_async_invocations_endpoint_status", "async_invocations", ["endpoint", "status"])
     op.create_index("ix_async_invocations_status_id", "async_invocations", ["status", "id"])
 
+    op.create_table(
+        "transform_jobs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(63), nullable=False),
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("data", sa.String(255), nullable=False),
+        sa.Column("channel", sa.String(63), nullable=False),
+        sa.Column("output", sa.String(63), nullable=False),
+        sa.Column("options", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("failure_reason", sa.Text(), nullable=False),
+        sa.Column("failed_rows", sa.JSON(), nullable=True),
+        sa.Column("rows_total", sa.Integer(), nullable=False),
+        sa.Column("rows_done", sa.Integer(), nullable=False),
+        sa.Column("batches_total", sa.Integer(), nullable=False),
+        sa.Column("batches_done", sa.Integer(), nullable=False),
+        sa.Column("retries", sa.Integer(), nullable=False),
+        sa.Column("output_version", sa.String(255), nullable=True),
+        sa.Column("stop_requested", sa.Boolean(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.Column("started_at", UTCDateTime(), nullable=True),
+        sa.Column("finished_at", UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_transform_jobs"),
+        sa.UniqueConstraint("name", name="uq_transform_jobs_name"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("transform_jobs")
     op.drop_index("ix_async_invocations_status_id", table_name="async_invocations")
     op.drop_index("ix_async_invocations_endpoint_status", table_name="async_invocations")
     op.drop_table("async_invocations")
