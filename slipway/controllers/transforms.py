@@ -55,5 +55,7 @@ class TransformController(Controller):
             self.service.wakeup.set()
 
     def stop(self) -> None:
-        # Jobs in flight stop their replicas when the server's runtime closes; the next server runs them again.
+        # Jobs in flight stop sending and stop their replicas; they stay InProgress and the next start runs
+        # them again from the beginning (recover).
+        self.service.stopping.set()
         self._pool.shutdown(wait=False, cancel_futures=True)

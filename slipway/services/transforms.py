@@ -62,6 +62,10 @@ class _Stopped(Exception):
     pass
 
 
+class _Interrupted(Exception):
+    """The server is stopping: the job stays InProgress and starts again at the next start."""
+
+
 class TransformService:
     def __init__(self, db: Database, datasets: DatasetService, registry: RegistryService, settings: Settings,
                  runtime: Any = None) -> None:
@@ -71,6 +75,7 @@ class TransformService:
         self.settings = settings
         self._runtime = runtime  # a callable giving the ServingRuntime (created on first use)
         self.wakeup = threading.Event()
+        self.stopping = threading.Event()  # set when the server stops
 
     @property
     def runtime(self) -> ServingRuntime:
@@ -181,7 +186,8 @@ class TransformService:
         try:
             job = self.get(name)
             frame, label = self._load(job.data)
-            payloads = self._batches(frame, label, job.options)
+            names = [i.get("name") for i in (self.registry.get(job.model).signature or {}).get("inputs", [])]
+            payloads = self._batches(frame, label, job.options, names)
             self._set(name, rows_total=len(frame), batches_total=len(payloads))
             handles = self._start_replicas(name, job.model)
             answers = self._send(name, handles, payloads, job.options)
@@ -190,11 +196,16 @@ class TransformService:
                       batches_done=len(payloads))
         except _Stopped:
             self._set(name, status="Stopped", finished_at=utcnow())
+        except _Interrupted:
+            log.info("Transform %s interrupted by the server stopping; it starts again at the next start", name)
         except BatchRefused as exc:
             log.info("Transform %s failed: %s", name, exc.message)
             self._set(name, status="Failed", failure_reason=exc.message[:4000], failed_rows=exc.rows[:1000],
                       finished_at=utcnow())
         except Exception as exc:
+            if self.stopping.is_set():
+                log.info("Transform %s interrupted by the server stopping (%s)", name, exc)
+                return
             reason = exc.message if hasattr(exc, "message") else f"{type(exc).__name__}: {exc}"
             log.warning("Transform %s failed: %s", name, reason, exc_info=not hasattr(exc, "message"))
             self._set(name, status="Failed", failure_reason=str(reason)[:4000], finished_at=utcnow())
@@ -213,17 +224,34 @@ class TransformService:
             frame = pd.read_json(io.BytesIO(raw), lines=True)
         return frame, view.label
 
-    def _batches(self, frame: pd.DataFrame, label: str | None, options: dict[str, Any]) -> list[tuple[int, int, bytes]]:
-        """(first row, end row, CSV body) per request: the input filter drops the label column."""
+    def _batches(self, frame: pd.DataFrame, label: str | None, options: dict[str, Any],
+                 names: list[str] | None = None) -> list[tuple[int, int, bytes, str]]:
+        """(first row, end row, body, content type) per request: the input filter drops the label column.
+
+        Columns that are the signature's own, in its order, all numbers and no gaps go as JSON
+        ``{"instances": [[…]]}`` (the replica's fast path); anything else as CSV with its header, which the
+        replica checks against the signature (and explains what does not match).
+        """
+        import numpy as np
+
         features = frame.drop(columns=[label]) if label and label in frame.columns else frame
+        fast: np.ndarray | None = None
+        if names and list(features.columns) == names and all(k in "fi" for k in features.dtypes.map(lambda d: d.kind)):
+            arr = np.ascontiguousarray(features.to_numpy(dtype=np.float64))
+            if np.isfinite(arr).all():
+                fast = arr
         limit = min(int(options["max_payload_mb"] * 1024 * 1024), self.settings.max_payload_bytes)
         size = len(features) if options["split"] == "none" else int(options["batch"])
-        out: list[tuple[int, int, bytes]] = []
+        out: list[tuple[int, int, bytes, str]] = []
 
         def add(start: int, end: int) -> None:
-            body = features.iloc[start:end].to_csv(index=False).encode()
+            if fast is not None:
+                body = orjson.dumps({"instances": fast[start:end]}, option=orjson.OPT_SERIALIZE_NUMPY)
+                ctype = "application/json"
+            else:
+                body, ctype = features.iloc[start:end].to_csv(index=False).encode(), "text/csv"
             if len(body) <= limit:
-                out.append((start, end, body))
+                out.append((start, end, body, ctype))
             elif end - start == 1 or options["split"] == "none":
                 raise InvalidArgument(
                     f"Rows {start}-{end - 1} make a request of {len(body)} bytes, over the limit of {limit} bytes "
@@ -251,7 +279,7 @@ class TransformService:
             raise
         return [h]
 
-    def _send(self, name: str, handles: list[ReplicaHandle], payloads: list[tuple[int, int, bytes]],
+    def _send(self, name: str, handles: list[ReplicaHandle], payloads: list[tuple[int, int, bytes, str]],
               options: dict[str, Any]) -> list[bytes]:
         import httpx
 
@@ -273,7 +301,7 @@ class TransformService:
             return c
 
         def one(i: int) -> None:
-            start, end, body = payloads[i]
+            start, end, body, ctype = payloads[i]
             h = handles[i % len(handles)]
             url = "http://replica/invocations" if h.uds else f"http://127.0.0.1:{h.port}/invocations"
             last = ""
@@ -281,7 +309,7 @@ class TransformService:
                 if cancelled.is_set():
                     return
                 try:
-                    resp = client(h).post(url, content=body, headers={"content-type": "text/csv",
+                    resp = client(h).post(url, content=body, headers={"content-type": ctype,
                                                                         "accept": "application/json"})
                 except httpx.HTTPError as exc:
                     last = f"{type(exc).__name__}: {exc}"
@@ -326,6 +354,9 @@ class TransformService:
                 if self._stop_requested(name):
                     cancelled.set()
                     raise _Stopped()
+                if self.stopping.is_set():
+                    cancelled.set()
+                    raise _Interrupted()
         finally:
             cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)

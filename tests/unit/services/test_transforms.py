@@ -18,18 +18,23 @@ def test_mini_batches_follow_max_records_then_max_payload_and_drop_the_label(pla
     frame = pd.DataFrame({"a": range(10), "b": [x / 3 for x in range(10)], "y": ["p", "q"] * 5})
     svc = platform.transforms
     batches = svc._batches(frame, "y", OPTIONS)
-    assert [(s, e) for s, e, _ in batches] == [(0, 4), (4, 8), (8, 10)]
-    assert all(body.startswith(b"a,b\n") for _, _, body in batches)  # the label column is filtered out
-    back = pd.concat([pd.read_csv(io.BytesIO(body)) for _, _, body in batches], ignore_index=True)
+    assert [(s, e) for s, e, _, _ in batches] == [(0, 4), (4, 8), (8, 10)]
+    assert all(body.startswith(b"a,b\n") and t == "text/csv" for _, _, body, t in batches)  # the label column is filtered out
+    back = pd.concat([pd.read_csv(io.BytesIO(body)) for _, _, body, _ in batches], ignore_index=True)
     pd.testing.assert_frame_equal(back, frame[["a", "b"]])  # exact values, input order
 
     whole = svc._batches(frame, None, {**OPTIONS, "split": "none"})
-    assert [(s, e) for s, e, _ in whole] == [(0, 10)]
+    assert [(s, e) for s, e, _, _ in whole] == [(0, 10)]
     # A batch over MaxPayloadInMB is cut until it fits: 40 bytes hold a header and a few rows.
     small = svc._batches(frame, "y", {**OPTIONS, "max_payload_mb": 40 / 1048576})
-    spans = [(s, e) for s, e, _ in small]
-    assert len(spans) > 3 and all(len(b) <= 40 for _, _, b in small)
+    spans = [(s, e) for s, e, _, _ in small]
+    assert len(spans) > 3 and all(len(b) <= 40 for _, _, b, _ in small)
     assert spans[0][0] == 0 and spans[-1][1] == 10 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    # The signature's own numeric columns, in order: JSON rows for the replica's fast path.
+    [(start, end, body, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["a", "b"])
+    assert ctype == "application/json" and body.startswith(b'{"instances":[[0.0,0.0],[1.0,0.3333333333333333]')
+    [(_, _, _, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["b", "a"])
+    assert ctype == "text/csv"  # another order: the replica checks the header
     with pytest.raises(InvalidArgument, match="over the limit of 5 bytes"):
         svc._batches(frame, "y", {**OPTIONS, "max_payload_mb": 5 / 1048576})
     with pytest.raises(InvalidArgument, match="no rows"):
