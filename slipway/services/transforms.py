@@ -185,13 +185,19 @@ class TransformService:
         handles: list[ReplicaHandle] = []
         try:
             job = self.get(name)
-            frame, label = self._load(job.data)
+            t0 = time.perf_counter()
+            frame, label, lines = self._load(job.data)
             names = [i.get("name") for i in (self.registry.get(job.model).signature or {}).get("inputs", [])]
             payloads = self._batches(frame, label, job.options, names)
             self._set(name, rows_total=len(frame), batches_total=len(payloads))
+            t1 = time.perf_counter()
             handles = self._start_replicas(name, job.model)
+            t2 = time.perf_counter()
             answers = self._send(name, handles, payloads, job.options)
-            out_ref = self._assemble(job, frame, answers)
+            t3 = time.perf_counter()
+            out_ref = self._assemble(job, frame, answers, lines)
+            log.info("Transform %s: read and split %.2f s, replica start %.2f s, requests %.2f s, output %.2f s",
+                        name, t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3)
             self._set(name, status="Completed", output_version=out_ref, finished_at=utcnow(), rows_done=len(frame),
                       batches_done=len(payloads))
         except _Stopped:
@@ -213,16 +219,23 @@ class TransformService:
             if handles:
                 self.runtime.stop(handles)
 
-    def _load(self, ref: str) -> tuple[pd.DataFrame, str | None]:
+    def _load(self, ref: str) -> tuple[pd.DataFrame, str | None, list[bytes] | None]:
+        """The rows, the label column, and a CSV's lines as stored (header first) when there is one per row."""
         import pandas as pd
 
         view, chunks = self.datasets.open_content(ref)
         raw = b"".join(chunks)
+        lines: list[bytes] | None = None
         if view.format == "csv":
             frame = pd.read_csv(io.BytesIO(raw))
+            lines = [ln.rstrip(b"\r") for ln in raw.split(b"\n")]
+            while lines and not lines[-1]:
+                lines.pop()
+            if len(lines) != len(frame) + 1:  # quoted newlines, blank lines: join through pandas instead
+                lines = None
         else:
             frame = pd.read_json(io.BytesIO(raw), lines=True)
-        return frame, view.label
+        return frame, view.label, lines
 
     def _batches(self, frame: pd.DataFrame, label: str | None, options: dict[str, Any],
                  names: list[str] | None = None) -> list[tuple[int, int, bytes, str]]:
@@ -362,7 +375,9 @@ class TransformService:
             pool.shutdown(wait=True, cancel_futures=True)
         return [a or b"" for a in answers]
 
-    def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[bytes]) -> str:
+    def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[bytes],
+                  lines: list[bytes] | None = None) -> str:
+        """The output CSV in input order: each input line as stored, then its prediction (AssembleWith Line)."""
         import pandas as pd
 
         preds: list[dict[str, Any]] = []
@@ -370,15 +385,26 @@ class TransformService:
             preds.extend(_flatten(p) for p in orjson.loads(body)["predictions"])
         if len(preds) != len(frame):
             raise RuntimeError(f"The model gave {len(preds)} predictions for {len(frame)} rows.")
-        out = pd.DataFrame(preds)
-        if job.options.get("join", True):
-            clash = [c for c in out.columns if c in frame.columns]
-            out = pd.concat([frame.reset_index(drop=True),
-                             out.rename(columns={c: f"prediction_{c}" for c in clash})], axis=1)
+        keys = list(dict.fromkeys(k for p in preds[:1000] for k in p))
+        join = job.options.get("join", True)
+        header = [f"prediction_{k}" if join and k in frame.columns else k for k in keys]
         self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="transform-", suffix=".csv", dir=self.settings.tmp_dir)
         with open(fd, "wb") as f:
-            out.to_csv(f, index=False)
+            if join and lines is None:  # no line per row to reuse: let pandas write both parts
+                out = pd.concat([frame.reset_index(drop=True), pd.DataFrame(preds, columns=keys).set_axis(header, axis=1)],
+                                axis=1)
+                out.to_csv(f, index=False)
+            else:
+                head = ",".join(_cell(h) for h in header).encode()
+                rows = (",".join(_cell(p.get(k)) for k in keys).encode() for p in preds)
+                if join:
+                    assert lines is not None
+                    f.write(lines[0] + b"," + head + b"\n")
+                    f.writelines(line + b"," + row + b"\n" for line, row in zip(lines[1:], rows))
+                else:
+                    f.write(head + b"\n")
+                    f.writelines(row + b"\n" for row in rows)
         pushed = self.datasets.push(job.output, Path(tmp), filename="predictions.csv", format="csv",
                                     description=f"predictions of {job.model} on {job.data}", user=job.created_by)
         ref = pushed.version.ref
@@ -408,6 +434,18 @@ def _flatten(p: Any) -> dict[str, Any]:
         else:
             out[k] = v
     return out
+
+
+def _cell(v: Any) -> str:
+    """One CSV field: numbers as Python writes them (round-trip exact), text quoted when it must be."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (int, float)):
+        return repr(v)
+    s = str(v)
+    return '"' + s.replace('"', '""') + '"' if any(c in s for c in ',"\n\r') else s
 
 
 def _error(body: bytes) -> tuple[str, dict[str, Any]]:
