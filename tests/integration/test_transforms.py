@@ -3,6 +3,9 @@ predictions row by row as a new dataset version with lineage, and a bad input th
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +71,18 @@ def test_transform_matches_in_process_predictions_and_bad_input_fails(sqlite_ser
         assert [t.name for t in c.transforms.list().items] == ["t3", "t2", "t1"]
         with pytest.raises(Conflict, match="already Completed"):
             c.transforms.stop("t1")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "slipway.cli.main", *args], capture_output=True, text=True,
+                              env=sqlite_server.cli_env(), timeout=300)
+
+    # The CLI: --output names the dataset, and --output json (as for every command) the printing.
+    run = cli("transform", "cancer:1", "--data", "test=cancer-test:1", "--output", "preds", "--name", "t6",
+              "--batch", "300", "--no-join", "--wait", "--output", "json")
+    assert run.returncode == 0, run.stderr
+    # Byte for byte what t2 wrote with 200-row batches: a dataset keeps one version per content.
+    assert json.loads(run.stdout)["status"] == "Completed" and json.loads(run.stdout)["output_version"] == "preds:2"
+    shown = cli("transforms", "show", "t3")
+    assert shown.returncode == 0 and "Failed" in shown.stdout and "failing input rows" in shown.stdout
+    both = cli("transform", "cancer:1", "--data", "cancer-test:1", "--output", "a", "--output", "b")
+    assert both.returncode != 0 and "names 2 output datasets" in both.stderr
