@@ -54,9 +54,10 @@ class AsyncInvocationController(Controller):
         n = self.service.requeue_running()
         if n:
             log.info("Queued %d asynchronous invocation(s) again that an earlier server left running", n)
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="async-invocations-loop", daemon=True)
-        self._thread.start()
+        if self.loop is None:  # leadership lost and won again: the loop is still there
+            self.loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self.loop.run_forever, name="async-invocations-loop", daemon=True)
+            self._thread.start()
 
     def sleep(self, timeout: float, stop: threading.Event) -> None:
         self.service.wakeup.wait(timeout)
