@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from slipway.sdk.monitors import Alarms, Baselines, Monitors
     from slipway.sdk.roles import Roles
     from slipway.sdk.secrets import Secrets
+    from slipway.sdk.transforms import Transforms
     from slipway.sdk.tuning import TuningJobs
     from slipway.sdk.users import Users
 
@@ -120,6 +121,12 @@ class Client:
         from slipway.sdk.endpoints import Endpoints
 
         return Endpoints(self._api)
+
+    @cached_property
+    def transforms(self) -> Transforms:
+        from slipway.sdk.transforms import Transforms
+
+        return Transforms(self._api)
 
     @cached_property
     def tuning(self) -> TuningJobs:

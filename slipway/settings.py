@@ -70,6 +70,8 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "capture_max_per_second": ("int", "50", "Requests captured per endpoint and second at most (whatever the sampling percentage)."),
     "capture_max_bytes": ("int", "65536", "Largest captured request or response body in bytes; longer ones are truncated and marked."),
     "capture_queue": ("int", "10000", "Captured requests waiting to be written at most; more are dropped and counted, never waited for."),
+    "async_concurrency": ("int", "4", "Asynchronous invocations sent to an endpoint's replicas at once (per endpoint)."),
+    "async_callback_attempts": ("int", "5", "Tries to deliver an asynchronous invocation's callback (backoff 1 s, 2 s, 4 s, ...) before it counts as failed."),
 }
 
 
@@ -117,6 +119,8 @@ class Settings:
     capture_max_per_second: int = 50
     capture_max_bytes: int = 65536
     capture_queue: int = 10000
+    async_concurrency: int = 4
+    async_callback_attempts: int = 5
 
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser().resolve()
@@ -154,6 +158,10 @@ class Settings:
                     f"Setting {name!r} has value {getattr(self, name)}. Expected a number greater than 0.",
                     {"field": name, "value": getattr(self, name)},
                 )
+        for name in ("async_concurrency", "async_callback_attempts"):
+            if getattr(self, name) < 1:
+                raise InvalidArgument(f"Setting {name!r} has value {getattr(self, name)}. Expected an int of at least 1.",
+                                      {"field": name, "value": getattr(self, name)})
         if self.sandbox not in ("auto", "landlock", "off"):
             raise InvalidArgument(
                 f"Setting 'sandbox' has value {self.sandbox!r}. Expected one of auto, landlock, off.",

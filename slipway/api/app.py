@@ -13,6 +13,7 @@ from slipway.api.invoke import InvocationFastPath
 from slipway.api.middleware import AuditMiddleware, RequestIdMiddleware
 from slipway.api.routers import (
     algorithms,
+    async_invocations,
     audit,
     datasets,
     endpoints,
@@ -23,6 +24,7 @@ from slipway.api.routers import (
     roles,
     secrets,
     system,
+    transforms,
     tuning,
     users,
 )
@@ -33,7 +35,8 @@ __all__ = ["ROUTERS", "create_app", "serving_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
-           tuning.router, monitors.baselines, monitors.router, monitors.alarms]
+           tuning.router, monitors.baselines, monitors.router, monitors.alarms, async_invocations.router,
+           transforms.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

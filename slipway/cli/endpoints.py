@@ -1,4 +1,5 @@
-"""`slipway endpoints …`: deploy, list, show, metrics, capture, invoke, update, rollback, delete."""
+"""`slipway endpoints …`: deploy, list, show, metrics, capture, invoke, invoke-async, async-result, update,
+rollback, delete."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from slipway.cli.output import Output, OutputOpt, ago, console, emit, err_consol
 from slipway.cli.state import client
 
 if TYPE_CHECKING:
-    from slipway.schemas import CaptureRecords, EndpointMetrics, EndpointView
+    from slipway.schemas import AsyncInvocationView, CaptureRecords, EndpointMetrics, EndpointView
 
 app = typer.Typer(help="Real-time endpoints: model versions behind REST, rolling updates, variants.",
                   no_args_is_help=True)
@@ -289,6 +290,72 @@ def invoke(
         console.print_json(resp.text)
     err_console.print(f"[dim]variant {resp.headers.get('x-slipway-variant')} "
                       f"({resp.headers.get('x-slipway-model')})[/dim]", highlight=False)
+
+
+@app.command("invoke-async")
+def invoke_async(
+    ctx: typer.Context,
+    name: str,
+    input: str = typer.Option(None, "--input", "-i", help="File with the request body (JSON by default); - for stdin."),
+    data: str = typer.Option(None, "--data", "-d", help="The request body itself; @FILE reads a file."),
+    content_type: str = typer.Option("application/json", "--content-type", "-t"),
+    accept: str = typer.Option("application/json", "--accept"),
+    callback: str = typer.Option(None, "--callback-url", help="POSTed the result (or the error) as JSON when done."),
+    wait: bool = typer.Option(False, "--wait/--no-wait", help="Wait for the result and print it."),
+    timeout: float = typer.Option(3600.0, "--timeout", help="Seconds --wait waits at most."),
+    output: Output = OutputOpt,
+) -> None:
+    """Queue a request for an endpoint; prints its id (fetch the result with async-result), or waits for it."""
+    if input is not None and data is not None:
+        raise typer.BadParameter("give --input or --data, not both", param_hint="--input")
+    if input == "-" or (input is None and data is None):
+        body = sys.stdin.buffer.read()
+    elif input is not None:
+        body = Path(input).read_bytes()
+    elif data.startswith("@"):
+        body = Path(data[1:]).read_bytes()
+    else:
+        body = data.encode()
+    c = client(ctx).endpoints
+    view = c.invoke_async(name, data=body, content_type=content_type, accept=accept, callback_url=callback)
+    if wait:
+        with err_console.status(f"waiting for {view.id} ({view.status})"):
+            view = c.wait_async(name, view.id, timeout)
+    emit(view, output, lambda: _render_async(view, c if wait else None))
+
+
+@app.command("async-result")
+def async_result(ctx: typer.Context, name: str, invocation_id: str,
+                 wait: bool = typer.Option(False, "--wait/--no-wait", help="Wait until it succeeded or failed."),
+                 timeout: float = typer.Option(3600.0, "--timeout", help="Seconds --wait waits at most."),
+                 output: Output = OutputOpt) -> None:
+    """Status of an asynchronous invocation, and its result once it succeeded."""
+    c = client(ctx).endpoints
+    view = c.wait_async(name, invocation_id, timeout) if wait else c.async_result(name, invocation_id)
+    emit(view, output, lambda: _render_async(view, c))
+
+
+def _render_async(view: AsyncInvocationView, endpoints: object | None) -> None:
+    color = {"succeeded": "green", "failed": "red"}.get(view.status, "yellow")
+    console.print(f"[bold]{view.id}[/bold]  [{color}]{view.status}[/{color}]  {view.endpoint}", highlight=False)
+    if view.status == "queued" and endpoints is None:
+        console.print(f"result: slipway endpoints async-result {view.endpoint} {view.id}", highlight=False)
+    if view.variant:
+        console.print(f"answered by: {view.variant} ({view.model}), HTTP {view.http_status}", highlight=False)
+    if view.error:
+        console.print(f"error: {view.error}", highlight=False)
+    if view.callback_url:
+        extra = f": {view.callback_error}" if view.callback_error else ""
+        console.print(f"callback: {view.callback_status} after {view.callback_attempts} attempt(s){extra}",
+                      highlight=False)
+    if view.status == "succeeded":
+        if view.result is not None:
+            import json
+
+            console.print_json(json.dumps(view.result))
+        elif endpoints is not None:
+            resp = endpoints.async_output(view.endpoint, view.id)  # type: ignore[attr-defined]
+            sys.stdout.write(resp.text if resp.text.endswith("\n") else resp.text + "\n")
 
 
 @app.command("delete")

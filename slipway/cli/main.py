@@ -22,6 +22,7 @@ from slipway.cli import (
     secrets,
     server,
     train,
+    transforms,
     tuning,
     users,
 )
@@ -77,6 +78,7 @@ app.add_typer(admin.app, name="admin")
 server.register(app)
 train.register(app)
 tuning.register(app)
+transforms.register(app)
 login.register(app)
 
 

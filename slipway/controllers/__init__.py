@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slipway.controllers.async_invocations import AsyncInvocationController
 from slipway.controllers.autoscale import AutoscaleController
 from slipway.controllers.base import Controller, ControllerManager
 from slipway.controllers.endpoints import EndpointController
@@ -9,11 +10,12 @@ from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, M
 from slipway.controllers.jobs import JobsController
 from slipway.controllers.monitors import AlarmEvaluator, BaselineBuilder, MonitorScheduler
 from slipway.controllers.routes import RouteMirror
+from slipway.controllers.transforms import TransformController
 from slipway.controllers.tuning import TuningController
 
-__all__ = ["AlarmEvaluator", "AuditCountFlusher", "AutoscaleController", "BaselineBuilder", "CaptureWriter", "Controller",
-           "ControllerManager", "EndpointController", "JobsController", "MetricsFlusher", "MonitorScheduler", "RouteMirror",
-           "TmpCleaner", "TuningController", "default_controllers"]
+__all__ = ["AlarmEvaluator", "AsyncInvocationController", "AuditCountFlusher", "AutoscaleController", "BaselineBuilder",
+           "CaptureWriter", "Controller", "ControllerManager", "EndpointController", "JobsController", "MetricsFlusher",
+           "MonitorScheduler", "RouteMirror", "TmpCleaner", "TransformController", "TuningController", "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
@@ -22,4 +24,5 @@ def default_controllers(platform: object) -> list[Controller]:
     return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
             endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
             MetricsFlusher(platform), CaptureWriter(platform), AutoscaleController(platform, endpoints),  # type: ignore[arg-type]
-            BaselineBuilder(platform), MonitorScheduler(platform), AlarmEvaluator(platform)]  # type: ignore[arg-type]
+            BaselineBuilder(platform), MonitorScheduler(platform), AlarmEvaluator(platform),  # type: ignore[arg-type]
+            AsyncInvocationController(platform), TransformController(platform)]  # type: ignore[arg-type]

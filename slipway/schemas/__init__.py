@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from slipway.schemas.async_invocations import AsyncInvocationView
     from slipway.schemas.capture import CaptureConfig, CaptureRecords, CaptureRequest
     from slipway.schemas.common import Page, SandboxStatus, ServerStatus
     from slipway.schemas.datasets import (
@@ -49,8 +50,12 @@ if TYPE_CHECKING:
         ModelSummary,
         ModelVersionView,
     )
+    from slipway.schemas.transforms import TransformRequest, TransformView
 
 _MODULES = {
+    "TransformRequest": "transforms",
+    "TransformView": "transforms",
+    "AsyncInvocationView": "async_invocations",
     "MinuteMetrics": "metrics",
     "EndpointMetrics": "metrics",
     "CaptureRequest": "capture",
@@ -93,6 +98,7 @@ __all__ = [
     "AlgorithmView",
     "AliasRequest",
     "ApprovalRequest",
+    "AsyncInvocationView",
     "CaptureConfig",
     "CaptureRecords",
     "CaptureRequest",
@@ -124,6 +130,8 @@ __all__ = [
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",
+    "TransformRequest",
+    "TransformView",
     "ServingOptions",
     "VariantSpec",
 ]

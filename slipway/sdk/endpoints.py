@@ -10,6 +10,7 @@ import httpx
 
 from slipway.errors import InvalidArgument, Timeout
 from slipway.schemas import (
+    AsyncInvocationView,
     CaptureConfig,
     CaptureRecords,
     EndpointMetrics,
@@ -186,6 +187,50 @@ class Endpoints:
         if resp.headers.get("content-type", "").startswith("application/json"):
             return resp.json()
         return resp.text
+
+    # -- asynchronous invocations ----------------------------------------------------------------
+
+    def invoke_async(self, name: str, payload: Any = None, *, data: bytes | str | None = None,
+                     content_type: str = "application/json", accept: str = "application/json",
+                     callback_url: str | None = None) -> AsyncInvocationView:
+        """Queue a request (``payload`` JSON-encoded, or raw ``data``); returns at once with its id (status queued).
+
+        ``callback_url``: POSTed a JSON document with the result (or the error) once answered.
+        """
+        import orjson
+
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY) if data is None else data
+        body = body.encode() if isinstance(body, str) else body
+        resp = self._api.http.post(f"/endpoints/{name}/async-invocations", content=body,
+                                   params=drop_none(callback_url=callback_url),
+                                   headers={"Content-Type": content_type, "Accept": accept})
+        _raise_for(resp)
+        return AsyncInvocationView.model_validate(resp.json())
+
+    def async_result(self, name: str, invocation_id: str) -> AsyncInvocationView:
+        """Status of a queued request; ``result`` holds the decoded answer once it succeeded (JSON up to 1 MB)."""
+        return AsyncInvocationView.model_validate(
+            self._api.json("GET", f"/endpoints/{name}/async-invocations/{invocation_id}"))
+
+    def async_output(self, name: str, invocation_id: str) -> httpx.Response:
+        """The answer body as the model gave it (any size or content type); Conflict until it succeeded."""
+        resp = self._api.http.get(f"/endpoints/{name}/async-invocations/{invocation_id}/result")
+        _raise_for(resp)
+        return resp
+
+    def wait_async(self, name: str, invocation_id: str, timeout: float = 300.0) -> AsyncInvocationView:
+        """Poll until the request succeeded or failed (and its callback, if any, is settled or still retrying)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            view = self.async_result(name, invocation_id)
+            if view.status in ("succeeded", "failed"):
+                return view
+            if time.monotonic() > deadline:
+                raise Timeout(f"Asynchronous invocation {invocation_id} of {name!r} is still {view.status} after "
+                              f"{timeout:g} s.", {"endpoint": name, "id": invocation_id})
+            time.sleep(delay)
+            delay = min(1.0, delay * 1.5)
 
 
 def _keep_warnings(first: EndpointView, last: EndpointView) -> EndpointView:

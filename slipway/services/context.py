@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from slipway.sandbox import Sandbox
     from slipway.schemas.auth import RotateResult
     from slipway.services.alarms import AlarmService
+    from slipway.services.async_invocations import AsyncInvocationService
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.baselines import BaselineService
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
     from slipway.services.training import TrainingService
+    from slipway.services.transforms import TransformService
     from slipway.services.tuning import TuningService
     from slipway.serving.runtime import ServingRuntime
     from slipway.storage.keyring import KeyRing
@@ -211,6 +213,18 @@ class Platform:
         from slipway.services.endpoints import EndpointService
 
         return EndpointService(self.db, self.registry, self.settings)
+
+    @cached_property
+    def async_invocations(self) -> AsyncInvocationService:
+        from slipway.services.async_invocations import AsyncInvocationService
+
+        return AsyncInvocationService(self.db, self.store, self.settings)
+
+    @cached_property
+    def transforms(self) -> TransformService:
+        from slipway.services.transforms import TransformService
+
+        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving)
 
     @cached_property
     def serving(self) -> ServingRuntime:

@@ -42,7 +42,8 @@ BUILTIN_ROLES: dict[str, tuple[str, Policy]] = {
                                "Resource": ["*"]},
                               {"Effect": "Deny", "Action": _ADMINISTRATION, "Resource": ["*"]}]}),
     "invoker": ("Invoke endpoints (and read the server status).",
-                {"Statement": [{"Effect": "Allow", "Action": ["endpoints:Invoke"], "Resource": ["endpoint/*"]},
+                {"Statement": [{"Effect": "Allow", "Action": ["endpoints:Invoke", "endpoints:InvokeAsync",
+                                                              "endpoints:GetAsyncResult"], "Resource": ["endpoint/*"]},
                                {"Effect": "Allow", "Action": ["system:GetStatus"], "Resource": ["*"]}]}),
 }
 

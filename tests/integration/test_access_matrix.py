@@ -123,6 +123,17 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
      {"name": "al-{r}", "json": {"metric": "endpoint/e-{r}/p99_ms", "threshold": 50}}),
     ("GET", "/api/v1/alarms/{name}", "alarms:Get", {"name": "al-{r}"}),
     ("DELETE", "/api/v1/alarms/{name}", "alarms:Delete", {"name": "al-{r}"}),
+    ("POST", "/endpoints/{name}/async-invocations", "endpoints:InvokeAsync",
+     {"name": "e-{r}", "json": {"instances": [[1]]}}),
+    ("GET", "/endpoints/{name}/async-invocations/{invocation_id}", "endpoints:GetAsyncResult",
+     {"name": "e-{r}", "invocation_id": "0" * 32}),
+    ("GET", "/endpoints/{name}/async-invocations/{invocation_id}/result", "endpoints:GetAsyncResult",
+     {"name": "e-{r}", "invocation_id": "0" * 32}),
+    ("GET", "/api/v1/transforms", "transforms:List", {}),
+    ("POST", "/api/v1/transforms/{name}", "transforms:Create",
+     {"name": "x-{r}", "json": {"model": "nope:1", "data": "d-{r}:1", "output": "p-{r}"}}),
+    ("GET", "/api/v1/transforms/{name}", "transforms:Get", {"name": "x-{r}"}),
+    ("POST", "/api/v1/transforms/{name}/stop", "transforms:Stop", {"name": "x-{r}"}),
     ("GET", "/api/v1/tuning-jobs", "tuning:List", {}),
     ("POST", "/api/v1/tuning-jobs/{name}", "tuning:Create", {"name": "t-{r}", "json": {
         "job": {"algorithm": "logistic-regression", "inputs": {"train": "jd-{r}:1"}},
@@ -170,7 +181,8 @@ def expected_allowed(role: str, action: str) -> bool:
         return not action.startswith(ADMINISTRATION)
     if role == "viewer":
         return verb in ("List", "Get", "GetStatus", "GetMetrics") and not action.startswith(ADMINISTRATION)
-    return action in ("system:GetStatus", "endpoints:Invoke")  # invoker
+    return action in ("system:GetStatus", "endpoints:Invoke", "endpoints:InvokeAsync",
+                      "endpoints:GetAsyncResult")  # invoker
 
 
 def app_routes(tmp_path: Path) -> set[tuple[str, str]]:
@@ -204,7 +216,7 @@ def test_every_route_refuses_callers_without_a_key(sqlite_server: SlipwayServer)
     with sqlite_server.http(api_key=None) as http:
         for method, template, _, _ in MATRIX:
             path = (template.replace("{name}", "x").replace("{ref}", "x:1").replace("{key_id}", "x")
-                    .replace("{version}", "1").replace("{alias}", "a"))
+                    .replace("{version}", "1").replace("{alias}", "a").replace("{invocation_id}", "0" * 32))
             r = http.request(method, path, json={})
             if path == "/" or path.startswith("/ui/"):  # a browser is sent to the sign-in page
                 assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), (method, path)
@@ -233,7 +245,8 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
         with server.http(api_key=keys[role]) as http:
             for method, template, action, spec in MATRIX:
                 spec = dict(spec)
-                params = {k: spec.pop(k).format(r=role, kid=kids[role]) for k in ("name", "ref", "key_id", "version", "alias")
+                params = {k: spec.pop(k).format(r=role, kid=kids[role]) for k in ("name", "ref", "key_id", "version", "alias",
+                                                                                      "invocation_id")
                           if k in spec}
                 for body in ("json", "data"):
                     if body in spec:
@@ -264,4 +277,4 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
     # Denied reads are recorded too (allowed reads are not, by default).
     assert {e.action for e in events if e.method == "GET"} == {"users:List", "users:Get", "keys:List", "roles:List",
                                                                 "roles:Get", "jobs:Download", "models:Export",
-                                                                "endpoints:GetCapture"}
+                                                                "endpoints:GetCapture", "endpoints:GetAsyncResult"}

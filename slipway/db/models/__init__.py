@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from slipway.db.models.async_invocations import AsyncInvocation
 from slipway.db.models.auth import ApiKey, AuditCount, AuditEvent, Role, Secret, User
 from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
@@ -13,12 +14,14 @@ from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, Model
 from slipway.db.models.sagemaker import SageMakerResource
 from slipway.db.models.scaling import ScalingEvent
 from slipway.db.models.training import Job, JobMetric
+from slipway.db.models.transforms import TransformJob
 from slipway.db.models.tuning import TuningJob
 
 __all__ = [
     "Alarm",
     "AlarmEvent",
     "ApiKey",
+    "AsyncInvocation",
     "AuditCount",
     "AuditEvent",
     "Dataset",
@@ -46,6 +49,7 @@ __all__ = [
     "SageMakerResource",
     "ScalingEvent",
     "Secret",
+    "TransformJob",
     "TuningJob",
     "User",
 ]

@@ -1,0 +1,54 @@
+"""Batch transform's splitting rules (SplitType, MaxRecords, MaxPayloadInMB, the input filter) and bad input."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from slipway.errors import InvalidArgument, NotFound
+from slipway.schemas.transforms import TransformRequest
+from slipway.services import Platform
+
+OPTIONS = {"split": "line", "batch": 4, "parallel": 1, "max_payload_mb": 6.0, "join": True, "retries": 0}
+
+
+def test_mini_batches_follow_max_records_then_max_payload_and_drop_the_label(platform: Platform) -> None:
+    frame = pd.DataFrame({"a": range(10), "b": [x / 3 for x in range(10)], "y": ["p", "q"] * 5})
+    svc = platform.transforms
+    batches = svc._batches(frame, "y", OPTIONS)
+    assert [(s, e) for s, e, _, _ in batches] == [(0, 4), (4, 8), (8, 10)]
+    assert all(body.startswith(b"a,b\n") and t == "text/csv" for _, _, body, t in batches)  # the label column is filtered out
+    back = pd.concat([pd.read_csv(io.BytesIO(body)) for _, _, body, _ in batches], ignore_index=True)
+    pd.testing.assert_frame_equal(back, frame[["a", "b"]])  # exact values, input order
+
+    whole = svc._batches(frame, None, {**OPTIONS, "split": "none"})
+    assert [(s, e) for s, e, _, _ in whole] == [(0, 10)]
+    # A batch over MaxPayloadInMB is cut until it fits: 40 bytes hold a header and a few rows.
+    small = svc._batches(frame, "y", {**OPTIONS, "max_payload_mb": 40 / 1048576})
+    spans = [(s, e) for s, e, _, _ in small]
+    assert len(spans) > 3 and all(len(b) <= 40 for _, _, b, _ in small)
+    assert spans[0][0] == 0 and spans[-1][1] == 10 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    # The signature's own numeric columns, in order: JSON rows for the replica's fast path.
+    [(start, end, body, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["a", "b"])
+    assert ctype == "application/json" and body.startswith(b'{"instances":[[0.0,0.0],[1.0,0.3333333333333333]')
+    [(_, _, _, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["b", "a"])
+    assert ctype == "text/csv"  # another order: the replica checks the header
+    with pytest.raises(InvalidArgument, match="over the limit of 5 bytes"):
+        svc._batches(frame, "y", {**OPTIONS, "max_payload_mb": 5 / 1048576})
+    with pytest.raises(InvalidArgument, match="no rows"):
+        svc._batches(frame.iloc[:0], None, OPTIONS)
+
+
+def test_bad_requests_name_the_field(platform: Platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="batch"):
+        TransformRequest(model="m:1", data="d:1", output="p", batch=0)
+    with pytest.raises(ValueError, match="split"):
+        TransformRequest(model="m:1", data="d:1", output="p", split="file")  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        platform.transforms.create("t", TransformRequest(model="nope:1", data="d:1", output="p"))
+    with pytest.raises(NotFound, match="Transform job 'missing' not found"):
+        platform.transforms.get("missing")
+    with pytest.raises(InvalidArgument):
+        platform.transforms.get("bad/name")
