@@ -94,7 +94,9 @@ class AutoscaleController(Controller):
             avg = (area - before[0]) / max(1e-3, at - before[1])
             arrived = requests - before[2]
         ready, starting = self.scaler.counts(name)
-        decision = scaler.observe(Observation(avg, load.in_flight, load.queued, ready, starting, arrived))
+        # Asynchronous requests still waiting in the database are demand too (they reach replicas at their own pace).
+        queued = load.queued + self.platform.async_invocations.queued(name)
+        decision = scaler.observe(Observation(avg, load.in_flight, queued, ready, starting, arrived))
         if decision.desired != ready + starting:
             self.scaler.scale_to(name, decision.desired)
         key = (decision.kind, decision.desired)
