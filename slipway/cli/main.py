@@ -17,6 +17,7 @@ from slipway.cli import (
     keys,
     login,
     models,
+    process,
     roles,
     secrets,
     server,
@@ -73,6 +74,7 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(admin.app, name="admin")
 server.register(app)
 train.register(app)
+process.register(app)
 tuning.register(app)
 login.register(app)
 

@@ -7,6 +7,7 @@ from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
+from slipway.db.models.pipelines import Pipeline, PipelineRun, PipelineStep
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
@@ -27,6 +28,9 @@ __all__ = [
     "ModelEvent",
     "ModelGroup",
     "ModelVersion",
+    "Pipeline",
+    "PipelineRun",
+    "PipelineStep",
     "Reference",
     "Replica",
     "Role",
