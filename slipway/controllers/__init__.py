@@ -6,11 +6,12 @@ from slipway.controllers.base import Controller, ControllerManager
 from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, MetricsFlusher, TmpCleaner
 from slipway.controllers.jobs import JobsController
+from slipway.controllers.pipelines import PipelinesController
 from slipway.controllers.routes import RouteMirror
 from slipway.controllers.tuning import TuningController
 
 __all__ = ["AuditCountFlusher", "CaptureWriter", "Controller", "ControllerManager", "EndpointController",
-           "JobsController", "MetricsFlusher", "RouteMirror", "TmpCleaner", "TuningController", "default_controllers"]
+           "JobsController", "MetricsFlusher", "PipelinesController", "RouteMirror", "TmpCleaner", "TuningController", "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
@@ -18,4 +19,4 @@ def default_controllers(platform: object) -> list[Controller]:
     endpoints = EndpointController(platform)  # type: ignore[arg-type]
     return [TmpCleaner(platform), AuditCountFlusher(platform), JobsController(platform),  # type: ignore[arg-type]
             endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
-            MetricsFlusher(platform), CaptureWriter(platform)]  # type: ignore[arg-type]
+            MetricsFlusher(platform), CaptureWriter(platform), PipelinesController(platform)]  # type: ignore[arg-type]

@@ -1,0 +1,206 @@
+"""Pipeline shapes: one schema for YAML files, Python (``slipway.pipelines``) and the wire.
+
+A pipeline has typed ``parameters`` and ``steps``; a step's string values may hold references,
+``{{ params.min_accuracy }}``, ``{{ steps.train.model }}``,
+``{{ steps.evaluate.metrics['validation:accuracy'] }}``, ``{{ steps.prep.outputs.clean }}``.
+The server checks the graph (references, cycles, types) when the pipeline is created.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from slipway.names import NAME_SCHEMA
+
+PARAMETER_TYPES = ("string", "integer", "float", "boolean")
+STEP_TYPES = ("process", "train", "evaluate", "condition", "register", "deploy", "fail")
+OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in")
+STEP_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"}
+
+
+class Parameter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["string", "integer", "float", "boolean"] = "string"
+    default: Any = Field(None, description="Value when a run does not give one; none: the run must give it.")
+    description: str = ""
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(description="Step name, unique in the pipeline.", json_schema_extra=STEP_NAME_SCHEMA)
+    depends_on: list[str] = Field(default_factory=list, description="Steps that must end first (besides those "
+                                                                    "its references name).")
+    retries: int = Field(0, ge=0, le=10, description="Times a failed job of this step is tried again.")
+    cache: bool = Field(True, description="Reuse the outputs of an identical earlier step (same cache key).")
+
+
+class _Code(BaseModel):
+    script: str | None = Field(None, description="Entry point inside the source folder, e.g. prep.py.")
+    source_dir: str | None = Field(None, description="Client side: the folder to upload (relative to the YAML "
+                                                     "file); the server keeps its sha256.")
+    source_sha256: str | None = Field(None, description="The uploaded source folder (PUT /api/v1/jobs/NAME/source).")
+    framework: str | None = None
+    max_runtime: int | None = Field(None, ge=1)
+    memory_limit_mb: int | None = Field(None, ge=16)
+
+
+class ProcessStep(_Step, _Code):
+    type: Literal["process"] = "process"
+    inputs: dict[str, str] = Field(default_factory=dict, description="Channel -> dataset version.")
+    outputs: dict[str, str] = Field(default_factory=dict, description="Channel -> dataset to push a version to.")
+    arguments: list[str] = Field(default_factory=list)
+
+
+class TrainStep(_Step, _Code):
+    type: Literal["train"] = "train"
+    algorithm: str | None = None
+    inputs: dict[str, str] = Field(default_factory=dict, description="Channel -> dataset version.")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+    validation_split: float | None = Field(None, gt=0, lt=1)
+    metric_definitions: dict[str, str] = Field(default_factory=dict, description="Metric name -> regex.")
+
+
+class EvaluateStep(_Step):
+    type: Literal["evaluate"] = "evaluate"
+    model: str = Field(description="A train step's model, e.g. '{{ steps.train.model }}'.")
+
+
+class Comparison(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal["==", "!=", "<", "<=", ">", ">=", "in"]
+    left: Any
+    right: Any
+
+
+class AllOf(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyOf(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotOf(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    not_: Condition = Field(alias="not")
+
+
+Condition = Union[Comparison, AllOf, AnyOf, NotOf]  # noqa: UP007 (a forward reference)
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+NotOf.model_rebuild()
+
+
+class ConditionStep(_Step):
+    type: Literal["condition"] = "condition"
+    when: Condition = Field(description="{op, left, right}, {all: […]}, {any: […]} or {not: …}.")
+    then: list[str] = Field(default_factory=list, description="Steps that run when the condition holds.")
+    else_: list[str] = Field(default_factory=list, alias="else",
+                             description="Steps that run when it does not (the other branch is skipped).")
+
+
+class RegisterStep(_Step):
+    type: Literal["register"] = "register"
+    model: str = Field(description="A train step's model, e.g. '{{ steps.train.model }}'.")
+    model_name: str = Field(description="Model group to register a version in.", json_schema_extra=NAME_SCHEMA)
+    approval: Literal["PendingManualApproval", "Approved"] = "PendingManualApproval"
+
+
+class DeployStep(_Step):
+    type: Literal["deploy"] = "deploy"
+    endpoint: str = Field(json_schema_extra=NAME_SCHEMA)
+    model: str = Field(description="A model version, e.g. '{{ steps.register.version }}'.")
+    strategy: Literal["all-at-once", "canary"] = "all-at-once"
+    canary_percent: float = Field(10.0, gt=0, lt=100, description="Canary: share of traffic of the new model.")
+    bake_seconds: float = Field(60.0, ge=0, le=86400, description="Canary: time before it takes all the traffic.")
+    replicas: int = Field(1, ge=1, le=64)
+
+
+class FailStep(_Step):
+    type: Literal["fail"] = "fail"
+    message: str = "The pipeline failed."
+
+
+Step = Annotated[Union[ProcessStep, TrainStep, EvaluateStep, ConditionStep, RegisterStep, DeployStep,  # noqa: UP007
+                       FailStep], Field(discriminator="type")]
+
+
+class PipelineSpec(BaseModel):
+    """A pipeline definition (what `slipway pipelines create NAME -f FILE` sends)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, description="Optional in a file; the URL names the pipeline.")
+    description: str = ""
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    steps: list[Step] = Field(min_length=1, max_length=100)
+
+    def step(self, name: str) -> Any:
+        return next(s for s in self.steps if s.name == name)
+
+
+class PipelineView(BaseModel):
+    name: str
+    version: int
+    description: str
+    definition: PipelineSpec
+    graph: dict[str, list[str]] = Field(description="Step -> the steps it depends on.")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str
+    last_run: PipelineRunView | None = None
+
+
+class StartRunRequest(BaseModel):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepRunView(BaseModel):
+    name: str
+    type: str
+    status: str
+    attempt: int
+    job: str | None
+    cache_key: str | None
+    cached_from: str | None = Field(description="The earlier step whose outputs a cache hit reused.")
+    arguments: dict[str, Any]
+    outputs: dict[str, Any]
+    message: str
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_s: float | None
+
+
+class PipelineRunView(BaseModel):
+    pipeline: str
+    number: int
+    pipeline_version: int
+    status: str
+    parameters: dict[str, Any]
+    started_by: str
+    failure_reason: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    duration_s: float | None
+    cache_hits: int
+    steps: list[StepRunView]
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("Succeeded", "Failed", "Stopped")
+
+
+PipelineView.model_rebuild()
