@@ -302,7 +302,7 @@ class PipelineService:
             for step in spec.steps:
                 st, attempt, job, _, args = rows[step.name]
                 if st == "Running":
-                    self._follow(ctx, step, attempt, job, args)
+                    changed = self._follow(ctx, step, attempt, job, args) or changed
                 elif st == "Pending":
                     deps = [status[d] for d in graph[step.name]]
                     if any(d not in STEP_DONE for d in deps) or "Failed" in deps:
@@ -321,10 +321,9 @@ class PipelineService:
         status = {n: r[0] for n, r in rows.items()}
         if any(v == "Running" for v in status.values()):
             return
+        # Nothing runs and the passes above reached a fixed point: what is still Pending waits on a failure.
         failed = [n for n, v in status.items() if v == "Failed"]
-        startable = [n for n, v in status.items() if v == "Pending" and not any(
-            status[d] == "Failed" for d in graph[n])]
-        if failed and not startable:
+        if failed:
             with self.db.session() as s:
                 msg = s.scalar(select(PipelineStep.message).where(PipelineStep.run_id == run_id,
                                                                   PipelineStep.name == failed[0]))
@@ -444,19 +443,21 @@ class PipelineService:
         except AlreadyExists:
             pass  # created before a restart: follow that one
 
-    def _follow(self, ctx: _Run, step: Any, attempt: int, job: str | None, args: dict[str, Any]) -> None:
+    def _follow(self, ctx: _Run, step: Any, attempt: int, job: str | None, args: dict[str, Any]) -> bool:
+        """Follow a Running step; True when it ended."""
         if isinstance(step, RegisterStep):
             self._register(ctx, step.name, args)
-            return
+            return True
         if isinstance(step, DeployStep):
-            self._deploy(ctx, step.name, args)
-            return
+            return self._deploy(ctx, step.name, args)
         assert job is not None
         try:
             view = self.platform.training.get(job)
         except NotFound:  # the server stopped between recording the step and creating its job
             self._submit(ctx, step, job, CreateJobRequest.model_validate(args))
-            return
+            return False
+        if not view.done:
+            return False
         if view.status == "Completed":
             out: dict[str, Any] = {"job": job}
             if isinstance(step, ProcessStep):
@@ -464,7 +465,7 @@ class PipelineService:
             else:
                 out.update(model=job, metrics=dict(view.final_metrics))
             self._update_step(ctx.run_id, step.name, status="Succeeded", outputs=out, message="")
-        elif view.done:
+        else:
             reason = (view.failure_reason or view.status).splitlines()[0][:500]
             if attempt < step.retries:
                 nxt = _job_name(ctx.pipeline, ctx.run_id, step.name, attempt + 1)
@@ -473,6 +474,7 @@ class PipelineService:
                 self._submit(ctx, step, nxt, CreateJobRequest.model_validate(args))
             else:
                 self._update_step(ctx.run_id, step.name, status="Failed", message=f"Job {job} {view.status}: {reason}")
+        return True
 
     def _register(self, ctx: _Run, name: str, args: dict[str, Any]) -> None:
         """Register the job's model once: after a restart, a version already made from the job is adopted."""
@@ -490,7 +492,7 @@ class PipelineService:
             self.platform.registry.set_approval(ref, "Approved", f"pipeline {ctx.pipeline}", ctx.owner)
         self._update_step(ctx.run_id, name, status="Succeeded", outputs={"version": ref}, message=f"Registered {ref}.")
 
-    def _deploy(self, ctx: _Run, name: str, args: dict[str, Any]) -> None:
+    def _deploy(self, ctx: _Run, name: str, args: dict[str, Any]) -> bool:
         """All at once, or a canary variant with a share of the traffic promoted after the bake time."""
         from slipway.schemas.endpoints import VariantSpec
 
@@ -509,7 +511,7 @@ class PipelineService:
                 endpoints.create(endpoint, full, ctx.owner)
                 self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                                   message=f"Created endpoint {endpoint} with {ref}.")
-                return
+                return True
             if args["strategy"] == "canary":
                 p = float(args["canary_percent"])
                 live = [VariantSpec.model_validate(v) for v in current.desired.get("variants", [])
@@ -522,15 +524,17 @@ class PipelineService:
                 self._update_step(ctx.run_id, name, outputs={"endpoint": endpoint, "phase": "baking",
                                                              "promote_at": until.isoformat()},
                                   message=f"Canary {ref} takes {p:g}% of {endpoint}'s traffic until {until:%H:%M:%S}.")
-                return
+                return False
             endpoints.update(endpoint, full, ctx.owner)
             self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                               message=f"Updated endpoint {endpoint} to {ref}.")
-            return
+            return True
         if self.clock() >= dt.datetime.fromisoformat(phase["promote_at"]):
             endpoints.update(endpoint, full, ctx.owner)
             self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                               message=f"Canary {ref} baked and now takes all of {endpoint}'s traffic.")
+            return True
+        return False
 
 
 class _Run:

@@ -43,5 +43,5 @@ def run_jobs(p: Platform, timeout: float = 120.0) -> None:
 
 def write_csv(path: Path, rows: int = 30) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("x,y,label\n" + "".join(f"{i},{(i * 7) % 11},{i % 2}\n" for i in range(rows)))
+    path.write_text("x,y,label\n" + "".join(f"{i},{(i * 7) % 11},{'yes' if (i * 7) % 11 > 5 else 'no'}\n" for i in range(rows)))
     return path
