@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from slipway.sdk.jobs import Algorithms, Jobs
     from slipway.sdk.keys import Keys
     from slipway.sdk.models import Models
+    from slipway.sdk.pipelines import Pipelines
     from slipway.sdk.roles import Roles
     from slipway.sdk.secrets import Secrets
     from slipway.sdk.tuning import TuningJobs
@@ -125,6 +126,12 @@ class Client:
         from slipway.sdk.tuning import TuningJobs
 
         return TuningJobs(self._api)
+
+    @cached_property
+    def pipelines(self) -> Pipelines:
+        from slipway.sdk.pipelines import Pipelines
+
+        return Pipelines(self._api, self.jobs)
 
     def status(self) -> ServerStatus:
         from slipway.schemas.common import ServerStatus

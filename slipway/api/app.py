@@ -19,6 +19,7 @@ from slipway.api.routers import (
     jobs,
     keys,
     models,
+    pipelines,
     roles,
     secrets,
     system,
@@ -31,7 +32,7 @@ __all__ = ["ROUTERS", "create_app", "serving_app"]
 
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
-           tuning.router]
+           tuning.router, pipelines.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

@@ -17,6 +17,7 @@ from slipway.cli import (
     keys,
     login,
     models,
+    pipelines,
     process,
     roles,
     secrets,
@@ -72,6 +73,7 @@ app.add_typer(secrets.app, name="secrets")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(admin.app, name="admin")
+app.add_typer(pipelines.app, name="pipelines")
 server.register(app)
 train.register(app)
 process.register(app)
