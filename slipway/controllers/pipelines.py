@@ -1,4 +1,5 @@
-"""Advances pipeline runs: starts ready steps as jobs, follows them, evaluates conditions, ends runs.
+"""Starts pipeline runs (due schedules, events that triggers match) and advances them: starts ready steps
+as jobs, follows them, evaluates conditions, ends runs.
 
 Everything it acts on is in the database (runs and their step rows), so a restart resumes where
 the last pass left off; job names are fixed per run, step and attempt, so nothing starts twice.
@@ -27,6 +28,8 @@ class PipelinesController(Controller):
 
     def reconcile(self) -> None:
         self.pipelines.wakeup.clear()
+        self.pipelines.fire_schedules()
+        self.pipelines.fire_triggers()
         self.pipelines.advance_all()
 
     def sleep(self, timeout: float, stop: threading.Event) -> None:

@@ -151,6 +151,37 @@ class PipelineSpec(BaseModel):
         return next(s for s in self.steps if s.name == name)
 
 
+class ScheduleRequest(BaseModel):
+    cron: str = Field(min_length=1, max_length=128, description="Five-field cron expression, e.g. '0 3 * * *'.")
+    timezone: str = Field(min_length=1, max_length=64, description="IANA time zone the cron reads in, e.g. "
+                                                                   "Europe/Paris (explicit: no server default).")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScheduleView(BaseModel):
+    cron: str
+    timezone: str
+    parameters: dict[str, Any]
+    next_run_at: dt.datetime
+    last_run_at: dt.datetime | None
+
+
+class TriggerRequest(BaseModel):
+    on: str = Field(min_length=3, max_length=300, description="KIND:SUBJECT, e.g. dataset:reviews, alarm:cancer-drift, "
+                                                               "model:cancer, model-approved:cancer, job:NAME.",
+                    json_schema_extra={"pattern": "^[a-z-]+:.+$"})
+    parameters: dict[str, Any] = Field(default_factory=dict, description=(
+        "Run parameters; '{{ event.ref }}', '{{ event.subject }}' or '{{ event.KEY }}' take values from the event."))
+
+
+class TriggerView(BaseModel):
+    on: str
+    event_kind: str
+    subject: str
+    parameters: dict[str, Any]
+    created_at: dt.datetime
+
+
 class PipelineView(BaseModel):
     name: str
     version: int
@@ -161,6 +192,8 @@ class PipelineView(BaseModel):
     updated_at: dt.datetime
     created_by: str
     last_run: PipelineRunView | None = None
+    schedule: ScheduleView | None = None
+    triggers: list[TriggerView] = Field(default_factory=list)
 
 
 class StartRunRequest(BaseModel):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from slipway.data import FORMATS, DatasetInfo, detect_format, inspect, unpack_folder
 from slipway.db import Database
 from slipway.db.models import Dataset, DatasetVersion, Reference
+from slipway.services.events import emit
 from slipway.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
 from slipway.names import check_name, parse_ref
 from slipway.schemas import (
@@ -220,7 +221,9 @@ class DatasetService:
         )
         s.add(v)
         s.flush()
-        return PushResult(created=True, version=version_view(ds, v))
+        view = version_view(ds, v)
+        emit(s, "dataset.version_created", name, {"ref": view.ref, "version": v.version})
+        return PushResult(created=True, version=view)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from slipway.db import utcnow
 from slipway.db.models import Job, JobMetric, Reference
 from slipway.errors import InvalidArgument
 from slipway.sandbox import Sandbox
+from slipway.services.events import emit
 from slipway.services.secrets import SecretService, job_env_names
 from slipway.services.training import TrainingService, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
@@ -395,6 +396,7 @@ class JobRuns:
             job.failure_reason = reason
             job.ended_at = utcnow()
             job.model_key, job.output_key = model_key, output_key
+            emit(s, "job.finished", name, {"status": status, "kind": job.kind})
 
         self._update(name, _do)
 

@@ -16,6 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 import threading
 from typing import Any
 
@@ -24,7 +25,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from slipway.db import Database, utcnow
-from slipway.db.models import ModelGroup, ModelVersion, Pipeline, PipelineRun, PipelineStep
+from slipway.db.models import (
+    Event,
+    ModelGroup,
+    ModelVersion,
+    Pipeline,
+    PipelineRun,
+    PipelineSchedule,
+    PipelineStep,
+    PipelineTrigger,
+)
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, SlipwayError
 from slipway.names import check_name
 from slipway.schemas.jobs import CreateJobRequest
@@ -38,9 +48,12 @@ from slipway.schemas.pipelines import (
     PipelineView,
     ProcessStep,
     RegisterStep,
+    ScheduleView,
     StepRunView,
     TrainStep,
+    TriggerView,
 )
+from slipway.services.events import KINDS, TRIGGER_PREFIXES
 from slipway.services.pipeline_graph import check_parameters, check_pipeline, evaluate, render
 
 __all__ = ["PipelineService"]
@@ -70,6 +83,35 @@ def _run_view(pipeline: str, run: PipelineRun, steps: list[PipelineStep]) -> Pip
         created_at=run.created_at, started_at=run.started_at, ended_at=run.ended_at,
         duration_s=(end - run.started_at).total_seconds() if end and run.started_at else None,
         cache_hits=sum(1 for r in rows if r.cached_from), steps=[_step_view(r) for r in rows])
+
+
+def _schedule_view(sc: PipelineSchedule) -> ScheduleView:
+    return ScheduleView(cron=sc.cron, timezone=sc.timezone, parameters=sc.parameters or {},
+                        next_run_at=sc.next_run_at, last_run_at=sc.last_run_at)
+
+
+def _trigger_on(kind: str, subject: str) -> str:
+    prefix = next((p for p, k in TRIGGER_PREFIXES.items() if k == kind), kind)
+    return f"{prefix}:{subject}"
+
+
+def _trigger_view(t: PipelineTrigger) -> TriggerView:
+    return TriggerView(on=_trigger_on(t.event_kind, t.subject), event_kind=t.event_kind, subject=t.subject,
+                       parameters=t.parameters or {}, created_at=t.created_at)
+
+
+def next_fire(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
+    """The first time after ``after`` that ``cron`` names, read in ``timezone``; in UTC."""
+    from zoneinfo import ZoneInfo
+
+    from croniter import croniter
+
+    local = after.astimezone(ZoneInfo(timezone))
+    nxt: dt.datetime = croniter(cron, local).get_next(dt.datetime)
+    return nxt.astimezone(dt.UTC)
+
+
+_EVENT_REF = re.compile(r"\{\{\s*event\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
 def _job_name(pipeline: str, run_id: int, step: str, attempt: int) -> str:
@@ -167,9 +209,14 @@ class PipelineService:
         if last is not None:
             steps = list(s.execute(select(PipelineStep).where(PipelineStep.run_id == last.id)).scalars())
             last_view = _run_view(p.name, last, steps)
+        sched = s.execute(select(PipelineSchedule).where(PipelineSchedule.pipeline_id == p.id)).scalar_one_or_none()
+        triggers = s.execute(select(PipelineTrigger).where(PipelineTrigger.pipeline_id == p.id)
+                             .order_by(PipelineTrigger.id)).scalars()
         return PipelineView(name=p.name, version=p.version, description=spec.description, definition=spec,
                             graph=check_pipeline(spec), created_at=p.created_at, updated_at=p.updated_at,
-                            created_by=p.created_by, last_run=last_view)
+                            created_by=p.created_by, last_run=last_view,
+                            schedule=_schedule_view(sched) if sched else None,
+                            triggers=[_trigger_view(t) for t in triggers])
 
     def get(self, name: str) -> PipelineView:
         with self.db.session() as s:
@@ -201,23 +248,186 @@ class PipelineService:
             if p is None:
                 raise NotFound(f"Pipeline {name!r} not found. See `slipway pipelines list`.",
                                {"field": "name", "value": name})
-            spec = PipelineSpec.model_validate(p.definition)
-            params = check_parameters(spec, parameters)
-            number = (s.scalar(select(func.max(PipelineRun.number)).where(PipelineRun.pipeline_id == p.id)) or 0) + 1
-            run = PipelineRun(pipeline_id=p.id, number=number, pipeline_version=p.version, definition=p.definition,
-                              parameters=params, status="Pending", started_by=started_by, created_at=utcnow(),
-                              created_by=user or p.created_by)
-            s.add(run)
-            s.flush()
-            steps = [PipelineStep(run_id=run.id, name=st.name, type=st.type, status="Pending", attempt=0,
-                                  arguments={}, outputs={}, message="") for st in spec.steps]
-            s.add_all(steps)
-            s.flush()
-            return _run_view(p.name, run, steps)
+            return self._new_run(s, p, parameters, started_by, user)
 
         view = self.db.run(_do)
         self.wakeup.set()
         return view  # type: ignore[no-any-return]
+
+    def _new_run(self, s: Session, p: Pipeline, parameters: dict[str, Any], started_by: str,
+                 user: str = "") -> PipelineRunView:
+        """A Pending run and its step rows, in ``s``'s transaction."""
+        spec = PipelineSpec.model_validate(p.definition)
+        params = check_parameters(spec, parameters)
+        number = (s.scalar(select(func.max(PipelineRun.number)).where(PipelineRun.pipeline_id == p.id)) or 0) + 1
+        run = PipelineRun(pipeline_id=p.id, number=number, pipeline_version=p.version, definition=p.definition,
+                          parameters=params, status="Pending", started_by=started_by, created_at=utcnow(),
+                          created_by=user or p.created_by)
+        s.add(run)
+        s.flush()
+        steps = [PipelineStep(run_id=run.id, name=st.name, type=st.type, status="Pending", attempt=0,
+                              arguments={}, outputs={}, message="") for st in spec.steps]
+        s.add_all(steps)
+        s.flush()
+        return _run_view(p.name, run, steps)
+
+    # -- schedules and triggers ------------------------------------------------------------------
+
+    def set_schedule(self, name: str, cron: str, timezone: str, parameters: dict[str, Any],
+                     user: str = "") -> PipelineView:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from croniter import croniter
+
+        if not croniter.is_valid(cron) or len(cron.split()) != 5:
+            raise InvalidArgument(f"Cron expression {cron!r} is not valid. Expected five fields (minute hour "
+                                  "day-of-month month day-of-week), e.g. '0 3 * * *'.",
+                                  {"field": "cron", "value": cron, "expected": "MIN HOUR DOM MON DOW"})
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidArgument(f"Time zone {timezone!r} is not known. Expected an IANA name, e.g. Europe/Paris "
+                                  "or UTC.", {"field": "timezone", "value": timezone}) from None
+        nxt = next_fire(cron, timezone, self.clock())
+
+        def _do(s: Session) -> PipelineView:
+            p = self._pipeline(s, name)
+            check_parameters(PipelineSpec.model_validate(p.definition), parameters)
+            sc = s.execute(select(PipelineSchedule).where(PipelineSchedule.pipeline_id == p.id)).scalar_one_or_none()
+            if sc is None:
+                sc = PipelineSchedule(pipeline_id=p.id, created_by=user, last_run_at=None)
+                s.add(sc)
+            sc.cron, sc.timezone, sc.parameters, sc.next_run_at = cron, timezone, dict(parameters), nxt
+            s.flush()
+            return self._view(s, p)
+
+        return self.db.run(_do)  # type: ignore[no-any-return]
+
+    def remove_schedule(self, name: str) -> PipelineView:
+        def _do(s: Session) -> PipelineView:
+            p = self._pipeline(s, name)
+            sc = s.execute(select(PipelineSchedule).where(PipelineSchedule.pipeline_id == p.id)).scalar_one_or_none()
+            if sc is None:
+                raise NotFound(f"Pipeline {name!r} has no schedule.", {"field": "name", "value": name})
+            s.delete(sc)
+            s.flush()
+            return self._view(s, p)
+
+        return self.db.run(_do)  # type: ignore[no-any-return]
+
+    def fire_schedules(self) -> list[PipelineRunView]:
+        """Start a run for each schedule that is due. After downtime that missed several times, one run
+        (never a catch-up storm); the next time is counted from now."""
+        now = self.clock()
+
+        def _do(s: Session) -> list[PipelineRunView]:
+            due = s.execute(select(PipelineSchedule).where(PipelineSchedule.next_run_at <= now)
+                            .with_for_update(skip_locked=True)).scalars().all()
+            out = []
+            for sc in due:
+                p = s.execute(select(Pipeline).where(Pipeline.id == sc.pipeline_id)).scalar_one()
+                try:
+                    out.append(self._new_run(s, p, dict(sc.parameters or {}),
+                                             f"schedule:{sc.cron} ({sc.timezone})"))
+                except SlipwayError as exc:  # parameters no longer fit an updated pipeline
+                    log.warning("Schedule of pipeline %s did not start a run: %s", p.name, exc.message)
+                sc.last_run_at = now
+                sc.next_run_at = next_fire(sc.cron, sc.timezone, now)
+            return out
+
+        runs = self.db.run(_do)
+        if runs:
+            self.wakeup.set()
+        return runs  # type: ignore[no-any-return]
+
+    @staticmethod
+    def parse_on(on: str) -> tuple[str, str]:
+        prefix, sep, subject = on.partition(":")
+        if not sep or prefix not in TRIGGER_PREFIXES or not subject.strip():
+            raise InvalidArgument(
+                f"Trigger {on!r} names no known event kind. Expected KIND:SUBJECT with KIND one of "
+                f"{', '.join(TRIGGER_PREFIXES)} (e.g. dataset:reviews, alarm:cancer-drift).",
+                {"field": "on", "value": on, "expected": sorted(TRIGGER_PREFIXES)})
+        return TRIGGER_PREFIXES[prefix], subject.strip()
+
+    def add_trigger(self, name: str, on: str, parameters: dict[str, Any], user: str = "") -> PipelineView:
+        kind, subject = self.parse_on(on)
+        assert kind in KINDS
+
+        def _do(s: Session) -> PipelineView:
+            p = self._pipeline(s, name)
+            spec = PipelineSpec.model_validate(p.definition)
+            literal = {k: v for k, v in parameters.items() if not (isinstance(v, str) and _EVENT_REF.search(v))}
+            unknown = sorted(set(parameters) - set(spec.parameters))
+            if unknown:
+                raise InvalidArgument(f"Unknown parameter(s) {', '.join(unknown)}. The pipeline declares: "
+                                      f"{', '.join(spec.parameters) or 'none'}.",
+                                      {"field": "parameters", "value": unknown, "expected": sorted(spec.parameters)})
+            for k, v in literal.items():
+                from slipway.services.pipeline_graph import coerce_parameter
+
+                coerce_parameter(k, spec.parameters[k], v, f"parameters.{k}")
+            t = s.execute(select(PipelineTrigger).where(
+                PipelineTrigger.pipeline_id == p.id, PipelineTrigger.event_kind == kind,
+                PipelineTrigger.subject == subject)).scalar_one_or_none()
+            if t is None:  # only events from now on start runs
+                last = s.scalar(select(func.max(Event.id))) or 0
+                t = PipelineTrigger(pipeline_id=p.id, event_kind=kind, subject=subject, last_event_id=last,
+                                    created_by=user)
+                s.add(t)
+            t.parameters = dict(parameters)
+            s.flush()
+            return self._view(s, p)
+
+        return self.db.run(_do)  # type: ignore[no-any-return]
+
+    def remove_trigger(self, name: str, on: str) -> PipelineView:
+        kind, subject = self.parse_on(on)
+
+        def _do(s: Session) -> PipelineView:
+            p = self._pipeline(s, name)
+            t = s.execute(select(PipelineTrigger).where(
+                PipelineTrigger.pipeline_id == p.id, PipelineTrigger.event_kind == kind,
+                PipelineTrigger.subject == subject)).scalar_one_or_none()
+            if t is None:
+                raise NotFound(f"Pipeline {name!r} has no trigger on {on}.", {"field": "on", "value": on})
+            s.delete(t)
+            s.flush()
+            return self._view(s, p)
+
+        return self.db.run(_do)  # type: ignore[no-any-return]
+
+    def fire_triggers(self) -> list[PipelineRunView]:
+        """Each new event a trigger matches starts one run; the trigger's cursor moves in the same
+        transaction, so an event never starts two runs of a trigger, nor none."""
+
+        def _do(s: Session) -> list[PipelineRunView]:
+            out = []
+            triggers = s.execute(select(PipelineTrigger).with_for_update(skip_locked=True)).scalars().all()
+            for t in triggers:
+                events = s.execute(select(Event).where(Event.id > t.last_event_id, Event.kind == t.event_kind,
+                                                       Event.subject == t.subject).order_by(Event.id)).scalars().all()
+                for ev in events:
+                    t.last_event_id = ev.id
+                    if ev.kind == "alarm.state_changed" and (ev.payload or {}).get("state") != "ALARM":
+                        continue
+                    values = {"subject": ev.subject, "kind": ev.kind, "id": ev.id, **(ev.payload or {})}
+                    params = {k: _EVENT_REF.sub(lambda m, vals=values: str(vals.get(m.group(1), "")), v)
+                              if isinstance(v, str) else v for k, v in (t.parameters or {}).items()}
+                    p = s.execute(select(Pipeline).where(Pipeline.id == t.pipeline_id)).scalar_one()
+                    try:
+                        with s.begin_nested():
+                            out.append(self._new_run(s, p, params, f"trigger:{_trigger_on(t.event_kind, t.subject)} "
+                                                                   f"(event {ev.id})", t.created_by))
+                    except SlipwayError as exc:
+                        log.warning("Trigger %s of pipeline %s did not start a run for event %s: %s",
+                                    _trigger_on(t.event_kind, t.subject), p.name, ev.id, exc.message)
+            return out
+
+        runs = self.db.run(_do)
+        if runs:
+            self.wakeup.set()
+        return runs  # type: ignore[no-any-return]
 
     def list_runs(self, name: str, limit: int = 50) -> list[PipelineRunView]:
         with self.db.session() as s:

@@ -7,7 +7,8 @@ from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
-from slipway.db.models.pipelines import Pipeline, PipelineRun, PipelineStep
+from slipway.db.models.events import Event
+from slipway.db.models.pipelines import Pipeline, PipelineRun, PipelineSchedule, PipelineStep, PipelineTrigger
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
@@ -22,6 +23,7 @@ __all__ = [
     "Endpoint",
     "EndpointCapture",
     "EndpointMetric",
+    "Event",
     "Job",
     "JobMetric",
     "ModelAlias",
@@ -30,7 +32,9 @@ __all__ = [
     "ModelVersion",
     "Pipeline",
     "PipelineRun",
+    "PipelineSchedule",
     "PipelineStep",
+    "PipelineTrigger",
     "Reference",
     "Replica",
     "Role",

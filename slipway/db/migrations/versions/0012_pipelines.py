@@ -1,4 +1,4 @@
-"""Processing jobs (a job's output channels) and pipelines: definitions, runs and their steps.
+"""Processing jobs (a job's output channels); pipelines: definitions, runs, steps, schedules, triggers; events.
 
 Revision ID: 0012
 Revises: 0008 (and needs 0007: the jobs table with its secrets)
@@ -77,9 +77,53 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "name", name="uq_pipeline_steps_run_id"),
     )
     op.create_index("ix_pipeline_steps_cache_key", "pipeline_steps", ["cache_key"])
+    op.create_table(
+        "events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_events"),
+    )
+    op.create_index("ix_events_kind", "events", ["kind", "subject"])
+    op.create_table(
+        "pipeline_triggers",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pipeline_id", sa.Integer(), nullable=False),
+        sa.Column("event_kind", sa.String(64), nullable=False),
+        sa.Column("subject", sa.String(255), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("last_event_id", sa.Integer(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name="fk_pipeline_triggers_pipeline_id_pipelines",
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name="pk_pipeline_triggers"),
+        sa.UniqueConstraint("pipeline_id", "event_kind", "subject", name="uq_pipeline_triggers_pipeline_id"),
+    )
+    op.create_table(
+        "pipeline_schedules",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("pipeline_id", sa.Integer(), nullable=False),
+        sa.Column("cron", sa.String(128), nullable=False),
+        sa.Column("timezone", sa.String(64), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("next_run_at", UTCDateTime(), nullable=False),
+        sa.Column("last_run_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(128), nullable=False),
+        sa.ForeignKeyConstraint(["pipeline_id"], ["pipelines.id"], name="fk_pipeline_schedules_pipeline_id_pipelines",
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name="pk_pipeline_schedules"),
+        sa.UniqueConstraint("pipeline_id", name="uq_pipeline_schedules_pipeline_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("pipeline_schedules")
+    op.drop_table("pipeline_triggers")
+    op.drop_table("events")
     op.drop_table("pipeline_steps")
     op.drop_table("pipeline_runs")
     op.drop_table("pipelines")
