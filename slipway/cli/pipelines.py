@@ -1,4 +1,4 @@
-"""`slipway pipelines create|list|show|delete|run|runs`."""
+"""`slipway pipelines create|list|show|delete|run|runs|schedule|trigger`."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ def render_pipeline(p: PipelineView) -> None:
             f"{k} ({v.type}{', default ' + str(v.default) if v.default is not None else ''})"
             for k, v in p.definition.parameters.items()))
     table(None, ["step", "type", "after"], [[s.name, s.type, ", ".join(p.graph[s.name])] for s in p.definition.steps])
+    if p.schedule is not None:
+        console.print(f"schedule: '{p.schedule.cron}' ({p.schedule.timezone}), next run "
+                      f"{p.schedule.next_run_at:%Y-%m-%d %H:%M} UTC")
+    if p.triggers:
+        console.print("triggers: " + ", ".join(t.on for t in p.triggers))
     if p.last_run is not None:
         render_run(p.last_run)
 
@@ -96,6 +101,63 @@ def delete(ctx: typer.Context, name: str = typer.Argument(...), output: Output =
     emit(view, output, lambda: console.print(f"deleted pipeline {view.name}"))
 
 
+def _params(param: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidArgument(f"--param {item!r} is not valid. Expected NAME=VALUE, e.g. --param "
+                                  "min_accuracy=0.9.", {"field": "parameters", "value": item})
+        params[key.strip()] = value
+    return params
+
+
+@app.command("schedule")
+def schedule(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Pipeline name."),
+    cron: str = typer.Option(None, "--cron", help="Five-field cron expression, e.g. '0 3 * * *'."),
+    timezone: str = typer.Option(None, "--timezone", help="IANA time zone the cron reads in, e.g. Europe/Paris."),
+    param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE for the scheduled runs (repeatable)."),
+    off: bool = typer.Option(False, "--off", help="Remove the schedule."),
+    output: Output = OutputOpt,
+) -> None:
+    """Run a pipeline on a cron schedule (after downtime, one run rather than one per missed time)."""
+    c = client(ctx)
+    if off:
+        view = c.pipelines.unschedule(name)
+    else:
+        if not cron or not timezone:
+            raise InvalidArgument("Give --cron and --timezone (e.g. --cron '0 3 * * *' --timezone Europe/Paris), "
+                                  "or --off.", {"field": "cron" if not cron else "timezone"})
+        view = c.pipelines.schedule(name, cron, timezone, _params(param))
+
+    def _show() -> None:
+        sc = view.schedule
+        console.print(f"{view.name}: " + (f"'{sc.cron}' ({sc.timezone}), next run {sc.next_run_at:%Y-%m-%d %H:%M} UTC"
+                                          if sc else "no schedule"))
+
+    emit(view, output, _show)
+
+
+@app.command("trigger")
+def trigger(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Pipeline name."),
+    on: str = typer.Option(..., "--on", help="KIND:SUBJECT: dataset:NAME (a new version), alarm:NAME (enters "
+                                             "ALARM), model:NAME (registered), model-approved:NAME, job:NAME."),
+    param: list[str] = typer.Option([], "--param", "-p", help="NAME=VALUE; '{{ event.ref }}' is the new version "
+                                                              "(repeatable)."),
+    off: bool = typer.Option(False, "--off", help="Remove this trigger."),
+    output: Output = OutputOpt,
+) -> None:
+    """Start a run on each new platform event (each event starts at most one run)."""
+    c = client(ctx)
+    view = c.pipelines.remove_trigger(name, on) if off else c.pipelines.trigger(name, on, _params(param))
+    emit(view, output, lambda: console.print(f"{view.name} triggers: " + (", ".join(
+        t.on for t in view.triggers) or "none")))
+
+
 @app.command("run")
 def run(
     ctx: typer.Context,
@@ -105,15 +167,8 @@ def run(
     output: Output = OutputOpt,
 ) -> None:
     """Start a run (it waits while another run of the pipeline is in progress)."""
-    params: dict[str, str] = {}
-    for item in param:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidArgument(f"--param {item!r} is not valid. Expected NAME=VALUE, e.g. --param "
-                                  "min_accuracy=0.9.", {"field": "parameters", "value": item})
-        params[key.strip()] = value
     c = client(ctx)
-    r = c.pipelines.run(name, params)
+    r = c.pipelines.run(name, _params(param))
     if wait:
         with keeps_running(f"run {r.number} of {name} goes on on the server; see it with: slipway pipelines show "
                            f"{name} --run {r.number}"):

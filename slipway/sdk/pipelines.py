@@ -81,6 +81,33 @@ class Pipelines:
 
         return PipelineRunView.model_validate(self._api.json("GET", f"/api/v1/pipelines/{name}/runs/{number}"))
 
+    def schedule(self, name: str, cron: str, timezone: str, parameters: dict[str, Any] | None = None
+                 ) -> PipelineView:
+        """Run ``name`` when ``cron`` (five fields) says, read in ``timezone`` (an IANA name)."""
+        from slipway.schemas.pipelines import PipelineView
+
+        body = {"cron": cron, "timezone": timezone, "parameters": dict(parameters or {})}
+        return PipelineView.model_validate(self._api.json("PUT", f"/api/v1/pipelines/{name}/schedule", json=body))
+
+    def unschedule(self, name: str) -> PipelineView:
+        from slipway.schemas.pipelines import PipelineView
+
+        return PipelineView.model_validate(self._api.json("DELETE", f"/api/v1/pipelines/{name}/schedule"))
+
+    def trigger(self, name: str, on: str, parameters: dict[str, Any] | None = None) -> PipelineView:
+        """Start a run on each new event ``on`` names (``dataset:reviews``, ``alarm:cancer-drift``…);
+        parameter values may use ``{{ event.ref }}``, ``{{ event.subject }}``."""
+        from slipway.schemas.pipelines import PipelineView
+
+        body = {"on": on, "parameters": dict(parameters or {})}
+        return PipelineView.model_validate(self._api.json("POST", f"/api/v1/pipelines/{name}/triggers", json=body))
+
+    def remove_trigger(self, name: str, on: str) -> PipelineView:
+        from slipway.schemas.pipelines import PipelineView
+
+        return PipelineView.model_validate(self._api.json("DELETE", f"/api/v1/pipelines/{name}/triggers",
+                                                          params={"on": on}))
+
     def wait(self, name: str, number: int, timeout: float | None = None, poll: float = 0.5) -> PipelineRunView:
         """Block until run ``number`` ends (Succeeded, Failed or Stopped); returns it."""
         deadline = None if timeout is None else time.monotonic() + timeout

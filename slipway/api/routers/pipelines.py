@@ -1,12 +1,19 @@
-"""/api/v1/pipelines: create (or update), list, show, delete; start runs, list and show them."""
+"""/api/v1/pipelines: create (or update), list, show, delete; start runs, list and show them; schedule, triggers."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from slipway.api.deps import Name, permission, platform
-from slipway.schemas.pipelines import PipelineRunView, PipelineSpec, PipelineView, StartRunRequest
+from slipway.schemas.pipelines import (
+    PipelineRunView,
+    PipelineSpec,
+    PipelineView,
+    ScheduleRequest,
+    StartRunRequest,
+    TriggerRequest,
+)
 from slipway.services import Platform
 
 router = APIRouter(prefix="/api/v1/pipelines", tags=["pipelines"])
@@ -60,3 +67,34 @@ async def list_runs(name: Name, p: Platform = Depends(platform)) -> list[Pipelin
 async def show_run(name: Name, number: int = Path(ge=1, le=10**9), p: Platform = Depends(platform)
                    ) -> PipelineRunView:
     return await run_in_threadpool(p.pipelines.get_run, name, number)
+
+
+@router.put("/{name}/schedule", response_model=PipelineView,
+            dependencies=[Depends(permission("pipelines:Update", "pipeline/{name}"))])
+async def set_schedule(name: Name, body: ScheduleRequest, request: Request,
+                       p: Platform = Depends(platform)) -> PipelineView:
+    """Run on a cron schedule in an explicit time zone (after downtime: one run, not one per missed time)."""
+    return await run_in_threadpool(p.pipelines.set_schedule, name, body.cron, body.timezone, body.parameters,
+                                   _user(request))
+
+
+@router.delete("/{name}/schedule", response_model=PipelineView,
+               dependencies=[Depends(permission("pipelines:Update", "pipeline/{name}"))])
+async def remove_schedule(name: Name, p: Platform = Depends(platform)) -> PipelineView:
+    return await run_in_threadpool(p.pipelines.remove_schedule, name)
+
+
+@router.post("/{name}/triggers", response_model=PipelineView, status_code=201,
+             dependencies=[Depends(permission("pipelines:Update", "pipeline/{name}"))])
+async def add_trigger(name: Name, body: TriggerRequest, request: Request,
+                      p: Platform = Depends(platform)) -> PipelineView:
+    """Start a run on each new event of a kind about a subject (dataset:reviews, alarm:NAME, model:NAME…)."""
+    return await run_in_threadpool(p.pipelines.add_trigger, name, body.on, body.parameters, _user(request))
+
+
+@router.delete("/{name}/triggers", response_model=PipelineView,
+               dependencies=[Depends(permission("pipelines:Update", "pipeline/{name}"))])
+async def remove_trigger(name: Name, on: str = Query(description="The trigger's KIND:SUBJECT, e.g. dataset:reviews.",
+                                                     json_schema_extra={"pattern": "^[a-z-]+:.+$"}),
+                         p: Platform = Depends(platform)) -> PipelineView:
+    return await run_in_threadpool(p.pipelines.remove_trigger, name, on)
