@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from slipway.data import FORMATS, DatasetInfo, detect_format, inspect, unpack_folder
 from slipway.db import Database
 from slipway.db.models import Dataset, DatasetVersion, Reference
-from slipway.services.events import emit
 from slipway.errors import Conflict, InvalidArgument, NotFound, PayloadTooLarge
 from slipway.names import check_name, parse_ref
 from slipway.schemas import (
@@ -26,6 +25,7 @@ from slipway.schemas import (
     Page,
     PushResult,
 )
+from slipway.services.events import emit
 from slipway.storage import ArtifactStore, copy_hashing
 
 __all__ = ["DatasetService", "version_view"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from slipway.db.models.auth import ApiKey, AuditCount, AuditEvent, Role, Secret, User
 from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
+from slipway.db.models.events import Event
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
-from slipway.db.models.events import Event
 from slipway.db.models.pipelines import Pipeline, PipelineRun, PipelineSchedule, PipelineStep, PipelineTrigger
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
