@@ -144,6 +144,8 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/pipelines/{name}/triggers", "pipelines:Update", {"name": "p-{r}", "json": {"on": "dataset:x"}}),
     ("DELETE", "/api/v1/pipelines/{name}/triggers", "pipelines:Update",
      {"name": "p-{r}", "params": {"on": "dataset:x"}}),
+    ("GET", "/ui/pipelines", "pipelines:List", {}),
+    ("GET", "/ui/pipelines/{name}", "pipelines:Get", {"name": "p-{r}"}),
     ("DELETE", "/api/v1/pipelines/{name}", "pipelines:Delete", {"name": "p-{r}"}),
 ]
 

@@ -106,6 +106,16 @@ def test_process_then_a_pipeline_from_yaml_runs_end_to_end_and_hits_the_cache(sq
         r = _cli(sqlite_server, "pipelines", "runs", "retrain")
         assert r.returncode == 0 and "Failed" in r.stdout and "Succeeded" in r.stdout
 
+        # The dashboard: the graph with the last run's step states, and the run history.
+        with sqlite_server.http() as http:
+            page = http.get("/ui/pipelines/retrain")
+            assert page.status_code == 200
+            assert 'data-step="too-weak" data-status="Failed"' in page.text
+            assert 'data-step="prep" data-status="Succeeded"' in page.text and "hit: retrain#1/prep" in page.text
+            assert 'href="/ui/pipelines/retrain?run=1"' in page.text
+            assert 'data-step="register" data-status="Succeeded"' in http.get("/ui/pipelines/retrain?run=1").text
+            assert 'href="/ui/pipelines/retrain"' in http.get("/ui/pipelines").text
+
         # Bad definitions: 400 at create, naming what is wrong.
         bad = PIPELINE.replace("{{ steps.train.model }}", "{{ steps.trian.model }}", 1)
         (tmp_path / "bad.yaml").write_text(bad)

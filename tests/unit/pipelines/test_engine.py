@@ -50,6 +50,10 @@ steps:
     model: "{{{{ steps.train.model }}}}"
     model_name: clean-model
     approval: Approved
+  - name: deploy
+    type: deploy
+    endpoint: clean-ep
+    model: "{{{{ steps.register.version }}}}"
   - name: too-weak
     type: fail
     message: "accuracy below {{{{ params.min_accuracy }}}}"
@@ -84,13 +88,14 @@ def test_a_run_takes_the_true_branch_and_a_second_run_hits_the_cache_except_the_
     run = p.pipelines.get_run("retrain", 1)
     assert run.status == "Succeeded", run
     steps = {s.name: s for s in run.steps}
-    assert [steps[n].status for n in ("prep", "train", "evaluate", "check", "register", "too-weak")] == \
-        ["Succeeded"] * 5 + ["Skipped"]
+    assert [steps[n].status for n in ("prep", "train", "evaluate", "check", "register", "deploy", "too-weak")] == \
+        ["Succeeded"] * 6 + ["Skipped"]
     assert steps["prep"].outputs["outputs"] == {"clean": "clean:1"}
     assert steps["check"].outputs == {"result": True}
     ref = steps["register"].outputs["version"]
     assert p.registry.get(ref).approval == "Approved" and p.registry.get(ref).source["job"] == steps["train"].job
     assert run.cache_hits == 0
+    assert p.endpoints.get("clean-ep").desired["variants"][0]["model"] == ref  # created with the new version
 
     # Edit one step (train's C): a new version; prep is a cache hit, train runs again.
     assert p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha, c=0.5))).version == 2
@@ -103,7 +108,7 @@ def test_a_run_takes_the_true_branch_and_a_second_run_hits_the_cache_except_the_
     assert run2.cache_hits == 1
     # min_accuracy 2.0 cannot be met: the else branch fails the run, register is skipped.
     assert run2.status == "Failed" and run2.failure_reason == "Step 'too-weak' failed: accuracy below 2.0"
-    assert steps2["register"].status == "Skipped"
+    assert steps2["register"].status == "Skipped" and steps2["deploy"].status == "Skipped"
     assert len(p.training.list(limit=100).items) == 3  # prep once, train twice
 
 
