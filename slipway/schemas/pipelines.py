@@ -32,7 +32,8 @@ class Parameter(BaseModel):
 class _Step(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str = Field(description="Step name, unique in the pipeline.", json_schema_extra=STEP_NAME_SCHEMA)
+    name: str = Field(description="Step name, unique in the pipeline (it is part of its jobs' names).",
+                      min_length=1, max_length=40, pattern=STEP_NAME_SCHEMA["pattern"])
     depends_on: list[str] = Field(default_factory=list, description="Steps that must end first (besides those "
                                                                     "its references name).")
     retries: int = Field(0, ge=0, le=10, description="Times a failed job of this step is tried again.")

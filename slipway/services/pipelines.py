@@ -285,7 +285,7 @@ class PipelineService:
                                   {"field": "cron", "value": cron, "expected": "MIN HOUR DOM MON DOW"})
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise InvalidArgument(f"Time zone {timezone!r} is not known. Expected an IANA name, e.g. Europe/Paris "
                                   "or UTC.", {"field": "timezone", "value": timezone}) from None
         nxt = next_fire(cron, timezone, self.clock())
