@@ -676,7 +676,8 @@ class PipelineService:
                 out.update(model=job, metrics=dict(view.final_metrics))
             self._update_step(ctx.run_id, step.name, status="Succeeded", outputs=out, message="")
         else:
-            reason = (view.failure_reason or view.status).splitlines()[0][:500]
+            lines = [ln.strip() for ln in (view.failure_reason or view.status).splitlines() if ln.strip()]
+            reason = " / ".join(lines)[:500]
             if attempt < step.retries:
                 nxt = _job_name(ctx.pipeline, ctx.run_id, step.name, attempt + 1)
                 self._update_step(ctx.run_id, step.name, attempt=attempt + 1, job_name=nxt,

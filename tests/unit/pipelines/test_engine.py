@@ -132,3 +132,40 @@ def test_a_restart_mid_run_resumes_without_losing_or_repeating_a_step(settings: 
         assert jobs == sorted([run.steps[0].job, run.steps[1].job])  # one job per step, none twice
     finally:
         p2.close()
+
+
+def test_a_failed_job_is_retried_per_step_policy_then_fails_the_run(platform: Platform, tmp_path: Path) -> None:
+    p = platform
+    sha = upload_source(p, {"boom.py": "raise SystemExit('no data today')\n"})
+    p.pipelines.create("flaky", Pipeline.model_validate({"steps": [
+        {"name": "prep", "type": "process", "script": "boom.py", "source_sha256": sha, "retries": 1},
+        {"name": "after", "type": "condition", "when": {"op": "==", "left": 1, "right": 1},
+         "depends_on": ["prep"]}]}))
+    p.pipelines.start_run("flaky", {}, "user:tester")
+    _drive(p)
+    run = p.pipelines.get_run("flaky", 1)
+    prep, after = run.steps
+    assert (prep.status, prep.attempt, prep.job) == ("Failed", 1, f"flaky-{_run_id(p)}-prep-1")
+    assert "no data today" in prep.message
+    assert after.status == "Skipped" and after.message == "Not run: step 'prep' failed."
+    assert run.status == "Failed" and len(p.training.list().items) == 2  # attempts 0 and 1
+
+
+def _run_id(p: Platform) -> int:
+    from sqlalchemy import select
+
+    from slipway.db.models import PipelineRun
+
+    with p.db.session() as s:
+        return int(s.scalar(select(PipelineRun.id)))
+
+
+def test_one_run_per_pipeline_at_a_time(platform: Platform) -> None:
+    p = platform.pipelines
+    p.create("slow", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}))
+    p.start_run("slow", {}, "user:a")
+    p.start_run("slow", {}, "user:b")
+    p.advance_all()  # run 1 starts (and ends: its one step fails at once); run 2 waits for the next pass
+    assert [(r.number, r.status) for r in p.list_runs("slow")] == [(2, "Pending"), (1, "Failed")]
+    p.advance_all()
+    assert [r.status for r in p.list_runs("slow")] == ["Failed", "Failed"]
