@@ -39,10 +39,11 @@ from slipway.schemas.pipelines import (
     ProcessStep,
     RegisterStep,
     TrainStep,
+    TuneStep,
 )
 
 __all__ = ["AllOf", "AnyOf", "Comparison", "ConditionStep", "DeployStep", "EvaluateStep", "FailStep", "NotOf",
-           "Parameter", "Pipeline", "ProcessStep", "RegisterStep", "TrainStep"]
+           "Parameter", "Pipeline", "ProcessStep", "RegisterStep", "TrainStep", "TuneStep"]
 
 
 class Pipeline(PipelineSpec):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from slipway.names import NAME_SCHEMA
 
 PARAMETER_TYPES = ("string", "integer", "float", "boolean")
-STEP_TYPES = ("process", "train", "evaluate", "condition", "register", "deploy", "fail")
+STEP_TYPES = ("process", "train", "tune", "evaluate", "condition", "register", "deploy", "fail")
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in")
 STEP_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"}
 
@@ -65,6 +65,19 @@ class TrainStep(_Step, _Code):
     label: str | None = None
     validation_split: float | None = Field(None, gt=0, lt=1)
     metric_definitions: dict[str, str] = Field(default_factory=dict, description="Metric name -> regex.")
+
+
+class TuneStep(TrainStep):
+    """A tuning job whose trials are this train step; ``model`` is the best trial's job."""
+
+    type: Literal["tune"] = "tune"  # type: ignore[assignment]
+    objective: str = Field(min_length=1, description="Metric to optimise, e.g. validation:accuracy.")
+    maximize: bool = True
+    ranges: list[str] = Field(default_factory=list, description="NAME=MIN:MAX[:int][:log] or NAME=A,B,C.")
+    strategy: str = "bayesian"
+    max_trials: int = Field(6, ge=1, le=1000)
+    max_parallel: int = Field(1, ge=1, le=64)
+    seed: int | None = 0
 
 
 class EvaluateStep(_Step):
@@ -134,7 +147,7 @@ class FailStep(_Step):
     message: str = "The pipeline failed."
 
 
-Step = Annotated[Union[ProcessStep, TrainStep, EvaluateStep, ConditionStep, RegisterStep, DeployStep,  # noqa: UP007
+Step = Annotated[Union[ProcessStep, TrainStep, TuneStep, EvaluateStep, ConditionStep, RegisterStep, DeployStep,  # noqa: UP007
                        FailStep], Field(discriminator="type")]
 
 

@@ -28,6 +28,7 @@ __all__ = ["OUTPUTS", "check_parameters", "check_pipeline", "coerce_parameter", 
 OUTPUTS: dict[str, dict[str, str]] = {
     "process": {"outputs": "dict:dataset_version", "job": "string"},
     "train": {"model": "model", "metrics": "dict:float", "job": "string"},
+    "tune": {"model": "model", "metrics": "dict:float", "job": "string"},
     "evaluate": {"metrics": "dict:float"},
     "condition": {"result": "boolean"},
     "register": {"version": "model_version"},

@@ -52,6 +52,7 @@ from slipway.schemas.pipelines import (
     StepRunView,
     TrainStep,
     TriggerView,
+    TuneStep,
 )
 from slipway.services.events import KINDS, TRIGGER_PREFIXES
 from slipway.services.pipeline_graph import check_parameters, check_pipeline, evaluate, render
@@ -114,10 +115,11 @@ def next_fire(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
 _EVENT_REF = re.compile(r"\{\{\s*event\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
-def _job_name(pipeline: str, run_id: int, step: str, attempt: int) -> str:
-    """Unique across pipelines and runs (the run id is), stable across restarts; at most 63 characters."""
+def _job_name(pipeline: str, run_id: int, step: str, attempt: int, limit: int = 63) -> str:
+    """Unique across pipelines and runs (the run id is), stable across restarts; at most ``limit`` characters
+    (59 for tuning jobs, whose trials add '-NNN')."""
     tail = f"-{run_id}-{step}-{attempt}"
-    return (pipeline[: max(1, 63 - len(tail))] + tail)[:63].rstrip("-_.")
+    return (pipeline[: max(1, limit - len(tail))] + tail)[:limit].rstrip("-_.")
 
 
 class PipelineService:
@@ -563,7 +565,7 @@ class PipelineService:
     def _start(self, ctx: _Run, step: Any, outputs: dict[str, dict[str, Any]]) -> None:
         name = step.name
         try:
-            if isinstance(step, (ProcessStep, TrainStep)):
+            if isinstance(step, (ProcessStep, TrainStep)):  # TuneStep is a TrainStep
                 self._start_job(ctx, step, outputs)
             elif isinstance(step, EvaluateStep):
                 job = str(render(step.model, ctx.params, outputs))
@@ -612,7 +614,7 @@ class PipelineService:
             metric_definitions=[{"name": k, "regex": v} for k, v in step.metric_definitions.items()], **common)
 
     @staticmethod
-    def cache_key(step_type: str, request: CreateJobRequest) -> str:
+    def cache_key(step_type: str, request: Any) -> str:
         """Type, resolved arguments, concrete input versions and the code's digest: nothing of the pipeline."""
         body = {"type": step_type, "request": request.model_dump(mode="json", exclude_none=True)}
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
@@ -631,8 +633,18 @@ class PipelineService:
             step, number, pipeline = row
             return step.cached_from or f"{pipeline}#{number}/{step.name}", dict(step.outputs or {})
 
+    @staticmethod
+    def _tuning_request(step: TuneStep, job: CreateJobRequest) -> Any:
+        from slipway.schemas.tuning import CreateTuningRequest
+
+        return CreateTuningRequest(job=job, objective=step.objective, maximize=step.maximize, ranges=step.ranges,
+                                   strategy=step.strategy, max_trials=step.max_trials,
+                                   max_parallel=step.max_parallel, seed=step.seed)
+
     def _start_job(self, ctx: _Run, step: ProcessStep | TrainStep, outputs: dict[str, dict[str, Any]]) -> None:
-        request = self._job_request(step, ctx, outputs)
+        request: Any = self._job_request(step, ctx, outputs)
+        if isinstance(step, TuneStep):
+            request = self._tuning_request(step, request)
         key = self.cache_key(step.type, request)
         args = request.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
         hit = self._cached(key, ctx.run_id) if step.cache else None
@@ -642,14 +654,19 @@ class PipelineService:
                               arguments=args, outputs=old, job_name=old.get("job"),
                               message=f"Cache hit: the outputs of {source}.")
             return
-        job = _job_name(ctx.pipeline, ctx.run_id, step.name, 0)
+        job = _job_name(ctx.pipeline, ctx.run_id, step.name, 0, 59 if isinstance(step, TuneStep) else 63)
         self._update_step(ctx.run_id, step.name, status="Running", cache_key=key, arguments=args, job_name=job,
                           attempt=0, message="")
-        self._submit(ctx, step, job, request)
+        self._submit(ctx, step, job, args)
 
-    def _submit(self, ctx: _Run, step: Any, job: str, request: CreateJobRequest) -> None:
+    def _submit(self, ctx: _Run, step: Any, job: str, args: dict[str, Any]) -> None:
         try:
-            self.platform.training.create(job, request, ctx.owner)
+            if isinstance(step, TuneStep):
+                from slipway.schemas.tuning import CreateTuningRequest
+
+                self.platform.tuning.create(job, CreateTuningRequest.model_validate(args), ctx.owner)
+            else:
+                self.platform.training.create(job, CreateJobRequest.model_validate(args), ctx.owner)
         except AlreadyExists:
             pass  # created before a restart: follow that one
 
@@ -662,27 +679,34 @@ class PipelineService:
             return self._deploy(ctx, step.name, args)
         assert job is not None
         try:
-            view = self.platform.training.get(job)
+            view: Any = (self.platform.tuning if isinstance(step, TuneStep) else self.platform.training).get(job)
         except NotFound:  # the server stopped between recording the step and creating its job
-            self._submit(ctx, step, job, CreateJobRequest.model_validate(args))
+            self._submit(ctx, step, job, args)
             return False
         if not view.done:
             return False
-        if view.status == "Completed":
+        best = getattr(view, "best_trial", None)
+        if view.status == "Completed" and (not isinstance(step, TuneStep) or (best is not None and best.job)):
             out: dict[str, Any] = {"job": job}
             if isinstance(step, ProcessStep):
                 out["outputs"] = dict(view.outputs)
+            elif isinstance(step, TuneStep):
+                metrics = dict(self.platform.training.get(best.job).final_metrics)
+                out.update(model=best.job, metrics=metrics)
             else:
                 out.update(model=job, metrics=dict(view.final_metrics))
-            self._update_step(ctx.run_id, step.name, status="Succeeded", outputs=out, message="")
+            self._update_step(ctx.run_id, step.name, status="Succeeded", outputs=out,
+                              message=f"Best trial: {best.job} ({step.objective} = {best.objective:.6g})."
+                              if isinstance(step, TuneStep) else "")
         else:
             lines = [ln.strip() for ln in (view.failure_reason or view.status).splitlines() if ln.strip()]
             reason = " / ".join(lines)[:500]
             if attempt < step.retries:
-                nxt = _job_name(ctx.pipeline, ctx.run_id, step.name, attempt + 1)
+                nxt = _job_name(ctx.pipeline, ctx.run_id, step.name, attempt + 1,
+                                59 if isinstance(step, TuneStep) else 63)
                 self._update_step(ctx.run_id, step.name, attempt=attempt + 1, job_name=nxt,
                                   message=f"Attempt {attempt + 1} failed ({reason}); retrying.")
-                self._submit(ctx, step, nxt, CreateJobRequest.model_validate(args))
+                self._submit(ctx, step, nxt, args)
             else:
                 self._update_step(ctx.run_id, step.name, status="Failed", message=f"Job {job} {view.status}: {reason}")
         return True

@@ -62,9 +62,12 @@ steps:
 
 def _drive(p: Platform, timeout: float = 180.0) -> None:
     """Advance runs and their jobs until no run is pending or running."""
+    from slipway.controllers import TuningController
+
     deadline = time.monotonic() + timeout
     while True:
         p.pipelines.advance_all()
+        TuningController(p).reconcile()
         run_jobs(p)
         p.pipelines.advance_all()
         runs = [r for pl in p.pipelines.list() for r in p.pipelines.list_runs(pl.name)]
@@ -169,3 +172,19 @@ def test_one_run_per_pipeline_at_a_time(platform: Platform) -> None:
     assert [(r.number, r.status) for r in p.list_runs("slow")] == [(2, "Pending"), (1, "Failed")]
     p.advance_all()
     assert [r.status for r in p.list_runs("slow")] == ["Failed", "Failed"]
+
+
+def test_a_tune_step_gives_its_best_trial_as_the_model(platform: Platform, tmp_path: Path) -> None:
+    p = platform
+    p.datasets.push("raw", write_csv(tmp_path / "raw.csv", rows=40), filename="raw.csv", label="label")
+    p.pipelines.create("tuned", Pipeline.model_validate({"steps": [
+        {"name": "tune", "type": "tune", "algorithm": "logistic-regression", "inputs": {"train": "raw:1"},
+         "validation_split": 0.25, "objective": "validation:accuracy", "ranges": ["C=0.1:10:log"], "max_trials": 2},
+        {"name": "register", "type": "register", "model": "{{ steps.tune.model }}", "model_name": "tuned"}]}))
+    p.pipelines.start_run("tuned", {}, "user:tester")
+    _drive(p)
+    run = p.pipelines.get_run("tuned", 1)
+    tune, register = run.steps
+    assert run.status == "Succeeded", run
+    assert tune.outputs["model"].startswith(tune.job + "-") and "validation:accuracy" in tune.outputs["metrics"]
+    assert p.registry.get(register.outputs["version"]).source["job"] == tune.outputs["model"]
