@@ -21,7 +21,8 @@ KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "model.version_registered": ("model name", ("ref", "version")),
     "model.version_approved": ("model name", ("ref", "version")),
     "job.finished": ("job name", ("status", "kind")),
-    "alarm.state_changed": ("alarm name", ("state", "previous")),  # emitted by monitoring's alarms
+    # emitted by monitoring's alarms, subject "alarm/<name>"; a trigger fires when "to" is ALARM
+    "alarm.state_changed": ("alarm name", ("from", "to", "reason")),
 }
 TRIGGER_PREFIXES = {"dataset": "dataset.version_created", "model": "model.version_registered",
                     "model-approved": "model.version_approved", "job": "job.finished",

@@ -407,11 +407,16 @@ class PipelineService:
             out = []
             triggers = s.execute(select(PipelineTrigger).with_for_update(skip_locked=True)).scalars().all()
             for t in triggers:
+                # A subject is the bare name ("reviews") or prefixed by its type ("alarm/cancer-drift", as the
+                # alarms service writes it).
+                prefix = _trigger_on(t.event_kind, "").rstrip(":")
+                subjects = [t.subject, f"{prefix}/{t.subject}"]
                 events = s.execute(select(Event).where(Event.id > t.last_event_id, Event.kind == t.event_kind,
-                                                       Event.subject == t.subject).order_by(Event.id)).scalars().all()
+                                                       Event.subject.in_(subjects)).order_by(Event.id)).scalars().all()
                 for ev in events:
                     t.last_event_id = ev.id
-                    if ev.kind == "alarm.state_changed" and (ev.payload or {}).get("state") != "ALARM":
+                    payload = ev.payload or {}
+                    if ev.kind == "alarm.state_changed" and payload.get("to", payload.get("state")) != "ALARM":
                         continue
                     values = {"subject": ev.subject, "kind": ev.kind, "id": ev.id, **(ev.payload or {})}
                     params = {k: _EVENT_REF.sub(lambda m, vals=values: str(vals.get(m.group(1), "")), v)

@@ -80,9 +80,12 @@ def test_an_alarm_trigger_fires_when_the_alarm_enters_alarm(platform: Platform) 
     p = platform.pipelines
     p.create("retrain", Pipeline.model_validate(DEF))
     p.add_trigger("retrain", "alarm:cancer-drift", {})
-    for state in ("OK", "ALARM", "OK"):
-        platform.db.run(lambda s, st=state: emit(s, "alarm.state_changed", "cancer-drift", {"state": st}))
-    assert len(p.fire_triggers()) == 1
+    for old, new in (("INSUFFICIENT_DATA", "OK"), ("OK", "ALARM"), ("ALARM", "OK")):  # as the alarms service writes
+        platform.db.run(lambda s, o=old, n=new: emit(s, "alarm.state_changed", "alarm/cancer-drift",
+                                                     {"from": o, "to": n, "reason": "drift"}))
+    platform.db.run(lambda s: emit(s, "alarm.state_changed", "alarm/other", {"from": "OK", "to": "ALARM"}))
+    [run] = p.fire_triggers()
+    assert run.started_by.startswith("trigger:alarm:cancer-drift (event ")
 
 
 def test_a_trigger_on_an_unknown_event_kind_or_parameter_is_refused(platform: Platform) -> None:
