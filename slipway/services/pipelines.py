@@ -155,11 +155,33 @@ class PipelineService:
                 elif isinstance(step, ProcessStep):
                     raise InvalidArgument(f"{where}: a process step needs a script.",
                                           {"field": f"{where}.script", "value": None})
+            if isinstance(step, TuneStep):
+                self._check_tune(step, where)
             if isinstance(step, (RegisterStep, DeployStep)):
                 name = step.model_name if isinstance(step, RegisterStep) else step.endpoint
                 if "{{" not in name:
                     check_name(name, "model" if isinstance(step, RegisterStep) else "endpoint")
         return graph
+
+    def _check_tune(self, step: TuneStep, where: str) -> None:
+        """Ranges, strategy and parallelism of a tune step, as `slipway tune` checks them (its datasets may be
+        references, known only when the run gets there)."""
+        from slipway.schemas.tuning import CreateTuningRequest
+        from slipway.tuning.strategies import check_strategy
+
+        if step.max_parallel > step.max_trials:
+            raise InvalidArgument(f"{where}: max_parallel ({step.max_parallel}) is larger than max_trials "
+                                  f"({step.max_trials}).", {"field": f"{where}.max_parallel",
+                                                            "value": step.max_parallel})
+        fixed = {k: v for k, v in step.hyperparameters.items() if not (isinstance(v, str) and "{{" in v)}
+        job = CreateJobRequest(algorithm=step.algorithm, entry_point=step.script, hyperparameters=fixed)
+        req = CreateTuningRequest(job=job, objective=step.objective, ranges=step.ranges, strategy=step.strategy,
+                                  max_trials=step.max_trials, max_parallel=step.max_parallel)
+        try:
+            check_strategy(req.strategy, self.platform.tuning._space(req))
+        except InvalidArgument as exc:
+            field = f"{where}.{exc.details.get('field', 'ranges')}"
+            raise InvalidArgument(f"{where}: {exc.message}", {**exc.details, "field": field}) from None
 
     @staticmethod
     def _stored(spec: PipelineSpec) -> dict[str, Any]:

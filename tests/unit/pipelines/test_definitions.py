@@ -112,3 +112,14 @@ def test_a_condition_on_incompatible_types_is_refused(platform: Platform) -> Non
     assert "incompatible types" in err.message and err.details["value"] == "model >= float"
     data["steps"][2]["when"] = {"all": [{"op": "==", "left": "{{ params.min_accuracy }}", "right": "x"}]}
     assert "incompatible" in _refused(platform, data).message
+
+
+def test_a_tune_step_with_a_bad_range_or_strategy_is_refused(platform: Platform) -> None:
+    data = _base()
+    data["steps"][0] = {**data["steps"][0], "type": "tune", "objective": "validation:accuracy",
+                        "ranges": ["nope=1:2"]}
+    err = _refused(platform, data)
+    assert err.details["field"] == "steps.train.range" and "no hyperparameter 'nope'" in err.message
+    data["steps"][0]["ranges"] = ["C=0.1:10:log"]
+    data["steps"][0]["strategy"] = "psychic"
+    assert "psychic" in _refused(platform, data).message
