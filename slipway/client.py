@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from slipway.sdk.keys import Keys
     from slipway.sdk.models import Models
     from slipway.sdk.monitors import Alarms, Baselines, Monitors
+    from slipway.sdk.pipelines import Pipelines
     from slipway.sdk.roles import Roles
     from slipway.sdk.secrets import Secrets
     from slipway.sdk.transforms import Transforms
@@ -151,6 +152,10 @@ class Client:
         from slipway.sdk.monitors import Alarms
 
         return Alarms(self._api)
+    def pipelines(self) -> Pipelines:
+        from slipway.sdk.pipelines import Pipelines
+
+        return Pipelines(self._api, self.jobs)
 
     def status(self) -> ServerStatus:
         from slipway.schemas.common import ServerStatus

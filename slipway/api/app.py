@@ -21,6 +21,7 @@ from slipway.api.routers import (
     keys,
     models,
     monitors,
+    pipelines,
     roles,
     secrets,
     system,
@@ -36,7 +37,7 @@ __all__ = ["ROUTERS", "create_app", "serving_app"]
 ROUTERS = [system.router, datasets.router, jobs.router, algorithms.router, models.router, endpoints.router,
            endpoints.invocations, users.router, keys.router, roles.router, audit.router, secrets.router,
            tuning.router, monitors.baselines, monitors.router, monitors.alarms, async_invocations.router,
-           transforms.router]
+           transforms.router, pipelines.router]
 
 
 def create_app(platform: Platform) -> FastAPI:

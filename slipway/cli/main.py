@@ -18,6 +18,8 @@ from slipway.cli import (
     login,
     models,
     monitors,
+    pipelines,
+    process,
     roles,
     secrets,
     server,
@@ -75,8 +77,10 @@ app.add_typer(endpoints.app, name="endpoints")
 app.add_typer(monitors.app, name="monitors")
 app.add_typer(monitors.alarms, name="alarms")
 app.add_typer(admin.app, name="admin")
+app.add_typer(pipelines.app, name="pipelines")
 server.register(app)
 train.register(app)
+process.register(app)
 tuning.register(app)
 transforms.register(app)
 login.register(app)

@@ -116,6 +116,8 @@ class LocalExecutor(Executor):
             with contextlib.suppress(OSError):
                 spare.kill()
             spare.wait()
+            if spare.stdin is not None:
+                spare.stdin.close()
 
     def _wait(self, proc: subprocess.Popen[bytes]) -> None:
         proc.wait()

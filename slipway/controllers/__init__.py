@@ -9,13 +9,15 @@ from slipway.controllers.endpoints import EndpointController
 from slipway.controllers.housekeeping import AuditCountFlusher, CaptureWriter, MetricsFlusher, TmpCleaner
 from slipway.controllers.jobs import JobsController
 from slipway.controllers.monitors import AlarmEvaluator, BaselineBuilder, MonitorScheduler
+from slipway.controllers.pipelines import PipelinesController
 from slipway.controllers.routes import RouteMirror
 from slipway.controllers.transforms import TransformController
 from slipway.controllers.tuning import TuningController
 
 __all__ = ["AlarmEvaluator", "AsyncInvocationController", "AuditCountFlusher", "AutoscaleController", "BaselineBuilder",
            "CaptureWriter", "Controller", "ControllerManager", "EndpointController", "JobsController", "MetricsFlusher",
-           "MonitorScheduler", "RouteMirror", "TmpCleaner", "TransformController", "TuningController", "default_controllers"]
+           "MonitorScheduler", "PipelinesController", "RouteMirror", "TmpCleaner", "TransformController", "TuningController",
+           "default_controllers"]
 
 
 def default_controllers(platform: object) -> list[Controller]:
@@ -25,4 +27,5 @@ def default_controllers(platform: object) -> list[Controller]:
             endpoints, RouteMirror(platform, endpoints), TuningController(platform),  # type: ignore[arg-type]
             MetricsFlusher(platform), CaptureWriter(platform), AutoscaleController(platform, endpoints),  # type: ignore[arg-type]
             BaselineBuilder(platform), MonitorScheduler(platform), AlarmEvaluator(platform),  # type: ignore[arg-type]
-            AsyncInvocationController(platform), TransformController(platform)]  # type: ignore[arg-type]
+            AsyncInvocationController(platform), TransformController(platform),  # type: ignore[arg-type]
+            PipelinesController(platform)]  # type: ignore[arg-type]

@@ -59,6 +59,7 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
         shutil.rmtree(work, ignore_errors=True)
     refs.extend(start_demo_jobs(platform, user))
     refs.extend(start_demo_tuning(platform, user))
+    refs.extend(load_demo_pipeline(platform, user))
     return refs
 
 
@@ -79,6 +80,35 @@ def start_demo_jobs(platform: Platform, user: str = "demo") -> list[str]:
 
 
 DEMO_TUNING = "demo-iris-tune"
+DEMO_PIPELINE = "demo-retrain"
+DEMO_PIPELINE_DEFINITION = {
+    "description": "Retrain on each new version of demo-cancer; register and canary-deploy when it is good enough.",
+    "parameters": {"data": {"type": "string", "default": "demo-cancer:latest"},
+                   "min_accuracy": {"type": "float", "default": 0.9}},
+    "steps": [
+        {"name": "train", "type": "train", "algorithm": "logistic-regression", "inputs": {"train": "{{ params.data }}"},
+         "hyperparameters": {"C": 0.5}, "validation_split": 0.2, "retries": 1},
+        {"name": "evaluate", "type": "evaluate", "model": "{{ steps.train.model }}"},
+        {"name": "good-enough", "type": "condition",
+         "when": {"op": ">=", "left": "{{ steps.evaluate.metrics['validation:accuracy'] }}",
+                  "right": "{{ params.min_accuracy }}"},
+         "then": ["register"], "else": ["too-weak"]},
+        {"name": "register", "type": "register", "model": "{{ steps.train.model }}", "model_name": DEMO_MODEL,
+         "approval": "Approved"},
+        {"name": "canary", "type": "deploy", "endpoint": DEMO_ENDPOINT, "model": "{{ steps.register.version }}",
+         "strategy": "canary", "canary_percent": 10, "bake_seconds": 300},
+        {"name": "too-weak", "type": "fail", "message": "validation accuracy below {{ params.min_accuracy }}"},
+    ],
+}
+
+
+def load_demo_pipeline(platform: Platform, user: str = "demo") -> list[str]:
+    """The retraining pipeline, triggered by each new version of demo-cancer (no run is started here)."""
+    from slipway.schemas.pipelines import PipelineSpec
+
+    platform.pipelines.create(DEMO_PIPELINE, PipelineSpec.model_validate(DEMO_PIPELINE_DEFINITION), user)
+    platform.pipelines.add_trigger(DEMO_PIPELINE, "dataset:demo-cancer", {"data": "{{ event.ref }}"}, user)
+    return [f"pipeline/{DEMO_PIPELINE}"]
 
 
 def start_demo_tuning(platform: Platform, user: str = "demo") -> list[str]:

@@ -36,6 +36,13 @@ class CreateJobRequest(BaseModel):
     secrets: list[str] = Field(default_factory=list, max_length=64, description=(
         "Names of secrets (slipway secrets set NAME) whose values the job gets as environment variables, "
         "named after the secret ('-' and '.' become '_'); the values are redacted from its log."))
+    processing: bool = Field(False, description=(
+        "A processing job (SageMaker Processing): the script reads inputs from /opt/ml/processing/input/<channel> "
+        "and writes outputs to /opt/ml/processing/output/<channel>; each output becomes a new dataset version."))
+    outputs: dict[str, str] = Field(default_factory=dict, description=(
+        "Processing jobs: output channel -> dataset name its files are pushed to as a new version."))
+    arguments: list[str] = Field(default_factory=list, max_length=256, description=(
+        "Processing jobs: command-line arguments of the script; /opt/ml/… paths point into the job's folder."))
 
 
 class StatusTransition(BaseModel):
@@ -61,6 +68,9 @@ class JobView(BaseModel):
     max_runtime: int
     memory_limit_mb: int | None
     secrets: list[str] = Field(default_factory=list, description="Names of the secrets the job gets (no values).")
+    outputs: dict[str, str] = Field(default_factory=dict, description=(
+        "Processing jobs: output channel -> the dataset version it became (or the dataset name until then)."))
+    arguments: list[str] = Field(default_factory=list)
     status: str
     secondary_status: str
     transitions: list[StatusTransition]

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from slipway.services.job_runs import JobRuns
     from slipway.services.metrics import MetricsService
     from slipway.services.monitors import MonitorService
+    from slipway.services.pipelines import PipelineService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
     from slipway.services.secrets import SecretService
@@ -160,6 +161,12 @@ class Platform:
         from slipway.services.training import TrainingService
 
         return TrainingService(self.db, self.store, self.datasets, self.settings, self.secrets)
+
+    @cached_property
+    def pipelines(self) -> PipelineService:
+        from slipway.services.pipelines import PipelineService
+
+        return PipelineService(self.db, self)
 
     @cached_property
     def sandbox(self) -> Sandbox:

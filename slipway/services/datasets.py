@@ -25,6 +25,7 @@ from slipway.schemas import (
     Page,
     PushResult,
 )
+from slipway.services.events import emit
 from slipway.storage import ArtifactStore, copy_hashing
 
 __all__ = ["DatasetService", "version_view"]
@@ -220,7 +221,9 @@ class DatasetService:
         )
         s.add(v)
         s.flush()
-        return PushResult(created=True, version=version_view(ds, v))
+        view = version_view(ds, v)
+        emit(s, "dataset.version_created", name, {"ref": view.ref, "version": v.version})
+        return PushResult(created=True, version=view)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -26,9 +26,10 @@ from slipway.artifacts.manifest import MANIFEST, Manifest
 from slipway.compute import Executor
 from slipway.data import unpack_folder
 from slipway.db import utcnow
-from slipway.db.models import Job, JobMetric
+from slipway.db.models import Job, JobMetric, Reference
 from slipway.errors import InvalidArgument
 from slipway.sandbox import Sandbox
+from slipway.services.events import emit
 from slipway.services.secrets import SecretService, job_env_names
 from slipway.services.training import TrainingService, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
@@ -101,6 +102,7 @@ class JobRuns:
                 sha = job.source_sha256
                 inputs = dict(job.inputs)
                 secret_names = list(job.secrets or [])
+                processing = job.kind == "processing"
             # Values go to the process's environment only (never job.json, never the database in clear);
             # the runner gets the variables' names to redact the values from the log.
             env = self._secret_env(secret_names)
@@ -111,11 +113,14 @@ class JobRuns:
                                                        message="Copying input data into the job folder."))
             for channel, info in inputs.items():
                 key = self.datasets.storage_key(info["ref"])
+                target = paths.processing_input(channel) if processing else paths.channel(channel)
                 if info["kind"] == "folder":
                     with self.store.open(key) as f:
-                        unpack_folder(f, paths.channel(channel))
+                        unpack_folder(f, target)
                 else:
-                    self.store.get_file(key, paths.channel(channel) / info["filename"])
+                    self.store.get_file(key, target / info["filename"])
+            for channel in spec["outputs"]:
+                paths.processing_output(channel).mkdir(parents=True, exist_ok=True)
             if sha:
                 paths.code.rmdir()
                 with self.store.open(source_key(sha)) as f:
@@ -174,6 +179,7 @@ class JobRuns:
             "label": job.label, "problem_type": job.problem_type, "validation_split": job.validation_split,
             "memory_limit_mb": job.memory_limit_mb, "num_cpus": os.cpu_count(),
             "env_cache_dir": str(self.settings.envs_dir),
+            "outputs": job.outputs or {}, "arguments": list(job.arguments or []),
             "lineage": {"job": job.name, "algorithm": job.algorithm,
                         "datasets": {k: v["ref"] for k, v in job.inputs.items()},
                         "hyperparameters": job.hyperparameters, "code_sha256": job.source_sha256},
@@ -293,6 +299,7 @@ class JobRuns:
             job = s.execute(select(Job).where(Job.name == name)).scalar_one()
             stopping, secondary, handle, limit = job.status == "Stopping", job.secondary_status, job.handle, \
                 job.memory_limit_mb
+            kind = job.kind
         exit_code = self.executor.poll(handle).exit_code if handle else None
         result = self._result(paths)
         status, reason = "Failed", None
@@ -306,7 +313,16 @@ class JobRuns:
             status, reason = "Stopped", None
         final_secondary = "MaxRuntimeExceeded" if secondary == "MaxRuntimeExceeded" else status
         model_key = output_key = None
-        if status == "Completed":
+        if status == "Completed" and kind == "processing":
+            try:
+                self._update(name, lambda j, s: transition(j, secondary="Uploading",
+                                                           message="Pushing the outputs as dataset versions."))
+                self._publish_outputs(name, paths)
+            except Exception as exc:
+                log.exception("Pushing the outputs of job %s failed", name)
+                status, final_secondary = "Failed", "Failed"
+                reason = exc.message if isinstance(exc, InvalidArgument) else f"Pushing the outputs failed: {exc}"
+        elif status == "Completed":
             try:
                 self._update(name, lambda j, s: transition(j, secondary="Uploading",
                                                            message="Uploading the model artifact."))
@@ -322,6 +338,45 @@ class JobRuns:
         self._log_uploaded.pop(name, None)
         self._terminated.discard(name)
         shutil.rmtree(paths.root, ignore_errors=True)
+
+    def _publish_outputs(self, name: str, paths: JobPaths) -> None:
+        """Each output channel of a processing job becomes a new version of its dataset, with lineage: the
+        job (``Reference`` dataset_version -> job, role ``output:<channel>``) and the job's input versions."""
+        with self.db.session() as s:
+            job = s.execute(select(Job).where(Job.name == name)).scalar_one()
+            outputs, user = dict(job.outputs or {}), job.created_by
+            inputs = {k: v["ref"] for k, v in (job.inputs or {}).items()}
+        for channel, info in sorted(outputs.items()):
+            folder = paths.processing_output(channel)
+            files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+            if not files:
+                raise InvalidArgument(
+                    f"The script wrote nothing to output {channel!r} (/opt/ml/processing/output/{channel}, here "
+                    f"{folder}). Write the files of dataset {info['dataset']!r} there.",
+                    {"field": "outputs", "value": channel})
+            self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+            spooled = self.settings.tmp_dir / f"{name}-{channel}.out"
+            description = f"Output {channel!r} of processing job {name}" + (
+                f" from {', '.join(f'{k}={v}' for k, v in sorted(inputs.items()))}" if inputs else "")
+            if len(files) == 1:
+                shutil.copyfile(files[0], spooled)
+                kind, filename, fmt = "file", files[0].name, None
+            else:
+                from slipway.data import pack_folder
+
+                with open(spooled, "wb") as out:
+                    pack_folder(folder, out)
+                kind, filename, fmt = "folder", channel, "files"
+            result = self.datasets.push(info["dataset"], spooled, filename=filename, kind=kind, format=fmt,
+                                        description=description, user=user)
+            ref = result.version.ref
+
+            def _record(job: Job, s: Session, channel: str = channel, ref: str = ref) -> None:
+                s.add(Reference(source_kind="dataset_version", source_id=ref, target_kind="job", target_id=name,
+                                role=f"output:{channel}"))
+                job.outputs = {**job.outputs, channel: {**job.outputs[channel], "ref": ref}}
+
+            self._update(name, _record)
 
     @staticmethod
     def _result(paths: JobPaths) -> dict[str, Any] | None:
@@ -341,6 +396,7 @@ class JobRuns:
             job.failure_reason = reason
             job.ended_at = utcnow()
             job.model_key, job.output_key = model_key, output_key
+            emit(s, "job.finished", name, {"status": status, "kind": job.kind})
 
         self._update(name, _do)
 

@@ -24,6 +24,7 @@ from slipway.errors import Conflict, InvalidArgument, NotFound
 from slipway.inspection import Inspector, copy_export
 from slipway.names import check_name, parse_ref
 from slipway.schemas import ModelEventView, ModelSummary, ModelVersionView, Page
+from slipway.services.events import emit
 from slipway.storage import ArtifactStore
 
 __all__ = ["APPROVALS", "RegistryService", "parse_model_ref"]
@@ -284,6 +285,7 @@ class RegistryService:
                             target_id=str(lineage["job"]), role="created_by"))
         s.add(ModelEvent(model=name, kind="register", version=v.version, to_value=str(v.version), by=user,
                          reason=f"{source.get('kind', 'import')}" + (f" {source['job']}" if source.get("job") else "")))
+        emit(s, "model.version_registered", name, {"ref": ref, "version": v.version})
         s.flush()
         return _view(g, v)
 
@@ -411,6 +413,8 @@ class RegistryService:
             if v.approval != status:
                 s.add(ModelEvent(model=g.name, kind="approval", version=v.version, from_value=v.approval,
                                  to_value=status, reason=reason, by=user))
+            if status == "Approved" and v.approval != "Approved":
+                emit(s, "model.version_approved", g.name, {"ref": f"{g.name}:{v.version}", "version": v.version})
             v.approval, v.approval_reason, v.approval_by, v.approval_at = status, reason, user, utcnow()
             s.flush()
             return self._full_view(s, g, v)

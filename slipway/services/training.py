@@ -77,7 +77,8 @@ def job_view(job: Job) -> JobView:
         hyperparameters=job.hyperparameters or {}, label=job.label, problem_type=job.problem_type,
         validation_split=job.validation_split, metric_definitions=job.metric_definitions or [],
         max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, secrets=list(job.secrets or []),
-        status=job.status,
+        outputs={k: v.get("ref") or v["dataset"] for k, v in (job.outputs or {}).items()},
+        arguments=list(job.arguments or []), status=job.status,
         secondary_status=job.secondary_status, transitions=job.transitions or [], failure_reason=job.failure_reason,
         final_metrics=job.final_metrics or {}, model_available=job.model_key is not None, created_at=job.created_at,
         started_at=job.started_at, ended_at=job.ended_at,
@@ -306,12 +307,21 @@ class TrainingService:
                 f"Framework {spec.framework!r} is not known. Expected one of: {', '.join(FRAMEWORKS)}.",
                 {"field": "framework", "value": spec.framework, "expected": list(FRAMEWORKS)},
             )
+        if spec.processing:
+            self._check_processing(spec)
+        elif spec.outputs or spec.arguments:
+            raise InvalidArgument(
+                "Output channels and arguments belong to processing jobs: pass processing=true (slipway process), "
+                "or hyperparameters for a training script.",
+                {"field": "outputs" if spec.outputs else "arguments", "value": spec.outputs or spec.arguments})
         if spec.algorithm:
             checked = self._check_algorithm_job(spec, views)
             kind, framework, hps = "algorithm", get_algorithm(checked["algorithm"]).framework, checked["hps"]
             label, problem = checked["label"], checked["problem"]
         else:
             kind, framework, label, problem = "script", spec.framework or "sklearn", spec.label, None
+            if spec.processing:
+                kind = "processing"
             hps = self._check_script_hps(spec.hyperparameters)
             entry = str(spec.entry_point)
             files = self._source_files(spec.source_sha256 or "")
@@ -334,12 +344,13 @@ class TrainingService:
                   for ch, v in views.items()}
         job = Job(
             name=name, kind=kind, algorithm=spec.algorithm if kind == "algorithm" else None, framework=framework,
-            entry_point=spec.entry_point, source_sha256=spec.source_sha256 if kind == "script" else None,
+            entry_point=spec.entry_point, source_sha256=spec.source_sha256 if kind != "algorithm" else None,
             hyperparameters=hps, inputs=inputs, label=label, problem_type=problem,
             validation_split=spec.validation_split, metric_definitions=definitions,
             max_runtime=spec.max_runtime or self.settings.job_max_runtime,
             memory_limit_mb=spec.memory_limit_mb or self.settings.job_memory_limit_mb or None,
             secrets=list(dict.fromkeys(spec.secrets)),
+            outputs={ch: {"dataset": ds} for ch, ds in spec.outputs.items()}, arguments=list(spec.arguments),
             status="Pending", secondary_status="Pending",
             transitions=[{"status": "Pending", "start_time": utcnow().isoformat(), "end_time": None, "message": ""}],
             final_metrics={}, log_offset=0, metrics_offset=0, created_by=user,
@@ -360,6 +371,29 @@ class TrainingService:
             raise
         self.wakeup.set()
         return view
+
+    @staticmethod
+    def _check_processing(spec: CreateJobRequest) -> None:
+        """A processing job runs a script; its output channels name datasets to push new versions to."""
+        if spec.algorithm:
+            raise InvalidArgument(
+                f"A processing job runs a script (--script), not a built-in algorithm ({spec.algorithm!r}).",
+                {"field": "algorithm", "value": spec.algorithm, "expected": None})
+        for channel, dataset in spec.outputs.items():
+            if not _CHANNEL.match(channel):
+                raise InvalidArgument(
+                    f"Output channel {channel!r} is not valid. Expected letters, digits, '_' or '-' (e.g. clean).",
+                    {"field": "outputs", "value": channel})
+            try:
+                check_name(dataset)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"Output {channel!r}: {exc.message}", {"field": "outputs", "value": dataset}) \
+                    from None
+        same = sorted(set(spec.outputs) & set(spec.inputs))
+        if same:
+            raise InvalidArgument(
+                f"Channel(s) {', '.join(same)} are both an input and an output. Give them different names.",
+                {"field": "outputs", "value": same})
 
     def _check_secrets(self, names: list[str]) -> None:
         """Every secret a job asks for can be an environment variable and is set (values are read at start)."""

@@ -9,6 +9,12 @@
     <root>/slipway/                   the platform's own files: job.json, logs.txt, metrics.jsonl, result.json
     <root>/tmp/, <root>/home/         TMPDIR and HOME (caches, config) of the job: it writes nowhere else
 
+A processing job (SageMaker Processing) gets, instead of input/ and model/:
+
+    <root>/processing/input/<channel>/   /opt/ml/processing/input/<channel>: dataset versions
+    <root>/processing/output/<channel>/  /opt/ml/processing/output/<channel>: each becomes a dataset version
+    <root>/config/processingjobconfig.json, resourceconfig.json   /opt/ml/config/…
+
 Standard library only: the runner imports this before the user's code starts.
 """
 
@@ -19,7 +25,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JobPaths", "build_env", "hp_args", "map_opt_ml", "private_env", "write_config"]
+__all__ = ["JobPaths", "build_env", "hp_args", "map_opt_ml", "private_env", "processing_env", "write_config",
+           "write_processing_config"]
 
 HOST = "algo-1"
 OPT_ML = "/opt/ml"
@@ -46,9 +53,17 @@ class JobPaths:
         self.result = self.private / "result.json"
         self.tmp = self.root / "tmp"
         self.home = self.root / "home"
+        self.processing = self.root / "processing"
+        self.processing_config = self.root / "config"
 
     def channel(self, name: str) -> Path:
         return self.data / name
+
+    def processing_input(self, name: str) -> Path:
+        return self.processing / "input" / name
+
+    def processing_output(self, name: str) -> Path:
+        return self.processing / "output" / name
 
     def make(self) -> None:
         for p in (self.config, self.data, self.code, self.model, self.output_data, self.intermediate, self.private,
@@ -206,4 +221,46 @@ def build_env(paths: JobPaths, job: dict[str, Any], hps: dict[str, Any], base: d
         env[f"SM_CHANNEL_{c.upper()}"] = str(paths.channel(c))
     for k, v in hps.items():
         env[f"SM_HP_{k.upper()}"] = _hp_string(v)
+    return env
+
+
+def write_processing_config(paths: JobPaths, job: dict[str, Any]) -> None:
+    """config/processingjobconfig.json and resourceconfig.json as a SageMaker processing container sees them
+    under /opt/ml/config, with the local paths in the job's folder."""
+    paths.processing_config.mkdir(parents=True, exist_ok=True)
+    inputs = [{"InputName": ch, "DatasetVersion": c.get("ref"),
+               "S3Input": {"LocalPath": str(paths.processing_input(ch)), "S3DataType": "S3Prefix",
+                           "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}
+              for ch, c in sorted(job.get("channels", {}).items())]
+    outputs = [{"OutputName": ch, "Dataset": o.get("dataset"),
+                "S3Output": {"LocalPath": str(paths.processing_output(ch)), "S3UploadMode": "EndOfJob"}}
+               for ch, o in sorted(job.get("outputs", {}).items())]
+    config = {"ProcessingJobName": job["name"], "ProcessingInputs": inputs,
+              "ProcessingOutputConfig": {"Outputs": outputs},
+              "AppSpecification": {"ContainerEntrypoint": ["python3", job.get("entry_point") or ""],
+                                   "ContainerArguments": list(job.get("arguments") or [])},
+              "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "local"}}}
+    (paths.processing_config / "processingjobconfig.json").write_text(json.dumps(config, indent=2))
+    (paths.processing_config / "resourceconfig.json").write_text(json.dumps(
+        {"current_host": HOST, "hosts": [HOST]}, indent=2))
+
+
+def processing_env(paths: JobPaths, job: dict[str, Any], base: dict[str, str]) -> dict[str, str]:
+    """The environment of a processing script: ``base``, where /opt/ml/processing is, and one variable per
+    channel (``SM_PROCESSING_INPUT_RAW``, ``SM_PROCESSING_OUTPUT_CLEAN``) for scripts that prefer them."""
+    env = dict(base)
+    env.update({
+        "SM_PROCESSING_DIR": str(paths.processing),
+        "SM_PROCESSING_CONFIG_DIR": str(paths.processing_config),
+        "PROCESSING_JOB_NAME": job["name"],
+        "PYTHONUNBUFFERED": "1",
+        "SLIPWAY_JOB_NAME": job["name"],
+        "SLIPWAY_JOB_DIR": str(paths.root),
+        "SLIPWAY_METRICS_FILE": str(paths.metrics),
+        **private_env(paths),
+    })
+    for ch in job.get("channels", {}):
+        env[f"SM_PROCESSING_INPUT_{ch.upper().replace('-', '_')}"] = str(paths.processing_input(ch))
+    for ch in job.get("outputs", {}):
+        env[f"SM_PROCESSING_OUTPUT_{ch.upper().replace('-', '_')}"] = str(paths.processing_output(ch))
     return env

@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from slipway.training.contract import JobPaths, build_env, hp_args, map_opt_ml, private_env, write_config
+from slipway.training.contract import (
+    JobPaths,
+    build_env,
+    hp_args,
+    map_opt_ml,
+    private_env,
+    processing_env,
+    write_config,
+    write_processing_config,
+)
 
 __all__ = ["failure_reason", "main"]
 
@@ -263,10 +272,18 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
     tempfile.tempdir = None  # a warm process may have looked the temp folder up before the job came
     if job.get("sandbox"):
         _say(job["sandbox"])
+    processing = job.get("kind") == "processing"
     hps = {k: map_opt_ml(v, paths.root) for k, v in job.get("hyperparameters", {}).items()}
-    write_config(paths, hps, job.get("channels", {}))
-    env = build_env(paths, job, hps, {k: v for k, v in os.environ.items() if not k.startswith("SM_")})
-    if job.get("kind") == "script":
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    if processing:  # SageMaker Processing: /opt/ml/processing/… in the arguments point into the job's folder
+        write_processing_config(paths, job)
+        env = processing_env(paths, job, base)
+        args = [str(map_opt_ml(a, paths.root)) for a in job.get("arguments") or []]
+    else:
+        write_config(paths, hps, job.get("channels", {}))
+        env = build_env(paths, job, hps, base)
+        args = hp_args(hps)
+    if job.get("kind") in ("script", "processing"):
         entry = paths.code / job["entry_point"]
         if not entry.is_file():
             return {"status": "Failed", "exit_code": None,
@@ -278,7 +295,7 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
         # Built just now by this process, the environment is writable to it: the script runs in a
         # tighter box (a second Landlock layer) that may only read it.
         prefix = list(job.get("script_sandbox") or [])
-        cmd = [*prefix, python, job["entry_point"], *hp_args(hps)]
+        cmd = [*prefix, python, job["entry_point"], *args]
         cwd = paths.code
     else:
         prefix = []
@@ -288,7 +305,7 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
     shown = cmd[len(prefix) + 1:]
     _say(f"Job {job['name']}: running {' '.join(shown)}" + (" (warm process)" if in_process else ""))
     values = _secret_values(job)
-    if in_process and job.get("kind") != "script":
+    if in_process and job.get("kind") == "algorithm":
         code = _run_builtin_here(env, cwd)
     else:
         try:
@@ -306,6 +323,8 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
     if code != 0:
         return {"status": "Failed", "exit_code": code,
                 "failure_reason": failure_reason(paths, code, job.get("memory_limit_mb"))}
+    if processing:  # the server pushes each output channel as a dataset version
+        return {"status": "Completed", "exit_code": 0, "failure_reason": None}
     if not any(p.is_file() for p in paths.model.rglob("*")):
         return {"status": "Failed", "exit_code": 0, "failure_reason":
                 f"The script exited 0 but wrote nothing to SM_MODEL_DIR ({paths.model}). Save the model there, "

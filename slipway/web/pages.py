@@ -25,7 +25,8 @@ HERE = Path(__file__).parent
 # (label, href); features add their pages here.
 NAV: list[tuple[str, str]] = [("Overview", "/"), ("Datasets", "/ui/datasets"), ("Jobs", "/ui/jobs"),
                               ("Tuning", "/ui/tuning"), ("Models", "/ui/models"), ("Endpoints", "/ui/endpoints"),
-                              ("Monitors", "/ui/monitors"), ("Alarms", "/ui/alarms"), ("Keys", "/ui/keys")]
+                              ("Monitors", "/ui/monitors"), ("Alarms", "/ui/alarms"), ("Pipelines", "/ui/pipelines"),
+                              ("Keys", "/ui/keys")]
 KEY_METRICS = ("validation:accuracy", "validation:roc_auc", "validation:rmse", "validation:r2", "train:accuracy",
                "train:rmse", "validation:silhouette", "train:silhouette")
 
@@ -173,6 +174,42 @@ async def tuning(request: Request, name: str) -> HTMLResponse:
         curve.append((float(number), best))
     chart = {"trial": [(float(n), v) for n, v in done], "best so far": curve}
     return render(request, "tuning.html", "Tuning", t=t, chart=chart)
+
+
+@router.get("/ui/pipelines", response_class=HTMLResponse, dependencies=[Depends(permission("pipelines:List"))])
+async def pipelines(request: Request) -> HTMLResponse:
+    items = await run_in_threadpool(platform(request).pipelines.list)
+    return render(request, "pipelines.html", "Pipelines", items=items)
+
+
+def graph_layout(graph: dict[str, list[str]]) -> dict[str, tuple[int, int]]:
+    """Step -> (column, row): a step's column is one past its deepest dependency's."""
+    depth: dict[str, int] = {}
+
+    def d(n: str) -> int:
+        if n not in depth:
+            depth[n] = 1 + max((d(x) for x in graph[n]), default=-1)
+        return depth[n]
+
+    rows: dict[int, int] = {}
+    out = {}
+    for n in graph:
+        col = d(n)
+        out[n] = (col, rows.get(col, 0))
+        rows[col] = rows.get(col, 0) + 1
+    return out
+
+
+@router.get("/ui/pipelines/{name}", response_class=HTMLResponse,
+            dependencies=[Depends(permission("pipelines:Get", "pipeline/{name}"))])
+async def pipeline(request: Request, name: str, run: int | None = None) -> HTMLResponse:
+    p = platform(request).pipelines
+    view = await run_in_threadpool(p.get, name)
+    runs = await run_in_threadpool(p.list_runs, name)
+    shown = next((r for r in runs if r.number == run), None) if run is not None else (runs[0] if runs else None)
+    states = {s.name: s for s in shown.steps} if shown else {}
+    return render(request, "pipeline.html", "Pipelines", p=view, runs=runs, shown=shown, states=states,
+                  layout=graph_layout(view.graph))
 
 
 @router.get("/ui/models", response_class=HTMLResponse, dependencies=[Depends(permission("models:List"))])

@@ -112,7 +112,8 @@ def test_every_page_opens(admin: Any) -> None:
 
     for label, heading in [("Overview", "Overview"), ("Datasets", "Datasets"), ("Jobs", "Training jobs"),
                            ("Tuning", "Tuning jobs"), ("Models", "Models"), ("Endpoints", "Endpoints"),
-                           ("Monitors", "Drift monitors"), ("Alarms", "Alarms"), ("Keys", "API keys")]:
+                           ("Monitors", "Drift monitors"), ("Alarms", "Alarms"), ("Pipelines", "Pipelines"),
+                           ("Keys", "API keys")]:
         admin.click(f"header nav >> text={label}")
         expect(admin.locator("h1")).to_have_text(heading)
         expect(admin.locator("header nav a.active")).to_have_text(label)

@@ -160,6 +160,22 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("GET", "/api/v1/secrets", "secrets:List", {}),
     ("PUT", "/api/v1/secrets/{name}", "secrets:Create", {"name": "new-{r}", "json": {"value": "v"}}),
     ("DELETE", "/api/v1/secrets/{name}", "secrets:Delete", {"name": "s-{r}"}),
+    ("GET", "/api/v1/pipelines", "pipelines:List", {}),
+    ("POST", "/api/v1/pipelines/{name}", "pipelines:Create",
+     {"name": "p-{r}", "json": {"steps": [{"name": "stop", "type": "fail", "message": "{r}"}]}}),
+    ("GET", "/api/v1/pipelines/{name}", "pipelines:Get", {"name": "p-{r}"}),
+    ("POST", "/api/v1/pipelines/{name}/runs", "pipelines:Run", {"name": "p-{r}", "json": {}}),
+    ("GET", "/api/v1/pipelines/{name}/runs", "pipelines:Get", {"name": "p-{r}"}),
+    ("GET", "/api/v1/pipelines/{name}/runs/{number}", "pipelines:Get", {"name": "p-{r}", "number": "1"}),
+    ("PUT", "/api/v1/pipelines/{name}/schedule", "pipelines:Update",
+     {"name": "p-{r}", "json": {"cron": "0 3 * * *", "timezone": "UTC"}}),
+    ("DELETE", "/api/v1/pipelines/{name}/schedule", "pipelines:Update", {"name": "p-{r}"}),
+    ("POST", "/api/v1/pipelines/{name}/triggers", "pipelines:Update", {"name": "p-{r}", "json": {"on": "dataset:x"}}),
+    ("DELETE", "/api/v1/pipelines/{name}/triggers", "pipelines:Update",
+     {"name": "p-{r}", "params": {"on": "dataset:x"}}),
+    ("GET", "/ui/pipelines", "pipelines:List", {}),
+    ("GET", "/ui/pipelines/{name}", "pipelines:Get", {"name": "p-{r}"}),
+    ("DELETE", "/api/v1/pipelines/{name}", "pipelines:Delete", {"name": "p-{r}"}),
 ]
 
 
@@ -216,7 +232,8 @@ def test_every_route_refuses_callers_without_a_key(sqlite_server: SlipwayServer)
     with sqlite_server.http(api_key=None) as http:
         for method, template, _, _ in MATRIX:
             path = (template.replace("{name}", "x").replace("{ref}", "x:1").replace("{key_id}", "x")
-                    .replace("{version}", "1").replace("{alias}", "a").replace("{invocation_id}", "0" * 32))
+                    .replace("{version}", "1").replace("{alias}", "a").replace("{invocation_id}", "0" * 32)
+                    .replace("{number}", "1"))
             r = http.request(method, path, json={})
             if path == "/" or path.startswith("/ui/"):  # a browser is sent to the sign-in page
                 assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), (method, path)
@@ -245,9 +262,8 @@ def test_role_action_matrix(server: SlipwayServer, client: Client, make_csv) -> 
         with server.http(api_key=keys[role]) as http:
             for method, template, action, spec in MATRIX:
                 spec = dict(spec)
-                params = {k: spec.pop(k).format(r=role, kid=kids[role]) for k in ("name", "ref", "key_id", "version", "alias",
-                                                                                      "invocation_id")
-                          if k in spec}
+                params = {k: spec.pop(k).format(r=role, kid=kids[role])
+                          for k in ("name", "ref", "key_id", "version", "alias", "invocation_id", "number") if k in spec}
                 for body in ("json", "data"):
                     if body in spec:
                         spec[body] = _fill(spec[body], role)

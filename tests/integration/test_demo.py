@@ -37,6 +37,10 @@ def test_demo_workspace_loads_once(tmp_path: Path) -> None:
             tune = c.tuning.get("demo-iris-tune").wait(timeout=240).view
             assert tune.status == "Completed" and tune.counters["completed"] == 6
             assert tune.best_trial.objective > 0.8
+            # The retraining pipeline, started by each new version of demo-cancer.
+            pipeline = c.pipelines.get("demo-retrain")
+            assert [t.on for t in pipeline.triggers] == ["dataset:demo-cancer"]
+            assert pipeline.graph["canary"] == ["register"]
     finally:
         srv.stop()
     # A restart does not load it again.

@@ -17,7 +17,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # "algorithm" or "script"
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # "algorithm", "script" or "processing"
     algorithm: Mapped[str | None] = mapped_column(String(64), nullable=True)
     framework: Mapped[str] = mapped_column(String(32), default="", nullable=False)
     entry_point: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -31,6 +31,9 @@ class Job(Base):
     max_runtime: Mapped[int] = mapped_column(Integer, nullable=False)
     memory_limit_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
     secrets: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)  # names only, never values
+    # Processing jobs: output channel -> {"dataset": name, "ref": "name:N" once pushed}; the script's arguments.
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    arguments: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     secondary_status: Mapped[str] = mapped_column(String(32), nullable=False)
     transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)

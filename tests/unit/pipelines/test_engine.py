@@ -1,0 +1,190 @@
+"""The pipeline engine on a real Platform (real jobs, real SQLite): branches, cache, retries, restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from slipway.pipelines import Pipeline
+from slipway.services import Platform
+from slipway.settings import Settings
+from tests.support.job_driver import run_jobs, upload_source, write_csv
+
+PREP = """\
+import os, pathlib
+src = pathlib.Path(os.environ["SM_PROCESSING_INPUT_RAW"]) / "raw.csv"
+out = pathlib.Path(os.environ["SM_PROCESSING_OUTPUT_CLEAN"]) / "clean.csv"
+out.write_text(src.read_text())
+"""
+
+
+def _yaml(sha: str, c: float = 1.0) -> str:
+    return f"""
+parameters:
+  min_accuracy: {{type: float, default: 0.0}}
+steps:
+  - name: prep
+    type: process
+    script: prep.py
+    source_sha256: {sha}
+    inputs: {{raw: "raw:1"}}
+    outputs: {{clean: clean}}
+  - name: train
+    type: train
+    algorithm: logistic-regression
+    inputs: {{train: "{{{{ steps.prep.outputs.clean }}}}"}}
+    label: label
+    hyperparameters: {{C: {c}}}
+    validation_split: 0.25
+  - name: evaluate
+    type: evaluate
+    model: "{{{{ steps.train.model }}}}"
+  - name: check
+    type: condition
+    when: {{op: ">=", left: "{{{{ steps.evaluate.metrics['validation:accuracy'] }}}}",
+            right: "{{{{ params.min_accuracy }}}}"}}
+    then: [register]
+    else: [too-weak]
+  - name: register
+    type: register
+    model: "{{{{ steps.train.model }}}}"
+    model_name: clean-model
+    approval: Approved
+  - name: deploy
+    type: deploy
+    endpoint: clean-ep
+    model: "{{{{ steps.register.version }}}}"
+  - name: too-weak
+    type: fail
+    message: "accuracy below {{{{ params.min_accuracy }}}}"
+"""
+
+
+def _drive(p: Platform, timeout: float = 180.0) -> None:
+    """Advance runs and their jobs until no run is pending or running."""
+    from slipway.controllers import TuningController
+
+    deadline = time.monotonic() + timeout
+    while True:
+        p.pipelines.advance_all()
+        TuningController(p).reconcile()
+        run_jobs(p)
+        p.pipelines.advance_all()
+        runs = [r for pl in p.pipelines.list() for r in p.pipelines.list_runs(pl.name)]
+        if all(r.done for r in runs):
+            return
+        assert time.monotonic() < deadline, runs
+
+
+def _setup(p: Platform, tmp_path: Path) -> str:
+    p.datasets.push("raw", write_csv(tmp_path / "raw.csv", rows=40), filename="raw.csv", label="label")
+    return upload_source(p, {"prep.py": PREP})
+
+
+def test_a_run_takes_the_true_branch_and_a_second_run_hits_the_cache_except_the_edited_step(
+        platform: Platform, tmp_path: Path) -> None:
+    p = platform
+    sha = _setup(p, tmp_path)
+    p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha)))
+    p.pipelines.start_run("retrain", {}, "user:tester")
+    _drive(p)
+    run = p.pipelines.get_run("retrain", 1)
+    assert run.status == "Succeeded", run
+    steps = {s.name: s for s in run.steps}
+    assert [steps[n].status for n in ("prep", "train", "evaluate", "check", "register", "deploy", "too-weak")] == \
+        ["Succeeded"] * 6 + ["Skipped"]
+    assert steps["prep"].outputs["outputs"] == {"clean": "clean:1"}
+    assert steps["check"].outputs == {"result": True}
+    ref = steps["register"].outputs["version"]
+    assert p.registry.get(ref).approval == "Approved" and p.registry.get(ref).source["job"] == steps["train"].job
+    assert run.cache_hits == 0
+    assert p.endpoints.get("clean-ep").desired["variants"][0]["model"] == ref  # created with the new version
+
+    # Edit one step (train's C): a new version; prep is a cache hit, train runs again.
+    assert p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha, c=0.5))).version == 2
+    p.pipelines.start_run("retrain", {"min_accuracy": 2.0}, "user:tester")
+    _drive(p)
+    run2 = p.pipelines.get_run("retrain", 2)
+    steps2 = {s.name: s for s in run2.steps}
+    assert steps2["prep"].cached_from == "retrain#1/prep" and steps2["prep"].job == steps["prep"].job
+    assert steps2["train"].cached_from is None and steps2["train"].job != steps["train"].job
+    assert run2.cache_hits == 1
+    # min_accuracy 2.0 cannot be met: the else branch fails the run, register is skipped.
+    assert run2.status == "Failed" and run2.failure_reason == "Step 'too-weak' failed: accuracy below 2.0"
+    assert steps2["register"].status == "Skipped" and steps2["deploy"].status == "Skipped"
+    assert len(p.training.list(limit=100).items) == 3  # prep once, train twice
+
+
+def test_a_restart_mid_run_resumes_without_losing_or_repeating_a_step(settings: Settings, tmp_path: Path) -> None:
+    p = Platform(settings)
+    p.migrate()
+    sha = _setup(p, tmp_path)
+    p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha)))
+    p.pipelines.start_run("retrain", {}, "user:tester")
+    p.pipelines.advance_all()  # prep's job is created ...
+    assert [s.status for s in p.pipelines.get_run("retrain", 1).steps][:2] == ["Running", "Pending"]
+    p.close()  # ... and the server stops before it ran
+
+    p2 = Platform(settings)
+    try:
+        _drive(p2)
+        run = p2.pipelines.get_run("retrain", 1)
+        assert run.status == "Succeeded"
+        assert all(s.attempt == 0 for s in run.steps)
+        jobs = sorted(j.name for j in p2.training.list(limit=100).items)
+        assert jobs == sorted([run.steps[0].job, run.steps[1].job])  # one job per step, none twice
+    finally:
+        p2.close()
+
+
+def test_a_failed_job_is_retried_per_step_policy_then_fails_the_run(platform: Platform, tmp_path: Path) -> None:
+    p = platform
+    sha = upload_source(p, {"boom.py": "raise SystemExit('no data today')\n"})
+    p.pipelines.create("flaky", Pipeline.model_validate({"steps": [
+        {"name": "prep", "type": "process", "script": "boom.py", "source_sha256": sha, "retries": 1},
+        {"name": "after", "type": "condition", "when": {"op": "==", "left": 1, "right": 1},
+         "depends_on": ["prep"]}]}))
+    p.pipelines.start_run("flaky", {}, "user:tester")
+    _drive(p)
+    run = p.pipelines.get_run("flaky", 1)
+    prep, after = run.steps
+    assert (prep.status, prep.attempt, prep.job) == ("Failed", 1, f"flaky-{_run_id(p)}-prep-1")
+    assert "no data today" in prep.message
+    assert after.status == "Skipped" and after.message == "Not run: step 'prep' failed."
+    assert run.status == "Failed" and len(p.training.list().items) == 2  # attempts 0 and 1
+
+
+def _run_id(p: Platform) -> int:
+    from sqlalchemy import select
+
+    from slipway.db.models import PipelineRun
+
+    with p.db.session() as s:
+        return int(s.scalar(select(PipelineRun.id)))
+
+
+def test_one_run_per_pipeline_at_a_time(platform: Platform) -> None:
+    p = platform.pipelines
+    p.create("slow", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}))
+    p.start_run("slow", {}, "user:a")
+    p.start_run("slow", {}, "user:b")
+    p.advance_all()  # run 1 starts (and ends: its one step fails at once); run 2 waits for the next pass
+    assert [(r.number, r.status) for r in p.list_runs("slow")] == [(2, "Pending"), (1, "Failed")]
+    p.advance_all()
+    assert [r.status for r in p.list_runs("slow")] == ["Failed", "Failed"]
+
+
+def test_a_tune_step_gives_its_best_trial_as_the_model(platform: Platform, tmp_path: Path) -> None:
+    p = platform
+    p.datasets.push("raw", write_csv(tmp_path / "raw.csv", rows=40), filename="raw.csv", label="label")
+    p.pipelines.create("tuned", Pipeline.model_validate({"steps": [
+        {"name": "tune", "type": "tune", "algorithm": "logistic-regression", "inputs": {"train": "raw:1"},
+         "validation_split": 0.25, "objective": "validation:accuracy", "ranges": ["C=0.1:10:log"], "max_trials": 2},
+        {"name": "register", "type": "register", "model": "{{ steps.tune.model }}", "model_name": "tuned"}]}))
+    p.pipelines.start_run("tuned", {}, "user:tester")
+    _drive(p)
+    run = p.pipelines.get_run("tuned", 1)
+    tune, register = run.steps
+    assert run.status == "Succeeded", run
+    assert tune.outputs["model"].startswith(tune.job + "-") and "validation:accuracy" in tune.outputs["metrics"]
+    assert p.registry.get(register.outputs["version"]).source["job"] == tune.outputs["model"]
