@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,9 @@ def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: 
     for dtype in order:
         name = "float64" if dtype == np.float64 else "float32"
         try:
-            data = convert(estimator, len(inputs), dtype, classifier)
+            with warnings.catch_warnings():  # converters warn about their frameworks' deprecations
+                warnings.simplefilter("ignore")
+                data = convert(estimator, len(inputs), dtype, classifier)
             model = OnnxModel(data, name, classifier)
             got = (model.predict_proba(rows) if classifier else model.predict(rows)).astype(np.float64)
             got = got.reshape(want.shape)
@@ -174,5 +177,7 @@ def _tree_based(estimator: Any) -> bool:
         return True
     steps = getattr(estimator, "steps", None)
     final = steps[-1][1] if steps else estimator
+    if getattr(final, "tree_based", False):
+        return True
     members = np.ravel(np.asarray(getattr(final, "estimators_", []), dtype=object))[:1]
     return hasattr(final, "tree_") or any(hasattr(m, "tree_") for m in members)
