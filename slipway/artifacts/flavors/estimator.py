@@ -29,9 +29,10 @@ def load_onnx_export(folder: Any, manifest: Manifest) -> Any:
     if not info.get("verified") or not (folder / info.get("file", "")).is_file():
         return None
     try:
-        from slipway.artifacts.onnx_runtime import OnnxModel
+        from slipway.artifacts.onnx_runtime import OnnxModel, column_feeds
 
-        return OnnxModel(folder / info["file"], info.get("dtype", "float32"), manifest.classifier)
+        columns = column_feeds(manifest.signature.inputs) if info.get("feeds") == "columns" else None
+        return OnnxModel(folder / info["file"], info.get("dtype", "float32"), manifest.classifier, columns)
     except Exception:  # e.g. onnxruntime not installed here: the original serves
         log.warning("The ONNX export could not be loaded; serving the original model", exc_info=True)
         return None
@@ -70,6 +71,8 @@ class EstimatorPredictor:
         if isinstance(data, list) and data and not isinstance(data[0], str):
             data = decode(_json(data), "application/json", self.signature)
         if self.onnx is not None and hasattr(data, "to_numpy"):
+            if getattr(self.onnx, "columns", None) is not None:  # one ONNX input per column (string columns)
+                return self._answer(self.onnx, data)
             return self._answer(self.onnx, data.to_numpy(dtype=np.float64))
         x = data if self.wants_frame or not hasattr(data, "to_numpy") else data.to_numpy()
         return self._answer(self.model, x)

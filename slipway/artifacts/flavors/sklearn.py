@@ -140,12 +140,19 @@ def save(
         try:
             rows = np.asarray(getattr(samples, "to_numpy", lambda: samples)(), dtype=np.float64)[:64]
             (out / SAMPLES_FILE).write_text(json.dumps(rows.tolist()))
-        except (TypeError, ValueError):  # non-numeric rows: nothing to verify an export on
-            pass
+        except (TypeError, ValueError):  # a table with string columns: rows of strings, numbers and nulls
+            if hasattr(samples, "head"):
+                head = samples.head(64)
+                mixed = head.astype(object).where(head.notna(), None).to_numpy().tolist()
+                (out / SAMPLES_FILE).write_text(json.dumps(mixed, default=_plain))
     if code_dir is not None:
         shutil.copytree(code_dir, out / "code", dirs_exist_ok=True)
     manifest.write(out)
     return manifest
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def save_sklearn_artifact(estimator: Any, folder: str | Path, **kwargs: Any) -> dict[str, Any]:
@@ -180,7 +187,7 @@ def load(folder: Path, manifest: Manifest, *, onnx: bool = True, device: str | N
 def export_onnx(folder: Path, manifest: Manifest, estimator: Any | None = None) -> dict[str, Any]:
     from slipway.artifacts.onnx_runtime import export_estimator
 
-    return export_estimator(folder, manifest, estimator, _convert)
+    return export_estimator(folder, manifest, estimator, _convert, _convert_columns)
 
 
 def positional(estimator: Any) -> Any:
@@ -244,6 +251,48 @@ def _convert(estimator: Any, n_features: int, dtype: Any, classifier: bool) -> b
     if dtype == np.float64:
         _double_imputers(onx)
     return onx.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _convert_columns(estimator: Any, inputs: list[dict[str, Any]], dtype: Any, classifier: bool) -> bytes:
+    """A table with string columns: one ONNX input per column, named as the ColumnTransformer names them
+    (strings as StringTensorType), so that skl2onnx finds each column by name."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, StringTensorType
+
+    from slipway.artifacts.onnx_runtime import column_feeds
+
+    if type(_final_step(estimator)).__name__ == "BoostedTrees":
+        raise ValueError("boosters are exported on all-numeric tables only")
+    number = DoubleTensorType if dtype == np.float64 else FloatTensorType
+    feeds = column_feeds(inputs)
+    types = [(name, StringTensorType([None, 1]) if text else number([None, 1])) for name, text in feeds]
+    options = {"zipmap": False} if classifier else None
+    with _int_missing_flags():
+        onx = to_onnx(_empty_string_missing(estimator, {n for n, text in feeds if text}), initial_types=types,
+                      options=options, target_opset={"": 17, "ai.onnx.ml": 3})
+    if dtype == np.float64:
+        _double_imputers(onx)
+    return onx.SerializeToString()  # type: ignore[no-any-return]
+
+
+def _empty_string_missing(estimator: Any, strings: set[str]) -> Any:
+    """A copy whose imputers over string columns take "" as the missing value: ONNX string tensors have no
+    null, so the served feed writes a missing string as "" (an export that differs shows in the verification)."""
+    import copy
+
+    from sklearn.impute import SimpleImputer
+
+    out = copy.deepcopy(estimator)
+    for ct in _column_transformers(out):
+        for _, transformer, columns in ct.transformers_:
+            names = [columns] if isinstance(columns, str) else list(columns) if isinstance(columns, list) else []
+            if not names or not all(isinstance(c, str) and c in strings for c in names):
+                continue
+            for step in [s for _, s in getattr(transformer, "steps", [])] or [transformer]:
+                missing = getattr(step, "missing_values", "")
+                if isinstance(step, SimpleImputer) and (missing is None or (isinstance(missing, float) and missing != missing)):
+                    step.missing_values = ""
+    return out
 
 
 def _convert_boosted(estimator: Any, n_features: int, dtype: Any, classifier: bool) -> bytes:

@@ -100,3 +100,48 @@ def test_builtin_model_exports_and_verifies(name: str, problem: str, tmp_path: P
     else:
         values = np.array([p["value"] if isinstance(p, dict) else p for p in got], dtype=np.float64)
         np.testing.assert_allclose(values, model.predict(df), atol=1e-5)
+
+
+def _mixed() -> tuple[Any, Any, list[dict[str, str]]]:
+    import pandas as pd
+
+    from slipway.training.builtin import _dtype
+
+    rng = np.random.default_rng(1)
+    n = 60
+    df = pd.DataFrame({"mean radius": rng.normal(size=n), "colour": rng.choice(["red", "green", "blue"], n),
+                       "count": rng.integers(0, 3, n)})
+    df.loc[2, "mean radius"] = np.nan
+    df.loc[4, "colour"] = None  # imputed with the most frequent colour, then one-hot encoded
+    y = pd.Series(np.where(df["mean radius"].fillna(0) + (df["colour"] == "red") > 0.3, "yes", "no"))
+    return df, y, [{"name": c, "dtype": _dtype(df[c])} for c in df.columns]
+
+
+@pytest.mark.parametrize("name", ["logistic-regression", "random-forest", "xgboost"])
+def test_a_table_with_string_columns_exports_one_input_per_column(name: str, tmp_path: Path) -> None:
+    import pandas as pd
+
+    from slipway.artifacts.flavors.sklearn import save
+    from slipway.training.builtin import Data, build_model
+
+    algo = get_algorithm(name)
+    df, y, inputs = _mixed()
+    hps = validate_hyperparameters(algo, {k: v for k, v in FAST.items() if algo.param(k)})
+    model = build_model(algo, hps, "binary_classification", Data(df, y, "tabular", inputs))
+    model.fit(df, y)
+    save(model, tmp_path, problem_type="binary_classification", labels=[str(c) for c in model[-1].classes_],
+         input_kind="tabular", inputs=inputs, samples=df)
+    manifest = Manifest.read(tmp_path)
+    info = export_onnx(tmp_path, manifest)
+    if name == "xgboost":
+        assert not info["verified"] and "all-numeric tables only" in info["reason"], info
+        return
+    assert info["verified"] and info["feeds"] == "columns", info
+    manifest.replace(onnx=info).write(tmp_path)
+    fast = load_predictor(tmp_path)
+    assert fast.runtime == "onnxruntime"
+    rows = [[1.5, None, 2], [None, "red", 1], [-0.5, "blue", 0]]
+    want = model.predict_proba(pd.DataFrame(rows, columns=df.columns))
+    got = fast.predict(rows)
+    probs = np.array([[p["probabilities"][str(c)] for c in model.classes_] for p in got])
+    np.testing.assert_allclose(probs, want, atol=1e-5)
