@@ -93,13 +93,14 @@ class OnnxModel:
     """An ONNX Runtime session answering like the estimator: ``predict_proba`` / ``predict`` on an ndarray."""
 
     def __init__(self, data: bytes | Path, dtype: str, classifier: bool,
-                 columns: list[tuple[str, bool]] | None = None) -> None:
+                 columns: list[tuple[str, bool]] | None = None, text: bool = False) -> None:
         self.session = session(data)
         self.input = self.session.get_inputs()[0].name
         self.dtype = np.float64 if dtype == "float64" else np.float32
         self.classifier = classifier
         # One input per column (a table with string columns): rows arrive as a DataFrame, fed column by column.
         self.columns = columns
+        self.text = text  # a text model: a list of strings in, one string input
         # by position: the converter may rename a column's input ("mean radius" -> "mean_radius")
         self._names = [i.name for i in self.session.get_inputs()]
         if columns is not None and len(self._names) != len(columns):
@@ -109,6 +110,8 @@ class OnnxModel:
         self._value = [outputs[0]]
 
     def _feed(self, x: Any) -> dict[str, Any]:
+        if self.text:
+            return {self.input: np.array([str(t) for t in x], dtype=object).reshape(-1, 1)}
         if self.columns is None:
             return {self.input: np.asarray(x).astype(self.dtype, copy=False)}
         feed = {}
@@ -144,17 +147,22 @@ class OnnxNet:
 
 
 def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes],
-                     convert_columns: Callable[..., bytes] | None = None) -> dict[str, Any]:
+                     convert_columns: Callable[..., bytes] | None = None,
+                     convert_text: Callable[..., bytes] | None = None) -> dict[str, Any]:
     """Export a tabular model with ``convert(estimator, n_features, dtype, classifier) -> bytes`` and verify it.
 
     A signature with string columns needs ``convert_columns(estimator, inputs, dtype, classifier) -> bytes``:
-    an export with one input per column (``column_feeds``), verified on the samples file's rows.
+    an export with one input per column (``column_feeds``), verified on the samples file's rows. A text
+    classifier needs ``convert_text(estimator, classifier) -> bytes`` (one string input), verified on the
+    samples file's texts.
     Writes model.onnx to ``folder`` when verified. Returns the manifest's ``onnx`` field; never raises for
     a model that does not convert: the reason is recorded and the original serves.
     """
     sig = manifest.signature
     inputs = sig.inputs
     problem = manifest.problem_type
+    if problem in CLASSIFIERS and sig.input_kind == "text" and convert_text is not None:
+        return _export_text(folder, manifest, estimator, convert_text)
     if problem not in SERVABLE or sig.input_kind != "tabular" or not inputs:
         return {"verified": False, "reason": f"{problem or 'unknown problem type'} models on {sig.input_kind} input "
                 "are not exported"}
@@ -258,6 +266,38 @@ def _export_columns(folder: Path, manifest: Manifest, estimator: Any, convert: C
                     "max_abs_diff": diff, "tolerance": TOLERANCE}
         reasons.append(f"{name}: differs from the original by {diff:.1e}" + ("" if same_labels else ", labels differ"))
     return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
+
+
+def _export_text(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes]) -> dict[str, Any]:
+    """``export_estimator`` for a text classifier: one string input, verified on the samples file's texts."""
+    path = folder / SAMPLES_FILE
+    texts = json.loads(path.read_text()) if path.is_file() else None
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return {"verified": False, "reason": f"the artifact has no sample texts ({SAMPLES_FILE}) to verify an export on"}
+    if estimator is None:
+        import joblib
+
+        try:
+            estimator = joblib.load(folder / (manifest.model_file or ""))
+        except Exception as exc:  # unloadable: serving will say so when it is deployed
+            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
+    try:
+        want = np.asarray(estimator.predict_proba(texts), dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = convert(estimator, True)
+        got = OnnxModel(data, "float32", True, text=True).predict_proba(texts).astype(np.float64)
+    except Exception as exc:  # converters and onnxruntime refuse many things, each in its own way
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return {"verified": False, "reason": f"ONNX export not verified (float32: {type(exc).__name__}: {first})"}
+    diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+    same_labels = bool(np.array_equal(got.argmax(axis=1), want.argmax(axis=1)))
+    if diff <= TOLERANCE and same_labels:
+        (folder / ONNX_FILE).write_bytes(data)
+        return {"verified": True, "file": ONNX_FILE, "dtype": "float32", "rows": len(texts), "inputs": "texts",
+                "feeds": "text", "max_abs_diff": diff, "tolerance": TOLERANCE}
+    return {"verified": False, "reason": f"ONNX export not verified (float32: differs from the original by {diff:.1e}"
+            + ("" if same_labels else ", labels differ") + ")"}
 
 
 def installed(*modules: str) -> bool:

@@ -32,7 +32,8 @@ def load_onnx_export(folder: Any, manifest: Manifest) -> Any:
         from slipway.artifacts.onnx_runtime import OnnxModel, column_feeds
 
         columns = column_feeds(manifest.signature.inputs) if info.get("feeds") == "columns" else None
-        return OnnxModel(folder / info["file"], info.get("dtype", "float32"), manifest.classifier, columns)
+        return OnnxModel(folder / info["file"], info.get("dtype", "float32"), manifest.classifier, columns,
+                         text=info.get("feeds") == "text")
     except Exception:  # e.g. onnxruntime not installed here: the original serves
         log.warning("The ONNX export could not be loaded; serving the original model", exc_info=True)
         return None
@@ -70,6 +71,8 @@ class EstimatorPredictor:
         """Predictions for decoded rows: a DataFrame (tabular), a list of str (text) or an ndarray."""
         if isinstance(data, list) and data and not isinstance(data[0], str):
             data = decode(_json(data), "application/json", self.signature)
+        if self.onnx is not None and getattr(self.onnx, "text", False) and isinstance(data, list):
+            return self._answer(self.onnx, data)
         if self.onnx is not None and hasattr(data, "to_numpy"):
             if getattr(self.onnx, "columns", None) is not None:  # one ONNX input per column (string columns)
                 return self._answer(self.onnx, data)
