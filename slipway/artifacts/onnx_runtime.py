@@ -115,12 +115,15 @@ class OnnxModel:
         if self.columns is None:
             return {self.input: np.asarray(x).astype(self.dtype, copy=False)}
         feed = {}
-        for input_name, (name, text) in zip(self._names, self.columns):
-            col = x[name]
+        rows = isinstance(x, np.ndarray)  # an object array of rows (the replica's fast path), else a DataFrame
+        for j, (input_name, (name, text)) in enumerate(zip(self._names, self.columns)):
             if text:  # a missing string is "" (the export's imputers take "" as missing)
-                values = np.array(["" if v is None or v != v else str(v) for v in col.tolist()], dtype=object)
+                col = x[:, j].tolist() if rows else x[name].tolist()
+                values = np.array(["" if v is None or v != v else str(v) for v in col], dtype=object)
+            elif rows:
+                values = np.array([np.nan if v is None else v for v in x[:, j].tolist()], dtype=self.dtype)
             else:
-                values = np.asarray(col.to_numpy(dtype=np.float64, na_value=np.nan), dtype=self.dtype)
+                values = np.asarray(x[name].to_numpy(dtype=np.float64, na_value=np.nan), dtype=self.dtype)
             feed[input_name] = values.reshape(-1, 1)
         return feed
 

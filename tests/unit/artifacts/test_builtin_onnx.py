@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from slipway.algorithms import ALGORITHMS, CLASSIFICATION, get_algorithm, validate_hyperparameters
@@ -152,3 +153,17 @@ def test_a_table_with_string_columns_exports_one_input_per_column(name: str, tmp
     got = fast.predict(rows)
     probs = np.array([[p["probabilities"][str(c)] for c in model.classes_] for p in got])
     np.testing.assert_allclose(probs, want, atol=1e-5)
+
+    # The replica's fast path takes such JSON rows straight to the export (no DataFrame), answering alike;
+    # anything it does not take (a bool, a number for a string) goes down the checked path.
+    from slipway.serving.predictor import Predictor
+
+    replica = Predictor(tmp_path)
+    replica.load()
+    body = orjson.dumps({"instances": rows})
+    x = replica.fast_rows(body, "application/json", "")
+    assert replica.fast_mixed and x is not None
+    assert replica.predict_rows(x) == orjson.loads(replica.invoke(body, "application/json", "")[1])["predictions"]
+    for bad in ([[True, "red", 1]], [[1.0, 2, 1]], [[1.0, "red"]], [["1", "red", 1]]):
+        assert replica.fast_rows(orjson.dumps({"instances": bad}), "application/json", "") is None
+    assert replica.invoke(orjson.dumps({"instances": [[1.0, "red"]]}), "application/json", "")[0] == 400
