@@ -6,7 +6,12 @@ scikit-learn's breast cancer data; M3 needs the xgboost extra):
 
 - a minimal honest server: a plain ASGI app on uvicorn (uvloop, httptools, 2 workers) calling
   predict_proba (the baseline, same run),
-- a Slipway replica on its own port,
+- the README path (the default, ``--path readme`` or ``both``): M1 and M2 as a user makes them, with the
+  CLI: ``slipway data push`` of the cancer CSV, ``slipway train --algorithm logistic-regression`` /
+  ``random-forest --register``, ``models approve``, ``endpoints deploy``; served on the replica port
+  and through the gateway,
+- the array-imported rows beside them (``--path arrays`` or ``both``): estimators fitted on NumPy arrays,
+  imported with the SDK, on a Slipway replica's own port and through the gateway,
 - the Slipway server's gateway route /endpoints/{name}/invocations (with an API key).
 - with SLIPWAY_BENCH_PEERS (venvs, os.pathsep-separated): MLflow and BentoML found there (bench/peers.py).
 
@@ -227,7 +232,14 @@ def start_profile(pid: int, duration: float, work: Path) -> subprocess.Popen[byt
 
 def summarize_profile(spy: subprocess.Popen[bytes], work: Path) -> str:
     """Self time of the event loop thread, by group, and the top frames."""
-    spy.wait(60)
+    try:
+        spy.wait(60)
+    except subprocess.TimeoutExpired:  # py-spy starved on a busy machine: no profile, the figures stand
+        spy.kill()
+        spy.wait()
+        return "(py-spy did not finish within 60 s)"
+    if not (work / "profile.txt").exists():
+        return "(no samples)"
     from collections import Counter
 
     groups: Counter[str] = Counter()
@@ -254,6 +266,49 @@ def summarize_profile(spy: subprocess.Popen[bytes], work: Path) -> str:
     return "\n".join(out)
 
 
+# The README's models: (built-in algorithm, its hyperparameters) per bench model.
+README_MODELS = {"M1-logreg": ("logistic-regression", []), "M2-forest100": ("random-forest", ["n_estimators=100"])}
+
+
+def cli(home: Path, url: str, env: dict[str, str], *args: str) -> Any:
+    """``slipway ARGS --output json`` as a user types it; the parsed answer."""
+    out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "--home", str(home), "--url", url, *args,
+                          "--output", "json"], capture_output=True, text=True, env=env, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"slipway {' '.join(args)} failed ({out.returncode}): {out.stderr.strip()[-800:]}")
+    return json.loads(out.stdout) if out.stdout.strip() else None
+
+
+def readme_models(work: Path, home: Path, url: str, env: dict[str, str], names: list[str]) -> dict[str, str]:
+    """Push the cancer CSV, train/register/approve/deploy each README model with the CLI; endpoint per model.
+
+    Returns bench model -> "endpoint|runtime: reason (train+register s, deploy s)".
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    d: Any = load_breast_cancer(as_frame=True)
+    frame = d.frame
+    frame["target"] = d.target_names[d.target]
+    frame.to_csv(work / "cancer.csv", index=False)
+    cli(home, url, env, "data", "push", "bench-cancer", str(work / "cancer.csv"), "--label", "target")
+    out: dict[str, str] = {}
+    for name in names:
+        algorithm, hps = README_MODELS[name]
+        model = f"readme-{name.lower()}"
+        t0 = time.perf_counter()
+        cli(home, url, env, "train", "--algorithm", algorithm, "--data", "train=bench-cancer:1",
+            *[a for hp in hps for a in ("--hp", hp)], "--name", f"{model}-job", "--register", model)
+        trained = time.perf_counter() - t0
+        cli(home, url, env, "models", "approve", f"{model}:1")
+        shown = cli(home, url, env, "models", "show", f"{model}:1")
+        t0 = time.perf_counter()
+        cli(home, url, env, "endpoints", "deploy", model, "--model", f"{model}:1")
+        deployed = time.perf_counter() - t0
+        out[name] = (f"{model}|{shown.get('runtime')}: {shown.get('runtime_reason')} (train + register "
+                     f"{trained:.1f} s, CLI deploy {deployed:.1f} s)")
+    return out
+
+
 def start_minimal(work: Path, name: str, est: Any, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     import joblib
 
@@ -274,6 +329,9 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=5.0)
     ap.add_argument("--concurrency", default="1,16,64,256")
     ap.add_argument("--models", default="M1-logreg,M2-forest100,M3-xgboost")
+    ap.add_argument("--path", choices=("readme", "arrays", "both"), default="both",
+                    help="readme: M1/M2 trained by the built-ins from a pushed dataset and deployed with the CLI "
+                         "(as the README teaches); arrays: estimators fitted on arrays and imported; both (default).")
     ap.add_argument("--profile", action="store_true",
                     help="With py-spy on PATH: sample the server during the gateway cell at 64 connections and "
                          "print where its time goes.")
@@ -328,12 +386,24 @@ def main() -> None:
             replica = client.endpoints.get(name.lower()).replicas[0]
             mproc, murl = start_minimal(work, name, est, env)
             procs.append(mproc)
-            targets[name] = [
-                ("minimal ASGI, 2 workers", murl, [mproc.pid], json_ct),
-                ("Slipway replica port", replica.url, [replica.pid], json_ct),
-                ("Slipway gateway", f"{url}/endpoints/{name.lower()}/invocations", [server.pid, replica.pid],
-                 {**json_ct, **auth}),
-            ]
+            targets[name] = [("minimal ASGI, 2 workers", murl, [mproc.pid], json_ct)]
+            if args.path != "readme":
+                targets[name] += [
+                    ("Slipway replica port (arrays)", replica.url, [replica.pid], json_ct),
+                    ("Slipway gateway (arrays)", f"{url}/endpoints/{name.lower()}/invocations",
+                     [server.pid, replica.pid], {**json_ct, **auth}),
+                ]
+        if args.path != "arrays":
+            built = readme_models(work, home, url, env, [n for n in models if n in README_MODELS])
+            for name, text in built.items():
+                endpoint, info = text.split("|", 1)
+                onnx_info[f"{name} (README path)"] = info
+                replica = client.endpoints.get(endpoint).replicas[0]
+                targets[name] += [
+                    ("Slipway replica port (README path)", replica.url, [replica.pid], json_ct),
+                    ("Slipway gateway (README path)", f"{url}/endpoints/{endpoint}/invocations",
+                     [server.pid, replica.pid], {**json_ct, **auth}),
+                ]
         # CLI cold start: the deploy command (waits for InService) and then the first 200.
         first_model = next(iter(models))
         t0 = time.perf_counter()
@@ -369,11 +439,11 @@ def main() -> None:
                 for c in levels:
                     cpu0 = cpu_seconds(pids)
                     spy = start_profile(pids[0], args.duration, work) \
-                        if args.profile and target == "Slipway gateway" and c == 64 else None
+                        if args.profile and target.startswith("Slipway gateway") and c == 64 else None
                     res = run_wrk(turl, body, c, args.duration, work, headers) if use_wrk else \
                         run_httpx(turl, body, c, args.duration, headers)
                     if spy is not None:
-                        profiles[name] = summarize_profile(spy, work)
+                        profiles[f"{name}, {target}"] = summarize_profile(spy, work)
                     cpu = (cpu_seconds(pids) - cpu0) / max(1, res["total"]) * 1000
                     if target.startswith("minimal"):
                         base[c] = res["rps"]
@@ -388,7 +458,7 @@ def main() -> None:
         for peer in peer_rows:
             print(f"| {peer.model}: {peer.target}, serve command launched to first 200 | {peer.cold:.2f} |")
         for name, summary in profiles.items():
-            print(f"\nWhere the server's event loop spends its time, {name} through the gateway at 64 connections "
+            print(f"\nWhere the server's event loop spends its time, {name} at 64 connections "
                   "(py-spy, share of samples):\n")
             print(summary)
         print(f"\nload average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -182,8 +182,11 @@ def serve(
         # the garbage collector's full passes, which otherwise stall every request for tens of ms.
         gc.collect()
         gc.freeze()
+        from slipway.serving.coalesce import http_protocol
+
         config = uvicorn.Config(
             serving_app(app),
+            http=http_protocol(),  # one send per response (head and body together)
             log_level=settings.log_level,
             access_log=False,
             ssl_certfile=ssl_certfile,

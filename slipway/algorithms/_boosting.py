@@ -25,6 +25,8 @@ def _log(name: str, value: float, step: int) -> None:
 class BoostedTrees(BaseEstimator):  # type: ignore[misc]
     """``fit(X, y, eval_set=(X_val, y_val))``, ``predict``, ``predict_proba`` over an XGBoost or LightGBM booster."""
 
+    tree_based = True  # its ONNX export is verified on float32 inputs first (slipway.artifacts.onnx_runtime)
+
     def __init__(self, library: str = "xgboost", classifier: bool = True, params: dict[str, Any] | None = None,
                  num_round: int = 100, early_stopping_rounds: int | None = None) -> None:
         self.library = library

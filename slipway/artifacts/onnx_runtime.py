@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import numpy as np
 
 from slipway.artifacts.manifest import CLASSIFIERS, NUMERIC, Manifest
 
-__all__ = ["ONNX_FILE", "SAMPLES_FILE", "TOLERANCE", "OnnxModel", "OnnxNet", "export_estimator", "installed",
-           "runtime_of", "sample_rows", "session"]
+__all__ = ["ONNX_FILE", "SAMPLES_FILE", "TOLERANCE", "OnnxModel", "OnnxNet", "column_feeds", "export_estimator",
+           "installed", "runtime_of", "sample_frame", "sample_rows", "session"]
 
 log = logging.getLogger("slipway.onnx")
 ONNX_FILE = "model.onnx"
@@ -52,6 +53,28 @@ def sample_rows(folder: Path, inputs: list[dict[str, Any]], n: int = 64) -> np.n
     return np.abs(rng.standard_normal((n, len(inputs)))) * scales[:, None]
 
 
+def sample_frame(folder: Path, inputs: list[dict[str, Any]]) -> Any:
+    """The samples file as a DataFrame with the signature's columns (strings and numbers), or None."""
+    import pandas as pd
+
+    path = folder / SAMPLES_FILE
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text())
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, list) and len(r) == len(inputs) for r in rows):
+        return None
+    frame = pd.DataFrame(rows, columns=[i["name"] for i in inputs])
+    for i in inputs:
+        if i.get("dtype", "float64") in NUMERIC:
+            frame[i["name"]] = pd.to_numeric(frame[i["name"]], errors="coerce").astype(np.float64)
+    return frame
+
+
+def column_feeds(inputs: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """(column, is a string) per signature column: an export with one ONNX input per column takes these."""
+    return [(str(i["name"]), i.get("dtype", "float64") not in NUMERIC) for i in inputs]
+
+
 def session(data: bytes | Path) -> Any:
     """An ONNX Runtime CPU session on one thread."""
     import onnxruntime as ort
@@ -69,21 +92,47 @@ def session(data: bytes | Path) -> Any:
 class OnnxModel:
     """An ONNX Runtime session answering like the estimator: ``predict_proba`` / ``predict`` on an ndarray."""
 
-    def __init__(self, data: bytes | Path, dtype: str, classifier: bool) -> None:
+    def __init__(self, data: bytes | Path, dtype: str, classifier: bool,
+                 columns: list[tuple[str, bool]] | None = None, text: bool = False) -> None:
         self.session = session(data)
         self.input = self.session.get_inputs()[0].name
         self.dtype = np.float64 if dtype == "float64" else np.float32
         self.classifier = classifier
+        # One input per column (a table with string columns): rows arrive as a DataFrame, fed column by column.
+        self.columns = columns
+        self.text = text  # a text model: a list of strings in, one string input
+        # by position: the converter may rename a column's input ("mean radius" -> "mean_radius")
+        self._names = [i.name for i in self.session.get_inputs()]
+        if columns is not None and len(self._names) != len(columns):
+            raise ValueError(f"the export takes {len(self._names)} inputs; the signature has {len(columns)} columns")
         outputs = [o.name for o in self.session.get_outputs()]
         self._proba = [outputs[1]] if classifier and len(outputs) > 1 else None
         self._value = [outputs[0]]
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        assert self._proba is not None
-        return self.session.run(self._proba, {self.input: x.astype(self.dtype, copy=False)})[0]
+    def _feed(self, x: Any) -> dict[str, Any]:
+        if self.text:
+            return {self.input: np.array([str(t) for t in x], dtype=object).reshape(-1, 1)}
+        if self.columns is None:
+            return {self.input: np.asarray(x).astype(self.dtype, copy=False)}
+        feed = {}
+        rows = isinstance(x, np.ndarray)  # an object array of rows (the replica's fast path), else a DataFrame
+        for j, (input_name, (name, text)) in enumerate(zip(self._names, self.columns)):
+            if text:  # a missing string is "" (the export's imputers take "" as missing)
+                col = x[:, j].tolist() if rows else x[name].tolist()
+                values = np.array(["" if v is None or v != v else str(v) for v in col], dtype=object)
+            elif rows:
+                values = np.array([np.nan if v is None else v for v in x[:, j].tolist()], dtype=self.dtype)
+            else:
+                values = np.asarray(x[name].to_numpy(dtype=np.float64, na_value=np.nan), dtype=self.dtype)
+            feed[input_name] = values.reshape(-1, 1)
+        return feed
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        out = self.session.run(self._value, {self.input: x.astype(self.dtype, copy=False)})[0]
+    def predict_proba(self, x: Any) -> np.ndarray:
+        assert self._proba is not None
+        return self.session.run(self._proba, self._feed(x))[0]
+
+    def predict(self, x: Any) -> np.ndarray:
+        out = self.session.run(self._value, self._feed(x))[0]
         return out.reshape(len(x)) if out.ndim == 2 and out.shape[1] == 1 else out
 
 
@@ -100,20 +149,32 @@ class OnnxNet:
         return out
 
 
-def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes]) -> dict[str, Any]:
+def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes],
+                     convert_columns: Callable[..., bytes] | None = None,
+                     convert_text: Callable[..., bytes] | None = None) -> dict[str, Any]:
     """Export a tabular model with ``convert(estimator, n_features, dtype, classifier) -> bytes`` and verify it.
 
+    A signature with string columns needs ``convert_columns(estimator, inputs, dtype, classifier) -> bytes``:
+    an export with one input per column (``column_feeds``), verified on the samples file's rows. A text
+    classifier needs ``convert_text(estimator, classifier) -> bytes`` (one string input), verified on the
+    samples file's texts.
     Writes model.onnx to ``folder`` when verified. Returns the manifest's ``onnx`` field; never raises for
     a model that does not convert: the reason is recorded and the original serves.
     """
     sig = manifest.signature
     inputs = sig.inputs
     problem = manifest.problem_type
+    if problem in CLASSIFIERS and sig.input_kind == "text" and convert_text is not None:
+        return _export_text(folder, manifest, estimator, convert_text)
     if problem not in SERVABLE or sig.input_kind != "tabular" or not inputs:
         return {"verified": False, "reason": f"{problem or 'unknown problem type'} models on {sig.input_kind} input "
                 "are not exported"}
     if any(i.get("dtype", "float64") not in NUMERIC for i in inputs):
-        return {"verified": False, "reason": "the signature has non-numeric features"}
+        strings = [i["name"] for i in inputs if i.get("dtype", "float64") not in NUMERIC]
+        if convert_columns is None:
+            return {"verified": False, "reason": f"the signature has non-numeric features ({', '.join(strings[:5])})"
+                    f"; {manifest.framework} models are exported on numbers only"}
+        return _export_columns(folder, manifest, estimator, convert_columns)
     if estimator is None:
         import joblib
 
@@ -145,7 +206,9 @@ def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: 
     for dtype in order:
         name = "float64" if dtype == np.float64 else "float32"
         try:
-            data = convert(estimator, len(inputs), dtype, classifier)
+            with warnings.catch_warnings():  # converters warn about their frameworks' deprecations
+                warnings.simplefilter("ignore")
+                data = convert(estimator, len(inputs), dtype, classifier)
             model = OnnxModel(data, name, classifier)
             got = (model.predict_proba(rows) if classifier else model.predict(rows)).astype(np.float64)
             got = got.reshape(want.shape)
@@ -162,6 +225,84 @@ def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: 
     return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
 
 
+def _export_columns(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes]) -> dict[str, Any]:
+    """``export_estimator`` for a table with string columns: one ONNX input per column, verified on the
+    samples file (training rows); without samples there is nothing to verify on, so nothing is exported."""
+    inputs = manifest.signature.inputs
+    frame = sample_frame(folder, inputs)
+    if frame is None:
+        return {"verified": False, "reason": "the signature has string columns and the artifact has no sample rows "
+                f"({SAMPLES_FILE}) to verify an export on"}
+    if estimator is None:
+        import joblib
+
+        try:
+            estimator = joblib.load(folder / (manifest.model_file or ""))
+        except Exception as exc:  # unloadable: serving will say so when it is deployed
+            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
+    classifier = manifest.problem_type in CLASSIFIERS
+    try:
+        want = np.asarray(estimator.predict_proba(frame) if classifier else estimator.predict(frame), dtype=np.float64)
+    except Exception as exc:  # the model cannot predict its own sample rows: nothing to verify against
+        return {"verified": False, "reason": f"the model failed on the sample rows: {type(exc).__name__}: {exc}"}
+    want = want if classifier else want.reshape(len(frame), -1)
+    feeds = column_feeds(inputs)
+    reasons = []
+    order = (np.float32, np.float64) if _tree_based(estimator) else (np.float64, np.float32)
+    for dtype in order:
+        name = "float64" if dtype == np.float64 else "float32"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = convert(estimator, inputs, dtype, classifier)
+            model = OnnxModel(data, name, classifier, feeds)
+            got = (model.predict_proba(frame) if classifier else model.predict(frame)).astype(np.float64)
+            got = got.reshape(want.shape)
+        except Exception as exc:  # converters and onnxruntime refuse many things, each in its own way
+            reasons.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+            continue
+        diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+        same_labels = not classifier or bool(np.array_equal(got.argmax(axis=1), want.argmax(axis=1)))
+        if diff <= TOLERANCE and same_labels:
+            (folder / ONNX_FILE).write_bytes(data)
+            return {"verified": True, "file": ONNX_FILE, "dtype": name, "rows": int(len(frame)), "feeds": "columns",
+                    "max_abs_diff": diff, "tolerance": TOLERANCE}
+        reasons.append(f"{name}: differs from the original by {diff:.1e}" + ("" if same_labels else ", labels differ"))
+    return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
+
+
+def _export_text(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes]) -> dict[str, Any]:
+    """``export_estimator`` for a text classifier: one string input, verified on the samples file's texts."""
+    path = folder / SAMPLES_FILE
+    texts = json.loads(path.read_text()) if path.is_file() else None
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
+        return {"verified": False, "reason": f"the artifact has no sample texts ({SAMPLES_FILE}) to verify an export on"}
+    if estimator is None:
+        import joblib
+
+        try:
+            estimator = joblib.load(folder / (manifest.model_file or ""))
+        except Exception as exc:  # unloadable: serving will say so when it is deployed
+            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
+    try:
+        want = np.asarray(estimator.predict_proba(texts), dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = convert(estimator, True)
+        got = OnnxModel(data, "float32", True, text=True).predict_proba(texts).astype(np.float64)
+    except Exception as exc:  # converters and onnxruntime refuse many things, each in its own way
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        return {"verified": False, "reason": f"ONNX export not verified (float32: {type(exc).__name__}: {first})"}
+    diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+    same_labels = bool(np.array_equal(got.argmax(axis=1), want.argmax(axis=1)))
+    if diff <= TOLERANCE and same_labels:
+        (folder / ONNX_FILE).write_bytes(data)
+        return {"verified": True, "file": ONNX_FILE, "dtype": "float32", "rows": len(texts), "inputs": "texts",
+                "feeds": "text", "max_abs_diff": diff, "tolerance": TOLERANCE}
+    return {"verified": False, "reason": f"ONNX export not verified (float32: differs from the original by {diff:.1e}"
+            + ("" if same_labels else ", labels differ") + ")"}
+
+
 def installed(*modules: str) -> bool:
     try:
         return all(importlib.util.find_spec(m) is not None for m in modules)
@@ -174,5 +315,7 @@ def _tree_based(estimator: Any) -> bool:
         return True
     steps = getattr(estimator, "steps", None)
     final = steps[-1][1] if steps else estimator
+    if getattr(final, "tree_based", False):
+        return True
     members = np.ravel(np.asarray(getattr(final, "estimators_", []), dtype=object))[:1]
     return hasattr(final, "tree_") or any(hasattr(m, "tree_") for m in members)

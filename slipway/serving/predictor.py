@@ -20,7 +20,7 @@ import orjson
 
 from slipway.artifacts.flavors import flavor
 from slipway.artifacts.handlers import HandlerPredictor, load_handlers
-from slipway.artifacts.manifest import Manifest
+from slipway.artifacts.manifest import NUMERIC, Manifest
 from slipway.errors import SlipwayError
 
 __all__ = ["Predictor", "error_body"]
@@ -47,6 +47,8 @@ class Predictor:
         self.onnx: Any = None
         self.runtime = "none"
         self.fast = False  # rows of a plain numeric JSON body can go straight to the model as an array
+        self.fast_mixed = False  # … as an object array of strings and numbers (string columns, ONNX export)
+        self._strings: list[bool] = []
         self.manifest = Manifest.read(self.folder)
         self.signature: dict[str, Any] = self.manifest.signature.to_dict()
         self.problem = self.manifest.problem_type
@@ -83,6 +85,10 @@ class Predictor:
             self.predict_rows = predictor.predict_rows  # type: ignore[method-assign]  # one call less per request
             self.model, self.onnx = predictor.model, predictor.onnx
             self.fast = self.problem is not None and self.manifest.signature.numeric
+            # A table with string columns on its ONNX export: JSON rows go to it as an object array.
+            self.fast_mixed = self.problem is not None and getattr(self.onnx, "columns", None) is not None
+            self.fast = self.fast or self.fast_mixed
+            self._strings = [i.get("dtype", "float64") not in NUMERIC for i in self.manifest.signature.inputs]
         else:
             self.deep = predictor
 
@@ -104,6 +110,8 @@ class Predictor:
         rows = obj.get("instances", obj.get("inputs"))
         if type(rows) is not list or not rows or type(rows[0]) is not list:
             return None
+        if self.fast_mixed:
+            return self._mixed_rows(rows)
         try:
             arr = np.array(rows)
         except ValueError:  # ragged
@@ -113,6 +121,27 @@ class Predictor:
         if arr.dtype.kind == "f" and np.isinf(arr).any():
             return None
         return arr.astype(np.float64, copy=False)
+
+    def _mixed_rows(self, rows: list[Any]) -> np.ndarray | None:
+        """Rows of strings, numbers and nulls matching the signature's columns as an object array, else None
+        (the checked path then explains what is wrong)."""
+        strings = self._strings
+        width = len(strings)
+        for row in rows:
+            if type(row) is not list or len(row) != width:
+                return None
+            for v, text in zip(row, strings):
+                if v is None:
+                    continue
+                kind = type(v)
+                if text:
+                    if kind is not str:
+                        return None
+                elif not (kind is int or (kind is float and np.isfinite(v))):  # bools and strings too
+                    return None
+        arr = np.empty((len(rows), width), dtype=object)
+        arr[:] = rows
+        return arr
 
     def predict_rows(self, x: np.ndarray) -> list[dict[str, Any]]:
         """Predictions for a float64 array of rows (the fast path and the batcher call this)."""
@@ -131,7 +160,9 @@ class Predictor:
         try:
             import time
 
-            body = deep_body or orjson.dumps({"instances": [[0.0] * len(inputs)]})
+            # A zero per number, an empty string per string column (a built-in over a mixed table).
+            row = [0.0 if i.get("dtype", "float64") in NUMERIC else "" for i in inputs]
+            body = deep_body or orjson.dumps({"instances": [row]})
             for _ in range(3):
                 t = time.perf_counter()
                 status, _, _ = self.invoke(body, "application/json", "application/json")

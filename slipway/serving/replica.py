@@ -362,6 +362,8 @@ def _warm_imports() -> None:
     import uvloop  # noqa: F401
     from uvicorn.protocols.http import httptools_impl  # noqa: F401
 
+    import slipway.serving.coalesce  # noqa: F401
+
     with contextlib.suppress(ImportError):
         import onnxruntime  # noqa: F401
 
@@ -444,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         children.append(pid)
     app = ReplicaApp(predictor, args.max_payload_bytes, args.timeout, args.threads, args.max_batch_size,
                      args.max_batch_wait_ms / 1000.0, args.max_queue)
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
+    from slipway.serving.coalesce import http_protocol
+
+    config = uvicorn.Config(app, loop="uvloop", http=http_protocol(), lifespan="off", access_log=False,
                             log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False,
                             server_header=False, date_header=False, timeout_keep_alive=75)
     server = uvicorn.Server(config)

@@ -293,10 +293,10 @@ def train(job: dict[str, Any], hps: dict[str, Any]) -> None:
     (model_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
     from slipway.artifacts.flavors.sklearn import save
 
-    numeric = train_data.kind == "tabular" and all(
-        i.get("dtype", "float64") in ("float64", "float32", "int64", "int32", "bool") for i in train_data.inputs)
+    # Training rows (strings too) or texts to verify the ONNX export on at registration.
     save(model, model_dir, problem_type=problem, labels=labels, metrics=final, lineage=job.get("lineage", {}),
-         input_kind=train_data.kind, inputs=train_data.inputs, samples=train_data.X if numeric else None)
+         input_kind=train_data.kind, inputs=train_data.inputs,
+         samples=train_data.X if train_data.kind in ("tabular", "text") else None)
     _say(f"Saved the model to {model_dir} in {time.perf_counter() - started:.2f} s")
 
 

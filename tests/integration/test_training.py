@@ -75,6 +75,12 @@ def test_builtin_job_trains_evaluates_and_saves_a_model(client: Client, tmp_path
     rows = pd.DataFrame({"size": [12.5, None], "colour": ["red", "green"], "weight": [1, 2]})
     assert list(model.predict(rows))[0] == "big"
     assert model.predict_proba(rows).shape == (2, 2)
+    # The training rows (a string column and a missing value too) are kept to verify the ONNX export on,
+    # so the registered built-in serves on ONNX Runtime (one input per column).
+    samples = json.loads((model_dir / "samples.json").read_text())
+    assert len(samples) == 45 and samples[0][1] in ("red", "blue")
+    registered = client.models.register("shapes-lr", "shapes")
+    assert registered.runtime == "onnxruntime", registered.runtime_reason
 
     # The dataset version is referenced by the job now.
     with pytest.raises(Conflict, match="used by job shapes-lr"):

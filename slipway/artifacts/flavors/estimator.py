@@ -29,9 +29,11 @@ def load_onnx_export(folder: Any, manifest: Manifest) -> Any:
     if not info.get("verified") or not (folder / info.get("file", "")).is_file():
         return None
     try:
-        from slipway.artifacts.onnx_runtime import OnnxModel
+        from slipway.artifacts.onnx_runtime import OnnxModel, column_feeds
 
-        return OnnxModel(folder / info["file"], info.get("dtype", "float32"), manifest.classifier)
+        columns = column_feeds(manifest.signature.inputs) if info.get("feeds") == "columns" else None
+        return OnnxModel(folder / info["file"], info.get("dtype", "float32"), manifest.classifier, columns,
+                         text=info.get("feeds") == "text")
     except Exception:  # e.g. onnxruntime not installed here: the original serves
         log.warning("The ONNX export could not be loaded; serving the original model", exc_info=True)
         return None
@@ -69,7 +71,11 @@ class EstimatorPredictor:
         """Predictions for decoded rows: a DataFrame (tabular), a list of str (text) or an ndarray."""
         if isinstance(data, list) and data and not isinstance(data[0], str):
             data = decode(_json(data), "application/json", self.signature)
+        if self.onnx is not None and getattr(self.onnx, "text", False) and isinstance(data, list):
+            return self._answer(self.onnx, data)
         if self.onnx is not None and hasattr(data, "to_numpy"):
+            if getattr(self.onnx, "columns", None) is not None:  # one ONNX input per column (string columns)
+                return self._answer(self.onnx, data)
             return self._answer(self.onnx, data.to_numpy(dtype=np.float64))
         x = data if self.wants_frame or not hasattr(data, "to_numpy") else data.to_numpy()
         return self._answer(self.model, x)
