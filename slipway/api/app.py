@@ -25,6 +25,7 @@ from slipway.api.routers import (
     tuning,
     users,
 )
+from slipway.compat.dispatch import AwsDispatch
 from slipway.services import Platform
 
 __all__ = ["ROUTERS", "create_app", "serving_app"]
@@ -53,6 +54,7 @@ def create_app(platform: Platform) -> FastAPI:
     check_routes_protected(app.routes)
     install_error_handlers(app)
     document_errors(app)
+    app.add_middleware(AwsDispatch, platform=platform)  # boto3 / SageMaker SDK calls (slipway/compat/dispatch.py)
     app.add_middleware(AuditMiddleware, platform=platform)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -36,13 +36,19 @@ def create(
     expires: str = typer.Option(None, "--expires", help="Lifetime such as 30d, 12h or 90m (default: none)."),
     policy: Path = typer.Option(None, "--policy", help="JSON policy narrower than the user's role."),
     description: str = typer.Option("", "--description", "-d"),
+    aws: bool = typer.Option(False, "--aws", help="An AWS access key id + secret for boto3 and the SageMaker SDK."),
     output: Output = OutputOpt,
 ) -> None:
     """Create an API key. The key is printed once and never shown again."""
     doc = read_policy(policy) if policy else None
-    k = client(ctx).keys.create(user=user, expires=expires, policy=doc, description=description)
+    k = client(ctx).keys.create(user=user, expires=expires, policy=doc, description=description, aws=aws)
 
     def render() -> None:
+        if aws:
+            console.print(f"AWS_ACCESS_KEY_ID={k.key_id}\nAWS_SECRET_ACCESS_KEY={k.key}", highlight=False, soft_wrap=True)
+            err_console.print(f"[dim]AWS access key for {k.user}. Store the secret now: it is not shown again. Point "
+                              "boto3 at this server with AWS_ENDPOINT_URL (docs/sagemaker.md).[/dim]")
+            return
         console.print(k.key, highlight=False, soft_wrap=True)
         when = k.expires_at.isoformat(timespec="seconds") if k.expires_at else "never"
         err_console.print(f"[dim]key {k.key_id} for {k.user}, expires {when}. Store it now: it is not shown again "

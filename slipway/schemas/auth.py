@@ -75,11 +75,14 @@ class KeyCreate(BaseModel):
     policy: dict[str, Any] | None = Field(default=None, description="A narrower policy than the user's role.",
                                           json_schema_extra={"anyOf": [POLICY_SCHEMA, {"type": "null"}]})
     description: str = Field(default="", max_length=500)
+    aws: bool = Field(default=False, strict=True,
+                      description="An AWS access key (id AKIA…, secret shown once) for boto3 and the SageMaker SDK.")
 
 
 class KeyView(BaseModel):
     key_id: str
     prefix: str
+    kind: str = Field(default="api", description="api (a bearer key) or aws (an AWS access key for SigV4).")
     user: str
     description: str
     policy: dict[str, Any] | None
@@ -92,7 +95,8 @@ class KeyView(BaseModel):
 
 
 class KeyCreated(KeyView):
-    key: str = Field(description="The full API key. Shown once; only its hash is stored.")
+    key: str = Field(description="The full API key (of an AWS key: its secret access key; key_id is the access key "
+                                 "id). Shown once.")
 
 
 class RoleCreate(BaseModel):

@@ -25,9 +25,10 @@ class Keys:
         self._api = api
 
     def create(self, user: str | None = None, expires: str | None = None, policy: dict[str, Any] | None = None,
-               description: str = "") -> KeyCreated:
-        """A new key for ``user`` (default: yourself); ``.key`` holds the secret, shown only now."""
-        body = drop_none(user=user, expires=expires, policy=policy, description=description)
+               description: str = "", aws: bool = False) -> KeyCreated:
+        """A new key for ``user`` (default: yourself); ``.key`` holds the secret, shown only now. ``aws=True``:
+        an AWS access key for boto3 / the SageMaker SDK (``.key_id`` is the access key id, ``.key`` the secret)."""
+        body = drop_none(user=user, expires=expires, policy=policy, description=description, aws=aws or None)
         return KeyCreated.model_validate(self._api.json("POST", "/api/v1/keys", json=body))
 
     def signin_link(self, user: str | None = None) -> tuple[str, KeyCreated]:

@@ -24,7 +24,7 @@ from slipway.services.auth import parse_duration
 __all__ = ["COUNTED_ACTIONS", "READ_VERBS", "AuditService"]
 
 COUNTED_ACTIONS = frozenset({"endpoints:Invoke"})
-READ_VERBS = ("List", "Get", "GetStatus", "GetMetrics", "WhoAmI")
+READ_VERBS = ("List", "Get", "GetStatus", "GetMetrics", "WhoAmI", "GetObject", "ListBucket", "ListAllMyBuckets")
 
 
 def _is_read(action: str) -> bool:

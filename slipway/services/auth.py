@@ -8,6 +8,7 @@ the cache is dropped on every change to users, roles or keys, so a revoke takes 
 
 from __future__ import annotations
 
+import base64
 import collections
 import datetime as dt
 import hashlib
@@ -16,8 +17,9 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -40,9 +42,15 @@ from slipway.schemas.auth import (
 )
 from slipway.services.policies import BUILTIN_ROLES, Policy, covers, evaluate, parse_policy
 
-__all__ = ["AuthService", "FailureLimiter", "Principal", "parse_duration", "parse_token"]
+if TYPE_CHECKING:
+    from slipway.storage.keyring import KeyRing
+
+__all__ = ["AWS_KEY_ID", "AuthService", "FailureLimiter", "Principal", "parse_duration", "parse_token"]
 
 PREFIX = "swk_"
+# An AWS access key (SigV4, slipway.compat): the id is AKIA and 16 base32 characters, the secret 40 characters.
+AWS_KEY_ID = re.compile(r"^AKIA[A-Z2-7]{16}$")
+_BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _TOKEN = re.compile(r"^swk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _CACHE_TTL = 5.0
 _CACHE_GRACE = 2.0  # peek() answers a stale entry this long while one refresh runs
@@ -134,8 +142,11 @@ class FailureLimiter:
 
 
 class AuthService:
-    def __init__(self, db: Database, max_failures: int = 10, failure_window: float = 60.0) -> None:
+    def __init__(self, db: Database, max_failures: int = 10, failure_window: float = 60.0,
+                 keyring: Callable[[], KeyRing] | None = None) -> None:
         self.db = db
+        self._keyring = keyring  # seals AWS keys' secrets (the server needs them back to check signatures)
+        self._aws_cache: dict[str, tuple[Principal, str]] = {}
         self.limiter = FailureLimiter(max_failures, failure_window)
         self._cache: dict[str, Principal] = {}
         self._rejected: dict[str, float] = {}  # digest of a wrong token -> when: a flood of it skips the database
@@ -146,6 +157,7 @@ class AuthService:
     def _changed(self) -> None:
         with self._lock:
             self._cache.clear()
+            self._aws_cache.clear()
             self._rejected.clear()  # a re-enabled user's key is right again
 
     # -- roles -------------------------------------------------------------------------------
@@ -332,16 +344,26 @@ class AuthService:
     def _key_view(k: ApiKey, user: str) -> KeyView:
         now = utcnow()
         status = "revoked" if k.revoked_at else "expired" if k.expires_at and k.expires_at <= now else "active"
-        return KeyView(key_id=k.key_id, prefix=f"{PREFIX}{k.key_id}_", user=user, description=k.description,
+        aws = k.aws_secret is not None
+        return KeyView(key_id=k.key_id, prefix=k.key_id if aws else f"{PREFIX}{k.key_id}_", kind="aws" if aws else "api",
+                       user=user, description=k.description,
                        policy=k.policy, status=status, created_at=k.created_at, created_by=k.created_by,
                        expires_at=k.expires_at, revoked_at=k.revoked_at, last_used_at=k.last_used_at)
 
     def create_key(self, user: str, expires: str | None = None, policy: Any = None, description: str = "",
-                   caller: Principal | None = None) -> KeyCreated:
+                   caller: Principal | None = None, aws: bool = False) -> KeyCreated:
+        """A new key; ``aws`` makes an AWS access key (id AKIA…, 40-character secret) for SigV4-signed calls,
+        whose secret is also kept sealed by the master key: the server recomputes signatures with it."""
         doc = parse_policy(policy) if policy is not None else None
         expires_at = utcnow() + parse_duration(expires, "expires") if expires is not None else None
-        key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-        token = f"{PREFIX}{key_id}_{secret}"
+        sealed = None
+        if aws:
+            key_id = "AKIA" + "".join(secrets.choice(_BASE32) for _ in range(16))
+            token = secret = base64.b64encode(secrets.token_bytes(30)).decode()
+            sealed = self._aws_keyring().wrap(secret.encode(), b"aws-key:" + key_id.encode())
+        else:
+            key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+            token = f"{PREFIX}{key_id}_{secret}"
         with self.db.session() as s:
             u = self._user(s, user)
             self._check_over(s, caller, u, f"create a key for {user!r}")
@@ -351,7 +373,7 @@ class AuthService:
                 if doc is None or not covers(caller.policies, role_policy)[0]:
                     self._check_grant(caller, doc or role_policy, f"create a key for {user!r}")
             k = ApiKey(key_id=key_id, user_id=u.id, secret_hash=_hash(token), policy=doc, description=description,
-                       created_by=caller.user if caller else "", expires_at=expires_at)
+                       created_by=caller.user if caller else "", expires_at=expires_at, aws_secret=sealed)
             s.add(k)
             s.flush()
             view = self._key_view(k, u.name)
@@ -387,7 +409,70 @@ class AuthService:
         self._changed()
         return view
 
+    def _aws_keyring(self) -> KeyRing:
+        if self._keyring is None:
+            raise AssertionError("AuthService needs a keyring for AWS keys")
+        return self._keyring()
+
+    def rewrap_aws_keys(self) -> int:
+        """Re-wrap every AWS key's secret under the keyring's current master key (master key rotation)."""
+        ring = self._aws_keyring()
+
+        def _do(s: Session) -> int:
+            n = 0
+            for k in s.execute(select(ApiKey).where(ApiKey.aws_secret.is_not(None))).scalars():
+                if k.aws_secret is not None and ring.wrapped_by(k.aws_secret) != ring.current:
+                    k.aws_secret = ring.rewrap(k.aws_secret, b"aws-key:" + k.key_id.encode(), f"AWS key {k.key_id}")
+                    n += 1
+            return n
+
+        return self.db.run(_do)
+
     # -- authentication and authorization -----------------------------------------------------
+
+    def aws_key(self, access_key_id: str, source: str) -> tuple[Principal, str]:
+        """(the caller, the secret to check its signature with) for an AWS access key id; 401 or 429 like
+        :meth:`authenticate` when the key is unknown, revoked, expired or its user disabled. The caller
+        checks the signature and reports a wrong one with :meth:`aws_signature_failed`."""
+        now = utcnow()
+        cached = self._aws_cache.get(access_key_id)
+        if cached is not None and time.monotonic() - cached[0].cached_at < _CACHE_TTL and (
+                cached[0].expires_at is None or cached[0].expires_at > now):
+            self._touch(access_key_id)
+            return cached
+        found = self._load_aws(access_key_id, now) if AWS_KEY_ID.match(access_key_id) else None
+        if found is None:
+            self._failed(source, access_key_id[:32])
+        with self._lock:
+            if len(self._aws_cache) > 10_000:
+                self._aws_cache.clear()
+            self._aws_cache[access_key_id] = found
+        self._touch(access_key_id)
+        return found
+
+    def aws_signature_failed(self, source: str, access_key_id: str) -> NoReturn:
+        """Count a wrong signature as a failed authentication (429 past the limit), then raise 401."""
+        self._failed(source, access_key_id)
+
+    def _load_aws(self, key_id: str, now: dt.datetime) -> tuple[Principal, str] | None:
+        with self.db.session() as s:
+            row = s.execute(select(ApiKey, User).join(User, ApiKey.user_id == User.id)
+                            .where(ApiKey.key_id == key_id)).first()
+            if row is None or row[0].aws_secret is None:
+                return None
+            k, u = row
+            if k.revoked_at is not None or (k.expires_at is not None and k.expires_at <= now) or u.disabled:
+                return None
+            try:
+                role_policy = self._role_policy(s, u.role)
+            except NotFound:
+                return None
+            sealed = k.aws_secret
+            policies = (role_policy,) if k.policy is None else (role_policy, k.policy)
+            principal = Principal(user=u.name, role=u.role, key_id=k.key_id, policies=policies,
+                                  expires_at=k.expires_at)
+        secret = self._aws_keyring().unwrap(sealed, b"aws-key:" + key_id.encode(), f"AWS key {key_id}").decode()
+        return principal, secret
 
     def authenticate(self, header: str | None, source: str) -> Principal:
         """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429.

@@ -84,7 +84,7 @@ class Platform:
     def auth(self) -> AuthService:
         from slipway.services.auth import AuthService
 
-        return AuthService(self.db, self.settings.auth_max_failures, self.settings.auth_failure_window)
+        return AuthService(self.db, self.settings.auth_max_failures, self.settings.auth_failure_window, lambda: self.keyring)
 
     @cached_property
     def audit(self) -> AuditService:
@@ -146,7 +146,7 @@ class Platform:
         with self._rotation_lock:
             fp = self.keyring.begin_rotation()
             objects = self.store.rewrap_all() if isinstance(self.store, EncryptedStore) else 0
-            secrets = self.secrets.rewrap_all()
+            secrets = self.secrets.rewrap_all() + self.auth.rewrap_aws_keys()
             self.keyring.commit_rotation()
         return RotateResult(master_key=fp, rewrapped_objects=objects, rewrapped_secrets=secrets)
 

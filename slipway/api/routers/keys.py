@@ -29,7 +29,7 @@ async def create_key(body: KeyCreate, request: Request, p: Platform = Depends(pl
     caller = principal(request)
     return await run_in_threadpool(lambda: p.auth.create_key(
         body.user or caller.user, expires=body.expires, policy=body.policy, description=body.description,
-        caller=caller))
+        caller=caller, aws=body.aws))
 
 
 @router.post("/api/v1/keys/rotate-master", response_model=RotateResult,
@@ -41,7 +41,8 @@ async def rotate_master(p: Platform = Depends(platform)) -> RotateResult:
 @router.delete("/api/v1/keys/{key_id}", response_model=KeyView,
                dependencies=[Depends(permission("keys:Delete", "key/{key_id}"))])
 async def revoke_key(request: Request,
-                     key_id: str = Path(description="The key's id: 12 hex digits (slipway_<id>_… in the key).",
-                                        json_schema_extra={"pattern": "^[0-9a-f]{12}$"}),
+                     key_id: str = Path(description="The key's id: 12 hex digits (slipway_<id>_… in the key), or an "
+                                                    "AWS access key id (AKIA and 16 characters).",
+                                        json_schema_extra={"pattern": "^([0-9a-f]{12}|AKIA[A-Z2-7]{16})$"}),
                      p: Platform = Depends(platform)) -> KeyView:
     return await run_in_threadpool(p.auth.revoke_key, key_id, principal(request))

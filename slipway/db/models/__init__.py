@@ -7,6 +7,7 @@ from slipway.db.models.datasets import Dataset, DatasetVersion
 from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
+from slipway.db.models.objects import S3Bucket, S3Object, S3Upload, S3UploadPart
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
@@ -30,6 +31,10 @@ __all__ = [
     "Reference",
     "Replica",
     "Role",
+    "S3Bucket",
+    "S3Object",
+    "S3Upload",
+    "S3UploadPart",
     "Secret",
     "TuningJob",
     "User",

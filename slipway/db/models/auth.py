@@ -61,6 +61,8 @@ class ApiKey(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # An AWS access key (key_id AKIA…): its secret, wrapped by the master key; the server signs with it (SigV4).
+    aws_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class AuditEvent(Base):
