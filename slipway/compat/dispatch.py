@@ -51,6 +51,10 @@ _RUNTIME_PATH = re.compile(r"/endpoints/([^/]+)/invocations")
 # Each SageMaker operation as a Slipway action on a resource (the same names and policy evaluation as the
 # REST routes; ``{Field}`` is read from the request body, ``*`` when it is not there).
 OPERATION_ACTIONS: dict[str, tuple[str, str]] = {
+    "DeleteTags": ("tags:Update", "*"),
+    "ListEndpointConfigs": ("endpoints:List", "endpoint-config/*"),
+    "DescribeModelPackageGroup": ("models:Get", "model/{ModelPackageGroupName}"),
+    "ListModelPackageGroups": ("models:List", "model/*"),
     "CreateTrainingJob": ("jobs:Create", "job/{TrainingJobName}"),
     "DescribeTrainingJob": ("jobs:Get", "job/{TrainingJobName}"),
     "ListTrainingJobs": ("jobs:List", "job/*"),
