@@ -9,6 +9,7 @@ from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
 from slipway.db.models.objects import S3Bucket, S3Object, S3Upload, S3UploadPart
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
+from slipway.db.models.sagemaker import SageMakerResource
 from slipway.db.models.training import Job, JobMetric
 from slipway.db.models.tuning import TuningJob
 
@@ -35,6 +36,7 @@ __all__ = [
     "S3Object",
     "S3Upload",
     "S3UploadPart",
+    "SageMakerResource",
     "Secret",
     "TuningJob",
     "User",

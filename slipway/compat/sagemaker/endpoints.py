@@ -1,0 +1,192 @@
+"""Endpoint configs and endpoints.
+
+An EndpointConfig is kept as SageMaker sent it (Slipway has no such object); CreateEndpoint and
+UpdateEndpoint turn its production variants into a Slipway endpoint's variants (the Model's version,
+``InitialVariantWeight`` as the weight, ``InitialInstanceCount`` replicas), so an update is
+Slipway's own: new replicas ready before traffic moves, no failed requests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slipway.compat.errors import AwsError
+from slipway.compat.sagemaker.context import Call
+from slipway.compat.sagemaker.models import model_ref
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+
+CONFIG = "endpoint-config"
+KIND = "endpoint"
+# Slipway endpoint status -> SageMaker EndpointStatus
+STATUS = {"Creating": "Creating", "InService": "InService", "Updating": "Updating", "Failed": "Failed",
+          "Deleting": "Deleting", "Recovering": "SystemUpdating"}
+
+
+def create_endpoint_config(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    name = body["EndpointConfigName"]
+    if call.resources.find(CONFIG, name) is not None:
+        raise AwsError("ValidationException",
+                       f"Cannot create already existing endpoint configuration \"{arn(CONFIG, name)}\".")
+    names = [v["VariantName"] for v in body["ProductionVariants"]]
+    if len(set(names)) != len(names):
+        raise AwsError("ValidationException", f"Variant names must be unique in an endpoint configuration; got "
+                                              f"{', '.join(names)}.")
+    for v in body["ProductionVariants"]:
+        if "ServerlessConfig" in v and "InitialInstanceCount" not in v:
+            continue
+        if not v.get("ModelName"):
+            raise AwsError("ValidationException", f"Variant {v['VariantName']!r} has no ModelName.")
+        model_ref(call, v["ModelName"])  # "Could not find model" as SageMaker answers
+    if not any(float(v.get("InitialVariantWeight", 1.0)) > 0 for v in body["ProductionVariants"]):
+        raise AwsError("ValidationException", "At least one production variant needs an InitialVariantWeight "
+                                              "above 0.")
+    tags = {t["Key"]: t.get("Value", "") for t in body.get("Tags") or []}
+    call.resources.add(CONFIG, name, None, body, tags, call.user)
+    return {"EndpointConfigArn": arn(CONFIG, name)}
+
+
+def describe_endpoint_config(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    found = call.resources.get(CONFIG, body["EndpointConfigName"])
+    spec = found["spec"]
+    return clean({"EndpointConfigName": found["name"], "EndpointConfigArn": arn(CONFIG, found["name"]),
+                  "ProductionVariants": spec["ProductionVariants"], "DataCaptureConfig": spec.get("DataCaptureConfig"),
+                  "KmsKeyId": spec.get("KmsKeyId"), "CreationTime": epoch(found["created_at"])})
+
+
+def delete_endpoint_config(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    found = call.resources.get(CONFIG, body["EndpointConfigName"])
+    call.resources.delete(CONFIG, found["name"])
+    return {}
+
+
+def _variants(call: Call, config: str) -> list[Any]:
+    from slipway.schemas import VariantSpec
+
+    spec = call.resources.get(CONFIG, config)["spec"]
+    out = []
+    for v in spec["ProductionVariants"]:
+        out.append(VariantSpec(name=v["VariantName"], model=model_ref(call, v["ModelName"]),
+                               weight=float(v.get("InitialVariantWeight", 1.0)),
+                               replicas=max(1, min(64, int(v.get("InitialInstanceCount", 1))))))
+    return out
+
+
+def create_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    name, config = body["EndpointName"], body["EndpointConfigName"]
+    if call.resources.find(KIND, name) is not None:
+        raise AwsError("ValidationException", f"Cannot create already existing endpoint \"{arn(KIND, name)}\".")
+    variants = _variants(call, config)
+    tags = {t["Key"]: t.get("Value", "") for t in body.get("Tags") or []}
+    call.platform.endpoints.create(name, variants, user=call.user)
+    call.resources.delete(KIND, name)  # a row left by an endpoint deleted outside this API
+    call.resources.add(KIND, name, name, {"EndpointConfigName": config}, tags, call.user)
+    return {"EndpointArn": arn(KIND, name)}
+
+
+def _by_variant(spec: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in (spec or {}).get("variants", [])}
+
+
+def describe(call: Call, view: Any) -> dict[str, Any]:
+    found = call.resources.find(KIND, view.name)
+    config = (found or {}).get("spec", {}).get("EndpointConfigName") or view.name
+    live, desired = _by_variant(view.live), _by_variant(view.desired)
+    variants = []
+    for name in list(dict.fromkeys([*live, *desired])):
+        cur, want = live.get(name), desired.get(name)
+        if view.status == "Deleting":
+            break
+        variants.append(clean({
+            "VariantName": name,
+            "CurrentWeight": float(cur["weight"]) if cur else 0.0,
+            "DesiredWeight": float(want["weight"]) if want else 0.0,
+            "CurrentInstanceCount": int(cur["replicas"]) if cur else 0,
+            "DesiredInstanceCount": int(want["replicas"]) if want else 0,
+        }))
+    status = STATUS.get(view.status, view.status)
+    return clean({
+        "EndpointName": view.name, "EndpointArn": arn(KIND, view.name), "EndpointConfigName": config,
+        "ProductionVariants": variants or None, "EndpointStatus": status,
+        "FailureReason": view.reason if status == "Failed" and view.reason else None,
+        "CreationTime": epoch(view.created_at), "LastModifiedTime": epoch(view.updated_at),
+    })
+
+
+def describe_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    return describe(call, call.platform.endpoints.get(body["EndpointName"]))
+
+
+def update_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    name, config = body["EndpointName"], body["EndpointConfigName"]
+    view = call.platform.endpoints.get(name)
+    if view.status in ("Creating", "Updating", "Deleting"):
+        raise AwsError("ValidationException", f"Cannot update in-progress endpoint \"{arn(KIND, name)}\" (status "
+                                              f"{STATUS.get(view.status, view.status)}).")
+    call.platform.endpoints.update(name, _variants(call, config), user=call.user)
+    if call.resources.find(KIND, name) is None:
+        call.resources.add(KIND, name, name, {"EndpointConfigName": config}, {}, call.user)
+    else:
+        call.resources.update(KIND, name, spec={"EndpointConfigName": config})
+    return {"EndpointArn": arn(KIND, name)}
+
+
+def delete_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    name = body["EndpointName"]
+    call.platform.endpoints.delete(name, user=call.user)
+    call.resources.delete(KIND, name)
+    return {}
+
+
+def list_endpoints(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    contains = (body.get("NameContains") or "").lower()
+    want = body.get("StatusEquals")
+    bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
+                                                             "LastModifiedTimeAfter", "LastModifiedTimeBefore")
+              if body.get(k) is not None}
+    views, offset = [], 0
+    while True:
+        p = call.platform.endpoints.list(limit=500, offset=offset)
+        views += p.items
+        if p.next_page_token is None:
+            break
+        offset += 500
+    items = []
+    for v in views:
+        status = STATUS.get(v.status, v.status)
+        created, modified = epoch(v.created_at) or 0.0, epoch(v.updated_at) or 0.0
+        if contains and contains not in v.name.lower() or want and status != want:
+            continue
+        if created <= bounds.get("CreationTimeAfter", float("-inf")) or \
+                created >= bounds.get("CreationTimeBefore", float("inf")) or \
+                modified <= bounds.get("LastModifiedTimeAfter", float("-inf")) or \
+                modified >= bounds.get("LastModifiedTimeBefore", float("inf")):
+            continue
+        items.append({"EndpointName": v.name, "EndpointArn": arn(KIND, v.name), "CreationTime": created,
+                      "LastModifiedTime": modified, "EndpointStatus": status})
+    items = sort_items(items, body, {"CreationTime": "CreationTime", "Name": "EndpointName",
+                                     "Status": "EndpointStatus"})
+    chunk, token = page(items, body)
+    return clean({"Endpoints": chunk, "NextToken": token})
+
+
+def list_endpoint_configs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    contains = (body.get("NameContains") or "").lower()
+    items = [{"EndpointConfigName": r["name"], "EndpointConfigArn": arn(CONFIG, r["name"]),
+              "CreationTime": epoch(r["created_at"])} for r in call.resources.list(CONFIG)
+             if not contains or contains in r["name"].lower()]
+    items = sort_items(items, body, {"CreationTime": "CreationTime", "Name": "EndpointConfigName"})
+    chunk, token = page(items, body)
+    return clean({"EndpointConfigs": chunk, "NextToken": token})
+
+
+OPERATIONS = {
+    "CreateEndpointConfig": create_endpoint_config,
+    "DescribeEndpointConfig": describe_endpoint_config,
+    "DeleteEndpointConfig": delete_endpoint_config,
+    "ListEndpointConfigs": list_endpoint_configs,
+    "CreateEndpoint": create_endpoint,
+    "DescribeEndpoint": describe_endpoint,
+    "UpdateEndpoint": update_endpoint,
+    "DeleteEndpoint": delete_endpoint,
+    "ListEndpoints": list_endpoints,
+}

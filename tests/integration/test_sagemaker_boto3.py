@@ -1,0 +1,86 @@
+"""boto3 only, over HTTP with SigV4, against a real server: S3 upload, training with botocore's waiter,
+model, endpoint in service, sagemaker-runtime invoke, tags, errors, delete.
+
+Needs the AWS dispatch (slipway/compat/dispatch.py, branch ``aws``); skipped where it is not there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytest.importorskip("slipway.compat.dispatch", reason="needs the AWS dispatch (SigV4, S3, runtime)")
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+
+from slipway.compat.sagemaker.shapes import output_errors  # noqa: E402
+from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, TRAIN_SCRIPT, sourcedir, training_request  # noqa: E402
+from tests.support.servers import SlipwayServer  # noqa: E402
+
+
+def _clients(server: SlipwayServer) -> tuple[Any, Any, Any]:
+    out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "keys", "create", "--aws", "--output", "json"],
+                         capture_output=True, text=True, env=server.cli_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    key = json.loads(out.stdout)
+    kw = {"endpoint_url": server.url, "region_name": "us-east-1", "aws_access_key_id": key["key_id"],
+          "aws_secret_access_key": key["key"],
+          "config": Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"})}
+    return boto3.client("s3", **kw), boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
+
+
+def _fits(operation: str, out: dict[str, Any]) -> dict[str, Any]:
+    """What boto3 parsed back, as the wire had it (times to epoch), fits the output shape."""
+    wire = json.loads(json.dumps({k: v for k, v in out.items() if k != "ResponseMetadata"},
+                                 default=lambda v: v.timestamp()))
+    assert output_errors(operation, wire) == []
+    return out
+
+
+def test_boto3_trains_deploys_and_invokes(sqlite_server: SlipwayServer) -> None:
+    s3, sm, rt = _clients(sqlite_server)
+    s3.create_bucket(Bucket="sm-bucket")
+    s3.put_object(Bucket="sm-bucket", Key="b3/source/sourcedir.tar.gz", Body=sourcedir({"train.py": TRAIN_SCRIPT}))
+    rows = "".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}\n" for i in range(40))
+    s3.put_object(Bucket="sm-bucket", Key="data/train/part-0.csv", Body=("x1,x2,y\n" + rows).encode())
+
+    arn = _fits("CreateTrainingJob", sm.create_training_job(**training_request("b3")))["TrainingJobArn"]
+    sm.get_waiter("training_job_completed_or_stopped").wait(TrainingJobName="b3",
+                                                             WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    d = _fits("DescribeTrainingJob", sm.describe_training_job(TrainingJobName="b3"))
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    uri = d["ModelArtifacts"]["S3ModelArtifacts"]
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read()[:2] == b"\x1f\x8b"  # the S3 API serves the model
+    listed = _fits("ListTrainingJobs", sm.list_training_jobs(NameContains="b3"))
+    assert [j["TrainingJobName"] for j in listed["TrainingJobSummaries"]] == ["b3"]
+
+    _fits("CreateModel", sm.create_model(ModelName="b3-model", ExecutionRoleArn=ROLE,
+                                         PrimaryContainer={"Image": SKLEARN_IMAGE, "ModelDataUrl": uri}))
+    _fits("CreateEndpointConfig", sm.create_endpoint_config(EndpointConfigName="b3-cfg", ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": "b3-model", "InitialInstanceCount": 1,
+         "InstanceType": "ml.m5.large"}]))
+    _fits("CreateEndpoint", sm.create_endpoint(EndpointName="b3-ep", EndpointConfigName="b3-cfg"))
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="b3-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    r = rt.invoke_endpoint(EndpointName="b3-ep", Body=b"[[1, 2], [6, 0]]", ContentType="application/json")
+    assert len(json.loads(r["Body"].read())) == 2 and r["InvokedProductionVariant"] == "AllTraffic"
+    d = _fits("DescribeEndpoint", sm.describe_endpoint(EndpointName="b3-ep"))
+    assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+
+    _fits("AddTags", sm.add_tags(ResourceArn=arn, Tags=[{"Key": "stage", "Value": "dev"}]))
+    assert {"Key": "stage", "Value": "dev"} in _fits("ListTags", sm.list_tags(ResourceArn=arn))["Tags"]
+    with pytest.raises(ClientError) as err:
+        sm.describe_model(ModelName="nope")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        sm.create_training_job(**training_request("bad_name"))
+    assert "regular expression pattern" in err.value.response["Error"]["Message"]
+
+    sm.delete_endpoint(EndpointName="b3-ep")
+    sm.get_waiter("endpoint_deleted").wait(EndpointName="b3-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
