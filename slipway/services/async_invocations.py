@@ -150,6 +150,14 @@ class AsyncInvocationService:
             return s.scalar(select(func.count(AsyncInvocation.id)).where(
                 AsyncInvocation.endpoint == endpoint, AsyncInvocation.status == "queued")) or 0
 
+    def recent(self, endpoint: str, limit: int = 20) -> list[AsyncInvocationView]:
+        """An endpoint's newest requests first (without their results): what its dashboard page lists."""
+        check_name(endpoint, "endpoint")
+        with self.db.session() as s:
+            rows = s.execute(select(AsyncInvocation).where(AsyncInvocation.endpoint == endpoint)
+                             .order_by(AsyncInvocation.id.desc()).limit(limit)).scalars().all()
+            return [self._view(r) for r in rows]
+
     def _view(self, row: AsyncInvocation, with_result: bool = False) -> AsyncInvocationView:
         result = None
         if (with_result and row.status == "succeeded" and row.output_key

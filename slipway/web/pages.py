@@ -26,7 +26,7 @@ HERE = Path(__file__).parent
 NAV: list[tuple[str, str]] = [("Overview", "/"), ("Datasets", "/ui/datasets"), ("Jobs", "/ui/jobs"),
                               ("Tuning", "/ui/tuning"), ("Models", "/ui/models"), ("Endpoints", "/ui/endpoints"),
                               ("Monitors", "/ui/monitors"), ("Alarms", "/ui/alarms"), ("Pipelines", "/ui/pipelines"),
-                              ("Keys", "/ui/keys")]
+                              ("Transforms", "/ui/transforms"), ("Keys", "/ui/keys")]
 KEY_METRICS = ("validation:accuracy", "validation:roc_auc", "validation:rmse", "validation:r2", "train:accuracy",
                "train:rmse", "validation:silhouette", "train:silhouette")
 
@@ -51,6 +51,14 @@ def _size(n: int | None) -> str:
 
 
 templates.env.globals["size"] = _size
+
+
+def _seconds(start: Any, end: Any) -> str:
+    """The time between two datetimes (``-`` while one is missing)."""
+    return f"{(end - start).total_seconds():.2f} s" if start and end else "-"
+
+
+templates.env.globals["seconds"] = _seconds
 router = APIRouter(include_in_schema=False)
 
 
@@ -268,6 +276,7 @@ def lineage_columns(v: Any) -> list[list[tuple[str, str, str]]]:
 
 CHART_WINDOW = "1h"  # what an endpoint page's charts show
 CHART_EVERY_S = 10  # how often the browser reloads them
+ASYNC_SHOWN = 20  # an endpoint page lists its newest asynchronous requests, this many
 
 
 def endpoint_charts(m: Any) -> list[dict[str, Any]]:
@@ -320,10 +329,45 @@ async def endpoint(request: Request, name: str) -> HTMLResponse:
     variants = list((e.live or e.desired).get("variants", []))
     total = sum(float(x.get("weight", 0) or 0) for x in variants) or 1.0
     shares = {str(x.get("name")): float(x.get("weight", 0) or 0) / total for x in variants}
+    invocations = (await run_in_threadpool(p.async_invocations.recent, name, ASYNC_SHOWN)
+                   if _may(request, "endpoints:GetAsyncResult", f"endpoint/{name}") else None)
     return render(request, "endpoint.html", "Endpoints", e=e, variants=variants, shares=shares, charts=charts,
                   chart_src=f"/ui/endpoints/{name}/charts", chart_every=CHART_EVERY_S,
-                  desired=list(e.desired.get("variants", [])),
+                  desired=list(e.desired.get("variants", [])), invocations=invocations,
                   deployments=sorted(e.deployments, key=lambda d: d.number, reverse=True))
+
+
+def _may(request: Request, action: str, resource: str) -> bool:
+    """Whether the signed-in key may ``action`` on ``resource`` (a page leaves out what it may not read)."""
+    from slipway.errors import Forbidden
+
+    who = principal(request)
+    if who is None:
+        return False
+    try:
+        platform(request).auth.authorize(who, action, resource)
+    except Forbidden:
+        return False
+    return True
+
+
+@router.get("/ui/transforms", response_class=HTMLResponse, dependencies=[Depends(permission("transforms:List"))])
+async def transforms(request: Request) -> HTMLResponse:
+    page = await run_in_threadpool(platform(request).transforms.list, 200, 0)
+    return render(request, "transforms.html", "Transforms", items=page.items)
+
+
+@router.get("/ui/transforms/{name}", response_class=HTMLResponse,
+            dependencies=[Depends(permission("transforms:Get", "transform/{name}"))])
+async def transform(request: Request, name: str) -> HTMLResponse:
+    """Status and progress (refreshed while it runs), input and output dataset versions, the failure and its rows."""
+    t = await run_in_threadpool(platform(request).transforms.get, name)
+    return render(request, "transform.html", "Transforms", t=t, done=t.status in TRANSFORM_DONE,
+                  rows_shown=FAILED_ROWS_SHOWN)
+
+
+TRANSFORM_DONE = ("Completed", "Failed", "Stopped")
+FAILED_ROWS_SHOWN = 50  # a failed transform's page lists this many of the failing rows
 
 
 @router.get("/ui/keys", response_class=HTMLResponse, dependencies=[Depends(permission("keys:List", "key/*"))])

@@ -113,7 +113,7 @@ def test_every_page_opens(admin: Any) -> None:
     for label, heading in [("Overview", "Overview"), ("Datasets", "Datasets"), ("Jobs", "Training jobs"),
                            ("Tuning", "Tuning jobs"), ("Models", "Models"), ("Endpoints", "Endpoints"),
                            ("Monitors", "Drift monitors"), ("Alarms", "Alarms"), ("Pipelines", "Pipelines"),
-                           ("Keys", "API keys")]:
+                           ("Transforms", "Batch transforms"), ("Keys", "API keys")]:
         admin.click(f"header nav >> text={label}")
         expect(admin.locator("h1")).to_have_text(heading)
         expect(admin.locator("header nav a.active")).to_have_text(label)
@@ -309,6 +309,35 @@ def test_monitor_and_alarm_pages_draw_drift_and_state(admin: Any, sdk: Client) -
     expect(admin.locator("h1 .badge")).to_have_text("ALARM")
     expect(admin.locator("figure.uchart")).to_have_attribute("data-drawn", "uplot")
     expect(admin.locator("h2:has-text('History') + table")).to_contain_text("INSUFFICIENT_DATA")
+
+
+def test_transform_and_autoscaled_endpoint_pages(admin: Any, sdk: Client) -> None:
+    """A finished transform links its output; an autoscaled endpoint shows its Scaling section and async requests."""
+    from playwright.sync_api import expect
+
+    job = sdk.transforms.create("shapes-batch", "shapes-model:2", "shapes:1", "shapes-preds", batch=50, wait=True,
+                                timeout=240)
+    assert job.status == "Completed", job.failure_reason
+    admin.goto("/ui/transforms")
+    admin.click("a:text-is('shapes-batch')")
+    expect(admin.locator("h1 .badge")).to_have_text("Completed")
+    expect(admin.locator("dd.progress")).to_contain_text("160 of 160 rows")
+    admin.click("dd.output a:text-is('shapes-preds:1')")
+    expect(admin.locator("h1")).to_contain_text("shapes-preds:1")
+
+    sdk.endpoints.deploy("shapes-auto", "shapes-model:2", scaling={"min_replicas": 0, "max_replicas": 2,
+                                                                   "idle_to_zero": 1, "scale_in_after": 1})
+    wait_for(lambda: any("zero" in d.reason for d in sdk.endpoints.get("shapes-auto").scaling.decisions),
+             timeout=60, what="the autoscaler to scale shapes-auto to zero")
+    queued = sdk.endpoints.invoke_async("shapes-auto", [{"a": 0.1, "b": -0.2, "c": 0.3}])
+    admin.goto("/ui/endpoints/shapes-auto")
+    scaling = admin.locator("h2:text-is('Scaling') + div.scaling")
+    expect(scaling).to_contain_text("0 to 2 replicas")
+    expect(scaling.locator("dd.replicas")).to_contain_text("desired")
+    expect(scaling.locator("table.decisions")).to_contain_text("→ 0")
+    expect(admin.locator("table.async")).to_contain_text(queued.id)
+    admin.goto("/ui/endpoints/shapes-web")  # a fixed endpoint has no Scaling section
+    expect(admin.locator("h2:text-is('Scaling')")).to_have_count(0)
 
 
 SLEEPER = """

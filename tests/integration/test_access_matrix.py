@@ -134,6 +134,8 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
      {"name": "x-{r}", "json": {"model": "nope:1", "data": "d-{r}:1", "output": "p-{r}"}}),
     ("GET", "/api/v1/transforms/{name}", "transforms:Get", {"name": "x-{r}"}),
     ("POST", "/api/v1/transforms/{name}/stop", "transforms:Stop", {"name": "x-{r}"}),
+    ("GET", "/ui/transforms", "transforms:List", {}),
+    ("GET", "/ui/transforms/{name}", "transforms:Get", {"name": "x-{r}"}),
     ("GET", "/api/v1/tuning-jobs", "tuning:List", {}),
     ("POST", "/api/v1/tuning-jobs/{name}", "tuning:Create", {"name": "t-{r}", "json": {
         "job": {"algorithm": "logistic-regression", "inputs": {"train": "jd-{r}:1"}},

@@ -59,6 +59,11 @@ def test_transform_matches_in_process_predictions_and_bad_input_fails(sqlite_ser
         assert "rows 0-99" in bad.failure_reason and "HTTP 400" in bad.failure_reason, bad.failure_reason
         assert bad.failed_rows and set(bad.failed_rows) <= set(range(100))
         assert [d.version for d in c.datasets.versions("preds").items] == [2, 1]  # nothing new
+        with sqlite_server.http() as http:  # the dashboard shows the failure and its rows
+            page = http.get("/ui/transforms/t3")
+            assert page.status_code == 200 and "rows 0-99" in page.text and "failing rows" in page.text
+            assert http.get("/ui/transforms/missing").status_code == 404
+            assert http.get("/ui/transforms/Bad%20Name").status_code == 400
 
         with pytest.raises(NotFound):
             c.transforms.create("t4", "nope:1", "cancer-test:1", "preds")
