@@ -614,7 +614,8 @@ class PipelineService:
                 args = {"endpoint": str(render(step.endpoint, ctx.params, outputs)),
                         "model": str(render(step.model, ctx.params, outputs)), "strategy": step.strategy,
                         "canary_percent": step.canary_percent, "bake_seconds": step.bake_seconds,
-                        "replicas": step.replicas}
+                        "replicas": step.replicas,
+                        "alarms": [str(render(a, ctx.params, outputs)) for a in step.alarms]}
                 self._update_step(ctx.run_id, name, status="Running", arguments=args)
                 self._deploy(ctx, name, args)
             elif isinstance(step, FailStep):
@@ -783,20 +784,54 @@ class PipelineService:
                 variants.append(VariantSpec(name="canary", model=ref, weight=p, replicas=args["replicas"]))
                 endpoints.update(endpoint, variants, ctx.owner)
                 until = self.clock() + dt.timedelta(seconds=float(args["bake_seconds"]))
-                self._update_step(ctx.run_id, name, outputs={"endpoint": endpoint, "phase": "baking",
-                                                             "promote_at": until.isoformat()},
-                                  message=f"Canary {ref} takes {p:g}% of {endpoint}'s traffic until {until:%H:%M:%S}.")
+                watch = args.get("alarms") or []
+                self._update_step(ctx.run_id, name, outputs={
+                    "endpoint": endpoint, "phase": "baking", "promote_at": until.isoformat(),
+                    "previous": [v.model_dump(mode="json") for v in live]},
+                    message=f"Canary {ref} takes {p:g}% of {endpoint}'s traffic until {until:%H:%M:%S}"
+                            + (f"; alarms {', '.join(watch)} roll it back." if watch else "."))
                 return False
             endpoints.update(endpoint, full, ctx.owner)
             self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                               message=f"Updated endpoint {endpoint} to {ref}.")
             return True
+        for alarm in args.get("alarms") or []:  # checked first: an alarm at the last moment still rolls back
+            try:
+                view = self.platform.alarms.get(alarm, history=0)
+            except NotFound as exc:
+                self._roll_back(ctx, endpoint, phase, current)
+                self._update_step(ctx.run_id, name, status="Failed", outputs={"endpoint": endpoint},
+                                  message=f"Canary {ref} rolled back: {exc.message}")
+                return True
+            if view.state == "ALARM":
+                self._roll_back(ctx, endpoint, phase, current)
+                self._update_step(ctx.run_id, name, status="Failed",
+                                  outputs={"endpoint": endpoint, "rolled_back_by": alarm},
+                                  message=f"Canary {ref} rolled back: alarm {alarm!r} is in ALARM: {view.state_reason}")
+                return True
         if self.clock() >= dt.datetime.fromisoformat(phase["promote_at"]):
             endpoints.update(endpoint, full, ctx.owner)
             self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                               message=f"Canary {ref} baked and now takes all of {endpoint}'s traffic.")
             return True
         return False
+
+    def _roll_back(self, ctx: _Run, endpoint: str, phase: dict[str, Any], current: Any) -> None:
+        """Back to what served before the canary: the endpoint's rollback when the canary went live, else
+        the variants recorded when it started (the canary's deployment had not finished)."""
+        from slipway.schemas.endpoints import VariantSpec
+
+        endpoints = self.platform.endpoints
+        live = (current.live or {}).get("variants", []) if current is not None else []
+        if any(v.get("name") == "canary" for v in live):
+            try:
+                endpoints.rollback(endpoint, ctx.owner)
+                return
+            except Conflict:
+                pass
+        previous = [VariantSpec.model_validate(v) for v in phase.get("previous") or []]
+        if previous:
+            endpoints.update(endpoint, previous, ctx.owner, kind="rollback")
 
 
 class _Run:
