@@ -218,7 +218,7 @@ def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_
     import datetime as dt
 
     p = platform
-    now = [dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)]
+    now = [dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)]
     p.pipelines.clock = lambda: now[0]
     p.datasets.push("raw", write_csv(tmp_path / "raw.csv", rows=40), filename="raw.csv", label="label")
     p.pipelines.create("ship", Pipeline.model_validate(SHIP))
@@ -228,6 +228,8 @@ def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_
     assert p.pipelines.get_run("ship", 1).status == "Succeeded"
     # Watches the endpoint's traffic; no requests and missing data breaching: ALARM once evaluated.
     p.alarms.create("canary-errors", "endpoint/ship-ep/requests", 1, comparison="below", missing="breaching")
+    p.pipelines.create("investigate", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}))
+    p.pipelines.add_trigger("investigate", "alarm:canary-errors", {})
 
     # Run 2: the canary bakes 2 minutes with its alarm not in ALARM, then takes all the traffic.
     p.pipelines.start_run("ship", {"c": 0.5}, "user:tester")
@@ -251,6 +253,11 @@ def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_
     assert p.endpoints.get("ship-ep").desired["variants"][-1]["model"] == "ship:3"
     assert p.alarms.evaluate_one("canary-errors", now[0] + dt.timedelta(seconds=30)) == 1
     assert p.alarms.get("canary-errors").state == "ALARM"
+    # Entering ALARM is an event (written with the state change): the trigger starts exactly one run.
+    [triggered] = p.pipelines.fire_triggers()
+    assert triggered.started_by.startswith("trigger:alarm:canary-errors (event ")
+    assert p.alarms.evaluate_one("canary-errors", now[0] + dt.timedelta(seconds=40)) == 0  # still ALARM
+    assert p.pipelines.fire_triggers() == []
     p.pipelines.advance_all()
     run = p.pipelines.get_run("ship", 3)
     deploy = run.steps[-1]
