@@ -221,7 +221,7 @@ def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_
     now = [dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)]
     p.pipelines.clock = lambda: now[0]
     p.datasets.push("raw", write_csv(tmp_path / "raw.csv", rows=40), filename="raw.csv", label="label")
-    p.pipelines.create("ship", Pipeline.model_validate(SHIP))
+    p.pipelines.create("ship", Pipeline.model_validate(SHIP), "alice")  # the owner the runs act as
     assert p.pipelines.get("ship").definition.steps[-1].bake_seconds == 120  # bake: 2m
     p.pipelines.start_run("ship", {}, "user:tester")
     _drive(p)  # no endpoint yet: created with ship:1
@@ -268,3 +268,13 @@ def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_
     ep = p.endpoints.get("ship-ep")
     assert [(v["name"], v["model"], v["weight"]) for v in ep.desired["variants"]] == [("primary", "ship:2", 1.0)]
     assert max(ep.deployments, key=lambda d: d.number).kind == "rollback"
+    # Everything the runs did is in the audit trail, as the pipeline's owner.
+    trail = [(e.user, e.action, e.resource) for e in reversed(p.audit.list(limit=100).items)]
+    assert {("alice", "jobs:Create", f"job/{s.job}") for r in (1, 2, 3)
+            for s in p.pipelines.get_run("ship", r).steps[:1]} <= set(trail)
+    assert [t for t in trail if t[1] != "jobs:Create"] == [
+        ("alice", "models:Register", "model/ship"), ("alice", "endpoints:Create", "endpoint/ship-ep"),
+        ("alice", "models:Register", "model/ship"), ("alice", "endpoints:Update", "endpoint/ship-ep"),
+        ("alice", "endpoints:Update", "endpoint/ship-ep"),
+        ("alice", "models:Register", "model/ship"), ("alice", "endpoints:Update", "endpoint/ship-ep"),
+        ("alice", "endpoints:Rollback", "endpoint/ship-ep")]
