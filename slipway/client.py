@@ -152,6 +152,8 @@ class Client:
         from slipway.sdk.monitors import Alarms
 
         return Alarms(self._api)
+
+    @cached_property
     def pipelines(self) -> Pipelines:
         from slipway.sdk.pipelines import Pipelines
 

@@ -9,9 +9,10 @@ The server checks the graph (references, cycles, types) when the pipeline is cre
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from slipway.names import NAME_SCHEMA
 
@@ -137,9 +138,25 @@ class DeployStep(_Step):
     endpoint: str = Field(json_schema_extra=NAME_SCHEMA)
     model: str = Field(description="A model version, e.g. '{{ steps.register.version }}'.")
     strategy: Literal["all-at-once", "canary"] = "all-at-once"
-    canary_percent: float = Field(10.0, gt=0, lt=100, description="Canary: share of traffic of the new model.")
-    bake_seconds: float = Field(60.0, ge=0, le=86400, description="Canary: time before it takes all the traffic.")
+    canary_percent: float = Field(10.0, gt=0, lt=100, validation_alias=AliasChoices("canary_percent", "percent"),
+                                  description="Canary: share of traffic of the new model (also: percent).")
+    bake_seconds: float = Field(60.0, ge=0, le=86400, validation_alias=AliasChoices("bake_seconds", "bake"),
+                                description="Canary: time before it takes all the traffic (also: bake, e.g. 2m).")
+    alarms: list[Annotated[str, Field(json_schema_extra=NAME_SCHEMA)]] = Field(
+        default_factory=list, max_length=20,
+        description="Canary: alarms that roll it back when one is in ALARM during the bake time.")
     replicas: int = Field(1, ge=1, le=64)
+
+    @field_validator("bake_seconds", mode="before")
+    @classmethod
+    def _bake(cls, v: Any) -> Any:
+        """``bake: 2m`` as well as ``bake_seconds: 120``."""
+        if isinstance(v, str):
+            m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", v)
+            if m is None:
+                raise ValueError(f"bake {v!r}: expected seconds or a duration like 90s, 2m or 1h")
+            return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return v
 
 
 class FailStep(_Step):

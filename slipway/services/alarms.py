@@ -34,6 +34,7 @@ from slipway.monitoring.drift import STATISTICS
 from slipway.monitoring.recorder import percentile
 from slipway.names import check_name
 from slipway.schemas.monitors import AlarmEventView, AlarmView
+from slipway.services import events
 from slipway.services.auth import parse_duration
 
 __all__ = ["ACTIONS", "ENDPOINT_FIELDS", "STATES", "AlarmService", "webhook_action"]
@@ -381,6 +382,8 @@ class AlarmService:
             a = self._get(s, name)
             a.state, a.state_reason, a.state_since, a.evaluated_at = new, reason, now, now
             s.add(AlarmEvent(alarm=name, at=now, from_state=state, to_state=new, reason=reason, actions=outcomes))
+            # the platform event (pipeline triggers: --on alarm:NAME) commits with the state change, or not at all
+            events.emit(s, "alarm.state_changed", f"alarm/{name}", {"from": state, "to": new, "reason": reason})
             s.flush()
             old = s.execute(select(AlarmEvent.id).where(AlarmEvent.alarm == name)
                             .order_by(AlarmEvent.id.desc()).offset(KEEP_HISTORY)).scalars().all()
@@ -388,7 +391,6 @@ class AlarmService:
                 s.execute(delete(AlarmEvent).where(AlarmEvent.id.in_(old)))
 
         self.db.run(_do)
-        self._emit(name, state, new, reason)
         return 1
 
     def _endpoint_of(self, metric: str) -> str | None:
@@ -410,15 +412,3 @@ class AlarmService:
                 log.warning("Alarm %s: action %s failed: %s", name, action["kind"], detail)
             outcomes.append({**action, "ok": ok, "detail": detail[:1000]})
         return outcomes
-
-    def _emit(self, name: str, old: str, new: str, reason: str) -> None:
-        """An event on the platform's event stream, where that exists (slipway.services.events)."""
-        try:
-            from slipway.services import events  # type: ignore[attr-defined]
-        except ImportError:
-            return
-        try:
-            self.db.run(lambda s: events.emit(s, "alarm.state_changed", f"alarm/{name}",
-                                              {"from": old, "to": new, "reason": reason}))
-        except Exception:
-            log.exception("Could not emit the state change of alarm %s", name)

@@ -614,7 +614,8 @@ class PipelineService:
                 args = {"endpoint": str(render(step.endpoint, ctx.params, outputs)),
                         "model": str(render(step.model, ctx.params, outputs)), "strategy": step.strategy,
                         "canary_percent": step.canary_percent, "bake_seconds": step.bake_seconds,
-                        "replicas": step.replicas}
+                        "replicas": step.replicas,
+                        "alarms": [str(render(a, ctx.params, outputs)) for a in step.alarms]}
                 self._update_step(ctx.run_id, name, status="Running", arguments=args)
                 self._deploy(ctx, name, args)
             elif isinstance(step, FailStep):
@@ -692,8 +693,10 @@ class PipelineService:
                 from slipway.schemas.tuning import CreateTuningRequest
 
                 self.platform.tuning.create(job, CreateTuningRequest.model_validate(args), ctx.owner)
+                self._audit(ctx, "tuning:Create", f"tuning/{job}", f"step {step.name}")
             else:
                 self.platform.training.create(job, CreateJobRequest.model_validate(args), ctx.owner)
+                self._audit(ctx, "jobs:Create", f"job/{job}", f"step {step.name}")
         except AlreadyExists:
             pass  # created before a restart: follow that one
 
@@ -750,8 +753,10 @@ class PipelineService:
         else:
             ref = self.platform.promotion.register(job, model_name, ctx.owner,
                                                    description=f"Registered by pipeline {ctx.pipeline}").ref
+            self._audit(ctx, "models:Register", f"model/{model_name}", f"step {name}: {ref} from job {job}")
         if args["approval"] == "Approved":
             self.platform.registry.set_approval(ref, "Approved", f"pipeline {ctx.pipeline}", ctx.owner)
+            self._audit(ctx, "models:Approve", f"model/{model_name}", f"step {name}: {ref} Approved")
         self._update_step(ctx.run_id, name, status="Succeeded", outputs={"version": ref}, message=f"Registered {ref}.")
 
     def _deploy(self, ctx: _Run, name: str, args: dict[str, Any]) -> bool:
@@ -771,6 +776,7 @@ class PipelineService:
         if not phase:
             if current is None:
                 endpoints.create(endpoint, full, ctx.owner)
+                self._audit(ctx, "endpoints:Create", f"endpoint/{endpoint}", f"step {name}: {ref}")
                 self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                                   message=f"Created endpoint {endpoint} with {ref}.")
                 return True
@@ -782,21 +788,69 @@ class PipelineService:
                 variants = [v.model_copy(update={"weight": v.weight / total * (100 - p)}) for v in live]
                 variants.append(VariantSpec(name="canary", model=ref, weight=p, replicas=args["replicas"]))
                 endpoints.update(endpoint, variants, ctx.owner)
+                self._audit(ctx, "endpoints:Update", f"endpoint/{endpoint}", f"step {name}: canary {ref} at {p:g}%")
                 until = self.clock() + dt.timedelta(seconds=float(args["bake_seconds"]))
-                self._update_step(ctx.run_id, name, outputs={"endpoint": endpoint, "phase": "baking",
-                                                             "promote_at": until.isoformat()},
-                                  message=f"Canary {ref} takes {p:g}% of {endpoint}'s traffic until {until:%H:%M:%S}.")
+                watch = args.get("alarms") or []
+                self._update_step(ctx.run_id, name, outputs={
+                    "endpoint": endpoint, "phase": "baking", "promote_at": until.isoformat(),
+                    "previous": [v.model_dump(mode="json") for v in live]},
+                    message=f"Canary {ref} takes {p:g}% of {endpoint}'s traffic until {until:%H:%M:%S}"
+                            + (f"; alarms {', '.join(watch)} roll it back." if watch else "."))
                 return False
             endpoints.update(endpoint, full, ctx.owner)
+            self._audit(ctx, "endpoints:Update", f"endpoint/{endpoint}", f"step {name}: {ref}")
             self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                               message=f"Updated endpoint {endpoint} to {ref}.")
             return True
+        for alarm in args.get("alarms") or []:  # checked first: an alarm at the last moment still rolls back
+            try:
+                view = self.platform.alarms.get(alarm, history=0)
+            except NotFound as exc:
+                self._roll_back(ctx, endpoint, phase, current)
+                self._update_step(ctx.run_id, name, status="Failed", outputs={"endpoint": endpoint},
+                                  message=f"Canary {ref} rolled back: {exc.message}")
+                return True
+            if view.state == "ALARM":
+                self._roll_back(ctx, endpoint, phase, current)
+                self._update_step(ctx.run_id, name, status="Failed",
+                                  outputs={"endpoint": endpoint, "rolled_back_by": alarm},
+                                  message=f"Canary {ref} rolled back: alarm {alarm!r} is in ALARM: {view.state_reason}")
+                return True
         if self.clock() >= dt.datetime.fromisoformat(phase["promote_at"]):
             endpoints.update(endpoint, full, ctx.owner)
+            self._audit(ctx, "endpoints:Update", f"endpoint/{endpoint}", f"step {name}: canary {ref} promoted")
             self._update_step(ctx.run_id, name, status="Succeeded", outputs={"endpoint": endpoint},
                               message=f"Canary {ref} baked and now takes all of {endpoint}'s traffic.")
             return True
         return False
+
+    def _roll_back(self, ctx: _Run, endpoint: str, phase: dict[str, Any], current: Any) -> None:
+        """Back to what served before the canary: the endpoint's rollback when the canary went live, else
+        the variants recorded when it started (the canary's deployment had not finished)."""
+        from slipway.schemas.endpoints import VariantSpec
+
+        endpoints = self.platform.endpoints
+        live = (current.live or {}).get("variants", []) if current is not None else []
+        if any(v.get("name") == "canary" for v in live):
+            try:
+                endpoints.rollback(endpoint, ctx.owner)
+                self._audit(ctx, "endpoints:Rollback", f"endpoint/{endpoint}", "canary rolled back")
+                return
+            except Conflict:
+                pass
+        previous = [VariantSpec.model_validate(v) for v in phase.get("previous") or []]
+        if previous:
+            endpoints.update(endpoint, previous, ctx.owner, kind="rollback")
+            self._audit(ctx, "endpoints:Rollback", f"endpoint/{endpoint}", "canary rolled back")
+
+    def _audit(self, ctx: _Run, action: str, resource: str, message: str) -> None:
+        """What a run did, in the audit trail, as the pipeline's owner (method PIPELINE; source: the run)."""
+        try:
+            self.platform.audit.record(user=ctx.owner, action=action, resource=resource, method="PIPELINE",
+                                       path=f"/api/v1/pipelines/{ctx.pipeline}/runs", source=f"pipeline run {ctx.run_id}",
+                                       request_id="", outcome="allowed", status=200, message=message)
+        except Exception:  # never fail a step over the trail; the log says what was lost
+            log.exception("Could not record audit event %s %s of pipeline %s", action, resource, ctx.pipeline)
 
 
 class _Run:

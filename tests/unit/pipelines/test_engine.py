@@ -188,3 +188,93 @@ def test_a_tune_step_gives_its_best_trial_as_the_model(platform: Platform, tmp_p
     assert run.status == "Succeeded", run
     assert tune.outputs["model"].startswith(tune.job + "-") and "validation:accuracy" in tune.outputs["metrics"]
     assert p.registry.get(register.outputs["version"]).source["job"] == tune.outputs["model"]
+
+
+SHIP = {"parameters": {"c": {"type": "float", "default": 1.0}},
+        "steps": [
+            {"name": "train", "type": "train", "algorithm": "logistic-regression", "inputs": {"train": "raw:1"},
+             "label": "label", "hyperparameters": {"C": "{{ params.c }}"}, "validation_split": 0.25},
+            {"name": "register", "type": "register", "model": "{{ steps.train.model }}", "model_name": "ship"},
+            {"name": "deploy", "type": "deploy", "endpoint": "ship-ep", "model": "{{ steps.register.version }}",
+             "strategy": "canary", "percent": 10, "bake": "2m", "alarms": ["canary-errors"]}]}
+
+
+def _drive_to_bake(p: Platform, number: int, timeout: float = 120.0) -> None:
+    """Advance the run until its deploy step bakes the canary."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p.pipelines.advance_all()
+        run_jobs(p)
+        p.pipelines.advance_all()
+        run = p.pipelines.get_run("ship", number)
+        deploy = run.steps[-1]
+        if deploy.status == "Running" and deploy.outputs.get("phase") == "baking":
+            return
+        assert not run.done and time.monotonic() < deadline, run
+
+
+def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_fires(
+        platform: Platform, tmp_path: Path) -> None:
+    import datetime as dt
+
+    p = platform
+    now = [dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.UTC)]
+    p.pipelines.clock = lambda: now[0]
+    p.datasets.push("raw", write_csv(tmp_path / "raw.csv", rows=40), filename="raw.csv", label="label")
+    p.pipelines.create("ship", Pipeline.model_validate(SHIP), "alice")  # the owner the runs act as
+    assert p.pipelines.get("ship").definition.steps[-1].bake_seconds == 120  # bake: 2m
+    p.pipelines.start_run("ship", {}, "user:tester")
+    _drive(p)  # no endpoint yet: created with ship:1
+    assert p.pipelines.get_run("ship", 1).status == "Succeeded"
+    # Watches the endpoint's traffic; no requests and missing data breaching: ALARM once evaluated.
+    p.alarms.create("canary-errors", "endpoint/ship-ep/requests", 1, comparison="below", missing="breaching")
+    p.pipelines.create("investigate", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}))
+    p.pipelines.add_trigger("investigate", "alarm:canary-errors", {})
+
+    # Run 2: the canary bakes 2 minutes with its alarm not in ALARM, then takes all the traffic.
+    p.pipelines.start_run("ship", {"c": 0.5}, "user:tester")
+    _drive_to_bake(p, 2)
+    variants = p.endpoints.get("ship-ep").desired["variants"]
+    assert [(v["name"], v["model"], v["weight"]) for v in variants] == [("primary", "ship:1", 90.0),
+                                                                         ("canary", "ship:2", 10.0)]
+    p.pipelines.advance_all()
+    assert p.pipelines.get_run("ship", 2).steps[-1].status == "Running"  # still baking
+    now[0] += dt.timedelta(minutes=2)
+    p.pipelines.advance_all()
+    run = p.pipelines.get_run("ship", 2)
+    assert run.status == "Succeeded", run
+    assert "now takes all" in run.steps[-1].message
+    assert [(v["name"], v["model"], v["weight"]) for v in p.endpoints.get("ship-ep").desired["variants"]] == \
+        [("primary", "ship:2", 1.0)]
+
+    # Run 3: the alarm enters ALARM during the bake: the endpoint goes back to ship:2 and the step fails.
+    p.pipelines.start_run("ship", {"c": 0.25}, "user:tester")
+    _drive_to_bake(p, 3)
+    assert p.endpoints.get("ship-ep").desired["variants"][-1]["model"] == "ship:3"
+    assert p.alarms.evaluate_one("canary-errors", now[0] + dt.timedelta(seconds=30)) == 1
+    assert p.alarms.get("canary-errors").state == "ALARM"
+    # Entering ALARM is an event (written with the state change): the trigger starts exactly one run.
+    [triggered] = p.pipelines.fire_triggers()
+    assert triggered.started_by.startswith("trigger:alarm:canary-errors (event ")
+    assert p.alarms.evaluate_one("canary-errors", now[0] + dt.timedelta(seconds=40)) == 0  # still ALARM
+    assert p.pipelines.fire_triggers() == []
+    p.pipelines.advance_all()
+    run = p.pipelines.get_run("ship", 3)
+    deploy = run.steps[-1]
+    assert deploy.status == "Failed" and deploy.outputs["rolled_back_by"] == "canary-errors"
+    assert deploy.message.startswith("Canary ship:3 rolled back: alarm 'canary-errors' is in ALARM: ")
+    assert p.alarms.get("canary-errors").state_reason in deploy.message
+    assert run.status == "Failed" and "rolled back" in (run.failure_reason or "")
+    ep = p.endpoints.get("ship-ep")
+    assert [(v["name"], v["model"], v["weight"]) for v in ep.desired["variants"]] == [("primary", "ship:2", 1.0)]
+    assert max(ep.deployments, key=lambda d: d.number).kind == "rollback"
+    # Everything the runs did is in the audit trail, as the pipeline's owner.
+    trail = [(e.user, e.action, e.resource) for e in reversed(p.audit.list(limit=100).items)]
+    assert {("alice", "jobs:Create", f"job/{s.job}") for r in (1, 2, 3)
+            for s in p.pipelines.get_run("ship", r).steps[:1]} <= set(trail)
+    assert [t for t in trail if t[1] != "jobs:Create"] == [
+        ("alice", "models:Register", "model/ship"), ("alice", "endpoints:Create", "endpoint/ship-ep"),
+        ("alice", "models:Register", "model/ship"), ("alice", "endpoints:Update", "endpoint/ship-ep"),
+        ("alice", "endpoints:Update", "endpoint/ship-ep"),
+        ("alice", "models:Register", "model/ship"), ("alice", "endpoints:Update", "endpoint/ship-ep"),
+        ("alice", "endpoints:Rollback", "endpoint/ship-ep")]
