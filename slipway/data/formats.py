@@ -419,11 +419,91 @@ def _chunk_rows(head: bytes) -> int:
     return int(min(50_000, max(1_000, _CSV_CHUNK_BYTES // max(1, len(head) // lines))))
 
 
-def _read_csv(path: Path, name: str, label: str | None) -> DatasetInfo:
-    import pandas as pd
+# pandas' default missing-value strings: the fast path must see the same nulls as the exact one.
+_PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+              "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]  # fmt: skip
 
+
+def _read_csv_arrow(path: Path, label: str | None) -> DatasetInfo | None:
+    """One streaming pass with pyarrow's multi-threaded reader; None when the exact pandas path must decide.
+
+    Column types are inferred from the first block (``_CSV_CHUNK_BYTES``, cut at a line end) and every
+    later block is converted to them, so the whole file is still checked: a row with the wrong number
+    of fields, a value that does not fit its column's type, bytes that are not UTF-8 or anything else
+    pyarrow rejects anywhere in the file makes this give up, and the pandas reader then reads the file
+    and reports the problem with its line number (or merges the types) exactly as before. Results
+    agree with the pandas reader: same null strings, int columns with nulls are float64, dates stay
+    strings (a column pyarrow reads as dates goes to the pandas path).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=_CSV_CHUNK_BYTES),
+            convert_options=pacsv.ConvertOptions(
+                null_values=_PANDAS_NA, strings_can_be_null=True, quoted_strings_can_be_null=True,
+                true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
+            ),
+        )
+        schema = reader.schema
+        names = schema.names
+        if len(set(names)) != len(names) or any(not n.strip() for n in names):
+            return None  # pandas renames duplicate and unnamed columns
+        kinds = []
+        for f in schema:
+            t = f.type
+            if pa.types.is_null(t):
+                kinds.append("null")
+            elif pa.types.is_boolean(t) or pa.types.is_int64(t) or pa.types.is_float64(t) \
+                    or pa.types.is_string(t) or pa.types.is_large_string(t):
+                kinds.append(_arrow_dtype(t))
+            else:
+                return None  # timestamps, big integers…: leave them to pandas
+        if label is not None and label not in names:
+            return None  # the pandas path raises the missing-label error
+        nulls = [0] * len(names)
+        rows = 0
+        classes = _ClassCounter() if label is not None else None
+        li = names.index(label) if label is not None else -1
+        for batch in reader:
+            rows += batch.num_rows
+            for i in range(len(names)):
+                nulls[i] += batch.column(i).null_count
+            if classes is not None:
+                counts = pc.value_counts(batch.column(li).drop_null())
+                classes.add(counts.field("values").to_pylist(), counts.field("counts").to_pylist())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
+        return None
+    if rows == 0:
+        return None
+    columns = []
+    for key, kind, missing in zip(names, kinds, nulls, strict=True):
+        if kind == "null" or missing == rows:
+            kind = "float64"
+        elif kind == "int64" and missing:
+            kind = "float64"  # as pandas reads an int column with gaps
+        columns.append(ColumnInfo(key, kind, missing))
+    result = classes.result() if classes is not None else None
+    extra = {"classes_truncated": True} if classes is not None and result is None else {}
+    return DatasetInfo("csv", rows, columns, label, result, extra)
+
+
+def _read_csv(path: Path, name: str, label: str | None) -> DatasetInfo:
     head = _check_text(path, name, "csv")
     _check_first_row(head, name)
+    fast = _read_csv_arrow(path, label)
+    if fast is not None:
+        return fast
+    return _read_csv_pandas(path, name, label, head)
+
+
+def _read_csv_pandas(path: Path, name: str, label: str | None, head: bytes) -> DatasetInfo:
+    """The exact reader (pandas, chunked): merges types across chunks and names the line of a bad row."""
+    import pandas as pd
+
     stats = _TableStats(label)
     try:
         with pd.read_csv(
