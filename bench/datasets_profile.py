@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.datasets import make_csv  # noqa: E402
-from slipway.settings import Settings  # noqa: E402
 from slipway.services import Platform  # noqa: E402
+from slipway.settings import Settings  # noqa: E402
 
 
 def main() -> None:

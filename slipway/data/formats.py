@@ -51,6 +51,8 @@ _EXTENSIONS = {
 _SNIFF_BYTES = 64 * 1024
 _CSV_CHUNK_BYTES = 8 << 20  # text per pandas chunk; bounds memory whatever the row width
 _JSONL_CHUNK_ROWS = 10_000
+_CSV_SAMPLE_BYTES = 8 << 20  # CSV column types are inferred from this much of the start, cut at a line end
+_CSV_STREAM_BLOCK = 1 << 20  # then the file streams in blocks this big (bigger blocks cost more memory)
 _NPY_READ_BYTES = 4 << 20
 _SHOWN_COLUMNS = 20
 _TITLES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSONL", "npy": ".npy", "npz": ".npz"}
@@ -425,11 +427,12 @@ _PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-na
 
 
 def _read_csv_arrow(path: Path, label: str | None) -> DatasetInfo | None:
-    """One streaming pass with pyarrow's multi-threaded reader; None when the exact pandas path must decide.
+    """One streaming pass with pyarrow's CSV reader; None when the exact pandas reader must decide.
 
-    Column types are inferred from the first block (``_CSV_CHUNK_BYTES``, cut at a line end) and every
-    later block is converted to them, so the whole file is still checked: a row with the wrong number
-    of fields, a value that does not fit its column's type, bytes that are not UTF-8 or anything else
+    Column types are inferred from a sample (the first ``_CSV_SAMPLE_BYTES``, cut at a line end), then
+    the file streams in ``_CSV_STREAM_BLOCK`` blocks, each converted to those types and counted (rows,
+    nulls, label classes), so memory stays bounded and the whole file is still checked: a row with the
+    wrong number of fields, a value that does not fit its column's type, bytes that are not UTF-8 or anything else
     pyarrow rejects anywhere in the file makes this give up, and the pandas reader then reads the file
     and reports the problem with its line number (or merges the types) exactly as before. Results
     agree with the pandas reader: same null strings, int columns with nulls are float64, dates stay
@@ -439,15 +442,27 @@ def _read_csv_arrow(path: Path, label: str | None) -> DatasetInfo | None:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
+    convert = {
+        "null_values": _PANDAS_NA, "strings_can_be_null": True, "quoted_strings_can_be_null": True,
+        "true_values": ["True", "TRUE", "true"], "false_values": ["False", "FALSE", "false"],
+    }
     try:
+        with path.open("rb") as fh:
+            sample = fh.read(_CSV_SAMPLE_BYTES)
+        if len(sample) == _CSV_SAMPLE_BYTES:
+            sample = sample[: sample.rfind(b"\n") + 1]  # whole rows only
+        schema = pacsv.read_csv(
+            pa.BufferReader(sample), read_options=pacsv.ReadOptions(use_threads=False),
+            convert_options=pacsv.ConvertOptions(**convert),
+        ).schema
+        fixed = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=_CSV_CHUNK_BYTES),
-            convert_options=pacsv.ConvertOptions(
-                null_values=_PANDAS_NA, strings_can_be_null=True, quoted_strings_can_be_null=True,
-                true_values=["True", "TRUE", "true"], false_values=["False", "FALSE", "false"],
-            ),
+            read_options=pacsv.ReadOptions(block_size=_CSV_STREAM_BLOCK, use_threads=False),
+            convert_options=pacsv.ConvertOptions(column_types=fixed, **convert),
         )
+        if reader.schema.names != schema.names:
+            return None
         schema = reader.schema
         names = schema.names
         if len(set(names)) != len(names) or any(not n.strip() for n in names):

@@ -41,9 +41,10 @@ def test_fast_path_declines_what_pandas_reads_differently(tmp_path: Path, text: 
 
 
 def test_bad_row_after_the_first_block_still_names_its_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Types come from the first block; every later block is still parsed, and a bad row there
+    # Types come from the sample; every later block is still parsed, and a bad row there
     # sends the file to the pandas reader, which names the line as before.
-    monkeypatch.setattr("slipway.data.formats._CSV_CHUNK_BYTES", 4096)
+    monkeypatch.setattr("slipway.data.formats._CSV_SAMPLE_BYTES", 4096)
+    monkeypatch.setattr("slipway.data.formats._CSV_STREAM_BLOCK", 4096)
     rows = ["a,b"] + [f"{i},{i}" for i in range(5_000)] + ["1,2,3"] + ["5,6"] * 10
     path = tmp_path / "late.csv"
     path.write_text("\n".join(rows) + "\n")
@@ -53,7 +54,8 @@ def test_bad_row_after_the_first_block_still_names_its_line(tmp_path: Path, monk
 
 
 def test_type_change_after_the_first_block_is_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("slipway.data.formats._CSV_CHUNK_BYTES", 4096)
+    monkeypatch.setattr("slipway.data.formats._CSV_SAMPLE_BYTES", 4096)
+    monkeypatch.setattr("slipway.data.formats._CSV_STREAM_BLOCK", 4096)
     rows = ["a,label"] + [f"{i},{i % 2}" for i in range(5_000)] + ["late-text,1"]
     path = tmp_path / "drift.csv"
     path.write_text("\n".join(rows) + "\n")
