@@ -39,7 +39,11 @@ def main() -> None:
         import pyarrow.csv  # noqa: F401
 
         _ = p.datasets
-        sha = hashlib.sha256(upload.read_bytes()).hexdigest()  # the route hashes while spooling
+        with open(upload, "rb") as f:
+            sha = hashlib.file_digest(f, "sha256").hexdigest()  # the route hashes while spooling
+        import resource
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         prof = cProfile.Profile()
         start = time.perf_counter()
         prof.enable()
@@ -47,7 +51,11 @@ def main() -> None:
                                  size=upload.stat().st_size, sha256=sha)
         prof.disable()
         took = time.perf_counter() - start
-        print(f"push of {src.stat().st_size / 1e6:.0f} MB: {took:.2f} s, rows={result.version.rows}")
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(f"push of {src.stat().st_size / 1e6:.0f} MB: {took:.2f} s, rows={result.version.rows}, "
+              f"peak RSS {peak} MB (before: {before} MB)")
         pstats.Stats(prof).sort_stats("cumulative").print_stats(args.top)
         p.close()
     finally:
