@@ -40,6 +40,7 @@ class PeakRss:
     def __init__(self, pid: int) -> None:
         self.proc = psutil.Process(pid)
         self.peak = 0
+        self.own_peak = 0  # the process alone, without its children (a server's standby replica)
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -47,9 +48,10 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                rss = self.proc.memory_info().rss + sum(
-                    c.memory_info().rss for c in self.proc.children(recursive=True))
+                own = self.proc.memory_info().rss
+                rss = own + sum(c.memory_info().rss for c in self.proc.children(recursive=True))
                 self.peak = max(self.peak, rss)
+                self.own_peak = max(self.own_peak, own)
             except psutil.Error:
                 pass
             time.sleep(0.05)
@@ -97,7 +99,8 @@ def main() -> None:
         print(f"{'step':<6} {'seconds':>8} {'MB/s':>8} {'CLI peak RSS':>14}")
         print(f"{'push':<6} {push_s:>8.1f} {size / push_s:>8.1f} {push_cli / mb:>11.0f} MB")
         print(f"{'pull':<6} {pull_s:>8.1f} {size / pull_s:>8.1f} {pull_cli / mb:>11.0f} MB")
-        print(f"server peak RSS: {server_peak / mb:.0f} MB (idle before push: {base / mb:.0f} MB)")
+        print(f"server peak RSS: {server_peak / mb:.0f} MB with children, {srv_rss.own_peak / mb:.0f} MB the server "
+              f"process alone (idle before push: {base / mb:.0f} MB)")
     finally:
         if args.keep:
             print(f"kept {work}")

@@ -6,6 +6,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -139,9 +140,18 @@ class DatasetService:
             existing = self._find_same(name, sha256, fmt, label)
             if existing is not None:
                 return PushResult(created=False, version=existing)
-            info = inspect(target, fmt, label=label, filename=filename)
             key = f"datasets/{name}/{uuid.uuid4().hex}"
-            self.store.put_file(key, path)
+            # Encrypt-and-store and inspection each read the spooled file once, side by side (both spend
+            # their time outside the GIL); a file that fails inspection has its stored copy removed.
+            with ThreadPoolExecutor(1, thread_name_prefix="dataset-store") as pool:
+                stored = pool.submit(self.store.put_file, key, path)
+                try:
+                    info = inspect(target, fmt, label=label, filename=filename)
+                except BaseException:
+                    if stored.exception() is None:
+                        self.store.delete(key)
+                    raise
+                stored.result()
             try:
                 for attempt in range(3):
                     try:
