@@ -109,3 +109,63 @@ def _json(rows: Any) -> bytes:
         return orjson.dumps({"instances": rows}, option=orjson.OPT_SERIALIZE_NUMPY)
     except TypeError as exc:
         raise InvalidArgument(f"The instances are not JSON values ({exc}).", {"field": "instances"}) from None
+
+
+def final_step(estimator: Any) -> Any:
+    steps = getattr(estimator, "steps", None)
+    return steps[-1][1] if steps else estimator
+
+
+def describe_estimator(estimator: Any) -> dict[str, Any]:
+    """Problem type, labels and signature read off a fitted estimator (or Pipeline).
+
+    Labels come from ``classes_``; columns from ``feature_names_in_`` or, failing that,
+    ``n_features_in_`` numbered features ``f0 … fN-1``.
+    """
+    from sklearn.base import is_classifier, is_regressor
+
+    final = final_step(estimator)
+    if not hasattr(estimator, "predict") and not hasattr(estimator, "transform"):
+        raise InvalidArgument(
+            f"The object is a {type(estimator).__name__}, not a fitted scikit-learn estimator "
+            "(it has neither predict nor transform).",
+            {"field": "model", "value": type(estimator).__name__},
+        )
+    labels: list[str] | None = None
+    if is_classifier(estimator) or hasattr(final, "classes_"):
+        classes = getattr(estimator, "classes_", None)
+        if classes is None:
+            classes = getattr(final, "classes_", None)
+        if classes is None:
+            raise InvalidArgument("The classifier is not fitted (it has no classes_). Fit it before importing.")
+        labels = [str(c) for c in classes]
+        problem = "binary_classification" if len(labels) == 2 else "multiclass_classification"
+    elif is_regressor(estimator):
+        problem = "regression"
+    elif hasattr(final, "cluster_centers_") or hasattr(final, "labels_"):
+        problem = "clustering"
+    elif hasattr(estimator, "transform"):
+        problem = "transform"
+    else:
+        problem = "regression"
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        names = getattr(first_step(estimator), "feature_names_in_", None)
+    if names is not None:
+        inputs = [{"name": str(n), "dtype": "float64"} for n in names]
+        explicit = True
+    else:
+        n = getattr(estimator, "n_features_in_", None) or getattr(first_step(estimator), "n_features_in_", None)
+        if n is None:
+            raise InvalidArgument(
+                "Cannot tell how many features the estimator expects (no feature_names_in_ or n_features_in_). "
+                "Fit it before importing."
+            )
+        inputs = [{"name": f"f{i}", "dtype": "float64"} for i in range(int(n))]
+        explicit = False
+    return {"problem_type": problem, "labels": labels, "inputs": inputs, "named_features": explicit}
+
+
+def first_step(estimator: Any) -> Any:
+    steps = getattr(estimator, "steps", None)
+    return steps[0][1] if steps else estimator

@@ -9,7 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from slipway.artifacts.flavors.estimator import EstimatorPredictor, load_onnx_export
+from slipway.artifacts.flavors.estimator import (
+    EstimatorPredictor,
+    describe_estimator,
+    final_step,
+    load_onnx_export,
+)
 from slipway.artifacts.handlers import Defaults
 from slipway.artifacts.manifest import CLASSIFIERS, Manifest, Signature, now
 from slipway.errors import InvalidArgument
@@ -20,66 +25,6 @@ __all__ = ["EXTRA", "NAME", "defaults", "describe_estimator", "export_onnx", "lo
 NAME = "sklearn"
 EXTRA = None
 MODEL_FILE = "model.joblib"
-
-
-def _final_step(estimator: Any) -> Any:
-    steps = getattr(estimator, "steps", None)
-    return steps[-1][1] if steps else estimator
-
-
-def describe_estimator(estimator: Any) -> dict[str, Any]:
-    """Problem type, labels and signature read off a fitted estimator (or Pipeline).
-
-    Labels come from ``classes_``; columns from ``feature_names_in_`` or, failing that,
-    ``n_features_in_`` numbered features ``f0 … fN-1``.
-    """
-    from sklearn.base import is_classifier, is_regressor
-
-    final = _final_step(estimator)
-    if not hasattr(estimator, "predict") and not hasattr(estimator, "transform"):
-        raise InvalidArgument(
-            f"The object is a {type(estimator).__name__}, not a fitted scikit-learn estimator "
-            "(it has neither predict nor transform).",
-            {"field": "model", "value": type(estimator).__name__},
-        )
-    labels: list[str] | None = None
-    if is_classifier(estimator) or hasattr(final, "classes_"):
-        classes = getattr(estimator, "classes_", None)
-        if classes is None:
-            classes = getattr(final, "classes_", None)
-        if classes is None:
-            raise InvalidArgument("The classifier is not fitted (it has no classes_). Fit it before importing.")
-        labels = [str(c) for c in classes]
-        problem = "binary_classification" if len(labels) == 2 else "multiclass_classification"
-    elif is_regressor(estimator):
-        problem = "regression"
-    elif hasattr(final, "cluster_centers_") or hasattr(final, "labels_"):
-        problem = "clustering"
-    elif hasattr(estimator, "transform"):
-        problem = "transform"
-    else:
-        problem = "regression"
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is None:
-        names = getattr(_first_step(estimator), "feature_names_in_", None)
-    if names is not None:
-        inputs = [{"name": str(n), "dtype": "float64"} for n in names]
-        explicit = True
-    else:
-        n = getattr(estimator, "n_features_in_", None) or getattr(_first_step(estimator), "n_features_in_", None)
-        if n is None:
-            raise InvalidArgument(
-                "Cannot tell how many features the estimator expects (no feature_names_in_ or n_features_in_). "
-                "Fit it before importing."
-            )
-        inputs = [{"name": f"f{i}", "dtype": "float64"} for i in range(int(n))]
-        explicit = False
-    return {"problem_type": problem, "labels": labels, "inputs": inputs, "named_features": explicit}
-
-
-def _first_step(estimator: Any) -> Any:
-    steps = getattr(estimator, "steps", None)
-    return steps[0][1] if steps else estimator
 
 
 def save(
@@ -123,7 +68,7 @@ def save(
         inputs = [{**i, "dtype": (dtypes or {}).get(i["name"], i["dtype"])} for i in inputs]
     problem = problem_type or (info or {}).get("problem_type")
     if labels is None and problem in CLASSIFIERS:
-        final = _final_step(estimator)
+        final = final_step(estimator)
         labels = [str(c) for c in getattr(estimator, "classes_", getattr(final, "classes_", []))] or None
     manifest = Manifest(
         framework=NAME, model_file=MODEL_FILE, problem_type=problem,
@@ -244,7 +189,7 @@ def _convert(estimator: Any, n_features: int, dtype: Any, classifier: bool) -> b
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
-    final = _final_step(estimator)
+    final = final_step(estimator)
     if type(final).__name__ == "BoostedTrees":  # the xgboost and lightgbm built-ins
         return _convert_boosted(estimator, n_features, dtype, classifier)
     tensor = DoubleTensorType if dtype == np.float64 else FloatTensorType
@@ -265,7 +210,7 @@ def _convert_columns(estimator: Any, inputs: list[dict[str, Any]], dtype: Any, c
 
     from slipway.artifacts.onnx_runtime import column_feeds
 
-    if type(_final_step(estimator)).__name__ == "BoostedTrees":
+    if type(final_step(estimator)).__name__ == "BoostedTrees":
         raise ValueError("boosters are exported on all-numeric tables only")
     number = DoubleTensorType if dtype == np.float64 else FloatTensorType
     feeds = column_feeds(inputs)
@@ -287,7 +232,7 @@ def _convert_text(estimator: Any, classifier: bool) -> bytes:
 
     steps = getattr(estimator, "steps", None) or []
     vectorizer = steps[0][1] if steps else None
-    options: dict[Any, Any] = {id(_final_step(estimator)): {"zipmap": False}} if classifier else {}
+    options: dict[Any, Any] = {id(final_step(estimator)): {"zipmap": False}} if classifier else {}
     pattern = getattr(vectorizer, "token_pattern", None)
     if pattern:
         # RE2 (ONNX Runtime's tokenizer) has no (?u) flag; a \w that reads non-ASCII text differently shows
@@ -331,7 +276,7 @@ def _convert_boosted(estimator: Any, n_features: int, dtype: Any, classifier: bo
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
-    final = _final_step(estimator)
+    final = final_step(estimator)
     if final.library == "xgboost":
         from slipway.artifacts.flavors.xgboost import BoosterModel
         from slipway.artifacts.flavors.xgboost import _convert as convert_booster

@@ -121,7 +121,7 @@ def describe(model: Any) -> tuple[str | None, Signature]:
         if est.objective.startswith(("reg:", "count:", "survival:")):
             return "regression", Signature.tabular(names)
         return None, Signature.tabular(names)
-    from slipway.artifacts.flavors.sklearn import describe_estimator
+    from slipway.artifacts.flavors.estimator import describe_estimator
 
     info = describe_estimator(model)
     return info["problem_type"], Signature("tabular", info["inputs"], None, info["labels"])
