@@ -251,9 +251,11 @@ def test_endpoint_page_draws_live_charts_of_its_traffic(admin: Any, sdk: Client)
     """uPlot (served from the package) draws throughput, latency and errors; the page reloads their data."""
     from playwright.sync_api import expect
 
+    # Its own endpoint: the charts count only what this test sends, whatever the other tests did.
+    sdk.endpoints.deploy("shapes-charts", "shapes-model:2", wait=True, timeout=180)
     for _ in range(5):
-        sdk.endpoints.invoke("shapes-web", [{"a": 0.1, "b": -0.2, "c": 0.3}])
-    admin.goto("/ui/endpoints/shapes-web")
+        sdk.endpoints.invoke("shapes-charts", [{"a": 0.1, "b": -0.2, "c": 0.3}])
+    admin.goto("/ui/endpoints/shapes-charts")
     charts = admin.locator("#endpoint-charts figure.uchart")
     expect(charts).to_have_count(3)
     for i, title in enumerate(["requests per second", "latency (ms)", "errors per minute"]):
@@ -267,7 +269,7 @@ def test_endpoint_page_draws_live_charts_of_its_traffic(admin: Any, sdk: Client)
     # Live: requests sent now show up at the next reload without reloading the page.
     before = requests.evaluate("f => f._plot.data[1].reduce((a, b) => a + (b || 0), 0)")
     for _ in range(30):
-        sdk.endpoints.invoke("shapes-web", [{"a": 0.1, "b": -0.2, "c": 0.3}])
+        sdk.endpoints.invoke("shapes-charts", [{"a": 0.1, "b": -0.2, "c": 0.3}])
 
     def refreshed_total() -> float:  # what the page's timer does every 10 s, done now
         requests.evaluate("f => window.SlipwayCharts.refresh(f)")
