@@ -17,6 +17,7 @@ import pytest
 from slipway.client import Client
 from slipway.services import Platform
 from slipway.settings import Settings
+from tests.support.raycluster import RayCluster
 from tests.support.s3server import S3Server
 from tests.support.servers import SlipwayServer
 
@@ -56,6 +57,20 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    """One real local Ray cluster (a head with 2 CPUs) per test process; mark its tests xdist_group("ray")."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.fail("Ray is not installed: `make test` installs the ray extra (pip install -e '.[all,dev]')")
+    cluster = RayCluster(Path("/tmp") / f"slipway-ray-{os.getpid()}").start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 _bucket_counter = itertools.count()
