@@ -112,7 +112,7 @@ def _endpoint(call: Call, operation: str, body: dict[str, Any], name: str) -> di
     variants = {v.get("name") for spec in [view.desired, view.live, *(d.spec for d in view.deployments)] if spec
                 for v in spec.get("variants", []) if isinstance(v, dict)}
     variants |= {r.variant for r in view.replicas}
-    streams = EndpointLogs(call.platform.settings.home / "serving" / "logs").streams(
+    streams = EndpointLogs(call.platform.serving.logs_dir).streams(
         name, (v for v in variants if isinstance(v, str)))
     if operation == "DescribeLogStreams":
         prefix = body.get("logStreamNamePrefix") or ""
