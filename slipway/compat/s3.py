@@ -31,6 +31,7 @@ __all__ = ["handle"]
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _SPOOL = 8 * 1024 * 1024
+_NOT_SUMS = ("x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode")  # not checksum values
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -240,7 +241,7 @@ def _verify_body(call: Call, body: bytes) -> None:
     if given_md5 and base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode() != given_md5:
         raise AwsError("BadDigest", "The body's MD5 is not the Content-MD5 sent.", 400)
     sent = {k.removeprefix("x-amz-checksum-"): v for k, v in h.items()
-            if k.startswith("x-amz-checksum-") and k not in ("x-amz-checksum-algorithm", "x-amz-checksum-type")}
+            if k.startswith("x-amz-checksum-") and k not in _NOT_SUMS}
     for name, c in _checksums(list(sent)).items():
         c.update(body)
         if c.b64digest() != sent[name]:
@@ -457,7 +458,7 @@ async def _receive(call: Call) -> tuple[IO[bytes], str, list[tuple[str, str]]]:
     chunked = declared.startswith("STREAMING-") or "aws-chunked" in h.get("content-encoding", "")
     trailer_names = [t.strip().lower() for t in h.get("x-amz-trailer", "").split(",") if t.strip()]
     header_sums = {k.removeprefix("x-amz-checksum-"): v for k, v in h.items()
-                   if k.startswith("x-amz-checksum-") and k != "x-amz-checksum-algorithm" and k != "x-amz-checksum-type"}
+                   if k.startswith("x-amz-checksum-") and k not in _NOT_SUMS}
     sums = _checksums([*header_sums, *(t.removeprefix("x-amz-checksum-") for t in trailer_names)])
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha256() if re.fullmatch(r"[0-9a-f]{64}", declared) else None

@@ -192,6 +192,10 @@ class BucketService:
         content type kept unless ``content_type`` replaces it (x-amz-metadata-directive REPLACE)."""
         self.bucket(bucket)
         check_object_key(key)
+        if isinstance(source, BucketService) and (src_bucket, src_key) == (bucket, key):
+            meta = self.head(bucket, key)  # onto itself (REPLACE): only the metadata changes
+            return self._record(bucket, key, meta.size, meta.etag.strip('"'),
+                                meta.content_type if content_type is None else content_type, user)
         meta, chunks = source.open(src_bucket, src_key)
         stream = _Hashing(iter(chunks))
         info = self.store.put(object_key(bucket, key), stream)  # type: ignore[arg-type]
