@@ -406,6 +406,8 @@ def test_dataset_versions_read_through_s3(srv: SlipwayServer, aws_key: tuple[str
     with Client(url=srv.url, home=srv.home) as c:
         c.datasets.push("s3view", rows)
         c.datasets.push("s3view", folder, format="files")
+        narrow = c.keys.create(aws=True, policy={"Statement": [
+            {"Effect": "Allow", "Action": ["datasets:Get"], "Resource": ["dataset/other*"]}]})
     s3 = aws(srv, aws_key, "s3")
     view = "slipway-datasets"
     listed = s3.list_objects_v2(Bucket=view, Prefix="s3view/")
@@ -425,3 +427,12 @@ def test_dataset_versions_read_through_s3(srv: SlipwayServer, aws_key: tuple[str
     with pytest.raises(ClientError) as e:
         s3.get_object(Bucket=view, Key="s3view/2/nope.txt")
     assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    denied = aws(srv, (narrow.key_id, narrow.key), "s3")  # the dataset's own access control
+    refusals = [(lambda: denied.get_object(Bucket=view, Key="s3view/1/rows.csv"), "datasets:Get on dataset/s3view"),
+                (lambda: denied.list_objects_v2(Bucket=view, Prefix="s3view/"), "datasets:Get on dataset/s3view"),
+                (lambda: denied.list_objects_v2(Bucket=view), "datasets:List on *")]
+    for call, words in refusals:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDenied" and words in e.value.response["Error"]["Message"]
+    assert denied.list_objects_v2(Bucket=view, Prefix="other/")["KeyCount"] == 0
