@@ -258,6 +258,9 @@ class AwsDispatch:
                           scope["path"], call.request_id)
             reply = error_reply(call, AwsError("InternalFailure", "Internal error; quote request id "
                                                f"{call.request_id} when reporting it.", 500))
+        if reply.status >= 400 and not call.body_read and (headers.get("content-length", "0") != "0"
+                                                           or "transfer-encoding" in headers):
+            reply.headers.append(("connection", "close"))  # a body left unread must not be read as the next request
         await _send(send, reply, scope["method"] == "HEAD")
 
     async def _authenticate(self, call: Call) -> None:

@@ -420,6 +420,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 3
     predictor.warm_up()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f",{int(time.time() * 1000) % 1000:03d}"  # as logging's asctime
+    print(f"{stamp} INFO replica {'/'.join(args.name.split('/')[-2:])}: model loaded, serving", file=sys.stderr, flush=True)  # the first log line
 
     import uvicorn
 

@@ -395,6 +395,9 @@ class ServingRuntime:
                 line = proc.stdout.readline() if ready else b""
                 port = int(orjson.loads(line)["port"])
                 proc.stdout.close()
+                named = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
+                with contextlib.suppress(OSError):  # the log of a replica is found by its name (logs API)
+                    log_path = log_path.rename(named)
                 return proc, port, log_path
             except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
                 log.warning("The warm spare replica did not take the job; starting a fresh one", exc_info=True)

@@ -23,6 +23,7 @@ from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
 from slipway.schemas import CreateJobRequest
 from slipway.schemas.jobs import MetricDefinition
+from slipway.services.dataset_bucket import DATASETS_BUCKET, ref_of_prefix
 
 log = logging.getLogger("slipway.compat.sagemaker")
 
@@ -177,6 +178,20 @@ def _builtin_csv(call: Call, keys: list[str], dest: Path, channel: str, supervis
         raise AwsError("ValidationException", f"Channel {channel!r} holds no rows.")
 
 
+def _dataset_channel(call: Call, channel: str, uri: str, prefix: str, builtin: str | None) -> str:
+    """A channel ``s3://slipway-datasets/<dataset>/<version>`` is that dataset version itself (no copy)."""
+    ref = ref_of_prefix(prefix)
+    if ref is None:
+        raise AwsError("ValidationException", f"Value {uri!r} at 'InputDataConfig.{channel}.S3Uri' is not a whole "
+                       f"dataset version. Expected s3://{DATASETS_BUCKET}/<dataset>/<version>/.")
+    if builtin:
+        raise AwsError("ValidationException", f"Channel {channel!r}: built-in algorithms read headerless CSV objects "
+                       f"from a bucket, not a dataset version ({uri}); train with Slipway's own `slipway train "
+                       f"--algorithm` on {ref}, or copy the CSV into a bucket.")
+    call.platform.auth.authorize(call.principal, "datasets:Get", f"dataset/{ref.split(':')[0]}")
+    return call.platform.datasets.get(ref).ref
+
+
 def _fetch_channel(call: Call, job: str, channel: dict[str, Any], builtin: str | None = None) -> str:
     """Push the objects of one S3 channel as a dataset version; return its ref."""
     from slipway.data.folders import pack_folder
@@ -190,6 +205,8 @@ def _fetch_channel(call: Call, job: str, channel: dict[str, Any], builtin: str |
         raise AwsError("ValidationException",
                        f"Channel {name!r}: S3DataType {source['S3DataType']!r} is not supported. Expected S3Prefix.")
     bucket, prefix = parse_s3(source["S3Uri"], f"InputDataConfig.{name}.S3Uri")
+    if bucket == DATASETS_BUCKET:
+        return _dataset_channel(call, name, source["S3Uri"], prefix, builtin)
     store = call.platform.store
     base = object_key(bucket, prefix)
     listed = store.list(base.rstrip("/"))
