@@ -17,6 +17,7 @@ __all__ = ["GROUP", "handle"]
 
 GROUP = "/aws/sagemaker/TrainingJobs"
 ENDPOINT_GROUPS = "/aws/sagemaker/Endpoints/"  # + endpoint name: known, but Slipway keeps no replica log streams
+TRANSFORM_GROUP = "/aws/sagemaker/TransformJobs"  # known, no streams: a transform's replica keeps no log either
 _TERMINAL = ("Completed", "Failed", "Stopped")
 
 
@@ -28,7 +29,7 @@ def _check_group(body: dict[str, Any]) -> None:
     group = body.get("logGroupName")
     if group != GROUP:
         raise AwsError("ResourceNotFoundException", f"Log group {str(group)[:200]!r} does not exist: Slipway serves "
-                       f"{GROUP} (and lists no streams in {ENDPOINT_GROUPS}<endpoint>).", 400)
+                       f"{GROUP} (and lists no streams in {ENDPOINT_GROUPS}<endpoint> and {TRANSFORM_GROUP}).", 400)
 
 
 def _job(call: Call, name: str) -> Any:
@@ -46,6 +47,12 @@ def handle(call: Call, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         name = group[len(ENDPOINT_GROUPS):]
         call.authorize("endpoints:Get", f"endpoint/{name}")
         call.platform.endpoints.get(name)  # NotFound -> ResourceNotFound
+        return {"logStreams": []}
+    if group == TRANSFORM_GROUP and operation == "DescribeLogStreams":
+        name = str(body.get("logStreamNamePrefix") or "").split("/", 1)[0]
+        call.authorize("transforms:Get", f"transform/{name or '*'}")
+        if name:
+            call.platform.transforms.get(name)  # NotFound -> ResourceNotFound
         return {"logStreams": []}
     if operation == "DescribeLogStreams":
         _check_group(body)
