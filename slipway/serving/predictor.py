@@ -174,8 +174,10 @@ class Predictor:
 
     @property
     def container_answers(self) -> bool:
-        """A built-in XGBoost model: on Slipway's SageMaker paths it answers as SageMaker's XGBoost container."""
-        return self.estimator is not None and self.manifest.framework == "xgboost"
+        """An XGBoost model (Slipway's built-in ``xgboost`` algorithm, or an XGBoost booster without handlers): on
+        Slipway's SageMaker paths it answers as SageMaker's XGBoost container."""
+        return self.estimator is not None and (self.manifest.framework == "xgboost"
+                                               or (self.manifest.lineage or {}).get("algorithm") == "xgboost")
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
         status, out, out_type, _ = self.invoke_with(body, content_type, accept)

@@ -77,3 +77,20 @@ def test_custom_attributes_reach_the_handlers_and_come_back_only_when_set(tmp_pa
     status, out, _, attrs = p.invoke_with(b"hi", "text/plain", "text/plain", {CUSTOM_ATTRIBUTES: "trace=7"})
     assert (status, out, attrs) == (200, b"got hi", "echo=trace=7")
     assert p.invoke_with(b"hi", "text/plain", "text/plain", {})[3] is None
+
+
+def test_only_xgboost_models_answer_as_the_xgboost_container(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from slipway.artifacts.flavors.sklearn import save
+
+    x, y = np.array([[0.0, 1.0], [1.0, 0.0]] * 5), np.array([0, 1] * 5)
+    est = LogisticRegression().fit(x, y)
+    for name, lineage, scores in (("builtin-xgb", {"algorithm": "xgboost"}, True), ("plain", {}, False)):
+        save(est, tmp_path / name, problem_type="binary_classification", labels=["0", "1"], lineage=lineage)
+        p = Predictor(tmp_path / name, onnx=False)
+        p.load()
+        status, out, ct, _ = p.invoke_with(b"1,0\n", "text/csv", "", {SAGEMAKER_HEADER: "1"})
+        assert status == 200 and (ct == "text/csv") is scores, out
+        if scores:
+            assert abs(float(out) - est.predict_proba([[1.0, 0.0]])[0][1]) < 1e-6
