@@ -117,6 +117,7 @@ class TransformService:
         """A transform over S3 objects, written back as objects, as SageMaker's CreateTransformJob does.
 
         ``spec``: ``inputs`` [{bucket, key, out}] (``out`` the output object's key), ``output_bucket``,
+        ``output_uri`` (shown as the job's output once it completes: channel ``s3`` marks such a job),
         ``content_type``, ``accept``, ``split`` (line|none), ``strategy`` (MultiRecord|SingleRecord),
         ``max_payload_mb``, ``assemble`` (line|none), ``join`` (each output line after its input line,
         comma-separated), ``parallel``. Each object's answers, in input order, become its ``out`` object.
@@ -349,7 +350,8 @@ class TransformService:
         for item, (first, end) in zip(spec["inputs"], spans, strict=True):
             body = self._assemble_object(spec, payloads[first:end], answers[first:end], records)
             self._write_object(spec["output_bucket"], item["out"], body, spec.get("accept") or "", job.created_by)
-        self._set(name, status="Completed", finished_at=utcnow(), rows_done=len(records), batches_done=len(payloads))
+        self._set(name, status="Completed", finished_at=utcnow(), rows_done=len(records), batches_done=len(payloads),
+                  output_version=str(spec.get("output_uri") or "")[:255] or None)
 
     def _object_batches(self, raw: bytes, spec: dict[str, Any], records: list[bytes],
                         key: str) -> list[tuple[int, int, bytes, str]]:

@@ -109,6 +109,11 @@ def test_boto3_trains_deploys_and_invokes(sqlite_server: SlipwayServer) -> None:
     assert d["TransformEndTime"] >= d["TransformStartTime"] >= d["CreationTime"]
     assert s3.get_object(Bucket="sm-out", Key="batch/a.csv.out")["Body"].read() == b"0\n1\n"
     assert s3.get_object(Bucket="sm-out", Key="batch/b.csv.out")["Body"].read() == b"1\n0\n0\n"
+    assert d["TransformOutput"]["S3OutputPath"] == "s3://sm-out/batch"
+    with sqlite_server.http() as http:  # the dashboard shows where it read and wrote, not dataset links
+        page = http.get("/ui/transforms/b3-batch")
+        assert page.status_code == 200 and "s3://sm-bucket/batch/in/" in page.text and "s3://sm-out/batch" in page.text
+        assert "/ui/datasets/s3:" not in http.get("/ui/transforms").text
     listed = _fits("ListTransformJobs", sm.list_transform_jobs(StatusEquals="Completed"))
     assert [j["TransformJobName"] for j in listed["TransformJobSummaries"]] == ["b3-batch"]
     with pytest.raises(ClientError) as err:

@@ -85,6 +85,7 @@ def _plan(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     out_bucket, out_prefix = parse_s3(tout["S3OutputPath"], "TransformOutput.S3OutputPath")
     payload = body.get("MaxPayloadInMB")
     return {"inputs": _inputs(call, source, out_bucket, out_prefix), "output_bucket": out_bucket,
+            "output_uri": tout["S3OutputPath"],
             "content_type": content_type, "accept": tout.get("Accept") or "",
             "split": split.lower(), "strategy": strategy, "assemble": assemble.lower(), "join": join,
             "max_payload_mb": payload if payload else 6, "parallel": min(body.get("MaxConcurrentTransforms") or 1,
@@ -131,7 +132,8 @@ def describe(call: Call, view: Any) -> dict[str, Any]:
                                                                    "S3Uri": _dataset_uri(view.data)}},
                                    "ContentType": "text/csv",
                                    "SplitType": "Line" if options.get("split", "line") == "line" else "None"},
-                "TransformOutput": {"S3OutputPath": _dataset_uri(view.output_version or view.output),
+                "TransformOutput": {"S3OutputPath": _dataset_uri(view.output_version or view.output)
+                                    if not str(view.output_version or "").startswith("s3://") else view.output_version,
                                     "AssembleWith": "Line"},
                 "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
                 "MaxConcurrentTransforms": options.get("parallel"), "MaxPayloadInMB": options.get("max_payload_mb"),
