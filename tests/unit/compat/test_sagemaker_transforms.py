@@ -46,3 +46,24 @@ def test_transform_requests_refused_by_name(platform: Platform) -> None:
     refused(platform, "CreateTransformJob", _request(TransformJobName="bad_name"), match="regular expression")
     refused(platform, "DescribeTransformJob", {"TransformJobName": "nope"}, code="ResourceNotFound")
     assert call(platform, "ListTransformJobs", {})["TransformJobSummaries"] == []
+
+
+def test_a_transform_made_with_slipway_describes_and_lists(platform: Platform) -> None:
+    from slipway.db.models import TransformJob
+
+    def _add(s: Any) -> None:
+        s.add(TransformJob(name="native", model="churn:2", data="churn-test:1", channel="test", output="preds",
+                           options={"split": "line", "batch": 1, "parallel": 2, "max_payload_mb": 6.0, "join": False,
+                                    "retries": 3}, status="Pending", failure_reason="", rows_total=0, rows_done=0,
+                           batches_total=0, batches_done=0, retries=0, stop_requested=False, created_by="admin"))
+
+    platform.db.run(_add)
+    d = call(platform, "DescribeTransformJob", {"TransformJobName": "native"})
+    assert d["TransformJobStatus"] == "InProgress" and d["ModelName"] == "churn"
+    assert d["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://slipway-datasets/churn-test/1"
+    assert d["BatchStrategy"] == "SingleRecord" and d["MaxConcurrentTransforms"] == 2
+    listed = call(platform, "ListTransformJobs", {"NameContains": "nat"})["TransformJobSummaries"]
+    assert [j["TransformJobName"] for j in listed] == ["native"]
+    call(platform, "StopTransformJob", {"TransformJobName": "native"})  # Pending: stopped at once
+    assert call(platform, "DescribeTransformJob", {"TransformJobName": "native"})["TransformJobStatus"] == "Stopped"
+    refused(platform, "StopTransformJob", {"TransformJobName": "native"}, match="already Stopped")
