@@ -120,14 +120,14 @@ class TransformService:
         ``output_uri`` (shown as the job's output once it completes: channel ``s3`` marks such a job),
         ``content_type``, ``accept``, ``split`` (line|none), ``strategy`` (MultiRecord|SingleRecord),
         ``max_payload_mb``, ``assemble`` (line|none), ``join`` (each output line after its input line,
-        comma-separated), ``parallel``. Each object's answers, in input order, become its ``out`` object.
+        comma-separated), ``parallel``, ``retries`` (of a request failing for a transient reason). Each object's answers, in input order, become its ``out`` object.
         """
         check_name(name, "transform")
         model = self.registry.resolve(model)
         if not spec.get("inputs"):
             raise InvalidArgument(f"No input objects under {source!r}. Upload the data first.",
                                   {"field": "inputs", "value": source})
-        options = {"s3": spec, "parallel": int(spec.get("parallel", 1)), "retries": 3}
+        options = {"s3": spec, "parallel": int(spec.get("parallel", 1)), "retries": int(spec.get("retries", 3))}
 
         def _do(s: Session) -> TransformView:
             if s.execute(select(TransformJob.id).where(TransformJob.name == name)).first() is not None:

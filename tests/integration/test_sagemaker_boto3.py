@@ -17,7 +17,7 @@ pytest.importorskip("slipway.compat.dispatch", reason="needs the AWS dispatch (S
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
+from botocore.exceptions import ClientError, WaiterError  # noqa: E402
 
 from slipway.compat.sagemaker.shapes import output_errors  # noqa: E402
 from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, TRAIN_SCRIPT, sourcedir, training_request  # noqa: E402
@@ -119,6 +119,17 @@ def test_boto3_trains_deploys_and_invokes(sqlite_server: SlipwayServer) -> None:
     with pytest.raises(ClientError) as err:
         sm.stop_transform_job(TransformJobName="b3-batch")
     assert err.value.response["Error"]["Code"] == "ValidationException"
+    # Input the model refuses: the job fails, its FailureReason names the records and the model's message
+    s3.put_object(Bucket="sm-bucket", Key="batch/bad/x.csv", Body=b"one,two\n")
+    bad = {**request, "TransformJobName": "b3-bad", "ModelClientConfig": {"InvocationsMaxRetries": 0},
+           "TransformInput": {**request["TransformInput"], "DataSource": {"S3DataSource": {
+               "S3DataType": "S3Prefix", "S3Uri": "s3://sm-bucket/batch/bad"}}}}
+    _fits("CreateTransformJob", sm.create_transform_job(**bad))
+    with pytest.raises(WaiterError):
+        sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="b3-bad",
+                                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    d = _fits("DescribeTransformJob", sm.describe_transform_job(TransformJobName="b3-bad"))
+    assert d["TransformJobStatus"] == "Failed" and "refused the request" in d["FailureReason"], d
     d = _fits("DescribeEndpoint", sm.describe_endpoint(EndpointName="b3-ep"))
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
 

@@ -84,7 +84,8 @@ def _plan(call: Call, body: dict[str, Any]) -> dict[str, Any]:
         raise _refuse("DataProcessing.JoinSource", "Input", "Slipway joins text/csv input split by Line only.")
     out_bucket, out_prefix = parse_s3(tout["S3OutputPath"], "TransformOutput.S3OutputPath")
     payload = body.get("MaxPayloadInMB")
-    return {"inputs": _inputs(call, source, out_bucket, out_prefix), "output_bucket": out_bucket,
+    retries = (body.get("ModelClientConfig") or {}).get("InvocationsMaxRetries")
+    return {"retries": 3 if retries is None else retries, "inputs": _inputs(call, source, out_bucket, out_prefix), "output_bucket": out_bucket,
             "output_uri": tout["S3OutputPath"],
             "content_type": content_type, "accept": tout.get("Accept") or "",
             "split": split.lower(), "strategy": strategy, "assemble": assemble.lower(), "join": join,
