@@ -83,8 +83,10 @@ OPERATION_ACTIONS: dict[str, tuple[str, str]] = {
     "UpdateModelPackage": ("models:Update", "model/*"),
     "AddTags": ("tags:Update", "*"),
     "ListTags": ("tags:List", "*"),
-    "CreateTransformJob": ("jobs:Create", "job/{TransformJobName}"),
-    "DescribeTransformJob": ("jobs:Get", "job/{TransformJobName}"),
+    "CreateTransformJob": ("transforms:Create", "transform/{TransformJobName}"),
+    "DescribeTransformJob": ("transforms:Get", "transform/{TransformJobName}"),
+    "ListTransformJobs": ("transforms:List", "transform/*"),
+    "StopTransformJob": ("transforms:Stop", "transform/{TransformJobName}"),
 }
 
 

@@ -24,6 +24,7 @@ __all__ = ["GROUP", "handle"]
 
 GROUP = "/aws/sagemaker/TrainingJobs"
 ENDPOINT_GROUPS = "/aws/sagemaker/Endpoints/"  # + endpoint name: a stream <variant>/<replica id> per replica
+TRANSFORM_GROUP = "/aws/sagemaker/TransformJobs"  # known, no streams: a transform's replica keeps no log either
 OPERATIONS = ("DescribeLogStreams", "GetLogEvents", "FilterLogEvents")
 _TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -36,7 +37,7 @@ def _check_group(body: dict[str, Any]) -> None:
     group = body.get("logGroupName")
     if group != GROUP:
         raise AwsError("ResourceNotFoundException", f"Log group {str(group)[:200]!r} does not exist: Slipway serves "
-                       f"{GROUP} and {ENDPOINT_GROUPS}<endpoint>.", 400)
+                       f"{GROUP} and {ENDPOINT_GROUPS}<endpoint> (and lists no streams in {TRANSFORM_GROUP}).", 400)
 
 
 def _job(call: Call, name: str) -> Any:
@@ -53,6 +54,12 @@ def handle(call: Call, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         raise AwsError("UnknownOperationException", f"Operation Logs_20140328.{operation[:80]} is not supported by "
                        f"Slipway (it answers {', '.join(OPERATIONS)}).", 400)
     group = body.get("logGroupName")
+    if group == TRANSFORM_GROUP and operation == "DescribeLogStreams":
+        name = str(body.get("logStreamNamePrefix") or "").split("/", 1)[0]
+        call.authorize("transforms:Get", f"transform/{name or '*'}")
+        if name:
+            call.platform.transforms.get(name)  # NotFound -> ResourceNotFound
+        return {"logStreams": []}
     if isinstance(group, str) and group.startswith(ENDPOINT_GROUPS):
         return _endpoint(call, operation, body, group[len(ENDPOINT_GROUPS):])
     return _training(call, operation, body)

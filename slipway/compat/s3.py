@@ -36,7 +36,7 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _service(call: Call) -> BucketService:
-    return BucketService(call.platform.db, call.platform.store)
+    return call.platform.buckets
 
 
 def _xml(root: str, inner: str) -> bytes:

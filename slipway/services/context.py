@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.baselines import BaselineService
+    from slipway.services.buckets import BucketService
     from slipway.services.capture import CaptureService
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from slipway.services.pipelines import PipelineService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
+    from slipway.services.sagemaker_resources import SageMakerResourceService
     from slipway.services.secrets import SecretService
     from slipway.services.training import TrainingService
     from slipway.services.transforms import TransformService
@@ -231,7 +233,20 @@ class Platform:
     def transforms(self) -> TransformService:
         from slipway.services.transforms import TransformService
 
-        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving)
+        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving,
+                                lambda: self.buckets)
+
+    @cached_property
+    def sagemaker_resources(self) -> SageMakerResourceService:
+        from slipway.services.sagemaker_resources import SageMakerResourceService
+
+        return SageMakerResourceService(self.db)
+
+    @cached_property
+    def buckets(self) -> BucketService:
+        from slipway.services.buckets import BucketService
+
+        return BucketService(self.db, self.store)
 
     @cached_property
     def serving(self) -> ServingRuntime:

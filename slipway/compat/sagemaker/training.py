@@ -20,7 +20,7 @@ from typing import Any
 from slipway.compat import object_key
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
 from slipway.schemas import CreateJobRequest
 from slipway.schemas.jobs import MetricDefinition
 from slipway.services.dataset_bucket import DATASETS_BUCKET, ref_of_prefix
@@ -335,14 +335,8 @@ def publish_artifacts(call: Call, name: str, spec: dict[str, Any]) -> None:
 
 
 def write_object(call: Call, bucket: str, key: str, path: Path) -> None:
-    """Write ``s3://bucket/key`` so the S3 API lists and serves it (the bucket is made if missing); with no
-    S3 API in this build, into the store at its object key."""
-    try:
-        from slipway.services.buckets import BucketService  # type: ignore[import-not-found]
-    except ImportError:
-        call.platform.store.put_file(object_key(bucket, key), path)
-        return
-    svc = BucketService(call.platform.db, call.platform.store)
+    """Write ``s3://bucket/key`` so the S3 API lists and serves it (the bucket is made if missing)."""
+    svc = call.platform.buckets
     try:
         svc.bucket(bucket)
     except AwsError:
@@ -446,16 +440,6 @@ def describe_training_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     return describe(call, call.platform.training.get(body["TrainingJobName"]))
 
 
-def _all_jobs(call: Call) -> list[Any]:
-    views, offset = [], 0
-    while True:
-        p = call.platform.training.list(limit=500, offset=offset)
-        views += p.items
-        if p.next_page_token is None:
-            return views
-        offset += 500
-
-
 def list_training_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     items = []
     contains = (body.get("NameContains") or "").lower()
@@ -463,7 +447,7 @@ def list_training_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
                                                              "LastModifiedTimeAfter", "LastModifiedTimeBefore")
               if body.get(k) is not None}
-    for v in _all_jobs(call):
+    for v in every(call.platform.training.list):
         status = STATUS[v.status]
         created = epoch(v.created_at) or 0.0
         modified = epoch(v.ended_at or v.started_at or v.created_at) or 0.0
