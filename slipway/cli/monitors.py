@@ -32,8 +32,9 @@ def create(ctx: typer.Context, name: str,
                                         "model the endpoint serves)."),
            every: str = typer.Option("5m", "--every", help="How often: 1m to 7d."),
            window: str = typer.Option("1h", "--window", help="Captured requests of this long back (1m to 30d)."),
-           threshold: list[str] = typer.Option(None, "--threshold", help="STAT=VALUE, repeatable: psi (0.2), ks "
-                                               "(0.3), js (0.1), chi2_p (0.01)."),
+           threshold: list[str] = typer.Option(None, "--threshold", help="[FEATURE:]STAT=VALUE, repeatable: psi "
+                                               "(0.2), ks (0.3), js (0.1), chi2_p (0.01); FEATURE: for one feature "
+                                               "(mean_radius:psi=0.1)."),
            output: Output = OutputOpt) -> None:
     """Create a drift monitor (refused when the model version has no baseline: make one with models baseline)."""
     m = client(ctx).monitors.create(name, endpoint, baseline, every, window, threshold or None)
@@ -59,10 +60,18 @@ def _render_run(r: MonitorRunView) -> None:
             v = f["statistics"].get(stat)
             return "-" if v is None else f"{v:.4f}"
 
+        def threshold(f: dict) -> str:  # type: ignore[type-arg]
+            source = f["threshold"].get("source", "default")
+            return f"{f['threshold']['value']:g}" + ("" if source == "default" else f" ({source})")
+
+        def others(f: dict) -> str:  # type: ignore[type-arg]
+            limits = f.get("thresholds") or {}
+            return " ".join(f"{k}={v:.3g}" + (f" (threshold {limits[k]:g})" if k in limits else "")
+                            for k, v in f["statistics"].items() if k != f["threshold"]["statistic"])
+
         table("per feature", ["feature", "type", "statistic", "value", "threshold", "verdict", "others"], [
-            [f["name"], f["type"], f["threshold"]["statistic"], value(f), f"{f['threshold']['value']:g}",
-             "DRIFT" if f["drifted"] else "ok",
-             " ".join(f"{k}={v:.3g}" for k, v in f["statistics"].items() if k != f["threshold"]["statistic"])]
+            [f["name"], f["type"], f["threshold"]["statistic"], value(f), threshold(f),
+             "DRIFT " + "+".join(f.get("drifted_by") or []) if f["drifted"] else "ok", others(f)]
             for f in r.features])
     if r.violations:
         table("data quality", ["feature", "check", "description"],

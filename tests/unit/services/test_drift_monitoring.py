@@ -85,6 +85,20 @@ def test_monitor_bad_input(setup: Platform) -> None:
         assert e.value.details["field"] == field
     with pytest.raises(NotFound):
         p.monitors.create("m", "no-such-ep")
+    # Per-feature thresholds: a feature the baseline does not have (the error lists its features), a statistic
+    # of the other kind, a bad number.
+    with pytest.raises(InvalidArgument) as e:
+        p.monitors.create("m", "cancer-ep", thresholds=["mean_radios:psi=0.1"])
+    assert e.value.details["value"] == "mean_radios:psi" and "mean_radius, mean_texture" in e.value.message
+    with pytest.raises(InvalidArgument) as e:
+        p.monitors.create("m", "cancer-ep", thresholds={"mean_radius:js": 0.1})
+    assert "'mean_radius' is numeric: its statistics are psi and ks" in e.value.message
+    for bad in (["mean_radius:psi=x"], [":psi=0.1"], ["mean_radius:psi"]):
+        with pytest.raises(InvalidArgument) as e:
+            p.monitors.create("m", "cancer-ep", thresholds=bad)
+        assert e.value.details["field"] == "threshold", bad
+    m = p.monitors.create("m", "cancer-ep", thresholds=["psi=0.3", "mean_radius:psi=0.05", "worst_area:ks=0.2"])
+    assert m.thresholds == {"psi": 0.3, "mean_radius:psi": 0.05, "worst_area:ks": 0.2}
 
 
 class _Hook(BaseHTTPRequestHandler):
