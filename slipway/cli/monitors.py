@@ -149,6 +149,11 @@ def alarm_list(ctx: typer.Context, output: Output = OutputOpt) -> None:
         [a.name, a.state, ago(a.state_since), _rule(a), a.state_reason] for a in items]))
 
 
+def _outcome(action: dict) -> str:  # type: ignore[type-arg]
+    """ok | pending (a webhook the notifier has not delivered yet) | FAILED."""
+    return "ok" if action.get("ok") else "pending" if action.get("status") == "pending" else "FAILED"
+
+
 @alarms.command("show")
 def alarm_show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     """An alarm's state, reason, actions and the history of state changes (with each action's outcome)."""
@@ -165,7 +170,7 @@ def alarm_show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> Non
         if a.history:
             table("history", ["when", "from", "to", "reason", "actions"], [
                 [h.at.isoformat(timespec="seconds"), h.from_state, h.to_state, h.reason,
-                 "; ".join(f"{x['kind']}: {'ok' if x['ok'] else 'FAILED'} ({x['detail']})" for x in h.actions) or "-"]
+                 "; ".join(f"{x['kind']}: {_outcome(x)} ({x['detail']})" for x in h.actions) or "-"]
                 for h in a.history])
 
     emit(a, output, render)
