@@ -350,6 +350,9 @@ class AlarmService:
             spec = (a.metric, a.statistic, a.comparison, a.threshold, a.datapoints, a.evaluation_periods,
                     a.period_seconds, a.missing, list(a.actions or []), a.state)
         metric, statistic, comparison, threshold, m, n, period, missing, actions, state = spec
+        gone = self._gone(metric)
+        if gone is not None:  # the endpoint or monitor it watches was deleted: no data, and say why
+            return self._orphaned(name, metric, threshold, comparison, actions, state, gone, now)
         start = now - dt.timedelta(seconds=period * n)
         samples = self.samples(metric, start, now)
         t_end = now.timestamp()
@@ -380,6 +383,37 @@ class AlarmService:
         if new == state:
             self.db.run(lambda s: setattr(self._get(s, name), "evaluated_at", now))
             return 0
+        return self._change(name, metric, threshold, comparison, actions, state, new, reason, now, points)
+
+    def _gone(self, metric: str) -> str | None:
+        kind, target, _ = metric.split("/", 2)
+        if kind == "monitor":
+            return self.monitors.gone(target)
+        with self.db.session() as s:
+            status = s.execute(select(Endpoint.status).where(Endpoint.name == target)).scalar_one_or_none()
+        if status is None or status == "Deleting":
+            return (f"Endpoint {target!r} no longer exists (deleted), so its metrics get no new datapoints; an "
+                    "endpoint created with that name again is watched again.")
+        return None
+
+    def _orphaned(self, name: str, metric: str, threshold: float, comparison: str, actions: list[dict[str, str]],
+                  state: str, why: str, now: dt.datetime) -> int:
+        reason = f"{why} Delete the alarm with: slipway alarms delete {name}"
+        if state != "INSUFFICIENT_DATA":
+            return self._change(name, metric, threshold, comparison, actions, state, "INSUFFICIENT_DATA", reason, now,
+                                [])
+
+        def _keep(s: Session) -> None:  # same state: only the reason (and when) changes, no history entry
+            a = self._get(s, name)
+            a.evaluated_at = now
+            if a.state_reason != reason:
+                a.state_reason = reason
+
+        self.db.run(_keep)
+        return 0
+
+    def _change(self, name: str, metric: str, threshold: float, comparison: str, actions: list[dict[str, str]],
+                state: str, new: str, reason: str, now: dt.datetime, points: list[float | None]) -> int:
         endpoint = self._endpoint_of(metric)
         event = {"alarm": name, "state": new, "previous_state": state, "reason": reason, "metric": metric,
                  "threshold": threshold, "comparison": comparison, "at": now.isoformat(), "datapoints": points}

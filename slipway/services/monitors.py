@@ -27,7 +27,7 @@ from slipway.names import check_name
 from slipway.schemas.monitors import MonitorRunView, MonitorView
 from slipway.services.auth import parse_duration
 
-__all__ = ["MonitorService", "check_threshold_features", "parse_thresholds"]
+__all__ = ["MonitorService", "check_threshold_features", "delete_endpoint_monitors", "parse_thresholds"]
 
 MIN_EVERY, MAX_EVERY = 60, 7 * 86400
 MIN_WINDOW, MAX_WINDOW = 60, 30 * 86400
@@ -99,6 +99,16 @@ def check_threshold_features(limits: dict[str, float], statistics: dict[str, Any
                 f"{' and '.join(allowed)}.", {"field": "threshold", "value": key, "expected": list(allowed)})
 
 
+def delete_endpoint_monitors(s: Session, endpoint: str) -> list[str]:
+    """Delete the monitors of an endpoint being deleted, with their run history, in the caller's transaction;
+    the names deleted. (Alarms on their metrics stay, INSUFFICIENT_DATA with the reason, as CloudWatch's do.)"""
+    names = list(s.execute(select(Monitor.name).where(Monitor.endpoint == endpoint).order_by(Monitor.name)).scalars())
+    if names:
+        s.execute(delete(MonitorRun).where(MonitorRun.monitor.in_(names)))
+        s.execute(delete(Monitor).where(Monitor.name.in_(names)))
+    return names
+
+
 def _run_view(r: MonitorRun) -> MonitorRunView:
     res = r.results or {}
     return MonitorRunView(id=r.id, started_at=r.started_at, status=r.status, message=r.message, rows=r.rows,
@@ -137,6 +147,9 @@ class MonitorService:
             ep = s.execute(select(Endpoint).where(Endpoint.name == endpoint)).scalar_one_or_none()
             if ep is None:
                 raise NotFound(f"Endpoint {endpoint!r} not found. List endpoints with: slipway endpoints list",
+                               {"field": "endpoint", "value": endpoint})
+            if ep.status == "Deleting":
+                raise Conflict(f"Endpoint {endpoint!r} is being deleted; a monitor of it would be deleted with it.",
                                {"field": "endpoint", "value": endpoint})
             spec = ep.desired or {}
         if baseline is None:
@@ -202,6 +215,15 @@ class MonitorService:
         except (InvalidArgument, NotFound):
             return []
         return [f["name"] for f in stats.get("features", [])]
+
+    def gone(self, name: str) -> str | None:
+        """Why a monitor's metrics can have no new datapoints (it or its endpoint is gone), or None."""
+        with self.db.session() as s:
+            endpoint = s.execute(select(Monitor.endpoint).where(Monitor.name == name)).scalar_one_or_none()
+        if endpoint is None:
+            return (f"Monitor {name!r} no longer exists (deleted, or deleted with its endpoint), so its metrics get no "
+                    "new datapoints.")
+        return None
 
     def endpoint_of(self, name: str) -> str | None:
         with self.db.session() as s:

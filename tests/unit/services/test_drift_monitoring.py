@@ -193,6 +193,34 @@ def test_alarm_m_of_n_missing_data_and_webhook_with_retries(setup: Platform, hoo
     _Hook.fail_first = 0
 
 
+def test_deleting_an_endpoint_deletes_its_monitors_and_leaves_its_alarms_without_data(setup: Platform) -> None:
+    p = setup
+    p.baselines.compute("cancer:1", "cancer:1")
+    p.monitors.create("drift", "cancer-ep")
+    X, _ = cancer_data()
+    _send(p, X.to_numpy().tolist())
+    now = dt.datetime.now(dt.UTC)
+    p.monitors.run("drift", now)
+    p.alarms.create("drifting", "monitor/drift/drifted_features", 0, statistic="max", missing="notBreaching")
+    p.alarms.create("busy", "endpoint/cancer-ep/requests", 1e6, missing="notBreaching")
+    assert p.alarms.evaluate(now + dt.timedelta(seconds=1)) == 2
+    assert [a.state for a in p.alarms.list()] == ["OK", "OK"]
+
+    ep = p.endpoints.delete("cancer-ep", user="me")
+    assert "its monitors deleted: drift" in ep.reason
+    assert p.monitors.list() == [] and not p.monitors.exists("drift")
+    with pytest.raises(NotFound):
+        p.monitors.get("drift")
+    assert p.alarms.evaluate(now + dt.timedelta(seconds=2)) == 2
+    busy, drifting = p.alarms.list()
+    assert busy.state == drifting.state == "INSUFFICIENT_DATA"
+    assert "Endpoint 'cancer-ep' no longer exists" in busy.state_reason
+    assert "Monitor 'drift' no longer exists" in drifting.state_reason
+    assert "slipway alarms delete drifting" in drifting.state_reason
+    assert p.alarms.evaluate(now + dt.timedelta(seconds=3)) == 0  # stays so, without a new history entry
+    assert len(p.alarms.get("busy").history) == 2
+
+
 class _Hang(BaseHTTPRequestHandler):
     release = threading.Event()
     calls = 0
