@@ -50,6 +50,7 @@ KEEP_HISTORY = 200
 WEBHOOK_BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th try of a queued action
 WEBHOOK_TIMEOUT = 3.0  # seconds one try may take (connect, send, answer); a hanging receiver costs the notifier this
 NOTIFY_BATCH = 50  # queued actions tried per notifier pass at most
+NOTIFY_THREADS = 8  # of them at the same time at most
 
 
 @dataclass
@@ -472,40 +473,52 @@ class AlarmService:
                                 .where(AlarmNotification.status == "Pending")) or 0)
 
     def deliver_due(self, now: dt.datetime | None = None) -> int:
-        """Try each queued action (webhook) that is due once: a success or a final failure is written into its
-        history entry (``ok``, ``status`` delivered | failed, ``detail``) and the queue row removed; a retryable
-        failure is tried again after the next backoff step. Returns how many were tried."""
+        """Try each queued action (webhook) that is due once, at the same time (so one receiver that hangs holds
+        up no other): a success or a final failure is written into its history entry (``ok``, ``status``
+        delivered | failed, ``detail``) and the queue row removed; a retryable failure is tried again after the
+        next backoff step. Returns how many were tried."""
         now = now or self.clock()
         with self.db.session() as s:
             due = [(n.id, n.alarm, n.event_id, n.action_index, n.kind, n.target, dict(n.payload or {}), n.attempts)
                    for n in s.execute(select(AlarmNotification).where(
                        AlarmNotification.status == "Pending", AlarmNotification.next_attempt_at <= now)
                        .order_by(AlarmNotification.next_attempt_at, AlarmNotification.id).limit(NOTIFY_BATCH)).scalars()]
-        for nid, alarm, event_id, index, kind, target, payload, attempts in due:
-            tries = attempts + 1
-            ctx = ActionContext(alarm=alarm, endpoint=None, endpoints=self.endpoints, sleep=self.sleep,
-                                timeout=self.webhook_timeout)
-            fn = ACTIONS.get(kind)
-            retry_at: dt.datetime | None = None
-            try:
-                if fn is None:
-                    raise RuntimeError(f"unknown action kind {kind!r}")
-                status, ok = "delivered", True
-                detail = f"{fn(ctx, target, payload)} after {tries} tr{'y' if tries == 1 else 'ies'}"
-            except Retry as exc:
-                ok = False
-                if tries <= len(WEBHOOK_BACKOFF):
-                    status, retry_at = "pending", now + dt.timedelta(seconds=WEBHOOK_BACKOFF[tries - 1])
-                    detail = f"try {tries}: {exc}; trying again in {WEBHOOK_BACKOFF[tries - 1]:g}s"
-                else:
-                    status, detail = "failed", f"{kind} failed after {tries} tries (last: {exc})"
-            except Exception as exc:  # an answer that retrying will not change (a 4xx)
-                ok, status = False, "failed"
-                detail = f"{kind} failed on try {tries} ({getattr(exc, 'message', None) or exc or type(exc).__name__})"
+        if not due:
+            return 0
+        if len(due) == 1:
+            outcomes = [self._try(*due[0][1:], now=now)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(NOTIFY_THREADS, len(due)), thread_name_prefix="alarm-notify") as ex:
+                outcomes = list(ex.map(lambda d: self._try(*d[1:], now=now), due))
+        for (nid, alarm, event_id, index, kind, target, _, attempts), (status, ok, detail, retry_at) in zip(
+                due, outcomes, strict=True):
             if status == "failed":
                 log.warning("Alarm %s: %s to %s failed: %s", alarm, kind, target, detail)
-            self._delivered(nid, event_id, index, tries, status, ok, detail[:1000], retry_at)
+            self._delivered(nid, event_id, index, attempts + 1, status, ok, detail[:1000], retry_at)
         return len(due)
+
+    def _try(self, alarm: str, event_id: int, index: int, kind: str, target: str, payload: dict[str, Any],
+             attempts: int, now: dt.datetime) -> tuple[str, bool, str, dt.datetime | None]:
+        """One try of a queued action: (status, ok, detail, when to try again)."""
+        tries = attempts + 1
+        ctx = ActionContext(alarm=alarm, endpoint=None, endpoints=self.endpoints, sleep=self.sleep,
+                            timeout=self.webhook_timeout)
+        fn = ACTIONS.get(kind)
+        try:
+            if fn is None:
+                raise RuntimeError(f"unknown action kind {kind!r}")
+            return "delivered", True, f"{fn(ctx, target, payload)} after {tries} tr{'y' if tries == 1 else 'ies'}", None
+        except Retry as exc:
+            if tries <= len(WEBHOOK_BACKOFF):
+                pause = WEBHOOK_BACKOFF[tries - 1]
+                return ("pending", False, f"try {tries}: {exc}; trying again in {pause:g}s",
+                        now + dt.timedelta(seconds=pause))
+            return "failed", False, f"{kind} failed after {tries} tries (last: {exc})", None
+        except Exception as exc:  # an answer that retrying will not change (a 4xx)
+            why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            return "failed", False, f"{kind} failed on try {tries} ({why})", None
 
     def _delivered(self, nid: int, event_id: int, index: int, tries: int, status: str, ok: bool, detail: str,
                    retry_at: dt.datetime | None) -> None:

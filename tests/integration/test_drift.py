@@ -144,6 +144,7 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
     with sqlite_server.http() as http:
         page = http.get("/ui/monitors/cancer-drift").text
         assert "mean_radius" in page and "drift</span>" in page and page.count("<svg") >= 3  # over time + distributions
+        assert "(feature)</span>" in page  # worst_texture's own threshold
         page = http.get("/ui/alarms/cancer-drift-alarm").text
         assert "rolled back cancer-ep" in page and "<svg" in page and "ALARM" in page
         assert "cancer-drift-alarm" in http.get("/ui/alarms").text and "cancer-drift" in http.get("/ui/monitors").text
