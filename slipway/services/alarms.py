@@ -8,8 +8,11 @@ Metrics an alarm can watch:
 - ``monitor/<name>/drifted_features`` and ``monitor/<name>/<feature>/<psi|ks|js|chi2_p>``: the runs of a monitor.
 
 Actions are kinds in ``ACTIONS`` (``kind -> function(context, target, event) -> detail``); a new kind (e.g.
-starting a pipeline) is one entry there. ``webhook`` POSTs the event as JSON (retried with backoff) on every
-change; the others act when the alarm goes to ALARM.
+starting a pipeline) is one entry there. ``webhook`` POSTs the event as JSON on every change; the others act
+when the alarm goes to ALARM. Kinds in ``QUEUED`` (webhook) are never run by the evaluation: they are queued
+with the state change (table ``alarm_notifications``) and tried by the ``alarm-notifications`` controller
+(:meth:`AlarmService.deliver_due`), each try with a short timeout, retried with backoff, the outcome written
+into the history entry. An alarm whose endpoint or monitor was deleted goes to INSUFFICIENT_DATA, saying so.
 """
 
 from __future__ import annotations
