@@ -12,9 +12,11 @@ throughput for M1 at 64 connections, and never an error): two servers, each serv
 the breast cancer arrays); in one, counting and capture are patched out (``InvocationMetrics.record`` and
 ``CaptureBuffer.offer`` made no-ops before ``slipway up`` runs), the other is the stock server with an endpoint
 at the default capture (100 %, at most 50 per second) and one with capture off (metrics only). The three
-targets are loaded in turn, round after round (so a change of the machine's load hits all three), with
+targets are loaded in turn, round after round, each round starting with the next one (so a change of the
+machine's load hits all three alike), with
 ``bench/serving.py``'s load generator (wrk when installed); the table gives the median req/s and CPU per
-request (server and replica) and the cost against the unmonitored server.
+request (server and replica) and the cost against the unmonitored server. On a busy machine the CPU per
+request is the steadier figure: the req/s of one target vary by tens of percent from round to round.
 
 ``python bench/monitoring.py --drift`` measures the time from the first drifted request to the alarm in
 ALARM with a one-minute monitor, end to end through the real controllers (capture writer, monitor
@@ -217,8 +219,8 @@ def gateway(duration: float, rounds: int, conns: int) -> None:
 
         results: dict[str, list[dict[str, float]]] = {t[0]: [] for t in targets}
         loads = []
-        for _ in range(rounds):
-            for label, target, headers, pids in targets:
+        for r in range(rounds):  # each round starts with the next target, so none is always loaded last
+            for label, target, headers, pids in targets[r % len(targets):] + targets[:r % len(targets)]:
                 cpu0 = serving.cpu_seconds(pids)
                 res = serving.run_wrk(target, body, conns, duration, work, headers) if use_wrk else \
                     serving.run_httpx(target, body, conns, duration, headers)
