@@ -216,6 +216,9 @@ def gateway(duration: float, rounds: int, conns: int) -> None:
             for _ in range(20):  # warm up
                 assert httpx.post(target, content=body, headers=headers).status_code == 200
             targets.append((label, target, headers, [pid, replica.pid]))
+        # The same background work in both servers (their controllers tend two endpoints each): an idle second
+        # endpoint in the unmonitored one, as the stock one has the idle twin of the target being loaded.
+        off_client.endpoints.deploy("m1-idle", "m1:1")
 
         results: dict[str, list[dict[str, float]]] = {t[0]: [] for t in targets}
         loads = []
