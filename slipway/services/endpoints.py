@@ -224,9 +224,14 @@ class EndpointService:
         return self._changed(self.db.run(_do))
 
     def delete(self, name: str, user: str = "") -> EndpointView:
+        from slipway.services.monitors import delete_endpoint_monitors
+
         def _do(s: Session) -> EndpointView:
             ep = self._endpoint(s, name, lock=True)
             ep.status, ep.reason, ep.updated_at = "Deleting", f"deleted by {user or 'a user'}", utcnow()
+            monitors = delete_endpoint_monitors(s, name)  # a drift monitor lives and dies with its endpoint
+            if monitors:
+                ep.reason += f"; its monitors deleted: {', '.join(monitors)}"
             ep.generation += 1
             for d in ep.deployments:
                 if d.status == "InProgress":
