@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-
-import re
 
 from slipway.compute.base import Executor, ProcessState, Resources
 from slipway.errors import InvalidArgument

@@ -101,12 +101,12 @@ def test_completes_collects_outputs_and_keeps_secrets_off_disk(executor: Executo
         with open(os.environ["SLIPWAY_METRICS_FILE"], "a") as f:
             f.write(json.dumps({"name": "loss", "value": 0.25, "step": 1, "timestamp": time.time()}) + "\\n")
         seen = hashlib.sha256(os.environ.get("CONTRACT_SECRET", "").encode()).hexdigest()
-        print("secret there" if seen == "%s" else "secret missing", flush=True)
+        print("secret there" if seen == "DIGEST" else "secret missing", flush=True)
         with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
             f.write("weights")
         with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "report.txt"), "w") as f:
             f.write("report")
-    """ % hashlib.sha256(SECRET.encode()).hexdigest())
+    """.replace("DIGEST", hashlib.sha256(SECRET.encode()).hexdigest()))
     handle = _run(executor, paths, env={"CONTRACT_SECRET": SECRET})
     _until_ended(executor, handle, paths)
     state = executor.poll(handle)
