@@ -51,6 +51,7 @@ __all__ = ["JobHost", "RayExecutor", "check_versions"]
 
 NAMESPACE = "slipway"
 CALL_TIMEOUT = 30.0  # seconds for one call to a job's actor (reads, signals)
+COLLECT_TIMEOUT = 600.0  # seconds to bring a job's results (the model) back
 CONNECT_TIMEOUT = 5.0  # seconds to reach the head before Ray is even asked
 READ_CHUNK = 4 * 1024 * 1024  # most log or metrics bytes one sync brings
 RESULTS = ("slipway/result.json", "model", "output", "processing/output")
@@ -190,6 +191,7 @@ class RayExecutor(Executor):
         self._host = ray.remote(JobHost)
         self._actors: dict[str, Any] = {}
         self._starts: dict[str, Any] = {}  # actor name -> the start call's result, until it is known
+        self._cancelled: dict[str, int] = {}  # actor name -> the signal that stopped it before it started
         self._lock = threading.Lock()
         cpus = float(ray.cluster_resources().get("CPU", 1))
         self.concurrency = concurrency or max(1, int(cpus))
@@ -290,9 +292,11 @@ class RayExecutor(Executor):
         name = handle.split(":", 1)[1]
         with self._lock:
             started = self._starts.get(name)
+            cancelled = self._cancelled.get(name)
+        if cancelled is not None:
+            return ProcessState(False, -cancelled)
         if started is not None:
-            ready, _ = ray.wait([started], timeout=0)
-            if not ready:
+            if not self._ready(started):
                 return ProcessState(True)  # waiting for a node with room, or staging the folder
             try:
                 ray.get(started)
@@ -310,11 +314,23 @@ class RayExecutor(Executor):
             return ProcessState(False, None, self._died(exc))
         return ProcessState(code is None, code)
 
+    def _ready(self, started: Any) -> bool:
+        ready, _ = self._ray.wait([started], timeout=0)
+        return bool(ready)
+
+    def _pending(self, handle: str) -> bool:
+        """True while the job's start call has not run (no node with room yet): its actor answers nothing."""
+        with self._lock:
+            started = self._starts.get(handle.split(":", 1)[1])
+        return started is not None and not self._ready(started)
+
     def sync(self, handle: str, job_dir: Path, log: Path) -> None:
         from slipway.training.contract import JobPaths
 
         ray = self._ray
         metrics = JobPaths(job_dir).metrics
+        if self._pending(handle):
+            return
         try:
             actor = self._actor(handle)
             while True:
@@ -334,15 +350,27 @@ class RayExecutor(Executor):
     def collect(self, handle: str, job_dir: Path, log: Path) -> None:
         ray = self._ray
         self.sync(handle, job_dir, log)
+        with self._lock:
+            if handle.split(":", 1)[1] in self._cancelled:
+                return
         try:
-            data = ray.get(self._actor(handle).results.remote(), timeout=None)
-        except (ValueError, ray.exceptions.RayActorError):
+            data = ray.get(self._actor(handle).results.remote(), timeout=COLLECT_TIMEOUT)
+        except (ValueError, ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
             return
         if data:
             _unpack(data, job_dir)
 
     def _signal(self, handle: str, sig: int) -> None:
         ray = self._ray
+        if self._pending(handle):  # stopped before it started: nothing runs yet, the actor goes
+            name = handle.split(":", 1)[1]
+            with self._lock:
+                self._cancelled[name] = int(sig)
+            try:
+                ray.kill(self._actor(handle))
+            except ValueError:
+                pass
+            return
         try:
             ray.get(self._actor(handle).signal.remote(int(sig)), timeout=CALL_TIMEOUT)
         except (ValueError, ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
@@ -368,3 +396,4 @@ class RayExecutor(Executor):
         with self._lock:
             self._actors.pop(handle.split(":", 1)[1], None)
             self._starts.pop(handle.split(":", 1)[1], None)
+            self._cancelled.pop(handle.split(":", 1)[1], None)

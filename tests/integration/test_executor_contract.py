@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from slipway.compute import Executor, open_executor
+from slipway.compute import Executor, Resources, open_executor
 from slipway.compute.local import LocalExecutor
 from slipway.errors import InvalidArgument, Unavailable
 from slipway.training.contract import JobPaths
@@ -67,8 +67,9 @@ def _job(root: Path, script: str, secrets: list[str] = ()) -> JobPaths:  # type:
     return paths
 
 
-def _run(executor: Executor, paths: JobPaths, **kw: object) -> str:
-    return executor.submit(paths.root, paths.logs, env=kw.pop("env", None), name=paths.root.name)  # type: ignore[arg-type]
+def _run(executor: Executor, paths: JobPaths, env: dict[str, str] | None = None,
+         resources: Resources | None = None) -> str:
+    return executor.submit(paths.root, paths.logs, env=env, name=paths.root.name, resources=resources)
 
 
 def _log(paths: JobPaths) -> str:
@@ -180,6 +181,18 @@ def test_kill_ends_a_job_that_ignores_sigterm(executor: Executor, tmp_path: Path
     executor.kill(handle)
     _until_ended(executor, handle, paths)
     assert executor.poll(handle).exit_code in (-signal.SIGKILL, None)
+    executor.release(handle)
+
+
+def test_a_job_waiting_for_resources_can_be_stopped(executor: Executor, tmp_path: Path) -> None:
+    """More CPUs than the cluster has: Ray keeps it waiting (local runs it regardless); stop ends it either way."""
+    paths = _job(tmp_path / "big-job", "import time\ntime.sleep(600)\n")
+    handle = _run(executor, paths, resources=Resources(cpus=64))
+    assert executor.poll(handle).running
+    executor.terminate(handle)
+    executor.kill(handle)
+    _until_ended(executor, handle, paths)
+    executor.collect(handle, paths.root, paths.logs)
     executor.release(handle)
 
 
