@@ -28,6 +28,7 @@ from tests.support.raycluster import RayCluster  # noqa: E402
 
 SCRIPT = '''
 import argparse, os
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per trial, as the executors count
 import numpy as np
 from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -37,8 +38,8 @@ import slipway
 p = argparse.ArgumentParser()
 p.add_argument("--learning_rate", type=float, default=0.1)
 a, _ = p.parse_known_args()
-X, y = make_classification(n_samples=3000, n_features=20, random_state=0)
-score = cross_val_score(HistGradientBoostingClassifier(learning_rate=a.learning_rate, max_iter=60), X, y, cv=3).mean()
+X, y = make_classification(n_samples=2000, n_features=20, random_state=0)
+score = cross_val_score(HistGradientBoostingClassifier(learning_rate=a.learning_rate, max_iter=20), X, y, cv=3).mean()
 slipway.log_metric("cv_accuracy", float(score))
 open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write(str(score))
 '''
@@ -66,15 +67,22 @@ def stop_cluster(root: Path) -> None:
     import signal
 
     def ours() -> list[int]:
-        pids = []
+        named, parent = set(), {}
         for entry in Path("/proc").iterdir():
             if entry.name.isdigit() and int(entry.name) != os.getpid():
                 try:
                     if str(root).encode() in (entry / "cmdline").read_bytes():
-                        pids.append(int(entry.name))
-                except OSError:
+                        named.add(int(entry.name))
+                    parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
                     continue
-        return pids
+        found = set(named)  # and their descendants: Ray's agents rename themselves (ray::DashboardAgent)
+        grew = True
+        while grew:
+            kids = {pid for pid, ppid in parent.items() if ppid in found} - found
+            found |= kids
+            grew = bool(kids)
+        return sorted(found)
 
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in ours():
@@ -93,6 +101,9 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--cpus", type=int, default=2)
     args = ap.parse_args()
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers and the cluster on the way out
     tmp = Path(tempfile.mkdtemp(prefix="bench-tuning-ray-"))
     src = tmp / "src"
     src.mkdir()
