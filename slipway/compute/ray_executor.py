@@ -207,12 +207,15 @@ class RayExecutor(Executor):
         port_hint = ("the Ray Client port (10001 unless `ray start --ray-client-server-port` says otherwise)"
                      if address.startswith("ray://") else "the head's GCS port (6379 unless `ray start --port` "
                      "says otherwise)")
-        where = ("no RAY_ADDRESS is set and no Ray cluster runs on this machine (start one with "
-                 "`ray start --head`, or set RAY_ADDRESS)" if address == "auto" else
+        where = ("with no RAY_ADDRESS set, Slipway looks for the Ray cluster of this machine: check that "
+                 "`ray start --head` runs here, or set RAY_ADDRESS or 'compute_url' to the head's address"
+                 if address == "auto" else
                  f"check that `ray start --head` runs there and that {port_hint} is open from this machine")
+        text = str(cause).strip()
+        detail = text.splitlines()[0].rstrip(".") if text else type(cause).__name__
+        shown = "this machine's Ray cluster (address 'auto')" if address == "auto" else f"the Ray cluster at {address}"
         return Unavailable(
-            f"Cannot reach the Ray cluster at {address} (setting 'compute_url' is {self.url!r}): "
-            f"{str(cause).strip().splitlines()[0] if str(cause).strip() else cause!r}. {where[:1].upper()}{where[1:]}.",
+            f"Cannot reach {shown} (setting 'compute_url' is {self.url!r}): {detail}. {where[:1].upper()}{where[1:]}.",
             {"field": "compute_url", "value": self.url},
         )
 
