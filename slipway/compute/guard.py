@@ -5,12 +5,13 @@
 script get it through the group and stop cleanly) and ends with the runner's status, so stop,
 kill and exit codes work as for a local job. When ``PARENT_PID`` — the Ray worker that started it —
 is gone (killed, its node lost), it kills the whole group: a job never outlives the worker that
-answers for it. Standard library only.
+answers for it, and its folder on the node goes too. Standard library only.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def main(argv: list[str]) -> int:
             pass
         if not _alive(parent):
             print("[slipway] The Ray worker that ran this job is gone: stopping the job.", flush=True)
+            shutil.rmtree(root, ignore_errors=True)  # nobody will collect or release it any more
             os.killpg(0, signal.SIGKILL)
             time.sleep(1)
             return 137

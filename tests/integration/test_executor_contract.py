@@ -218,6 +218,9 @@ def test_a_ray_worker_dying_fails_the_job_with_that_reason(executor: Executor, t
     state = executor.poll(handle)
     assert state.reason and "Ray worker running the job died" in state.reason
     wait_for(lambda: not pid_alive(script), timeout=30, what="the orphaned script to be stopped by its guard")
+    remote = _remote_folder(paths)
+    assert remote is not None
+    wait_for(lambda: not remote.exists(), timeout=30, what="the guard to remove the job's folder on the node")
     executor.release(handle)
 
 
