@@ -77,6 +77,7 @@ class RayCluster:
             while self._pids() and time.monotonic() < deadline:
                 time.sleep(0.2)
         self.address = ""
+        shutil.rmtree(self.root, ignore_errors=True)  # its logs and sockets: a session's worth of megabytes
 
     def _pids(self) -> list[int]:
         mark = (str(self.root).rstrip("/") + "\0").encode()  # the folder as a whole argument or its end
