@@ -2,14 +2,16 @@
 
 One cluster per test process (the `ray_cluster` session fixture); tests that use it are marked
 ``xdist_group("ray")`` so that, under ``-n 2``, they share one worker and so one cluster. The head
-is started with a fixed number of CPUs and no dashboard, in a temporary folder, and stopped with
-``ray stop`` on that folder's session at the end.
+is started with a fixed number of CPUs and no dashboard, in a temporary folder, and its processes (and
+only they, not another session's cluster) are killed at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,7 +64,32 @@ class RayCluster:
     def stop(self) -> None:
         if not self.address:
             return
-        # `ray stop` stops every Ray process of this user on the machine; only our head's are ours to stop,
-        # and tests never share the machine with another Ray. --force skips the grace period.
-        subprocess.run([self._ray(), "stop", "--force"], capture_output=True, env=self._env(), timeout=60)
+        # Not `ray stop`: it stops every Ray process of this user on the machine, other test sessions' clusters
+        # too. Ours name our temp folder or our GCS port on their command line; the workers are their children.
+        port = self.address.rsplit(":", 1)[1]
+        procs: dict[int, tuple[int, bytes]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmd = (entry / "cmdline").read_bytes()
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+                procs[int(entry.name)] = (ppid, cmd)
+        root, gcs = str(self.root).encode(), f":{port}".encode()
+
+        def ours(cmd: bytes) -> bool:
+            args = cmd.split(b"\0")
+            return root in cmd or any(a.startswith(b"--address=") and a.endswith(gcs) for a in args)
+
+        mine = {pid for pid, (_, cmd) in procs.items() if ours(cmd)}
+        grew = True
+        while grew:
+            more = {pid for pid, (ppid, _) in procs.items() if ppid in mine and pid not in mine}
+            mine |= more
+            grew = bool(more)
+        mine.discard(os.getpid())
+        for pid in mine:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.address = ""
