@@ -1,7 +1,8 @@
-"""Endpoint replicas on Ray: a real `slipway up` with ``serving_runtime_url = ray://…`` on the session's Ray cluster.
+"""Endpoint replicas on Ray: a real `slipway up` with ``serving_runtime_url = ray+gcs://…`` on the session's Ray cluster.
 
 The replicas are Ray actors running Slipway's replica server on the cluster's node; the server's gateway
-proxies to their node address behind its access control and metrics.
+proxies to their node address behind its access control and metrics. One server, one endpoint, one test:
+deploy, invoke, 1→2 replicas, ``kill -9`` and restart (the replicas are adopted), delete.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _replicas(srv: SlipwayServer, key: str, name: str) -> list[dict[str, object]
 
 
 @pytest.mark.xdist_group("ray")
-def test_endpoint_replicas_on_ray_deploy_invoke_scale_delete(tmp_path: Path, ray_cluster: RayCluster) -> None:
+def test_endpoint_on_ray_deploy_invoke_scale_restart_delete(tmp_path: Path, ray_cluster: RayCluster) -> None:
     # Through the GCS (the server runs on the cluster's one node): Ray Client's per-client servers take fixed
     # ports (23000, …) that collide when several test sessions run a cluster on one machine.
     url = f"ray+gcs://{ray_cluster.address}"
@@ -52,11 +53,19 @@ def test_endpoint_replicas_on_ray_deploy_invoke_scale_delete(tmp_path: Path, ray
             ep = c.endpoints.update("on-ray", "cancer:1", replicas=2, timeout=180)
             assert ep.status == "InService", ep.reason
             wait_for(lambda: len(_replicas(srv, key, "on-ray")) == 2, timeout=30, what="two replicas recorded")
-            for _ in range(6):  # least outstanding requests spreads these over both replicas
+            for _ in range(6):  # the gateway picks among both replicas
                 assert c.endpoints.invoke("on-ray", {"instances": first_rows(1)})["predictions"]
             metrics = httpx.get(f"{srv.url}/metrics", headers={"Authorization": f"Bearer {key}"}, timeout=10).text
             assert 'endpoint="on-ray"' in metrics
+            before = sorted(str(r["replica_id"]) for r in _replicas(srv, key, "on-ray"))
 
+        # The server dies; its replicas (detached actors) serve on, and the restarted server adopts them.
+        srv.kill()
+        srv.start(timeout=180)
+        with Client(url=srv.url, api_key=key, home=srv.home) as c:
+            assert c.endpoints.get("on-ray").status == "InService"
+            assert sorted(str(r["replica_id"]) for r in _replicas(srv, key, "on-ray")) == before
+            assert c.endpoints.invoke("on-ray", {"instances": first_rows(1)})["predictions"]
             c.endpoints.delete("on-ray", timeout=60)
         srv_log = srv.log()
         assert "Traceback" not in srv_log, srv_log
