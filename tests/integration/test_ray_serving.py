@@ -41,6 +41,9 @@ def test_endpoint_on_ray_deploy_invoke_scale_restart_delete(tmp_path: Path, ray_
         with Client(url=srv.url, api_key=key, home=srv.home) as c:
             status = c.status()
             assert status.serving_runtime == f"ray: {url} (a Ray actor per replica)"
+            shown = subprocess.run([sys.executable, "-m", "slipway.cli.main", "status"], env=srv.cli_env(),
+                                   capture_output=True, text=True, timeout=60).stdout
+            assert "serving runtime" in shown and f"ray: {url}" in " ".join(shown.split()), shown
             c.models.import_(write_cancer_artifact(tmp_path / "model"), "cancer")
             ep = c.endpoints.deploy("on-ray", "cancer:1", timeout=180)
             assert ep.status == "InService", ep.reason
