@@ -140,8 +140,9 @@ class ReplicaActor:
 class ActorProcess:
     """The process calls the runtime makes on a handle (``poll``, ``send_signal``, ``kill``, ``wait``), for an actor.
 
-    ``poll`` asks the actor at most once a second (the controller polls every pass); an actor that is gone
-    (its node died, or it was killed) counts as exited with -1.
+    ``poll`` never blocks (the gateway may ask on its event loop, the controller every pass): it asks the
+    actor at most once a second in the background and answers with what the last answer said. An actor
+    that is gone (its node died, or it was killed) counts as exited with -1.
     """
 
     def __init__(self, actor: Any, pid: int) -> None:
@@ -149,20 +150,30 @@ class ActorProcess:
         self.pid = pid
         self.returncode: int | None = None
         self._checked = 0.0
+        self._pending: Any = None  # the object ref of a poll in flight
 
     def poll(self) -> int | None:
-        if self.returncode is not None or time.monotonic() - self._checked < 1.0:
+        if self.returncode is not None:
             return self.returncode
         import ray
 
-        self._checked = time.monotonic()
-        try:
-            self.returncode = ray.get(self.actor.poll.remote(), timeout=5.0)
-        except ray.exceptions.GetTimeoutError:
-            return None  # busy or slow: alive until it says otherwise
-        except ray.exceptions.RayError:
-            self.returncode = -1
-        return self.returncode
+        pending = self._pending  # read once: the controller's threads and the event loop all poll
+        if pending is not None:
+            ready, _ = ray.wait([pending], timeout=0)
+            if not ready:
+                return None
+            self._pending = None
+            self._checked = time.monotonic()
+            try:
+                self.returncode = ray.get(pending)
+            except ray.exceptions.RayError:
+                self.returncode = -1
+            return self.returncode
+        if time.monotonic() - self._checked >= 1.0:
+            self._checked = time.monotonic()
+            with contextlib.suppress(Exception):
+                self._pending = self.actor.poll.remote()
+        return None
 
     def send_signal(self, sig: int) -> None:
         with contextlib.suppress(Exception):
@@ -179,13 +190,14 @@ class ActorProcess:
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            self._checked = 0.0
+            if self._pending is None:
+                self._checked = 0.0
             if self.poll() is not None:
                 assert self.returncode is not None
                 return self.returncode
             if deadline is not None and time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(f"actor of pid {self.pid}", timeout or 0.0)
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def last_words(self) -> str:
         import ray
