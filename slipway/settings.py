@@ -47,6 +47,10 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
     "compute_url": ("url", "local", "Where training jobs and tuning trials run: 'local' (a process per job on this "
                     "machine), 'ray' (RAY_ADDRESS, else the Ray cluster running on this machine), 'ray://host:port' "
                     "(Ray Client) or 'host:port' (a Ray head's GCS address); extra 'ray'."),
+    "serving_runtime_url": ("url", "local", "Where endpoint replicas run: 'local' (a process per replica on this "
+                            "machine), 'ray://HOST:PORT' (a Ray actor per replica, through the Ray Client port of "
+                            "the head node) or 'ray+gcs://HOST:PORT' (the same from a server on a Ray node, through "
+                            "the head's GCS port). Ray needs the ray extra, and this Slipway on every Ray node."),
     "jobs_dir": ("path", "<home>/jobs", "Working folders of running training jobs. Servers on one machine that "
                  "share a database give it the same value, so a server taking over as leader follows the "
                  "local jobs of one that died."),
@@ -103,6 +107,7 @@ class Settings:
     auth_max_failures: int = 10
     auth_failure_window: float = 60.0
     compute_url: str = "local"
+    serving_runtime_url: str = "local"
     jobs_dir: Path = field(default=Path())
     job_concurrency: int = 0
     job_max_runtime: int = 86400

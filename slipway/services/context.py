@@ -251,9 +251,10 @@ class Platform:
     @cached_property
     def serving(self) -> ServingRuntime:
         """Replica processes and the invocation gateway of this server process."""
-        from slipway.serving.runtime import ServingRuntime
+        from slipway.serving.runtime import open_serving_runtime
 
-        return ServingRuntime(self.settings, self.store, self.sandbox, self.invocation_metrics, self.capture_buffer)
+        return open_serving_runtime(self.settings, self.store, self.sandbox, self.invocation_metrics,
+                                    self.capture_buffer)
 
     @cached_property
     def invocation_metrics(self) -> InvocationMetrics:
@@ -314,6 +315,8 @@ class Platform:
             "database": self.db.safe_url,
             "database_backend": self.db.backend,
             "artifact_store": self.store.describe(),
+            "compute": _without_password(self.settings.compute_url),
+            "serving_runtime": self.serving.describe(),
             "home": str(self.settings.home),
             "pid": os.getpid(),
             "sandbox": self.sandbox.isolation.as_dict(),
@@ -332,3 +335,13 @@ class Platform:
             self.registry.inspector.close()
         self.db.dispose()
 
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user part masked (``scheme://user:***@host``), for ``slipway status``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

@@ -443,7 +443,7 @@ class TransformService:
         def one(i: int) -> None:
             start, end, body, ctype = payloads[i]
             h = handles[i % len(handles)]
-            url = "http://replica/invocations" if h.uds else f"http://127.0.0.1:{h.port}/invocations"
+            url = "http://replica/invocations" if h.uds else f"{h.url}/invocations"
             last = ""
             for attempt in range(retries + 1):
                 if cancelled.is_set():

@@ -203,7 +203,7 @@ class Gateway:
                 load.enter()
             try:
                 status, resp_headers, content = await self._pool().post(
-                    replica.uds or replica.port, "/invocations", body, headers,
+                    replica.address, "/invocations", body, headers,
                     self.runtime.settings.invocation_timeout + 5.0)
             except ReplicaConnectionError as exc:
                 tried.add(replica.replica_id)
