@@ -28,6 +28,7 @@ steps:
     inputs: {train: "{{ params.data }}"}
     label: label
     validation_split: 0.25
+    cache: false                      # a retrain trains again, even on the same data
   - name: evaluate
     type: evaluate
     model: "{{ steps.train.model }}"
@@ -61,13 +62,13 @@ def _rows(n: int, extra: bool = False) -> str:
                           for i in range(n))
 
 
-def _until(what: str, check: Callable[[], Any], timeout: float = 150.0) -> Any:
+def _until(what: str, check: Callable[[], Any], timeout: float = 150.0, state: Callable[[], Any] = str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {state()}"
         time.sleep(0.3)
 
 
@@ -110,7 +111,8 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
                                                           None))
         assert second.started_by.startswith("trigger:alarm:loop-drift (event ")
         _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drift", "--off")  # one retrain is enough
-        _until("the canary to go live", lambda: ("canary", "loop:2") in _variants(c, live=True))
+        _until("the canary to go live", lambda: ("canary", "loop:2") in _variants(c, live=True),
+               state=lambda: (c.pipelines.get_run("retrain", 2), c.endpoints.get("loop-ep")))
         assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]}, variant="canary")["predictions"]
         second = c.pipelines.wait("retrain", 2, timeout=150)
         assert second.status == "Succeeded", second
@@ -124,7 +126,8 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
         third = _until("the run of the new version", lambda: next(
             (r for r in c.pipelines.runs("retrain") if r.number == 3), None))
         assert third.parameters["data"] == "loop-data:2"
-        _until("the bad canary to go live", lambda: ("canary", "loop:3") in _variants(c, live=True))
+        _until("the bad canary to go live", lambda: ("canary", "loop:3") in _variants(c, live=True),
+               state=lambda: (c.pipelines.get_run("retrain", 3), c.endpoints.get("loop-ep")))
         errors = 0
         for _ in range(3):
             try:
