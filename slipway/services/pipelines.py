@@ -862,7 +862,10 @@ class PipelineService:
                                 59 if isinstance(step, TuneStep) else 63)
                 self._update_step(ctx.run_id, step.name, attempt=attempt + 1, job_name=nxt,
                                   message=f"Attempt {attempt + 1} failed ({reason}); retrying.")
-                self._submit(ctx, step, nxt, args)
+                try:
+                    self._submit(ctx, step, nxt, args)
+                except SlipwayError as exc:  # the owner may no longer create it
+                    self._update_step(ctx.run_id, step.name, status="Failed", message=exc.message)
             else:
                 self._update_step(ctx.run_id, step.name, status="Failed", message=f"Job {job} {view.status}: {reason}")
         return True

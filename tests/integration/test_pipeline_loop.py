@@ -144,5 +144,10 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
         assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]})["predictions"]  # loop:2 serves again
         shown = _cli(srv, "pipelines", "show", "retrain", "--run", "3")
         assert shown["failure_reason"].startswith("Step 'canary' failed: Canary loop:3 rolled back")
+        with srv.http() as http:
+            assert 'data-step="canary" data-status="Failed"' in http.get("/ui/pipelines/retrain?run=3").text
+        r = subprocess.run([sys.executable, "-m", "slipway.cli.main", "pipelines", "stop", "retrain", "--run", "3"],
+                           capture_output=True, text=True, env=srv.cli_env(), timeout=60)
+        assert r.returncode == 1 and "already ended (Failed)" in r.stderr
     finally:
         c.close()
