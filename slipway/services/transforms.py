@@ -430,6 +430,7 @@ class TransformService:
         lock = threading.Lock()
         cancelled = threading.Event()
         local = threading.local()
+        opened: list[httpx.Client] = []  # one per worker thread, closed when the job ends
         timeout = self.settings.invocation_timeout + 5.0
 
         def client(h: ReplicaHandle) -> httpx.Client:
@@ -438,6 +439,8 @@ class TransformService:
                 transport = httpx.HTTPTransport(uds=h.uds) if h.uds else None
                 c = httpx.Client(transport=transport, timeout=timeout)
                 local.client = c
+                with lock:
+                    opened.append(c)
             return c
 
         def one(i: int) -> None:
@@ -500,6 +503,8 @@ class TransformService:
         finally:
             cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            for c in opened:
+                c.close()
         return [a or b"" for a in answers]
 
     def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[bytes],
