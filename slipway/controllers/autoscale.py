@@ -93,10 +93,13 @@ class AutoscaleController(Controller):
         else:
             avg = (area - before[0]) / max(1e-3, at - before[1])
             arrived = requests - before[2]
+        # Transform jobs sending through this endpoint (their own gateway) are load too.
+        jobs = self.platform.transforms.endpoint_load(name)
+        avg += jobs
         ready, starting = self.scaler.counts(name)
         # Asynchronous requests still waiting in the database are demand too (they reach replicas at their own pace).
         queued = load.queued + self.platform.async_invocations.queued(name)
-        decision = scaler.observe(Observation(avg, load.in_flight, queued, ready, starting, arrived))
+        decision = scaler.observe(Observation(avg, load.in_flight + jobs, queued, ready, starting, arrived))
         if decision.desired != ready + starting:
             self.scaler.scale_to(name, decision.desired)
         key = (decision.kind, decision.desired)

@@ -231,7 +231,8 @@ class Platform:
     def transforms(self) -> TransformService:
         from slipway.services.transforms import TransformService
 
-        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving)
+        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving,
+                                lambda: self.endpoints)
 
     @cached_property
     def serving(self) -> ServingRuntime:
