@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -226,10 +226,13 @@ class TransformService:
         handles: list[ReplicaHandle] = []
         sender: _Sender | None = None
         work: Path | None = None
+        starting: Future[list[ReplicaHandle]] | None = None
         try:
             job = self.get(name)
             t0 = time.perf_counter()
             endpoint = job.options.get("endpoint")
+            if not endpoint:  # the replica starts while the input is read and cut
+                starting = _background(self._start_replicas, name, job.model)
             models = self._endpoint_models(endpoint) if endpoint else [job.model]
             names = _input_names([self.registry.get(m).signature or {} for m in models])
             view = self.datasets.get(job.data)
@@ -237,19 +240,22 @@ class TransformService:
                 work = Path(tempfile.mkdtemp(prefix="transform-", dir=self._tmp()))
                 files, payloads, where = self._folder_batches(job.data, work, view.label, job.options, names)
                 rows = sum(f.rows for f in files)
+                parse = job.options["split"] == "line"
             else:
                 frame, label, lines = self._load(job.data)
                 payloads = self._batches(frame, label, job.options, names)
                 rows, where = len(frame), None
+                parse = True
             self._set(name, rows_total=rows, batches_total=len(payloads))
             t1 = time.perf_counter()
             if endpoint:
                 sender = _ViaEndpoint(self, endpoint)
             else:
-                handles = self._start_replicas(name, job.model)
+                assert starting is not None
+                handles, starting = starting.result(), None
                 sender = _ToReplicas(handles, self.settings.invocation_timeout + 5.0)
             t2 = time.perf_counter()
-            answers = self._send(name, sender, payloads, job.options, where)
+            answers = self._send(name, sender, payloads, job.options, where, parse)
             t3 = time.perf_counter()
             if work is not None:
                 out_ref = self._assemble_folder(job, work, files, answers)
@@ -277,6 +283,11 @@ class TransformService:
         finally:
             if sender is not None:
                 sender.close()
+            if starting is not None:  # failed before using them
+                try:
+                    handles = starting.result()
+                except Exception:
+                    handles = []
             if handles:
                 self.runtime.stop(handles)
             if work is not None:
@@ -413,8 +424,9 @@ class TransformService:
         return [h]
 
     def _send(self, name: str, sender: _Sender, payloads: list[tuple[int, int, bytes, str]],
-              options: dict[str, Any], where: Any = None) -> list[bytes]:
-        answers: list[bytes | None] = [None] * len(payloads)
+              options: dict[str, Any], where: Any = None, parse: bool = False) -> list[Any]:
+        """Each payload's answer, as sent back or (``parse``) its predictions, parsed by the sending threads."""
+        answers: list[Any] = [None] * len(payloads)
         parallel = int(options["parallel"])
         retries = int(options["retries"])
         done = {"batches": 0, "rows": 0, "retries": 0}
@@ -433,7 +445,7 @@ class TransformService:
                     last = str(exc)
                 else:
                     if status == 200:
-                        answers[i] = content
+                        answers[i] = orjson.loads(content)["predictions"] if parse else content
                         with lock:
                             done["batches"] += 1
                             done["rows"] += end - start
@@ -480,9 +492,9 @@ class TransformService:
         finally:
             cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)
-        return [a or b"" for a in answers]
+        return [b"" if a is None else a for a in answers]
 
-    def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[bytes],
+    def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[Any],
                   lines: list[bytes] | None = None) -> str:
         """The output CSV in input order: each input line as stored, then its prediction (AssembleWith Line)."""
         fd, tmp = tempfile.mkstemp(prefix="transform-", suffix=".csv", dir=self._tmp())
@@ -490,7 +502,7 @@ class TransformService:
             _write_csv(f, frame, answers, lines, bool(job.options.get("join", True)))
         return self._push(job, Path(tmp), "predictions.csv", "file", "csv")
 
-    def _assemble_folder(self, job: TransformView, work: Path, files: list[_File], answers: list[bytes]) -> str:
+    def _assemble_folder(self, job: TransformView, work: Path, files: list[_File], answers: list[Any]) -> str:
         """The output folder: ``<input file>.out`` per input file (the answer as the model gave it, or for
         split line the file's rows joined to their predictions, as CSV), pushed as a ``files`` version."""
         from slipway.data import pack_folder
@@ -528,6 +540,20 @@ class TransformService:
         return ref
 
 
+def _background(fn: Any, *args: Any) -> Future[Any]:
+    """``fn(*args)`` in a thread of its own; the future holds its result."""
+    fut: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="transform-start", daemon=True).start()
+    return fut
+
+
 def _parse(raw: bytes, fmt: str) -> tuple[pd.DataFrame, list[bytes] | None]:
     """A CSV or JSON-lines body's rows, and a CSV's lines as stored (header first) when there is one per row."""
     import pandas as pd
@@ -545,13 +571,34 @@ def _parse(raw: bytes, fmt: str) -> tuple[pd.DataFrame, list[bytes] | None]:
     return frame, lines
 
 
-def _write_csv(f: Any, frame: pd.DataFrame, answers: list[bytes], lines: list[bytes] | None, join: bool) -> None:
-    """Predictions as CSV in input order, after each input line as stored when joined (AssembleWith Line)."""
+def _write_csv(f: Any, frame: pd.DataFrame, answers: list[Any], lines: list[bytes] | None, join: bool) -> None:
+    """Predictions as CSV in input order, after each input line as stored when joined (AssembleWith Line).
+
+    ``answers``: each request's answer body, or its predictions already parsed."""
     import pandas as pd
 
-    preds: list[dict[str, Any]] = []
+    raw: list[Any] = []
     for body in answers:
-        preds.extend(_flatten(p) for p in orjson.loads(body)["predictions"])
+        raw.extend(orjson.loads(body)["predictions"] if isinstance(body, bytes) else body)
+    if len(raw) != len(frame):
+        raise RuntimeError(f"The model gave {len(raw)} predictions for {len(frame)} rows.")
+    fast = _columns(raw) if lines is not None or not join else None
+    if fast is not None:  # column by column, no Python call per row
+        names, cols = fast
+        header = [f"prediction_{k}" if join and k in frame.columns else k for k in names]
+        head = ",".join(_cell(h) for h in header).encode()
+        rows = "\n".join(map(",".join, zip(*cols))).encode().split(b"\n") if raw else []
+        if join:
+            assert lines is not None
+            f.write(lines[0] + b"," + head + b"\n")
+            body = b"\n".join(map(b",".join, zip(lines[1:], rows)))
+        else:
+            f.write(head + b"\n")
+            body = b"\n".join(rows)
+        if body:
+            f.write(body + b"\n")
+        return
+    preds = [_flatten(p) for p in raw]
     if len(preds) != len(frame):
         raise RuntimeError(f"The model gave {len(preds)} predictions for {len(frame)} rows.")
     keys = list(dict.fromkeys(k for p in preds[:1000] for k in p))
@@ -570,6 +617,50 @@ def _write_csv(f: Any, frame: pd.DataFrame, answers: list[bytes], lines: list[by
     else:
         f.write(head + b"\n")
         f.writelines(row + b"\n" for row in rows)
+
+
+def _columns(preds: list[Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Predictions of one shape (the same keys, numbers or plain text, probabilities of the same classes) as
+    CSV cells column by column, as ``_flatten`` and ``_cell`` write them row by row; None for any other shape."""
+    if not preds or not isinstance(preds[0], dict):
+        return None
+    first = preds[0]
+    keys = first.keys()
+    if set(map(type, preds)) != {dict} or any(p.keys() != keys for p in preds):
+        return None
+    names: list[str] = []
+    cols: list[list[str]] = []
+    for k, v in first.items():
+        values = [p[k] for p in preds]
+        if k == "probabilities" and isinstance(v, dict):
+            classes = v.keys()
+            if set(map(type, values)) != {dict} or any(d.keys() != classes for d in values):
+                return None
+            for c in classes:
+                col = _text_cells([d[c] for d in values])
+                if col is None:
+                    return None
+                names.append(f"probability_{c}")
+                cols.append(col)
+            continue
+        col = _text_cells(values)
+        if col is None:
+            return None
+        names.append(k)
+        cols.append(col)
+    return names, cols
+
+
+def _text_cells(values: list[Any]) -> list[str] | None:
+    kinds = set(map(type, values))
+    if kinds <= {float, int}:
+        return list(map(repr, values))  # round-trip exact, as _cell writes them
+    if kinds == {str}:
+        if any("\n" in v or "\r" in v for v in values):
+            return None  # a quoted newline would cut the rows apart
+        cells = {v: _cell(v) for v in set(values)}  # labels: a few distinct values
+        return list(map(cells.__getitem__, values))
+    return None
 
 
 class _File:
