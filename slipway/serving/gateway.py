@@ -100,11 +100,19 @@ class Gateway:
         self.attempts = attempts
         self._replicas: ReplicaPool | None = None
         self.loads: dict[str, EndpointLoad] = {}
+        self.variant_loads: dict[tuple[str, str], EndpointLoad] = {}  # in flight per variant (autoscaled)
 
     def load(self, endpoint: str) -> EndpointLoad:
         found = self.loads.get(endpoint)
         if found is None:
             found = self.loads[endpoint] = EndpointLoad()
+        return found
+
+    def variant_load(self, endpoint: str, variant: str) -> EndpointLoad:
+        """One variant's requests in flight (only ``enter``/``leave``/``requests`` are used)."""
+        found = self.variant_loads.get((endpoint, variant))
+        if found is None:
+            found = self.variant_loads[(endpoint, variant)] = EndpointLoad()
         return found
 
     def load_snapshot(self, endpoint: str) -> dict[str, int]:
@@ -194,8 +202,12 @@ class Gateway:
                 break
             variant, replica = picked
             replica.outstanding += 1
+            vload = None
             if load is not None:
                 load.enter()
+                vload = self.variant_load(endpoint, variant.name)
+                vload.requests += 1
+                vload.enter()
             try:
                 status, resp_headers, content = await self._pool().post(
                     replica.uds or replica.port, "/invocations", body, headers,
@@ -216,6 +228,8 @@ class Gateway:
                 replica.outstanding -= 1
                 if load is not None:
                     load.leave()
+                if vload is not None:
+                    vload.leave()
             return Invocation(status, content, resp_headers.get("content-type", "application/json"),
                               variant.name, variant.model)
         raise Unavailable(
