@@ -51,6 +51,7 @@ class AutoscaleController(Controller):
         self.last: dict[tuple[str, str], tuple[float, float, int]] = {}  # the previous load snapshot
         self.recorded: dict[tuple[str, str], tuple[str, int]] = {}  # (kind, desired) last recorded
         self._wake = threading.Event()
+        self.remote: dict[str, tuple[int, int]] = {}  # (queued, in flight) other servers reported, per endpoint
         platform.endpoints.load_probe = self.runtime.gateway.load_snapshot
 
     def start(self) -> None:
@@ -68,6 +69,7 @@ class AutoscaleController(Controller):
         if not self.endpoints.leading:
             return
         names = self.scaler.scalable()
+        self.remote = self.platform.endpoints.remote_demand() if names else {}
         for key in [k for k in self.last if k[0] not in names or k[1] not in
                     {"", *(v for v, _ in self.scaler.variants(k[0]))}]:
             self.scalers.pop(key, None)
@@ -92,8 +94,10 @@ class AutoscaleController(Controller):
         load = self.runtime.gateway.load(name)
         # Asynchronous requests still waiting in the database are demand too (they reach replicas at their own pace),
         # and so are the requests of transform jobs sending through this endpoint (their own gateway).
-        queued = load.queued + self.platform.async_invocations.queued(name)
-        jobs = self.platform.transforms.endpoint_load(name)
+        # Other servers' requests (queued there, or in flight to replicas here) count as well.
+        remote_queued, remote_in_flight = self.remote.get(name, (0, 0))
+        queued = load.queued + self.platform.async_invocations.queued(name) + remote_queued
+        jobs = self.platform.transforms.endpoint_load(name) + remote_in_flight
         single = len(variants) == 1
         arrived = 0
         if not single:  # requests that reached the endpoint since the last look, whichever variant took them

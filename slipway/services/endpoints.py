@@ -320,6 +320,35 @@ class EndpointService:
         self._event(ScalingEvent(endpoint=name, kind="decision", replicas=replicas, desired=desired, reason=reason,
                                  inputs=inputs))
 
+    def report_demand(self, name: str, server: str, queued: int, in_flight: int) -> None:
+        """A server that does not lead the endpoints holds requests of ``name`` (waiting for a replica, or in
+        flight): one row per (endpoint, server), replaced each time, which the leader's autoscaler adds to its own
+        load (``remote_demand``). Kept apart from the decisions: never trims them."""
+        tag = f"server:{server}"[:128]
+
+        def _do(s: Session) -> None:
+            s.execute(delete(ScalingEvent).where(ScalingEvent.endpoint == name, ScalingEvent.kind == "demand",
+                                                 ScalingEvent.model == tag))
+            if queued or in_flight:
+                s.add(ScalingEvent(endpoint=name, kind="demand", model=tag, replicas=in_flight, desired=queued,
+                                   reason=f"{queued} queued and {in_flight} in flight at {server}",
+                                   inputs={"server": server, "queued": queued, "in_flight": in_flight}))
+
+        self.db.run(_do)
+
+    def remote_demand(self, max_age: float = 10.0) -> dict[str, tuple[int, int]]:
+        """(queued, in flight) per endpoint that other servers reported in the last ``max_age`` seconds."""
+        import datetime as dt
+
+        since = utcnow() - dt.timedelta(seconds=max_age)
+        out: dict[str, tuple[int, int]] = {}
+        with self.db.session() as s:
+            for r in s.execute(select(ScalingEvent).where(ScalingEvent.kind == "demand",
+                                                          ScalingEvent.at >= since)).scalars():
+                q, f = out.get(r.endpoint, (0, 0))
+                out[r.endpoint] = (q + r.desired, f + r.replicas)
+        return out
+
     def record_cold_start(self, name: str, model: str, seconds: float) -> None:
         """A replica of ``model`` answered /ping ``seconds`` after it was started."""
         self._event(ScalingEvent(endpoint=name, kind="cold_start", model=model, seconds=round(seconds, 3),

@@ -197,6 +197,13 @@ class ServingRuntime:
             if g is not None:
                 g.route_changed(route.endpoint)  # requests waiting for a replica look again
 
+    def routes_changed(self, endpoints: list[str]) -> None:
+        """After ``routes`` was replaced whole (RouteMirror): requests waiting on these endpoints look again."""
+        for name in endpoints:
+            for g in [self._gateway, *list(self.senders)]:
+                if g is not None:
+                    g.route_changed(name)
+
     def drop_route(self, endpoint: str) -> None:
         self.routes = {k: v for k, v in self.routes.items() if k != endpoint}
         for g in [self._gateway, *list(self.senders)]:
