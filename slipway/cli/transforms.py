@@ -74,8 +74,9 @@ def transform(
                                                              "or the predictions alone."),
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job with a progress bar until it ends."),
 ) -> None:
-    """Predict over a whole dataset version with temporary replicas (or an endpoint's); the output is a new dataset
-    version (for a folder: a folder with FILE.out per input file).
+    """Predict over a whole dataset version with temporary replicas (or an endpoint's); the output is a new version.
+
+    A folder version gives a folder version: one FILE.out per input file.
 
     `--output preds` names the output dataset; `--output json` (as for every command) prints JSON.
     """
