@@ -11,7 +11,11 @@ from slipway.names import MODEL_REF_SCHEMA, NAME_SCHEMA, REF_SCHEMA
 
 
 class TransformRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Exactly one of ``model`` (temporary replicas of a model version) or ``endpoint`` (an endpoint's replicas)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["model"], "properties": {"model": {"type": "string"}}},
+        {"required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}}]})
 
     model: str | None = Field(None, description="The model version: name:N, name:latest or name@alias (temporary "
                               "replicas are started). Give this or endpoint.", json_schema_extra=MODEL_REF_SCHEMA)
