@@ -71,7 +71,7 @@ class AutoscaleController(Controller):
         names = self.scaler.scalable()
         self.remote = self.platform.endpoints.remote_demand() if names else {}
         for key in [k for k in self.last if k[0] not in names or k[1] not in
-                    {"", *(v for v, _ in self.scaler.variants(k[0]))}]:
+                    {"", *(v for v, _ in self._variants(k[0]))}]:
             self.scalers.pop(key, None)
             self.last.pop(key, None)
             self.recorded.pop(key, None)
@@ -81,6 +81,14 @@ class AutoscaleController(Controller):
             except Exception:
                 log.exception("Autoscaler: endpoint %s", name)
 
+    def _variants(self, name: str) -> list[tuple[str, float]]:
+        """(name, weight) per variant; a scaler without ``variants`` scales the first variant only."""
+        known = getattr(self.scaler, "variants", None)
+        if known is not None:
+            return list(known(name))
+        spec = self.endpoints.specs.get(name) or {}
+        return [(v["name"], float(v.get("weight", 1.0))) for v in spec.get("variants", [])[:1]]
+
     def _look(self, name: str) -> None:
         """Each variant on its own load: what its replicas took (``Gateway.variant_load``), and its share by
         weight of the demand no variant holds yet (queued at the gateway or in the database, transform jobs)."""
@@ -88,7 +96,7 @@ class AutoscaleController(Controller):
         if not spec:
             return
         policy = Policy.from_spec(spec, window=self.platform.settings.autoscale_window)
-        variants = self.scaler.variants(name)
+        variants = self._variants(name)
         if not variants:
             return
         load = self.runtime.gateway.load(name)
@@ -110,7 +118,7 @@ class AutoscaleController(Controller):
             share = 1.0 if single else max(0.0, weight) / weights
             vload = load if single else self.runtime.gateway.variant_load(name, variant)
             waiting = math.ceil(share * queued) if share > 0 else 0
-            if share > 0 and arrived and sum(self.scaler.counts(name, variant)) == 0:
+            if share > 0 and arrived and sum(self.scaler.counts(name, variant)) == 0:  # several: per variant
                 waiting = max(waiting, 1)  # its share went to the other variants (none of its own): wake it
             self._look_variant(name, variant, single, policy, vload, share * jobs, waiting)
 
@@ -129,11 +137,15 @@ class AutoscaleController(Controller):
         else:
             avg = (area - before[0]) / max(1e-3, at - before[1])
             arrived = requests - before[2]
-        ready, starting = self.scaler.counts(name, None if single else variant)
+        # One variant: the calls of a ReplicaScaler that knows no variants (implemented before they were scaled).
+        ready, starting = self.scaler.counts(name) if single else self.scaler.counts(name, variant)
         decision = scaler.observe(Observation(avg + jobs, load.in_flight + math.ceil(jobs), queued, ready, starting,
                                               arrived))
         if decision.desired != ready + starting:
-            self.scaler.scale_to(name, decision.desired, variant)
+            if single:
+                self.scaler.scale_to(name, decision.desired)
+            else:
+                self.scaler.scale_to(name, decision.desired, variant)
         recorded = (decision.kind, decision.desired)
         if decision.changes or (decision.kind == "hold" and self.recorded.get(key) != recorded):
             self.recorded[key] = recorded
