@@ -105,6 +105,10 @@ def _render_scaling(ep: EndpointView) -> None:
     console.print(f"replicas: {sc.replicas} now, {sc.desired} desired; queue depth {sc.queue_depth}, "
                   f"in flight {sc.in_flight}; 429s {sc.queue_overflows}, 503s {sc.queue_timeouts}; "
                   f"cold start {cold}", highlight=False)
+    if sc.variants:  # several variants: each is scaled on its own load (each within the range above)
+        table("variants (each scaled on its own load)", ["variant", "model", "weight", "replicas", "desired",
+                                                         "last decision"],
+              [[v.name, v.model, f"{v.weight:g}", v.replicas, v.desired, v.reason] for v in sc.variants])
     if sc.decisions:
         table("scaling decisions", ["when", "replicas", "desired", "why"],
               [[ago(d.at), d.replicas, d.desired, d.reason] for d in sc.decisions])

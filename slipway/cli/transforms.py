@@ -21,7 +21,8 @@ app = typer.Typer(help="Batch transform jobs: a model version's predictions over
 
 def _render(v: TransformView) -> None:
     color = {"Completed": "green", "Failed": "red"}.get(v.status, "yellow")
-    console.print(f"[bold]{v.name}[/bold]  [{color}]{v.status}[/{color}]  {v.model} on {v.data} -> "
+    source = f"endpoint {v.endpoint} ({v.model})" if v.endpoint else v.model
+    console.print(f"[bold]{v.name}[/bold]  [{color}]{v.status}[/{color}]  {source} on {v.data} -> "
                   f"{v.output_version or v.output}", highlight=False)
     console.print(f"rows: {v.rows_done}/{v.rows_total}  batches: {v.batches_done}/{v.batches_total}  "
                   f"retries: {v.retries}", highlight=False)
@@ -54,14 +55,18 @@ def _follow(t: Any, name: str, output: Output) -> TransformView:
 
 def transform(
     ctx: typer.Context,
-    model: str = typer.Argument(..., help="The model version: cancer:1, cancer@production."),
+    model: str = typer.Argument(None, help="The model version: cancer:1, cancer@production (or --endpoint)."),
+    endpoint: str = typer.Option(None, "--endpoint", help="Use this endpoint's replicas (its load, its autoscaler) "
+                                 "instead of starting temporary ones of MODEL."),
     data: str = typer.Option(..., "--data", "-d", help="CHANNEL=DATASET:VERSION (test=cancer-test:1) or DATASET:VERSION."),
     outputs: list[str] = typer.Option([], "--output", "-o", help="The dataset the predictions become a new version "
                                       "of (preds); also json or table for how this command prints (repeatable)."),
     output_dataset: str = typer.Option(None, "--output-dataset", help="The output dataset, when it is named json "
                                                                       "or table."),
     name: str = typer.Option(None, "--name", help="The job's name (default: transform-<random>)."),
-    split: str = typer.Option("line", "--split", help="line (mini-batches of rows) or none (the whole input at once)."),
+    split: str = typer.Option(None, "--split", help="line (mini-batches of rows; in a folder, of each .csv/.jsonl "
+                              "file) or none (the input, or each file of a folder, whole in one request). Default: "
+                              "line, none for a folder."),
     batch: int = typer.Option(500, "--batch", help="Rows per request at most (MaxRecords)."),
     parallel: int = typer.Option(2, "--parallel", help="Requests in flight at once (MaxConcurrentTransforms)."),
     max_payload_mb: float = typer.Option(6.0, "--max-payload-mb", help="A request's body at most (MaxPayloadInMB)."),
@@ -69,7 +74,9 @@ def transform(
                                                              "or the predictions alone."),
     wait: bool = typer.Option(False, "--wait/--no-wait", help="Follow the job with a progress bar until it ends."),
 ) -> None:
-    """Predict over a whole dataset version with temporary replicas; the output is a new dataset version.
+    """Predict over a whole dataset version with temporary replicas (or an endpoint's); the output is a new version.
+
+    A folder version gives a folder version: one FILE.out per input file.
 
     `--output preds` names the output dataset; `--output json` (as for every command) prints JSON.
     """
@@ -84,12 +91,16 @@ def transform(
     channel, sep, ref = data.partition("=")
     if not sep:
         channel, ref = "test", data
-    if split not in ("line", "none"):
+    if (model is None) == (endpoint is None):
+        raise InvalidArgument("Give a model version (slipway transform cancer:1 …) or --endpoint NAME, not "
+                              f"{'both' if model else 'neither'}.", {"field": "model", "value": model,
+                                                                       "endpoint": endpoint})
+    if split is not None and split not in ("line", "none"):
         raise InvalidArgument(f"Option '--split' has value {split!r}. Expected line or none.",
                               {"field": "split", "value": split})
     name = name or f"transform-{secrets.token_hex(4)}"
     c = client(ctx).transforms
-    view = c.create(name, model, ref, output_name, channel=channel, split=split, batch=batch, parallel=parallel,
+    view = c.create(name, model, ref, output_name, endpoint=endpoint, channel=channel, split=split, batch=batch, parallel=parallel,
                     max_payload_mb=max_payload_mb, join=join)
     if wait:
         with keeps_running(f"Transform {name} keeps running on the server: slipway transforms show {name} "

@@ -138,6 +138,7 @@ class AsyncInvocationController(Controller):
 
         if self._gateway is None:
             self._gateway = Gateway(self.platform.serving)
+            self.platform.serving.senders.add(self._gateway)  # woken by route changes while at zero replicas
         body = await self._blocking(self.service.read_input, claim)
         try:
             result = await self._gateway.invoke(claim.endpoint, body, claim.content_type, claim.accept, None,

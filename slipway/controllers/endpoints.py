@@ -51,9 +51,10 @@ class EndpointController(Controller):
         self.stopping = False
         self._seen_changes = -1
         self._last_full = 0.0
-        # Autoscaled endpoints (spec "scaling"): the count the autoscaler asked for, and replicas on their way.
-        self.scaled: dict[str, int] = {}
-        self.starting: dict[str, int] = {}
+        # Autoscaled endpoints (spec "scaling"): per variant, the count the autoscaler asked for, and replicas on
+        # their way.
+        self.scaled: dict[str, dict[str, int]] = {}
+        self.starting: dict[str, dict[str, int]] = {}
         self.scale_backoff: dict[str, float] = {}  # after a failed scale-out, no new try before this (monotonic)
 
     @property
@@ -79,7 +80,10 @@ class EndpointController(Controller):
             self.spawned.update(hs)
             st = states[name]
             if (st.desired or {}).get("scaling"):
-                self.scaled[name] = len(hs)  # the autoscaler carries on from what serves
+                counts: dict[str, int] = {}
+                for h in hs:  # the autoscaler carries on from what serves
+                    counts[h.variant] = counts.get(h.variant, 0) + 1
+                self.scaled[name] = counts
             self._publish(name, st.live or st.desired, [(h.variant, h) for h in hs])
             self._record_replicas(name)
             log.info("Endpoint %s: adopted %d replica(s) of an earlier server", name, len(hs))
@@ -226,60 +230,72 @@ class EndpointController(Controller):
         return placed, reused
 
     def _count(self, name: str, spec: dict[str, Any], variant: dict[str, Any]) -> int:
-        """Replicas of a variant: its fixed count, or (autoscaled) the autoscaler's within min..max.
+        """Replicas of a variant: its fixed count, or (autoscaled) the autoscaler's within min..max (each variant
+        on its own).
 
-        A new autoscaled endpoint starts one replica even with min_replicas 0: the deploy checks that the
-        model loads and measures its cold start; idle_to_zero stops it later."""
+        A new autoscaled endpoint starts one replica of each variant even with min_replicas 0: the deploy checks
+        that the model loads and measures its cold start; idle_to_zero stops it later."""
         scaling = spec.get("scaling")
         if not scaling:
             return int(variant.get("replicas", 1))
         low, high = int(scaling["min_replicas"]), int(scaling["max_replicas"])
-        count = self.scaled.get(name, max(low, 1))
-        self.scaled[name] = min(max(count, low), high)
-        return self.scaled[name]
+        counts = self.scaled.setdefault(name, {})
+        count = counts.get(variant["name"], max(low, 1))
+        counts[variant["name"]] = min(max(count, low), high)
+        return counts[variant["name"]]
 
     # -- autoscaling (slipway.serving.scaling.ReplicaScaler) ---------------------------------------
 
     def scalable(self) -> list[str]:
         return [n for n, spec in list(self.specs.items()) if spec.get("scaling")]
 
-    def counts(self, endpoint: str) -> tuple[int, int]:
-        ready = sum(1 for h in self.handles.get(endpoint, []) if h.alive() and h.status == "Ready")
-        return ready, self.starting.get(endpoint, 0)
+    def variants(self, endpoint: str) -> list[tuple[str, float]]:
+        """(name, weight) of each variant of ``endpoint``, in its spec's order."""
+        return [(v["name"], float(v.get("weight", 1.0))) for v in (self.specs.get(endpoint) or {}).get("variants", [])]
 
-    def scale_to(self, endpoint: str, replicas: int) -> bool:
-        if self.stopping or endpoint in self.busy or not (self.specs.get(endpoint) or {}).get("scaling"):
+    def counts(self, endpoint: str, variant: str | None = None) -> tuple[int, int]:
+        ready = sum(1 for h in self.handles.get(endpoint, []) if h.alive() and h.status == "Ready"
+                    and (variant is None or h.variant == variant))
+        starting = self.starting.get(endpoint, {})
+        return ready, (sum(starting.values()) if variant is None else starting.get(variant, 0))
+
+    def scale_to(self, endpoint: str, replicas: int, variant: str | None = None) -> bool:
+        spec = self.specs.get(endpoint) or {}
+        if self.stopping or not spec.get("scaling") or not spec.get("variants"):
             return False
-        if time.monotonic() < self.scale_backoff.get(endpoint, 0.0):
-            return False
-        self.scaled[endpoint] = replicas
+        self.scaled.setdefault(endpoint, {})[variant or spec["variants"][0]["name"]] = replicas
+        if endpoint in self.busy or time.monotonic() < self.scale_backoff.get(endpoint, 0.0):
+            return False  # kept: the next look asks again
         self._submit(endpoint, self._scale, endpoint)
         return True
 
     def _scale(self, name: str) -> None:
-        """Start or stop replicas of an autoscaled endpoint toward ``scaled``: each new one joins the route as soon
-        as it answers; only ready replicas stop (fewest requests in flight first), out of the route, drained."""
+        """Start or stop replicas of an autoscaled endpoint toward ``scaled``, variant by variant: each new one
+        joins the route as soon as it answers; only ready replicas stop (fewest requests in flight first), out of
+        the route, drained."""
         spec = self.specs.get(name)
         if spec is None or not spec.get("scaling") or not spec.get("variants"):
             return
-        v = spec["variants"][0]
-        want = self.scaled.get(name, 0)
         handles = [h for h in self.handles.get(name, []) if h.alive()]
-        if want > len(handles):
+        wants = self.scaled.get(name, {})
+        more = {v["name"]: wants.get(v["name"], 0) - sum(1 for h in handles if h.variant == v["name"])
+                for v in spec["variants"]}
+        if any(n > 0 for n in more.values()):
             new: list[ReplicaHandle] = []
-            self.starting[name] = want - len(handles)
+            self.starting[name] = {k: n for k, n in more.items() if n > 0}
 
             def ready(h: ReplicaHandle) -> None:  # routed the moment it answers: queued requests go to it
                 handles.append(h)
-                self.starting[name] -= 1
+                self.starting[name][h.variant] = self.starting[name].get(h.variant, 1) - 1
                 self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
                 self._record_replicas(name)
                 self.service.record_cold_start(name, h.model, time.time() - h.started_at)
                 self.service.mark_recovered(name)
 
             try:
-                for _ in range(want - len(handles)):
-                    new.append(self._spawn(name, v["name"], v["model"], v.get("serving") or {}))
+                for v in spec["variants"]:
+                    for _ in range(more[v["name"]]):
+                        new.append(self._spawn(name, v["name"], v["model"], v.get("serving") or {}))
                 failed = self.runtime.wait_each_ready(new, ready)
                 if failed:
                     log.warning("Endpoint %s: %d new replica(s) did not become ready; stopping them", name,
@@ -294,8 +310,11 @@ class EndpointController(Controller):
                 self.starting.pop(name, None)
                 self._record_replicas(name)
             return
-        ready = sorted((h for h in handles if h.status == "Ready"), key=lambda h: h.outstanding)
-        victims = ready[:max(0, len(handles) - want)]
+        victims: list[ReplicaHandle] = []
+        for v in spec["variants"]:
+            ready = sorted((h for h in handles if h.status == "Ready" and h.variant == v["name"]),
+                           key=lambda h: h.outstanding)
+            victims += ready[:max(0, -more[v["name"]])]
         if not victims:
             return
         self._publish(name, spec, [(h.variant, h) for h in handles if h not in victims])

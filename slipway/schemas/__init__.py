@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         ScalingSpec,
         ScalingView,
         ServingOptions,
+        VariantScalingView,
         VariantSpec,
     )
     from slipway.schemas.jobs import (
@@ -74,6 +75,7 @@ _MODULES = {
     "ScalingDecisionView": "endpoints",
     "ScalingSpec": "endpoints",
     "ScalingView": "endpoints",
+    "VariantScalingView": "endpoints",
     "EndpointView": "endpoints",
     "HyperparameterView": "jobs",
     "JobMetrics": "jobs",
@@ -127,6 +129,7 @@ __all__ = [
     "ScalingDecisionView",
     "ScalingSpec",
     "ScalingView",
+    "VariantScalingView",
     "ServerStatus",
     "SourceUpload",
     "StatusTransition",

@@ -113,6 +113,17 @@ class ScalingDecisionView(BaseModel):
     inputs: dict[str, Any]  # load averaged over the window, in flight, queued, ready, starting, target
 
 
+class VariantScalingView(BaseModel):
+    """One variant of an autoscaled endpoint with several: each is scaled on its own load (its weight's share)."""
+
+    name: str
+    model: str
+    weight: float
+    replicas: int  # ready
+    desired: int  # its last decision's count
+    reason: str = ""  # its last decision
+
+
 class ScalingView(BaseModel):
     """What the autoscaler sees and decided; ``queue_depth``/``in_flight`` are this server's, now."""
 
@@ -125,6 +136,7 @@ class ScalingView(BaseModel):
     queue_timeouts: int = 0  # 503s since this server started
     cold_start_seconds: float | None = None  # the last measured start of a replica of this model
     decisions: list[ScalingDecisionView] = Field(default_factory=list)  # newest first
+    variants: list[VariantScalingView] = Field(default_factory=list)  # per variant, when there are several
 
 
 class EndpointView(BaseModel):

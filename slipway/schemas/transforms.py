@@ -11,18 +11,26 @@ from slipway.names import MODEL_REF_SCHEMA, NAME_SCHEMA, REF_SCHEMA
 
 
 class TransformRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Exactly one of ``model`` (temporary replicas of a model version) or ``endpoint`` (an endpoint's replicas)."""
 
-    model: str = Field(description="The model version: name:N, name:latest or name@alias.",
-                       json_schema_extra=MODEL_REF_SCHEMA)
-    data: str = Field(description="The input dataset version (name:N or name), a CSV or JSON-lines dataset.",
-                      json_schema_extra=REF_SCHEMA)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["model"], "properties": {"model": {"type": "string"}}},
+        {"required": ["endpoint"], "properties": {"endpoint": {"type": "string"}}}]})
+
+    model: str | None = Field(None, description="The model version: name:N, name:latest or name@alias (temporary "
+                              "replicas are started). Give this or endpoint.", json_schema_extra=MODEL_REF_SCHEMA)
+    endpoint: str | None = Field(None, description="An existing endpoint whose replicas answer the requests (they "
+                                 "count as its load for its autoscaler). Give this or model.",
+                                 json_schema_extra=NAME_SCHEMA)
+    data: str = Field(description="The input dataset version (name:N or name): a CSV or JSON-lines dataset, or a "
+                      "folder of files.", json_schema_extra=REF_SCHEMA)
     channel: str = Field("test", description="The input's channel name (--data test=cancer-test:1).",
                          json_schema_extra=NAME_SCHEMA)
     output: str = Field(description="The dataset the predictions become a new version of.",
                         json_schema_extra=NAME_SCHEMA)
-    split: Literal["line", "none"] = Field("line", description="SplitType: Line (rows in mini-batches) or None "
-                                           "(the whole input in one request).")
+    split: Literal["line", "none"] | None = Field(
+        None, description="SplitType: line (rows in mini-batches; in a folder, the lines of each .csv or .jsonl file) "
+        "or none (each file whole in one request). Default: line for a CSV or JSON-lines dataset, none for a folder.")
     batch: int = Field(500, ge=1, le=100000, description="Rows per request at most (BatchStrategy MultiRecord, "
                                                           "MaxRecords); 1 is SingleRecord.")
     parallel: int = Field(2, ge=1, le=64, description="Requests in flight at once (MaxConcurrentTransforms).")
@@ -36,6 +44,7 @@ class TransformRequest(BaseModel):
 class TransformView(BaseModel):
     name: str
     model: str
+    endpoint: str | None = Field(None, description="The endpoint whose replicas answered, when the job used one.")
     data: str
     channel: str
     output: str

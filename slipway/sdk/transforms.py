@@ -18,13 +18,16 @@ class Transforms:
     def __init__(self, api: Api) -> None:
         self._api = api
 
-    def create(self, name: str, model: str, data: str, output: str, *, channel: str = "test", split: str = "line",
-               batch: int = 500, parallel: int = 2, max_payload_mb: float = 6.0, join: bool = True, retries: int = 3,
-               wait: bool = False, timeout: float = 3600.0) -> TransformView:
-        """Predictions of ``model`` (cancer:1) over dataset version ``data`` (cancer-test:1) as a new version of
-        ``output``; ``wait`` polls until Completed, Failed or Stopped."""
-        body = {"model": model, "data": data, "channel": channel, "output": output, "split": split, "batch": batch,
-                "parallel": parallel, "max_payload_mb": max_payload_mb, "join": join, "retries": retries}
+    def create(self, name: str, model: str | None, data: str, output: str, *, endpoint: str | None = None,
+               channel: str = "test", split: str | None = None, batch: int = 500, parallel: int = 2,
+               max_payload_mb: float = 6.0, join: bool = True, retries: int = 3, wait: bool = False,
+               timeout: float = 3600.0) -> TransformView:
+        """Predictions of ``model`` (cancer:1; or, with ``model=None, endpoint="cancer-ep"``, of an endpoint's
+        replicas) over dataset version ``data`` (cancer-test:1, or a folder of files) as a new version of
+        ``output``; ``split`` line or none (default: line for CSV/JSON lines, none for a folder);
+        ``wait`` polls until Completed, Failed or Stopped."""
+        body = drop_none(model=model, endpoint=endpoint, data=data, channel=channel, output=output, split=split,
+                         batch=batch, parallel=parallel, max_payload_mb=max_payload_mb, join=join, retries=retries)
         view = TransformView.model_validate(self._api.json("POST", f"/api/v1/transforms/{name}", json=body))
         return self.wait(name, timeout) if wait else view
 

@@ -234,7 +234,7 @@ class Platform:
         from slipway.services.transforms import TransformService
 
         return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving,
-                                lambda: self.buckets)
+                                lambda: self.buckets, lambda: self.endpoints)
 
     @cached_property
     def sagemaker_resources(self) -> SageMakerResourceService:

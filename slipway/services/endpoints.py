@@ -27,6 +27,7 @@ from slipway.schemas import (
     ScalingSpec,
     ScalingView,
     ServingOptions,
+    VariantScalingView,
     VariantSpec,
 )
 from slipway.services.registry import RegistryService
@@ -116,11 +117,6 @@ class EndpointService:
                 f"min_replicas {scaling.min_replicas} is above max_replicas {scaling.max_replicas}; expected "
                 "min_replicas <= max_replicas.",
                 {"field": "min_replicas", "value": scaling.min_replicas, "max_replicas": scaling.max_replicas})
-        if len(variants) != 1:
-            raise InvalidArgument(
-                f"Autoscaling works on an endpoint with one variant; this one has {len(variants)} "
-                f"({', '.join(v.name for v in variants)}). Split traffic with fixed replica counts instead.",
-                {"field": "scaling", "variants": [v.name for v in variants]})
         return scaling.model_dump()
 
     def _endpoint(self, s: Session, name: str, lock: bool = False) -> Endpoint:
@@ -279,9 +275,26 @@ class EndpointService:
         replicas = s.scalar(select(func.count(Replica.id)).where(Replica.endpoint_id == ep.id,
                                                                  Replica.status == "Ready")) or 0
         live = self.load_probe(ep.name) if self.load_probe is not None else {}
+        variants: list[VariantScalingView] = []
+        desired = rows[0].desired if rows else replicas
+        specs = (ep.desired or {}).get("variants", [])
+        if len(specs) > 1:  # each variant is scaled on its own: its replicas and its last decision
+            ready = dict(s.execute(select(Replica.variant, func.count(Replica.id)).where(
+                Replica.endpoint_id == ep.id, Replica.status == "Ready").group_by(Replica.variant)).all())
+            latest: dict[str, ScalingEvent] = {}
+            for r in s.execute(select(ScalingEvent).where(ScalingEvent.endpoint == ep.name,
+                                                          ScalingEvent.kind == "decision")
+                               .order_by(ScalingEvent.id.desc()).limit(200)).scalars():
+                latest.setdefault(str((r.inputs or {}).get("variant", "")), r)
+            for v in specs:
+                last = latest.get(v["name"])
+                n = int(ready.get(v["name"], 0))
+                variants.append(VariantScalingView(name=v["name"], model=v["model"], weight=float(v.get("weight", 1.0)),
+                                                   replicas=n, desired=last.desired if last else n,
+                                                   reason=last.reason if last else ""))
+            desired = sum(v.desired for v in variants)
         return ScalingView(
-            settings=ScalingSpec.model_validate(spec), replicas=replicas,
-            desired=rows[0].desired if rows else replicas,
+            settings=ScalingSpec.model_validate(spec), replicas=replicas, desired=desired, variants=variants,
             queue_depth=live.get("queued", 0), in_flight=live.get("in_flight", 0),
             queue_overflows=live.get("overflows", 0), queue_timeouts=live.get("timeouts", 0),
             cold_start_seconds=self._cold_start(s, ep),
@@ -312,6 +325,35 @@ class EndpointService:
         """The autoscaler decided (or held back) a count: keep it with its inputs (the newest few hundred)."""
         self._event(ScalingEvent(endpoint=name, kind="decision", replicas=replicas, desired=desired, reason=reason,
                                  inputs=inputs))
+
+    def report_demand(self, name: str, server: str, queued: int, in_flight: int) -> None:
+        """A server that does not lead the endpoints holds requests of ``name`` (waiting for a replica, or in
+        flight): one row per (endpoint, server), replaced each time, which the leader's autoscaler adds to its own
+        load (``remote_demand``). Kept apart from the decisions: never trims them."""
+        tag = f"server:{server}"[:128]
+
+        def _do(s: Session) -> None:
+            s.execute(delete(ScalingEvent).where(ScalingEvent.endpoint == name, ScalingEvent.kind == "demand",
+                                                 ScalingEvent.model == tag))
+            if queued or in_flight:
+                s.add(ScalingEvent(endpoint=name, kind="demand", model=tag, replicas=in_flight, desired=queued,
+                                   reason=f"{queued} queued and {in_flight} in flight at {server}",
+                                   inputs={"server": server, "queued": queued, "in_flight": in_flight}))
+
+        self.db.run(_do)
+
+    def remote_demand(self, max_age: float = 10.0) -> dict[str, tuple[int, int]]:
+        """(queued, in flight) per endpoint that other servers reported in the last ``max_age`` seconds."""
+        import datetime as dt
+
+        since = utcnow() - dt.timedelta(seconds=max_age)
+        out: dict[str, tuple[int, int]] = {}
+        with self.db.session() as s:
+            for r in s.execute(select(ScalingEvent).where(ScalingEvent.kind == "demand",
+                                                          ScalingEvent.at >= since)).scalars():
+                q, f = out.get(r.endpoint, (0, 0))
+                out[r.endpoint] = (q + r.desired, f + r.replicas)
+        return out
 
     def record_cold_start(self, name: str, model: str, seconds: float) -> None:
         """A replica of ``model`` answered /ping ``seconds`` after it was started."""

@@ -6,8 +6,17 @@ and ``max_payload_mb`` (``MaxPayloadInMB``), ``parallel`` requests at once (``Ma
 the output is assembled by line in input order (``AssembleWith Line``) and joined to the input rows
 (``JoinSource Input``) unless ``join`` is off. The input filter drops the dataset's label column.
 
+A folder dataset (``text-folder``, ``image-folder``, ``files``) is read file by file: with ``split`` none
+(its default) each file is one request, sent whole with a content type from its extension (an image to a
+model whose ``input_fn`` takes it, a JSON or CSV body), and the replica's answer is kept as ``<file>.out``;
+with ``split`` line each ``.csv`` or ``.jsonl`` file is cut in mini-batches of rows and ``<file>.out`` holds
+what the transform of that file alone gives (its rows joined to their predictions). The output is a folder
+dataset version whose file names match the inputs (SageMaker's ``.out`` convention).
+
 The model runs in temporary replicas started by the serving runtime (the same sandboxed processes as
 endpoints; untrusted code never runs in the server) and stopped when the job ends, whatever the outcome.
+With ``endpoint`` the requests go instead through that endpoint's gateway route (its variants by weight,
+its replicas, its queue at zero replicas) and count as its load for its autoscaler; nothing is started.
 A batch the replica refuses (4xx: the input does not match the signature) fails the job at once with the
 replica's message and the input rows of that batch (the row it names when it names one); a transient
 failure (connection, 5xx, 429) is retried ``retries`` times with backoff.
@@ -15,12 +24,15 @@ failure (connection, 5xx, 429) is retried ``retries`` times with backoff.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import mimetypes
+import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +40,10 @@ import orjson
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from slipway.data import FOLDER_FORMATS
 from slipway.db import Database, utcnow
 from slipway.db.models import Reference, TransformJob
-from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, SlipwayError
 from slipway.names import check_name
 from slipway.schemas import Page
 from slipway.schemas.transforms import TransformRequest, TransformView
@@ -39,6 +52,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from slipway.services.datasets import DatasetService
+    from slipway.services.endpoints import EndpointService
     from slipway.services.registry import RegistryService
     from slipway.serving.runtime import ReplicaHandle, ServingRuntime
     from slipway.settings import Settings
@@ -48,6 +62,8 @@ __all__ = ["TransformService", "BatchRefused"]
 log = logging.getLogger("slipway.transforms")
 FINAL = ("Completed", "Failed", "Stopped")
 SPLITTABLE = ("csv", "jsonl")
+LINE_FILES = (".csv", ".jsonl")  # files of a folder that split line cuts in rows
+TRANSIENT = (429, 502, 503, 504)
 
 
 class BatchRefused(Exception):
@@ -68,13 +84,17 @@ class _Interrupted(Exception):
 
 class TransformService:
     def __init__(self, db: Database, datasets: DatasetService, registry: RegistryService, settings: Settings,
-                 runtime: Any = None, buckets: Any = None) -> None:
+                 runtime: Any = None, buckets: Any = None, endpoints: Any = None) -> None:
         self.db = db
         self.datasets = datasets
         self.registry = registry
         self.settings = settings
         self._runtime = runtime  # a callable giving the ServingRuntime (created on first use)
         self._buckets = buckets  # a callable giving the BucketService (S3 objects in, S3 objects out)
+        self._endpoints = endpoints  # a callable giving the EndpointService
+        # Requests in flight (queued at the gateway included) per endpoint, for its autoscaler.
+        self._endpoint_load: dict[str, int] = {}
+        self._load_lock = threading.Lock()
         self.wakeup = threading.Event()
         self.stopping = threading.Event()  # set when the server stops
 
@@ -82,19 +102,40 @@ class TransformService:
     def runtime(self) -> ServingRuntime:
         return self._runtime()  # type: ignore[no-any-return]
 
+    @property
+    def endpoints(self) -> EndpointService:
+        return self._endpoints()  # type: ignore[no-any-return]
+
+    def endpoint_load(self, endpoint: str) -> int:
+        """Transform requests to ``endpoint`` in flight on this server now (waiting in its queue included)."""
+        return self._endpoint_load.get(endpoint, 0)
+
     # -- callers ---------------------------------------------------------------------------------
 
     def create(self, name: str, req: TransformRequest, user: str = "") -> TransformView:
         check_name(name, "transform")
         check_name(req.output, "dataset")
         check_name(req.channel, "channel")
-        model = self.registry.resolve(req.model)
+        if (req.model is None) == (req.endpoint is None):
+            given = "both" if req.model else "neither"
+            raise InvalidArgument(f"A transform job takes a model version or an endpoint; {given} was given. "
+                                  "Expected one: model (cancer:1) or endpoint (cancer-ep).",
+                                  {"field": "model", "value": req.model, "endpoint": req.endpoint})
+        if req.endpoint is not None:
+            model = self._endpoint_models(req.endpoint)[0]
+        else:
+            model = self.registry.resolve(req.model or "")
         data = self.datasets.get(req.data)
-        if data.format not in SPLITTABLE:
+        folder = data.format in FOLDER_FORMATS
+        if data.format not in SPLITTABLE and not folder:
             raise InvalidArgument(
                 f"Dataset {data.ref!r} has format {data.format!r}. Expected one of {', '.join(SPLITTABLE)} "
-                "(rows split by line).", {"field": "data", "value": data.ref, "format": data.format})
+                f"(rows split by line) or a folder ({', '.join(FOLDER_FORMATS)}).",
+                {"field": "data", "value": data.ref, "format": data.format})
         options = req.model_dump(include={"split", "batch", "parallel", "max_payload_mb", "join", "retries"})
+        options["split"] = req.split or ("none" if folder else "line")
+        if req.endpoint is not None:
+            options["endpoint"] = req.endpoint
 
         def _do(s: Session) -> TransformView:
             if s.execute(select(TransformJob.id).where(TransformJob.name == name)).first() is not None:
@@ -216,25 +257,49 @@ class TransformService:
     def run(self, name: str) -> None:
         """Run one claimed job to its end (Completed, Failed or Stopped); never raises."""
         handles: list[ReplicaHandle] = []
+        sender: _Sender | None = None
+        work: Path | None = None
+        starting: Future[list[ReplicaHandle]] | None = None
         try:
             job = self.get(name)
             if "s3" in job.options:
                 self._run_objects(name, job, handles)
                 return
             t0 = time.perf_counter()
-            frame, label, lines = self._load(job.data)
-            names = [i.get("name") for i in (self.registry.get(job.model).signature or {}).get("inputs", [])]
-            payloads = self._batches(frame, label, job.options, names)
-            self._set(name, rows_total=len(frame), batches_total=len(payloads))
+            endpoint = job.options.get("endpoint")
+            if not endpoint:  # the replica starts while the input is read and cut
+                starting = _background(self._start_replicas, name, job.model)
+            models = self._endpoint_models(endpoint) if endpoint else [job.model]
+            names = _input_names([self.registry.get(m).signature or {} for m in models])
+            view = self.datasets.get(job.data)
+            if view.format in FOLDER_FORMATS:
+                work = Path(tempfile.mkdtemp(prefix="transform-", dir=self._tmp()))
+                files, payloads, where = self._folder_batches(job.data, work, view.label, job.options, names)
+                rows = sum(f.rows for f in files)
+                parse = job.options["split"] == "line"
+            else:
+                frame, label, lines = self._load(job.data)
+                payloads = self._batches(frame, label, job.options, names)
+                rows, where = len(frame), None
+                parse = True
+            self._set(name, rows_total=rows, batches_total=len(payloads))
             t1 = time.perf_counter()
-            handles = self._start_replicas(name, job.model)
+            if endpoint:
+                sender = _ViaEndpoint(self, endpoint)
+            else:
+                assert starting is not None
+                handles, starting = starting.result(), None
+                sender = _ToReplicas(handles, self.settings.invocation_timeout + 5.0)
             t2 = time.perf_counter()
-            answers = self._send(name, handles, payloads, job.options)
+            answers = self._send(name, sender, payloads, job.options, where, parse)
             t3 = time.perf_counter()
-            out_ref = self._assemble(job, frame, answers, lines)
+            if work is not None:
+                out_ref = self._assemble_folder(job, work, files, answers)
+            else:
+                out_ref = self._assemble(job, frame, answers, lines)
             log.info("Transform %s: read and split %.2f s, replica start %.2f s, requests %.2f s, output %.2f s",
                         name, t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3)
-            self._set(name, status="Completed", output_version=out_ref, finished_at=utcnow(), rows_done=len(frame),
+            self._set(name, status="Completed", output_version=out_ref, finished_at=utcnow(), rows_done=rows,
                       batches_done=len(payloads))
         except _Stopped:
             self._set(name, status="Stopped", finished_at=utcnow())
@@ -252,26 +317,92 @@ class TransformService:
             log.warning("Transform %s failed: %s", name, reason, exc_info=not hasattr(exc, "message"))
             self._set(name, status="Failed", failure_reason=str(reason)[:4000], finished_at=utcnow())
         finally:
+            if sender is not None:
+                sender.close()
+            if starting is not None:  # failed before using them
+                try:
+                    handles = starting.result()
+                except Exception:
+                    handles = []
             if handles:
                 self.runtime.stop(handles)
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
+
+    def _tmp(self) -> Path:
+        self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.settings.tmp_dir
+
+    def _endpoint_models(self, endpoint: str) -> list[str]:
+        """The model versions of an endpoint's variants (the first is the job's model, for lineage)."""
+        view = self.endpoints.get(endpoint)
+        spec = view.live or view.desired or {}
+        models = [v["model"] for v in spec.get("variants", [])]
+        if not models:
+            raise InvalidArgument(f"Endpoint {endpoint!r} serves no model.", {"field": "endpoint", "value": endpoint})
+        return models
 
     def _load(self, ref: str) -> tuple[pd.DataFrame, str | None, list[bytes] | None]:
         """The rows, the label column, and a CSV's lines as stored (header first) when there is one per row."""
-        import pandas as pd
-
         view, chunks = self.datasets.open_content(ref)
-        raw = b"".join(chunks)
-        lines: list[bytes] | None = None
-        if view.format == "csv":
-            frame = pd.read_csv(io.BytesIO(raw))
-            lines = [ln.rstrip(b"\r") for ln in raw.split(b"\n")]
-            while lines and not lines[-1]:
-                lines.pop()
-            if len(lines) != len(frame) + 1:  # quoted newlines, blank lines: join through pandas instead
-                lines = None
-        else:
-            frame = pd.read_json(io.BytesIO(raw), lines=True)
+        frame, lines = _parse(b"".join(chunks), view.format)
         return frame, view.label, lines
+
+    def _folder_batches(self, ref: str, work: Path, label: str | None, options: dict[str, Any],
+                        names: list[str] | None) -> tuple[list[_File], list[tuple[int, int, bytes, str]], Any]:
+        """A folder version's files (unpacked under ``work/in``) and the requests: a file whole per request
+        (split none) or each .csv/.jsonl file's rows in mini-batches (split line); rows count across files."""
+        from slipway.data import iter_folder_files, unpack_folder
+
+        src = work / "in"
+        src.mkdir()
+        _, chunks = self.datasets.open_content(ref)
+        packed = work / "in.tar"
+        with open(packed, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+        unpack_folder(packed, src)
+        packed.unlink()
+        limit = min(int(options["max_payload_mb"] * 1024 * 1024), self.settings.max_payload_bytes)
+        files: list[_File] = []
+        payloads: list[tuple[int, int, bytes, str]] = []
+        row = 0
+        for path in iter_folder_files(src):
+            rel = path.relative_to(src).as_posix()
+            if options["split"] == "none":
+                body = path.read_bytes()
+                if len(body) > limit:
+                    raise InvalidArgument(
+                        f"File {rel!r} makes a request of {len(body)} bytes, over the limit of {limit} bytes "
+                        "(max_payload_mb, and the setting 'max_payload_bytes').",
+                        {"field": "max_payload_mb", "value": options["max_payload_mb"], "file": rel})
+                files.append(_File(rel, row, 1, len(payloads), len(payloads) + 1))
+                payloads.append((row, row + 1, body, _content_type(rel)))
+                row += 1
+                continue
+            if not rel.lower().endswith(LINE_FILES):
+                raise InvalidArgument(
+                    f"File {rel!r} of dataset {ref} cannot be split by line. Expected {' or '.join(LINE_FILES)} "
+                    "files, or split none (each file whole in one request).",
+                    {"field": "split", "value": "line", "file": rel})
+            frame, lines = _parse(path.read_bytes(), "csv" if rel.lower().endswith(".csv") else "jsonl")
+            first = len(payloads)
+            if len(frame):
+                payloads.extend((row + s, row + e, body, ct) for s, e, body, ct in
+                                self._batches(frame, label, options, names))
+            files.append(_File(rel, row, len(frame), first, len(payloads), frame, lines))
+            row += len(frame)
+        if not files:
+            raise InvalidArgument(f"Dataset {ref} has no files.", {"field": "data", "value": ref})
+
+        def where(start: int, end: int) -> str:
+            f = next(f for f in files if f.row <= start < f.row + max(1, f.rows))
+            if options["split"] == "none":
+                return f"file {f.name!r}"
+            a, b = start - f.row, end - 1 - f.row
+            return f"file {f.name!r} rows {a}-{b}" if b > a else f"file {f.name!r} row {a}"
+
+        return files, payloads, where
 
     def _batches(self, frame: pd.DataFrame, label: str | None, options: dict[str, Any],
                  names: list[str] | None = None) -> list[tuple[int, int, bytes, str]]:
@@ -345,8 +476,12 @@ class TransformService:
             spans.append((first, len(payloads)))
         self._set(name, rows_total=len(records), batches_total=len(payloads))
         handles.extend(self._start_replicas(name, job.model))
-        answers = self._send(name, handles, payloads, job.options, accept=spec.get("accept") or "",
+        sender = _ToReplicas(handles, self.settings.invocation_timeout + 5.0, accept=spec.get("accept") or "",
                              extra={SAGEMAKER_HEADER: "1"})
+        try:
+            answers = self._send(name, sender, payloads, job.options)
+        finally:
+            sender.close()
         for item, (first, end) in zip(spec["inputs"], spans, strict=True):
             body = self._assemble_object(spec, payloads[first:end], answers[first:end], records)
             self._write_object(spec["output_bucket"], item["out"], body, spec.get("accept") or "", job.created_by)
@@ -418,65 +553,49 @@ class TransformService:
         buckets.put(bucket, key, io.BytesIO(body), hashlib.md5(body, usedforsecurity=False).hexdigest(),
                     content_type.split(",", 1)[0].strip() or "application/octet-stream", user)
 
-    def _send(self, name: str, handles: list[ReplicaHandle], payloads: list[tuple[int, int, bytes, str]],
-              options: dict[str, Any], accept: str = "application/json",
-              extra: dict[str, str] | None = None) -> list[bytes]:
-        import httpx
-
-        answers: list[bytes | None] = [None] * len(payloads)
+    def _send(self, name: str, sender: _Sender, payloads: list[tuple[int, int, bytes, str]],
+              options: dict[str, Any], where: Any = None, parse: bool = False) -> list[Any]:
+        """Each payload's answer, as sent back or (``parse``) its predictions, parsed by the sending threads."""
+        answers: list[Any] = [None] * len(payloads)
         parallel = int(options["parallel"])
         retries = int(options["retries"])
         done = {"batches": 0, "rows": 0, "retries": 0}
         lock = threading.Lock()
         cancelled = threading.Event()
-        local = threading.local()
-        opened: list[httpx.Client] = []  # one per worker thread, closed when the job ends
-        timeout = self.settings.invocation_timeout + 5.0
-
-        def client(h: ReplicaHandle) -> httpx.Client:
-            c = getattr(local, "client", None)
-            if c is None:
-                transport = httpx.HTTPTransport(uds=h.uds) if h.uds else None
-                c = httpx.Client(transport=transport, timeout=timeout)
-                local.client = c
-                with lock:
-                    opened.append(c)
-            return c
 
         def one(i: int) -> None:
             start, end, body, ctype = payloads[i]
-            h = handles[i % len(handles)]
-            url = "http://replica/invocations" if h.uds else f"{h.url}/invocations"
             last = ""
             for attempt in range(retries + 1):
                 if cancelled.is_set():
                     return
                 try:
-                    resp = client(h).post(url, content=body, headers={"content-type": ctype, "accept": accept,
-                                                                        **(extra or {})})
-                except httpx.HTTPError as exc:
-                    last = f"{type(exc).__name__}: {exc}"
+                    status, content = sender.post(i, body, ctype)
+                except _Transient as exc:
+                    last = str(exc)
                 else:
-                    if resp.status_code == 200:
-                        answers[i] = resp.content
+                    if status == 200:
+                        answers[i] = orjson.loads(content)["predictions"] if parse else content
                         with lock:
                             done["batches"] += 1
                             done["rows"] += end - start
                         return
-                    message, details = _error(resp.content)
-                    if 400 <= resp.status_code < 500 and resp.status_code != 429:
+                    message, details = _error(content)
+                    if 400 <= status < 500 and status != 429:
                         row = details.get("row") if isinstance(details, dict) else None
                         rows = [start + row] if isinstance(row, int) and 0 <= row < end - start else list(
                             range(start, end))
-                        where = f"rows {start}-{end - 1}" if end - start > 1 else f"row {start}"
-                        raise BatchRefused(f"The model refused the request with input {where} "
-                                           f"(HTTP {resp.status_code}): {message}", rows)
-                    last = f"HTTP {resp.status_code}: {message}"
+                        place = where(start, end) if where is not None else (
+                            f"rows {start}-{end - 1}" if end - start > 1 else f"row {start}")
+                        raise BatchRefused(f"The model refused the request with input {place} "
+                                           f"(HTTP {status}): {message}", rows)
+                    last = f"HTTP {status}: {message}"
                 if attempt < retries:
                     with lock:
                         done["retries"] += 1
                     time.sleep(min(5.0, 0.25 * 2 ** attempt))
-            raise RuntimeError(f"The request with input rows {start}-{end - 1} failed after {retries + 1} tries: {last}")
+            place = where(start, end) if where is not None else f"rows {start}-{end - 1}"
+            raise RuntimeError(f"The request with input {place} failed after {retries + 1} tries: {last}")
 
         pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=f"transform-{name}")
         try:
@@ -503,42 +622,40 @@ class TransformService:
         finally:
             cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            for c in opened:
-                c.close()
-        return [a or b"" for a in answers]
+        return [b"" if a is None else a for a in answers]
 
-    def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[bytes],
+    def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[Any],
                   lines: list[bytes] | None = None) -> str:
         """The output CSV in input order: each input line as stored, then its prediction (AssembleWith Line)."""
-        import pandas as pd
-
-        preds: list[dict[str, Any]] = []
-        for body in answers:
-            preds.extend(_flatten(p) for p in orjson.loads(body)["predictions"])
-        if len(preds) != len(frame):
-            raise RuntimeError(f"The model gave {len(preds)} predictions for {len(frame)} rows.")
-        keys = list(dict.fromkeys(k for p in preds[:1000] for k in p))
-        join = job.options.get("join", True)
-        header = [f"prediction_{k}" if join and k in frame.columns else k for k in keys]
-        self.settings.tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="transform-", suffix=".csv", dir=self.settings.tmp_dir)
+        fd, tmp = tempfile.mkstemp(prefix="transform-", suffix=".csv", dir=self._tmp())
         with open(fd, "wb") as f:
-            if join and lines is None:  # no line per row to reuse: let pandas write both parts
-                out = pd.concat([frame.reset_index(drop=True), pd.DataFrame(preds, columns=keys).set_axis(header, axis=1)],
-                                axis=1)
-                out.to_csv(f, index=False)
-            else:
-                head = ",".join(_cell(h) for h in header).encode()
-                rows = (",".join(_cell(p.get(k)) for k in keys).encode() for p in preds)
-                if join:
-                    assert lines is not None
-                    f.write(lines[0] + b"," + head + b"\n")
-                    f.writelines(line + b"," + row + b"\n" for line, row in zip(lines[1:], rows))
+            _write_csv(f, frame, answers, lines, bool(job.options.get("join", True)))
+        return self._push(job, Path(tmp), "predictions.csv", "file", "csv")
+
+    def _assemble_folder(self, job: TransformView, work: Path, files: list[_File], answers: list[Any]) -> str:
+        """The output folder: ``<input file>.out`` per input file (the answer as the model gave it, or for
+        split line the file's rows joined to their predictions, as CSV), pushed as a ``files`` version."""
+        from slipway.data import pack_folder
+
+        out = work / "out"
+        join = bool(job.options.get("join", True))
+        for f in files:
+            target = out / f"{f.name}.out"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                if f.frame is None:
+                    fh.write(answers[f.first])
                 else:
-                    f.write(head + b"\n")
-                    f.writelines(row + b"\n" for row in rows)
-        pushed = self.datasets.push(job.output, Path(tmp), filename="predictions.csv", format="csv",
-                                    description=f"predictions of {job.model} on {job.data}", user=job.created_by)
+                    _write_csv(fh, f.frame, answers[f.first:f.end], f.lines, join)
+        packed = work / "out.tar"
+        with open(packed, "wb") as fh:
+            pack_folder(out, fh)
+        return self._push(job, packed, "predictions", "folder", "files")
+
+    def _push(self, job: TransformView, path: Path, filename: str, kind: str, fmt: str) -> str:
+        source = f"endpoint {job.endpoint}" if job.endpoint else job.model
+        pushed = self.datasets.push(job.output, path, filename=filename, kind=kind, format=fmt,
+                                    description=f"predictions of {source} on {job.data}", user=job.created_by)
         ref = pushed.version.ref
 
         def _lineage(s: Session) -> None:
@@ -551,6 +668,259 @@ class TransformService:
 
         self.db.run(_lineage)
         return ref
+
+
+def _background(fn: Any, *args: Any) -> Future[Any]:
+    """``fn(*args)`` in a thread of its own; the future holds its result."""
+    fut: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="transform-start", daemon=True).start()
+    return fut
+
+
+def _parse(raw: bytes, fmt: str) -> tuple[pd.DataFrame, list[bytes] | None]:
+    """A CSV or JSON-lines body's rows, and a CSV's lines as stored (header first) when there is one per row."""
+    import pandas as pd
+
+    lines: list[bytes] | None = None
+    if fmt == "csv":
+        frame = pd.read_csv(io.BytesIO(raw))
+        lines = [ln.rstrip(b"\r") for ln in raw.split(b"\n")]
+        while lines and not lines[-1]:
+            lines.pop()
+        if len(lines) != len(frame) + 1:  # quoted newlines, blank lines: join through pandas instead
+            lines = None
+    else:
+        frame = pd.read_json(io.BytesIO(raw), lines=True)
+    return frame, lines
+
+
+def _write_csv(f: Any, frame: pd.DataFrame, answers: list[Any], lines: list[bytes] | None, join: bool) -> None:
+    """Predictions as CSV in input order, after each input line as stored when joined (AssembleWith Line).
+
+    ``answers``: each request's answer body, or its predictions already parsed."""
+    import pandas as pd
+
+    raw: list[Any] = []
+    for body in answers:
+        raw.extend(orjson.loads(body)["predictions"] if isinstance(body, bytes) else body)
+    if len(raw) != len(frame):
+        raise RuntimeError(f"The model gave {len(raw)} predictions for {len(frame)} rows.")
+    fast = _columns(raw) if lines is not None or not join else None
+    if fast is not None:  # column by column, no Python call per row
+        names, cols = fast
+        header = [f"prediction_{k}" if join and k in frame.columns else k for k in names]
+        head = ",".join(_cell(h) for h in header).encode()
+        rows = "\n".join(map(",".join, zip(*cols))).encode().split(b"\n") if raw else []
+        if join:
+            assert lines is not None
+            f.write(lines[0] + b"," + head + b"\n")
+            body = b"\n".join(map(b",".join, zip(lines[1:], rows)))
+        else:
+            f.write(head + b"\n")
+            body = b"\n".join(rows)
+        if body:
+            f.write(body + b"\n")
+        return
+    preds = [_flatten(p) for p in raw]
+    if len(preds) != len(frame):
+        raise RuntimeError(f"The model gave {len(preds)} predictions for {len(frame)} rows.")
+    keys = list(dict.fromkeys(k for p in preds[:1000] for k in p))
+    header = [f"prediction_{k}" if join and k in frame.columns else k for k in keys]
+    if join and lines is None:  # no line per row to reuse: let pandas write both parts
+        out = pd.concat([frame.reset_index(drop=True), pd.DataFrame(preds, columns=keys).set_axis(header, axis=1)],
+                        axis=1)
+        out.to_csv(f, index=False)
+        return
+    head = ",".join(_cell(h) for h in header).encode()
+    rows = (",".join(_cell(p.get(k)) for k in keys).encode() for p in preds)
+    if join:
+        assert lines is not None
+        f.write(lines[0] + b"," + head + b"\n")
+        f.writelines(line + b"," + row + b"\n" for line, row in zip(lines[1:], rows))
+    else:
+        f.write(head + b"\n")
+        f.writelines(row + b"\n" for row in rows)
+
+
+def _columns(preds: list[Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Predictions of one shape (the same keys, numbers or plain text, probabilities of the same classes) as
+    CSV cells column by column, as ``_flatten`` and ``_cell`` write them row by row; None for any other shape."""
+    if not preds or not isinstance(preds[0], dict):
+        return None
+    first = preds[0]
+    keys = first.keys()
+    if set(map(type, preds)) != {dict} or any(p.keys() != keys for p in preds):
+        return None
+    names: list[str] = []
+    cols: list[list[str]] = []
+    for k, v in first.items():
+        values = [p[k] for p in preds]
+        if k == "probabilities" and isinstance(v, dict):
+            classes = v.keys()
+            if set(map(type, values)) != {dict} or any(d.keys() != classes for d in values):
+                return None
+            for c in classes:
+                col = _text_cells([d[c] for d in values])
+                if col is None:
+                    return None
+                names.append(f"probability_{c}")
+                cols.append(col)
+            continue
+        col = _text_cells(values)
+        if col is None:
+            return None
+        names.append(k)
+        cols.append(col)
+    return names, cols
+
+
+def _text_cells(values: list[Any]) -> list[str] | None:
+    kinds = set(map(type, values))
+    if kinds <= {float, int}:
+        return list(map(repr, values))  # round-trip exact, as _cell writes them
+    if kinds == {str}:
+        if any("\n" in v or "\r" in v for v in values):
+            return None  # a quoted newline would cut the rows apart
+        cells = {v: _cell(v) for v in set(values)}  # labels: a few distinct values
+        return list(map(cells.__getitem__, values))
+    return None
+
+
+class _File:
+    """One input file of a folder: its rows' place among all rows, its requests' span, its rows when split."""
+
+    __slots__ = ("name", "row", "rows", "first", "end", "frame", "lines")
+
+    def __init__(self, name: str, row: int, rows: int, first: int, end: int, frame: Any = None,
+                 lines: list[bytes] | None = None) -> None:
+        self.name, self.row, self.rows, self.first, self.end = name, row, rows, first, end
+        self.frame, self.lines = frame, lines
+
+
+def _content_type(name: str) -> str:
+    """A file's media type from its extension (a request sends the file whole)."""
+    lower = name.lower()
+    known = {".json": "application/json", ".csv": "text/csv", ".npy": "application/x-npy",
+             ".jsonl": "application/jsonlines", ".txt": "text/plain"}
+    for ext, ctype in known.items():
+        if lower.endswith(ext):
+            return ctype
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _input_names(signatures: list[dict[str, Any]]) -> list[str] | None:
+    """The input names every model shares (the JSON fast path), or None when they differ."""
+    found = [[i.get("name") for i in sig.get("inputs", [])] for sig in signatures]
+    return found[0] if found and all(f == found[0] for f in found) else None
+
+
+class _Transient(Exception):
+    """A request that did not get an answer (connection, queue full, no replica yet): tried again."""
+
+
+class _Sender:
+    def post(self, i: int, body: bytes, ctype: str) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _ToReplicas(_Sender):
+    """Straight to the job's own replicas, round robin, a keep-alive connection per thread."""
+
+    def __init__(self, handles: list[ReplicaHandle], timeout: float, accept: str = "application/json",
+                 extra: dict[str, str] | None = None) -> None:
+        self.handles, self.timeout = handles, timeout
+        self.headers = {"accept": accept, **(extra or {})}
+        self.local = threading.local()
+        self.clients: list[Any] = []
+        self.lock = threading.Lock()
+
+    def post(self, i: int, body: bytes, ctype: str) -> tuple[int, bytes]:
+        import httpx
+
+        h = self.handles[i % len(self.handles)]
+        clients = getattr(self.local, "clients", None)
+        if clients is None:
+            clients = self.local.clients = {}
+        c = clients.get(h.replica_id)
+        if c is None:
+            c = clients[h.replica_id] = httpx.Client(
+                transport=httpx.HTTPTransport(uds=h.uds) if h.uds else None, timeout=self.timeout)
+            with self.lock:
+                self.clients.append(c)
+        url = "http://replica/invocations" if h.uds else f"{h.url}/invocations"
+        try:
+            resp = c.post(url, content=body, headers={"content-type": ctype, **self.headers})
+        except httpx.HTTPError as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        return resp.status_code, resp.content
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
+
+class _ViaEndpoint(_Sender):
+    """Through an endpoint's route, as its gateway sends any invocation (variants by weight, the replica with the
+    fewest requests in flight, the queue while none is ready); in flight, each request is counted as the
+    endpoint's load (``TransformService.endpoint_load``) for its autoscaler."""
+
+    def __init__(self, service: TransformService, endpoint: str) -> None:
+        from slipway.serving.gateway import Gateway
+
+        self.service, self.endpoint = service, endpoint
+        self.gateway = Gateway(service.runtime)
+        service.runtime.senders.add(self.gateway)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name=f"transform-{endpoint}", daemon=True)
+        self.thread.start()
+
+    def _count(self, delta: int) -> None:
+        s = self.service
+        with s._load_lock:
+            n = s._endpoint_load.get(self.endpoint, 0) + delta
+            if n:
+                s._endpoint_load[self.endpoint] = n
+            else:
+                s._endpoint_load.pop(self.endpoint, None)
+
+    def post(self, i: int, body: bytes, ctype: str) -> tuple[int, bytes]:
+        self._count(1)
+        wake = self.service.runtime.on_demand
+        if wake is not None:
+            wake(self.endpoint)  # the autoscaler looks now (a job's requests are load, also at zero replicas)
+        try:
+            fut = asyncio.run_coroutine_threadsafe(
+                self.gateway.invoke(self.endpoint, body, ctype, "application/json", None, None), self.loop)
+            result = fut.result()
+        except SlipwayError as exc:
+            if exc.status_code in TRANSIENT:
+                raise _Transient(exc.message) from None
+            return exc.status_code, orjson.dumps({"error": {"message": exc.message}})
+        finally:
+            self._count(-1)
+        if result is None:
+            raise _Transient(f"endpoint {self.endpoint!r} has no route (not in service)")
+        return result.status, result.body
+
+    def close(self) -> None:
+        self.service.runtime.senders.discard(self.gateway)
+        try:
+            asyncio.run_coroutine_threadsafe(self.gateway.aclose(), self.loop).result(5.0)
+        except Exception:
+            log.debug("Closing the transform's gateway connections failed", exc_info=True)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5.0)
+        self.loop.close()
 
 
 def _flatten(p: Any) -> dict[str, Any]:
@@ -589,7 +959,7 @@ def _error(body: bytes) -> tuple[str, dict[str, Any]]:
 
 
 def _view(r: TransformJob) -> TransformView:
-    return TransformView(name=r.name, model=r.model, data=r.data, channel=r.channel, output=r.output,
+    return TransformView(name=r.name, model=r.model, endpoint=(r.options or {}).get("endpoint"), data=r.data, channel=r.channel, output=r.output,
                          options=r.options or {}, status=r.status, failure_reason=r.failure_reason,
                          failed_rows=r.failed_rows, rows_total=r.rows_total, rows_done=r.rows_done,
                          batches_total=r.batches_total, batches_done=r.batches_done, retries=r.retries,

@@ -101,11 +101,19 @@ class Gateway:
         self.attempts = attempts
         self._replicas: ReplicaPool | None = None
         self.loads: dict[str, EndpointLoad] = {}
+        self.variant_loads: dict[tuple[str, str], EndpointLoad] = {}  # in flight per variant (autoscaled)
 
     def load(self, endpoint: str) -> EndpointLoad:
         found = self.loads.get(endpoint)
         if found is None:
             found = self.loads[endpoint] = EndpointLoad()
+        return found
+
+    def variant_load(self, endpoint: str, variant: str) -> EndpointLoad:
+        """One variant's requests in flight (only ``enter``/``leave``/``requests`` are used)."""
+        found = self.variant_loads.get((endpoint, variant))
+        if found is None:
+            found = self.variant_loads[(endpoint, variant)] = EndpointLoad()
         return found
 
     def load_snapshot(self, endpoint: str) -> dict[str, int]:
@@ -199,8 +207,12 @@ class Gateway:
                 break
             variant, replica = picked
             replica.outstanding += 1
+            vload = None
             if load is not None:
                 load.enter()
+                vload = self.variant_load(endpoint, variant.name)
+                vload.requests += 1
+                vload.enter()
             try:
                 status, resp_headers, content = await self._pool().post(
                     replica.address, "/invocations", body, headers,
@@ -221,6 +233,8 @@ class Gateway:
                 replica.outstanding -= 1
                 if load is not None:
                     load.leave()
+                if vload is not None:
+                    vload.leave()
             return Invocation(status, content, resp_headers.get("content-type", "application/json"),
                               variant.name, variant.model, resp_headers.get("x-amzn-sagemaker-custom-attributes"))
         raise Unavailable(

@@ -210,6 +210,9 @@ class ServingRuntime:
         self._lease_renewed = 0.0
         self.routes: dict[str, Route] = {}
         self._gateway = None
+        # Gateways of this process's own senders (async invocations, transform jobs) on loops of their own:
+        # their requests waiting for a replica look again at each route change too.
+        self.senders: set[Any] = set()
         self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
         self._standby_lock = threading.Lock()
         self._closed = False
@@ -229,13 +232,22 @@ class ServingRuntime:
 
     def set_route(self, route: Route) -> None:
         self.routes = {**self.routes, route.endpoint: route}
-        if self._gateway is not None:
-            self._gateway.route_changed(route.endpoint)  # requests waiting for a replica look again
+        for g in [self._gateway, *list(self.senders)]:
+            if g is not None:
+                g.route_changed(route.endpoint)  # requests waiting for a replica look again
+
+    def routes_changed(self, endpoints: list[str]) -> None:
+        """After ``routes`` was replaced whole (RouteMirror): requests waiting on these endpoints look again."""
+        for name in endpoints:
+            for g in [self._gateway, *list(self.senders)]:
+                if g is not None:
+                    g.route_changed(name)
 
     def drop_route(self, endpoint: str) -> None:
         self.routes = {k: v for k, v in self.routes.items() if k != endpoint}
-        if self._gateway is not None:
-            self._gateway.route_changed(endpoint)
+        for g in [self._gateway, *list(self.senders)]:
+            if g is not None:
+                g.route_changed(endpoint)
 
     # -- model folders ---------------------------------------------------------------------------
 

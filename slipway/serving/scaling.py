@@ -25,10 +25,15 @@ class ReplicaScaler(Protocol):
         """Endpoints with autoscaling that this scaler serves now."""
         ...
 
-    def counts(self, endpoint: str) -> tuple[int, int]:
-        """(ready, starting) replicas of ``endpoint``."""
+    def variants(self, endpoint: str) -> list[tuple[str, float]]:
+        """(name, weight) of each variant of ``endpoint``: each is scaled on its own load."""
         ...
 
-    def scale_to(self, endpoint: str, replicas: int) -> bool:
-        """Start or stop replicas toward ``replicas`` in the background; False when busy (ask again later)."""
+    def counts(self, endpoint: str, variant: str | None = None) -> tuple[int, int]:
+        """(ready, starting) replicas of ``endpoint`` (of one of its variants)."""
+        ...
+
+    def scale_to(self, endpoint: str, replicas: int, variant: str | None = None) -> bool:
+        """Start or stop replicas of ``variant`` (default: the first) toward ``replicas`` in the background; False
+        when busy (ask again later)."""
         ...

@@ -16,6 +16,7 @@ import pytest
 
 from slipway.client import Client
 from slipway.errors import InvalidArgument
+from slipway.schemas import VariantSpec
 from tests.support.load import Load
 from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.servers import SlipwayServer
@@ -54,6 +55,7 @@ def test_autoscaling_zero_burst_out_in_queue_limits_and_warning(sqlite_server: S
     with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")
         _zero_burst_out_and_in(c, sqlite_server)
+        _variants_each_on_their_own_load(c, sqlite_server)
     _serverless_queue_limits_and_warning(sqlite_server)
 
 
@@ -91,6 +93,31 @@ def _zero_burst_out_and_in(c: Client, sqlite_server: SlipwayServer) -> None:
     with pytest.raises(InvalidArgument, match="min_replicas 3 is above max_replicas 1"):
         c.endpoints.update("auto-ep", scaling={"min_replicas": 3, "max_replicas": 1})
     c.endpoints.delete("auto-ep")
+
+
+def _variants_each_on_their_own_load(c: Client, sqlite_server: SlipwayServer) -> None:
+    """Two weighted variants, each scaled on its own: both at zero, a burst wakes each (its weight's share of the
+    queue), none fails; shown per variant by the CLI and the dashboard."""
+    ep = c.endpoints.deploy("two-ep", variants=[VariantSpec(name="a", model="cancer:1", weight=3),
+                                                VariantSpec(name="b", model="cancer:1", weight=1)],
+                            scaling={"min_replicas": 0, "max_replicas": 2, "target_inflight": 2, "scale_in_after": 2,
+                                     "idle_to_zero": 2})
+    assert ep.scaling is not None and [(v.name, v.weight) for v in ep.scaling.variants] == [("a", 3), ("b", 1)]
+    wait_for(lambda: _replicas(c, "two-ep") == 0, what="both variants idle to zero")
+    statuses = [s for s, _ in _burst(ep.url, sqlite_server.admin_key, 40)]
+    assert statuses == [200] * 40
+    view = c.endpoints.get("two-ep")
+    assert view.scaling is not None
+    woke = {d.inputs.get("variant") for d in view.scaling.decisions if "scale out 0 ->" in d.reason}
+    assert woke == {"a", "b"}, [d.reason for d in view.scaling.decisions]
+    assert all(d.reason.startswith(("variant a: ", "variant b: ")) for d in view.scaling.decisions)
+    shown = subprocess.run([sys.executable, "-m", "slipway.cli.main", "endpoints", "show", "two-ep"],
+                           capture_output=True, text=True, env=sqlite_server.cli_env(), timeout=120)
+    assert shown.returncode == 0 and "each scaled on its own load" in shown.stdout, shown.stderr
+    with sqlite_server.http() as http:
+        page = http.get("/ui/endpoints/two-ep")
+        assert page.status_code == 200 and "variant a" in page.text and "weight 3" in page.text
+    c.endpoints.delete("two-ep")
 
 
 def _serverless_queue_limits_and_warning(sqlite_server: SlipwayServer) -> None:

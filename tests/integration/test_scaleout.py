@@ -117,3 +117,39 @@ def test_unreachable_postgres_names_url_without_password(tmp_path: Path) -> None
     assert done.returncode != 0
     assert f"Error: Cannot connect to the database at postgresql+psycopg://slipway:***@127.0.0.1:{port}/meta" in out
     assert "hunter2" not in out and "Traceback" not in out
+
+
+def test_a_request_at_zero_replicas_on_a_server_that_does_not_lead_wakes_the_endpoint(
+        tmp_path: Path, postgres: str, s3_server: S3Server, s3_bucket: str) -> None:
+    """The other server keeps the route of an autoscaled endpoint at zero: it queues the request, reports it in the
+    database, the leader's autoscaler starts a replica, and the request is answered (not refused)."""
+    db = fresh_pg_database(postgres)
+    env = {"SLIPWAY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+           "SLIPWAY_ARTIFACT_URL": f"s3://{s3_bucket}/slipway", "SLIPWAY_S3_ENDPOINT_URL": s3_server.url,
+           "SLIPWAY_S3_REGION": "us-east-1", "SLIPWAY_S3_ACCESS_KEY_ID": ACCESS_KEY,
+           "SLIPWAY_S3_SECRET_ACCESS_KEY": SECRET_KEY}
+    first = SlipwayServer(tmp_path / "a", database_url=db, env=env).start()
+    second = SlipwayServer(tmp_path / "b", database_url=db, env=env).start()
+    try:
+        key = first.admin_key
+        other = second if "endpoints" in _leads(first, key) else first
+        assert "endpoints" not in _leads(other, key)
+        with Client(url=other.url, api_key=key, home=first.home) as c:
+            c.models.import_(write_cancer_artifact(tmp_path / "model"), "cancer")
+            c.endpoints.deploy("zero-ep", "cancer:1", scaling={"min_replicas": 0, "max_replicas": 1,
+                                                               "idle_to_zero": 1, "queue_timeout": 60})
+
+            def replicas() -> int:
+                scaling = c.endpoints.get("zero-ep").scaling
+                assert scaling is not None
+                return scaling.replicas
+
+            wait_for(lambda: replicas() == 0, what="the endpoint at zero")
+            time.sleep(1.5)  # the other server's routes follow the replicas table once a second
+            assert _invoke(other, key, "zero-ep") == 200
+            woke = [d for d in c.endpoints.get("zero-ep").scaling.decisions  # type: ignore[union-attr]
+                    if d.reason.startswith("scale out 0 ->")]
+            assert woke and woke[0].inputs["queued"] > 0, woke
+    finally:
+        for srv in (first, second):
+            srv.stop()

@@ -21,7 +21,12 @@ async def list_transforms(pg: Paging = Depends(paging), p: Platform = Depends(pl
 @router.post("/{name}", response_model=TransformView, status_code=201,
              dependencies=[Depends(permission("transforms:Create", "transform/{name}"))])
 async def create(name: Name, body: TransformRequest, request: Request, p: Platform = Depends(platform)) -> TransformView:
-    """Predict over a dataset version with temporary replicas of a model version; the output is a new dataset version."""
+    """Predict over a dataset version with temporary replicas of a model version (or an endpoint's replicas); the
+    output is a new dataset version. Through an endpoint, the caller also needs ``endpoints:Invoke`` on it."""
+    if body.endpoint is not None:
+        authorize = getattr(p, "authorize_request", None)
+        if authorize is not None:
+            authorize(request, "endpoints:Invoke", f"endpoint/{body.endpoint}")
     return await run_in_threadpool(p.transforms.create, name, body, getattr(request.state, "user", "") or "")
 
 

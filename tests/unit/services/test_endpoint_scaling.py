@@ -25,13 +25,6 @@ def test_serverless_with_a_minimum_above_zero_is_refused(platform: Platform) -> 
     assert e.value.details["field"] == "min_replicas"
 
 
-def test_autoscaling_needs_one_variant(platform: Platform) -> None:
-    two = [VariantSpec(name="a", model="cancer:1"), VariantSpec(name="b", model="cancer:2")]
-    with pytest.raises(InvalidArgument, match="one variant; this one has 2") as e:
-        platform.endpoints.create("ep", two, scaling=ScalingSpec())
-    assert e.value.details["field"] == "scaling"
-
-
 @pytest.mark.parametrize(("field", "value"), [("target_inflight", 0), ("target_inflight", -1), ("max_replicas", 0),
                                               ("min_replicas", -1), ("scale_in_after", 0), ("queue_timeout", 0),
                                               ("max_concurrency", 0), ("queue_size", 0)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import orjson
 import pandas as pd
 import pytest
 
@@ -74,3 +75,22 @@ def test_s3_objects_split_by_line_batch_by_payload_and_assemble(platform: Platfo
         svc._object_batches(b"12345678\n", spec, [], "in/c.csv")
     with pytest.raises(InvalidArgument, match="use SplitType Line"):
         svc._object_batches(b"1,2\n3,4\n", {**spec, "split": "none"}, [], "in/d.csv")
+
+
+def test_output_rows_column_by_column_match_row_by_row() -> None:
+    """The column-wise writer (one shape of prediction) and the row-wise one (any other) write the same cells."""
+    from slipway.services.transforms import _write_csv
+
+    frame = pd.DataFrame({"f": [1, 2], "label": [0, 1]})
+    preds = [{"label": "a,b", "confidence": 0.5, "probabilities": {"x": 0.25, "y": 1}},
+             {"label": "c", "confidence": 1.0, "probabilities": {"x": 0.1, "y": 2}}]
+    out = io.BytesIO()
+    _write_csv(out, frame, [preds], [b"f,label", b"1,0", b"2,1"], join=True)
+    assert out.getvalue() == (b'f,label,prediction_label,confidence,probability_x,probability_y\n'
+                              b'1,0,"a,b",0.5,0.25,1\n2,1,c,1.0,0.1,2\n')
+    mixed = [{"value": 1.5}, {"value": 2.5, "extra": [1]}]  # another shape: row by row, same cells
+    out = io.BytesIO()
+    _write_csv(out, frame, [orjson.dumps({"predictions": mixed})], None, join=False)
+    assert out.getvalue() == b"value,extra\n1.5,\n2.5,[1]\n"
+    with pytest.raises(RuntimeError, match="1 predictions for 2 rows"):
+        _write_csv(io.BytesIO(), frame, [preds[:1]], None, join=False)
