@@ -46,9 +46,10 @@ def run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def measure(checkout: Path, base_env: dict[str, str], repeat: int) -> dict[str, tuple[float, float]]:
     env = {**base_env, "PYTHONPATH": str(checkout)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed package runs: from its .pyc files
     out = {}
     for args in COMMANDS:
-        run_once(args, env)  # warm the page cache and the .pyc files
+        run_once(args, env)  # warm the page cache and write the .pyc files
         runs = [run_once(args, env) for _ in range(repeat)]
         out[" ".join(args)] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
     return out

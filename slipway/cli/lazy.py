@@ -10,17 +10,22 @@ completion, "did you mean", docs/generate.py) gets the real one, built on first 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, ClassVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import typer
-from typer import _click
+import typer.main
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["LazyGroup"]
+if TYPE_CHECKING:
+    import click as _click  # typer's own copy of click (typer._click) from typer 0.2x: the same classes
+
+__all__ = ["LazyGroup", "defer_rich_extras"]
 
 
-class _Commands(MutableMapping[str, _click.Command]):
+class _Commands(MutableMapping[str, Any]):
     """``group.commands``: the table's names (in its order) then any added directly, each built on first read."""
 
     def __init__(self, group: LazyGroup, built: Mapping[str, _click.Command]) -> None:
@@ -77,6 +82,11 @@ class LazyGroup(TyperGroup):
             holder.command(name)(target)
         return typer.main.get_group(holder).commands[name]
 
+    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
+        params = super().get_params(ctx)
+        _pass_plain_values(params)
+        return params
+
     def list_commands(self, ctx: _click.Context) -> list[str]:
         return list(self.commands)  # names only: building each is for get_command
 
@@ -92,3 +102,76 @@ class LazyGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._summaries = False
+
+
+def _pass_plain_values(params: list[Any]) -> None:
+    """typer 0.2x checks each option's value with a pydantic TypeAdapter, built on first use even for None, so
+    the global options (--url, --home, --api-key, --help) alone would import pydantic for `slipway jobs --help`.
+    A str option without a parser needs no check (the command line and the environment give str), nor a flag
+    read from no environment variable (the parser gives a bool or nothing): give those typer's own
+    pass-through. Other options, and typers without this machinery, are left as they are."""
+    try:
+        from typer._coercion import PassThroughRuntimeParam
+    except ImportError:
+        return
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        annotation = getattr(descriptor, "annotation", None)
+        if (getattr(param, "_runtime_param", 0) is None and getattr(descriptor.parameter_info, "parser", 0) is None
+                and (annotation is str or (annotation is bool and not param.envvar))):
+            param._runtime_param = PassThroughRuntimeParam(parameter_info=descriptor.parameter_info,
+                                                           annotation=annotation)
+
+
+# typer.rich_utils, which renders every --help and usage error, imports rich.markdown (markdown-it-py) and
+# rich.traceback (pygments, attrs) at its top: about half of `slipway --help`. They serve
+# rich_markup_mode="markdown" and pretty exceptions, which this CLI does not use (markup "rich",
+# pretty_exceptions_enable=False). defer_rich_extras() puts stand-ins for them in sys.modules, so that
+# `from rich.markdown import Markdown` costs nothing; the first real use of a stand-in (a call, an attribute,
+# isinstance) imports the real module, which then takes its place in sys.modules.
+DEFERRED_RICH_MODULES = {"rich.markdown": ("Markdown",), "rich.traceback": ("Traceback",)}
+
+
+class _DeferredModule(ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(_real_module(self.__name__), name)
+
+
+def _real_module(name: str) -> ModuleType:
+    if isinstance(sys.modules.get(name), _DeferredModule):
+        del sys.modules[name]
+    return importlib.import_module(name)
+
+
+class _StandIn(type):
+    """The metaclass of a stand-in: a class whose real self is imported on first use."""
+
+    def _real(cls) -> Any:
+        return getattr(_real_module(cls.__module__), cls.__name__)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._real()(*args, **kwargs)
+
+    def __getattr__(cls, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(cls._real(), name)
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return isinstance(obj, cls._real())
+
+
+def defer_rich_extras() -> None:
+    """Install the stand-ins (see DEFERRED_RICH_MODULES), unless a module is imported already."""
+    import rich
+
+    for name, attributes in DEFERRED_RICH_MODULES.items():
+        if name in sys.modules:
+            continue
+        module = _DeferredModule(name)
+        for attribute in attributes:
+            setattr(module, attribute, _StandIn(attribute, (), {"__module__": name}))
+        sys.modules[name] = module
+        setattr(rich, name.rpartition(".")[2], module)
