@@ -10,6 +10,7 @@ completion, "did you mean", docs/generate.py) gets the real one, built on first 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from types import ModuleType
@@ -22,7 +23,7 @@ from typer.core import TyperCommand, TyperGroup
 if TYPE_CHECKING:
     import click as _click  # typer's own copy of click (typer._click) from typer 0.2x: the same classes
 
-__all__ = ["LazyGroup", "defer_rich_extras"]
+__all__ = ["LazyGroup", "defer_imports"]
 
 
 class _Commands(MutableMapping[str, Any]):
@@ -123,13 +124,17 @@ def _pass_plain_values(params: list[Any]) -> None:
                                                            annotation=annotation)
 
 
-# typer.rich_utils, which renders every --help and usage error, imports rich.markdown (markdown-it-py) and
-# rich.traceback (pygments, attrs) at its top: about half of `slipway --help`. They serve
-# rich_markup_mode="markdown" and pretty exceptions, which this CLI does not use (markup "rich",
-# pretty_exceptions_enable=False). defer_rich_extras() puts stand-ins for them in sys.modules, so that
-# `from rich.markdown import Markdown` costs nothing; the first real use of a stand-in (a call, an attribute,
-# isinstance) imports the real module, which then takes its place in sys.modules.
+# Stand-ins for modules that libraries import at their top but this CLI seldom or never uses: defer_imports()
+# puts them in sys.modules; the first real use of one (a call, an attribute, isinstance) imports the real module,
+# which then takes its place in sys.modules.
+# - typer.rich_utils, which renders every --help and usage error, imports rich.markdown (markdown-it-py) and
+#   rich.traceback (pygments, attrs): about half of `slipway --help`, for rich_markup_mode="markdown" and pretty
+#   exceptions, which this CLI does not use (markup "rich", pretty_exceptions_enable=False).
+# - pydantic imports pydantic.plugin._loader (and with it importlib.metadata, a tenth of `slipway jobs list`)
+#   when it builds the first model, to look for plugins; with PYDANTIC_DISABLE_PLUGINS set (the CLI's client
+#   sets it, see slipway.cli.state) it finds none without reading anything.
 DEFERRED_RICH_MODULES = {"rich.markdown": ("Markdown",), "rich.traceback": ("Traceback",)}
+PYDANTIC_PLUGIN_LOADER = "pydantic.plugin._loader"
 
 
 class _DeferredModule(ModuleType):
@@ -163,8 +168,15 @@ class _StandIn(type):
         return isinstance(obj, cls._real())
 
 
-def defer_rich_extras() -> None:
-    """Install the stand-ins (see DEFERRED_RICH_MODULES), unless a module is imported already."""
+def _pydantic_plugins() -> Any:
+    """pydantic's get_plugins(): none when disabled (as pydantic answers), else the real loader's answer."""
+    if os.environ.get("PYDANTIC_DISABLE_PLUGINS") in ("__all__", "1", "true"):
+        return ()
+    return _real_module(PYDANTIC_PLUGIN_LOADER).get_plugins()
+
+
+def defer_imports() -> None:
+    """Install the stand-ins (see above), unless a module is imported already."""
     import rich
 
     for name, attributes in DEFERRED_RICH_MODULES.items():
@@ -175,3 +187,7 @@ def defer_rich_extras() -> None:
             setattr(module, attribute, _StandIn(attribute, (), {"__module__": name}))
         sys.modules[name] = module
         setattr(rich, name.rpartition(".")[2], module)
+    if PYDANTIC_PLUGIN_LOADER not in sys.modules:
+        loader = _DeferredModule(PYDANTIC_PLUGIN_LOADER)
+        loader.get_plugins = _pydantic_plugins  # type: ignore[attr-defined]
+        sys.modules[PYDANTIC_PLUGIN_LOADER] = loader

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from slipway import __version__
-from slipway.cli.lazy import LazyGroup, defer_rich_extras
+from slipway.cli.lazy import LazyGroup, defer_imports
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError, invalid_argument_from_validation
 
@@ -105,7 +105,7 @@ def _as_slipway_error(exc: Exception) -> SlipwayError | None:
 
 def main() -> None:
     debug = "--debug" in sys.argv
-    defer_rich_extras()
+    defer_imports()
     try:
         app()
     except KeyboardInterrupt:  # Typer turns Ctrl-C in a command into exit 130; commands that wait on the

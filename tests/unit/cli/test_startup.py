@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[3]
 CLI_MODULES = sorted(p.stem for p in (ROOT / "slipway" / "cli").glob("*.py") if p.stem != "__init__")
 SERVER_SIDE = ("sqlalchemy", "fastapi", "uvicorn", "starlette", "alembic", "slipway.services", "slipway.db",
                "slipway.api")
-HELP_EXTRAS = ("markdown_it", "pygments", "attr")  # what rich.markdown and rich.traceback would bring
+# what rich.markdown and rich.traceback would bring, and pydantic's plugin loader
+DEFERRED = ("markdown_it", "pygments", "attr", "importlib.metadata")
 
 
 def test_each_line_of_the_top_help_is_the_commands_own() -> None:
@@ -83,10 +84,41 @@ def test_a_command_imports_only_what_it_uses(args: list[str], needed: list[str],
     assert "slipway.cli.main" in modules, r.stderr[-2000:]
     allowed = {"main", "lazy", "state", "output", "__init__", *needed}
     assert sorted(m for m in modules if m.startswith("slipway.cli.") and m[12:] not in allowed) == []
-    assert sorted(m for m in modules if m.startswith(SERVER_SIDE + HELP_EXTRAS)) == []
+    assert sorted(m for m in modules if m.startswith(SERVER_SIDE + DEFERRED)) == []
     if "list" in args:
         assert "Error: No Slipway server answers at http://127.0.0.1:9." in r.stderr
     else:
         assert r.returncode == 0, r.stderr[-2000:]
         assert sorted(m for m in modules if m.startswith(("pydantic", "httpx", "slipway.client",
                                                           "slipway.settings"))) == []
+
+
+STAND_INS = """
+import os, sys
+from slipway.cli.lazy import defer_imports
+defer_imports()
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.traceback import Traceback
+assert "markdown_it" not in sys.modules
+m = Markdown("# Title")
+assert isinstance(m, Markdown) and type(sys.modules["rich.markdown"]).__name__ == "module"
+Console(width=40).print(m)
+try:
+    1 / 0
+except ZeroDivisionError as e:
+    assert isinstance(Traceback.from_exception(type(e), e, e.__traceback__), Traceback)
+from pydantic import BaseModel
+class A(BaseModel):
+    x: int
+print("loader" if "importlib.metadata" in sys.modules else "no loader", A(x=1).x)
+"""
+
+
+@pytest.mark.parametrize(("disabled", "loader"), [("1", "no loader"), ("0", "loader")])
+def test_stand_ins_become_the_real_modules_on_first_use(disabled: str, loader: str) -> None:
+    env = {**os.environ, "PYDANTIC_DISABLE_PLUGINS": disabled}
+    r = subprocess.run([sys.executable, "-c", STAND_INS], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Title" in r.stdout and r.stdout.rstrip().endswith(f"{loader} 1")
