@@ -118,8 +118,9 @@ def _pass_plain_values(params: list[Any]) -> None:
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
         annotation = getattr(descriptor, "annotation", None)
-        if (getattr(param, "_runtime_param", 0) is None and getattr(descriptor.parameter_info, "parser", 0) is None
-                and (annotation is str or (annotation is bool and not param.envvar))):
+        if ((annotation is str or (annotation is bool and not param.envvar))
+                and getattr(param, "_runtime_param", 0) is None
+                and getattr(descriptor.parameter_info, "parser", 0) is None):
             param._runtime_param = PassThroughRuntimeParam(parameter_info=descriptor.parameter_info,
                                                            annotation=annotation)
 
