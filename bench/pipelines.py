@@ -71,6 +71,7 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bench-pipelines-"))
     p = Platform(Settings.load(env={}, home=home))
     p.migrate()
+    p.auth.create_user("bench", "data-scientist")  # runs act as their pipeline's owner
     manager = ControllerManager([JobsController(p), PipelinesController(p)])
     manager.start()
     try:
@@ -83,7 +84,7 @@ def main() -> None:
             src = "raw:1" if i == 0 else f"{{{{ steps.s{i - 1}.outputs.clean }}}}"
             steps.append({"name": f"s{i}", "type": "process", "script": "copy.py", "source_sha256": sha,
                           "inputs": {"raw": src}, "outputs": {"clean": f"out{i}"}, "cache": False})
-        p.pipelines.create("jobs", PipelineSpec.model_validate({"steps": steps}))
+        p.pipelines.create("jobs", PipelineSpec.model_validate({"steps": steps}), "bench")
         p.pipelines.start_run("jobs", {}, "bench")
         run = _wait_run(p, "jobs", 1)
         to_running, to_next = [], []
@@ -95,13 +96,13 @@ def main() -> None:
         chain = [{"name": "c0", "type": "condition", "when": {"op": "==", "left": 1, "right": 1}}]
         chain += [{"name": f"c{i}", "type": "condition", "when": {"op": "==", "left": 1, "right": 1},
                    "depends_on": [f"c{i - 1}"]} for i in range(1, 20)]
-        p.pipelines.create("inline", PipelineSpec.model_validate({"steps": chain}))
+        p.pipelines.create("inline", PipelineSpec.model_validate({"steps": chain}), "bench")
         p.pipelines.start_run("inline", {}, "bench")
         inline = _wait_run(p, "inline", 1)
         per_inline = inline.duration_s / 20  # type: ignore[attr-defined]
 
         p.pipelines.create("triggered", PipelineSpec.model_validate(
-            {"steps": [{"name": "x", "type": "condition", "when": {"op": "==", "left": 1, "right": 1}}]}))
+            {"steps": [{"name": "x", "type": "condition", "when": {"op": "==", "left": 1, "right": 1}}]}), "bench")
         p.pipelines.add_trigger("triggered", "dataset:raw", {})
         latencies = []
         for n in range(5):

@@ -39,11 +39,13 @@ from slipway.schemas.pipelines import (
     ProcessStep,
     RegisterStep,
     TrainStep,
+    TransformStep,
     TuneStep,
 )
 
 __all__ = ["AllOf", "AnyOf", "Comparison", "ConditionStep", "DeployStep", "EvaluateStep", "FailStep", "NotOf",
-           "Parameter", "Pipeline", "ProcessStep", "RegisterStep", "TrainStep", "TuneStep"]
+           "Parameter", "Pipeline", "ProcessStep", "RegisterStep", "TrainStep", "TransformStep",
+           "TuneStep"]
 
 
 class Pipeline(PipelineSpec):

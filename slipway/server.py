@@ -150,6 +150,7 @@ def serve(
         platform.migrate()
         if platform.bootstrap():
             log.warning("Created user 'admin'; its API key is in %s (mode 0600)", settings.credentials_file)
+        platform.serving.check()  # an unreachable replica runtime (Ray) fails the start, saying what to check
         isolation = platform.sandbox.isolation
         if isolation.isolated:
             log.info("User code runs confined: %s", isolation.message)

@@ -43,11 +43,18 @@ SETTINGS_DOC: dict[str, tuple[str, str, str]] = {
                           "auth_failure_window before further wrong keys get 429 Too Many Requests (a valid key "
                           "is always accepted)."),
     "auth_failure_window": ("float", "60.0", "Seconds over which failed authentications are counted."),
-    "compute_url": ("url", "local", "Where training jobs run: 'local' (a process per job on this machine)."),
+    "compute_url": ("url", "local", "Where training jobs and tuning trials run: 'local' (a process per job on this "
+                    "machine), 'ray' (RAY_ADDRESS, else the Ray cluster running on this machine), 'ray://host:port' "
+                    "(Ray Client) or 'host:port' (a Ray head's GCS address); extra 'ray'."),
+    "serving_runtime_url": ("url", "local", "Where endpoint replicas run: 'local' (a process per replica on this "
+                            "machine), 'ray://HOST:PORT' (a Ray actor per replica, through the Ray Client port of "
+                            "the head node) or 'ray+gcs://HOST:PORT' (the same from a server on a Ray node, through "
+                            "the head's GCS port). Ray needs the ray extra, and this Slipway on every Ray node."),
     "jobs_dir": ("path", "<home>/jobs", "Working folders of running training jobs. Servers on one machine that "
                  "share a database give it the same value, so a server taking over as leader follows the "
                  "local jobs of one that died."),
-    "job_concurrency": ("int", "0", "Training jobs running at once; 0 means one per CPU core. Others wait as Pending."),
+    "job_concurrency": ("int", "0", "Training jobs running at once; 0 means one per CPU core (of the cluster, on Ray). Others "
+                        "wait as Pending."),
     "job_max_runtime": ("int", "86400", "Default max runtime of a training job in seconds (--max-runtime overrides)."),
     "job_memory_limit_mb": ("int", "0", "Default memory limit of a training job in MB; 0 means none."),
     "job_stop_grace": ("float", "10.0", "Seconds a stopped job gets between SIGTERM and SIGKILL."),
@@ -99,6 +106,7 @@ class Settings:
     auth_max_failures: int = 10
     auth_failure_window: float = 60.0
     compute_url: str = "local"
+    serving_runtime_url: str = "local"
     jobs_dir: Path = field(default=Path())
     job_concurrency: int = 0
     job_max_runtime: int = 86400

@@ -9,6 +9,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
         import ray  # noqa: F401
     except ImportError:
         pytest.fail("Ray is not installed: `make test` installs the ray extra (pip install -e '.[all,dev]')")
-    cluster = RayCluster(Path("/tmp") / f"slipway-ray-{os.getpid()}").start()
+    cluster = RayCluster(Path(tempfile.mkdtemp(prefix="slipway-ray-", dir="/tmp"))).start()  # short: Ray's socket paths
     try:
         yield cluster
     finally:

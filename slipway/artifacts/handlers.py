@@ -22,10 +22,66 @@ from typing import Any
 from slipway.artifacts.manifest import Manifest
 from slipway.errors import InvalidArgument, ModelError, SlipwayError, UnsupportedMediaType
 
-__all__ = ["HANDLERS", "Defaults", "HandlerPredictor", "call", "handler_file", "load_handlers", "user_body"]
+__all__ = ["CUSTOM_ATTRIBUTES", "HANDLERS", "SAGEMAKER_HEADER", "Context", "Defaults", "HandlerPredictor", "call", "handler_file",
+           "load_handlers", "user_body"]
 
 HANDLERS = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn")
 UTF8_TYPES = ("application/json", "application/jsonlines", "application/x-www-form-urlencoded")
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+# Set by Slipway's SageMaker paths (sagemaker-runtime, SageMaker transform jobs) on a request to a replica: a
+# built-in XGBoost model then answers as SageMaker's XGBoost container does (bare scores), not Slipway's shape.
+SAGEMAKER_HEADER = "x-slipway-sagemaker"
+
+
+class _RequestProcessor:
+    def __init__(self, properties: dict[str, str]) -> None:
+        self._properties = properties
+
+    def get_request_properties(self) -> dict[str, str]:
+        return dict(self._properties)
+
+    def get_request_property(self, key: str) -> str | None:
+        return _lookup(self._properties, key)
+
+
+def _lookup(headers: dict[str, str], key: str) -> str | None:
+    want = key.lower()
+    return next((v for k, v in headers.items() if k.lower() == want), None)
+
+
+class Context:
+    """The request context a handler may take as its last argument, as the SageMaker inference toolkit
+    passes its model server's: request headers in (``get_request_header(0, name)``,
+    ``request_processor[0].get_request_properties()``), response headers out (``set_response_header``).
+
+    Only ``X-Amzn-SageMaker-Custom-Attributes`` set by a handler travels back to the caller.
+    """
+
+    def __init__(self, headers: dict[str, str], model_dir: str = "") -> None:
+        self.request_processor = [_RequestProcessor(headers)]
+        self.system_properties = {"model_dir": model_dir, "batch_size": 1}
+        self.response_headers: dict[str, str] = {}
+        self.response_content_type: str | None = None
+
+    def get_request_header(self, idx: int, key: str) -> str | None:
+        return self.request_processor[idx].get_request_property(key)
+
+    def get_all_request_header(self, idx: int) -> dict[str, str]:
+        return self.request_processor[idx].get_request_properties()
+
+    def set_response_header(self, idx: int, key: str, value: str) -> None:
+        self.response_headers[key] = str(value)
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        self.response_content_type = str(value)
+
+    def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
+        pass  # a handler's own status is not passed on: raise to fail the request
+
+    @property
+    def custom_attributes(self) -> str | None:
+        """The custom attributes to send back: what a handler set, else None (the header stays absent)."""
+        return _lookup(self.response_headers, CUSTOM_ATTRIBUTES)
 
 
 @dataclass(frozen=True)
@@ -144,13 +200,15 @@ class HandlerPredictor:
         self.handlers = handlers
         self.defaults = defaults
         self.labels = labels or []
+        self.model_dir = str(model_dir)
         self.model = self._run("model_fn", handlers.get("model_fn"), defaults.model_fn, str(model_dir))
 
-    def _run(self, stage: str, user: Callable[..., Any] | None, default: Callable[..., Any], *args: Any) -> Any:
+    def _run(self, stage: str, user: Callable[..., Any] | None, default: Callable[..., Any], *args: Any,
+             context: Context | None = None) -> Any:
         if user is None:
             return default(*args)
         try:
-            return call(user, *args)
+            return call(user, *args, context=context)
         except SlipwayError:
             raise
         except Exception as exc:  # the user's code failed: say where and why, keep the replica up
@@ -165,19 +223,24 @@ class HandlerPredictor:
             raise ModelError(f"{stage} failed: {type(exc).__name__}: {first}", {"stage": stage}) from exc
 
     def invoke(self, body: bytes, content_type: str = "application/json",
-               accept: str = "application/json") -> tuple[bytes, str]:
-        """One request through transform_fn, or input_fn -> predict_fn -> output_fn."""
+               accept: str = "application/json", context: Context | None = None) -> tuple[bytes, str]:
+        """One request through transform_fn, or input_fn -> predict_fn -> output_fn.
+
+        ``context`` (a :class:`Context`) reaches the handlers that take one more argument, as in the toolkit.
+        """
         h, d = self.handlers, self.defaults
+        if context is None:
+            context = Context({"Content-Type": content_type, "Accept": accept}, self.model_dir)
         if "transform_fn" in h:
             out = self._run("transform_fn", h["transform_fn"], None,  # type: ignore[arg-type]
-                            self.model, user_body(body, content_type), content_type, accept)
+                            self.model, user_body(body, content_type), content_type, accept, context=context)
             return normalize_output(out, accept, d.output_fn)
         data = self._run("input_fn", h.get("input_fn"), d.input_fn,
-                         user_body(body, content_type) if "input_fn" in h else body, content_type)
-        prediction = self._run("predict_fn", h.get("predict_fn"), d.predict_fn, data, self.model)
+                         user_body(body, content_type) if "input_fn" in h else body, content_type, context=context)
+        prediction = self._run("predict_fn", h.get("predict_fn"), d.predict_fn, data, self.model, context=context)
         if "output_fn" in h:
             return normalize_output(self._run("output_fn", h["output_fn"], None,  # type: ignore[arg-type]
-                                              prediction, accept), accept, d.output_fn)
+                                              prediction, accept, context=context), accept, d.output_fn)
         return d.output_fn(prediction, accept)
 
     def predict(self, inputs: Any) -> Any:

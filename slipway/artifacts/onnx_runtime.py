@@ -176,12 +176,9 @@ def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: 
                     f"; {manifest.framework} models are exported on numbers only"}
         return _export_columns(folder, manifest, estimator, convert_columns)
     if estimator is None:
-        import joblib
-
-        try:
-            estimator = joblib.load(folder / (manifest.model_file or ""))
-        except Exception as exc:  # unloadable: serving will say so when it is deployed
-            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
+        estimator = _load_estimator(folder, manifest)
+        if isinstance(estimator, str):
+            return {"verified": False, "reason": estimator}
     classifier = problem in CLASSIFIERS
     rows = sample_rows(folder, inputs)
     names = [i["name"] for i in inputs]
@@ -199,30 +196,9 @@ def export_estimator(folder: Path, manifest: Manifest, estimator: Any, convert: 
             want = np.asarray(estimator.predict(expected_in), dtype=np.float64).reshape(len(rows), -1)
     except Exception as exc:  # the model cannot predict its own sample rows: nothing to verify against
         return {"verified": False, "reason": f"the model failed on the sample rows: {type(exc).__name__}: {exc}"}
-    reasons = []
-    # Trees compare float32 inputs, so their float32 export takes the same branches (a float64 one can
-    # differ by a whole tree's vote near a threshold); linear models compute in float64.
-    order = (np.float32, np.float64) if _tree_based(estimator) else (np.float64, np.float32)
-    for dtype in order:
-        name = "float64" if dtype == np.float64 else "float32"
-        try:
-            with warnings.catch_warnings():  # converters warn about their frameworks' deprecations
-                warnings.simplefilter("ignore")
-                data = convert(estimator, len(inputs), dtype, classifier)
-            model = OnnxModel(data, name, classifier)
-            got = (model.predict_proba(rows) if classifier else model.predict(rows)).astype(np.float64)
-            got = got.reshape(want.shape)
-        except Exception as exc:  # converters and onnxruntime refuse many things, each in its own way
-            reasons.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
-            continue
-        diff = float(np.max(np.abs(got - want))) if want.size else 0.0
-        same_labels = not classifier or bool(np.array_equal(got.argmax(axis=1), want.argmax(axis=1)))
-        if diff <= TOLERANCE and same_labels:
-            (folder / ONNX_FILE).write_bytes(data)
-            return {"verified": True, "file": ONNX_FILE, "dtype": name, "rows": int(len(rows)),
-                    "max_abs_diff": diff, "tolerance": TOLERANCE}
-        reasons.append(f"{name}: differs from the original by {diff:.1e}" + ("" if same_labels else ", labels differ"))
-    return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
+    return _verify_dtypes(folder, estimator, want, rows, classifier,
+                          lambda dtype: convert(estimator, len(inputs), dtype, classifier),
+                          lambda data, name: OnnxModel(data, name, classifier), {})
 
 
 def _export_columns(folder: Path, manifest: Manifest, estimator: Any, convert: Callable[..., bytes]) -> dict[str, Any]:
@@ -234,12 +210,9 @@ def _export_columns(folder: Path, manifest: Manifest, estimator: Any, convert: C
         return {"verified": False, "reason": "the signature has string columns and the artifact has no sample rows "
                 f"({SAMPLES_FILE}) to verify an export on"}
     if estimator is None:
-        import joblib
-
-        try:
-            estimator = joblib.load(folder / (manifest.model_file or ""))
-        except Exception as exc:  # unloadable: serving will say so when it is deployed
-            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
+        estimator = _load_estimator(folder, manifest)
+        if isinstance(estimator, str):
+            return {"verified": False, "reason": estimator}
     classifier = manifest.problem_type in CLASSIFIERS
     try:
         want = np.asarray(estimator.predict_proba(frame) if classifier else estimator.predict(frame), dtype=np.float64)
@@ -247,16 +220,38 @@ def _export_columns(folder: Path, manifest: Manifest, estimator: Any, convert: C
         return {"verified": False, "reason": f"the model failed on the sample rows: {type(exc).__name__}: {exc}"}
     want = want if classifier else want.reshape(len(frame), -1)
     feeds = column_feeds(inputs)
+    return _verify_dtypes(folder, estimator, want, frame, classifier,
+                          lambda dtype: convert(estimator, inputs, dtype, classifier),
+                          lambda data, name: OnnxModel(data, name, classifier, feeds), {"feeds": "columns"})
+
+
+def _load_estimator(folder: Path, manifest: Manifest) -> Any:
+    """The artifact's estimator, or why it could not be loaded (a string)."""
+    import joblib
+
+    try:
+        return joblib.load(folder / (manifest.model_file or ""))
+    except Exception as exc:  # unloadable: serving will say so when it is deployed
+        return f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]
+
+
+def _verify_dtypes(folder: Path, estimator: Any, want: np.ndarray, rows: Any, classifier: bool,
+                   convert: Callable[[Any], bytes], load: Callable[[bytes, str], OnnxModel],
+                   extra: dict[str, Any]) -> dict[str, Any]:
+    """Convert at float32 and float64 (the likelier first) and keep the first export that answers ``want``
+    on ``rows`` within TOLERANCE with the same labels; the manifest's ``onnx`` field either way."""
     reasons = []
+    # Trees compare float32 inputs, so their float32 export takes the same branches (a float64 one can
+    # differ by a whole tree's vote near a threshold); linear models compute in float64.
     order = (np.float32, np.float64) if _tree_based(estimator) else (np.float64, np.float32)
     for dtype in order:
         name = "float64" if dtype == np.float64 else "float32"
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # converters warn about their frameworks' deprecations
                 warnings.simplefilter("ignore")
-                data = convert(estimator, inputs, dtype, classifier)
-            model = OnnxModel(data, name, classifier, feeds)
-            got = (model.predict_proba(frame) if classifier else model.predict(frame)).astype(np.float64)
+                data = convert(dtype)
+            model = load(data, name)
+            got = (model.predict_proba(rows) if classifier else model.predict(rows)).astype(np.float64)
             got = got.reshape(want.shape)
         except Exception as exc:  # converters and onnxruntime refuse many things, each in its own way
             reasons.append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
@@ -265,7 +260,7 @@ def _export_columns(folder: Path, manifest: Manifest, estimator: Any, convert: C
         same_labels = not classifier or bool(np.array_equal(got.argmax(axis=1), want.argmax(axis=1)))
         if diff <= TOLERANCE and same_labels:
             (folder / ONNX_FILE).write_bytes(data)
-            return {"verified": True, "file": ONNX_FILE, "dtype": name, "rows": int(len(frame)), "feeds": "columns",
+            return {"verified": True, "file": ONNX_FILE, "dtype": name, "rows": int(len(rows)), **extra,
                     "max_abs_diff": diff, "tolerance": TOLERANCE}
         reasons.append(f"{name}: differs from the original by {diff:.1e}" + ("" if same_labels else ", labels differ"))
     return {"verified": False, "reason": "ONNX export not verified (" + "; ".join(reasons) + ")"}
@@ -278,12 +273,9 @@ def _export_text(folder: Path, manifest: Manifest, estimator: Any, convert: Call
     if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
         return {"verified": False, "reason": f"the artifact has no sample texts ({SAMPLES_FILE}) to verify an export on"}
     if estimator is None:
-        import joblib
-
-        try:
-            estimator = joblib.load(folder / (manifest.model_file or ""))
-        except Exception as exc:  # unloadable: serving will say so when it is deployed
-            return {"verified": False, "reason": f"the model could not be loaded: {type(exc).__name__}: {exc}"[:300]}
+        estimator = _load_estimator(folder, manifest)
+        if isinstance(estimator, str):
+            return {"verified": False, "reason": estimator}
     try:
         want = np.asarray(estimator.predict_proba(texts), dtype=np.float64)
         with warnings.catch_warnings():

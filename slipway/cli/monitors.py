@@ -32,8 +32,9 @@ def create(ctx: typer.Context, name: str,
                                         "model the endpoint serves)."),
            every: str = typer.Option("5m", "--every", help="How often: 1m to 7d."),
            window: str = typer.Option("1h", "--window", help="Captured requests of this long back (1m to 30d)."),
-           threshold: list[str] = typer.Option(None, "--threshold", help="STAT=VALUE, repeatable: psi (0.2), ks "
-                                               "(0.3), js (0.1), chi2_p (0.01)."),
+           threshold: list[str] = typer.Option(None, "--threshold", help="[FEATURE:]STAT=VALUE, repeatable: psi "
+                                               "(0.2), ks (0.3), js (0.1), chi2_p (0.01); FEATURE: for one feature "
+                                               "(mean_radius:psi=0.1)."),
            output: Output = OutputOpt) -> None:
     """Create a drift monitor (refused when the model version has no baseline: make one with models baseline)."""
     m = client(ctx).monitors.create(name, endpoint, baseline, every, window, threshold or None)
@@ -59,10 +60,18 @@ def _render_run(r: MonitorRunView) -> None:
             v = f["statistics"].get(stat)
             return "-" if v is None else f"{v:.4f}"
 
+        def threshold(f: dict) -> str:  # type: ignore[type-arg]
+            source = f["threshold"].get("source", "default")
+            return f"{f['threshold']['value']:g}" + ("" if source == "default" else f" ({source})")
+
+        def others(f: dict) -> str:  # type: ignore[type-arg]
+            limits = f.get("thresholds") or {}
+            return " ".join(f"{k}={v:.3g}" + (f" (threshold {limits[k]:g})" if k in limits else "")
+                            for k, v in f["statistics"].items() if k != f["threshold"]["statistic"])
+
         table("per feature", ["feature", "type", "statistic", "value", "threshold", "verdict", "others"], [
-            [f["name"], f["type"], f["threshold"]["statistic"], value(f), f"{f['threshold']['value']:g}",
-             "DRIFT" if f["drifted"] else "ok",
-             " ".join(f"{k}={v:.3g}" for k, v in f["statistics"].items() if k != f["threshold"]["statistic"])]
+            [f["name"], f["type"], f["threshold"]["statistic"], value(f), threshold(f),
+             "DRIFT " + "+".join(f.get("drifted_by") or []) if f["drifted"] else "ok", others(f)]
             for f in r.features])
     if r.violations:
         table("data quality", ["feature", "check", "description"],
@@ -140,6 +149,11 @@ def alarm_list(ctx: typer.Context, output: Output = OutputOpt) -> None:
         [a.name, a.state, ago(a.state_since), _rule(a), a.state_reason] for a in items]))
 
 
+def _outcome(action: dict) -> str:  # type: ignore[type-arg]
+    """ok | pending (a webhook the notifier has not delivered yet) | FAILED."""
+    return "ok" if action.get("ok") else "pending" if action.get("status") == "pending" else "FAILED"
+
+
 @alarms.command("show")
 def alarm_show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     """An alarm's state, reason, actions and the history of state changes (with each action's outcome)."""
@@ -156,7 +170,7 @@ def alarm_show(ctx: typer.Context, name: str, output: Output = OutputOpt) -> Non
         if a.history:
             table("history", ["when", "from", "to", "reason", "actions"], [
                 [h.at.isoformat(timespec="seconds"), h.from_state, h.to_state, h.reason,
-                 "; ".join(f"{x['kind']}: {'ok' if x['ok'] else 'FAILED'} ({x['detail']})" for x in h.actions) or "-"]
+                 "; ".join(f"{x['kind']}: {_outcome(x)} ({x['detail']})" for x in h.actions) or "-"]
                 for h in a.history])
 
     emit(a, output, render)

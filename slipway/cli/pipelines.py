@@ -94,6 +94,18 @@ def show(
     emit(view, output, lambda: render_pipeline(view))
 
 
+@app.command("stop")
+def stop(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Pipeline name."),
+    run: int = typer.Option(..., "--run", help="The run to stop (see `slipway pipelines runs NAME`)."),
+    output: Output = OutputOpt,
+) -> None:
+    """Stop a run: its running jobs are stopped, the steps not yet run skipped; the run ends Stopped."""
+    r = client(ctx).pipelines.stop_run(name, run)
+    emit(r, output, lambda: render_run(r))
+
+
 @app.command("delete")
 def delete(ctx: typer.Context, name: str = typer.Argument(...), output: Output = OutputOpt) -> None:
     """Delete a pipeline and its run history (not the jobs, datasets or models its runs made)."""

@@ -85,6 +85,8 @@ def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
             ["home", s.home],
             ["database", f"{s.database_backend}: {s.database}"],
             ["artifacts", s.artifact_store],
+            ["compute", s.compute],
+            ["serving runtime", s.serving_runtime],
             ["controllers", ", ".join(c if c in s.leading else f"{c} (led by another server)" for c in s.controllers)],
             ["sandbox", s.sandbox.message if s.sandbox.isolated else f"[bold red]{s.sandbox.message}[/bold red]"],
             *[[k.replace("_", " "), v] for k, v in s.counts.items()],

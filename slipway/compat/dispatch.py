@@ -83,8 +83,10 @@ OPERATION_ACTIONS: dict[str, tuple[str, str]] = {
     "UpdateModelPackage": ("models:Update", "model/*"),
     "AddTags": ("tags:Update", "*"),
     "ListTags": ("tags:List", "*"),
-    "CreateTransformJob": ("jobs:Create", "job/{TransformJobName}"),
-    "DescribeTransformJob": ("jobs:Get", "job/{TransformJobName}"),
+    "CreateTransformJob": ("transforms:Create", "transform/{TransformJobName}"),
+    "DescribeTransformJob": ("transforms:Get", "transform/{TransformJobName}"),
+    "ListTransformJobs": ("transforms:List", "transform/*"),
+    "StopTransformJob": ("transforms:Stop", "transform/{TransformJobName}"),
 }
 
 
@@ -258,6 +260,9 @@ class AwsDispatch:
                           scope["path"], call.request_id)
             reply = error_reply(call, AwsError("InternalFailure", "Internal error; quote request id "
                                                f"{call.request_id} when reporting it.", 500))
+        if reply.status >= 400 and not call.body_read and (headers.get("content-length", "0") != "0"
+                                                           or "transfer-encoding" in headers):
+            reply.headers.append(("connection", "close"))  # a body left unread must not be read as the next request
         await _send(send, reply, scope["method"] == "HEAD")
 
     async def _authenticate(self, call: Call) -> None:

@@ -25,16 +25,18 @@ from starlette.concurrency import run_in_threadpool
 from slipway.compat.dispatch import Call, Reply
 from slipway.compat.errors import AwsError
 from slipway.services.buckets import BucketService, ObjectMeta
+from slipway.services.dataset_bucket import DATASETS_BUCKET, DatasetBucket, dataset_of
 
 __all__ = ["handle"]
 
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 _SPOOL = 8 * 1024 * 1024
+_NOT_SUMS = ("x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode")  # not checksum values
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _service(call: Call) -> BucketService:
-    return BucketService(call.platform.db, call.platform.store)
+    return call.platform.buckets
 
 
 def _xml(root: str, inner: str) -> bytes:
@@ -66,12 +68,13 @@ async def handle(call: Call) -> Reply:
         return _xml_reply("ListAllMyBucketsResult", f"<Owner><ID>{escape(user)}</ID><DisplayName>{escape(user)}"
                           f"</DisplayName></Owner><Buckets>{inner}</Buckets>")
     resource = f"bucket/{bucket}"
+    if bucket == DATASETS_BUCKET:
+        return await _datasets(call, key, query)
     if not key:
         return await _bucket_op(call, svc, bucket, resource, query, user)
     if m == "PUT":
         if "x-amz-copy-source" in call.headers:
-            raise AwsError("NotImplemented", "CopyObject is not supported by Slipway; download and upload instead.",
-                           501)
+            return await _copy(call, svc, bucket, key, query, user)
         call.authorize("s3:PutObject", resource)
         if "uploadId" in query:
             number = query.get("partNumber", "")
@@ -130,34 +133,171 @@ async def _bucket_op(call: Call, svc: BucketService, bucket: str, resource: str,
         call.authorize("s3:DeleteBucket", resource)
         await run_in_threadpool(svc.delete_bucket, bucket)
         return Reply(204)
+    if m == "POST" and "delete" in query:
+        return await _delete_objects(call, svc, bucket)
     if m != "GET":
         raise AwsError("MethodNotAllowed", f"{m} is not an S3 bucket operation.", 405)
     call.authorize("s3:ListBucket", resource)
     await run_in_threadpool(svc.bucket, bucket)
+    return await _list(call, svc, bucket, query)
+
+
+async def _list(call: Call, svc: Any, bucket: str, query: dict[str, str]) -> Reply:
     if "location" in query:
         return Reply(200, [("content-type", "application/xml")],
                      f'<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="{NS}"/>'.encode())
-    if query.get("list-type") != "2":
-        raise AwsError("NotImplemented", "Only ListObjectsV2 (list-type=2) lists a bucket here.", 501)
-    return await run_in_threadpool(_list_v2, svc, bucket, query)
+    if query.get("list-type") == "2":
+        return await run_in_threadpool(_list_v2, svc, bucket, query)
+    if "list-type" in query:
+        raise AwsError("InvalidArgument", f"list-type has value {query['list-type'][:20]!r}; expected 2 "
+                       "(ListObjectsV2) or none (ListObjects).", 400)
+    return await run_in_threadpool(_list_v1, svc, bucket, query)
 
 
-def _list_v2(svc: BucketService, bucket: str, query: dict[str, str]) -> Reply:
-    prefix = query.get("prefix", "")
-    delimiter = query.get("delimiter", "")
+async def _datasets(call: Call, key: str, query: dict[str, str]) -> Reply:
+    """The read-only bucket of dataset versions: reads are ``datasets:Get`` on the dataset (listing across
+    datasets ``datasets:List``); anything else is refused."""
+    view = DatasetBucket(call.platform.db, call.platform.store)
+    m = call.method
+    if m not in ("GET", "HEAD"):
+        call.authorize("datasets:Create", f"dataset/{dataset_of(key) or '*'}")
+        raise AwsError("AccessDenied", f"Bucket {DATASETS_BUCKET} is a read-only view of Slipway's dataset versions "
+                       "(s3://slipway-datasets/<dataset>/<version>/<file>): push a new version with `slipway data "
+                       "push` instead.", 403)
+    if key:
+        call.authorize("datasets:Get", f"dataset/{dataset_of(key) or '*'}")
+        return await _get(call, view, DATASETS_BUCKET, key)
+    name = dataset_of(query.get("prefix", ""))
+    if m == "HEAD" or name is None:
+        call.authorize("datasets:List", "*")
+    else:
+        call.authorize("datasets:Get", f"dataset/{name}")
+    if m == "HEAD":
+        return Reply(200, [("x-amz-bucket-region", call.sig.region if call.sig else "us-east-1")])
+    return await _list(call, view, DATASETS_BUCKET, query)
+
+
+def _copy_source(value: str) -> tuple[str, str]:
+    """``x-amz-copy-source``: ``[/]bucket/key`` URL-encoded, maybe with ``?versionId=`` (only ``null`` here)."""
+    raw, _, version = value.partition("?versionId=")
+    bucket, _, key = unquote(raw).lstrip("/").partition("/")
+    if not bucket or not key:
+        raise AwsError("InvalidArgument", f"x-amz-copy-source has value {value[:200]!r}; expected "
+                       "<bucket>/<key>, URL-encoded.", 400)
+    if version and version != "null":
+        raise AwsError("NoSuchVersion", f"Version {version[:80]!r} of {bucket}/{key[:200]} does not exist: Slipway's "
+                       "buckets are not versioned (copy without versionId).", 404)
+    return bucket, key
+
+
+def _source(call: Call, bucket: str, key: str) -> Any:
+    """The service to read a copy source from, once the caller may read it."""
+    if bucket == DATASETS_BUCKET:
+        call.authorize("datasets:Get", f"dataset/{dataset_of(key) or '*'}")
+        return DatasetBucket(call.platform.db, call.platform.store)
+    call.authorize("s3:GetObject", f"bucket/{bucket}")
+    return _service(call)
+
+
+async def _copy(call: Call, svc: BucketService, bucket: str, key: str, query: dict[str, str], user: str) -> Reply:
+    """CopyObject, or UploadPartCopy when the query names an upload."""
+    src_bucket, src_key = _copy_source(call.headers["x-amz-copy-source"])
+    source = _source(call, src_bucket, src_key)
+    call.authorize("s3:PutObject", f"bucket/{bucket}")
+    await call.read_body(1024 * 1024)  # a copy has no body
+    if "uploadId" in query:
+        number = query.get("partNumber", "")
+        if not number.isdigit():
+            raise AwsError("InvalidArgument", f"partNumber has value {number[:20]!r}; expected 1 to 10000.", 400)
+        spec = call.headers.get("x-amz-copy-source-range")
+        span = None
+        if spec:
+            m = re.fullmatch(r"bytes=(\d+)-(\d+)", spec.strip())
+            if m is None or int(m.group(2)) < int(m.group(1)):
+                raise AwsError("InvalidArgument", f"x-amz-copy-source-range has value {spec[:80]!r}; expected "
+                               "bytes=first-last.", 400)
+            span = (int(m.group(1)), int(m.group(2)))
+        etag, modified = await run_in_threadpool(svc.copy_part, source, src_bucket, src_key, bucket, key,
+                                                 query["uploadId"], int(number), span)
+        return _xml_reply("CopyPartResult", f"<ETag>{escape(etag)}</ETag><LastModified>{_iso(modified)}"
+                          "</LastModified>")
+    directive = call.headers.get("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise AwsError("InvalidArgument", f"x-amz-metadata-directive has value {directive[:20]!r}; expected COPY or "
+                       "REPLACE.", 400)
+    if (src_bucket, src_key) == (bucket, key) and directive == "COPY":
+        raise AwsError("InvalidRequest", "This copy request is illegal because it is trying to copy an object to "
+                       "itself without changing the object's metadata (use x-amz-metadata-directive REPLACE).", 400)
+    content_type = call.headers.get("content-type", "") if directive == "REPLACE" else None
+    meta = await run_in_threadpool(svc.copy, source, src_bucket, src_key, bucket, key, content_type, user)
+    return _xml_reply("CopyObjectResult", f"<LastModified>{_iso(meta.modified_at)}</LastModified>"
+                      f"<ETag>{escape(meta.etag)}</ETag>")
+
+
+def _verify_body(call: Call, body: bytes) -> None:
+    """Content-MD5 and ``x-amz-checksum-*`` headers of a small body read whole."""
+    h = call.headers
+    given_md5 = h.get("content-md5")
+    if given_md5 and base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode() != given_md5:
+        raise AwsError("BadDigest", "The body's MD5 is not the Content-MD5 sent.", 400)
+    sent = {k.removeprefix("x-amz-checksum-"): v for k, v in h.items()
+            if k.startswith("x-amz-checksum-") and k not in _NOT_SUMS}
+    for name, c in _checksums(list(sent)).items():
+        c.update(body)
+        if c.b64digest() != sent[name]:
+            raise AwsError("BadDigest", f"The body's {name.upper()} checksum is not the one sent.", 400)
+
+
+def _child(node: ElementTree.Element, name: str) -> str | None:
+    for child in node:
+        if child.tag.rsplit("}", 1)[-1] == name:
+            return child.text or ""
+    return None
+
+
+async def _delete_objects(call: Call, svc: BucketService, bucket: str) -> Reply:
+    """DeleteObjects: up to 1000 keys; each failure is an ``<Error>`` of its own, the rest are deleted."""
+    call.authorize("s3:DeleteObject", f"bucket/{bucket}")
+    body = await call.read_body(2 * 1024 * 1024)
+    _verify_body(call, body)
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        raise AwsError("MalformedXML", "The DeleteObjects body is not XML.", 400) from None
+    quiet = (_child(root, "Quiet") or "").strip().lower() == "true"
+    objects = [(_child(o, "Key"), _child(o, "VersionId")) for o in root if o.tag.rsplit("}", 1)[-1] == "Object"]
+    if not 1 <= len(objects) <= 1000:
+        raise AwsError("MalformedXML", f"DeleteObjects names {len(objects)} objects; expected 1 to 1000.", 400)
+    if any(k is None for k, _ in objects):
+        raise AwsError("MalformedXML", "Each Object in DeleteObjects needs a Key.", 400)
+    await run_in_threadpool(svc.bucket, bucket)
+    inner = []
+    for key, version in objects:
+        assert key is not None
+        try:
+            if version and version != "null":
+                raise AwsError("NoSuchVersion", f"Version {version[:80]!r} does not exist: Slipway's buckets are not "
+                               "versioned.", 404)
+            await run_in_threadpool(svc.delete, bucket, key)
+        except AwsError as exc:
+            inner.append(f"<Error><Key>{escape(key)}</Key><Code>{escape(exc.code)}</Code><Message>"
+                         f"{escape(exc.message)}</Message></Error>")
+            continue
+        if not quiet:
+            inner.append(f"<Deleted><Key>{escape(key)}</Key></Deleted>")
+    return _xml_reply("DeleteResult", "".join(inner))
+
+
+def _max_keys(query: dict[str, str]) -> int:
     raw_max = query.get("max-keys", "1000")
     if not raw_max.isdigit():
         raise AwsError("InvalidArgument", f"max-keys has value {raw_max[:20]!r}; expected 0 to 1000.", 400)
-    max_keys = min(int(raw_max), 1000)
-    token = query.get("continuation-token")
-    after = query.get("start-after", "")
-    if token is not None:
-        try:
-            after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
-            if not token:
-                raise ValueError("empty")
-        except ValueError:
-            raise AwsError("InvalidArgument", "The continuation token is not one this server issued.", 400) from None
+    return min(int(raw_max), 1000)
+
+
+def _scan(svc: Any, bucket: str, prefix: str, delimiter: str, after: str, max_keys: int
+          ) -> tuple[list[ObjectMeta], list[str], bool, str]:
+    """One page: (objects, common prefixes, truncated, the last key or prefix returned)."""
     contents: list[ObjectMeta] = []
     prefixes: list[str] = []
     truncated, last = False, ""
@@ -180,7 +320,7 @@ def _list_v2(svc: BucketService, bucket: str, query: dict[str, str]) -> Reply:
                         truncated = True
                         break
                     prefixes.append(common)
-                    last = common + "\uffff"  # the next page starts after everything under it
+                    last = common
                     continue
             if len(contents) + len(prefixes) >= max_keys:
                 truncated = True
@@ -189,6 +329,47 @@ def _list_v2(svc: BucketService, bucket: str, query: dict[str, str]) -> Reply:
             last = meta.key
         if truncated or len(batch) < 1000:
             break
+    return contents, prefixes, truncated, last
+
+
+def _entries(contents: list[ObjectMeta], prefixes: list[str]) -> list[str]:
+    out = [f"<Contents><Key>{escape(meta.key)}</Key><LastModified>{_iso(meta.modified_at)}</LastModified>"
+           f"<ETag>{escape(meta.etag)}</ETag><Size>{meta.size}</Size><StorageClass>STANDARD</StorageClass>"
+           "</Contents>" for meta in contents]
+    out.extend(f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>" for p in prefixes)
+    return out
+
+
+def _list_v1(svc: Any, bucket: str, query: dict[str, str]) -> Reply:
+    """ListObjects (v1): ``marker`` is the last key (or common prefix) of the page before."""
+    prefix, delimiter, marker = query.get("prefix", ""), query.get("delimiter", ""), query.get("marker", "")
+    max_keys = _max_keys(query)
+    contents, prefixes, truncated, last = _scan(svc, bucket, prefix, delimiter, marker, max_keys)
+    inner = [f"<Name>{bucket}</Name><Prefix>{escape(prefix)}</Prefix><Marker>{escape(marker)}</Marker>"
+             f"<MaxKeys>{max_keys}</MaxKeys><IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"]
+    if delimiter:
+        inner.append(f"<Delimiter>{escape(delimiter)}</Delimiter>")
+    if truncated:
+        inner.append(f"<NextMarker>{escape(last)}</NextMarker>")
+    return _xml_reply("ListBucketResult", "".join(inner + _entries(contents, prefixes)))
+
+
+def _list_v2(svc: Any, bucket: str, query: dict[str, str]) -> Reply:
+    prefix = query.get("prefix", "")
+    delimiter = query.get("delimiter", "")
+    max_keys = _max_keys(query)
+    token = query.get("continuation-token")
+    after = query.get("start-after", "")
+    if token is not None:
+        try:
+            after = base64.b64decode(token.encode(), altchars=b"-_", validate=True).decode()
+            if not token:
+                raise ValueError("empty")
+        except ValueError:
+            raise AwsError("InvalidArgument", "The continuation token is not one this server issued.", 400) from None
+    contents, prefixes, truncated, last = _scan(svc, bucket, prefix, delimiter, after, max_keys)
+    if truncated and prefixes and last == prefixes[-1]:
+        last += "\uffff"  # the next page starts after everything under it
     inner = [f"<Name>{bucket}</Name><Prefix>{escape(prefix)}</Prefix><KeyCount>{len(contents) + len(prefixes)}"
              f"</KeyCount><MaxKeys>{max_keys}</MaxKeys><IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"]
     if delimiter:
@@ -200,13 +381,7 @@ def _list_v2(svc: BucketService, bucket: str, query: dict[str, str]) -> Reply:
     if truncated:
         inner.append(f"<NextContinuationToken>{base64.urlsafe_b64encode(last.encode()).decode()}"
                      "</NextContinuationToken>")
-    for meta in contents:
-        inner.append(f"<Contents><Key>{escape(meta.key)}</Key><LastModified>{_iso(meta.modified_at)}</LastModified>"
-                     f"<ETag>{escape(meta.etag)}</ETag><Size>{meta.size}</Size><StorageClass>STANDARD</StorageClass>"
-                     "</Contents>")
-    for p in prefixes:
-        inner.append(f"<CommonPrefixes><Prefix>{escape(p)}</Prefix></CommonPrefixes>")
-    return _xml_reply("ListBucketResult", "".join(inner))
+    return _xml_reply("ListBucketResult", "".join(inner + _entries(contents, prefixes)))
 
 
 def _object_headers(meta: ObjectMeta) -> list[tuple[str, str]]:
@@ -214,7 +389,7 @@ def _object_headers(meta: ObjectMeta) -> list[tuple[str, str]]:
             ("content-type", meta.content_type), ("accept-ranges", "bytes")]
 
 
-async def _get(call: Call, svc: BucketService, bucket: str, key: str) -> Reply:
+async def _get(call: Call, svc: Any, bucket: str, key: str) -> Reply:
     meta = await run_in_threadpool(svc.head, bucket, key)
     headers = _object_headers(meta)
     if call.method == "HEAD":
@@ -260,11 +435,17 @@ def _parts(body: bytes) -> list[tuple[int, str]]:
 
 
 def _checksums(names: list[str]) -> dict[str, Any]:
-    """botocore's checksum implementations for ``x-amz-checksum-<name>`` (crc32c/crc64nvme need awscrt)."""
-    from botocore import httpchecksum
+    """An implementation for each ``x-amz-checksum-<name>`` sent; an algorithm S3 does not have is a 400."""
+    from slipway.compat.checksums import checksum_for
 
-    classes = getattr(httpchecksum, "_CHECKSUM_CLS", {})
-    return {n: classes[n]() for n in names if n in classes}
+    out = {}
+    for n in names:
+        c = checksum_for(n)
+        if c is None:
+            raise AwsError("InvalidRequest", f"Checksum algorithm x-amz-checksum-{n[:40]} is not one S3 has: expected "
+                           "crc32, crc32c, crc64nvme, sha1 or sha256.", 400)
+        out[n] = c
+    return out
 
 
 async def _receive(call: Call) -> tuple[IO[bytes], str, list[tuple[str, str]]]:
@@ -277,7 +458,7 @@ async def _receive(call: Call) -> tuple[IO[bytes], str, list[tuple[str, str]]]:
     chunked = declared.startswith("STREAMING-") or "aws-chunked" in h.get("content-encoding", "")
     trailer_names = [t.strip().lower() for t in h.get("x-amz-trailer", "").split(",") if t.strip()]
     header_sums = {k.removeprefix("x-amz-checksum-"): v for k, v in h.items()
-                   if k.startswith("x-amz-checksum-") and k != "x-amz-checksum-algorithm" and k != "x-amz-checksum-type"}
+                   if k.startswith("x-amz-checksum-") and k not in _NOT_SUMS}
     sums = _checksums([*header_sums, *(t.removeprefix("x-amz-checksum-") for t in trailer_names)])
     md5 = hashlib.md5(usedforsecurity=False)
     sha = hashlib.sha256() if re.fullmatch(r"[0-9a-f]{64}", declared) else None
@@ -304,9 +485,16 @@ async def _receive(call: Call) -> tuple[IO[bytes], str, list[tuple[str, str]]]:
             raise AwsError("BadDigest", "The body's MD5 is not the Content-MD5 sent.", 400)
         expected = {**header_sums, **{k.removeprefix("x-amz-checksum-"): v for k, v in trailers.items()}}
         echo = []
+        for t in trailer_names:
+            if t not in trailers:
+                raise AwsError("IncompleteBody", f"The body ends without the {t[:60]} trailer that x-amz-trailer "
+                               "announced.", 400)
         for name, value in expected.items():
             c = sums.get(name)
-            if c is not None and c.b64digest() != value:
+            if c is None:
+                raise AwsError("InvalidRequest", f"Trailer x-amz-checksum-{name[:40]} was not announced in "
+                               "x-amz-trailer.", 400)
+            if c.b64digest() != value:
                 raise AwsError("BadDigest", f"The body's {name.upper()} checksum is not the one sent.", 400)
             echo.append((f"x-amz-checksum-{name}", value))
         spool.seek(0)

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from slipway.compute.base import Executor, ProcessState
+from slipway.compute.base import Executor, ProcessState, Resources
 from slipway.sandbox import Sandbox, user_environment
 
 __all__ = ["LocalExecutor"]
@@ -78,7 +78,10 @@ class LocalExecutor(Executor):
         return spare
 
     def submit(self, job_dir: Path, log: Path, warm: bool = False, env: Mapping[str, str] | None = None,
-               read: Sequence[Path] = (), write: Sequence[Path] = ()) -> str:
+               read: Sequence[Path] = (), write: Sequence[Path] = (), resources: Resources | None = None,
+               name: str = "") -> str:
+        # The job runs in the server's own folder: nothing to stage, sync or collect. ``resources`` is a
+        # scheduler's request; here concurrency (job_concurrency) and memory_limit_mb do that work.
         log.parent.mkdir(parents=True, exist_ok=True)
         box = self.sandbox
         write = [job_dir, *write]

@@ -69,7 +69,7 @@ class EndpointController(Controller):
             if st is None or st.status == "Deleting" or r.model not in _models(st.live) | _models(st.desired):
                 continue
             h = self.runtime.adopt(r.endpoint, r.variant, r.model, r.replica_id, r.pid, r.proc_start, r.port, r.uds,
-                                   r.artifact_dir, r.options, r.started_at)
+                                   r.artifact_dir, r.options, r.started_at, host=r.host)
             if h is not None:
                 adopted.setdefault(r.endpoint, []).append(h)
         for pid in self.runtime.stop_leftovers({h.pid for hs in adopted.values() for h in hs}):
@@ -386,7 +386,7 @@ class EndpointController(Controller):
             {"replica_id": h.replica_id, "variant": h.variant, "model": h.model, "pid": h.pid, "port": h.port,
              "status": h.status if h.alive() else "Dead",
              "started_at": dt.datetime.fromtimestamp(h.started_at, dt.UTC), "proc_start": h.proc_start,
-             "uds": h.uds, "artifact_dir": str(h.folder or ""), "options": h.options}
+             "uds": h.uds, "artifact_dir": str(h.folder or ""), "options": h.options, "host": h.host}
             for h in self.handles.get(name, [])
         ]
         self.service.set_replicas(name, rows)

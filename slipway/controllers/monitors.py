@@ -52,3 +52,19 @@ class AlarmEvaluator(Controller):
 
     def reconcile(self) -> None:
         self.platform.alarms.evaluate(self.clock())
+
+
+class AlarmNotifier(Controller):
+    """Sends the webhooks of alarm state changes (queued by the evaluation), each try with a short timeout,
+    retried with backoff; the outcome goes into the alarm's history. Its own thread, so a receiver that hangs
+    never delays the evaluation of any alarm."""
+
+    name = "alarm-notifications"
+    interval = 0.5
+
+    def __init__(self, platform: Platform, clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.platform = platform
+        self.clock = clock
+
+    def reconcile(self) -> None:
+        self.platform.alarms.deliver_due(self.clock())

@@ -2,17 +2,16 @@
 
 The leader starts replicas and records each (pid, port, Unix socket) in the ``replicas`` table; here
 the routes are rebuilt from that table and each endpoint's live spec once a second, so every server
-answers ``POST /endpoints/{name}/invocations``. Replicas listen on loopback: a server reaches the
-replicas running on its own machine; the others leave its routes.
+answers ``POST /endpoints/{name}/invocations``. The runtime says which recorded replicas this server
+reaches (``ServingRuntime.observe``): local replicas listen on loopback, so a server reaches those on
+its own machine; Ray replicas listen on their node's address, reached from every server.
 """
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from slipway.controllers.base import Controller
-from slipway.serving.processes import AdoptedProcess
 from slipway.serving.runtime import ReplicaHandle, Route, VariantRoute
 
 if TYPE_CHECKING:
@@ -40,18 +39,9 @@ class RouteMirror(Controller):
         service = self.platform.endpoints
         handles: dict[str, ReplicaHandle] = {}
         for r in service.recorded_replicas():
-            h = self._handles.get(r.replica_id)
-            if h is None or h.pid != r.pid:
-                proc = AdoptedProcess(r.pid, r.proc_start)
-                if not r.proc_start or proc.poll() is not None:
-                    continue  # not on this machine, or gone
-                h = ReplicaHandle(r.endpoint, r.variant, r.model, r.port, proc,
-                                  self.runtime.logs_dir / f"{r.endpoint}-{r.variant}-{r.replica_id}.log",
-                                  replica_id=r.replica_id, started_at=r.started_at, options=dict(r.options or {}),
-                                  uds=r.uds if r.uds and os.path.exists(r.uds) else None, proc_start=r.proc_start)
-                h.status = "Ready"
-            elif not h.alive():
-                continue
+            h = self.runtime.observe(r, self._handles.get(r.replica_id))
+            if h is None:
+                continue  # gone, or not reachable from this server
             h.suspect = False  # one unreachable moment must not exclude it for good: try again each pass
             handles[r.replica_id] = h
         self._handles = handles

@@ -59,7 +59,7 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
         shutil.rmtree(work, ignore_errors=True)
     refs.extend(start_demo_jobs(platform, user))
     refs.extend(start_demo_tuning(platform, user))
-    refs.extend(load_demo_pipeline(platform, user))
+    refs.extend(load_demo_pipeline(platform))
     return refs
 
 
@@ -102,8 +102,9 @@ DEMO_PIPELINE_DEFINITION = {
 }
 
 
-def load_demo_pipeline(platform: Platform, user: str = "demo") -> list[str]:
-    """The retraining pipeline, triggered by each new version of demo-cancer (no run is started here)."""
+def load_demo_pipeline(platform: Platform, user: str = "admin") -> list[str]:
+    """The retraining pipeline, triggered by each new version of demo-cancer (no run is started here). Its runs
+    act as its owner, so it belongs to a real user: the bootstrapped admin."""
     from slipway.schemas.pipelines import PipelineSpec
 
     platform.pipelines.create(DEMO_PIPELINE, PipelineSpec.model_validate(DEMO_PIPELINE_DEFINITION), user)

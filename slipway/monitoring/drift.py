@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BINS", "DEFAULT_THRESHOLDS", "STATISTICS", "compare", "compute_baseline", "rows_from_records"]
+__all__ = ["BINS", "CATEGORICAL_STATISTICS", "DEFAULT_THRESHOLDS", "NUMERIC_STATISTICS", "STATISTICS", "compare",
+           "compute_baseline", "rows_from_records"]
 
 BINS = 10
 EPS = 1e-4  # an empty bucket's share in PSI (as most PSI implementations do)
@@ -32,6 +33,16 @@ STATISTICS: dict[str, tuple[float, bool]] = {"psi": (0.2, True), "ks": (0.3, Tru
                                              "chi2_p": (0.01, False)}
 DEFAULT_THRESHOLDS = {k: v[0] for k, v in STATISTICS.items()}
 COMPLETENESS_TOLERANCE = 0.05
+
+
+# The statistics that apply to a feature, by its primary statistic (numbers: psi; categories: js).
+_STATS_OF = {"psi": ("psi", "ks"), "js": ("js", "chi2_p")}
+NUMERIC_STATISTICS, CATEGORICAL_STATISTICS = _STATS_OF["psi"], _STATS_OF["js"]
+
+
+def _source(stat: str, own: dict[str, float], monitor_wide: dict[str, float]) -> str:
+    """Where a feature's threshold for ``stat`` comes from: ``feature``, ``monitor`` or ``default``."""
+    return "feature" if stat in own else "monitor" if stat in monitor_wide else "default"
 
 
 # -- baselines ---------------------------------------------------------------------------------------
@@ -186,21 +197,30 @@ def compare(statistics: dict[str, Any], constraints: dict[str, Any], rows: Seque
             thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """Per feature: statistics against the baseline and a verdict; plus data-quality violations.
 
-    ``thresholds``: statistic -> threshold (``psi`` 0.2, ``ks`` 0.3, ``js`` 0.1, ``chi2_p`` 0.01 by default);
+    ``thresholds``: statistic -> threshold (``psi`` 0.2, ``ks`` 0.3, ``js`` 0.1, ``chi2_p`` 0.01 by default),
+    for every feature (``"psi"``) or for one (``"mean_radius:psi"``, which wins over the monitor-wide one);
     a feature drifts when its primary statistic (PSI for numbers, JS for categories) crosses its threshold,
-    or another statistic named in ``thresholds`` does.
+    or another statistic named in ``thresholds`` (for all features or for this one) does.
     """
     from scipy.spatial.distance import jensenshannon
     from scipy.stats import chisquare
 
-    limits = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
-    explicit = set(thresholds or {})
+    given = thresholds or {}
+    monitor_wide = {k: v for k, v in given.items() if ":" not in k}
+    per_feature: dict[str, dict[str, float]] = {}
+    for key, value in given.items():
+        if ":" in key:
+            feature, _, stat = key.rpartition(":")
+            per_feature.setdefault(feature, {})[stat] = value
     completeness = {c["name"]: c.get("completeness", 1.0) for c in constraints.get("features", [])}
     features: list[dict[str, Any]] = []
     violations: list[dict[str, str]] = []
     n = len(rows)
     for f in statistics.get("features", []):
         name = f["name"]
+        own = per_feature.get(name, {})
+        limits = {**DEFAULT_THRESHOLDS, **monitor_wide, **own}
+        explicit = set(monitor_wide) | set(own)
         raw = [r.get(name) for r in rows if name in r]
         if n and not raw:
             violations.append({"feature_name": name, "constraint_check_type": "missing_column",
@@ -254,9 +274,12 @@ def compare(statistics: dict[str, Any], constraints: dict[str, Any], rows: Seque
                 row["live_categories"] = dict(live.most_common(50))
             primary = "js"
         stats = row["statistics"]
-        row["threshold"] = {"statistic": primary, "value": limits[primary]}
+        row["threshold"] = {"statistic": primary, "value": limits[primary], "source": _source(primary, own,
+                                                                                             monitor_wide)}
+        judged = [primary, *sorted(k for k in explicit if k != primary and k in _STATS_OF[primary])]
+        row["thresholds"] = {k: limits[k] for k in judged}
         for stat, value in stats.items():
-            if stat not in STATISTICS or (stat != primary and stat not in explicit):
+            if stat not in judged:
                 continue
             above = STATISTICS[stat][1]
             if (value >= limits[stat]) if above else (value < limits[stat]):

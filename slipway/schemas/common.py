@@ -35,5 +35,7 @@ class ServerStatus(BaseModel):
     counts: dict[str, int]
     controllers: list[str]
     sandbox: SandboxStatus
+    compute: str = Field("local", description="Where training jobs run (setting compute_url, no secrets).")
+    serving_runtime: str = Field("local", description="Where endpoint replicas run (setting serving_runtime_url).")
     leading: list[str] = Field(default_factory=list,
                                description="Controllers running on this server (on Postgres: those it leads).")

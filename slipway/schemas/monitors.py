@@ -13,6 +13,7 @@ METRIC = {"type": "string", "pattern": (
     rf"^(endpoint/{_NAME}/(requests|requests_per_second|p50_ms|p95_ms|p99_ms|mean_ms|max_ms|status_4xx|status_5xx|"
     rf"error_rate)|monitor/{_NAME}/(drifted_features|[^/]{{1,128}}/(psi|ks|js|chi2_p)))$")}
 STATISTIC_NAMES = ["psi", "ks", "js", "chi2_p"]
+THRESHOLD_KEY = r"^([^:]{1,128}(:[^:]{1,128})*:)?(psi|ks|js|chi2_p)$"  # STATISTIC or FEATURE:STATISTIC
 
 
 class BaselineRequest(BaseModel):
@@ -46,8 +47,11 @@ class MonitorRequest(BaseModel):
     window: str = Field("1h", description="Captured requests of this long back are compared, 1m to 30d.",
                         json_schema_extra=DURATION)
     thresholds: dict[str, float] = Field(default_factory=dict, description="Statistic -> threshold: psi (0.2, up to "
-                                         "10), ks (0.3), js (0.1), chi2_p (0.01), each above 0 (the last three up to 1).",
-                                         json_schema_extra={"propertyNames": {"enum": STATISTIC_NAMES}})
+                                         "10), ks (0.3), js (0.1), chi2_p (0.01), each above 0 (the last three up to 1). "
+                                         "A key FEATURE:STATISTIC (mean_radius:psi) sets one feature's threshold; the "
+                                         "feature must be in the baseline and the statistic of its kind (numbers: psi, "
+                                         "ks; categories: js, chi2_p), else a 400 naming it.",
+                                         json_schema_extra={"propertyNames": {"pattern": THRESHOLD_KEY}})
 
 
 class MonitorRunView(BaseModel):

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from slipway.names import NAME_SCHEMA
 
 PARAMETER_TYPES = ("string", "integer", "float", "boolean")
-STEP_TYPES = ("process", "train", "tune", "evaluate", "condition", "register", "deploy", "fail")
+STEP_TYPES = ("process", "train", "tune", "evaluate", "transform", "condition", "register", "deploy", "fail")
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in")
 STEP_NAME_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"}
 
@@ -83,7 +83,27 @@ class TuneStep(TrainStep):
 
 class EvaluateStep(_Step):
     type: Literal["evaluate"] = "evaluate"
-    model: str = Field(description="A train step's model, e.g. '{{ steps.train.model }}'.")
+    model: str = Field(description="A train step's model, e.g. '{{ steps.train.model }}' (its validation metrics); "
+                                   "with data: a model version, e.g. '{{ steps.register.version }}' or 'reviews:3'.")
+    data: str | None = Field(None, description="A labelled dataset version (a test split, e.g. 'reviews-test:1'): "
+                                               "the model's predictions on it (a batch transform) scored against "
+                                               "its label, as metrics '<channel>:<metric>'.")
+    channel: str = Field("test", description="Prefix of the metrics computed on data (test:accuracy).",
+                         pattern="^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+
+class TransformStep(_Step):
+    """Batch predictions of a model version over a dataset version, kept as a new version of ``output``."""
+
+    type: Literal["transform"] = "transform"
+    model: str = Field(description="A model version: '{{ steps.register.version }}' or a registry ref "
+                                   "(name:N, name:latest, name@alias).")
+    data: str = Field(description="The input dataset version (CSV or JSON lines), e.g. '{{ params.data }}'.")
+    output: str = Field(description="The dataset the predictions become a new version of.",
+                        json_schema_extra=NAME_SCHEMA)
+    join: bool = Field(True, description="Each output row is the input row and its prediction; false: the "
+                                         "prediction alone.")
+    batch: int = Field(500, ge=1, le=100000, description="Rows per request at most.")
 
 
 class Comparison(BaseModel):
@@ -164,8 +184,8 @@ class FailStep(_Step):
     message: str = "The pipeline failed."
 
 
-Step = Annotated[Union[ProcessStep, TrainStep, TuneStep, EvaluateStep, ConditionStep, RegisterStep, DeployStep,  # noqa: UP007
-                       FailStep], Field(discriminator="type")]
+Step = Annotated[Union[ProcessStep, TrainStep, TuneStep, EvaluateStep, TransformStep, ConditionStep,  # noqa: UP007
+                       RegisterStep, DeployStep, FailStep], Field(discriminator="type")]
 
 
 class PipelineSpec(BaseModel):

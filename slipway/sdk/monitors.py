@@ -42,7 +42,8 @@ class Monitors:
 
     def create(self, name: str, endpoint: str, baseline: str | None = None, every: str = "5m", window: str = "1h",
                thresholds: dict[str, float] | Sequence[str] | None = None) -> MonitorView:
-        """``thresholds``: {"psi": 0.2} or ["psi=0.2"]."""
+        """``thresholds``: {"psi": 0.2, "mean_radius:psi": 0.1} or ["psi=0.2", "mean_radius:psi=0.1"] (a statistic
+        for every feature, or FEATURE:STATISTIC for one)."""
         if thresholds is not None and not isinstance(thresholds, dict):
             thresholds = _thresholds(thresholds)
         body = {"endpoint": endpoint, "baseline": baseline, "every": every, "window": window,
@@ -64,16 +65,18 @@ class Monitors:
 
 
 def _thresholds(items: Sequence[str]) -> dict[str, float]:
-    """["psi=0.2"] -> {"psi": 0.2}; the server checks the statistics and ranges."""
+    """["psi=0.2", "mean_radius:psi=0.1"] -> {"psi": 0.2, "mean_radius:psi": 0.1}; the server checks the
+    statistics, features and ranges."""
     out: dict[str, float] = {}
     for item in items:
-        key, sep, value = item.partition("=")
+        key, sep, value = item.rpartition("=")
         try:
             out[key.strip()] = float(value)
         except ValueError:
             sep = ""
         if not sep:
-            raise InvalidArgument(f"Field 'threshold' has value {item!r}. Expected STATISTIC=NUMBER, e.g. psi=0.2.",
+            raise InvalidArgument(f"Field 'threshold' has value {item!r}. Expected [FEATURE:]STATISTIC=NUMBER, "
+                                  "e.g. psi=0.2 or mean_radius:psi=0.1.",
                                   {"field": "threshold", "value": item})
     return out
 

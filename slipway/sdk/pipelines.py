@@ -81,6 +81,12 @@ class Pipelines:
 
         return PipelineRunView.model_validate(self._api.json("GET", f"/api/v1/pipelines/{name}/runs/{number}"))
 
+    def stop_run(self, name: str, number: int) -> PipelineRunView:
+        """Stop run ``number``: its running jobs stop, the steps not yet run are skipped, the run ends Stopped."""
+        from slipway.schemas.pipelines import PipelineRunView
+
+        return PipelineRunView.model_validate(self._api.json("POST", f"/api/v1/pipelines/{name}/runs/{number}/stop"))
+
     def schedule(self, name: str, cron: str, timezone: str, parameters: dict[str, Any] | None = None
                  ) -> PipelineView:
         """Run ``name`` when ``cron`` (five fields) says, read in ``timezone`` (an IANA name)."""

@@ -8,8 +8,11 @@ Metrics an alarm can watch:
 - ``monitor/<name>/drifted_features`` and ``monitor/<name>/<feature>/<psi|ks|js|chi2_p>``: the runs of a monitor.
 
 Actions are kinds in ``ACTIONS`` (``kind -> function(context, target, event) -> detail``); a new kind (e.g.
-starting a pipeline) is one entry there. ``webhook`` POSTs the event as JSON (retried with backoff) on every
-change; the others act when the alarm goes to ALARM.
+starting a pipeline) is one entry there. ``webhook`` POSTs the event as JSON on every change; the others act
+when the alarm goes to ALARM. Kinds in ``QUEUED`` (webhook) are never run by the evaluation: they are queued
+with the state change (table ``alarm_notifications``) and tried by the ``alarm-notifications`` controller
+(:meth:`AlarmService.deliver_due`), each try with a short timeout, retried with backoff, the outcome written
+into the history entry. An alarm whose endpoint or monitor was deleted goes to INSUFFICIENT_DATA, saying so.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from slipway.db import Database
 from slipway.db.base import utcnow
-from slipway.db.models import Alarm, AlarmEvent, Endpoint, EndpointMetric
+from slipway.db.models import Alarm, AlarmEvent, AlarmNotification, Endpoint, EndpointMetric
 from slipway.errors import Conflict, InvalidArgument, NotFound
 from slipway.monitoring.drift import STATISTICS
 from slipway.monitoring.recorder import percentile
@@ -37,7 +40,7 @@ from slipway.schemas.monitors import AlarmEventView, AlarmView
 from slipway.services import events
 from slipway.services.auth import parse_duration
 
-__all__ = ["ACTIONS", "ENDPOINT_FIELDS", "STATES", "AlarmService", "webhook_action"]
+__all__ = ["ACTIONS", "ENDPOINT_FIELDS", "QUEUED", "STATES", "AlarmService", "Retry", "webhook_action"]
 
 log = logging.getLogger("slipway.alarms")
 
@@ -47,7 +50,10 @@ ENDPOINT_FIELDS = ("requests", "requests_per_second", "p50_ms", "p95_ms", "p99_m
                    "status_4xx", "status_5xx", "error_rate")
 MAX_PERIOD = 86400
 KEEP_HISTORY = 200
-WEBHOOK_BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th try
+WEBHOOK_BACKOFF = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th try of a queued action
+WEBHOOK_TIMEOUT = 3.0  # seconds one try may take (connect, send, answer); a hanging receiver costs the notifier this
+NOTIFY_BATCH = 50  # queued actions tried per notifier pass at most
+NOTIFY_THREADS = 8  # of them at the same time at most
 
 
 @dataclass
@@ -58,27 +64,27 @@ class ActionContext:
     endpoint: str | None
     endpoints: Any  # EndpointService
     sleep: Callable[[float], None]
+    timeout: float = WEBHOOK_TIMEOUT  # seconds a queued action's one try may take
+
+
+class Retry(RuntimeError):  # noqa: N818 (a signal, not an error: try again later)
+    """A queued action's try failed in a way worth trying again (connection error, timeout, 5xx, 429)."""
 
 
 def webhook_action(ctx: ActionContext, target: str, event: dict[str, Any]) -> str:
-    """POST the event as JSON; retried with backoff on a connection error or a 5xx/429 answer."""
+    """One POST of the event as JSON with a short timeout; the notifier retries it with backoff on a connection
+    error, a timeout, a 5xx or a 429 answer (raised as :class:`Retry`), and gives up on any other answer."""
     import httpx
 
-    last = ""
-    for attempt, pause in enumerate((0.0, *WEBHOOK_BACKOFF)):
-        if pause:
-            ctx.sleep(pause)
-        try:
-            r = httpx.post(target, json=event, timeout=5.0, follow_redirects=False)
-        except httpx.HTTPError as exc:
-            last = f"try {attempt + 1}: {type(exc).__name__}: {exc}"
-            continue
-        if r.status_code < 300:
-            return f"HTTP {r.status_code} after {attempt + 1} tr{'y' if attempt == 0 else 'ies'}"
-        last = f"try {attempt + 1}: HTTP {r.status_code}"
-        if r.status_code < 500 and r.status_code != 429:
-            break
-    raise RuntimeError(f"webhook failed ({last})")
+    try:
+        r = httpx.post(target, json=event, timeout=ctx.timeout, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        raise Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+    if r.status_code < 300:
+        return f"HTTP {r.status_code}"
+    if r.status_code >= 500 or r.status_code == 429:
+        raise Retry(f"HTTP {r.status_code}")
+    raise RuntimeError(f"HTTP {r.status_code}")
 
 
 def rollback_action(ctx: ActionContext, target: str, event: dict[str, Any]) -> str:
@@ -96,6 +102,9 @@ ACTIONS: dict[str, Callable[[ActionContext, str, dict[str, Any]], str]] = {
     "webhook": webhook_action,
     "rollback": rollback_action,
 }
+# Kinds that reach outside the platform: never run by the evaluation itself, but queued (table
+# alarm_notifications) and tried by the notifier controller, each try with a short timeout, retried on Retry.
+QUEUED = frozenset({"webhook"})
 
 
 def parse_action(text: str) -> dict[str, str]:
@@ -164,6 +173,7 @@ class AlarmService:
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
+        self.webhook_timeout = WEBHOOK_TIMEOUT
 
     # -- definitions -----------------------------------------------------------------------------------
 
@@ -275,6 +285,7 @@ class AlarmService:
             a = self._get(s, name)
             view = self._view(a)
             s.execute(delete(AlarmEvent).where(AlarmEvent.alarm == name))
+            s.execute(delete(AlarmNotification).where(AlarmNotification.alarm == name))
             s.delete(a)
             return view
 
@@ -343,6 +354,9 @@ class AlarmService:
             spec = (a.metric, a.statistic, a.comparison, a.threshold, a.datapoints, a.evaluation_periods,
                     a.period_seconds, a.missing, list(a.actions or []), a.state)
         metric, statistic, comparison, threshold, m, n, period, missing, actions, state = spec
+        gone = self._gone(metric)
+        if gone is not None:  # the endpoint or monitor it watches was deleted: no data, and say why
+            return self._orphaned(name, metric, threshold, comparison, actions, state, gone, now)
         start = now - dt.timedelta(seconds=period * n)
         samples = self.samples(metric, start, now)
         t_end = now.timestamp()
@@ -373,6 +387,37 @@ class AlarmService:
         if new == state:
             self.db.run(lambda s: setattr(self._get(s, name), "evaluated_at", now))
             return 0
+        return self._change(name, metric, threshold, comparison, actions, state, new, reason, now, points)
+
+    def _gone(self, metric: str) -> str | None:
+        kind, target, _ = metric.split("/", 2)
+        if kind == "monitor":
+            return self.monitors.gone(target)
+        with self.db.session() as s:
+            status = s.execute(select(Endpoint.status).where(Endpoint.name == target)).scalar_one_or_none()
+        if status is None or status == "Deleting":
+            return (f"Endpoint {target!r} no longer exists (deleted), so its metrics get no new datapoints; an "
+                    "endpoint created with that name again is watched again.")
+        return None
+
+    def _orphaned(self, name: str, metric: str, threshold: float, comparison: str, actions: list[dict[str, str]],
+                  state: str, why: str, now: dt.datetime) -> int:
+        reason = f"{why} Delete the alarm with: slipway alarms delete {name}"
+        if state != "INSUFFICIENT_DATA":
+            return self._change(name, metric, threshold, comparison, actions, state, "INSUFFICIENT_DATA", reason, now,
+                                [])
+
+        def _keep(s: Session) -> None:  # same state: only the reason (and when) changes, no history entry
+            a = self._get(s, name)
+            a.evaluated_at = now
+            if a.state_reason != reason:
+                a.state_reason = reason
+
+        self.db.run(_keep)
+        return 0
+
+    def _change(self, name: str, metric: str, threshold: float, comparison: str, actions: list[dict[str, str]],
+                state: str, new: str, reason: str, now: dt.datetime, points: list[float | None]) -> int:
         endpoint = self._endpoint_of(metric)
         event = {"alarm": name, "state": new, "previous_state": state, "reason": reason, "metric": metric,
                  "threshold": threshold, "comparison": comparison, "at": now.isoformat(), "datapoints": points}
@@ -381,14 +426,21 @@ class AlarmService:
         def _do(s: Session) -> None:
             a = self._get(s, name)
             a.state, a.state_reason, a.state_since, a.evaluated_at = new, reason, now, now
-            s.add(AlarmEvent(alarm=name, at=now, from_state=state, to_state=new, reason=reason, actions=outcomes))
+            entry = AlarmEvent(alarm=name, at=now, from_state=state, to_state=new, reason=reason, actions=outcomes)
+            s.add(entry)
             # the platform event (pipeline triggers: --on alarm:NAME) commits with the state change, or not at all
             events.emit(s, "alarm.state_changed", f"alarm/{name}", {"from": state, "to": new, "reason": reason})
             s.flush()
+            for i, outcome in enumerate(outcomes):  # webhooks: the notifier sends them, with the change committed
+                if outcome.get("status") == "pending":
+                    s.add(AlarmNotification(alarm=name, event_id=entry.id, action_index=i, kind=outcome["kind"],
+                                            target=outcome.get("target", ""), payload=event, status="Pending",
+                                            attempts=0, next_attempt_at=now, detail="", created_at=now))
             old = s.execute(select(AlarmEvent.id).where(AlarmEvent.alarm == name)
                             .order_by(AlarmEvent.id.desc()).offset(KEEP_HISTORY)).scalars().all()
             if old:
                 s.execute(delete(AlarmEvent).where(AlarmEvent.id.in_(old)))
+                s.execute(delete(AlarmNotification).where(AlarmNotification.event_id.in_(old)))
 
         self.db.run(_do)
         return 1
@@ -400,8 +452,11 @@ class AlarmService:
     def _act(self, name: str, endpoint: str | None, actions: list[dict[str, str]], event: dict[str, Any]
              ) -> list[dict[str, Any]]:
         ctx = ActionContext(alarm=name, endpoint=endpoint, endpoints=self.endpoints, sleep=self.sleep)
-        outcomes = []
+        outcomes: list[dict[str, Any]] = []
         for action in actions:
+            if action["kind"] in QUEUED:  # sent by the notifier: a hanging receiver never holds up the evaluation
+                outcomes.append({**action, "ok": None, "status": "pending", "detail": "queued"})
+                continue
             fn = ACTIONS.get(action["kind"])
             try:
                 if fn is None:
@@ -410,5 +465,78 @@ class AlarmService:
             except Exception as exc:  # visible in `alarms show`; the other actions still run
                 detail, ok = getattr(exc, "message", None) or str(exc) or type(exc).__name__, False
                 log.warning("Alarm %s: action %s failed: %s", name, action["kind"], detail)
-            outcomes.append({**action, "ok": ok, "detail": detail[:1000]})
+            outcomes.append({**action, "ok": ok, "status": "ok" if ok else "failed", "detail": detail[:1000]})
         return outcomes
+
+    # -- notifying (the alarm-notifications controller) ---------------------------------------------------
+
+    def pending_notifications(self) -> int:
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count(AlarmNotification.id))
+                                .where(AlarmNotification.status == "Pending")) or 0)
+
+    def deliver_due(self, now: dt.datetime | None = None) -> int:
+        """Try each queued action (webhook) that is due once, at the same time (so one receiver that hangs holds
+        up no other): a success or a final failure is written into its history entry (``ok``, ``status``
+        delivered | failed, ``detail``) and the queue row removed; a retryable failure is tried again after the
+        next backoff step. Returns how many were tried."""
+        now = now or self.clock()
+        with self.db.session() as s:
+            due = [(n.id, n.alarm, n.event_id, n.action_index, n.kind, n.target, dict(n.payload or {}), n.attempts)
+                   for n in s.execute(select(AlarmNotification).where(
+                       AlarmNotification.status == "Pending", AlarmNotification.next_attempt_at <= now)
+                       .order_by(AlarmNotification.next_attempt_at, AlarmNotification.id).limit(NOTIFY_BATCH)).scalars()]
+        if not due:
+            return 0
+        if len(due) == 1:
+            outcomes = [self._try(*due[0][1:], now=now)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(NOTIFY_THREADS, len(due)), thread_name_prefix="alarm-notify") as ex:
+                outcomes = list(ex.map(lambda d: self._try(*d[1:], now=now), due))
+        for (nid, alarm, event_id, index, kind, target, _, attempts), (status, ok, detail, retry_at) in zip(
+                due, outcomes, strict=True):
+            if status == "failed":
+                log.warning("Alarm %s: %s to %s failed: %s", alarm, kind, target, detail)
+            self._delivered(nid, event_id, index, attempts + 1, status, ok, detail[:1000], retry_at)
+        return len(due)
+
+    def _try(self, alarm: str, event_id: int, index: int, kind: str, target: str, payload: dict[str, Any],
+             attempts: int, now: dt.datetime) -> tuple[str, bool, str, dt.datetime | None]:
+        """One try of a queued action: (status, ok, detail, when to try again)."""
+        tries = attempts + 1
+        ctx = ActionContext(alarm=alarm, endpoint=None, endpoints=self.endpoints, sleep=self.sleep,
+                            timeout=self.webhook_timeout)
+        fn = ACTIONS.get(kind)
+        try:
+            if fn is None:
+                raise RuntimeError(f"unknown action kind {kind!r}")
+            return "delivered", True, f"{fn(ctx, target, payload)} after {tries} tr{'y' if tries == 1 else 'ies'}", None
+        except Retry as exc:
+            if tries <= len(WEBHOOK_BACKOFF):
+                pause = WEBHOOK_BACKOFF[tries - 1]
+                return ("pending", False, f"try {tries}: {exc}; trying again in {pause:g}s",
+                        now + dt.timedelta(seconds=pause))
+            return "failed", False, f"{kind} failed after {tries} tries (last: {exc})", None
+        except Exception as exc:  # an answer that retrying will not change (a 4xx)
+            why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            return "failed", False, f"{kind} failed on try {tries} ({why})", None
+
+    def _delivered(self, nid: int, event_id: int, index: int, tries: int, status: str, ok: bool, detail: str,
+                   retry_at: dt.datetime | None) -> None:
+        def _do(s: Session) -> None:
+            n = s.get(AlarmNotification, nid)
+            if n is None:  # the alarm was deleted meanwhile
+                return
+            entry = s.get(AlarmEvent, event_id)
+            if entry is not None and index < len(entry.actions or []):
+                actions = [dict(x) for x in entry.actions]
+                actions[index].update(ok=None if status == "pending" else ok, status=status, detail=detail)
+                entry.actions = actions
+            if retry_at is None:
+                s.delete(n)  # the outcome lives in the history entry
+            else:
+                n.attempts, n.next_attempt_at, n.detail = tries, retry_at, detail
+
+        self.db.run(_do)

@@ -601,6 +601,27 @@ class AuthService:
                 {"action": action, "resource": resource, "user": principal.user, "key_id": principal.key_id},
             )
 
+    def authorize_user(self, user: str, action: str, resource: str, what: str = "") -> None:
+        """Check ``action`` on ``resource`` for ``user`` acting without a request (a pipeline run acting as its
+        owner): the user must exist, not be disabled, and its role must allow it. Raises Forbidden naming
+        the action, the resource and ``what`` acts."""
+        who = what or f"User {user!r}"
+        with self.db.session() as s:
+            row = s.execute(select(User).where(User.name == user)).scalar_one_or_none() if user else None
+            if row is None or row.disabled:
+                state = "has no owner" if not user else ("was deleted" if row is None else "is disabled")
+                raise Forbidden(f"{who} may not {action} on {resource}: its owner {state}. Ask an admin to "
+                                "enable the owner, or re-create the pipeline or trigger as an active user.",
+                                {"action": action, "resource": resource, "user": user})
+            try:
+                policy = self._role_policy(s, row.role)
+            except NotFound:
+                policy = None
+        if policy is None or not evaluate((policy,), action, resource):
+            raise Forbidden(f"{who} may not {action} on {resource}: the role {row.role!r} of its owner {user!r} "
+                            "does not allow it. Ask an admin for a role that allows it.",
+                            {"action": action, "resource": resource, "user": user, "role": row.role})
+
     @staticmethod
     def whoami(principal: Principal) -> WhoAmI:
         return WhoAmI(user=principal.user, role=principal.role, key_id=principal.key_id,

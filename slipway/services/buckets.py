@@ -12,9 +12,11 @@ import hashlib
 import io
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +68,16 @@ def _meta(r: S3Object) -> ObjectMeta:
     return ObjectMeta(r.bucket, r.key, r.size, f'"{r.etag}"', r.content_type, r.modified_at)
 
 
+class BucketReader(Protocol):
+    """What a copy reads from: a bucket (:class:`BucketService`) or the dataset view (DatasetBucket)."""
+
+    def head(self, bucket: str, key: str) -> ObjectMeta: ...
+
+    def open(self, bucket: str, key: str) -> tuple[ObjectMeta, Iterator[bytes]]: ...
+
+    def read_range(self, bucket: str, key: str, offset: int, limit: int) -> bytes: ...
+
+
 class _Concat(io.RawIOBase):
     """One forward-only stream over several store objects, in order (completing a multipart upload)."""
 
@@ -87,6 +99,27 @@ class _Concat(io.RawIOBase):
                 return len(data)
             self.current.close()
             self.current = None
+
+
+class _Hashing(io.RawIOBase):
+    """A readable stream over an iterator of byte blocks, hashing (MD5) what passes (copying an object)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks, self.buf, self.md5 = chunks, b"", hashlib.md5(usedforsecurity=False)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        while not self.buf:
+            block = next(self.chunks, None)
+            if block is None:
+                return 0
+            self.buf = block
+        n = min(len(b), len(self.buf))
+        b[:n], self.buf = self.buf[:n], self.buf[n:]
+        self.md5.update(b[:n])
+        return n
 
 
 class BucketService:
@@ -152,6 +185,42 @@ class BucketService:
             except IntegrityError:  # written concurrently: the second pass updates it
                 continue
         raise AssertionError("unreachable")
+
+    def copy(self, source: BucketReader, src_bucket: str, src_key: str, bucket: str, key: str,
+             content_type: str | None, user: str) -> ObjectMeta:
+        """CopyObject: ``source``'s object (a bucket's or a dataset version's) streamed to ``bucket/key``; its
+        content type kept unless ``content_type`` replaces it (x-amz-metadata-directive REPLACE)."""
+        self.bucket(bucket)
+        check_object_key(key)
+        if isinstance(source, BucketService) and (src_bucket, src_key) == (bucket, key):
+            meta = self.head(bucket, key)  # onto itself (REPLACE): only the metadata changes
+            return self._record(bucket, key, meta.size, meta.etag.strip('"'),
+                                meta.content_type if content_type is None else content_type, user)
+        meta, chunks = source.open(src_bucket, src_key)
+        stream = _Hashing(iter(chunks))
+        info = self.store.put(object_key(bucket, key), stream)  # type: ignore[arg-type]
+        return self._record(bucket, key, info.size, stream.md5.hexdigest(),
+                            meta.content_type if content_type is None else content_type, user)
+
+    def copy_part(self, source: BucketReader, src_bucket: str, src_key: str, bucket: str, key: str, upload_id: str,
+                  number: int, span: tuple[int, int] | None) -> tuple[str, dt.datetime]:
+        """UploadPartCopy: the source object, or bytes ``span`` (first, last) of it, as part ``number``."""
+        self._upload(bucket, key, upload_id)
+        meta = source.head(src_bucket, src_key)
+        if span is None:
+            chunks: Iterator[bytes] = iter(source.open(src_bucket, src_key)[1])
+        else:
+            first, last = span
+            if last >= meta.size:
+                raise AwsError("InvalidRange", f"x-amz-copy-source-range bytes={first}-{last} is outside the source "
+                               f"object of {meta.size} bytes.", 416)
+            chunks = iter([source.read_range(src_bucket, src_key, first, last - first + 1)])
+        stream = _Hashing(chunks)
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+            shutil.copyfileobj(stream, spool)  # type: ignore[misc]
+            spool.seek(0)
+            etag = self.put_part(bucket, key, upload_id, number, spool, stream.md5.hexdigest())  # type: ignore[arg-type]
+        return etag, meta.modified_at
 
     def head(self, bucket: str, key: str) -> ObjectMeta:
         with self.db.session() as s:

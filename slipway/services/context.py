@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from slipway.services.audit import AuditService
     from slipway.services.auth import AuthService, Principal
     from slipway.services.baselines import BaselineService
+    from slipway.services.buckets import BucketService
     from slipway.services.capture import CaptureService
     from slipway.services.datasets import DatasetService
     from slipway.services.endpoints import EndpointService
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from slipway.services.pipelines import PipelineService
     from slipway.services.promotion import Promotion
     from slipway.services.registry import RegistryService
+    from slipway.services.sagemaker_resources import SageMakerResourceService
     from slipway.services.secrets import SecretService
     from slipway.services.training import TrainingService
     from slipway.services.transforms import TransformService
@@ -231,14 +233,28 @@ class Platform:
     def transforms(self) -> TransformService:
         from slipway.services.transforms import TransformService
 
-        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving)
+        return TransformService(self.db, self.datasets, self.registry, self.settings, lambda: self.serving,
+                                lambda: self.buckets)
+
+    @cached_property
+    def sagemaker_resources(self) -> SageMakerResourceService:
+        from slipway.services.sagemaker_resources import SageMakerResourceService
+
+        return SageMakerResourceService(self.db)
+
+    @cached_property
+    def buckets(self) -> BucketService:
+        from slipway.services.buckets import BucketService
+
+        return BucketService(self.db, self.store)
 
     @cached_property
     def serving(self) -> ServingRuntime:
         """Replica processes and the invocation gateway of this server process."""
-        from slipway.serving.runtime import ServingRuntime
+        from slipway.serving.runtime import open_serving_runtime
 
-        return ServingRuntime(self.settings, self.store, self.sandbox, self.invocation_metrics, self.capture_buffer)
+        return open_serving_runtime(self.settings, self.store, self.sandbox, self.invocation_metrics,
+                                    self.capture_buffer)
 
     @cached_property
     def invocation_metrics(self) -> InvocationMetrics:
@@ -299,6 +315,8 @@ class Platform:
             "database": self.db.safe_url,
             "database_backend": self.db.backend,
             "artifact_store": self.store.describe(),
+            "compute": _without_password(self.settings.compute_url),
+            "serving_runtime": self.serving.describe(),
             "home": str(self.settings.home),
             "pid": os.getpid(),
             "sandbox": self.sandbox.isolation.as_dict(),
@@ -317,3 +335,13 @@ class Platform:
             self.registry.inspector.close()
         self.db.dispose()
 
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user part masked (``scheme://user:***@host``), for ``slipway status``."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url

@@ -63,6 +63,7 @@ class RecordedReplica:
     artifact_dir: str
     options: dict[str, Any] | None
     started_at: float
+    host: str | None = None  # the node a replica on another machine (Ray) listens on; None: this machine
 
 
 class EndpointService:
@@ -224,9 +225,14 @@ class EndpointService:
         return self._changed(self.db.run(_do))
 
     def delete(self, name: str, user: str = "") -> EndpointView:
+        from slipway.services.monitors import delete_endpoint_monitors
+
         def _do(s: Session) -> EndpointView:
             ep = self._endpoint(s, name, lock=True)
             ep.status, ep.reason, ep.updated_at = "Deleting", f"deleted by {user or 'a user'}", utcnow()
+            monitors = delete_endpoint_monitors(s, name)  # a drift monitor lives and dies with its endpoint
+            if monitors:
+                ep.reason += f"; its monitors deleted: {', '.join(monitors)}"
             ep.generation += 1
             for d in ep.deployments:
                 if d.status == "InProgress":
@@ -252,7 +258,7 @@ class EndpointService:
             name=ep.name, status=ep.status, reason=ep.reason, url=self.url(ep.name), desired=ep.desired,
             live=ep.live,
             replicas=[ReplicaView(replica_id=r.replica_id, variant=r.variant, model=r.model, pid=r.pid, port=r.port,
-                                  url=f"http://127.0.0.1:{r.port}/invocations", status=r.status,
+                                  url=f"http://{r.host or '127.0.0.1'}:{r.port}/invocations", status=r.status,
                                   started_at=r.started_at) for r in replicas],
             deployments=[DeploymentView(number=d.number, kind=d.kind, status=d.status, reason=d.reason, spec=d.spec,
                                         created_at=d.created_at, created_by=d.created_by, finished_at=d.finished_at)
@@ -449,7 +455,7 @@ class EndpointService:
         with self.db.session() as s:
             rows = s.execute(select(Endpoint.name, Replica).join(Replica.endpoint).order_by(Replica.id)).all()
             return [RecordedReplica(n, r.replica_id, r.variant, r.model, r.pid, r.proc_start, r.port, r.uds,
-                                    r.artifact_dir, r.options, r.started_at.timestamp()) for n, r in rows]
+                                    r.artifact_dir, r.options, r.started_at.timestamp(), r.host) for n, r in rows]
 
     def forget_replicas(self) -> None:
         self.db.run(lambda s: s.execute(delete(Replica)))

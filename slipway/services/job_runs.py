@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slipway.artifacts.manifest import MANIFEST, Manifest
-from slipway.compute import Executor
+from slipway.compute import Executor, Resources
 from slipway.data import unpack_folder
 from slipway.db import utcnow
 from slipway.db.models import Job, JobMetric, Reference
@@ -133,7 +133,8 @@ class JobRuns:
                 if job.status == "Stopping":  # stopped while downloading: never start it
                     return
                 job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm", env=env,
-                                                  read=read, write=write)
+                                                  read=read, write=write, name=name,
+                                                  resources=Resources(memory_mb=job.memory_limit_mb))
                 transition(job, secondary="Training", message="Running the training code.")
 
             self._update(name, _start)
@@ -203,6 +204,9 @@ class JobRuns:
         with self.db.session() as s:
             job = s.execute(select(Job).where(Job.name == name)).scalar_one()
             log_offset, metrics_offset, definitions = job.log_offset, job.metrics_offset, job.metric_definitions
+            handle = job.handle
+        if handle and not final:  # the job may run elsewhere: its new lines come here first (finish collects)
+            self.executor.sync(handle, paths.root, paths.logs)
         points: list[tuple[str, float, int | None, dt.datetime]] = []
         new_log_offset = log_offset
         if definitions and paths.logs.is_file():
@@ -291,6 +295,13 @@ class JobRuns:
     def finish(self, name: str) -> None:
         """The process has ended: record the outcome, upload model, output and log, remove the folder."""
         paths = self.paths(name)
+        with self.db.session() as s:
+            handle = s.execute(select(Job.handle).where(Job.name == name)).scalar_one()
+        if handle:
+            try:
+                self.executor.collect(handle, paths.root, paths.logs)  # the last lines, the result, the model
+            except Exception:
+                log.exception("Collecting the results of job %s failed", name)
         try:
             self.pump(name, final=True)
         except Exception:
@@ -300,11 +311,15 @@ class JobRuns:
             stopping, secondary, handle, limit = job.status == "Stopping", job.secondary_status, job.handle, \
                 job.memory_limit_mb
             kind = job.kind
-        exit_code = self.executor.poll(handle).exit_code if handle else None
+        state = self.executor.poll(handle) if handle else None
+        exit_code = state.exit_code if state else None
         result = self._result(paths)
         status, reason = "Failed", None
         if result is not None:
             status, reason = result.get("status", "Failed"), result.get("failure_reason")
+        elif state is not None and state.reason:
+            reason = state.reason  # the executor knows why (a Ray node lost), stop requested or not
+            stopping = False
         elif not stopping:
             reason = f"The job process ended without reporting a result (exit code {exit_code})."
             if limit and exit_code in (-9, 137):
@@ -335,9 +350,17 @@ class JobRuns:
         except Exception:
             log.exception("Uploading the log of job %s failed", name)
         self._end(name, status, final_secondary, reason, model_key, output_key)
+        self._release(handle)
         self._log_uploaded.pop(name, None)
         self._terminated.discard(name)
         shutil.rmtree(paths.root, ignore_errors=True)
+
+    def _release(self, handle: str | None) -> None:
+        if handle:
+            try:
+                self.executor.release(handle)
+            except Exception:
+                log.exception("Releasing %s failed", handle)
 
     def _publish_outputs(self, name: str, paths: JobPaths) -> None:
         """Each output channel of a processing job becomes a new version of its dataset, with lineage: the
@@ -454,15 +477,22 @@ class JobRuns:
                 self._end(name, "Failed", "Failed", "The server stopped while the job was starting; it never ran.")
                 shutil.rmtree(self.paths(name).root, ignore_errors=True)
                 continue
-            if self.executor.poll(handle).running:
+            state = self.executor.poll(handle)
+            if state.running:
                 log.info("Following job %s again after a restart", name)
                 continue
+            if state.reason is None:
+                try:
+                    self.executor.collect(handle, self.paths(name).root, self.paths(name).logs)
+                except Exception:
+                    log.exception("Collecting the results of job %s failed", name)
             if self._result(self.paths(name)) is not None:
                 to_finish.append(name)  # it ended while the server was down; its result is there
                 continue
-            self._end(name, "Failed", "Failed",
+            self._end(name, "Failed", "Failed", state.reason or
                       f"The job's process ({handle}) is gone: the server restarted while the job ran and it "
                       "did not finish.")
+            self._release(handle)
             try:
                 self._upload_log(name, self.paths(name), force=True)
             except Exception:

@@ -16,12 +16,18 @@ from slipway.db import Database
 from slipway.db.base import utcnow
 from slipway.db.models import Endpoint, Monitor, MonitorRun
 from slipway.errors import Conflict, InvalidArgument, NotFound
-from slipway.monitoring.drift import STATISTICS, compare, rows_from_records
+from slipway.monitoring.drift import (
+    CATEGORICAL_STATISTICS,
+    NUMERIC_STATISTICS,
+    STATISTICS,
+    compare,
+    rows_from_records,
+)
 from slipway.names import check_name
 from slipway.schemas.monitors import MonitorRunView, MonitorView
 from slipway.services.auth import parse_duration
 
-__all__ = ["MonitorService", "parse_thresholds"]
+__all__ = ["MonitorService", "check_threshold_features", "delete_endpoint_monitors", "parse_thresholds"]
 
 MIN_EVERY, MAX_EVERY = 60, 7 * 86400
 MIN_WINDOW, MAX_WINDOW = 60, 30 * 86400
@@ -38,33 +44,69 @@ def _duration(text: str, field: str, lo: int, hi: int) -> int:
 
 
 def parse_thresholds(items: list[str] | dict[str, float] | None) -> dict[str, float]:
-    """``["psi=0.2", "ks=0.3"]`` or a dict -> {statistic: threshold}, each checked."""
+    """``["psi=0.2", "mean_radius:psi=0.1"]`` or a dict -> {"psi": 0.2, "mean_radius:psi": 0.1}, each checked:
+    a known statistic, optionally after ``FEATURE:``, and a number in its range (the features are checked against
+    the baseline by :func:`check_threshold_features`)."""
     given: dict[str, Any] = {}
     if isinstance(items, dict):
         given = dict(items)
     else:
         for item in items or []:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise InvalidArgument(f"Field 'threshold' has value {item!r}. Expected STATISTIC=VALUE, e.g. psi=0.2.",
-                                      {"field": "threshold", "value": item})
+            key, sep, value = item.rpartition("=")
+            if not sep or not key.strip():
+                raise InvalidArgument(f"Field 'threshold' has value {item!r}. Expected [FEATURE:]STATISTIC=VALUE, "
+                                      "e.g. psi=0.2 or mean_radius:psi=0.1.", {"field": "threshold", "value": item})
             given[key.strip()] = value.strip()
     out: dict[str, float] = {}
     for key, value in given.items():
-        if key not in STATISTICS:
+        feature, colon, stat = str(key).rpartition(":")
+        feature, stat = feature.strip(), stat.strip()
+        if stat not in STATISTICS or (colon and not feature):
             raise InvalidArgument(f"Field 'threshold' names statistic {key!r}. Expected one of "
-                                  f"{', '.join(STATISTICS)}.", {"field": "threshold", "value": key,
-                                                                "expected": list(STATISTICS)})
+                                  f"{', '.join(STATISTICS)}, optionally for one feature (FEATURE:STATISTIC).",
+                                  {"field": "threshold", "value": key, "expected": list(STATISTICS)})
         try:
             number = float(value)
         except (TypeError, ValueError):
             number = float("nan")
-        top = 10.0 if key == "psi" else 1.0
+        top = 10.0 if stat == "psi" else 1.0
         if not 0.0 < number <= top:
             raise InvalidArgument(f"Field 'threshold' has value {key}={value}. Expected a number in (0, {top:g}] "
-                                  f"for {key}.", {"field": "threshold", "value": f"{key}={value}"})
-        out[key] = number
+                                  f"for {stat}.", {"field": "threshold", "value": f"{key}={value}"})
+        out[f"{feature}:{stat}" if feature else stat] = number
     return out
+
+
+def check_threshold_features(limits: dict[str, float], statistics: dict[str, Any], baseline: str) -> None:
+    """Each per-feature threshold names a feature of the baseline and a statistic of its kind (numbers: psi, ks;
+    categories: js, chi2_p)."""
+    kinds = {f["name"]: ("numeric", NUMERIC_STATISTICS) if "numerical_statistics" in f
+             else ("categorical", CATEGORICAL_STATISTICS) for f in statistics.get("features", [])}
+    for key in limits:
+        feature, colon, stat = key.rpartition(":")
+        if not colon:
+            continue
+        if feature not in kinds:
+            names = list(kinds)
+            raise InvalidArgument(
+                f"Field 'threshold' names feature {feature!r}, which the baseline of {baseline} does not have. Its "
+                f"features: {', '.join(names[:50])}{' …' if len(names) > 50 else ''}.",
+                {"field": "threshold", "value": key, "expected": names[:200]})
+        kind, allowed = kinds[feature]
+        if stat not in allowed:
+            raise InvalidArgument(
+                f"Field 'threshold' has {key!r}, but {feature!r} is {kind}: its statistics are "
+                f"{' and '.join(allowed)}.", {"field": "threshold", "value": key, "expected": list(allowed)})
+
+
+def delete_endpoint_monitors(s: Session, endpoint: str) -> list[str]:
+    """Delete the monitors of an endpoint being deleted, with their run history, in the caller's transaction;
+    the names deleted. (Alarms on their metrics stay, INSUFFICIENT_DATA with the reason, as CloudWatch's do.)"""
+    names = list(s.execute(select(Monitor.name).where(Monitor.endpoint == endpoint).order_by(Monitor.name)).scalars())
+    if names:
+        s.execute(delete(MonitorRun).where(MonitorRun.monitor.in_(names)))
+        s.execute(delete(Monitor).where(Monitor.name.in_(names)))
+    return names
 
 
 def _run_view(r: MonitorRun) -> MonitorRunView:
@@ -106,6 +148,9 @@ class MonitorService:
             if ep is None:
                 raise NotFound(f"Endpoint {endpoint!r} not found. List endpoints with: slipway endpoints list",
                                {"field": "endpoint", "value": endpoint})
+            if ep.status == "Deleting":
+                raise Conflict(f"Endpoint {endpoint!r} is being deleted; a monitor of it would be deleted with it.",
+                               {"field": "endpoint", "value": endpoint})
             spec = ep.desired or {}
         if baseline is None:
             models = [v.get("model") for v in (spec.get("variants") or []) if v.get("model")]
@@ -113,7 +158,8 @@ class MonitorService:
                 raise InvalidArgument(f"Endpoint {endpoint!r} serves no model yet. Give --baseline MODEL:N.",
                                       {"field": "baseline", "value": None})
             baseline = models[0]
-        resolved, _, _ = self.baselines.documents(baseline)  # 400 naming how to make one when there is none
+        resolved, stats, _ = self.baselines.documents(baseline)  # 400 naming how to make one when there is none
+        check_threshold_features(limits, stats, resolved)
         now = self.clock()
 
         def _do(s: Session) -> MonitorView:
@@ -169,6 +215,15 @@ class MonitorService:
         except (InvalidArgument, NotFound):
             return []
         return [f["name"] for f in stats.get("features", [])]
+
+    def gone(self, name: str) -> str | None:
+        """Why a monitor's metrics can have no new datapoints (it or its endpoint is gone), or None."""
+        with self.db.session() as s:
+            endpoint = s.execute(select(Monitor.endpoint).where(Monitor.name == name)).scalar_one_or_none()
+        if endpoint is None:
+            return (f"Monitor {name!r} no longer exists (deleted, or deleted with its endpoint), so its metrics get no "
+                    "new datapoints.")
+        return None
 
     def endpoint_of(self, name: str) -> str | None:
         with self.db.session() as s:

@@ -51,6 +51,7 @@ from slipway.schemas.pipelines import (
     ScheduleView,
     StepRunView,
     TrainStep,
+    TransformStep,
     TriggerView,
     TuneStep,
 )
@@ -61,7 +62,7 @@ __all__ = ["PipelineService"]
 
 log = logging.getLogger("slipway.pipelines")
 RUN_STATUSES = ("Pending", "Running", "Succeeded", "Failed", "Stopped")
-STEP_DONE = ("Succeeded", "Failed", "Skipped")
+STEP_DONE = ("Succeeded", "Failed", "Skipped", "Stopped")
 ACTIVE = ("Pending", "Running")
 
 
@@ -157,11 +158,36 @@ class PipelineService:
                                           {"field": f"{where}.script", "value": None})
             if isinstance(step, TuneStep):
                 self._check_tune(step, where)
+            if isinstance(step, TransformStep) or (isinstance(step, EvaluateStep) and step.data):
+                self._check_model_version(spec, step, where)
+            if isinstance(step, TransformStep) and "{{" not in step.output:
+                check_name(step.output, "dataset")
+        plain = {s.name for s in spec.steps if isinstance(s, EvaluateStep) and not s.data}
+        for step in spec.steps:
+            text = json.dumps(step.model_dump(mode="json", exclude={"name", "type"}))
+            for target, output in re.findall(r"steps\.([A-Za-z0-9][A-Za-z0-9_-]*)\.(predictions|job)\b", text):
+                if target in plain:
+                    raise InvalidArgument(
+                        f"steps.{step.name}: steps.{target}.{output} exists only for an evaluate step with data "
+                        f"(a dataset to predict on); step {target!r} has none. Its outputs: metrics.",
+                        {"field": f"steps.{step.name}", "value": f"steps.{target}.{output}", "expected": ["metrics"]})
             if isinstance(step, (RegisterStep, DeployStep)):
                 name = step.model_name if isinstance(step, RegisterStep) else step.endpoint
                 if "{{" not in name:
                     check_name(name, "model" if isinstance(step, RegisterStep) else "endpoint")
         return graph
+
+    @staticmethod
+    def _check_model_version(spec: PipelineSpec, step: EvaluateStep | TransformStep, where: str) -> None:
+        """A batch transform (and an evaluate step on a dataset) serves a model version: a register step's
+        version or a registry ref, not a train step's job."""
+        m = re.fullmatch(r"\{\{\s*steps\.([A-Za-z0-9][A-Za-z0-9_-]*)\.model\s*\}\}", step.model.strip())
+        if m and spec.step(m.group(1)).type in ("train", "tune"):
+            raise InvalidArgument(
+                f"{where}.model: {step.model} is a training job; a {step.type} step"
+                f"{' with data' if step.type == 'evaluate' else ''} needs a model version. Register it first "
+                f"and use '{{{{ steps.REGISTER.version }}}}', or give a registry ref (name:N).",
+                {"field": f"{where}.model", "value": step.model, "expected": "a model version"})
 
     def _check_tune(self, step: TuneStep, where: str) -> None:
         """Ranges, strategy and parallelism of a tune step, as `slipway tune` checks them (its datasets may be
@@ -494,12 +520,92 @@ class PipelineService:
                                                     setattr(r, "started_at", utcnow())))
                 running.add(pid)
                 status = "Running"
+                if not self._owner_may_run(run_id):
+                    continue
             if status == "Running":
                 try:
                     self.advance(run_id)
                 except Exception as exc:  # a bug or the database: fail the run, never the controller
                     log.exception("Advancing pipeline run %s failed", run_id)
                     self._update_run(run_id, lambda r, e=exc: self._end_run(r, "Failed", f"Internal error: {e}"))
+
+    def _status(self, run_id: int) -> str:
+        with self.db.session() as s:
+            return str(s.scalar(select(PipelineRun.status).where(PipelineRun.id == run_id)))
+
+    def _owner_may_run(self, run_id: int) -> bool:
+        """A run starts only when its owner (who started it, added its trigger, or created its scheduled
+        pipeline) is active and may run the pipeline; else it fails with the reason, its steps skipped."""
+        with self.db.session() as s:
+            run = s.execute(select(PipelineRun).where(PipelineRun.id == run_id)).scalar_one()
+            name = s.execute(select(Pipeline.name).where(Pipeline.id == run.pipeline_id)).scalar_one()
+            owner = run.created_by
+        try:
+            self.platform.auth.authorize_user(owner, "pipelines:Run", f"pipeline/{name}",
+                                              f"Pipeline {name!r} (run as {owner or 'nobody'!r})")
+            return True
+        except SlipwayError as exc:
+            reason = exc.message
+            self._end_steps(run_id, "Skipped", f"Not run: {reason}")
+            self._update_run(run_id, lambda r: self._end_run(r, "Failed", reason))
+            return False
+
+    def _end_steps(self, run_id: int, status: str, message: str, only: tuple[str, ...] = ("Pending",)) -> None:
+        def _do(s: Session) -> None:
+            for row in s.execute(select(PipelineStep).where(PipelineStep.run_id == run_id,
+                                                            PipelineStep.status.in_(only))).scalars():
+                row.status, row.message = status, message
+                row.ended_at = utcnow()
+
+        self.db.run(_do)
+
+    def stop_run(self, name: str, number: int, user: str = "") -> PipelineRunView:
+        """Stop a Pending or Running run: its running jobs are stopped (the ordinary job stop), a baking
+        canary is rolled back, the run ends Stopped and the steps not yet run are Skipped."""
+        def _do(s: Session) -> tuple[int, list[tuple[str, str, str | None, dict[str, Any]]]]:
+            p = self._pipeline(s, name)
+            run = s.execute(select(PipelineRun).where(PipelineRun.pipeline_id == p.id, PipelineRun.number == number)
+                            .with_for_update()).scalar_one_or_none()
+            if run is None:
+                raise NotFound(f"Pipeline {name!r} has no run {number}. See `slipway pipelines runs {name}`.",
+                               {"field": "run", "value": number})
+            if run.status not in ACTIVE:
+                raise Conflict(f"Run {name}#{number} already ended ({run.status}); there is nothing to stop.",
+                               {"field": "run", "value": number, "status": run.status})
+            self._end_run(run, "Stopped", f"Stopped by {user or 'a user'}.")
+            running = [(r.name, r.type, r.job_name, dict(r.outputs or {})) for r in s.execute(
+                select(PipelineStep).where(PipelineStep.run_id == run.id, PipelineStep.status == "Running")).scalars()]
+            return run.id, running
+
+        run_id, running = self.db.run(_do)
+        for step, kind, job, outputs in running:
+            note = ""
+            try:
+                if kind == "tune" and job:
+                    self.platform.tuning.stop(job)
+                elif kind in ("process", "train") and job:
+                    self.platform.training.stop(job)
+                elif kind in ("transform", "evaluate") and job:
+                    self.platform.transforms.stop(job)
+                elif kind == "deploy" and outputs.get("phase") == "baking":
+                    endpoint = outputs["endpoint"]
+                    try:
+                        current = self.platform.endpoints.get(endpoint)
+                    except NotFound:
+                        current = None
+                    with self.db.session() as s:
+                        owner = s.scalar(select(PipelineRun.created_by).where(PipelineRun.id == run_id)) or ""
+                    ctx = _Run(run_id, name, None, {}, owner)  # type: ignore[arg-type]
+                    self._roll_back(ctx, endpoint, outputs, current)
+                    note = "; the canary was rolled back"
+            except (Conflict, NotFound):
+                pass  # it ended on its own meanwhile
+            self._update_step(run_id, step, status="Stopped",
+                              message=f"Stopped by {user or 'a user'}" + (f" (job {job} stopped)" if job and
+                                                                          kind != "deploy" else "") + note + ".")
+        self._end_steps(run_id, "Skipped", "Not run: the run was stopped.")
+        self.wakeup.set()
+        return self.get_run(name, number)
 
     def _update_run(self, run_id: int, fn: Any) -> None:
         def _do(s: Session) -> None:
@@ -535,6 +641,8 @@ class PipelineService:
         graph = check_pipeline(spec)
         ctx = _Run(run_id, pipeline, spec, params, owner)
         for _ in range(len(spec.steps) + 1):  # inline steps (condition, evaluate…) unblock others in the same pass
+            if self._status(run_id) != "Running":
+                return  # stopped meanwhile: `stop_run` ends its steps
             changed = False
             status = {n: r[0] for n, r in rows.items()}
             outputs = {n: r[3] for n, r in rows.items() if r[0] == "Succeeded"}
@@ -568,9 +676,10 @@ class PipelineService:
                                                                   PipelineStep.name == failed[0]))
             for n in (n for n, v in status.items() if v == "Pending"):
                 self._update_step(run_id, n, status="Skipped", message=f"Not run: step {failed[0]!r} failed.")
-            self._update_run(run_id, lambda r: self._end_run(r, "Failed", f"Step {failed[0]!r} failed: {msg}"))
+            self._update_run(run_id, lambda r: r.status == "Running" and self._end_run(
+                r, "Failed", f"Step {failed[0]!r} failed: {msg}"))
         elif all(v in STEP_DONE for v in status.values()):
-            self._update_run(run_id, lambda r: self._end_run(r, "Succeeded", None))
+            self._update_run(run_id, lambda r: r.status == "Running" and self._end_run(r, "Succeeded", None))
 
     @staticmethod
     def _skip_reason(spec: PipelineSpec, name: str, graph: dict[str, list[str]], status: dict[str, str],
@@ -594,6 +703,8 @@ class PipelineService:
         try:
             if isinstance(step, (ProcessStep, TrainStep)):  # TuneStep is a TrainStep
                 self._start_job(ctx, step, outputs)
+            elif isinstance(step, TransformStep) or (isinstance(step, EvaluateStep) and step.data):
+                self._start_transform(ctx, step, outputs)
             elif isinstance(step, EvaluateStep):
                 job = str(render(step.model, ctx.params, outputs))
                 view = self.platform.training.get(job)
@@ -608,6 +719,9 @@ class PipelineService:
                 job = str(render(step.model, ctx.params, outputs))
                 model_name = str(render(step.model_name, ctx.params, outputs))
                 args = {"model": job, "model_name": model_name, "approval": step.approval}
+                self._authorize(ctx, "models:Register", f"model/{model_name}")
+                if step.approval == "Approved":
+                    self._authorize(ctx, "models:Approve", f"model/{model_name}")
                 self._update_step(ctx.run_id, name, status="Running", arguments=args, job_name=job)
                 self._register(ctx, name, args)
             elif isinstance(step, DeployStep):
@@ -616,6 +730,12 @@ class PipelineService:
                         "canary_percent": step.canary_percent, "bake_seconds": step.bake_seconds,
                         "replicas": step.replicas,
                         "alarms": [str(render(a, ctx.params, outputs)) for a in step.alarms]}
+                try:
+                    self.platform.endpoints.get(args["endpoint"])
+                    action = "endpoints:Update"
+                except NotFound:
+                    action = "endpoints:Create"
+                self._authorize(ctx, action, f"endpoint/{args['endpoint']}")
                 self._update_step(ctx.run_id, name, status="Running", arguments=args)
                 self._deploy(ctx, name, args)
             elif isinstance(step, FailStep):
@@ -688,6 +808,10 @@ class PipelineService:
         self._submit(ctx, step, job, args)
 
     def _submit(self, ctx: _Run, step: Any, job: str, args: dict[str, Any]) -> None:
+        if isinstance(step, TuneStep):
+            self._authorize(ctx, "tuning:Create", f"tuning/{job}")
+        else:
+            self._authorize(ctx, "jobs:Create", f"job/{job}")
         try:
             if isinstance(step, TuneStep):
                 from slipway.schemas.tuning import CreateTuningRequest
@@ -708,6 +832,8 @@ class PipelineService:
         if isinstance(step, DeployStep):
             return self._deploy(ctx, step.name, args)
         assert job is not None
+        if isinstance(step, TransformStep) or (isinstance(step, EvaluateStep) and step.data):
+            return self._follow_transform(ctx, step, job, args)
         try:
             view: Any = (self.platform.tuning if isinstance(step, TuneStep) else self.platform.training).get(job)
         except NotFound:  # the server stopped between recording the step and creating its job
@@ -736,10 +862,105 @@ class PipelineService:
                                 59 if isinstance(step, TuneStep) else 63)
                 self._update_step(ctx.run_id, step.name, attempt=attempt + 1, job_name=nxt,
                                   message=f"Attempt {attempt + 1} failed ({reason}); retrying.")
-                self._submit(ctx, step, nxt, args)
+                try:
+                    self._submit(ctx, step, nxt, args)
+                except SlipwayError as exc:  # the owner may no longer create it
+                    self._update_step(ctx.run_id, step.name, status="Failed", message=exc.message)
             else:
                 self._update_step(ctx.run_id, step.name, status="Failed", message=f"Job {job} {view.status}: {reason}")
         return True
+
+    def _start_transform(self, ctx: _Run, step: TransformStep | EvaluateStep,
+                         outputs: dict[str, dict[str, Any]]) -> None:
+        """A batch transform job (the transforms controller runs it in sandboxed replicas): a transform step's
+        predictions, or an evaluate step's on its test data (the prediction alone, scored when it ends)."""
+        from slipway.schemas.transforms import TransformRequest
+
+        job = _job_name(ctx.pipeline, ctx.run_id, step.name, 0)
+        model = self.platform.registry.resolve(str(render(step.model, ctx.params, outputs)))
+        data = self.platform.datasets.get(str(render(step.data, ctx.params, outputs))).ref
+        if isinstance(step, TransformStep):
+            req = TransformRequest(model=model, data=data, output=str(render(step.output, ctx.params, outputs)),
+                                   join=step.join, batch=step.batch)
+        else:
+            tail = f"-{step.name}-predictions"
+            req = TransformRequest(model=model, data=data, output=ctx.pipeline[: 63 - len(tail)] + tail,
+                                   channel=step.channel, join=False)
+        args = req.model_dump(mode="json", exclude_defaults=True) | {"model": model, "data": data}
+        self._authorize(ctx, "transforms:Create", f"transform/{job}")
+        self._update_step(ctx.run_id, step.name, status="Running", arguments=args, job_name=job, message="")
+        try:
+            self.platform.transforms.create(job, req, ctx.owner)
+            self._audit(ctx, "transforms:Create", f"transform/{job}", f"step {step.name}")
+        except AlreadyExists:
+            pass  # created before a restart: follow that one
+
+    def _follow_transform(self, ctx: _Run, step: TransformStep | EvaluateStep, job: str,
+                          args: dict[str, Any]) -> bool:
+        from slipway.schemas.transforms import TransformRequest
+
+        try:
+            view = self.platform.transforms.get(job)
+        except NotFound:  # the server stopped between recording the step and creating its job
+            self.platform.transforms.create(job, TransformRequest.model_validate(args), ctx.owner)
+            return False
+        if view.status not in ("Completed", "Failed", "Stopped"):
+            return False
+        if view.status != "Completed" or not view.output_version:
+            self._update_step(ctx.run_id, step.name, status="Failed",
+                              message=f"Transform {job} {view.status}: {view.failure_reason or view.status}"[:1000])
+            return True
+        if isinstance(step, TransformStep):
+            self._update_step(ctx.run_id, step.name, status="Succeeded",
+                              outputs={"output": view.output_version, "job": job},
+                              message=f"Predictions of {view.model} on {view.data}: {view.output_version}.")
+            return True
+        try:
+            metrics = self._score(view.data, view.output_version, view.channel)
+        except SlipwayError as exc:
+            self._update_step(ctx.run_id, step.name, status="Failed", message=exc.message)
+            return True
+        self._update_step(ctx.run_id, step.name, status="Succeeded",
+                          outputs={"metrics": metrics, "predictions": view.output_version, "job": job},
+                          message=f"Metrics of {view.model} on {view.data} ({len(metrics)}).")
+        return True
+
+    def _score(self, data: str, predictions: str, channel: str) -> dict[str, float]:
+        """Metrics of predictions against the data's label: ``<channel>:accuracy``, ``:f1`` (macro) for a
+        classifier's labels; ``:rmse``, ``:mae``, ``:r2`` for a regressor's values."""
+        import io
+
+        import numpy as np
+        import pandas as pd
+
+        def frame(ref: str) -> tuple[Any, pd.DataFrame]:
+            view, chunks = self.platform.datasets.open_content(ref)
+            raw = b"".join(chunks)
+            return view, (pd.read_csv(io.BytesIO(raw)) if view.format == "csv"
+                          else pd.read_json(io.BytesIO(raw), lines=True))
+
+        view, truth = frame(data)
+        _, pred = frame(predictions)
+        if not view.label or view.label not in truth.columns:
+            raise InvalidArgument(f"Dataset {data!r} has no label column to score predictions against. Push it "
+                                  "with --label COLUMN.", {"field": "data", "value": data})
+        y = truth[view.label]
+        if "label" in pred.columns:
+            from sklearn.metrics import f1_score
+
+            t, p = y.astype(str).to_numpy(), pred["label"].astype(str).to_numpy()
+            return {f"{channel}:accuracy": float(np.mean(t == p)),
+                    f"{channel}:f1": float(f1_score(t, p, average="macro"))}
+        column = next((c for c in ("value", "prediction", "score") if c in pred.columns), None)
+        if column is None:
+            raise InvalidArgument(f"The predictions {predictions} have no label or value column to score "
+                                  f"(columns: {', '.join(map(str, pred.columns))}).",
+                                  {"field": "model", "value": predictions})
+        t, v = y.to_numpy(dtype=float), pred[column].to_numpy(dtype=float)
+        err = v - t
+        total = float(np.sum((t - t.mean()) ** 2))
+        return {f"{channel}:rmse": float(np.sqrt(np.mean(err ** 2))), f"{channel}:mae": float(np.mean(np.abs(err))),
+                f"{channel}:r2": 1.0 - float(np.sum(err ** 2)) / total if total else 0.0}
 
     def _register(self, ctx: _Run, name: str, args: dict[str, Any]) -> None:
         """Register the job's model once: after a restart, a version already made from the job is adopted."""
@@ -842,6 +1063,11 @@ class PipelineService:
         if previous:
             endpoints.update(endpoint, previous, ctx.owner, kind="rollback")
             self._audit(ctx, "endpoints:Rollback", f"endpoint/{endpoint}", "canary rolled back")
+
+    def _authorize(self, ctx: _Run, action: str, resource: str) -> None:
+        """A run acts as its owner: Forbidden (the step fails with it) when the owner may not, or is disabled."""
+        self.platform.auth.authorize_user(ctx.owner, action, resource, f"Pipeline {ctx.pipeline!r} (run as "
+                                                                          f"{ctx.owner or 'nobody'!r})")
 
     def _audit(self, ctx: _Run, action: str, resource: str, message: str) -> None:
         """What a run did, in the audit trail, as the pipeline's owner (method PIPELINE; source: the run)."""

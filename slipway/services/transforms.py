@@ -68,12 +68,13 @@ class _Interrupted(Exception):
 
 class TransformService:
     def __init__(self, db: Database, datasets: DatasetService, registry: RegistryService, settings: Settings,
-                 runtime: Any = None) -> None:
+                 runtime: Any = None, buckets: Any = None) -> None:
         self.db = db
         self.datasets = datasets
         self.registry = registry
         self.settings = settings
         self._runtime = runtime  # a callable giving the ServingRuntime (created on first use)
+        self._buckets = buckets  # a callable giving the BucketService (S3 objects in, S3 objects out)
         self.wakeup = threading.Event()
         self.stopping = threading.Event()  # set when the server stops
 
@@ -103,6 +104,38 @@ class TransformService:
                                options=options, status="Pending", failure_reason="", rows_total=data.rows or 0,
                                rows_done=0, batches_total=0, batches_done=0, retries=0, stop_requested=False,
                                created_by=user)
+            s.add(row)
+            s.flush()
+            return _view(row)
+
+        view = self.db.run(_do)
+        self.wakeup.set()
+        return view
+
+    def create_for_objects(self, name: str, model: str, source: str, spec: dict[str, Any],
+                           user: str = "") -> TransformView:
+        """A transform over S3 objects, written back as objects, as SageMaker's CreateTransformJob does.
+
+        ``spec``: ``inputs`` [{bucket, key, out}] (``out`` the output object's key), ``output_bucket``,
+        ``output_uri`` (shown as the job's output once it completes: channel ``s3`` marks such a job),
+        ``content_type``, ``accept``, ``split`` (line|none), ``strategy`` (MultiRecord|SingleRecord),
+        ``max_payload_mb``, ``assemble`` (line|none), ``join`` (each output line after its input line,
+        comma-separated), ``parallel``, ``retries`` (of a request failing for a transient reason). Each object's answers, in input order, become its ``out`` object.
+        """
+        check_name(name, "transform")
+        model = self.registry.resolve(model)
+        if not spec.get("inputs"):
+            raise InvalidArgument(f"No input objects under {source!r}. Upload the data first.",
+                                  {"field": "inputs", "value": source})
+        options = {"s3": spec, "parallel": int(spec.get("parallel", 1)), "retries": int(spec.get("retries", 3))}
+
+        def _do(s: Session) -> TransformView:
+            if s.execute(select(TransformJob.id).where(TransformJob.name == name)).first() is not None:
+                raise AlreadyExists(f"Transform job {name!r} already exists. Pick another name.",
+                                    {"field": "name", "value": name})
+            row = TransformJob(name=name, model=model, data=source[:255], channel="s3", output=name,
+                               options=options, status="Pending", failure_reason="", rows_total=0, rows_done=0,
+                               batches_total=0, batches_done=0, retries=0, stop_requested=False, created_by=user)
             s.add(row)
             s.flush()
             return _view(row)
@@ -185,6 +218,9 @@ class TransformService:
         handles: list[ReplicaHandle] = []
         try:
             job = self.get(name)
+            if "s3" in job.options:
+                self._run_objects(name, job, handles)
+                return
             t0 = time.perf_counter()
             frame, label, lines = self._load(job.data)
             names = [i.get("name") for i in (self.registry.get(job.model).signature or {}).get("inputs", [])]
@@ -292,8 +328,99 @@ class TransformService:
             raise
         return [h]
 
+    # -- S3 objects in and out (SageMaker's CreateTransformJob) ------------------------------------
+
+    def _run_objects(self, name: str, job: TransformView, handles: list[ReplicaHandle]) -> None:
+        from slipway.artifacts.handlers import SAGEMAKER_HEADER
+
+        spec = job.options["s3"]
+        buckets = self._buckets()
+        records: list[bytes] = []
+        payloads: list[tuple[int, int, bytes, str]] = []
+        spans: list[tuple[int, int]] = []  # each object's payloads
+        for item in spec["inputs"]:
+            _, chunks = buckets.open(item["bucket"], item["key"])
+            first = len(payloads)
+            payloads += self._object_batches(b"".join(chunks), spec, records, item["key"])
+            spans.append((first, len(payloads)))
+        self._set(name, rows_total=len(records), batches_total=len(payloads))
+        handles.extend(self._start_replicas(name, job.model))
+        answers = self._send(name, handles, payloads, job.options, accept=spec.get("accept") or "",
+                             extra={SAGEMAKER_HEADER: "1"})
+        for item, (first, end) in zip(spec["inputs"], spans, strict=True):
+            body = self._assemble_object(spec, payloads[first:end], answers[first:end], records)
+            self._write_object(spec["output_bucket"], item["out"], body, spec.get("accept") or "", job.created_by)
+        self._set(name, status="Completed", finished_at=utcnow(), rows_done=len(records), batches_done=len(payloads),
+                  output_version=str(spec.get("output_uri") or "")[:255] or None)
+
+    def _object_batches(self, raw: bytes, spec: dict[str, Any], records: list[bytes],
+                        key: str) -> list[tuple[int, int, bytes, str]]:
+        """One object's requests (first record, end record, body, content type); its records go on ``records``."""
+        limit = min(int(float(spec["max_payload_mb"]) * 1024 * 1024), self.settings.max_payload_bytes)
+        ctype = spec.get("content_type") or "application/octet-stream"
+        start = len(records)
+        if spec["split"] == "none":
+            records.append(raw)
+            if len(raw) > limit:
+                raise InvalidArgument(f"Object {key!r} is {len(raw)} bytes, over the limit of {limit} bytes per "
+                                      "request (MaxPayloadInMB, and the setting 'max_payload_bytes'); use SplitType "
+                                      "Line.", {"field": "MaxPayloadInMB", "value": spec["max_payload_mb"]})
+            return [(start, start + 1, raw, ctype)]
+        lines = [ln.rstrip(b"\r") for ln in raw.split(b"\n")]
+        records.extend(ln for ln in lines if ln.strip())
+        out: list[tuple[int, int, bytes, str]] = []
+        single = spec.get("strategy") == "SingleRecord"
+        i, end = start, len(records)
+        while i < end:
+            j, size = i, 0
+            while j < end and (j == i or (not single and size + 1 + len(records[j]) <= limit)):
+                size += len(records[j]) + (1 if j > i else 0)
+                j += 1
+            if size > limit:
+                raise InvalidArgument(f"Record {i - start + 1} of object {key!r} is {size} bytes, over the limit of "
+                                      f"{limit} bytes per request (MaxPayloadInMB, and the setting "
+                                      "'max_payload_bytes').", {"field": "MaxPayloadInMB", "value": spec["max_payload_mb"]})
+            out.append((i, j, b"\n".join(records[i:j]), ctype))
+            i = j
+        return out
+
+    @staticmethod
+    def _assemble_object(spec: dict[str, Any], payloads: list[tuple[int, int, bytes, str]], answers: list[bytes],
+                         records: list[bytes]) -> bytes:
+        """AssembleWith Line: the answers one after another, each ending a line (joined after their input lines
+        with JoinSource Input); None: the answers' bytes concatenated."""
+        if spec.get("join"):
+            lines: list[bytes] = []
+            for (start, end, _, _), answer in zip(payloads, answers, strict=True):
+                outs = answer.rstrip(b"\n").split(b"\n")
+                if len(outs) != end - start:
+                    raise RuntimeError(f"The model gave {len(outs)} output lines for {end - start} input records "
+                                       "(JoinSource Input needs one per record).")
+                lines += [rec + b"," + o.rstrip(b"\r") for rec, o in zip(records[start:end], outs, strict=True)]
+            return b"\n".join(lines) + b"\n" if lines else b""
+        if spec.get("assemble") == "line":
+            return b"".join(a if a.endswith(b"\n") else a + b"\n" for a in answers)
+        return b"".join(answers)
+
+    def _write_object(self, bucket: str, key: str, body: bytes, content_type: str, user: str) -> None:
+        import hashlib
+
+        from slipway.compat.errors import AwsError
+
+        buckets = self._buckets()
+        try:
+            buckets.bucket(bucket)
+        except AwsError:
+            try:
+                buckets.create_bucket(bucket, user)
+            except AwsError:  # made meanwhile
+                pass
+        buckets.put(bucket, key, io.BytesIO(body), hashlib.md5(body, usedforsecurity=False).hexdigest(),
+                    content_type.split(",", 1)[0].strip() or "application/octet-stream", user)
+
     def _send(self, name: str, handles: list[ReplicaHandle], payloads: list[tuple[int, int, bytes, str]],
-              options: dict[str, Any]) -> list[bytes]:
+              options: dict[str, Any], accept: str = "application/json",
+              extra: dict[str, str] | None = None) -> list[bytes]:
         import httpx
 
         answers: list[bytes | None] = [None] * len(payloads)
@@ -303,6 +430,7 @@ class TransformService:
         lock = threading.Lock()
         cancelled = threading.Event()
         local = threading.local()
+        opened: list[httpx.Client] = []  # one per worker thread, closed when the job ends
         timeout = self.settings.invocation_timeout + 5.0
 
         def client(h: ReplicaHandle) -> httpx.Client:
@@ -311,19 +439,21 @@ class TransformService:
                 transport = httpx.HTTPTransport(uds=h.uds) if h.uds else None
                 c = httpx.Client(transport=transport, timeout=timeout)
                 local.client = c
+                with lock:
+                    opened.append(c)
             return c
 
         def one(i: int) -> None:
             start, end, body, ctype = payloads[i]
             h = handles[i % len(handles)]
-            url = "http://replica/invocations" if h.uds else f"http://127.0.0.1:{h.port}/invocations"
+            url = "http://replica/invocations" if h.uds else f"{h.url}/invocations"
             last = ""
             for attempt in range(retries + 1):
                 if cancelled.is_set():
                     return
                 try:
-                    resp = client(h).post(url, content=body, headers={"content-type": ctype,
-                                                                        "accept": "application/json"})
+                    resp = client(h).post(url, content=body, headers={"content-type": ctype, "accept": accept,
+                                                                        **(extra or {})})
                 except httpx.HTTPError as exc:
                     last = f"{type(exc).__name__}: {exc}"
                 else:
@@ -373,6 +503,8 @@ class TransformService:
         finally:
             cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)
+            for c in opened:
+                c.close()
         return [a or b"" for a in answers]
 
     def _assemble(self, job: TransformView, frame: pd.DataFrame, answers: list[bytes],

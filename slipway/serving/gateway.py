@@ -39,6 +39,7 @@ class Invocation:
     content_type: str
     variant: str
     model: str
+    custom_attributes: str | None = None  # X-Amzn-SageMaker-Custom-Attributes a handler set, if any
 
 
 class EndpointLoad:
@@ -141,7 +142,7 @@ class Gateway:
             self.runtime.metrics.record(endpoint, "", status, 0.0)
 
     async def invoke(self, endpoint: str, body: bytes, content_type: str, accept: str, target: str | None,
-                     request_id: str | None) -> Invocation | None:
+                     request_id: str | None, extra_headers: dict[str, str] | None = None) -> Invocation | None:
         """Forward one request; None when the endpoint has no route (the caller explains why).
 
         Every routed request is counted and timed (``runtime.metrics``), whichever way it ends; an
@@ -152,7 +153,8 @@ class Gateway:
             return None
         start = time.perf_counter()
         try:
-            result = await self._invoke(endpoint, route, body, content_type, accept, target, request_id)
+            result = await self._invoke(endpoint, route, body, content_type, accept, target, request_id,
+                                        extra_headers)
         except SlipwayError as exc:
             self.runtime.metrics.record(endpoint, _variant(route, target), exc.status_code, time.perf_counter() - start)
             raise
@@ -168,7 +170,8 @@ class Gateway:
         return result
 
     async def _invoke(self, endpoint: str, route: Route, body: bytes, content_type: str, accept: str,
-                      target: str | None, request_id: str | None) -> Invocation:
+                      target: str | None, request_id: str | None, extra_headers: dict[str, str] | None = None,
+                      ) -> Invocation:
         if target is not None and target not in {v.name for v in route.variants}:
             from slipway.errors import NotFound
 
@@ -180,6 +183,8 @@ class Gateway:
             headers["accept"] = accept
         if request_id:
             headers["x-request-id"] = request_id
+        if extra_headers:
+            headers.update(extra_headers)
         load = None
         if route.scaling is not None:
             load = self.load(endpoint)
@@ -198,7 +203,7 @@ class Gateway:
                 load.enter()
             try:
                 status, resp_headers, content = await self._pool().post(
-                    replica.uds or replica.port, "/invocations", body, headers,
+                    replica.address, "/invocations", body, headers,
                     self.runtime.settings.invocation_timeout + 5.0)
             except ReplicaConnectionError as exc:
                 tried.add(replica.replica_id)
@@ -217,7 +222,7 @@ class Gateway:
                 if load is not None:
                     load.leave()
             return Invocation(status, content, resp_headers.get("content-type", "application/json"),
-                              variant.name, variant.model)
+                              variant.name, variant.model, resp_headers.get("x-amzn-sagemaker-custom-attributes"))
         raise Unavailable(
             f"Endpoint {endpoint!r} has no replica that can take the request right now"
             + (f" ({last})" if last else "") + "; a replacement is starting. Retry shortly.",

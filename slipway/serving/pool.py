@@ -95,15 +95,15 @@ class _Conn(asyncio.Protocol):
 class ReplicaPool:
     """Idle keep-alive connections per replica address, reused last-in first-out.
 
-    An address is a Unix socket path (str) or a TCP port on ``host`` (int).
+    An address is a Unix socket path (str), a TCP port on ``host`` (int), or (host, port) on another node.
     """
 
     def __init__(self, max_idle: int = 256, host: str = "127.0.0.1") -> None:
         self.max_idle = max_idle
         self.host = host
-        self._idle: dict[int | str, list[_Conn]] = {}
+        self._idle: dict[int | str | tuple[str, int], list[_Conn]] = {}
 
-    async def post(self, address: int | str, path: str, body: bytes, headers: dict[str, str], timeout: float
+    async def post(self, address: int | str | tuple[str, int], path: str, body: bytes, headers: dict[str, str], timeout: float
                    ) -> Answer:
         """Send one request; raise ReplicaConnectionError (retry elsewhere) or TimeoutError."""
         head = [f"POST {path} HTTP/1.1", f"host: {self.host}", f"content-length: {len(body)}"]
@@ -122,6 +122,8 @@ class ReplicaPool:
         try:
             if isinstance(address, str):
                 _, conn = await loop.create_unix_connection(_Conn, address)
+            elif isinstance(address, tuple):
+                _, conn = await loop.create_connection(_Conn, address[0], address[1])
             else:
                 _, conn = await loop.create_connection(_Conn, self.host, address)
         except OSError as exc:

@@ -19,11 +19,11 @@ import numpy as np
 import orjson
 
 from slipway.artifacts.flavors import flavor
-from slipway.artifacts.handlers import HandlerPredictor, load_handlers
+from slipway.artifacts.handlers import CUSTOM_ATTRIBUTES, SAGEMAKER_HEADER, Context, HandlerPredictor, load_handlers
 from slipway.artifacts.manifest import NUMERIC, Manifest
-from slipway.errors import SlipwayError
+from slipway.errors import NotAcceptable, SlipwayError
 
-__all__ = ["Predictor", "error_body"]
+__all__ = ["SAGEMAKER_HEADER", "Predictor", "error_body", "xgboost_container_answer"]
 
 log = logging.getLogger("slipway.serving")
 FAST_ACCEPT = ("application/json", "*/*")
@@ -172,22 +172,93 @@ class Predictor:
 
     # -- per request ---------------------------------------------------------------------------
 
+    @property
+    def container_answers(self) -> bool:
+        """An XGBoost model (Slipway's built-in ``xgboost`` algorithm, or an XGBoost booster without handlers): on
+        Slipway's SageMaker paths it answers as SageMaker's XGBoost container."""
+        return self.estimator is not None and (self.manifest.framework == "xgboost"
+                                               or (self.manifest.lineage or {}).get("algorithm") == "xgboost")
+
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
+        status, out, out_type, _ = self.invoke_with(body, content_type, accept)
+        return status, out, out_type
+
+    def invoke_with(self, body: bytes, content_type: str, accept: str, headers: dict[str, str] | None = None,
+                    ) -> tuple[int, bytes, str, str | None]:
+        """(status, body, content type, custom attributes to send back or None).
+
+        ``headers`` are the request's: SageMaker handlers see them through their ``context`` (custom
+        attributes in particular); with :data:`SAGEMAKER_HEADER` a built-in XGBoost model answers as the
+        SageMaker XGBoost container.
+        """
+        headers = headers or {}
         model = self.deep or self.custom or self.estimator
         ct = (content_type or "").split(";", 1)[0].strip().lower()
         if ct in ("", "*/*", "application/x-www-form-urlencoded") and model is not self.estimator:
             content_type = "application/json"  # curl -d: still JSON
+        context = None
         try:
+            if SAGEMAKER_HEADER in headers and self.container_answers:
+                out, out_type = self.estimator.invoke(body, content_type or "text/csv", "application/json")
+                return (200, *xgboost_container_answer(out, accept), None)
+            if isinstance(model, HandlerPredictor):
+                context = Context({"Content-Type": content_type, "Accept": accept, **{
+                    k: v for k, v in headers.items() if k.lower() == CUSTOM_ATTRIBUTES.lower()}}, str(self.folder))
+                out, out_type = model.invoke(body, content_type, accept or "application/json", context=context)
+                return 200, out, out_type, context.custom_attributes
             out, out_type = model.invoke(body, content_type, accept or "application/json")
-            return 200, out, out_type
+            return 200, out, out_type, None
         except SlipwayError as exc:
             if exc.status_code >= 500:
                 log.warning("%s", exc.message)
-            return exc.status_code, error_body(exc.code, exc.message, exc.details), "application/json"
+            return exc.status_code, error_body(exc.code, exc.message, exc.details), "application/json", None
         except Exception as exc:  # the model failed: report, stay up
             log.warning("prediction failed: %s", "".join(traceback.format_exception(exc)).strip())
             return 500, error_body("model_error", f"The model failed to predict: {type(exc).__name__}: {exc}",
-                                   {"stage": "predict"}), "application/json"
+                                   {"stage": "predict"}), "application/json", None
+
+
+XGBOOST_ACCEPT = ("text/csv", "application/json", "application/jsonlines")
+
+
+def _score(p: Any) -> Any:
+    """One Slipway prediction as the XGBoost container's score: P(positive class) for two classes (the
+    ``binary:logistic`` output), the class probabilities for more (``multi:softprob``), the value for
+    regression."""
+    if not isinstance(p, dict):
+        return p
+    probs = p.get("probabilities")
+    if isinstance(probs, dict) and probs:
+        values = list(probs.values())
+        return values[1] if len(values) == 2 else values
+    if "value" in p:
+        return p["value"]
+    label = p.get("label")
+    try:
+        return float(label)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return label
+
+
+def xgboost_container_answer(slipway_body: bytes, accept: str) -> tuple[bytes, str]:
+    """Slipway's ``{"predictions": [...]}`` as SageMaker's XGBoost container answers: ``text/csv`` (its
+    default) one score per line (a row's probabilities comma-separated), ``application/json``
+    ``{"predictions": [{"score": …}]}``, ``application/jsonlines`` one ``{"score": …}`` per line."""
+    media = (accept or "").split(",", 1)[0].split(";", 1)[0].strip().lower()
+    if media in ("", "*/*"):
+        media = "text/csv"
+    if media not in XGBOOST_ACCEPT:
+        raise NotAcceptable(f"Accept {accept!r} is not one the SageMaker XGBoost container answers. Expected one "
+                            f"of {', '.join(XGBOOST_ACCEPT)}.", {"field": "Accept", "value": accept,
+                                                               "expected": list(XGBOOST_ACCEPT)})
+    scores = [_score(p) for p in orjson.loads(slipway_body)["predictions"]]
+    if media == "application/json":
+        return orjson.dumps({"predictions": [{"score": s} for s in scores]}), media
+    if media == "application/jsonlines":
+        return b"".join(orjson.dumps({"score": s}) + b"\n" for s in scores), media
+    lines = (",".join(repr(float(v)) if isinstance(v, (int, float)) else str(v) for v in s)
+             if isinstance(s, list) else (repr(float(s)) if isinstance(s, (int, float)) else str(s)) for s in scores)
+    return "\n".join(lines).encode(), media
 
 
 def _deep_warm_up_body(sig: dict[str, Any]) -> bytes:

@@ -24,12 +24,15 @@ from typing import Any
 
 import orjson
 
+from slipway.artifacts.handlers import CUSTOM_ATTRIBUTES, SAGEMAKER_HEADER
 from slipway.serving.batching import Batcher
 from slipway.serving.predictor import Predictor, error_body
 
 __all__ = ["ReplicaApp", "main"]
 
 log = logging.getLogger("slipway.replica")
+CUSTOM_ATTRIBUTES_HEADER = b"x-amzn-sagemaker-custom-attributes"
+_SAGEMAKER_HEADERS = {CUSTOM_ATTRIBUTES_HEADER: CUSTOM_ATTRIBUTES, SAGEMAKER_HEADER.encode(): SAGEMAKER_HEADER}
 JSON = b"application/json"
 PING_BODY = b'{"status":"ok"}'
 INLINE_MAX_BODY = 64 * 1024
@@ -92,6 +95,7 @@ class ReplicaApp:
 
     async def _invoke(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         content_type, accept, length, rid = "application/json", "", None, None
+        extra: dict[str, str] = {}  # SageMaker's: custom attributes, and the SageMaker answer switch
         for k, v in scope["headers"]:
             if k == b"content-type":
                 content_type = v.decode("latin-1")
@@ -101,6 +105,8 @@ class ReplicaApp:
                 length = int(v) if v.isdigit() else None
             elif k == b"x-request-id":
                 rid = v.decode("latin-1")[:64]
+            elif k in _SAGEMAKER_HEADERS:
+                extra[_SAGEMAKER_HEADERS[k]] = v.decode("latin-1")
         limit = self.max_payload_bytes
         if length is not None and length > limit:
             await _reply(send, 413, _too_large(length, limit, rid), JSON)
@@ -122,6 +128,10 @@ class ReplicaApp:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.requests += 1
         inline = self.inline and len(body) <= INLINE_MAX_BODY and self.avg_seconds < INLINE_MAX_SECONDS
+        if CUSTOM_ATTRIBUTES in extra or (SAGEMAKER_HEADER in extra and self.predictor.container_answers):
+            # a SageMaker path: the general path, which hands headers on and answers as SageMaker
+            await self._invoke_sagemaker(send, body, content_type, accept, extra, rid)
+            return
         rows = self.predictor.fast_rows(body, content_type, accept)
         if rows is not None:
             try:
@@ -159,6 +169,29 @@ class ReplicaApp:
         if status >= 400 and rid is not None:
             out = _with_request_id(out, rid)
         await _reply(send, status, out, ct.encode("latin-1") if isinstance(ct, str) else ct)
+
+    async def _invoke_sagemaker(self, send: Any, body: bytes, content_type: str, accept: str, extra: dict[str, str],
+                                rid: str | None) -> None:
+        loop = asyncio.get_running_loop()
+
+        def run() -> tuple[int, bytes, str, str | None]:
+            t = time.perf_counter()
+            result = self.predictor.invoke_with(body, content_type, accept, extra)
+            self.avg_seconds = 0.9 * self.avg_seconds + 0.1 * (time.perf_counter() - t)
+            return result
+
+        try:
+            status, out, ct, attributes = await asyncio.wait_for(loop.run_in_executor(self.executor, run), self.timeout)
+        except TimeoutError:
+            await self._timeout(send, rid)
+            return
+        if status >= 400 and rid is not None:
+            out = _with_request_id(out, rid)
+        headers = [(b"content-type", ct.encode("latin-1")), (b"content-length", str(len(out)).encode())]
+        if attributes is not None:
+            headers.append((CUSTOM_ATTRIBUTES_HEADER, attributes.encode("latin-1", "replace")[:1024]))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
 
     def _predict_rows(self, rows: Any) -> list[Any]:
         t = time.perf_counter()
@@ -420,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 3
     predictor.warm_up()
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f",{int(time.time() * 1000) % 1000:03d}"  # as logging's asctime
+    print(f"{stamp} INFO replica {'/'.join(args.name.split('/')[-2:])}: model loaded, serving", file=sys.stderr, flush=True)  # the first log line
 
     import uvicorn
 

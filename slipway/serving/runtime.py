@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -57,7 +57,8 @@ from slipway.serving.processes import (
 from slipway.settings import Settings
 from slipway.storage import ArtifactStore
 
-__all__ = ["REPLICA_MODULE", "ReplicaFailed", "ReplicaHandle", "Route", "ServingRuntime", "VariantRoute"]
+__all__ = ["REPLICA_MODULE", "ReplicaFailed", "ReplicaHandle", "ReplicaProcess", "Route", "ServingRuntime", "VariantRoute",
+           "open_serving_runtime"]
 
 log = logging.getLogger("slipway.serving")
 
@@ -66,13 +67,26 @@ class ReplicaFailed(Exception):
     """A replica did not become ready; the message says why (its own last words when it has any)."""
 
 
+class ReplicaProcess(Protocol):
+    """What a handle needs of the thing running a replica: a local process (``subprocess.Popen``,
+    ``AdoptedProcess``) or a replica elsewhere (a Ray actor, ``slipway.serving.ray_runtime``)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+    def send_signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass(eq=False)
 class ReplicaHandle:
     endpoint: str
     variant: str
     model: str
     port: int
-    proc: subprocess.Popen[bytes] | AdoptedProcess  # adopted: started by an earlier server process
+    proc: subprocess.Popen[bytes] | AdoptedProcess | ReplicaProcess  # adopted: started by an earlier server process
     log_path: Path
     replica_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: float = field(default_factory=time.time)
@@ -83,10 +97,18 @@ class ReplicaHandle:
     uds: str | None = None  # the replica's Unix socket: the gateway's way in (cheaper than TCP on loopback)
     folder: Path | None = None  # the private model copy it serves from
     proc_start: int = 0  # the process's start time (/proc), which tells it from a later process with its pid
+    host: str | None = None  # None: a process on this machine (loopback); else the node it runs on (Ray)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host or '127.0.0.1'}:{self.port}"
+
+    @property
+    def address(self) -> int | str | tuple[str, int]:
+        """Where the gateway sends requests: its Unix socket, a loopback port, or (host, port) on another node."""
+        if self.host is not None:
+            return (self.host, self.port)
+        return self.uds or self.port
 
     @property
     def pid(self) -> int:
@@ -96,8 +118,9 @@ class ReplicaHandle:
         return self.proc.poll() is None
 
     def last_words(self, limit: int = 1500) -> str:
+        remote = getattr(self.proc, "last_words", None)  # a replica on another node keeps its log there
         try:
-            text = self.log_path.read_text(errors="replace").strip()
+            text = (remote() if remote is not None else self.log_path.read_text(errors="replace")).strip()
         except OSError:
             return ""
         lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -155,6 +178,22 @@ class Route:
 
 
 class ServingRuntime:
+    """The replica runtime interface, implemented here for local processes (the default).
+
+    The endpoint controller, the route mirror and the gateway use only this interface:
+
+    - ``spawn`` (start) a replica from a model folder; ``wait_ready`` / ``wait_each_ready`` and
+      ``ReplicaHandle.alive`` (health); ``stop`` and ``stop_leftovers``; ``ReplicaHandle.address``
+      (where the gateway proxies to); ``adopt`` (after a restart, from the ``endpoint_replicas`` row) and
+      ``observe`` (a server that does not lead the endpoints routes to a recorded replica);
+      ``check`` at start and ``describe`` for ``slipway status``.
+
+    ``slipway.serving.ray_runtime.RayServingRuntime`` implements the same for replicas as Ray actors;
+    ``open_serving_runtime`` picks one from the setting ``serving_runtime_url``.
+    """
+
+    kind = "local"
+
     def __init__(self, settings: Settings, store: ArtifactStore, sandbox: Sandbox | None = None,
                  metrics: InvocationMetrics | None = None, capture: CaptureBuffer | None = None) -> None:
         self.settings = settings
@@ -395,6 +434,9 @@ class ServingRuntime:
                 line = proc.stdout.readline() if ready else b""
                 port = int(orjson.loads(line)["port"])
                 proc.stdout.close()
+                named = self.logs_dir / f"{endpoint}-{variant}-{rid}.log"
+                with contextlib.suppress(OSError):  # the log of a replica is found by its name (logs API)
+                    log_path = log_path.rename(named)
                 return proc, port, log_path
             except (OSError, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
                 log.warning("The warm spare replica did not take the job; starting a fresh one", exc_info=True)
@@ -420,9 +462,11 @@ class ServingRuntime:
 
     def adopt(self, endpoint: str, variant: str, model: str, replica_id: str, pid: int, proc_start: int, port: int,
               uds: str | None, folder: str, options: dict[str, Any] | None, started_at: float,
-              timeout: float = 2.0) -> ReplicaHandle | None:
+              timeout: float = 2.0, host: str | None = None) -> ReplicaHandle | None:
         """Take over a replica an earlier server on this home started, if it is still the same process and
         answers /ping within ``timeout``; None otherwise (the caller stops what is left of it)."""
+        if host is not None:
+            return None  # recorded by another runtime (Ray)
         if not proc_start or process_start(pid) != proc_start or not is_replica_of(pid, self.settings.home):
             return None
         proc = AdoptedProcess(pid, proc_start)
@@ -446,6 +490,32 @@ class ServingRuntime:
         if h.folder is not None:
             self.copies.attach(h.folder, h.replica_id, pending=False)
         return h
+
+    def observe(self, record: Any, known: ReplicaHandle | None = None) -> ReplicaHandle | None:
+        """A handle for a replica another server (the endpoints' leader) recorded, for this server's routes;
+        None when it is not reachable from here (a process on another machine, or gone)."""
+        if known is not None and known.pid == record.pid and known.host == record.host:
+            return known if known.alive() else None
+        if record.host is not None:
+            return None  # another runtime's replica (Ray): not for a local runtime
+        proc = AdoptedProcess(record.pid, record.proc_start)
+        if not record.proc_start or proc.poll() is not None:
+            return None  # not on this machine, or gone
+        h = ReplicaHandle(record.endpoint, record.variant, record.model, record.port, proc,
+                          self.logs_dir / f"{record.endpoint}-{record.variant}-{record.replica_id}.log",
+                          replica_id=record.replica_id, started_at=record.started_at,
+                          options=dict(record.options or {}),
+                          uds=record.uds if record.uds and os.path.exists(record.uds) else None,
+                          proc_start=record.proc_start)
+        h.status = "Ready"
+        return h
+
+    def check(self) -> None:
+        """Fail at start, with what to check, when the runtime cannot be reached (nothing to reach locally)."""
+
+    def describe(self) -> str:
+        """The runtime in use, for ``slipway status`` (no secrets)."""
+        return "local: replica processes on this machine"
 
     def stop_leftovers(self, keep: set[int]) -> list[int]:
         """Stop every replica of this home outside ``keep`` (adopted ones): what an earlier server left."""
@@ -559,3 +629,23 @@ class ServingRuntime:
             h.status = "Stopped"
             if h.folder is not None:
                 self.copies.release(h.folder, h.replica_id)
+
+
+def open_serving_runtime(settings: Settings, store: ArtifactStore, sandbox: Sandbox | None = None,
+                         metrics: InvocationMetrics | None = None, capture: CaptureBuffer | None = None
+                         ) -> ServingRuntime:
+    """The replica runtime the setting ``serving_runtime_url`` names: ``local`` or ``ray://HOST:PORT``."""
+    from slipway.errors import InvalidArgument
+
+    url = settings.serving_runtime_url.strip()
+    if url in ("", "local"):
+        return ServingRuntime(settings, store, sandbox, metrics, capture)
+    if url.startswith(("ray://", "ray+gcs://")):
+        from slipway.serving.ray_runtime import RayServingRuntime
+
+        return RayServingRuntime(settings, store, sandbox, metrics, capture)
+    raise InvalidArgument(
+        f"Setting 'serving_runtime_url' has value {url!r}. Expected 'local' (replica processes on this machine), "
+        "'ray://HOST:PORT' (replicas as Ray actors, through the Ray Client port of the head node) or "
+        "'ray+gcs://HOST:PORT' (the same from a server on a machine of the Ray cluster, through the head's GCS port).",
+        {"field": "serving_runtime_url", "value": url})

@@ -1,8 +1,8 @@
 """The seam between deciding a replica count and making it so.
 
 The autoscaler (``slipway.controllers.autoscale``) decides how many replicas an endpoint should have; a
-``ReplicaScaler`` starts and stops them. The endpoint controller implements it with local processes
-(``ServingRuntime``); a Ray-backed runtime implements the same three methods later.
+``ReplicaScaler`` starts and stops them. The endpoint controller implements it through the replica
+runtime interface (``ServingRuntime``), so it scales local processes and Ray actors alike.
 
 Rules every implementation keeps:
 

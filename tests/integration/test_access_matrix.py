@@ -169,6 +169,7 @@ MATRIX: list[tuple[str, str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/pipelines/{name}/runs", "pipelines:Run", {"name": "p-{r}", "json": {}}),
     ("GET", "/api/v1/pipelines/{name}/runs", "pipelines:Get", {"name": "p-{r}"}),
     ("GET", "/api/v1/pipelines/{name}/runs/{number}", "pipelines:Get", {"name": "p-{r}", "number": "1"}),
+    ("POST", "/api/v1/pipelines/{name}/runs/{number}/stop", "pipelines:Stop", {"name": "p-{r}", "number": "1"}),
     ("PUT", "/api/v1/pipelines/{name}/schedule", "pipelines:Update",
      {"name": "p-{r}", "json": {"cron": "0 3 * * *", "timezone": "UTC"}}),
     ("DELETE", "/api/v1/pipelines/{name}/schedule", "pipelines:Update", {"name": "p-{r}"}),

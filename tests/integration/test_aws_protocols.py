@@ -201,7 +201,22 @@ def test_runtime_invoke_and_logs_of_a_job(srv: SlipwayServer, aws_key: tuple[str
                                  startFromHead=True)
     assert [e["message"] for e in events["events"] if e["message"].startswith("epoch")] == [
         "epoch 1 loss 0.5", "epoch 2 loss 0.25"]
-    assert logs.describe_log_streams(logGroupName="/aws/sagemaker/Endpoints/cancer-ep")["logStreams"] == []
+    # the endpoint's replica logs: a stream <variant>/<replica id> per replica
+    group = "/aws/sagemaker/Endpoints/cancer-ep"
+    [ep_stream] = logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", descending=True)["logStreams"]
+    assert ep_stream["logStreamName"].startswith(out["InvokedProductionVariant"] + "/")
+    replica_events = logs.get_log_events(logGroupName=group, logStreamName=ep_stream["logStreamName"],
+                                         startFromHead=True)["events"]
+    [loaded] = [e for e in replica_events if "model loaded, serving" in e["message"]]
+    assert loaded["message"].startswith(dt.datetime.fromtimestamp(loaded["timestamp"] / 1000).strftime("%Y-%m-%d %H:%M"))
+    found = logs.filter_log_events(logGroupName=group, filterPattern='"model loaded"', startTime=loaded["timestamp"])
+    assert [(e["logStreamName"], e["message"]) for e in found["events"]] == [(ep_stream["logStreamName"],
+                                                                              loaded["message"])]
+    assert logs.filter_log_events(logGroupName=group, filterPattern="loaded", endTime=loaded["timestamp"])[
+        "events"] == []
+    paged = list(logs.get_paginator("filter_log_events").paginate(logGroupName=group, PaginationConfig={
+        "PageSize": 1}))
+    assert [e["message"] for p in paged for e in p["events"]] == [e["message"] for e in replica_events]
     again = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"],
                                 nextToken=events["nextForwardToken"])
     assert again["events"] == [] and again["nextForwardToken"] == events["nextForwardToken"]
@@ -308,8 +323,116 @@ def test_bad_aws_input_is_a_clear_4xx(srv: SlipwayServer, aws_key: tuple[str, st
     assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
     r = signed_post(srv, aws_key, "sagemaker", b"{}", {**json11, "X-Amz-Target": "SageMaker.Frobnicate"})
     assert r.status_code == 400 and r.json()["__type"] == "UnknownOperationException" and "Frobnicate" in r.text
+    endpoints = "/aws/sagemaker/Endpoints/"
+    assert code(logs.describe_log_streams, logGroupName=endpoints + "nope")[1] == "ResourceNotFoundException"
+    assert code(logs.filter_log_events, logGroupName=endpoints + "nope")[1] == "ResourceNotFoundException"
+    status, err, message = code(s3.copy_object, Bucket="bad-input", Key="c", CopySource="bad-input/k",
+                                MetadataDirective="MOVE")
+    assert (status, err) == (400, "InvalidArgument") and "'MOVE'" in message
+    assert code(s3.copy_object, Bucket="bad-input", Key="k", CopySource="bad-input/k")[:2] == (400, "InvalidRequest")
+    assert code(s3.copy_object, Bucket="bad-input", Key="c", CopySource={"Bucket": "bad-input", "Key": "k",
+                                                                         "VersionId": "v2"})[:2] == (404, "NoSuchVersion")
+    assert code(s3.copy_object, Bucket="bad-input", Key="c", CopySource="bad-input/none")[:2] == (404, "NoSuchKey")
+    assert code(s3.put_object, Bucket="bad-input", Key="c", Body=b"x", ChecksumCRC32C="AAAAAA==")[:2] == (
+        400, "BadDigest")
     r = signed_post(srv, aws_key, "dynamodb", b"{}", {"Content-Type": "application/x-amz-json-1.0"})
     assert r.status_code == 400 and "'dynamodb'" in r.json()["message"]
     r = httpx.post(srv.url + "/", content=b"{}", headers={**json11, "X-Amz-Target": "SageMaker.ListModels",
                                                           "Authorization": "AWS4-HMAC-SHA256 Credential=x"})
     assert r.status_code == 400 and r.json()["__type"] == "IncompleteSignature"
+
+
+def test_s3_copy_delete_objects_list_v1_and_crc32c(srv: SlipwayServer, aws_key: tuple[str, str]) -> None:
+    from boto3.s3.transfer import TransferConfig
+
+    from slipway.compat.checksums import Crc32c, Crc64Nvme
+
+    s3 = aws(srv, aws_key, "s3")
+    s3.create_bucket(Bucket="src")
+    s3.create_bucket(Bucket="dst")
+    body = b"x,y\n1,2\n"
+    s3.put_object(Bucket="src", Key="a dir/one.csv", Body=body, ContentType="text/csv")
+    copied = s3.copy_object(Bucket="dst", Key="copied.csv", CopySource={"Bucket": "src", "Key": "a dir/one.csv"})
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    got = s3.get_object(Bucket="dst", Key="copied.csv")
+    assert got["Body"].read() == body and got["ContentType"] == "text/csv"  # COPY keeps the metadata
+    s3.copy_object(Bucket="dst", Key="copied.csv", CopySource="dst/copied.csv", MetadataDirective="REPLACE",
+                   ContentType="application/x-csv")
+    again = s3.get_object(Bucket="dst", Key="copied.csv")
+    assert again["ContentType"] == "application/x-csv" and again["Body"].read() == body
+    # boto3's managed copy of a 6 MB object: UploadPartCopy, two ranged parts
+    big = bytes(range(256)) * (6 * 1024 * 1024 // 256)
+    s3.put_object(Bucket="src", Key="big.bin", Body=big)
+    s3.copy({"Bucket": "src", "Key": "big.bin"}, "dst", "big.bin",
+            Config=TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024))
+    assert s3.get_object(Bucket="dst", Key="big.bin")["Body"].read() == big
+    assert s3.head_object(Bucket="dst", Key="big.bin")["ETag"].endswith('-2"')
+    for k in ("d/1", "d/2", "d/3", "e/1"):
+        s3.put_object(Bucket="dst", Key=k, Body=b"1")
+    deleted = s3.delete_objects(Bucket="dst", Delete={"Objects": [{"Key": "d/1"}, {"Key": "d/2", "VersionId": "v9"},
+                                                                  {"Key": "d/none"}]})
+    assert sorted(d["Key"] for d in deleted["Deleted"]) == ["d/1", "d/none"]
+    assert [(e["Key"], e["Code"]) for e in deleted["Errors"]] == [("d/2", "NoSuchVersion")]
+    quiet = s3.delete_objects(Bucket="dst", Delete={"Objects": [{"Key": "d/3"}], "Quiet": True})
+    assert "Deleted" not in quiet and "Errors" not in quiet
+    # ListObjects (v1): markers, delimiter, the paginator
+    keys = ["big.bin", "copied.csv", "d/2", "e/1"]
+    assert [o["Key"] for o in s3.list_objects(Bucket="dst")["Contents"]] == keys
+    pages = list(s3.get_paginator("list_objects").paginate(Bucket="dst", PaginationConfig={"PageSize": 1}))
+    assert [o["Key"] for p in pages for o in p.get("Contents", [])] == keys
+    first = s3.list_objects(Bucket="dst", Delimiter="/", MaxKeys=3)
+    assert first["IsTruncated"] and first["NextMarker"] == "d/" and [p["Prefix"] for p in first["CommonPrefixes"]] == [
+        "d/"]
+    rest = s3.list_objects(Bucket="dst", Delimiter="/", Marker=first["NextMarker"])
+    assert not rest["IsTruncated"] and [p["Prefix"] for p in rest["CommonPrefixes"]] == ["e/"] and "Contents" not in rest
+    # CRC32C and CRC64NVME are verified without awscrt (botocore sends a given value as is)
+    data = b"checked by the server"
+    for algorithm, impl in (("CRC32C", Crc32c()), ("CRC64NVME", Crc64Nvme())):
+        impl.update(data)
+        put = s3.put_object(Bucket="dst", Key="sum.txt", Body=data, **{f"Checksum{algorithm}": impl.b64digest()})
+        assert put[f"Checksum{algorithm}"] == impl.b64digest()
+    assert {"CopyObject", "UploadPartCopy", "DeleteObjects", "ListObjects"} <= set(SHAPES_CHECKED)
+
+
+def test_dataset_versions_read_through_s3(srv: SlipwayServer, aws_key: tuple[str, str], tmp_path: Path) -> None:
+    from slipway.client import Client
+
+    folder = tmp_path / "docs"
+    (folder / "a").mkdir(parents=True)
+    (folder / "a" / "x.txt").write_text("hello")
+    (folder / "b.txt").write_text("bee")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("f,label\n1,0\n2,1\n")
+    with Client(url=srv.url, home=srv.home) as c:
+        c.datasets.push("s3view", rows)
+        c.datasets.push("s3view", folder, format="files")
+        narrow = c.keys.create(aws=True, policy={"Statement": [
+            {"Effect": "Allow", "Action": ["datasets:Get"], "Resource": ["dataset/other*"]}]})
+    s3 = aws(srv, aws_key, "s3")
+    view = "slipway-datasets"
+    listed = s3.list_objects_v2(Bucket=view, Prefix="s3view/")
+    assert [o["Key"] for o in listed["Contents"]] == ["s3view/1/rows.csv", "s3view/2/a/x.txt", "s3view/2/b.txt"]
+    assert [o["Size"] for o in listed["Contents"]] == [rows.stat().st_size, 5, 3]
+    assert s3.get_object(Bucket=view, Key="s3view/2/a/x.txt")["Body"].read() == b"hello"
+    assert s3.get_object(Bucket=view, Key="s3view/2/b.txt", Range="bytes=1-")["Body"].read() == b"ee"
+    s3.download_file(view, "s3view/1/rows.csv", str(tmp_path / "back.csv"))
+    assert (tmp_path / "back.csv").read_bytes() == rows.read_bytes()
+    assert "s3view/" in [p["Prefix"] for p in s3.list_objects(Bucket=view, Delimiter="/")["CommonPrefixes"]]
+    s3.create_bucket(Bucket="from-datasets")
+    s3.copy_object(Bucket="from-datasets", Key="x.txt", CopySource=f"{view}/s3view/2/a/x.txt")
+    assert s3.get_object(Bucket="from-datasets", Key="x.txt")["Body"].read() == b"hello"
+    with pytest.raises(ClientError) as e:
+        s3.put_object(Bucket=view, Key="s3view/3/new.csv", Body=b"x")
+    assert e.value.response["Error"]["Code"] == "AccessDenied" and "read-only" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=view, Key="s3view/2/nope.txt")
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    denied = aws(srv, (narrow.key_id, narrow.key), "s3")  # the dataset's own access control
+    refusals = [(lambda: denied.get_object(Bucket=view, Key="s3view/1/rows.csv"), "datasets:Get on dataset/s3view"),
+                (lambda: denied.list_objects_v2(Bucket=view, Prefix="s3view/"), "datasets:Get on dataset/s3view"),
+                (lambda: denied.list_objects_v2(Bucket=view), "datasets:List on *")]
+    for call, words in refusals:
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDenied" and words in e.value.response["Error"]["Message"]
+    assert denied.list_objects_v2(Bucket=view, Prefix="other/")["KeyCount"] == 0

@@ -87,7 +87,7 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
         assert "baseline: Ready from cancer:1" in cli("models", "show", "cancer:2").stdout
 
         out = cli("monitors", "create", "cancer-drift", "--endpoint", "cancer-ep", "--every", "1m",
-                  "--threshold", "psi=0.2", "--output", "json")
+                  "--threshold", "psi=0.2", "--threshold", "worst_texture:psi=0.25", "--output", "json")
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["baseline"] == "cancer:2"
         out = cli("alarms", "create", "cancer-drift-alarm", "--metric", "monitor/cancer-drift/drifted_features",
@@ -104,6 +104,11 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
             assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "period"
             r = http.post("/api/v1/alarms/bad", json={**base, "actions": ["webhook=file:///etc/passwd"]})
             assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "action"
+            # A per-feature threshold for a feature the baseline does not have: 400 naming it, listing the features.
+            r = http.post("/api/v1/monitors/bad", json={"endpoint": "cancer-ep",
+                                                        "thresholds": {"mean_radios:psi": 0.1}})
+            assert r.status_code == 400 and r.json()["error"]["details"]["value"] == "mean_radios:psi"
+            assert "mean_radius" in r.json()["error"]["message"]
 
         _send(c, X)  # in distribution: the training data itself
         run = c.monitors.run("cancer-drift")
@@ -128,8 +133,9 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
                "the rollback to cancer:1")
 
         shown = cli("monitors", "show", "cancer-drift").stdout
-        assert "mean_radius" in shown and "DRIFT" in shown
-        shown = cli("alarms", "show", "cancer-drift-alarm").stdout
+        assert "mean_radius" in shown and "DRIFT" in shown and "0.25 (feature)" in shown, shown
+        shown = _until(lambda: (out := cli("alarms", "show", "cancer-drift-alarm").stdout).count("webhook: ok") == 2
+                       and out, "both webhooks recorded as delivered")
         assert "ALARM since" in shown and "rollback: ok" in shown, shown
         listed = json.loads(cli("alarms", "list", "--output", "json").stdout)
         assert [a["state"] for a in listed] == ["ALARM"]
@@ -138,6 +144,7 @@ def test_shifted_traffic_drifts_fires_the_alarm_calls_the_webhook_and_rolls_back
     with sqlite_server.http() as http:
         page = http.get("/ui/monitors/cancer-drift").text
         assert "mean_radius" in page and "drift</span>" in page and page.count("<svg") >= 3  # over time + distributions
+        assert "(feature)</span>" in page  # worst_texture's own threshold
         page = http.get("/ui/alarms/cancer-drift-alarm").text
         assert "rolled back cancer-ep" in page and "<svg" in page and "ALARM" in page
         assert "cancer-drift-alarm" in http.get("/ui/alarms").text and "cancer-drift" in http.get("/ui/monitors").text

@@ -17,7 +17,7 @@ pytest.importorskip("slipway.compat.dispatch", reason="needs the AWS dispatch (S
 
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
+from botocore.exceptions import ClientError, WaiterError  # noqa: E402
 
 from slipway.compat.sagemaker.shapes import output_errors  # noqa: E402
 from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, TRAIN_SCRIPT, sourcedir, training_request  # noqa: E402
@@ -43,10 +43,24 @@ def _fits(operation: str, out: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The script's handler echoes the caller's custom attributes, as a SageMaker inference handler may.
+SCRIPT = TRAIN_SCRIPT + '''
+
+def output_fn(prediction, accept, context=None):
+    import json
+    seen = context.get_request_header(0, "X-Amzn-SageMaker-Custom-Attributes") if context else None
+    if seen:
+        context.set_response_header(0, "X-Amzn-SageMaker-Custom-Attributes", "seen=" + seen)
+    if accept == "text/csv":
+        return "\\n".join(str(int(v)) for v in prediction), "text/csv"
+    return json.dumps(prediction.tolist()), "application/json"
+'''
+
+
 def test_boto3_trains_deploys_and_invokes(sqlite_server: SlipwayServer) -> None:
     s3, sm, rt = _clients(sqlite_server)
     s3.create_bucket(Bucket="sm-bucket")
-    s3.put_object(Bucket="sm-bucket", Key="b3/source/sourcedir.tar.gz", Body=sourcedir({"train.py": TRAIN_SCRIPT}))
+    s3.put_object(Bucket="sm-bucket", Key="b3/source/sourcedir.tar.gz", Body=sourcedir({"train.py": SCRIPT}))
     rows = "".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}\n" for i in range(40))
     s3.put_object(Bucket="sm-bucket", Key="data/train/part-0.csv", Body=("x1,x2,y\n" + rows).encode())
 
@@ -70,6 +84,52 @@ def test_boto3_trains_deploys_and_invokes(sqlite_server: SlipwayServer) -> None:
     sm.get_waiter("endpoint_in_service").wait(EndpointName="b3-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     r = rt.invoke_endpoint(EndpointName="b3-ep", Body=b"[[1, 2], [6, 0]]", ContentType="application/json")
     assert len(json.loads(r["Body"].read())) == 2 and r["InvokedProductionVariant"] == "AllTraffic"
+    assert "CustomAttributes" not in r  # absent unless the handler sets it
+    r = rt.invoke_endpoint(EndpointName="b3-ep", Body=b"1,2\n6,0", ContentType="text/csv", Accept="text/csv",
+                           CustomAttributes="trace=abc-1")
+    assert r["Body"].read() == b"0\n1" and r["CustomAttributes"] == "seen=trace=abc-1"
+
+    # Batch transform: every object under the prefix, split by line, answers as <key>.out
+    s3.put_object(Bucket="sm-bucket", Key="batch/in/a.csv", Body=b"1,2\n6,0\n")
+    s3.put_object(Bucket="sm-bucket", Key="batch/in/b.csv", Body=b"5,1\n0,0\n2,2\n")
+    request = {"TransformJobName": "b3-batch", "ModelName": "b3-model", "BatchStrategy": "MultiRecord",
+               "MaxPayloadInMB": 1, "TransformInput": {"DataSource": {"S3DataSource": {
+                   "S3DataType": "S3Prefix", "S3Uri": "s3://sm-bucket/batch/in/"}}, "ContentType": "text/csv",
+                   "SplitType": "Line"},
+               "TransformOutput": {"S3OutputPath": "s3://sm-out/batch", "Accept": "text/csv", "AssembleWith": "Line"},
+               "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
+    with pytest.raises(ClientError) as err:
+        sm.create_transform_job(**{**request, "TransformInput": {**request["TransformInput"], "SplitType": "RecordIO"}})
+    assert err.value.response["Error"]["Code"] == "ValidationException" and "SplitType" in str(err.value)
+    _fits("CreateTransformJob", sm.create_transform_job(**request))
+    sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="b3-batch",
+                                                             WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    d = _fits("DescribeTransformJob", sm.describe_transform_job(TransformJobName="b3-batch"))
+    assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+    assert d["TransformEndTime"] >= d["TransformStartTime"] >= d["CreationTime"]
+    assert s3.get_object(Bucket="sm-out", Key="batch/a.csv.out")["Body"].read() == b"0\n1\n"
+    assert s3.get_object(Bucket="sm-out", Key="batch/b.csv.out")["Body"].read() == b"1\n0\n0\n"
+    assert d["TransformOutput"]["S3OutputPath"] == "s3://sm-out/batch"
+    with sqlite_server.http() as http:  # the dashboard shows where it read and wrote, not dataset links
+        page = http.get("/ui/transforms/b3-batch")
+        assert page.status_code == 200 and "s3://sm-bucket/batch/in/" in page.text and "s3://sm-out/batch" in page.text
+        assert "/ui/datasets/s3:" not in http.get("/ui/transforms").text
+    listed = _fits("ListTransformJobs", sm.list_transform_jobs(StatusEquals="Completed"))
+    assert [j["TransformJobName"] for j in listed["TransformJobSummaries"]] == ["b3-batch"]
+    with pytest.raises(ClientError) as err:
+        sm.stop_transform_job(TransformJobName="b3-batch")
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    # Input the model refuses: the job fails, its FailureReason names the records and the model's message
+    s3.put_object(Bucket="sm-bucket", Key="batch/bad/x.csv", Body=b"one,two\n")
+    bad = {**request, "TransformJobName": "b3-bad", "ModelClientConfig": {"InvocationsMaxRetries": 0},
+           "TransformInput": {**request["TransformInput"], "DataSource": {"S3DataSource": {
+               "S3DataType": "S3Prefix", "S3Uri": "s3://sm-bucket/batch/bad"}}}}
+    _fits("CreateTransformJob", sm.create_transform_job(**bad))
+    with pytest.raises(WaiterError):
+        sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName="b3-bad",
+                                                                 WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    d = _fits("DescribeTransformJob", sm.describe_transform_job(TransformJobName="b3-bad"))
+    assert d["TransformJobStatus"] == "Failed" and "refused the request" in d["FailureReason"], d
     d = _fits("DescribeEndpoint", sm.describe_endpoint(EndpointName="b3-ep"))
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
 

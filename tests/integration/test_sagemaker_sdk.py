@@ -3,7 +3,7 @@
 The SDK is configured only as a user would: ``AWS_ENDPOINT_URL`` (plus an AWS key made with
 ``slipway keys create --aws``) and a default bucket. It trains a script-mode SKLearn estimator with
 logs, deploys and predicts, tunes two trials, deletes the endpoint, and trains and serves SageMaker's
-built-in XGBoost image. Every answer botocore parses is checked against the operation's output shape.
+built-in XGBoost image (answering the container's bare scores) and runs a batch transform with it. Every answer botocore parses is checked against the operation's output shape.
 Timings of fit/deploy are printed (``-s``), never asserted.
 
 Needs ``sagemaker<3`` (skipped without it).
@@ -58,6 +58,7 @@ if __name__ == "__main__":
 '''
 
 TIMINGS: dict[str, float] = {}
+SERVERS: list[SlipwayServer] = []
 SHAPES_CHECKED: list[str] = []
 
 
@@ -77,6 +78,7 @@ def _check_shape(http_response: Any, parsed: dict[str, Any], model: Any, **_: An
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A sagemaker.Session on a real server, configured by the endpoint URL and a default bucket only."""
     srv = SlipwayServer(tmp_path_factory.mktemp("sdk") / "home").start()
+    SERVERS.append(srv)
     out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "keys", "create", "--aws", "--output", "json"],
                          capture_output=True, text=True, env=srv.cli_env(), timeout=120)
     assert out.returncode == 0, out.stderr
@@ -160,9 +162,48 @@ def test_builtin_xgboost_trains_and_serves(session: Any, tmp_path: Path) -> None
     _timed("xgboost fit", est.fit, {"train": TrainingInput(train, content_type="text/csv")}, logs=False)
     predictor = _timed("xgboost deploy", est.deploy, 1, "ml.m5.large", serializer=CSVSerializer())
     try:
-        # Slipway answers its own predictions (label, probabilities), not the XGBoost container's bare scores
-        out = json.loads(predictor.predict([[1, 2], [6, 0]]))["predictions"]
-        assert [p["label"] for p in out] == ["0", "1"], out
-        assert all(abs(sum(p["probabilities"].values()) - 1.0) < 1e-6 for p in out), out
+        # As SageMaker's XGBoost container answers binary:logistic: one bare score per line
+        scores = [float(v) for v in predictor.predict([[1, 2], [6, 0]]).decode().split("\n")]
+        assert len(scores) == 2 and scores[0] < 0.5 < scores[1], scores
     finally:
         predictor.delete_endpoint()
+
+    # Batch transform with the SDK's Transformer: the .out object holds one score per input line
+    (tmp_path / "batch.csv").write_text("1,2\n6,0\n5,1\n")
+    batch = session.upload_data(str(tmp_path / "batch.csv"), key_prefix="xgb/batch")
+    transformer = est.transformer(1, "ml.m5.large", output_path=f"s3://{BUCKET}/xgb/batch-out",
+                                  assemble_with="Line", accept="text/csv")
+    _timed("xgboost transform", transformer.transform, batch, content_type="text/csv", split_type="Line",
+           wait=True, logs=False)
+    out = session.read_s3_file(BUCKET, "xgb/batch-out/batch.csv.out")
+    scores = [float(v) for v in out.split()]
+    assert len(scores) == 3 and scores[0] < 0.5 < min(scores[1:]), out
+    job = session.sagemaker_client.describe_transform_job(TransformJobName=transformer.latest_transform_job.name)
+    assert job["TransformJobStatus"] == "Completed" and job["TransformOutput"]["AssembleWith"] == "Line"
+
+def test_dataset_version_is_an_s3_input(session: Any, tmp_path: Path) -> None:
+    """A Slipway dataset version, read through the bucket slipway-datasets: downloaded and trained on as is."""
+    from sagemaker.inputs import TrainingInput
+    from sagemaker.s3 import S3Downloader
+    from sagemaker.sklearn import SKLearn
+
+    from slipway.client import Client
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for part in (1, 2):
+        rows = "".join(f"{i % 7},{(i * 3) % 5},{int(i % 7 > 3)}\n" for i in range(part * 30, part * 30 + 30))
+        (data / f"part-{part}.csv").write_text("x1,x2,y\n" + rows)
+    with Client(url=SERVERS[0].url, home=SERVERS[0].home) as c:
+        ref = c.datasets.push("sdk-rows", data, format="files").version.ref
+        uri = f"s3://slipway-datasets/{ref.replace(':', '/')}/"
+        got = S3Downloader.download(uri, str(tmp_path / "down"), sagemaker_session=session)
+        assert sorted(Path(p).name for p in got) == ["part-1.csv", "part-2.csv"]
+        assert (tmp_path / "down" / "part-2.csv").read_text() == (data / "part-2.csv").read_text()
+        (tmp_path / "train.py").write_text(ENTRY_POINT)
+        est = SKLearn(entry_point=str(tmp_path / "train.py"), framework_version="1.2-1", role=ROLE,
+                      instance_type="ml.m5.large", sagemaker_session=session)
+        _timed("sklearn fit on a dataset version", est.fit, {"train": TrainingInput(uri)}, logs=False)
+        job = session.describe_training_job(est.latest_training_job.name)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        assert c.jobs.get(job["TrainingJobName"]).inputs == {"train": ref}  # the version itself, not a copy

@@ -2,17 +2,19 @@
 
 One cluster per test process (the `ray_cluster` session fixture); tests that use it are marked
 ``xdist_group("ray")`` so that, under ``-n 2``, they share one worker and so one cluster. The head
-is started with a fixed number of CPUs and no dashboard, in a temporary folder, and stopped with
-``ray stop`` on that folder's session at the end.
+is started with a fixed number of CPUs and no dashboard, in a temporary folder, and stopped by killing
+the processes that name that folder (never ``ray stop``, which stops every Ray of the user).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +62,40 @@ class RayCluster:
         return self
 
     def stop(self) -> None:
+        """Stop this cluster's processes only, by pid: those whose command line names its temporary folder, and
+        their descendants (Ray's agents rename themselves). ``ray stop`` would stop every Ray of this user on the
+        machine, another test process's cluster or a bench's included."""
         if not self.address:
             return
-        # `ray stop` stops every Ray process of this user on the machine; only our head's are ours to stop,
-        # and tests never share the machine with another Ray. --force skips the grace period.
-        subprocess.run([self._ray(), "stop", "--force"], capture_output=True, env=self._env(), timeout=60)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for pid in self._pids():
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+            deadline = time.monotonic() + 10
+            while self._pids() and time.monotonic() < deadline:
+                time.sleep(0.2)
         self.address = ""
+        shutil.rmtree(self.root, ignore_errors=True)  # its logs and sockets: a session's worth of megabytes
+
+    def _pids(self) -> list[int]:
+        mark = (str(self.root).rstrip("/") + "\0").encode()  # the folder as a whole argument or its end
+        named, parent = set(), {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+                if mark in cmdline or (str(self.root).rstrip("/") + "/").encode() in cmdline:
+                    named.add(int(entry.name))
+                parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        found = set(named)
+        grew = True
+        while grew:
+            kids = {pid for pid, ppid in parent.items() if ppid in found} - found
+            found |= kids
+            grew = bool(kids)
+        return sorted(found)

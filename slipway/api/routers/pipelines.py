@@ -69,6 +69,15 @@ async def show_run(name: Name, number: int = Path(ge=1, le=10**9), p: Platform =
     return await run_in_threadpool(p.pipelines.get_run, name, number)
 
 
+@router.post("/{name}/runs/{number}/stop", response_model=PipelineRunView,
+             dependencies=[Depends(permission("pipelines:Stop", "pipeline/{name}"))])
+async def stop_run(name: Name, request: Request, number: int = Path(ge=1, le=10**9),
+                   p: Platform = Depends(platform)) -> PipelineRunView:
+    """Stop a pending or running run: its running jobs are stopped, a baking canary rolled back, the steps not
+    yet run skipped; the run ends Stopped. 409 when it already ended."""
+    return await run_in_threadpool(p.pipelines.stop_run, name, number, _user(request))
+
+
 @router.put("/{name}/schedule", response_model=PipelineView,
             dependencies=[Depends(permission("pipelines:Update", "pipeline/{name}"))])
 async def set_schedule(name: Name, body: ScheduleRequest, request: Request,

@@ -27,7 +27,7 @@ def operations() -> dict[str, Callable[..., dict[str, Any]]]:
 
     ops: dict[str, Callable[..., dict[str, Any]]] = {}
     ops.update(training.OPERATIONS)
-    for module in ("models", "endpoints", "tags", "tuning", "packages"):
+    for module in ("models", "endpoints", "tags", "tuning", "packages", "transforms"):
         try:
             mod = __import__(f"slipway.compat.sagemaker.{module}", fromlist=["OPERATIONS"])
         except ModuleNotFoundError as exc:

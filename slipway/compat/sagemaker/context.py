@@ -25,4 +25,4 @@ class Call:
 
     @cached_property
     def resources(self) -> Resources:
-        return Resources(self.platform.db)
+        return Resources(self.platform.sagemaker_resources)

@@ -13,7 +13,7 @@ from typing import Any
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.models import model_ref
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
 
 CONFIG = "endpoint-config"
 KIND = "endpoint"
@@ -143,13 +143,7 @@ def list_endpoints(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
                                                              "LastModifiedTimeAfter", "LastModifiedTimeBefore")
               if body.get(k) is not None}
-    views, offset = [], 0
-    while True:
-        p = call.platform.endpoints.list(limit=500, offset=offset)
-        views += p.items
-        if p.next_page_token is None:
-            break
-        offset += 500
+    views = every(call.platform.endpoints.list)
     items = []
     for v in views:
         status = STATUS.get(v.status, v.status)

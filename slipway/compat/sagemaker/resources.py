@@ -1,95 +1,55 @@
-"""The ``sagemaker_resources`` table: SageMaker-only records (requests, Models, EndpointConfigs, tags)."""
+"""SageMaker-only records as the operations see them: :class:`~slipway.services.sagemaker_resources.
+SageMakerResourceService` (``Platform.sagemaker_resources``) with its errors in SageMaker's words.
+
+No data access here: compat only calls services.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING, Any
 
 from slipway.compat.errors import AwsError
-from slipway.db import Database, utcnow
-from slipway.db.models import SageMakerResource
+from slipway.errors import AlreadyExists, NotFound
+from slipway.services.sagemaker_resources import KINDS
 
-# ARN resource type -> what SageMaker calls it in messages
-KINDS = {
-    "training-job": "Training job", "model": "Model", "endpoint-config": "Endpoint configuration",
-    "endpoint": "Endpoint", "hyper-parameter-tuning-job": "Hyperparameter tuning job",
-    "model-package-group": "Model package group", "model-package": "Model package",
-}
+if TYPE_CHECKING:
+    from slipway.services.sagemaker_resources import SageMakerResourceService
 
-
-def record(row: SageMakerResource) -> dict[str, Any]:
-    return {"kind": row.kind, "name": row.name, "target": row.target, "spec": dict(row.spec or {}),
-            "tags": dict(row.tags or {}), "created_at": row.created_at, "updated_at": row.updated_at,
-            "created_by": row.created_by}
+__all__ = ["KINDS", "Resources"]
 
 
 class Resources:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, service: SageMakerResourceService) -> None:
+        self.service = service
 
     def find(self, kind: str, name: str) -> dict[str, Any] | None:
-        with self.db.session() as s:
-            row = s.execute(select(SageMakerResource).where(SageMakerResource.kind == kind,
-                                                            SageMakerResource.name == name)).scalar_one_or_none()
-            return record(row) if row else None
+        return self.service.find(kind, name)
 
     def get(self, kind: str, name: str, code: str = "ValidationException") -> dict[str, Any]:
-        found = self.find(kind, name)
-        if found is None:
-            raise AwsError(code, f"Could not find {KINDS.get(kind, kind).lower()} \"{name}\".")
-        return found
+        try:
+            return self.service.get(kind, name)
+        except NotFound as exc:
+            raise AwsError(code, exc.message) from None
 
     def add(self, kind: str, name: str, target: str | None, spec: dict[str, Any], tags: dict[str, str],
             user: str = "") -> dict[str, Any]:
-        def _do(s: Any) -> dict[str, Any]:
-            row = SageMakerResource(kind=kind, name=name, target=target, spec=spec, tags=tags, created_by=user)
-            s.add(row)
-            s.flush()
-            return record(row)
-
         try:
-            return self.db.run(_do)  # type: ignore[no-any-return]
-        except IntegrityError:
-            raise AwsError("ResourceInUse", f"{KINDS.get(kind, kind)} \"{name}\" already exists.") from None
+            return self.service.add(kind, name, target, spec, tags, user)
+        except AlreadyExists as exc:
+            raise AwsError("ResourceInUse", exc.message) from None
 
     def update(self, kind: str, name: str, *, target: Any = ..., spec: dict[str, Any] | None = None,
                tags: dict[str, str] | None = None) -> None:
-        def _do(s: Any) -> None:
-            row = s.execute(select(SageMakerResource).where(SageMakerResource.kind == kind,
-                                                            SageMakerResource.name == name)).scalar_one_or_none()
-            if row is None:
-                raise AwsError("ValidationException", f"Could not find {KINDS.get(kind, kind).lower()} \"{name}\".")
-            if target is not ...:
-                row.target = target
-            if spec is not None:
-                row.spec = spec
-            if tags is not None:
-                row.tags = tags
-            row.updated_at = utcnow()
-
-        self.db.run(_do)
+        try:
+            self.service.update(kind, name, target=target, spec=spec, tags=tags)
+        except NotFound as exc:
+            raise AwsError("ValidationException", exc.message) from None
 
     def ensure(self, kind: str, name: str, target: str | None) -> None:
-        """A row for a resource made outside the SageMaker API (to hold its tags)."""
-        if self.find(kind, name) is None:
-            try:
-                self.add(kind, name, target, {}, {})
-            except AwsError:
-                pass
+        self.service.ensure(kind, name, target)
 
     def delete(self, kind: str, name: str) -> None:
-        def _do(s: Any) -> None:
-            row = s.execute(select(SageMakerResource).where(SageMakerResource.kind == kind,
-                                                            SageMakerResource.name == name)).scalar_one_or_none()
-            if row is not None:
-                s.delete(row)
-
-        self.db.run(_do)
+        self.service.delete(kind, name)
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        with self.db.session() as s:
-            rows = s.execute(select(SageMakerResource).where(SageMakerResource.kind == kind)
-                             .order_by(SageMakerResource.id)).scalars()
-            return [record(r) for r in rows]
+        return self.service.list(kind)

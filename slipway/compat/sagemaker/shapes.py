@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -86,6 +87,18 @@ def page(items: list[Any], body: dict[str, Any], default: int = 10) -> tuple[lis
     size = int(body.get("MaxResults") or default)
     chunk = items[start:start + size]
     return chunk, str(start + size) if start + size < len(items) else None
+
+
+def every(lister: Callable[..., Any], size: int = 500) -> list[Any]:
+    """Every item of a Slipway service's paged ``list(limit=, offset=)`` (a :class:`~slipway.schemas.Page`)."""
+    items: list[Any] = []
+    offset = 0
+    while True:
+        p = lister(limit=size, offset=offset)
+        items += p.items
+        if p.next_page_token is None:
+            return items
+        offset += size
 
 
 def sort_items(items: list[dict[str, Any]], body: dict[str, Any], keys: dict[str, str],

@@ -21,7 +21,8 @@ def _slipway_name(call: Call, kind: str, lname: str) -> str | None:
     from slipway.errors import NotFound
 
     p = call.platform
-    getters = {"training-job": p.training.get, "endpoint": p.endpoints.get, "hyper-parameter-tuning-job": p.tuning.get}
+    getters = {"training-job": p.training.get, "endpoint": p.endpoints.get, "hyper-parameter-tuning-job": p.tuning.get,
+               "transform-job": p.transforms.get}
     get = getters.get(kind)
     if get is None:
         return None

@@ -20,9 +20,10 @@ from typing import Any
 from slipway.compat import object_key
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
 from slipway.schemas import CreateJobRequest
 from slipway.schemas.jobs import MetricDefinition
+from slipway.services.dataset_bucket import DATASETS_BUCKET, ref_of_prefix
 
 log = logging.getLogger("slipway.compat.sagemaker")
 
@@ -177,6 +178,20 @@ def _builtin_csv(call: Call, keys: list[str], dest: Path, channel: str, supervis
         raise AwsError("ValidationException", f"Channel {channel!r} holds no rows.")
 
 
+def _dataset_channel(call: Call, channel: str, uri: str, prefix: str, builtin: str | None) -> str:
+    """A channel ``s3://slipway-datasets/<dataset>/<version>`` is that dataset version itself (no copy)."""
+    ref = ref_of_prefix(prefix)
+    if ref is None:
+        raise AwsError("ValidationException", f"Value {uri!r} at 'InputDataConfig.{channel}.S3Uri' is not a whole "
+                       f"dataset version. Expected s3://{DATASETS_BUCKET}/<dataset>/<version>/.")
+    if builtin:
+        raise AwsError("ValidationException", f"Channel {channel!r}: built-in algorithms read headerless CSV objects "
+                       f"from a bucket, not a dataset version ({uri}); train with Slipway's own `slipway train "
+                       f"--algorithm` on {ref}, or copy the CSV into a bucket.")
+    call.platform.auth.authorize(call.principal, "datasets:Get", f"dataset/{ref.split(':')[0]}")
+    return call.platform.datasets.get(ref).ref
+
+
 def _fetch_channel(call: Call, job: str, channel: dict[str, Any], builtin: str | None = None) -> str:
     """Push the objects of one S3 channel as a dataset version; return its ref."""
     from slipway.data.folders import pack_folder
@@ -190,6 +205,8 @@ def _fetch_channel(call: Call, job: str, channel: dict[str, Any], builtin: str |
         raise AwsError("ValidationException",
                        f"Channel {name!r}: S3DataType {source['S3DataType']!r} is not supported. Expected S3Prefix.")
     bucket, prefix = parse_s3(source["S3Uri"], f"InputDataConfig.{name}.S3Uri")
+    if bucket == DATASETS_BUCKET:
+        return _dataset_channel(call, name, source["S3Uri"], prefix, builtin)
     store = call.platform.store
     base = object_key(bucket, prefix)
     listed = store.list(base.rstrip("/"))
@@ -318,14 +335,8 @@ def publish_artifacts(call: Call, name: str, spec: dict[str, Any]) -> None:
 
 
 def write_object(call: Call, bucket: str, key: str, path: Path) -> None:
-    """Write ``s3://bucket/key`` so the S3 API lists and serves it (the bucket is made if missing); with no
-    S3 API in this build, into the store at its object key."""
-    try:
-        from slipway.services.buckets import BucketService  # type: ignore[import-not-found]
-    except ImportError:
-        call.platform.store.put_file(object_key(bucket, key), path)
-        return
-    svc = BucketService(call.platform.db, call.platform.store)
+    """Write ``s3://bucket/key`` so the S3 API lists and serves it (the bucket is made if missing)."""
+    svc = call.platform.buckets
     try:
         svc.bucket(bucket)
     except AwsError:
@@ -429,16 +440,6 @@ def describe_training_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     return describe(call, call.platform.training.get(body["TrainingJobName"]))
 
 
-def _all_jobs(call: Call) -> list[Any]:
-    views, offset = [], 0
-    while True:
-        p = call.platform.training.list(limit=500, offset=offset)
-        views += p.items
-        if p.next_page_token is None:
-            return views
-        offset += 500
-
-
 def list_training_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     items = []
     contains = (body.get("NameContains") or "").lower()
@@ -446,7 +447,7 @@ def list_training_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
                                                              "LastModifiedTimeAfter", "LastModifiedTimeBefore")
               if body.get(k) is not None}
-    for v in _all_jobs(call):
+    for v in every(call.platform.training.list):
         status = STATUS[v.status]
         created = epoch(v.created_at) or 0.0
         modified = epoch(v.ended_at or v.started_at or v.created_at) or 0.0

@@ -12,7 +12,7 @@ from typing import Any
 
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
 from slipway.compat.sagemaker.training import KIND as JOB_KIND
 from slipway.compat.sagemaker.training import STATUS as JOB_STATUS
 from slipway.compat.sagemaker.training import decode_hp, prepare
@@ -145,13 +145,7 @@ def list_tuning_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     want = body.get("StatusEquals")
     bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore")
               if body.get(k) is not None}
-    views, offset = [], 0
-    while True:
-        p = call.platform.tuning.list(limit=500, offset=offset)
-        views += p.items
-        if p.next_page_token is None:
-            break
-        offset += 500
+    views = every(call.platform.tuning.list)
     items = []
     for v in views:
         status = STATUS.get(v.status, v.status)

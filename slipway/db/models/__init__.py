@@ -9,7 +9,7 @@ from slipway.db.models.endpoints import Deployment, Endpoint, Replica
 from slipway.db.models.events import Event
 from slipway.db.models.lineage import Reference
 from slipway.db.models.metrics import EndpointCapture, EndpointMetric
-from slipway.db.models.monitors import Alarm, AlarmEvent, ModelBaseline, Monitor, MonitorRun
+from slipway.db.models.monitors import Alarm, AlarmEvent, AlarmNotification, ModelBaseline, Monitor, MonitorRun
 from slipway.db.models.objects import S3Bucket, S3Object, S3Upload, S3UploadPart
 from slipway.db.models.pipelines import Pipeline, PipelineRun, PipelineSchedule, PipelineStep, PipelineTrigger
 from slipway.db.models.registry import ModelAlias, ModelEvent, ModelGroup, ModelVersion
@@ -22,6 +22,7 @@ from slipway.db.models.tuning import TuningJob
 __all__ = [
     "Alarm",
     "AlarmEvent",
+    "AlarmNotification",
     "ApiKey",
     "AsyncInvocation",
     "AuditCount",

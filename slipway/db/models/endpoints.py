@@ -73,5 +73,6 @@ class Replica(Base):
     uds: Mapped[str | None] = mapped_column(Text, nullable=True)  # its Unix socket, when it has one
     artifact_dir: Mapped[str] = mapped_column(Text, nullable=False, server_default="")  # the private model copy
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # ServingOptions it runs with
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)  # its node (Ray); None: the server's machine
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="replicas")

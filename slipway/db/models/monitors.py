@@ -97,3 +97,24 @@ class AlarmEvent(Base):
     to_state: Mapped[str] = mapped_column(String(24), nullable=False)
     reason: Mapped[str] = mapped_column(Text, default="", nullable=False)
     actions: Mapped[list[Any]] = mapped_column(JSON, default=list, nullable=False)  # [{"kind","target","ok","detail"}]
+
+
+class AlarmNotification(Base):
+    """A webhook delivery of an alarm's state change, sent by the ``alarm-notifications`` controller (never by the
+    evaluation itself), retried with backoff; its outcome is written back into the history entry's action."""
+
+    __tablename__ = "alarm_notifications"
+    __table_args__ = (Index("ix_alarm_notifications_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alarm: Mapped[str] = mapped_column(String(63), nullable=False)
+    event_id: Mapped[int] = mapped_column(Integer, nullable=False)  # alarm_history.id
+    action_index: Mapped[int] = mapped_column(Integer, nullable=False)  # which of the event's actions
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)  # a kind in alarms.QUEUED (webhook)
+    target: Mapped[str] = mapped_column(Text, default="", nullable=False)  # the URL
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # Pending | Delivered | Failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, nullable=False)
+    detail: Mapped[str] = mapped_column(Text, default="", nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)

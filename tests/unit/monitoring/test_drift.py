@@ -88,3 +88,18 @@ def test_captured_records_in_json_and_csv_become_rows() -> None:
     ], ["a", "b"])
     assert rows == [{"a": 1, "b": 2}, {"a": 3, "b": 4}, {"a": 5, "b": 6}, {"a": "7", "b": "8"}, {"a": "9", "b": "10"}]
     assert bad == 2
+
+
+def test_per_feature_thresholds_win_over_the_monitor_wide_ones_and_say_where_they_come_from() -> None:
+    stats, cons = compute_baseline(_data(5000, 0))
+    shifted = _data(2000, 2)
+    shifted["x"] = (np.array(shifted["x"]) + 1.5).tolist()
+    shifted["y"] = (np.array(shifted["y"]) + 0.6).tolist()  # a small shift: PSI well under 0.2, above 0.01
+    got = compare(stats, cons, _rows(shifted), {"psi": 5.0, "y:psi": 0.01, "color:chi2_p": 0.001, "k:ks": 0.9})
+    by = {f["name"]: f for f in got["features"]}
+    assert got["drifted_features"] == ["y"]  # x is under the monitor-wide 5.0; y over its own 0.01
+    assert by["x"]["threshold"] == {"statistic": "psi", "value": 5.0, "source": "monitor"}
+    assert by["y"]["threshold"] == {"statistic": "psi", "value": 0.01, "source": "feature"}
+    assert by["k"]["thresholds"] == {"psi": 5.0, "ks": 0.9}  # its own ks is judged too
+    assert by["color"]["threshold"]["source"] == "default" and by["color"]["thresholds"] == {"js": 0.1, "chi2_p": 0.001}
+    assert by["y"]["drifted_by"] == ["psi"] and not by["color"]["drifted"]

@@ -85,7 +85,7 @@ def test_a_run_takes_the_true_branch_and_a_second_run_hits_the_cache_except_the_
         platform: Platform, tmp_path: Path) -> None:
     p = platform
     sha = _setup(p, tmp_path)
-    p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha)))
+    p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha)), "tester")
     p.pipelines.start_run("retrain", {}, "user:tester")
     _drive(p)
     run = p.pipelines.get_run("retrain", 1)
@@ -118,8 +118,9 @@ def test_a_run_takes_the_true_branch_and_a_second_run_hits_the_cache_except_the_
 def test_a_restart_mid_run_resumes_without_losing_or_repeating_a_step(settings: Settings, tmp_path: Path) -> None:
     p = Platform(settings)
     p.migrate()
+    p.auth.create_user("tester", "data-scientist")  # the owner the run acts as
     sha = _setup(p, tmp_path)
-    p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha)))
+    p.pipelines.create("retrain", Pipeline.from_yaml(_yaml(sha)), "tester")
     p.pipelines.start_run("retrain", {}, "user:tester")
     p.pipelines.advance_all()  # prep's job is created ...
     assert [s.status for s in p.pipelines.get_run("retrain", 1).steps][:2] == ["Running", "Pending"]
@@ -143,7 +144,7 @@ def test_a_failed_job_is_retried_per_step_policy_then_fails_the_run(platform: Pl
     p.pipelines.create("flaky", Pipeline.model_validate({"steps": [
         {"name": "prep", "type": "process", "script": "boom.py", "source_sha256": sha, "retries": 1},
         {"name": "after", "type": "condition", "when": {"op": "==", "left": 1, "right": 1},
-         "depends_on": ["prep"]}]}))
+         "depends_on": ["prep"]}]}), "tester")
     p.pipelines.start_run("flaky", {}, "user:tester")
     _drive(p)
     run = p.pipelines.get_run("flaky", 1)
@@ -165,7 +166,7 @@ def _run_id(p: Platform) -> int:
 
 def test_one_run_per_pipeline_at_a_time(platform: Platform) -> None:
     p = platform.pipelines
-    p.create("slow", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}))
+    p.create("slow", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}), "tester")
     p.start_run("slow", {}, "user:a")
     p.start_run("slow", {}, "user:b")
     p.advance_all()  # run 1 starts (and ends: its one step fails at once); run 2 waits for the next pass
@@ -180,7 +181,7 @@ def test_a_tune_step_gives_its_best_trial_as_the_model(platform: Platform, tmp_p
     p.pipelines.create("tuned", Pipeline.model_validate({"steps": [
         {"name": "tune", "type": "tune", "algorithm": "logistic-regression", "inputs": {"train": "raw:1"},
          "validation_split": 0.25, "objective": "validation:accuracy", "ranges": ["C=0.1:10:log"], "max_trials": 2},
-        {"name": "register", "type": "register", "model": "{{ steps.tune.model }}", "model_name": "tuned"}]}))
+        {"name": "register", "type": "register", "model": "{{ steps.tune.model }}", "model_name": "tuned"}]}), "tester")
     p.pipelines.start_run("tuned", {}, "user:tester")
     _drive(p)
     run = p.pipelines.get_run("tuned", 1)
@@ -228,7 +229,7 @@ def test_a_canary_is_promoted_after_its_bake_time_or_rolled_back_when_its_alarm_
     assert p.pipelines.get_run("ship", 1).status == "Succeeded"
     # Watches the endpoint's traffic; no requests and missing data breaching: ALARM once evaluated.
     p.alarms.create("canary-errors", "endpoint/ship-ep/requests", 1, comparison="below", missing="breaching")
-    p.pipelines.create("investigate", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}))
+    p.pipelines.create("investigate", Pipeline.model_validate({"steps": [{"name": "stop", "type": "fail"}]}), "alice")
     p.pipelines.add_trigger("investigate", "alarm:canary-errors", {})
 
     # Run 2: the canary bakes 2 minutes with its alarm not in ALARM, then takes all the traffic.

@@ -85,6 +85,20 @@ def test_monitor_bad_input(setup: Platform) -> None:
         assert e.value.details["field"] == field
     with pytest.raises(NotFound):
         p.monitors.create("m", "no-such-ep")
+    # Per-feature thresholds: a feature the baseline does not have (the error lists its features), a statistic
+    # of the other kind, a bad number.
+    with pytest.raises(InvalidArgument) as e:
+        p.monitors.create("m", "cancer-ep", thresholds=["mean_radios:psi=0.1"])
+    assert e.value.details["value"] == "mean_radios:psi" and "mean_radius, mean_texture" in e.value.message
+    with pytest.raises(InvalidArgument) as e:
+        p.monitors.create("m", "cancer-ep", thresholds={"mean_radius:js": 0.1})
+    assert "'mean_radius' is numeric: its statistics are psi and ks" in e.value.message
+    for bad in (["mean_radius:psi=x"], [":psi=0.1"], ["mean_radius:psi"]):
+        with pytest.raises(InvalidArgument) as e:
+            p.monitors.create("m", "cancer-ep", thresholds=bad)
+        assert e.value.details["field"] == "threshold", bad
+    m = p.monitors.create("m", "cancer-ep", thresholds=["psi=0.3", "mean_radius:psi=0.05", "worst_area:ks=0.2"])
+    assert m.thresholds == {"psi": 0.3, "mean_radius:psi": 0.05, "worst_area:ks": 0.2}
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -118,7 +132,6 @@ def hook() -> Iterator[str]:
 
 def test_alarm_m_of_n_missing_data_and_webhook_with_retries(setup: Platform, hook: str) -> None:
     p = setup
-    p.alarms.sleep = lambda s: None  # the backoff, without waiting
     t0 = dt.datetime(2026, 12, 2, 12, 0, 30, tzinfo=dt.UTC)
     rec = p.invocation_metrics
 
@@ -143,14 +156,21 @@ def test_alarm_m_of_n_missing_data_and_webhook_with_retries(setup: Platform, hoo
     minute_of(5, t0 - dt.timedelta(minutes=1))
     assert p.alarms.evaluate_one("slow", t0) == 1
     assert p.alarms.get("slow").state == "OK"  # one breaching of three: fewer than 2
+    assert p.alarms.deliver_due(t0) == 1  # the notifier sends the OK
     minute_of(120, t0)
     _Hook.fail_first = 2  # the webhook answers 503 twice, then takes it
-    assert p.alarms.evaluate_one("slow", t0 + dt.timedelta(seconds=1)) == 1
+    t1 = t0 + dt.timedelta(seconds=1)
+    assert p.alarms.evaluate_one("slow", t1) == 1
     got = p.alarms.get("slow")
     assert got.state == "ALARM" and "2 of the last 3 datapoints" in got.state_reason
     assert [(h.from_state, h.to_state) for h in got.history] == [("OK", "ALARM"), ("INSUFFICIENT_DATA", "OK")]
-    assert got.history[0].actions[0]["ok"] and "3 tries" in got.history[0].actions[0]["detail"]
+    assert got.history[0].actions[0]["status"] == "pending"  # queued with the state change, not sent by it
+    for step in (0.0, 0.5, 1.5):  # tried at once, then after the backoff of 0.5 s and 1 s
+        assert p.alarms.deliver_due(t1 + dt.timedelta(seconds=step)) == 1
+    action = p.alarms.get("slow").history[0].actions[0]
+    assert action["ok"] and action["status"] == "delivered" and "HTTP 204 after 3 tries" in action["detail"]
     assert [r["state"] for r in _Hook.received] == ["OK", "ALARM"]
+    assert p.alarms.pending_notifications() == 0
 
     # Missing data: breaching makes empty periods count against it; notBreaching for it.
     p.alarms.create("quiet", "endpoint/cancer-ep/requests", 1, comparison="below", period="1m", missing="breaching")
@@ -166,9 +186,83 @@ def test_alarm_m_of_n_missing_data_and_webhook_with_retries(setup: Platform, hoo
     _Hook.fail_first = 10
     p.alarms.create("flaky", "endpoint/cancer-ep/requests", 1000, period="1m", actions=[f"webhook={hook}"])
     p.alarms.evaluate_one("flaky", t0)
+    for step in range(4):
+        p.alarms.deliver_due(t0 + dt.timedelta(minutes=step))
     action = p.alarms.get("flaky").history[0].actions[0]
-    assert not action["ok"] and "HTTP 503" in action["detail"]
+    assert not action["ok"] and action["status"] == "failed" and "after 4 tries (last: HTTP 503)" in action["detail"]
     _Hook.fail_first = 0
+
+
+def test_deleting_an_endpoint_deletes_its_monitors_and_leaves_its_alarms_without_data(setup: Platform) -> None:
+    p = setup
+    p.baselines.compute("cancer:1", "cancer:1")
+    p.monitors.create("drift", "cancer-ep")
+    X, _ = cancer_data()
+    _send(p, X.to_numpy().tolist())
+    now = dt.datetime.now(dt.UTC)
+    p.monitors.run("drift", now)
+    p.alarms.create("drifting", "monitor/drift/drifted_features", 0, statistic="max", missing="notBreaching")
+    p.alarms.create("busy", "endpoint/cancer-ep/requests", 1e6, missing="notBreaching")
+    assert p.alarms.evaluate(now + dt.timedelta(seconds=1)) == 2
+    assert [a.state for a in p.alarms.list()] == ["OK", "OK"]
+
+    ep = p.endpoints.delete("cancer-ep", user="me")
+    assert "its monitors deleted: drift" in ep.reason
+    assert p.monitors.list() == [] and not p.monitors.exists("drift")
+    with pytest.raises(NotFound):
+        p.monitors.get("drift")
+    assert p.alarms.evaluate(now + dt.timedelta(seconds=2)) == 2
+    busy, drifting = p.alarms.list()
+    assert busy.state == drifting.state == "INSUFFICIENT_DATA"
+    assert "Endpoint 'cancer-ep' no longer exists" in busy.state_reason
+    assert "Monitor 'drift' no longer exists" in drifting.state_reason
+    assert "slipway alarms delete drifting" in drifting.state_reason
+    assert p.alarms.evaluate(now + dt.timedelta(seconds=3)) == 0  # stays so, without a new history entry
+    assert len(p.alarms.get("busy").history) == 2
+
+
+class _Hang(BaseHTTPRequestHandler):
+    release = threading.Event()
+    calls = 0
+
+    def do_POST(self) -> None:  # noqa: N802
+        _Hang.calls += 1
+        _Hang.release.wait(30)  # never answers while the test runs
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_hanging_webhook_is_tried_by_the_notifier_not_the_evaluation(setup: Platform, hook: str) -> None:
+    p = setup
+    _Hang.release.clear()
+    _Hang.calls = 0
+    hang = ThreadingHTTPServer(("127.0.0.1", 0), _Hang)
+    hang.daemon_threads = True
+    threading.Thread(target=hang.serve_forever, daemon=True).start()
+    try:
+        p.alarms.webhook_timeout = 0.2  # the notifier's per-try timeout (3 s by default)
+        hanging = f"http://127.0.0.1:{hang.server_address[1]}/hook"
+        p.alarms.create("quiet", "endpoint/cancer-ep/requests", 1, comparison="below", period="1m",
+                        missing="breaching", actions=[f"webhook={hanging}", f"webhook={hook}"])
+        t0 = dt.datetime(2026, 12, 2, 12, 0, 30, tzinfo=dt.UTC)
+        assert p.alarms.evaluate_one("quiet", t0) == 1  # to ALARM, with nobody called yet
+        assert _Hang.calls == 0 and _Hook.received == []
+        assert [x["status"] for x in p.alarms.get("quiet").history[0].actions] == ["pending", "pending"]
+        assert p.alarms.deliver_due(t0) == 2  # the hanging one times out, the other is delivered
+        first, second = p.alarms.get("quiet").history[0].actions
+        assert second["ok"] and second["status"] == "delivered" and [e["state"] for e in _Hook.received] == ["ALARM"]
+        assert first["status"] == "pending" and "try 1: ReadTimeout" in first["detail"], first
+        for step in (0.5, 1.5, 3.5):  # the backoff steps; the fourth try is the last
+            assert p.alarms.deliver_due(t0 + dt.timedelta(seconds=step)) == 1
+        first = p.alarms.get("quiet").history[0].actions[0]
+        assert not first["ok"] and first["status"] == "failed" and "after 4 tries (last: ReadTimeout" in first["detail"]
+        assert _Hang.calls == 4 and p.alarms.pending_notifications() == 0
+        assert p.alarms.get("quiet").state == "ALARM"
+    finally:
+        _Hang.release.set()
+        hang.shutdown()
+        hang.server_close()
 
 
 def test_alarm_bad_input(setup: Platform) -> None:

@@ -52,3 +52,25 @@ def test_bad_requests_name_the_field(platform: Platform, tmp_path) -> None:  # t
         platform.transforms.get("missing")
     with pytest.raises(InvalidArgument):
         platform.transforms.get("bad/name")
+
+
+def test_s3_objects_split_by_line_batch_by_payload_and_assemble(platform: Platform) -> None:
+    svc = platform.transforms
+    spec = {"split": "line", "strategy": "MultiRecord", "max_payload_mb": 7 / 1048576, "content_type": "text/csv",
+            "assemble": "line", "join": False}
+    records: list[bytes] = []
+    batches = svc._object_batches(b"1,2\r\n3,4\n\n5,6\n", spec, records, "in/a.csv")
+    assert records == [b"1,2", b"3,4", b"5,6"]
+    assert [(s, e, body) for s, e, body, _ in batches] == [(0, 2, b"1,2\n3,4"), (2, 3, b"5,6")]
+    single = svc._object_batches(b"7,8\n9,9\n", {**spec, "strategy": "SingleRecord"}, records, "in/b.csv")
+    assert [(s, e) for s, e, _, _ in single] == [(3, 4), (4, 5)]
+    assert svc._assemble_object(spec, batches, [b"0\n1", b"1\n"], records) == b"0\n1\n1\n"
+    assert svc._assemble_object({**spec, "assemble": "none"}, batches, [b"0\n1", b"1"], records) == b"0\n11"
+    joined = svc._assemble_object({**spec, "join": True}, batches, [b"0\n1", b"1"], records)
+    assert joined == b"1,2,0\n3,4,1\n5,6,1\n"
+    with pytest.raises(RuntimeError, match="2 output lines for 1 input records"):
+        svc._assemble_object({**spec, "join": True}, batches[1:], [b"1\n0"], records)
+    with pytest.raises(InvalidArgument, match="Record 1 of object 'in/c.csv'"):
+        svc._object_batches(b"12345678\n", spec, [], "in/c.csv")
+    with pytest.raises(InvalidArgument, match="use SplitType Line"):
+        svc._object_batches(b"1,2\n3,4\n", {**spec, "split": "none"}, [], "in/d.csv")

@@ -1,0 +1,247 @@
+"""The executor contract, which every executor passes: local processes and a real local Ray cluster.
+
+Each test prepares a job folder as the server does (job.json, code/) and drives the executor as the
+jobs controller does: submit, sync while it runs, poll, terminate or kill, collect, release. The
+job is a real script run by the real runner; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slipway.compute import Executor, Resources, open_executor
+from slipway.compute.local import LocalExecutor
+from slipway.errors import InvalidArgument, Unavailable
+from slipway.training.contract import JobPaths
+from tests.support.raycluster import _free_port
+from tests.support.waiting import pid_alive, wait_for
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+SECRET = "contract-secret-value-5150"
+
+
+def _reopen(executor: Executor) -> Executor:
+    """A second executor object of the same kind, as a restarted server opens it."""
+    if isinstance(executor, LocalExecutor):
+        return LocalExecutor(warm_pool=False)
+    return open_executor(executor.url)
+
+
+@pytest.fixture(scope="module", params=["local", "ray"])
+def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    if request.param == "local":
+        ex: Executor = LocalExecutor(warm_pool=False)
+        yield ex
+        ex.close()
+        return
+    cluster = request.getfixturevalue("ray_cluster")
+    import ray
+
+    ours = not ray.is_initialized()
+    ex = open_executor(cluster.address)
+    yield ex
+    ex.close()
+    if ours:
+        ray.shutdown()
+
+
+def _job(root: Path, script: str, secrets: list[str] = ()) -> JobPaths:  # type: ignore[assignment]
+    paths = JobPaths(root)
+    paths.make()
+    (paths.code / "train.py").write_text(textwrap.dedent(script))
+    spec = {"name": root.name, "kind": "script", "framework": "custom", "entry_point": "train.py",
+            "hyperparameters": {}, "channels": {}, "outputs": {}, "arguments": [], "memory_limit_mb": None,
+            "env_cache_dir": str(root.parent / "envs"), "secrets": list(secrets), "num_cpus": 1}
+    paths.job_file.write_text(json.dumps(spec))
+    return paths
+
+
+def _run(executor: Executor, paths: JobPaths, env: dict[str, str] | None = None,
+         resources: Resources | None = None) -> str:
+    return executor.submit(paths.root, paths.logs, env=env, name=paths.root.name, resources=resources)
+
+
+def _log(paths: JobPaths) -> str:
+    return paths.logs.read_text(errors="replace") if paths.logs.exists() else ""
+
+
+def _until_ended(executor: Executor, handle: str, paths: JobPaths) -> None:
+    def ended() -> bool:
+        executor.sync(handle, paths.root, paths.logs)
+        return not executor.poll(handle).running
+
+    wait_for(ended, timeout=120, what="the job to end", interval=0.2)
+
+
+def _result(paths: JobPaths) -> dict[str, object]:
+    data: dict[str, object] = json.loads(paths.result.read_text())
+    return data
+
+
+def _remote_folder(paths: JobPaths) -> Path | None:
+    """Where a Ray job ran (the executor's first log line names it); None for a job run in place."""
+    m = re.search(r"folder (\S+)", _log(paths))
+    return Path(m.group(1)) if m else None
+
+
+def test_completes_collects_outputs_and_keeps_secrets_off_disk(executor: Executor, tmp_path: Path) -> None:
+    paths = _job(tmp_path / "ok-job", """
+        import hashlib, json, os, time
+        print("hello from the job", flush=True)
+        with open(os.environ["SLIPWAY_METRICS_FILE"], "a") as f:
+            f.write(json.dumps({"name": "loss", "value": 0.25, "step": 1, "timestamp": time.time()}) + "\\n")
+        seen = hashlib.sha256(os.environ.get("CONTRACT_SECRET", "").encode()).hexdigest()
+        print("secret there" if seen == "DIGEST" else "secret missing", flush=True)
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
+            f.write("weights")
+        with open(os.path.join(os.environ["SM_OUTPUT_DATA_DIR"], "report.txt"), "w") as f:
+            f.write("report")
+    """.replace("DIGEST", hashlib.sha256(SECRET.encode()).hexdigest()))
+    handle = _run(executor, paths, env={"CONTRACT_SECRET": SECRET})
+    _until_ended(executor, handle, paths)
+    state = executor.poll(handle)
+    assert not state.running and state.exit_code in (0, None) and state.reason is None
+    executor.collect(handle, paths.root, paths.logs)
+    assert _result(paths)["status"] == "Completed", _log(paths)
+    assert "hello from the job" in _log(paths) and "secret there" in _log(paths)
+    assert (paths.model / "model.txt").read_text() == "weights"
+    assert (paths.output_data / "report.txt").read_text() == "report"
+    assert json.loads(paths.metrics.read_text().splitlines()[0])["value"] == 0.25
+    remote = _remote_folder(paths)
+    for folder in [paths.root, *([remote] if remote else [])]:
+        for f in folder.rglob("*"):
+            if f.is_file():
+                assert SECRET.encode() not in f.read_bytes(), f
+    executor.release(handle)
+    assert remote is None or not remote.exists()
+
+
+def test_failing_script_reports_its_exit_code(executor: Executor, tmp_path: Path) -> None:
+    paths = _job(tmp_path / "bad-job", "import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n")
+    handle = _run(executor, paths)
+    _until_ended(executor, handle, paths)
+    executor.collect(handle, paths.root, paths.logs)
+    result = _result(paths)
+    assert result["status"] == "Failed" and result["exit_code"] == 3
+    assert "about to fail" in _log(paths)
+    executor.release(handle)
+
+
+def test_logs_stream_while_running_and_a_reopened_executor_stops_the_job(executor: Executor,
+                                                                         tmp_path: Path) -> None:
+    paths = _job(tmp_path / "long-job", """
+        import time
+        print("tick 1", flush=True)
+        time.sleep(600)
+    """)
+    handle = _run(executor, paths)
+
+    def ticked() -> bool:
+        executor.sync(handle, paths.root, paths.logs)
+        return "tick 1" in _log(paths)
+
+    wait_for(ticked, timeout=120, what="the first log line while the job runs", interval=0.2)
+    # A server that restarted opens a new executor and finds the job by its handle alone.
+    again = _reopen(executor)
+    assert again.poll(handle).running
+    again.terminate(handle)
+    _until_ended(again, handle, paths)
+    again.collect(handle, paths.root, paths.logs)
+    assert _result(paths)["status"] == "Stopped"
+    again.release(handle)
+
+
+def test_kill_ends_a_job_that_ignores_sigterm(executor: Executor, tmp_path: Path) -> None:
+    paths = _job(tmp_path / "stubborn-job", """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ignoring SIGTERM", flush=True)
+        time.sleep(600)
+    """)
+    handle = _run(executor, paths)
+
+    def started() -> bool:
+        executor.sync(handle, paths.root, paths.logs)
+        return "ignoring SIGTERM" in _log(paths)
+
+    wait_for(started, timeout=120, what="the job to start", interval=0.2)
+    executor.terminate(handle)
+    assert executor.poll(handle).running  # the script ignores it; the runner waits for the script
+    executor.kill(handle)
+    _until_ended(executor, handle, paths)
+    assert executor.poll(handle).exit_code in (-signal.SIGKILL, None)
+    executor.release(handle)
+
+
+def test_a_job_waiting_for_resources_can_be_stopped(executor: Executor, tmp_path: Path) -> None:
+    """More CPUs than the cluster has: Ray keeps it waiting (local runs it regardless); stop ends it either way."""
+    paths = _job(tmp_path / "big-job", "import time\ntime.sleep(600)\n")
+    handle = _run(executor, paths, resources=Resources(cpus=64))
+    assert executor.poll(handle).running
+    executor.terminate(handle)
+    executor.kill(handle)
+    _until_ended(executor, handle, paths)
+    executor.collect(handle, paths.root, paths.logs)
+    executor.release(handle)
+
+
+def test_a_ray_worker_dying_fails_the_job_with_that_reason(executor: Executor, tmp_path: Path) -> None:
+    if isinstance(executor, LocalExecutor):
+        pytest.skip("a local job has no worker between the server and its process")
+    paths = _job(tmp_path / "orphan-job", """
+        import os, time
+        print("script pid", os.getpid(), flush=True)
+        time.sleep(600)
+    """)
+    handle = _run(executor, paths)
+
+    def started() -> bool:
+        executor.sync(handle, paths.root, paths.logs)
+        return "script pid" in _log(paths)
+
+    wait_for(started, timeout=120, what="the job to start", interval=0.2)
+    worker = int(re.search(r"worker pid (\d+)", _log(paths)).group(1))  # type: ignore[union-attr]
+    script = int(re.search(r"script pid (\d+)", _log(paths)).group(1))  # type: ignore[union-attr]
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: not executor.poll(handle).running, timeout=60, what="Ray to notice the dead worker")
+    state = executor.poll(handle)
+    assert state.reason and "Ray worker running the job died" in state.reason
+    wait_for(lambda: not pid_alive(script), timeout=30, what="the orphaned script to be stopped by its guard")
+    remote = _remote_folder(paths)
+    assert remote is not None
+    wait_for(lambda: not remote.exists(), timeout=30, what="the guard to remove the job's folder on the node")
+    executor.release(handle)
+
+
+def test_unreachable_ray_names_the_url_and_what_to_check() -> None:
+    address = f"127.0.0.1:{_free_port()}"
+    with pytest.raises(Unavailable) as err:
+        open_executor(address)
+    assert address in err.value.message and "ray start --head" in err.value.message
+    with pytest.raises(Unavailable) as err:
+        open_executor(f"ray://{address}")
+    assert "Ray Client port" in err.value.message
+
+
+def test_version_mismatch_and_unknown_compute_url_are_clear() -> None:
+    from slipway.compute.ray_executor import check_versions
+
+    here = {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", "ray": "2.60.0", "slipway": "0.1.0"}
+    check_versions("h:1", here, dict(here))
+    with pytest.raises(InvalidArgument) as err:
+        check_versions("h:1", here, {**here, "python": "3.9", "ray": "2.9.0"})
+    assert "python" in err.value.message and "3.9" in err.value.message and "ray 2.60.0 here, 2.9.0" in err.value.message
+    with pytest.raises(InvalidArgument) as err:
+        open_executor("kubernetes://cluster")
+    assert "'kubernetes://cluster'" in err.value.message and "ray://host:port" in err.value.message

@@ -1,0 +1,153 @@
+"""The closed loop through a real server, as a user drives it (CLI and SDK): an alarm on the live endpoint enters
+ALARM -> its trigger starts `retrain` (train, evaluate, condition, register, canary deploy) -> the canary bakes and is
+promoted; then new data with a changed schema -> a model the clients' requests no longer fit -> its canary answers
+errors, the canary's alarm fires and the endpoint is rolled back. Controllers, jobs, replicas and alarms are real."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from slipway.client import Client
+from slipway.errors import SlipwayError
+from tests.support.servers import SlipwayServer
+
+RETRAIN = """\
+parameters:
+  data: {type: string, default: "loop-data:1"}
+  min_accuracy: {type: float, default: 0.6}
+steps:
+  - name: train
+    type: train
+    algorithm: logistic-regression
+    inputs: {train: "{{ params.data }}"}
+    label: label
+    validation_split: 0.25
+    cache: false                      # a retrain trains again, even on the same data
+  - name: evaluate
+    type: evaluate
+    model: "{{ steps.train.model }}"
+  - name: good-enough
+    type: condition
+    when: {op: ">=", left: "{{ steps.evaluate.metrics['validation:accuracy'] }}", right: "{{ params.min_accuracy }}"}
+    then: [register]
+    else: [too-weak]
+  - name: register
+    type: register
+    model: "{{ steps.train.model }}"
+    model_name: loop
+    approval: Approved
+  - name: canary
+    type: deploy
+    endpoint: loop-ep
+    model: "{{ steps.register.version }}"
+    strategy: canary
+    percent: 10
+    bake: 25s
+    alarms: [loop-canary-4xx, loop-canary-5xx]
+  - name: too-weak
+    type: fail
+    message: "validation accuracy below {{ params.min_accuracy }}"
+"""
+
+
+def _rows(n: int, extra: bool = False) -> str:
+    head = "x,y,z,label\n" if extra else "x,y,label\n"
+    return head + "".join(f"{i % 10},{(i * 3) % 7}{f',{i % 4}' if extra else ''},{'yes' if i % 10 >= 5 else 'no'}\n"
+                          for i in range(n))
+
+
+def _until(what: str, check: Callable[[], Any], timeout: float = 150.0, state: Callable[[], Any] = str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {state()}"
+        time.sleep(0.3)
+
+
+def _cli(server: SlipwayServer, *args: str) -> Any:
+    r = subprocess.run([sys.executable, "-m", "slipway.cli.main", *args, "--output", "json"], capture_output=True,
+                       text=True, env=server.cli_env(), timeout=300)
+    assert r.returncode == 0, r.stderr + r.stdout
+    return json.loads(r.stdout)
+
+
+def _variants(c: Client, live: bool = False) -> list[tuple[str, str]]:
+    ep = c.endpoints.get("loop-ep")
+    spec = (ep.live or {}) if live else ep.desired
+    return [(v["name"], v["model"]) for v in spec.get("variants", [])]
+
+
+def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlite_server: SlipwayServer,
+                                                                          tmp_path: Path) -> None:
+    srv = sqlite_server
+    (tmp_path / "data.csv").write_text(_rows(60))
+    (tmp_path / "retrain.yaml").write_text(RETRAIN)
+    c = Client(url=srv.url, home=srv.home)
+    try:
+        c.datasets.push("loop-data", tmp_path / "data.csv", label="label")
+        _cli(srv, "pipelines", "create", "retrain", "-f", str(tmp_path / "retrain.yaml"))
+        first = _cli(srv, "pipelines", "run", "retrain", "--wait")  # no endpoint yet: created with loop:1
+        assert first["status"] == "Succeeded", first
+        c.endpoints.wait("loop-ep")
+        # The alarm standing for drift: traffic on the live endpoint (any request this minute); and the canary's.
+        c.alarms.create("loop-drift", "endpoint/loop-ep/requests", above=1)
+        c.alarms.create("loop-canary-4xx", "endpoint/loop-ep/status_4xx", above=0)
+        c.alarms.create("loop-canary-5xx", "endpoint/loop-ep/status_5xx", above=0)
+        view = _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drift")
+        assert [t["on"] for t in view["triggers"]] == ["alarm:loop-drift"]
+
+        # Drift -> ALARM -> a triggered run; it retrains and bakes loop:2 as a canary, then promotes it.
+        for _ in range(3):
+            assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]})["predictions"]
+        second = _until("the triggered run", lambda: next((r for r in c.pipelines.runs("retrain") if r.number == 2),
+                                                          None))
+        assert second.started_by.startswith("trigger:alarm:loop-drift (event ")
+        _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drift", "--off")  # one retrain is enough
+        _until("the canary to go live", lambda: ("canary", "loop:2") in _variants(c, live=True),
+               state=lambda: (c.pipelines.get_run("retrain", 2), c.endpoints.get("loop-ep")))
+        assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]}, variant="canary")["predictions"]
+        second = c.pipelines.wait("retrain", 2, timeout=150)
+        assert second.status == "Succeeded", second
+        assert "baked and now takes all" in second.steps[4].message
+        assert _variants(c) == [("primary", "loop:2")]
+
+        # New data whose schema changed: the model trained on it does not fit the clients' requests.
+        _cli(srv, "pipelines", "trigger", "retrain", "--on", "dataset:loop-data", "--param", "data={{ event.ref }}")
+        (tmp_path / "data2.csv").write_text(_rows(60, extra=True))
+        c.datasets.push("loop-data", tmp_path / "data2.csv", label="label")
+        third = _until("the run of the new version", lambda: next(
+            (r for r in c.pipelines.runs("retrain") if r.number == 3), None))
+        assert third.parameters["data"] == "loop-data:2"
+        _until("the bad canary to go live", lambda: ("canary", "loop:3") in _variants(c, live=True),
+               state=lambda: (c.pipelines.get_run("retrain", 3), c.endpoints.get("loop-ep")))
+        errors = 0
+        for _ in range(3):
+            try:
+                c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]}, variant="canary")
+            except SlipwayError:
+                errors += 1
+        assert errors == 3  # two features where loop:3 expects three
+        third = c.pipelines.wait("retrain", 3, timeout=150)
+        deploy = third.steps[4]
+        assert third.status == "Failed" and deploy.status == "Failed", third
+        assert deploy.outputs["rolled_back_by"] in ("loop-canary-4xx", "loop-canary-5xx")
+        assert deploy.message.startswith("Canary loop:3 rolled back: alarm 'loop-canary-")
+        assert _variants(c) == [("primary", "loop:2")]
+        assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]})["predictions"]  # loop:2 serves again
+        shown = _cli(srv, "pipelines", "show", "retrain", "--run", "3")
+        assert shown["failure_reason"].startswith("Step 'canary' failed: Canary loop:3 rolled back")
+        with srv.http() as http:
+            assert 'data-step="canary" data-status="Failed"' in http.get("/ui/pipelines/retrain?run=3").text
+        r = subprocess.run([sys.executable, "-m", "slipway.cli.main", "pipelines", "stop", "retrain", "--run", "3"],
+                           capture_output=True, text=True, env=srv.cli_env(), timeout=60)
+        assert r.returncode == 1 and "already ended (Failed)" in r.stderr
+    finally:
+        c.close()
