@@ -8,7 +8,6 @@ The home folder itself comes from an override, ``SLIPWAY_HOME`` or ``~/.slipway`
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -227,6 +226,8 @@ class Settings:
         values: dict[str, Any] = {}
         config_file = home / "config.toml"
         if config_file.is_file():
+            import tomllib  # here: most homes have no config file, and a CLI command starts faster without it
+
             try:
                 values.update(tomllib.loads(config_file.read_text()))
             except tomllib.TOMLDecodeError as exc:

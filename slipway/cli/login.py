@@ -28,7 +28,3 @@ def login(
     save_profile(settings.credentials_file, profile or url.rstrip("/"), key, url=url.rstrip("/"), user=me.user)
     emit({"url": url, "user": me.user, "role": me.role, "key_id": me.key_id}, output, lambda: console.print(
         f"logged in to {url} as {me.user} ({me.role}); key {me.key_id} stored in {settings.credentials_file}"))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("login")(login)

@@ -7,28 +7,7 @@ import sys
 import typer
 
 from slipway import __version__
-from slipway.cli import (
-    admin,
-    algorithms,
-    audit,
-    data,
-    endpoints,
-    jobs,
-    keys,
-    login,
-    models,
-    monitors,
-    pipelines,
-    process,
-    roles,
-    secrets,
-    server,
-    train,
-    transforms,
-    tuning,
-    users,
-)
-from slipway.cli.output import err_console
+from slipway.cli.lazy import LazyGroup, defer_imports
 from slipway.cli.state import CliState
 from slipway.errors import SlipwayError, invalid_argument_from_validation
 
@@ -37,8 +16,56 @@ from slipway.errors import SlipwayError, invalid_argument_from_validation
 # process never runs httpx's CLI: a None entry makes that import fail, and httpx falls back to a stub.
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
+# Every command, in the order of `slipway --help`: name -> ("module:attribute", the line shown there). A command's
+# module is imported only when that command is used (slipway.cli.lazy); tests/unit/cli/test_startup.py checks
+# that these lines match the commands' own help. A new command or group goes here, not in an import above.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("slipway.cli.server:up", "Start the platform (API, UI, controllers) in the foreground; Ctrl-C stops it."),
+    "status": ("slipway.cli.server:status", "Server URL, version, backends in use and counts."),
+    "train": ("slipway.cli.train:train",
+              "Train a model: a built-in --algorithm or your own --script, on dataset versions."),
+    "process": ("slipway.cli.process:process",
+                "Process data: run --script on dataset versions; its output channels become new dataset versions."),
+    "tune": ("slipway.cli.tuning:tune",
+             "Tune hyperparameters: each trial is a training job; the best one is always visible."),
+    "transform": ("slipway.cli.transforms:transform", "Predict over a whole dataset version with temporary "
+                  "replicas; the output is a new dataset version."),
+    "login": ("slipway.cli.login:login",
+              "Store an API key for a server; later commands with that --url (or SLIPWAY_URL) use it."),
+    "data": ("slipway.cli.data:app", "Datasets: immutable, versioned, checksummed."),
+    "jobs": ("slipway.cli.jobs:app", "Training jobs: status, logs, metrics, stop, model download."),
+    "algorithms": ("slipway.cli.algorithms:app", "Built-in algorithms: hyperparameters with types, ranges and defaults."),
+    "users": ("slipway.cli.users:app", "Users: each has one role and any number of API keys."),
+    "keys": ("slipway.cli.keys:app",
+             "API keys: create, list, revoke; dashboard sign-in links; rotate the master key."),
+    "roles": ("slipway.cli.roles:app", "Roles: named policies given to users."),
+    "audit": ("slipway.cli.audit:app", "The audit trail: mutating and denied calls."),
+    "secrets": ("slipway.cli.secrets:app", "Secrets: stored encrypted, given to jobs by name, never shown."),
+    "models": ("slipway.cli.models:app", "Model registry: immutable versions, approval, aliases, lineage."),
+    "endpoints": ("slipway.cli.endpoints:app",
+                  "Real-time endpoints: model versions behind REST, rolling updates, variants."),
+    "monitors": ("slipway.cli.monitors:app",
+                 "Drift monitors: captured inputs against a model version's training baseline."),
+    "alarms": ("slipway.cli.monitors:alarms",
+               "Alarms on metrics (endpoint latency, errors, drift) with webhook and rollback actions."),
+    "admin": ("slipway.cli.admin:app",
+              "Local administration of a home folder (works with or without a running server)."),
+    "pipelines": ("slipway.cli.pipelines:app",
+                  "Pipelines: process, train, evaluate, condition, register, deploy — run as one graph."),
+    "tuning": ("slipway.cli.tuning:app",
+               "Hyperparameter tuning jobs: Bayesian, random, grid; Hyperband early stopping."),
+    "transforms": ("slipway.cli.transforms:app",
+                   "Batch transform jobs: a model version's predictions over a dataset version."),
+}
+
+
+class SlipwayGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
+
 app = typer.Typer(
     name="slipway",
+    cls=SlipwayGroup,
     help="Slipway: a self-hosted ML platform. Start with `slipway up`, then `slipway data push`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -64,28 +91,6 @@ def main_callback(
     ctx.obj = CliState(url=url, home=home, api_key=api_key, debug=debug)
 
 
-app.add_typer(data.app, name="data")
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(algorithms.app, name="algorithms")
-app.add_typer(users.app, name="users")
-app.add_typer(keys.app, name="keys")
-app.add_typer(roles.app, name="roles")
-app.add_typer(audit.app, name="audit")
-app.add_typer(secrets.app, name="secrets")
-app.add_typer(models.app, name="models")
-app.add_typer(endpoints.app, name="endpoints")
-app.add_typer(monitors.app, name="monitors")
-app.add_typer(monitors.alarms, name="alarms")
-app.add_typer(admin.app, name="admin")
-app.add_typer(pipelines.app, name="pipelines")
-server.register(app)
-train.register(app)
-process.register(app)
-tuning.register(app)
-transforms.register(app)
-login.register(app)
-
-
 def _as_slipway_error(exc: Exception) -> SlipwayError | None:
     """A user's mistake as a SlipwayError: ours as they are, pydantic's (a request model built by a command,
     e.g. --validation-split 1.5) as one InvalidArgument line naming the field, the value and the expectation.
@@ -100,6 +105,7 @@ def _as_slipway_error(exc: Exception) -> SlipwayError | None:
 
 def main() -> None:
     debug = "--debug" in sys.argv
+    defer_imports()
     try:
         app()
     except KeyboardInterrupt:  # Typer turns Ctrl-C in a command into exit 130; commands that wait on the
@@ -112,6 +118,8 @@ def main() -> None:
             import traceback
 
             traceback.print_exc()
+        from slipway.cli.output import err_console
+
         err_console.print(f"[red]Error:[/red] {error.message}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(1)
 

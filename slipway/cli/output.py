@@ -19,8 +19,8 @@ from rich.console import Console
 __all__ = ["Output", "OutputOpt", "ago", "console", "emit", "err_console", "human_size", "keeps_running",
            "progress_bar", "table"]
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # no :name: codes in tables of user data, and no emoji table to import
+err_console = Console(stderr=True, emoji=False)
 SHORT = 12  # a column whose longest cell is this short keeps its width when a table is too wide
 MIN_LONG = 4  # the least a long column is given ("can…")
 

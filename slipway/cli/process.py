@@ -82,7 +82,3 @@ def process(
     emit(result, output, _table)
     if v.status != "Completed":
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("process")(process)

@@ -93,8 +93,3 @@ def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
         ])
 
     emit(s, output, render)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("up")(up)
-    app.command("status")(status)

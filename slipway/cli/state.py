@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,9 @@ class CliState:
 
     def client(self) -> Client:
         if self._client is None:
+            # pydantic reads the entry points of every installed distribution for its plugins when it builds
+            # the first model (tens of ms with the `all` extras); a command's client has no use for them.
+            os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
             from slipway.client import Client
 
             self._client = Client(url=self.url, api_key=self.api_key, home=self.home)

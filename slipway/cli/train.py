@@ -132,7 +132,3 @@ def train(
         console.print(f"model: slipway jobs download {v.name}  ·  register: slipway models register {v.name} --name NAME")
     if v.status != "Completed":
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train)

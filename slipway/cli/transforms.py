@@ -132,8 +132,3 @@ def stop(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     """Stop a transform job (its replicas stop; no output version is made)."""
     v = client(ctx).transforms.stop(name)
     emit(v, output, lambda: _render(v))
-
-
-def register(main: typer.Typer) -> None:
-    main.command("transform")(transform)
-    main.add_typer(app, name="transforms")

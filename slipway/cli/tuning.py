@@ -160,8 +160,3 @@ def resume(ctx: typer.Context, name: str, output: Output = OutputOpt) -> None:
     """Carry on after a stop, a failure or a server crash; finished trials are kept."""
     v = client(ctx).tuning.resume(name).view
     emit(v, output, lambda: console.print(f"{v.name}: {v.status}"))
-
-
-def register(main: typer.Typer) -> None:
-    main.command("tune")(tune)
-    main.add_typer(app, name="tuning")

@@ -47,6 +47,13 @@ class Api:
             import ssl
 
             verify = ssl.create_default_context(cafile=verify)  # type: ignore[assignment]
+        elif self.url.startswith("http://"):
+            # Plain HTTP needs no TLS, and httpx's default context (loading the CA bundle) was a fifth of a short
+            # CLI command. Every request goes to this URL (redirects are not followed); should one go to an
+            # https:// URL, this context trusts no certificate, so it fails rather than skip verification.
+            import ssl
+
+            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[assignment]
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, verify=verify)
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:

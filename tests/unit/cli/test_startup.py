@@ -1,0 +1,125 @@
+"""CLI start-up: `slipway --help` and short commands import only what they use (modules, not timings;
+bench/cli_startup.py measures the time), and the static table behind the lazy top-level help matches the
+commands themselves."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+import typer.main
+
+from slipway.cli.main import COMMANDS, app
+
+ROOT = Path(__file__).resolve().parents[3]
+CLI_MODULES = sorted(p.stem for p in (ROOT / "slipway" / "cli").glob("*.py") if p.stem != "__init__")
+SERVER_SIDE = ("sqlalchemy", "fastapi", "uvicorn", "starlette", "alembic", "slipway.services", "slipway.db",
+               "slipway.api")
+# what rich.markdown and rich.traceback would bring, pydantic's plugin loader, the config file's reader
+DEFERRED = ("markdown_it", "pygments", "attr", "importlib.metadata", "tomllib")
+
+
+def test_each_line_of_the_top_help_is_the_commands_own() -> None:
+    group = typer.main.get_command(app)
+    for name, (_, line) in COMMANDS.items():
+        command = group.commands[name]  # type: ignore[attr-defined]
+        own = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0].strip()
+        assert (name, line) == (name, own), "update COMMANDS in slipway/cli/main.py"
+
+
+def test_the_top_help_is_the_same_before_and_after_the_commands_are_built(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+    outputs = []
+    for build_all in (False, True):
+        group = typer.main.get_command(app)
+        if build_all:
+            dict(group.commands.items())  # type: ignore[attr-defined]
+        with pytest.raises(SystemExit) as exited:
+            group.main(["--help"], prog_name="slipway")
+        assert exited.value.code == 0
+        outputs.append(capsys.readouterr().out)
+    assert "Commands" in outputs[0] and "transforms" in outputs[0]
+    assert outputs[0] == outputs[1]
+
+
+def test_every_command_group_of_the_cli_is_in_the_table() -> None:
+    targets = {target for target, _ in COMMANDS.values()}
+    missing = []
+    for stem in CLI_MODULES:
+        module = importlib.import_module(f"slipway.cli.{stem}")
+        for attribute, value in vars(module).items():
+            if isinstance(value, typer.Typer) and value is not app and f"{module.__name__}:{attribute}" not in targets:
+                missing.append(f"{module.__name__}:{attribute}")
+    assert missing == [], "add them to COMMANDS in slipway/cli/main.py"
+
+
+def _imported(args: list[str], home: Path) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+    """The modules `slipway ARGS` imports, from `python -X importtime` (run as the `slipway` script runs), with
+    SLIPWAY_HOME and SLIPWAY_URL set (no server there)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env.update({"SLIPWAY_HOME": str(home), "SLIPWAY_URL": "http://127.0.0.1:9", "COLUMNS": "100"})
+    script = "from slipway.cli.main import main; main()"
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", script, *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    modules = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    return modules, r
+
+
+@pytest.mark.parametrize(("args", "needed"), [
+    (["--help"], []),
+    (["--version"], []),
+    (["jobs", "--help"], ["jobs"]),
+    (["jobs", "list"], ["jobs"]),  # fails (no server), after importing what a command calling the server imports
+])
+def test_a_command_imports_only_what_it_uses(args: list[str], needed: list[str], tmp_path: Path) -> None:
+    modules, r = _imported(args, tmp_path)
+    assert "slipway.cli.main" in modules, r.stderr[-2000:]
+    allowed = {"main", "lazy", "state", "output", "__init__", *needed}
+    assert sorted(m for m in modules if m.startswith("slipway.cli.") and m[12:] not in allowed) == []
+    assert sorted(m for m in modules if m.startswith(SERVER_SIDE + DEFERRED)) == []
+    if "list" in args:
+        assert "Error: No Slipway server answers at http://127.0.0.1:9." in r.stderr
+        assert "rich._emoji_codes" not in modules  # the CLI's consoles print no :name: emoji codes
+    else:
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert sorted(m for m in modules if m.startswith(("pydantic", "httpx", "slipway.client",
+                                                          "slipway.settings"))) == []
+
+
+STAND_INS = """
+import os, sys
+from slipway.cli.lazy import defer_imports
+defer_imports()
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.traceback import Traceback
+assert "markdown_it" not in sys.modules
+m = Markdown("# Title")
+assert isinstance(m, Markdown) and type(sys.modules["rich.markdown"]).__name__ == "module"
+Console(width=40).print(m)
+try:
+    1 / 0
+except ZeroDivisionError as e:
+    assert isinstance(Traceback.from_exception(type(e), e, e.__traceback__), Traceback)
+from pydantic import BaseModel
+class A(BaseModel):
+    x: int
+print("loader" if "importlib.metadata" in sys.modules else "no loader", A(x=1).x)
+"""
+
+
+@pytest.mark.parametrize(("disabled", "loader"), [("1", "no loader"), ("0", "loader")])
+def test_stand_ins_become_the_real_modules_on_first_use(disabled: str, loader: str) -> None:
+    env = {**os.environ, "PYDANTIC_DISABLE_PLUGINS": disabled}
+    r = subprocess.run([sys.executable, "-c", STAND_INS], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Title" in r.stdout and r.stdout.rstrip().endswith(f"{loader} 1")
