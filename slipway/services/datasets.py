@@ -38,7 +38,7 @@ from slipway.schemas import (
 )
 from slipway.services.events import emit
 from slipway.storage import ArtifactStore, copy_hashing
-from slipway.storage.pipe import BlockPipe, PipeAborted, Tee
+from slipway.storage.pipe import BlockPipe, Tee
 
 __all__ = ["DatasetService", "version_view"]
 
