@@ -525,14 +525,17 @@ _PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-na
 def _read_csv_arrow(fh: IO[bytes], label: str | None) -> DatasetInfo | None:
     """One streaming pass with pyarrow's CSV reader; None when the exact pandas reader must decide.
 
-    Column types are inferred from a sample (the first ``_CSV_SAMPLE_BYTES``, cut at a line end), then
-    the file streams in ``_CSV_STREAM_BLOCK`` blocks, each converted to those types and counted (rows,
-    nulls, label classes), so memory stays bounded and the whole file is still checked: a row with the
-    wrong number of fields, a value that does not fit its column's type, bytes that are not UTF-8 or anything else
-    pyarrow rejects anywhere in the file makes this give up, and the pandas reader then reads the file
-    and reports the problem with its line number (or merges the types) exactly as before. Results
-    agree with the pandas reader: same null strings, int columns with nulls are float64, dates stay
-    strings (a column pyarrow reads as dates goes to the pandas path).
+    Column types and null counts come from a sample: the first ``_CSV_SAMPLE_BYTES``, cut at a line
+    end (for a file that fits in it, that is the whole file and every figure is exact). Then the whole
+    file streams in ``_CSV_STREAM_BLOCK`` blocks through pyarrow's tokenizer, converting only the label
+    column (or the first): rows and label classes are counted exactly, and a row with the wrong number
+    of fields, bytes that are not UTF-8 or a label value that does not fit its type anywhere in the file
+    makes this give up, so the pandas reader reads the file and reports the problem with its line
+    number exactly as before. The other columns' values past the sample are not converted (that is
+    what makes a gigabyte push run at disk speed): their nulls are those of the sample, and
+    ``info["sampled_rows"]`` says how many rows that was. Results agree with the pandas reader: same
+    null strings, int columns with nulls are float64, dates stay strings (a column pyarrow reads as
+    dates goes to the pandas path).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -544,22 +547,13 @@ def _read_csv_arrow(fh: IO[bytes], label: str | None) -> DatasetInfo | None:
     }
     try:
         whole = _read_up_to(fh, _CSV_SAMPLE_BYTES)
-        sample = whole
-        if len(sample) == _CSV_SAMPLE_BYTES:
-            sample = sample[: sample.rfind(b"\n") + 1]  # whole rows only
-        schema = pacsv.read_csv(
+        sampled = len(whole) == _CSV_SAMPLE_BYTES  # more may follow
+        sample = whole[: whole.rfind(b"\n") + 1] if sampled else whole  # whole rows only
+        table = pacsv.read_csv(
             pa.BufferReader(sample), read_options=pacsv.ReadOptions(use_threads=False),
             convert_options=pacsv.ConvertOptions(**convert),
-        ).schema
-        fixed = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
-        reader = pacsv.open_csv(
-            io.BufferedReader(_Joined(whole, fh), _STREAM_BUFFER),  # type: ignore[arg-type]
-            read_options=pacsv.ReadOptions(block_size=_CSV_STREAM_BLOCK, use_threads=False),
-            convert_options=pacsv.ConvertOptions(column_types=fixed, **convert),
         )
-        if reader.schema.names != schema.names:
-            return None
-        schema = reader.schema
+        schema = table.schema
         names = schema.names
         if len(set(names)) != len(names) or any(not n.strip() for n in names):
             return None  # pandas renames duplicate and unnamed columns
@@ -575,30 +569,49 @@ def _read_csv_arrow(fh: IO[bytes], label: str | None) -> DatasetInfo | None:
                 return None  # timestamps, big integers…: leave them to pandas
         if label is not None and label not in names:
             return None  # the pandas path raises the missing-label error
-        nulls = [0] * len(names)
-        rows = 0
+        nulls = [table.column(i).null_count for i in range(len(names))]
+        sample_rows = table.num_rows
+        counted = label if label is not None else names[0]
+        ci = names.index(counted)
+        if not sampled:  # the sample is the file
+            stream: Any = [table.combine_chunks().to_batches()[0].select([ci])] if sample_rows else []
+        else:
+            counted_type = schema.field(ci).type
+            stream = pacsv.open_csv(
+                io.BufferedReader(_Joined(whole, fh), _STREAM_BUFFER),  # type: ignore[arg-type]
+                read_options=pacsv.ReadOptions(block_size=_CSV_STREAM_BLOCK, use_threads=False),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=[counted],
+                    column_types={} if pa.types.is_null(counted_type) else {counted: counted_type}, **convert),
+            )
+            if stream.schema.names != [counted]:
+                return None
+        rows = counted_nulls = 0
         classes = _ClassCounter() if label is not None else None
-        li = names.index(label) if label is not None else -1
-        for batch in reader:
+        for batch in stream:
             rows += batch.num_rows
-            for i in range(len(names)):
-                nulls[i] += batch.column(i).null_count
+            column = batch.column(0)
+            counted_nulls += column.null_count
             if classes is not None:
-                counts = pc.value_counts(batch.column(li).drop_null())
+                counts = pc.value_counts(column.drop_null())
                 classes.add(counts.field("values").to_pylist(), counts.field("counts").to_pylist())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
     if rows == 0:
         return None
+    nulls[ci] = counted_nulls
     columns = []
-    for key, kind, missing in zip(names, kinds, nulls, strict=True):
-        if kind == "null" or missing == rows:
+    for i, (key, kind, missing) in enumerate(zip(names, kinds, nulls, strict=True)):
+        seen = rows if i == ci else sample_rows
+        if kind == "null" or missing == seen:
             kind = "float64"
         elif kind == "int64" and missing:
             kind = "float64"  # as pandas reads an int column with gaps
         columns.append(ColumnInfo(key, kind, missing))
     result = classes.result() if classes is not None else None
-    extra = {"classes_truncated": True} if classes is not None and result is None else {}
+    extra: dict[str, Any] = {"classes_truncated": True} if classes is not None and result is None else {}
+    if sample_rows < rows:
+        extra["sampled_rows"] = sample_rows
     return DatasetInfo("csv", rows, columns, label, result, extra)
 
 

@@ -59,7 +59,9 @@ def test_bad_row_after_the_first_block_still_names_its_line(tmp_path: Path, monk
         inspect(path, "csv")
 
 
-def test_type_change_after_the_first_block_is_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_types_past_the_sample_are_the_sample_s_but_rows_and_label_are_exact(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A big file is typed from its first _CSV_SAMPLE_BYTES; only the label column is converted past it.
     monkeypatch.setattr("slipway.data.formats._CSV_SAMPLE_BYTES", 4096)
     monkeypatch.setattr("slipway.data.formats._CSV_STREAM_BLOCK", 4096)
     rows = ["a,label"] + [f"{i},{i % 2}" for i in range(5_000)] + ["late-text,1"]
@@ -67,5 +69,11 @@ def test_type_change_after_the_first_block_is_merged(tmp_path: Path, monkeypatch
     path.write_text("\n".join(rows) + "\n")
     info = inspect(path, "csv", label="label")
     assert info.rows == 5_001
-    assert [(c.name, c.dtype) for c in info.columns] == [("a", "string"), ("label", "int64")]
+    assert [(c.name, c.dtype) for c in info.columns] == [("a", "int64"), ("label", "int64")]
     assert info.classes == {"0": 2_500, "1": 2_501}
+    assert 0 < info.extra["sampled_rows"] < 5_001
+    # A label value that does not fit the label's type sends the file to the exact reader, which merges.
+    path.write_text("\n".join([*rows[:-1], "1,late-text"]) + "\n")
+    info = inspect(path, "csv", label="label")
+    assert [(c.name, c.dtype) for c in info.columns] == [("a", "int64"), ("label", "string")]
+    assert "sampled_rows" not in info.extra and info.rows == 5_001
