@@ -64,6 +64,12 @@ class PeakRss:
         return self.peak
 
 
+def server_cpu(server: SlipwayServer) -> float:
+    """User + system CPU seconds of the server process (threads included, children not)."""
+    t = psutil.Process(server.proc.pid).cpu_times()  # type: ignore[union-attr]
+    return float(t.user + t.system)
+
+
 def run_cli(server: SlipwayServer, *args: str) -> tuple[float, int]:
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "slipway.cli.main", *args], env=server.cli_env(),
@@ -143,8 +149,11 @@ def main() -> None:
         try:
             srv_rss = PeakRss(server.proc.pid)  # type: ignore[union-attr]
             base = psutil.Process(server.proc.pid).memory_info().rss  # type: ignore[union-attr]
+            cpu = [server_cpu(server)]
             push_s, push_cli = run_cli(server, "data", "push", "big", str(csv), "--label", "label")
+            cpu.append(server_cpu(server))
             pull_s, pull_cli = run_cli(server, "data", "pull", "big:1", str(work / "out"))
+            cpu.append(server_cpu(server))
             server_peak = srv_rss.stop()
             if args.files:
                 folder = make_folder(work / "many", args.files)
@@ -155,9 +164,10 @@ def main() -> None:
         assert (work / "out" / "big.csv").stat().st_size == csv.stat().st_size
         mb = 1024 * 1024
         print(f"file: {size:.0f} MB CSV, 21 columns  (machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f})")
-        print(f"{'step':<6} {'seconds':>8} {'MB/s':>8} {'CLI peak RSS':>14}")
-        print(f"{'push':<6} {push_s:>8.1f} {size / push_s:>8.1f} {push_cli / mb:>11.0f} MB")
-        print(f"{'pull':<6} {pull_s:>8.1f} {size / pull_s:>8.1f} {pull_cli / mb:>11.0f} MB")
+        print(f"{'step':<6} {'seconds':>8} {'MB/s':>8} {'CLI peak RSS':>14} {'server CPU s':>13} {'MB/server-CPU-s':>16}")
+        for step, secs, peak, used in (("push", push_s, push_cli, cpu[1] - cpu[0]), ("pull", pull_s, pull_cli, cpu[2] - cpu[1])):
+            print(f"{step:<6} {secs:>8.1f} {size / secs:>8.1f} {peak / mb:>11.0f} MB {used:>13.2f} {size / used:>16.0f}")
+        print("(on a busy machine the wall-clock MB/s follow the load; server CPU-seconds per MB compare across runs)")
         print(f"server peak RSS: {server_peak / mb:.0f} MB with children, {srv_rss.own_peak / mb:.0f} MB the server "
               f"process alone (idle before push: {base / mb:.0f} MB)")
         if args.files:
