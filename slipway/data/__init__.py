@@ -10,20 +10,26 @@ from slipway.data.folders import iter_folder_files, pack_folder, unpack_folder
 from slipway.data.formats import (
     FOLDER_FORMATS,
     FORMATS,
+    STREAMABLE,
     ColumnInfo,
     DatasetInfo,
     detect_format,
     inspect,
+    inspect_stream,
+    sniff_format,
 )
 
 __all__ = [
     "FOLDER_FORMATS",
     "FORMATS",
+    "STREAMABLE",
     "ColumnInfo",
     "DatasetInfo",
     "detect_format",
     "inspect",
+    "inspect_stream",
     "iter_folder_files",
     "pack_folder",
+    "sniff_format",
     "unpack_folder",
 ]

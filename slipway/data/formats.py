@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-__all__ = ["FOLDER_FORMATS", "FORMATS", "ColumnInfo", "DatasetInfo", "detect_format", "inspect"]
+__all__ = ["FOLDER_FORMATS", "FORMATS", "STREAMABLE", "ColumnInfo", "DatasetInfo", "detect_format", "inspect",
+           "inspect_stream", "sniff_format"]
 
 FORMATS = ("csv", "parquet", "jsonl", "npy", "npz", "text-folder", "image-folder", "files")
 # "files": a folder of files kept exactly as pushed (e.g. MNIST's four IDX .gz files), for scripts
@@ -143,6 +144,25 @@ def detect_format(path: Path, filename: str | None = None, hint: str | None = No
     return sniffed
 
 
+def sniff_format(head: bytes, filename: str, hint: str | None = None) -> str:
+    """The format of a single file from the user's hint, its name's extension, or its first bytes."""
+    if hint is not None:
+        return _check_format(hint)
+    by_extension = _EXTENSIONS.get(Path(filename).suffix.lower())
+    if by_extension:
+        return by_extension
+    if not head:
+        raise _empty(filename, "a dataset file")
+    sniffed = _sniff(head)
+    if sniffed is None:
+        raise InvalidArgument(
+            f"Unknown dataset format for '{filename}': expected one of {', '.join(FORMATS)}; "
+            "pass --format.",
+            {"field": "format", "value": filename, "expected": list(FORMATS)},
+        )
+    return sniffed
+
+
 def _visible(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if not p.name.startswith("."))
 
@@ -202,7 +222,85 @@ def inspect(
     _require_file(path, name)
     if path.stat().st_size == 0:
         raise _empty(name, f"a {_TITLES[fmt]} file with at least one row")
+    if fmt in _STREAM_READERS:
+        with path.open("rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+        return _STREAM_READERS[fmt](_Source(head, lambda: path.open("rb")), name, label)
     return _READERS[fmt](path, name, label)
+
+
+STREAMABLE = ("csv", "jsonl")
+
+
+def inspect_stream(
+    stream: IO[bytes], fmt: str, label: str | None = None, filename: str = "data",
+    reopen: Callable[[], IO[bytes]] | None = None,
+) -> DatasetInfo:
+    """Describe a CSV or JSONL file while its bytes stream past (one pass, bounded memory).
+
+    ``stream`` is read once, front to back. Only when the fast reader cannot decide (a CSV that
+    pyarrow's streaming reader rejects, or types it leaves to pandas) is the whole file read again,
+    from ``reopen()`` (the stored copy), so errors keep their exact line numbers.
+    """
+    fmt = _check_format(fmt)
+    if fmt not in _STREAM_READERS:
+        raise ValueError(f"inspect_stream reads {', '.join(STREAMABLE)}, not {fmt}")
+    head = _read_up_to(stream, _SNIFF_BYTES)
+    if not head:
+        raise _empty(filename, f"a {_TITLES[fmt]} file with at least one row")
+    live: list[IO[bytes]] = [io.BufferedReader(_Joined(head, stream), _STREAM_BUFFER)]  # type: ignore[arg-type]
+
+    def opener() -> IO[bytes]:
+        if live:
+            return live.pop()
+        if reopen is None:
+            raise ValueError("the stream was read once already and no reopen() was given")
+        return reopen()
+
+    return _STREAM_READERS[fmt](_Source(head, opener), filename, label)
+
+
+_STREAM_BUFFER = 1 << 20
+
+
+def _read_up_to(stream: IO[bytes], n: int) -> bytes:
+    parts, want = [], n
+    while want > 0:
+        block = stream.read(want)
+        if not block:
+            break
+        parts.append(block)
+        want -= len(block)
+    return b"".join(parts)
+
+
+class _Joined(io.RawIOBase):
+    """``head`` followed by the rest of ``rest``: a stream whose first bytes were already read."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        block = self._rest.read(len(b))
+        n = len(block)
+        b[:n] = block
+        return n
+
+
+@dataclass
+class _Source:
+    """A file to inspect: its first bytes, and ``open()`` for all of it (each call starts over)."""
+
+    head: bytes
+    open: Callable[[], IO[bytes]]
 
 
 def _require_file(path: Path, name: str) -> None:
@@ -235,9 +333,7 @@ def _not_text(fmt: str, name: str, problem: str) -> InvalidArgument:
     )
 
 
-def _check_text(path: Path, name: str, fmt: str) -> bytes:
-    with path.open("rb") as fh:
-        head = fh.read(_SNIFF_BYTES)
+def _check_text(head: bytes, name: str, fmt: str) -> bytes:
     problem = _text_problem(head)
     if problem is not None:
         raise _not_text(fmt, name, problem)
@@ -405,9 +501,9 @@ def _check_first_row(head: bytes, name: str) -> None:
         raise _malformed_csv(name, rows.line_num, len(header), len(first))
 
 
-def _first_bad_line(path: Path) -> str:
+def _first_bad_line(src: _Source) -> str:
     """Where the first byte that is not UTF-8 is; pandas does not say (error path only)."""
-    with path.open("rb") as fh:
+    with src.open() as fh:
         for line_no, raw in enumerate(fh, start=1):
             try:
                 raw.decode("utf-8")
@@ -426,17 +522,20 @@ _PANDAS_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-na
               "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]  # fmt: skip
 
 
-def _read_csv_arrow(path: Path, label: str | None) -> DatasetInfo | None:
+def _read_csv_arrow(fh: IO[bytes], label: str | None) -> DatasetInfo | None:
     """One streaming pass with pyarrow's CSV reader; None when the exact pandas reader must decide.
 
-    Column types are inferred from a sample (the first ``_CSV_SAMPLE_BYTES``, cut at a line end), then
-    the file streams in ``_CSV_STREAM_BLOCK`` blocks, each converted to those types and counted (rows,
-    nulls, label classes), so memory stays bounded and the whole file is still checked: a row with the
-    wrong number of fields, a value that does not fit its column's type, bytes that are not UTF-8 or anything else
-    pyarrow rejects anywhere in the file makes this give up, and the pandas reader then reads the file
-    and reports the problem with its line number (or merges the types) exactly as before. Results
-    agree with the pandas reader: same null strings, int columns with nulls are float64, dates stay
-    strings (a column pyarrow reads as dates goes to the pandas path).
+    Column types and null counts come from a sample: the first ``_CSV_SAMPLE_BYTES``, cut at a line
+    end (for a file that fits in it, that is the whole file and every figure is exact). Then the whole
+    file streams in ``_CSV_STREAM_BLOCK`` blocks through pyarrow's tokenizer, converting only the label
+    column (or the first): rows and label classes are counted exactly, and a row with the wrong number
+    of fields, bytes that are not UTF-8 or a label value that does not fit its type anywhere in the file
+    makes this give up, so the pandas reader reads the file and reports the problem with its line
+    number exactly as before. The other columns' values past the sample are not converted (that is
+    what makes a gigabyte push run at disk speed): their nulls are those of the sample, and
+    ``info["sampled_rows"]`` says how many rows that was. Results agree with the pandas reader: same
+    null strings, int columns with nulls are float64, dates stay strings (a column pyarrow reads as
+    dates goes to the pandas path).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -447,23 +546,14 @@ def _read_csv_arrow(path: Path, label: str | None) -> DatasetInfo | None:
         "true_values": ["True", "TRUE", "true"], "false_values": ["False", "FALSE", "false"],
     }
     try:
-        with path.open("rb") as fh:
-            sample = fh.read(_CSV_SAMPLE_BYTES)
-        if len(sample) == _CSV_SAMPLE_BYTES:
-            sample = sample[: sample.rfind(b"\n") + 1]  # whole rows only
-        schema = pacsv.read_csv(
+        whole = _read_up_to(fh, _CSV_SAMPLE_BYTES)
+        sampled = len(whole) == _CSV_SAMPLE_BYTES  # more may follow
+        sample = whole[: whole.rfind(b"\n") + 1] if sampled else whole  # whole rows only
+        table = pacsv.read_csv(
             pa.BufferReader(sample), read_options=pacsv.ReadOptions(use_threads=False),
             convert_options=pacsv.ConvertOptions(**convert),
-        ).schema
-        fixed = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=_CSV_STREAM_BLOCK, use_threads=False),
-            convert_options=pacsv.ConvertOptions(column_types=fixed, **convert),
         )
-        if reader.schema.names != schema.names:
-            return None
-        schema = reader.schema
+        schema = table.schema
         names = schema.names
         if len(set(names)) != len(names) or any(not n.strip() for n in names):
             return None  # pandas renames duplicate and unnamed columns
@@ -479,50 +569,70 @@ def _read_csv_arrow(path: Path, label: str | None) -> DatasetInfo | None:
                 return None  # timestamps, big integers…: leave them to pandas
         if label is not None and label not in names:
             return None  # the pandas path raises the missing-label error
-        nulls = [0] * len(names)
-        rows = 0
+        nulls = [table.column(i).null_count for i in range(len(names))]
+        sample_rows = table.num_rows
+        counted = label if label is not None else names[0]
+        ci = names.index(counted)
+        if not sampled:  # the sample is the file
+            stream: Any = [table.combine_chunks().to_batches()[0].select([ci])] if sample_rows else []
+        else:
+            counted_type = schema.field(ci).type
+            stream = pacsv.open_csv(
+                io.BufferedReader(_Joined(whole, fh), _STREAM_BUFFER),  # type: ignore[arg-type]
+                read_options=pacsv.ReadOptions(block_size=_CSV_STREAM_BLOCK, use_threads=False),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=[counted],
+                    column_types={} if pa.types.is_null(counted_type) else {counted: counted_type}, **convert),
+            )
+            if stream.schema.names != [counted]:
+                return None
+        rows = counted_nulls = 0
         classes = _ClassCounter() if label is not None else None
-        li = names.index(label) if label is not None else -1
-        for batch in reader:
+        for batch in stream:
             rows += batch.num_rows
-            for i in range(len(names)):
-                nulls[i] += batch.column(i).null_count
+            column = batch.column(0)
+            counted_nulls += column.null_count
             if classes is not None:
-                counts = pc.value_counts(batch.column(li).drop_null())
+                counts = pc.value_counts(column.drop_null())
                 classes.add(counts.field("values").to_pylist(), counts.field("counts").to_pylist())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, UnicodeDecodeError):
         return None
     if rows == 0:
         return None
+    nulls[ci] = counted_nulls
     columns = []
-    for key, kind, missing in zip(names, kinds, nulls, strict=True):
-        if kind == "null" or missing == rows:
+    for i, (key, kind, missing) in enumerate(zip(names, kinds, nulls, strict=True)):
+        seen = rows if i == ci else sample_rows
+        if kind == "null" or missing == seen:
             kind = "float64"
         elif kind == "int64" and missing:
             kind = "float64"  # as pandas reads an int column with gaps
         columns.append(ColumnInfo(key, kind, missing))
     result = classes.result() if classes is not None else None
-    extra = {"classes_truncated": True} if classes is not None and result is None else {}
+    extra: dict[str, Any] = {"classes_truncated": True} if classes is not None and result is None else {}
+    if sample_rows < rows:
+        extra["sampled_rows"] = sample_rows
     return DatasetInfo("csv", rows, columns, label, result, extra)
 
 
-def _read_csv(path: Path, name: str, label: str | None) -> DatasetInfo:
-    head = _check_text(path, name, "csv")
+def _read_csv(src: _Source, name: str, label: str | None) -> DatasetInfo:
+    head = _check_text(src.head, name, "csv")
     _check_first_row(head, name)
-    fast = _read_csv_arrow(path, label)
+    with src.open() as fh:
+        fast = _read_csv_arrow(fh, label)
     if fast is not None:
         return fast
-    return _read_csv_pandas(path, name, label, head)
+    return _read_csv_pandas(src, name, label, head)
 
 
-def _read_csv_pandas(path: Path, name: str, label: str | None, head: bytes) -> DatasetInfo:
+def _read_csv_pandas(src: _Source, name: str, label: str | None, head: bytes) -> DatasetInfo:
     """The exact reader (pandas, chunked): merges types across chunks and names the line of a bad row."""
     import pandas as pd
 
     stats = _TableStats(label)
     try:
-        with pd.read_csv(
-            path, chunksize=_chunk_rows(head), index_col=False, encoding="utf-8", low_memory=False
+        with src.open() as fh, pd.read_csv(
+            fh, chunksize=_chunk_rows(head), index_col=False, encoding="utf-8", low_memory=False
         ) as reader:
             for chunk in reader:
                 stats.add(chunk)
@@ -541,7 +651,7 @@ def _read_csv_pandas(path: Path, name: str, label: str | None, head: bytes) -> D
             {"field": "file", "value": name, "expected": "valid CSV"},
         ) from exc
     except UnicodeDecodeError as exc:
-        raise _not_text("csv", name, _first_bad_line(path)) from exc
+        raise _not_text("csv", name, _first_bad_line(src)) from exc
     if stats.rows == 0:
         raise _no_rows("CSV", name, "has a header but no rows")
     return stats.info("csv")
@@ -551,14 +661,14 @@ _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a num
                bool: "a boolean", type(None): "null"}  # fmt: skip
 
 
-def _read_jsonl(path: Path, name: str, label: str | None) -> DatasetInfo:
+def _read_jsonl(src: _Source, name: str, label: str | None) -> DatasetInfo:
     # Lines are parsed here rather than by pd.read_json so that errors can name the line.
     import pandas as pd
 
-    _check_text(path, name, "jsonl")
+    _check_text(src.head, name, "jsonl")
     stats = _TableStats(label)
     records: list[dict[str, Any]] = []
-    with path.open("rb") as fh:
+    with src.open() as fh:
         for line_no, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
@@ -900,10 +1010,12 @@ def _check_text_files(sample: list[Path], root: Path, name: str) -> None:
             )
 
 
-_READERS: dict[str, Callable[[Path, str, str | None], DatasetInfo]] = {
+_STREAM_READERS: dict[str, Callable[[_Source, str, str | None], DatasetInfo]] = {
     "csv": _read_csv,
-    "parquet": _read_parquet,
     "jsonl": _read_jsonl,
+}
+_READERS: dict[str, Callable[[Path, str, str | None], DatasetInfo]] = {
+    "parquet": _read_parquet,
     "npy": _read_npy,
     "npz": _read_npz,
 }

@@ -16,6 +16,8 @@ from slipway.sdk.http import CHUNK, Api, Progress, drop_none, file_chunks
 
 __all__ = ["Datasets"]
 
+_WRITE_BUFFER = 4 * CHUNK
+
 
 class Datasets:
     def __init__(self, api: Api) -> None:
@@ -101,8 +103,8 @@ class Datasets:
             kind = resp.headers.get("X-Slipway-Kind", "file")
             tmp = out_dir / f".{filename}.part"
             try:
-                with open(tmp, "wb") as f:
-                    for block in resp.iter_bytes(CHUNK):
+                with open(tmp, "wb", buffering=_WRITE_BUFFER) as f:
+                    for block in resp.iter_raw():  # blocks as they arrive: no re-chunking copy
                         f.write(block)
                         if progress:
                             progress(len(block))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from pathlib import Path
+import asyncio
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -18,8 +16,20 @@ from slipway.data.formats import FORMATS
 from slipway.errors import InvalidArgument
 from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
 from slipway.services import Platform
+from slipway.storage.pipe import BlockPipe
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+
+_BLOCK = 1 << 20  # body bytes are handed to the worker in blocks of about this size …
+_PIPE_DEPTH = 8  # … at most this many waiting (bounds the memory of a push)
+
+
+async def _settle(worker: asyncio.Future[object]) -> None:
+    """Wait for an aborted push's worker to finish removing what it wrote; its error is not the story."""
+    try:
+        await asyncio.shield(worker)
+    except BaseException:  # noqa: S110
+        pass
 
 
 @router.get("", response_model=Page[DatasetSummary], dependencies=[Depends(permission("datasets:List"))])
@@ -49,35 +59,61 @@ async def push(
     description: str = Query("", max_length=2000),
     p: Platform = Depends(platform),
 ) -> PushResult:
-    """Stream the body into a new dataset version (or return the identical existing one)."""
+    """Stream the body into a new dataset version (or return the identical existing one).
+
+    The body's blocks go through a bounded pipe to a worker thread that hashes, encrypts, stores and
+    inspects them as they arrive (``DatasetService.push_stream``); a full pipe slows the reading of
+    the body (back-pressure), so memory stays bounded whatever the size.
+    """
     service = p.datasets
     limit = service.max_upload_bytes
-    fd, tmp_name = tempfile.mkstemp(prefix="upload-", dir=p.tmp_dir)
-    tmp = Path(tmp_name)
-    digest, size = hashlib.sha256(), 0
+    user = getattr(request.state, "user", "") or ""
+    pipe = BlockPipe(depth=_PIPE_DEPTH)
+
+    def work() -> PushResult:
+        try:
+            return service.push_stream(name, pipe, filename=filename, kind=kind, format=format, label=label,
+                                       description=description, user=user)
+        finally:
+            pipe.close()  # a writer waiting on a full pipe stops waiting
+
+    worker = asyncio.ensure_future(run_in_threadpool(work))
+    pending: list[bytes] = []
+    buffered = size = 0
+
+    async def send(block: bytes | None) -> None:
+        if block is not None and pipe.try_send(block):
+            return
+        await run_in_threadpool(pipe.send, block)
+
     try:
-        with open(fd, "wb") as out:
-            async for chunk in request.stream():
-                if not chunk:
-                    continue
-                size += len(chunk)
-                if limit and size > limit:
-                    service.check_size(size)
-                digest.update(chunk)
-                out.write(chunk)
+        async for chunk in request.stream():
+            if not chunk:
+                continue
+            size += len(chunk)
+            if limit and size > limit:
+                service.check_size(size)
+            if worker.done() or pipe.reader_gone:
+                continue  # the worker stopped early (a bad file): read the rest, then report its error
+            pending.append(chunk)
+            buffered += len(chunk)
+            if buffered >= _BLOCK:
+                block = b"".join(pending)
+                pending.clear()
+                buffered = 0
+                await send(block)
+        if pending and not pipe.reader_gone:
+            await send(b"".join(pending))
+        await send(None)
     except ClientDisconnect:
-        tmp.unlink(missing_ok=True)
+        pipe.fail("the client went away")
+        await _settle(worker)
         raise InvalidArgument("The upload was interrupted before it finished; nothing was stored.") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        pipe.fail("the upload was refused")
+        await _settle(worker)
         raise
-    user = getattr(request.state, "user", "") or ""
-    result = await run_in_threadpool(
-        lambda: service.push(
-            name, tmp, filename=filename, kind=kind, format=format, label=label,
-            description=description, user=user, size=size, sha256=digest.hexdigest(),
-        )
-    )
+    result = await worker
     if not result.created:
         response.status_code = 200
     return result
