@@ -84,7 +84,9 @@ class TuneStep(TrainStep):
 class EvaluateStep(_Step):
     type: Literal["evaluate"] = "evaluate"
     model: str = Field(description="A train step's model, e.g. '{{ steps.train.model }}' (its validation metrics); "
-                                   "with data: a model version, e.g. '{{ steps.register.version }}' or 'reviews:3'.")
+                                   "with data: a model version, e.g. '{{ steps.register.version }}' or 'reviews:3', "
+                                   "or 'endpoint:NAME': the model live on that endpoint (its variant with the "
+                                   "most traffic) when the step runs.")
     data: str | None = Field(None, description="A labelled dataset version (a test split, e.g. 'reviews-test:1'): "
                                                "the model's predictions on it (a batch transform) scored against "
                                                "its label, as metrics '<channel>:<metric>'.")

@@ -113,6 +113,7 @@ def next_fire(cron: str, timezone: str, after: dt.datetime) -> dt.datetime:
     return nxt.astimezone(dt.UTC)
 
 
+LIVE_PREFIX = "endpoint:"  # an evaluate step's model: the one live on that endpoint
 _EVENT_REF = re.compile(r"\{\{\s*event\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
@@ -160,6 +161,8 @@ class PipelineService:
                 self._check_tune(step, where)
             if isinstance(step, TransformStep) or (isinstance(step, EvaluateStep) and step.data):
                 self._check_model_version(spec, step, where)
+            if isinstance(step, EvaluateStep) and step.model.strip().startswith(LIVE_PREFIX):
+                self._check_live(step, where)
             if isinstance(step, TransformStep) and "{{" not in step.output:
                 check_name(step.output, "dataset")
         plain = {s.name for s in spec.steps if isinstance(s, EvaluateStep) and not s.data}
@@ -176,6 +179,35 @@ class PipelineService:
                 if "{{" not in name:
                     check_name(name, "model" if isinstance(step, RegisterStep) else "endpoint")
         return graph
+
+    @staticmethod
+    def _check_live(step: EvaluateStep, where: str) -> None:
+        """``model: endpoint:NAME`` (the endpoint's live model) is scored on ``data``: it has no validation
+        metrics of its own."""
+        endpoint = step.model.strip()[len(LIVE_PREFIX):].strip()
+        if not step.data:
+            raise InvalidArgument(
+                f"{where}.model: {step.model!r} is the model live on an endpoint; evaluating it needs data (a "
+                "labelled dataset version, the same test data as the evaluation it is compared with).",
+                {"field": f"{where}.data", "value": None, "expected": "a dataset version"})
+        if not endpoint:
+            raise InvalidArgument(f"{where}.model: {step.model!r} names no endpoint; expected endpoint:NAME.",
+                                  {"field": f"{where}.model", "value": step.model, "expected": "endpoint:NAME"})
+        if "{{" not in endpoint:
+            try:
+                check_name(endpoint, "endpoint")
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"{where}.model: {exc.message}", {**exc.details, "field": f"{where}.model"}) \
+                    from None
+
+    def _live_model(self, endpoint: str) -> str:
+        """The model version an endpoint serves now: its live variant with the most traffic."""
+        view = self.platform.endpoints.get(endpoint)
+        variants = (view.live or view.desired or {}).get("variants", [])
+        if not variants:
+            raise InvalidArgument(f"Endpoint {endpoint!r} serves no model yet ({view.status}).",
+                                  {"field": "model", "value": f"{LIVE_PREFIX}{endpoint}"})
+        return str(max(variants, key=lambda v: float(v.get("weight", 0)))["model"])
 
     @staticmethod
     def _check_model_version(spec: PipelineSpec, step: EvaluateStep | TransformStep, where: str) -> None:
@@ -877,7 +909,9 @@ class PipelineService:
         from slipway.schemas.transforms import TransformRequest
 
         job = _job_name(ctx.pipeline, ctx.run_id, step.name, 0)
-        model = self.platform.registry.resolve(str(render(step.model, ctx.params, outputs)))
+        requested = str(render(step.model, ctx.params, outputs)).strip()
+        live = requested[len(LIVE_PREFIX):].strip() if requested.startswith(LIVE_PREFIX) else None
+        model = self.platform.registry.resolve(self._live_model(live) if live else requested)
         data = self.platform.datasets.get(str(render(step.data, ctx.params, outputs))).ref
         if isinstance(step, TransformStep):
             req = TransformRequest(model=model, data=data, output=str(render(step.output, ctx.params, outputs)),

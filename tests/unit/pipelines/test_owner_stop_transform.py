@@ -12,6 +12,7 @@ import pytest
 
 from slipway.errors import Conflict, InvalidArgument
 from slipway.pipelines import Pipeline
+from slipway.schemas.endpoints import VariantSpec
 from slipway.services import Platform
 from tests.support.job_driver import run_jobs, upload_source, write_csv
 
@@ -122,6 +123,39 @@ def test_transform_and_evaluate_on_a_test_split(platform: Platform, tmp_path: Pa
     assert metrics["test:accuracy"] == pytest.approx(expected) and 0 <= metrics["test:f1"] <= 1
     assert steps["evaluate"].job == steps["evaluate"].outputs["job"]
     assert p.transforms.get(steps["evaluate"].job).data == "raw-test:1"
+    # The model live on an endpoint, evaluated on the same test data: what "beats the live model" compares with.
+    p.endpoints.create("scored-ep", [VariantSpec(name="old", model="scored:1", weight=9),
+                                     VariantSpec(name="other", model="scored:1", weight=1)])
+    p.pipelines.create("versus", Pipeline.model_validate({"parameters": {"margin": {"type": "float", "default": 0.0}},
+                                                          "steps": [
+        {"name": "eval-live", "type": "evaluate", "model": "endpoint:scored-ep", "data": "raw-test:1"},
+        {"name": "beats", "type": "condition", "when": {
+            "op": ">=", "left": "{{ steps.eval-live.metrics['test:accuracy'] }}",
+            "right": "{{ steps.eval-live.metrics['test:f1'] }}"}}]}), "tester")
+    p.pipelines.start_run("versus", {}, "user:tester")
+    while not p.pipelines.get_run("versus", 1).done:
+        p.pipelines.advance_all()
+        for name in p.transforms.claim(5):
+            p.transforms.run(name)
+        assert time.monotonic() < deadline + 120, p.pipelines.get_run("versus", 1)
+    run = p.pipelines.get_run("versus", 1)
+    assert run.status == "Succeeded", run
+    live = {s.name: s for s in run.steps}["eval-live"]
+    assert live.arguments["model"] == "scored:1"
+    assert live.outputs["metrics"]["test:accuracy"] == pytest.approx(metrics["test:accuracy"])
+
+
+@pytest.mark.parametrize(("model", "data", "field"), [
+    ("endpoint:scored-ep", None, "steps.e.data"),  # the live model has no validation metrics of its own
+    ("endpoint:", "raw:1", "steps.e.model"),
+    ("endpoint:bad name", "raw:1", "steps.e.model"),
+])
+def test_evaluating_a_live_endpoint_without_data_or_name_is_refused(platform: Platform, model: str,
+                                                                    data: str | None, field: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        platform.pipelines.create("p", Pipeline.model_validate({"steps": [
+            {"name": "e", "type": "evaluate", "model": model, "data": data}]}))
+    assert err.value.details["field"] == field
 
 
 def _frame(p: Platform, ref: str) -> pd.DataFrame:
