@@ -26,7 +26,11 @@ def _pairs(values: list[str], option: str, example: str) -> dict[str, str]:
 
 def process(
     ctx: typer.Context,
-    script: Path = typer.Option(..., "--script", help="Your processing script (SageMaker Processing)."),
+    script: Path = typer.Option(None, "--script", help="Your processing script (SageMaker Processing)."),
+    builtin: str = typer.Option(None, "--builtin", help="Built-in processing instead of a script: split, scale, "
+                                                        "one-hot or impute (docs/pipelines.md)."),
+    param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE, a parameter of the built-in, e.g. "
+                                                              "train=0.8, seed=1, method=minmax (repeatable)."),
     source_dir: Path = typer.Option(None, "--source-dir", help="Folder uploaded with the script (its working "
                                                                 "directory; requirements.txt is installed)."),
     input: list[str] = typer.Option([], "--input", "-i", help="CHANNEL=DATASET:VERSION, read under "
@@ -43,15 +47,23 @@ def process(
                                                           "(repeatable)."),
     wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the job until it ends (default in a terminal)."),
 ) -> None:
-    """Process data: run --script on dataset versions; its output channels become new dataset versions."""
+    """Process data: run --script (or a --builtin) on dataset versions; its output channels become new dataset
+    versions."""
     formats = [o for o in output_ if "=" not in o]
     if len(formats) > 1 or any(f not in ("json", "table") for f in formats):
         raise InvalidArgument(f"--output {formats[-1]!r} is neither CHANNEL=DATASET nor a format (json, table).",
                               {"field": "output", "value": formats[-1], "expected": ["CHANNEL=DATASET", "json",
                                                                                      "table"]})
     output = Output(formats[0]) if formats else Output.table
+    if (script is None) == (builtin is None):
+        raise InvalidArgument("Give either --script or --builtin (split, scale, one-hot, impute).",
+                              {"field": "script", "value": str(script) if script else None})
+    if param and builtin is None:
+        raise InvalidArgument("--param sets a built-in's parameters; a script takes --arg.",
+                              {"field": "param", "value": param[0]})
     c = client(ctx)
-    job = c.jobs.process(name, script=script, source_dir=source_dir,
+    job = c.jobs.process(name, script=script, source_dir=source_dir, builtin=builtin,
+                         parameters=_pairs(param, "--param", "train=0.8"),
                          inputs=_pairs(input, "--input", "raw=reviews-raw:3"),
                          outputs=_pairs([o for o in output_ if "=" in o], "--output", "clean=reviews"), arguments=list(arg),
                          max_runtime=max_runtime, memory_limit_mb=memory_limit, secrets=secret)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,13 +16,19 @@ class MetricDefinition(BaseModel):
 
 
 class CreateJobRequest(BaseModel):
-    """Exactly one of ``algorithm`` (a built-in) or ``entry_point`` (a script in the uploaded source)."""
+    """Exactly one of ``algorithm`` (a built-in), ``entry_point`` (a script in the uploaded source) or, for a
+    processing job, ``builtin`` (built-in processing)."""
 
     model_config = ConfigDict(json_schema_extra={"oneOf": [
         {"required": ["algorithm"], "properties": {"algorithm": {"type": "string", "minLength": 1}}},
-        {"required": ["entry_point"], "properties": {"entry_point": {"type": "string", "minLength": 1}}}]})
+        {"required": ["entry_point"], "properties": {"entry_point": {"type": "string", "minLength": 1}}},
+        {"required": ["builtin"], "properties": {"builtin": {"type": "string", "minLength": 1}}}]})
 
     algorithm: str | None = None
+    builtin: Literal["split", "scale", "one-hot", "impute"] | None = Field(None, description=(
+        "Processing jobs: built-in processing instead of a script (docs/pipelines.md); its parameters are "
+        "the hyperparameters (split: train/validation/test fractions, stratify, seed; scale: method; impute: "
+        "strategy; columns; label)."))
     entry_point: str | None = Field(None, description="Script path inside the source folder, e.g. train.py.")
     source_sha256: str | None = Field(None, description="sha256 returned by PUT /api/v1/jobs/{name}/source.")
     framework: str | None = Field(None, description="sklearn, pytorch, keras or custom (scripts).")

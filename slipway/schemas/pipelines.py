@@ -53,6 +53,10 @@ class _Code(BaseModel):
 
 class ProcessStep(_Step, _Code):
     type: Literal["process"] = "process"
+    builtin: Literal["split", "scale", "one-hot", "impute"] | None = Field(
+        None, description="Built-in processing instead of a script (split, scale, one-hot, impute).")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="The built-in's parameters, e.g. "
+                                       "{train: 0.8, test: 0.2, seed: 1} for split.")
     inputs: dict[str, str] = Field(default_factory=dict, description="Channel -> dataset version.")
     outputs: dict[str, str] = Field(default_factory=dict, description="Channel -> dataset to push a version to.")
     arguments: list[str] = Field(default_factory=list)

@@ -152,19 +152,29 @@ class Jobs:
         job = Job(self, JobView.model_validate(self._api.json("POST", f"/api/v1/jobs/{name}", json=body)))
         return job.wait() if wait else job
 
-    def process(self, name: str | None = None, *, script: str | os.PathLike[str],
+    def process(self, name: str | None = None, *, script: str | os.PathLike[str] | None = None,
                 source_dir: str | os.PathLike[str] | None = None, inputs: Mapping[str, str] | None = None,
                 outputs: Mapping[str, str] | None = None, arguments: list[str] | None = None,
+                builtin: str | None = None, parameters: Mapping[str, Any] | None = None,
                 wait: bool = False, **kw: Any) -> Job:
         """Start a processing job (SageMaker Processing): ``script`` reads ``inputs`` (channel -> dataset
         version) under /opt/ml/processing/input/<channel> and writes each of ``outputs`` (channel -> dataset
         name) under /opt/ml/processing/output/<channel>, which becomes a new version of that dataset.
+        ``builtin`` (split, scale, one-hot, impute) with its ``parameters`` runs built-in processing instead.
 
         Other keyword arguments (framework, max_runtime, memory_limit_mb, secrets) are those of ``build_request``.
         """
-        name = name or generate_name(Path(script).stem)
+        if (script is None) == (builtin is None):
+            raise InvalidArgument("A processing job runs either a script or a builtin; give exactly one.",
+                                  {"field": "builtin", "value": builtin})
+        name = name or generate_name(Path(script).stem if script is not None else str(builtin))
         check_name(name, "job")
-        spec = self.build_request(name, script=script, source_dir=source_dir, data=inputs, **kw)
+        if builtin is not None:
+            # not validated here: the server names a bad builtin or parameter (400)
+            spec = CreateJobRequest.model_construct(builtin=builtin, inputs=dict(inputs or {}),
+                                                    hyperparameters=dict(parameters or {}), **kw)
+        else:
+            spec = self.build_request(name, script=script, source_dir=source_dir, data=inputs, **kw)
         spec = spec.model_copy(update={"processing": True, "outputs": dict(outputs or {}),
                                        "arguments": [str(a) for a in arguments or []]})
         body = spec.model_dump(mode="json", exclude_none=True)

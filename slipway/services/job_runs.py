@@ -368,6 +368,7 @@ class JobRuns:
         with self.db.session() as s:
             job = s.execute(select(Job).where(Job.name == name)).scalar_one()
             outputs, user = dict(job.outputs or {}), job.created_by
+            label = job.label if job.algorithm and not job.entry_point else None  # built-ins keep the label
             inputs = {k: v["ref"] for k, v in (job.inputs or {}).items()}
         for channel, info in sorted(outputs.items()):
             folder = paths.processing_output(channel)
@@ -391,7 +392,8 @@ class JobRuns:
                     pack_folder(folder, out)
                 kind, filename, fmt = "folder", channel, "files"
             result = self.datasets.push(info["dataset"], spooled, filename=filename, kind=kind, format=fmt,
-                                        description=description, user=user)
+                                        label=label if kind == "file" else None, description=description,
+                                        user=user)
             ref = result.version.ref
 
             def _record(job: Job, s: Session, channel: str = channel, ref: str = ref) -> None:

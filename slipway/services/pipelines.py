@@ -154,9 +154,11 @@ class PipelineService:
                         raise InvalidArgument(f"{where}: script {step.script!r} is not in its source folder. Its "
                                               f"files: {', '.join(sorted(files)[:20])}.",
                                               {"field": f"{where}.script", "value": step.script})
-                elif isinstance(step, ProcessStep):
-                    raise InvalidArgument(f"{where}: a process step needs a script.",
+                elif isinstance(step, ProcessStep) and not step.builtin:
+                    raise InvalidArgument(f"{where}: a process step needs a script or a builtin.",
                                           {"field": f"{where}.script", "value": None})
+                if isinstance(step, ProcessStep) and step.builtin:
+                    self._check_builtin(step, where)
             if isinstance(step, TuneStep):
                 self._check_tune(step, where)
             if isinstance(step, TransformStep) or (isinstance(step, EvaluateStep) and step.data):
@@ -179,6 +181,24 @@ class PipelineService:
                 if "{{" not in name:
                     check_name(name, "model" if isinstance(step, RegisterStep) else "endpoint")
         return graph
+
+    @staticmethod
+    def _check_builtin(step: ProcessStep, where: str) -> None:
+        """A built-in process step: not also a script; its parameters as `slipway process --builtin` checks
+        them (values that are references are checked when the run gets there)."""
+        from slipway.processing import check_parameters
+
+        if step.script:
+            raise InvalidArgument(f"{where}: a process step runs either a script or a builtin; give exactly one.",
+                                  {"field": f"{where}.builtin", "value": step.builtin})
+        plain = {k: v for k, v in step.parameters.items() if not (isinstance(v, str) and "{{" in v)}
+        try:
+            check_parameters(step.builtin, plain, list(step.inputs), list(step.outputs))
+        except InvalidArgument as exc:
+            field = str(exc.details.get("field", ""))
+            field = f"{where}.parameters.{field.split('.', 1)[1]}" if field.startswith("hyperparameters.") \
+                else f"{where}.{field}"
+            raise InvalidArgument(f"{where}: {exc.message}", {**exc.details, "field": field}) from None
 
     @staticmethod
     def _check_live(step: EvaluateStep, where: str) -> None:
@@ -785,6 +805,8 @@ class PipelineService:
         if step.script:
             common.update(entry_point=step.script, source_sha256=step.source_sha256)
         if isinstance(step, ProcessStep):
+            if step.builtin:
+                common.update(builtin=step.builtin, hyperparameters=render(step.parameters, ctx.params, outputs))
             return CreateJobRequest(processing=True, outputs=render(step.outputs, ctx.params, outputs),
                                     arguments=[str(a) for a in render(step.arguments, ctx.params, outputs)],
                                     **common)

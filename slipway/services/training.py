@@ -293,7 +293,11 @@ class TrainingService:
     def validate(self, spec: CreateJobRequest) -> dict[str, Any]:
         """Check a job request without creating anything (datasets, label, algorithm, hyperparameters,
         script); the checked values feed ``create``. Tuning calls it once for its trial template."""
-        if bool(spec.algorithm) == bool(spec.entry_point):
+        if spec.builtin and (spec.algorithm or spec.entry_point or not spec.processing):
+            raise InvalidArgument(
+                f"Built-in processing ({spec.builtin!r}) is a processing job (processing=true, slipway process) "
+                "without a script or algorithm.", {"field": "builtin", "value": spec.builtin})
+        if bool(spec.algorithm) == bool(spec.entry_point) and not spec.builtin:
             raise InvalidArgument(
                 "A job runs either a built-in algorithm or a script: pass exactly one of algorithm (--algorithm) "
                 "and entry_point (--script).",
@@ -314,6 +318,10 @@ class TrainingService:
                 "Output channels and arguments belong to processing jobs: pass processing=true (slipway process), "
                 "or hyperparameters for a training script.",
                 {"field": "outputs" if spec.outputs else "arguments", "value": spec.outputs or spec.arguments})
+        if spec.builtin:
+            hps, label = self._check_builtin(spec, views)
+            return {"views": views, "definitions": definitions, "kind": "processing", "framework": "sklearn",
+                    "hps": hps, "label": label, "problem": None}
         if spec.algorithm:
             checked = self._check_algorithm_job(spec, views)
             kind, framework, hps = "algorithm", get_algorithm(checked["algorithm"]).framework, checked["hps"]
@@ -343,7 +351,7 @@ class TrainingService:
         inputs = {ch: {"ref": v.ref, "format": v.format, "kind": v.kind, "filename": v.filename}
                   for ch, v in views.items()}
         job = Job(
-            name=name, kind=kind, algorithm=spec.algorithm if kind == "algorithm" else None, framework=framework,
+            name=name, kind=kind, algorithm=spec.algorithm if kind == "algorithm" else spec.builtin, framework=framework,
             entry_point=spec.entry_point, source_sha256=spec.source_sha256 if kind != "algorithm" else None,
             hyperparameters=hps, inputs=inputs, label=label, problem_type=problem,
             validation_split=spec.validation_split, metric_definitions=definitions,
@@ -371,6 +379,27 @@ class TrainingService:
             raise
         self.wakeup.set()
         return view
+
+    @staticmethod
+    def _check_builtin(spec: CreateJobRequest, views: dict[str, DatasetVersionView]) -> tuple[dict[str, Any],
+                                                                                              str | None]:
+        """Built-in processing: its parameters (the hyperparameters), one tabular input, the columns it names."""
+        from slipway.processing import check_columns, check_parameters
+
+        params = check_parameters(spec.builtin, dict(spec.hyperparameters), list(spec.inputs), list(spec.outputs))
+        (channel, view), = views.items()
+        if view.kind != "file" or view.format not in ("csv", "jsonl", "parquet"):
+            raise InvalidArgument(
+                f"Built-in {spec.builtin!r} reads a table (CSV, JSON lines or Parquet); input {channel!r} "
+                f"({view.ref}) is {view.format or view.kind}.",
+                {"field": "inputs", "value": view.ref, "expected": ["csv", "jsonl", "parquet"]})
+        label = params.get("label") or spec.label or view.label
+        if label:
+            params["label"] = label
+        columns = [c.name for c in view.schema_]
+        numeric = {c.name for c in view.schema_ if c.dtype.startswith(("int", "float", "uint"))}
+        check_columns(str(spec.builtin), params, columns, numeric)
+        return params, label
 
     @staticmethod
     def _check_processing(spec: CreateJobRequest) -> None:

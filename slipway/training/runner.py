@@ -283,7 +283,11 @@ def run(root: Path, in_process: bool = False) -> dict[str, Any]:
         write_config(paths, hps, job.get("channels", {}))
         env = build_env(paths, job, hps, base)
         args = hp_args(hps)
-    if job.get("kind") in ("script", "processing"):
+    if processing and not job.get("entry_point"):  # built-in processing (slipway.processing), no user code
+        prefix = []
+        cmd = [sys.executable, "-m", "slipway.processing", str(job["algorithm"])]
+        cwd = paths.root
+    elif job.get("kind") in ("script", "processing"):
         entry = paths.code / job["entry_point"]
         if not entry.is_file():
             return {"status": "Failed", "exit_code": None,
