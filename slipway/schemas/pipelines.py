@@ -118,6 +118,9 @@ class Comparison(BaseModel):
     op: Literal["==", "!=", "<", "<=", ">", ">=", "in"]
     left: Any
     right: Any
+    margin: float | str | None = Field(None, description="Ordering only: added to right before comparing "
+                                       "(left >= right + margin), a number or a reference to one, e.g. "
+                                       "'{{ params.margin }}'.")
 
 
 class AllOf(BaseModel):

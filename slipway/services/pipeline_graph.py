@@ -160,7 +160,14 @@ def _check_condition(spec: PipelineSpec, step: str, cond: Any, path: str) -> set
                 + ("Ordering needs numbers on both sides." if cond.op in ("<", "<=", ">", ">=") else
                    "Compare values of the same type."),
                 {"field": where, "value": f"{left} {cond.op} {right}", "expected": "compatible types"})
-    for v in [cond.left, *right_values]:
+    if cond.margin is not None:
+        kind = _value_type(spec, f"{where}.margin", cond.margin)
+        if cond.op not in ("<", "<=", ">", ">=") or kind not in _NUMERIC:
+            raise InvalidArgument(
+                f"{where}.margin: {cond.margin!r} ({kind}) with {cond.op!r}: a margin is a number added to the "
+                "right side of an ordering (<, <=, >, >=).",
+                {"field": f"{where}.margin", "value": cond.margin, "expected": "a number with <, <=, > or >="})
+    for v in [cond.left, *right_values, cond.margin]:
         if isinstance(v, str):
             refs |= {m.group("step") for m in _REF.finditer(v) if m.group("step")}
     return refs
@@ -332,6 +339,8 @@ def evaluate(cond: Any, params: dict[str, Any], outputs: dict[str, dict[str, Any
     if isinstance(cond, NotOf):
         return not evaluate(cond.not_, params, outputs)
     left, right = render(cond.left, params, outputs), render(cond.right, params, outputs)
+    if cond.margin is not None:
+        right = right + float(render(cond.margin, params, outputs))
     ops = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
            "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
            "in": lambda a, b: a in b}

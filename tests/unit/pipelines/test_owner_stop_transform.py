@@ -129,9 +129,11 @@ def test_transform_and_evaluate_on_a_test_split(platform: Platform, tmp_path: Pa
     p.pipelines.create("versus", Pipeline.model_validate({"parameters": {"margin": {"type": "float", "default": 0.0}},
                                                           "steps": [
         {"name": "eval-live", "type": "evaluate", "model": "endpoint:scored-ep", "data": "raw-test:1"},
-        {"name": "beats", "type": "condition", "when": {
-            "op": ">=", "left": "{{ steps.eval-live.metrics['test:accuracy'] }}",
-            "right": "{{ steps.eval-live.metrics['test:f1'] }}"}}]}), "tester")
+        {"name": "beats", "type": "condition", "when": {"all": [
+            {"op": ">=", "left": "{{ steps.eval-live.metrics['test:accuracy'] }}",
+             "right": "{{ steps.eval-live.metrics['test:accuracy'] }}", "margin": "{{ params.margin }}"},
+            {"not": {"op": ">", "left": 1.0, "right": "{{ steps.eval-live.metrics['test:accuracy'] }}",
+                     "margin": 1.0}}]}}]}), "tester")
     p.pipelines.start_run("versus", {}, "user:tester")
     while not p.pipelines.get_run("versus", 1).done:
         p.pipelines.advance_all()
@@ -143,6 +145,20 @@ def test_transform_and_evaluate_on_a_test_split(platform: Platform, tmp_path: Pa
     live = {s.name: s for s in run.steps}["eval-live"]
     assert live.arguments["model"] == "scored:1"
     assert live.outputs["metrics"]["test:accuracy"] == pytest.approx(metrics["test:accuracy"])
+    assert {s.name: s for s in run.steps}["beats"].outputs["result"] is True
+
+
+@pytest.mark.parametrize(("when", "field"), [
+    ({"op": "==", "left": 1, "right": 1, "margin": 0.1}, "steps.c.when.margin"),  # ordering only
+    ({"op": ">=", "left": 1, "right": 1, "margin": "{{ params.name }}"}, "steps.c.when.margin"),  # a string
+    ({"op": ">=", "left": 1, "right": 1, "margin": "{{ steps.nope.metrics['x'] }}"}, "steps.c.when.margin"),
+])
+def test_a_bad_margin_is_refused(platform: Platform, when: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        platform.pipelines.create("p", Pipeline.model_validate({
+            "parameters": {"name": {"type": "string", "default": "x"}},
+            "steps": [{"name": "c", "type": "condition", "when": when}]}))
+    assert err.value.details["field"] == field
 
 
 @pytest.mark.parametrize(("model", "data", "field"), [
