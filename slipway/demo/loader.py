@@ -59,6 +59,7 @@ def load_demo(platform: Platform, user: str = "demo") -> list[str]:
         shutil.rmtree(work, ignore_errors=True)
     refs.extend(start_demo_jobs(platform, user))
     refs.extend(start_demo_tuning(platform, user))
+    refs.extend(load_demo_monitoring(platform))
     refs.extend(load_demo_pipeline(platform))
     return refs
 
@@ -81,34 +82,79 @@ def start_demo_jobs(platform: Platform, user: str = "demo") -> list[str]:
 
 DEMO_TUNING = "demo-iris-tune"
 DEMO_PIPELINE = "demo-retrain"
+DEMO_MONITOR = "demo-cancer-drift"
+DEMO_DRIFT_ALARM = "demo-cancer-drifting"
+DEMO_CANARY_ALARMS = {  # name -> (metric, above): either, in ALARM during the bake, rolls the canary back
+    "demo-cancer-errors": (f"endpoint/{DEMO_ENDPOINT}/error_rate", 0.05),
+    "demo-cancer-p99": (f"endpoint/{DEMO_ENDPOINT}/p99_ms", 500.0),
+}
 DEMO_PIPELINE_DEFINITION = {
-    "description": "Retrain on each new version of demo-cancer; register and canary-deploy when it is good enough.",
+    "description": "Retrain when demo-cancer gets a new version or its endpoint drifts: split the data, train, "
+                   "score the new model and the live one on the same test split, and when the new one beats the "
+                   "live one by the margin, register it and canary-deploy it at 10 % (rolled back by the "
+                   "endpoint's error or latency alarm).",
     "parameters": {"data": {"type": "string", "default": "demo-cancer:latest"},
-                   "min_accuracy": {"type": "float", "default": 0.9}},
+                   "margin": {"type": "float", "default": 0.0}},
     "steps": [
-        {"name": "train", "type": "train", "algorithm": "logistic-regression", "inputs": {"train": "{{ params.data }}"},
-         "hyperparameters": {"C": 0.5}, "validation_split": 0.2, "retries": 1},
-        {"name": "evaluate", "type": "evaluate", "model": "{{ steps.train.model }}"},
-        {"name": "good-enough", "type": "condition",
-         "when": {"op": ">=", "left": "{{ steps.evaluate.metrics['validation:accuracy'] }}",
-                  "right": "{{ params.min_accuracy }}"},
-         "then": ["register"], "else": ["too-weak"]},
+        {"name": "prep", "type": "process", "builtin": "split", "inputs": {"raw": "{{ params.data }}"},
+         "outputs": {"train": "demo-cancer-train", "test": "demo-cancer-test"},
+         "parameters": {"test": 0.25, "seed": 0}},
+        {"name": "train", "type": "train", "algorithm": "logistic-regression",
+         "inputs": {"train": "{{ steps.prep.outputs.train }}"}, "hyperparameters": {"C": 0.5},
+         "validation_split": 0.2, "retries": 1},
+        {"name": "candidate", "type": "register", "model": "{{ steps.train.model }}",
+         "model_name": "demo-cancer-candidates"},
+        {"name": "eval-new", "type": "evaluate", "model": "{{ steps.candidate.version }}",
+         "data": "{{ steps.prep.outputs.test }}"},
+        {"name": "eval-live", "type": "evaluate", "model": f"endpoint:{DEMO_ENDPOINT}",
+         "data": "{{ steps.prep.outputs.test }}"},
+        {"name": "beats-live", "type": "condition",
+         "when": {"op": ">=", "left": "{{ steps.eval-new.metrics['test:accuracy'] }}",
+                  "right": "{{ steps.eval-live.metrics['test:accuracy'] }}", "margin": "{{ params.margin }}"},
+         "then": ["register"], "else": ["not-better"]},
         {"name": "register", "type": "register", "model": "{{ steps.train.model }}", "model_name": DEMO_MODEL,
          "approval": "Approved"},
         {"name": "canary", "type": "deploy", "endpoint": DEMO_ENDPOINT, "model": "{{ steps.register.version }}",
-         "strategy": "canary", "canary_percent": 10, "bake_seconds": 300},
-        {"name": "too-weak", "type": "fail", "message": "validation accuracy below {{ params.min_accuracy }}"},
+         "strategy": "canary", "canary_percent": 10, "bake_seconds": 300, "alarms": list(DEMO_CANARY_ALARMS)},
+        {"name": "not-better", "type": "fail",
+         "message": "The new model does not beat the live one by {{ params.margin }} on the test split."},
     ],
 }
 
 
+def load_demo_monitoring(platform: Platform, user: str = "demo") -> list[str]:
+    """A drift monitor on the demo endpoint (baseline: the demo model's training data) with an alarm on its
+    drifted features, and the endpoint's error-rate and p99 alarms that guard the pipeline's canary. Only
+    definitions: the monitor's first run is five minutes away."""
+    from slipway.errors import AlreadyExists, Conflict
+
+    made = []
+    try:
+        platform.baselines.compute(f"{DEMO_MODEL}:1", dataset=f"{DEMO_MODEL}:1")
+        platform.monitors.create(DEMO_MONITOR, DEMO_ENDPOINT, every="5m", window="1h", user=user)
+        made.append(f"monitor/{DEMO_MONITOR}")
+    except (AlreadyExists, Conflict):
+        pass
+    alarms = {DEMO_DRIFT_ALARM: (f"monitor/{DEMO_MONITOR}/drifted_features", 0.0, "max"),
+              **{k: (m, v, "avg") for k, (m, v) in DEMO_CANARY_ALARMS.items()}}
+    for name, (metric, above, statistic) in alarms.items():
+        try:
+            platform.alarms.create(name, metric, above, statistic=statistic, user=user)
+            made.append(f"alarm/{name}")
+        except (AlreadyExists, Conflict):
+            pass
+    return made
+
+
 def load_demo_pipeline(platform: Platform, user: str = "admin") -> list[str]:
-    """The retraining pipeline, triggered by each new version of demo-cancer (no run is started here). Its runs
-    act as its owner, so it belongs to a real user: the bootstrapped admin."""
+    """The retraining pipeline, triggered by each new version of demo-cancer and by the demo endpoint's drift
+    alarm entering ALARM (no run is started here). Its runs act as its owner, so it belongs to a real user:
+    the bootstrapped admin."""
     from slipway.schemas.pipelines import PipelineSpec
 
     platform.pipelines.create(DEMO_PIPELINE, PipelineSpec.model_validate(DEMO_PIPELINE_DEFINITION), user)
     platform.pipelines.add_trigger(DEMO_PIPELINE, "dataset:demo-cancer", {"data": "{{ event.ref }}"}, user)
+    platform.pipelines.add_trigger(DEMO_PIPELINE, f"alarm:{DEMO_DRIFT_ALARM}", {}, user)
     return [f"pipeline/{DEMO_PIPELINE}"]
 
 

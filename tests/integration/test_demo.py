@@ -37,10 +37,21 @@ def test_demo_workspace_loads_once(tmp_path: Path) -> None:
             tune = c.tuning.get("demo-iris-tune").wait(timeout=240).view
             assert tune.status == "Completed" and tune.counters["completed"] == 6
             assert tune.best_trial.objective > 0.8
-            # The retraining pipeline, started by each new version of demo-cancer.
+            # The retraining pipeline, started by each new version of demo-cancer or by the endpoint's drift
+            # alarm: split, train, score new and live models on the same test split, canary when it beats it.
             pipeline = c.pipelines.get("demo-retrain")
-            assert [t.on for t in pipeline.triggers] == ["dataset:demo-cancer"]
+            assert sorted(t.on for t in pipeline.triggers) == ["alarm:demo-cancer-drifting", "dataset:demo-cancer"]
             assert pipeline.graph["canary"] == ["register"]
+            assert sorted(pipeline.graph["beats-live"]) == ["eval-live", "eval-new"]
+            steps = {s.name: s for s in pipeline.definition.steps}
+            assert steps["prep"].builtin == "split" and steps["eval-live"].model == "endpoint:demo-cancer"
+            assert steps["canary"].alarms == ["demo-cancer-errors", "demo-cancer-p99"]
+            assert not c.pipelines.runs("demo-retrain")  # nothing runs until triggered
+            monitor = c.monitors.get("demo-cancer-drift")
+            assert monitor.endpoint == "demo-cancer" and monitor.baseline == "demo-cancer:1"
+            alarms = {a.name: a.metric for a in c.alarms.list()}
+            assert alarms["demo-cancer-drifting"] == "monitor/demo-cancer-drift/drifted_features"
+            assert alarms["demo-cancer-errors"] == "endpoint/demo-cancer/error_rate"
     finally:
         srv.stop()
     # A restart does not load it again.
