@@ -111,7 +111,7 @@ def check_parameters(builtin: str | None, params: dict[str, Any], inputs: list[s
             defaults = _DEFAULT_SPLIT[len(outputs)]
             share = sum(defaults[ch] for ch in rest)
             for ch in rest:
-                out[ch] = left * defaults[ch] / share if given else defaults[ch]
+                out[ch] = round(left * defaults[ch] / share, 12) if given else defaults[ch]
         total = sum(out[ch] for ch in outputs)
         if abs(total - 1.0) > 1e-6 or any(out[ch] <= 0 for ch in outputs):
             key = given[-1] if given else outputs[0]
