@@ -71,17 +71,26 @@ def main() -> None:
 
                 proc = psutil.Process(srv.proc.pid)  # type: ignore[union-attr]
                 before = proc.cpu_times()
-                replicas: dict[int, float] = {}  # the job's replica processes (children of the server): CPU seen last
+                # The server's child processes (the job's replica, forked from a warm spare or started): CPU seen
+                # last, less what those already running before the job (the spare) had used by then.
+                replicas: dict[int, float] = {}
                 sampling = threading.Event()
+
+                def cpu_of_children() -> dict[int, float]:
+                    seen = {}
+                    for child in proc.children(recursive=True):
+                        try:
+                            t = child.cpu_times()
+                            seen[child.pid] = t.user + t.system
+                        except psutil.Error:
+                            pass
+                    return seen
+
+                earlier = cpu_of_children()
 
                 def sample() -> None:
                     while not sampling.wait(0.2):
-                        for child in proc.children(recursive=True):
-                            try:
-                                t = child.cpu_times()
-                                replicas[child.pid] = t.user + t.system
-                            except psutil.Error:
-                                pass
+                        replicas.update(cpu_of_children())
 
                 sampler = threading.Thread(target=sample, daemon=True)
                 sampler.start()
@@ -93,7 +102,8 @@ def main() -> None:
                 sampling.set()
                 sampler.join()
                 server_cpu = after.user + after.system - before.user - before.system
-                replica_cpu = sum(replicas.values())  # up to its last sample (0.2 s before it stopped)
+                # up to the last sample (0.2 s before the replica stopped)
+                replica_cpu = sum(v - earlier.get(pid, 0.0) for pid, v in replicas.items())
                 assert job.status == "Completed", job.failure_reason
                 job_s = (job.finished_at - job.started_at).total_seconds()  # type: ignore[operator]
         finally:
