@@ -145,7 +145,7 @@ def main() -> None:
     ap.add_argument("--scale-in-after", type=float, default=30.0)
     ap.add_argument("--target-inflight", type=float, default=4.0)
     ap.add_argument("--model", choices=["sleep", "m1", "m2"], default="sleep")
-    ap.add_argument("--service-ms", type=float, default=50.0, help="each call's time with --model sleep")
+    ap.add_argument("--service-ms", type=float, default=250.0, help="each call's time with --model sleep")
     ap.add_argument("--max-replicas", type=int, default=4)
     args = ap.parse_args()
 
@@ -206,8 +206,9 @@ def main() -> None:
             load.thread.join(10)
             up_at = args.step_seconds
             down_at = 2 * args.step_seconds
-            peak = max(r for _, _, r in timeline)
-            up = next((t - up_at for t, _, r in timeline if t >= up_at and r == peak), float("nan"))
+            # the step up: the most replicas while 64 connections ran (not the burst's, before the step)
+            peak = max((r for t, _, r in timeline if up_at <= t < down_at), default=0)
+            up = next((t - up_at for t, _, r in timeline if up_at <= t < down_at and r == peak), float("nan"))
             low = min(r for t, _, r in timeline if t >= down_at) if any(t >= down_at for t, _, _ in timeline) else 0
             down = next((t - down_at for t, _, r in timeline if t >= down_at and r == low), float("nan"))
             steady = [r for t, _, r in timeline if up_at + 30 <= t < down_at]
