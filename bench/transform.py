@@ -131,7 +131,7 @@ def main() -> None:
         m = re.search(r"requests ([0-9.]+) s", line)
         if m:
             s = float(m.group(1))
-            print(f"| transform, its requests only (first to last; 500-row JSON batches to the replica) | {s:.2f} | "
+            print(f"| transform, its requests only (first to last; {args.batch}-row batches to the replica) | {s:.2f} | "
                   f"{args.rows / s:,.0f} | {args.rows / s / base:.0%} |")
     for label, s in (("transform job (start to output version, replica start included)", job_s),
                      ("transform, as the caller waits (create to Completed)", wall)):
