@@ -1,8 +1,9 @@
 """Autoscaling and scale to zero: a burst from zero replicas, and a step in load from 1 to 64 connections and back.
 
-    .venv/bin/python bench/autoscaling.py [--burst 100] [--step-seconds 60] [--scale-in-after 30] [--model m2]
+    .venv/bin/python bench/autoscaling.py [--burst 100] [--step-seconds 60] [--scale-in-after 30]
+                                          [--model sleep|m1|m2] [--service-ms 50]
 
-1. An endpoint (M2, a 100-tree forest on the breast-cancer features, or M1 with ``--model m1``) with ``min_replicas 0`` is left to go to
+1. An endpoint with ``min_replicas 0`` is left to go to
    zero, then 100 requests arrive at once: it prints how many failed (the goal is 0), the replica's cold start
    (as the server measured it), and the time to the first answer (the goal: under cold start + 1 s).
 2. The same endpoint under 1 connection, then 64, then 1 again (``--step-seconds`` each; closed loop, each
@@ -10,9 +11,13 @@
    requests/s, errors, replicas ready and desired, and the scaler's decisions; then how long the count took to
    follow the step up, the step down (set by ``--scale-in-after``), and the changes per minute at steady load.
 
-The load the autoscaler sees is requests in flight between the gateway and the replicas: on a machine whose
-CPUs are busy elsewhere (or where the load generator itself is the bottleneck) 64 connections may keep few
-requests at the replicas, and the count rightly stays low.
+The model (``--model``): by default ``sleep``, a model whose every call takes a fixed ``--service-ms`` (its
+handler sleeps, one call at a time per replica, as a model that keeps its CPU busy would), so that the load
+the autoscaler sees (requests in flight between the gateway and the replicas) is set by the connections and
+not by how fast this machine's CPUs turn requests around: 64 connections keep 64 requests in flight. With
+``m1``/``m2`` (a logistic regression, a 100-tree forest on the breast-cancer features) the model answers in
+well under a millisecond; on a machine whose CPUs are busy elsewhere (or where the load generator itself is
+the bottleneck) 64 connections then keep few requests at the replicas, and the count rightly stays low.
 
 Figures are printed, never asserted (docs/benchmarks.md keeps them).
 """
@@ -36,9 +41,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.benchserver import start_server  # noqa: E402
 
+SLEEP = """
+import json, time
 
-def model_folder(work: Path, kind: str) -> tuple[Path, list[float]]:
-    """M1 (logistic regression) or M2 (a 100-tree random forest, whose calls keep a replica busy longer)."""
+def model_fn(model_dir):
+    with open(model_dir + "/service_ms.txt") as f:
+        return float(f.read()) / 1000
+
+def input_fn(body, content_type):
+    return json.loads(body)["instances"]
+
+def predict_fn(data, seconds):
+    time.sleep(seconds)  # a fixed service time per call
+    return [0.0 for _ in data]
+
+def output_fn(prediction, accept):
+    return {"predictions": prediction}
+"""
+
+
+def model_folder(work: Path, kind: str, service_ms: float = 50.0) -> tuple[Path, list[float]]:
+    """M1 (logistic regression), M2 (a 100-tree random forest, whose calls keep a replica busy longer), or
+    ``sleep``: a model.tar.gz whose handler takes ``service_ms`` per call."""
     import numpy as np
     from sklearn.datasets import load_breast_cancer
     from sklearn.ensemble import RandomForestClassifier
@@ -48,6 +72,10 @@ def model_folder(work: Path, kind: str) -> tuple[Path, list[float]]:
 
     b: Any = load_breast_cancer()
     X = np.asarray(b.data, dtype=float)
+    if kind == "sleep":
+        from tests.support.models import custom_tar
+
+        return custom_tar(work / "sleep.tar.gz", SLEEP, {"service_ms.txt": str(service_ms).encode()}), X[0].tolist()
     y = np.asarray([str(b.target_names[i]) for i in b.target])
     est = (LogisticRegression(max_iter=10000) if kind == "m1" else RandomForestClassifier(n_estimators=100,
                                                                                          random_state=0))
@@ -83,6 +111,7 @@ class Step:
         self.connections = 0
         self.done = 0
         self.errors = 0
+        self.inflight = 0  # requests sent and not answered yet
         self.stop = False
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._run(),), daemon=True)
@@ -95,11 +124,14 @@ class Step:
                     if i >= self.connections:
                         await asyncio.sleep(0.05)
                         continue
+                    self.inflight += 1
                     try:
                         r = await http.post(self.url, content=self.body, headers=self.headers)
                         ok = r.status_code == 200
                     except httpx.HTTPError:
                         ok = False
+                    finally:
+                        self.inflight -= 1
                     self.done += 1
                     self.errors += 0 if ok else 1
 
@@ -112,7 +144,8 @@ def main() -> None:
     ap.add_argument("--step-seconds", type=float, default=60.0)
     ap.add_argument("--scale-in-after", type=float, default=30.0)
     ap.add_argument("--target-inflight", type=float, default=4.0)
-    ap.add_argument("--model", choices=["m1", "m2"], default="m2")
+    ap.add_argument("--model", choices=["sleep", "m1", "m2"], default="sleep")
+    ap.add_argument("--service-ms", type=float, default=250.0, help="each call's time with --model sleep")
     ap.add_argument("--max-replicas", type=int, default=4)
     args = ap.parse_args()
 
@@ -122,7 +155,7 @@ def main() -> None:
     proc, url = start_server(work / "home", {"SLIPWAY_SANDBOX": "off"})
     try:
         with Client(url=url, home=work / "home") as c:
-            folder, row = model_folder(work, args.model)
+            folder, row = model_folder(work, args.model, args.service_ms)
             c.models.import_(folder, args.model)
             ep = c.endpoints.deploy("auto", f"{args.model}:1", scaling={
                 "min_replicas": 0, "max_replicas": args.max_replicas, "target_inflight": args.target_inflight,
@@ -148,7 +181,10 @@ def main() -> None:
             load = Step(ep.url, headers, body)
             load.connections = 1
             load.thread.start()
-            print(f"{'t s':>6} {'conns':>5} {'req/s':>7} {'errors':>6} {'ready':>5} {'desired':>7}  last decision")
+            what = f"{args.service_ms:g} ms per call" if args.model == "sleep" else args.model
+            print(f"model: {what}")
+            print(f"{'t s':>6} {'conns':>5} {'flight':>6} {'req/s':>7} {'errors':>6} {'ready':>5} {'desired':>7}  "
+                  "last decision")
             timeline: list[tuple[float, int, int]] = []
             start = time.monotonic()
             last_done = 0
@@ -164,14 +200,15 @@ def main() -> None:
                     last_done = load.done
                     timeline.append((t, conns, sc.replicas))
                     why = sc.decisions[0].reason if sc.decisions else "-"
-                    print(f"{t:6.0f} {conns:5d} {rate:7.0f} {load.errors:6d} {sc.replicas:5d} {sc.desired:7d}  "
+                    print(f"{t:6.0f} {conns:5d} {load.inflight:6d} {rate:7.0f} {load.errors:6d} {sc.replicas:5d} {sc.desired:7d}  "
                           f"{why[:90]}", flush=True)
             load.stop = True
             load.thread.join(10)
             up_at = args.step_seconds
             down_at = 2 * args.step_seconds
-            peak = max(r for _, _, r in timeline)
-            up = next((t - up_at for t, _, r in timeline if t >= up_at and r == peak), float("nan"))
+            # the step up: the most replicas while 64 connections ran (not the burst's, before the step)
+            peak = max((r for t, _, r in timeline if up_at <= t < down_at), default=0)
+            up = next((t - up_at for t, _, r in timeline if up_at <= t < down_at and r == peak), float("nan"))
             low = min(r for t, _, r in timeline if t >= down_at) if any(t >= down_at for t, _, _ in timeline) else 0
             down = next((t - down_at for t, _, r in timeline if t >= down_at and r == low), float("nan"))
             steady = [r for t, _, r in timeline if up_at + 30 <= t < down_at]

@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -50,10 +51,10 @@ def main() -> None:
     X = pd.DataFrame(X0.to_numpy()[idx] * rng.normal(1.0, 0.01, (args.rows, X0.shape[1])), columns=names)
 
     # In process, batches of the same size.
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for start in range(0, len(X), args.batch):
         model.predict_proba(X.iloc[start:start + args.batch])
-    local_s = time.perf_counter() - t0
+    local_s, local_cpu = time.perf_counter() - t0, time.process_time() - c0
 
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as tmp_name:
         tmp = Path(tmp_name)
@@ -66,10 +67,43 @@ def main() -> None:
                 c.datasets.push("rows", tmp / "rows.csv")
                 mv = c.models.get("m2:1")
                 runtime = f"{mv.runtime} ({mv.runtime_reason})" if mv.runtime_reason else mv.runtime
-                t1 = time.perf_counter()
+                import psutil
+
+                proc = psutil.Process(srv.proc.pid)  # type: ignore[union-attr]
+                before = proc.cpu_times()
+                # The server's child processes (the job's replica, forked from a warm spare or started): CPU seen
+                # last, less what those already running before the job (the spare) had used by then.
+                replicas: dict[int, float] = {}
+                sampling = threading.Event()
+
+                def cpu_of_children() -> dict[int, float]:
+                    seen = {}
+                    for child in proc.children(recursive=True):
+                        try:
+                            t = child.cpu_times()
+                            seen[child.pid] = t.user + t.system
+                        except psutil.Error:
+                            pass
+                    return seen
+
+                earlier = cpu_of_children()
+
+                def sample() -> None:
+                    while not sampling.wait(0.2):
+                        replicas.update(cpu_of_children())
+
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                t1, c1 = time.perf_counter(), time.process_time()
                 job = c.transforms.create("bench", "m2:1", "rows:1", "preds", batch=args.batch, parallel=args.parallel,
                                           wait=True, timeout=3600)
-                wall = time.perf_counter() - t1
+                wall, caller_cpu = time.perf_counter() - t1, time.process_time() - c1
+                after = proc.cpu_times()
+                sampling.set()
+                sampler.join()
+                server_cpu = after.user + after.system - before.user - before.system
+                # up to the last sample (0.2 s before the replica stopped)
+                replica_cpu = sum(v - earlier.get(pid, 0.0) for pid, v in replicas.items())
                 assert job.status == "Completed", job.failure_reason
                 job_s = (job.finished_at - job.started_at).total_seconds()  # type: ignore[operator]
         finally:
@@ -84,6 +118,10 @@ def main() -> None:
     for line in steps:
         print(line[line.index("Transform bench:"):])
     print()
+    print(f"CPU seconds: in process {local_cpu:.2f}; transform: server {server_cpu:.2f}, replica {replica_cpu:.2f}, "
+          f"caller {caller_cpu:.2f}, all {server_cpu + replica_cpu:.2f} "
+          f"({args.rows / max(1e-9, server_cpu + replica_cpu) / (args.rows / local_cpu):.0%} of in process per CPU-second)")
+    print()
     print("| path | seconds | rows/s | vs in-process |\n| --- | ---: | ---: | ---: |")
     base = args.rows / local_s
     print(f"| in process, predict_proba in batches of {args.batch} | {local_s:.2f} | {base:,.0f} | 100 % |")
@@ -93,7 +131,7 @@ def main() -> None:
         m = re.search(r"requests ([0-9.]+) s", line)
         if m:
             s = float(m.group(1))
-            print(f"| transform, its requests only (first to last; 500-row JSON batches to the replica) | {s:.2f} | "
+            print(f"| transform, its requests only (first to last; {args.batch}-row batches to the replica) | {s:.2f} | "
                   f"{args.rows / s:,.0f} | {args.rows / s / base:.0%} |")
     for label, s in (("transform job (start to output version, replica start included)", job_s),
                      ("transform, as the caller waits (create to Completed)", wall)):

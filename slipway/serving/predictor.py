@@ -27,6 +27,7 @@ __all__ = ["SAGEMAKER_HEADER", "Predictor", "error_body", "xgboost_container_ans
 
 log = logging.getLogger("slipway.serving")
 FAST_ACCEPT = ("application/json", "*/*")
+NPY_FAST = ("application/x-npy", "application/npy")
 # Loaded whole by their flavor (their own handlers included): networks whose inputs only the model knows.
 DEEP_FRAMEWORKS = ("pytorch", "keras")
 
@@ -98,8 +99,11 @@ class Predictor:
         None sends the request down the general path (every shape, every check, every message); this one
         takes only what needs no checking beyond the array's shape and dtype.
         """
-        if not self.fast or (content_type and not content_type.startswith("application/json")) or \
-                (accept and accept not in FAST_ACCEPT):
+        if not self.fast or (accept and accept not in FAST_ACCEPT):
+            return None
+        if content_type in NPY_FAST and not self.fast_mixed:  # a float array (batch transform): no parsing
+            return self._npy_rows(body)
+        if content_type and not content_type.startswith("application/json"):
             return None
         try:
             obj = orjson.loads(body)
@@ -119,6 +123,19 @@ class Predictor:
         if arr.ndim != 2 or arr.shape[1] != len(self._names) or arr.dtype.kind not in "fi":
             return None
         if arr.dtype.kind == "f" and np.isinf(arr).any():
+            return None
+        return arr.astype(np.float64, copy=False)
+
+    def _npy_rows(self, body: bytes) -> np.ndarray | None:
+        """A 2-D float ``.npy`` body of the signature's width, all finite, else None (the checked path)."""
+        import io
+
+        try:
+            arr = np.load(io.BytesIO(body), allow_pickle=False)
+        except Exception:  # numpy raises many kinds for a bad header
+            return None
+        if arr.ndim != 2 or not len(arr) or arr.shape[1] != len(self._names) or arr.dtype.kind != "f" or \
+                not np.isfinite(arr).all():
             return None
         return arr.astype(np.float64, copy=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -34,6 +35,10 @@ def test_mini_batches_follow_max_records_then_max_payload_and_drop_the_label(pla
     # The signature's own numeric columns, in order: JSON rows for the replica's fast path.
     [(start, end, body, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["a", "b"])
     assert ctype == "application/json" and body.startswith(b'{"instances":[[0.0,0.0],[1.0,0.3333333333333333]')
+    # A signature of floats only: a float64 .npy array, read by the replica without parsing a value.
+    [(_, _, body, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["a", "b"], npy=True)
+    assert ctype == "application/x-npy"
+    assert (np.load(io.BytesIO(body)) == frame[["a", "b"]].to_numpy(dtype=float)).all()
     [(_, _, _, ctype)] = svc._batches(frame, "y", {**OPTIONS, "batch": 100}, ["b", "a"])
     assert ctype == "text/csv"  # another order: the replica checks the header
     with pytest.raises(InvalidArgument, match="over the limit of 5 bytes"):
