@@ -25,11 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("slipway.cli.train:train",
               "Train a model: a built-in --algorithm or your own --script, on dataset versions."),
     "process": ("slipway.cli.process:process",
-                "Process data: run --script on dataset versions; its output channels become new dataset versions."),
+                "Process data: run --script or a --builtin on dataset versions; outputs become new dataset versions."),
     "tune": ("slipway.cli.tuning:tune",
              "Tune hyperparameters: each trial is a training job; the best one is always visible."),
     "transform": ("slipway.cli.transforms:transform", "Predict over a whole dataset version with temporary "
-                  "replicas; the output is a new dataset version."),
+                  "replicas (or an endpoint's); the output is a new version."),
     "login": ("slipway.cli.login:login",
               "Store an API key for a server; later commands with that --url (or SLIPWAY_URL) use it."),
     "data": ("slipway.cli.data:app", "Datasets: immutable, versioned, checksummed."),

@@ -47,8 +47,7 @@ def process(
                                                           "(repeatable)."),
     wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the job until it ends (default in a terminal)."),
 ) -> None:
-    """Process data: run --script (or a --builtin) on dataset versions; its output channels become new dataset
-    versions."""
+    """Process data: run --script or a --builtin on dataset versions; outputs become new dataset versions."""
     formats = [o for o in output_ if "=" not in o]
     if len(formats) > 1 or any(f not in ("json", "table") for f in formats):
         raise InvalidArgument(f"--output {formats[-1]!r} is neither CHANNEL=DATASET nor a format (json, table).",
