@@ -333,6 +333,8 @@ class Platform:
             self.executor.close()
         if "registry" in self.__dict__:
             self.registry.inspector.close()
+        if "serving" in self.__dict__:  # its warm spare replica (a transform's replica starts one)
+            self.serving.close()
         self.db.dispose()
 
 
