@@ -68,7 +68,9 @@ def test_async_results_callbacks_bad_input_and_a_crash(tmp_path: Path, receiver:
             assert c.endpoints.async_output("cancer-ep", queued.id).json() == sync
             wait_for(lambda: receiver.received, what="the callback")
             assert receiver.received[0]["id"] == queued.id and receiver.received[0]["result"] == sync
-            assert c.endpoints.async_result("cancer-ep", queued.id).callback_status == "delivered"
+            # The receiver answers before the server records the delivery: wait for the record.
+            wait_for(lambda: c.endpoints.async_result("cancer-ep", queued.id).callback_status == "delivered",
+                     what="the callback to be recorded as delivered")
 
             # An id of another endpoint's request, or one that does not exist: 404. A malformed id: 400.
             with pytest.raises(NotFound, match="has no asynchronous invocation"):
