@@ -116,18 +116,24 @@ def platform(settings: Settings) -> Iterator[Platform]:
     p.close()
 
 
+def _spare_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Most per-test servers never deploy an endpoint: they run without the warm spare replica, whose imports
+    (~1.7 CPU-seconds per server) would be wasted. Serving tests (marked ``warm_spare``) keep the default."""
+    return {} if request.node.get_closest_marker("warm_spare") else {"SLIPWAY_WARM_SPARE": "false"}
+
+
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[SlipwayServer]:
+def server(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[SlipwayServer]:
     """A real `slipway up` process, on SQLite and on Postgres."""
-    srv = SlipwayServer(tmp_path / "server-home", database_url=database_url).start()
+    srv = SlipwayServer(tmp_path / "server-home", database_url=database_url, env=_spare_env(request)).start()
     yield srv
     srv.stop()
 
 
 @pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[SlipwayServer]:
+def sqlite_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SlipwayServer]:
     """A real server on the default embedded backends only."""
-    srv = SlipwayServer(tmp_path / "server-home").start()
+    srv = SlipwayServer(tmp_path / "server-home", env=_spare_env(request)).start()
     yield srv
     srv.stop()
 

@@ -356,7 +356,10 @@ class ServingRuntime:
         return env
 
     def prepare_standby(self) -> None:
-        """Keep one warm spare process (imports done) so the next replica skips Python's start-up cost."""
+        """Keep one warm spare process (imports done) so the next replica skips Python's start-up cost
+        (unless the setting ``warm_spare`` is off)."""
+        if not self.settings.warm_spare:
+            return
         with self._standby_lock:
             if self._closed or (self._standby is not None and self._standby[0].poll() is None):
                 return

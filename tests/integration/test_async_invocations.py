@@ -17,6 +17,8 @@ from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 class Receiver:
     """A plain HTTP server in the test process that records what callbacks POST to it."""

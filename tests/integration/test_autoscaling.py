@@ -22,6 +22,8 @@ from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 def _burst(url: str, key: str, n: int) -> list[tuple[int, dict[str, str]]]:
     """``n`` requests at once, each from its own thread and connection; every status with its headers."""

@@ -12,6 +12,8 @@ from slipway.client import Client
 from slipway.errors import InvalidArgument
 from tests.support.servers import SlipwayServer
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 @pytest.fixture
 def c(sqlite_server: SlipwayServer) -> Iterator[Client]:

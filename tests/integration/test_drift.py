@@ -20,6 +20,8 @@ from slipway.client import Client
 from tests.support.models import cancer_data, write_cancer_artifact
 from tests.support.servers import SlipwayServer
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 ROWS_PER_REQUEST = 40  # keeps each captured body under capture_max_bytes
 
 

@@ -16,6 +16,8 @@ from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import pid_alive, wait_for
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 def register_two(c: Client, tmp_path: Path) -> None:
     c.models.import_(write_cancer_artifact(tmp_path / "v1"), "cancer")

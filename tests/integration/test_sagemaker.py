@@ -30,6 +30,8 @@ from tests.support.sagemaker import (
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 @pytest.fixture
 def server(sqlite_server: SlipwayServer) -> SlipwayServer:

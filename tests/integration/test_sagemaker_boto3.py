@@ -23,6 +23,8 @@ from slipway.compat.sagemaker.shapes import output_errors  # noqa: E402
 from tests.support.sagemaker import ROLE, SKLEARN_IMAGE, TRAIN_SCRIPT, sourcedir, training_request  # noqa: E402
 from tests.support.servers import SlipwayServer  # noqa: E402
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 def _clients(server: SlipwayServer) -> tuple[Any, Any, Any]:
     out = subprocess.run([sys.executable, "-m", "slipway.cli.main", "keys", "create", "--aws", "--output", "json"],

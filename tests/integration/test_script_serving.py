@@ -29,6 +29,8 @@ import pandas as pd
 from sagemaker_training import environment  # the toolkit SageMaker's containers ship, imported by the replica too
 from sklearn.tree import DecisionTreeClassifier
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 def model_fn(model_dir):
     return joblib.load(os.path.join(model_dir, "model.joblib"))

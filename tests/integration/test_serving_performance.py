@@ -20,6 +20,8 @@ from slipway.client import Client
 from tests.support.models import first_rows, write_cancer_artifact
 from tests.support.servers import SlipwayServer
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
 

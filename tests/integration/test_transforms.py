@@ -19,6 +19,8 @@ from tests.support.models import cancer_data, cancer_model, write_cancer_artifac
 from tests.support.servers import SlipwayServer
 from tests.support.waiting import wait_for
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 
 def test_transform_matches_in_process_predictions_and_bad_input_fails(sqlite_server: SlipwayServer,
                                                                       tmp_path: Path) -> None:

@@ -23,6 +23,21 @@ def test_local_is_the_default_and_says_so(tmp_path: Path) -> None:
     assert runtime.describe() == "local: replica processes on this machine"
 
 
+def test_the_warm_spare_is_kept_unless_the_setting_turns_it_off(tmp_path: Path) -> None:
+    on = _runtime(tmp_path / "on", "local")
+    off = open_serving_runtime(Settings.load(env={"SLIPWAY_WARM_SPARE": "off"}, home=tmp_path / "off" / "home"),
+                               open_store(f"file://{tmp_path / 'off' / 'store'}"))
+    try:
+        on.prepare_standby()
+        off.prepare_standby()
+        assert on._standby is not None and on._standby[0].poll() is None
+        assert off._standby is None
+    finally:
+        on.close()
+        off.close()
+    assert on._standby is None
+
+
 @pytest.mark.parametrize("url", ["kubernetes://cluster", "ray", "ray://head-without-port", "ray+gcs://:6379"])
 def test_an_unknown_or_incomplete_url_names_the_setting_and_what_it_expects(tmp_path: Path, url: str) -> None:
     with pytest.raises(InvalidArgument) as err:
