@@ -23,6 +23,7 @@ from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, in_window, matches, page, sort_items
 from slipway.schemas import CreateJobRequest
 from slipway.schemas.jobs import MetricDefinition
+from slipway.services.buckets import BucketError
 from slipway.services.dataset_bucket import DATASETS_BUCKET, ref_of_prefix
 
 log = logging.getLogger("slipway.compat.sagemaker")
@@ -339,10 +340,10 @@ def write_object(call: Call, bucket: str, key: str, path: Path) -> None:
     svc = call.platform.buckets
     try:
         svc.bucket(bucket)
-    except AwsError:
+    except BucketError:
         try:
             svc.create_bucket(bucket, call.user)
-        except AwsError:  # made meanwhile
+        except BucketError:  # made meanwhile
             pass
     md5 = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:

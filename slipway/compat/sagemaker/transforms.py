@@ -17,6 +17,7 @@ from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.models import model_ref
 from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, in_window, matches, page, sort_items
 from slipway.compat.sagemaker.training import parse_s3
+from slipway.services.buckets import BucketError
 
 KIND = "transform-job"
 STATUS = {"Pending": "InProgress", "InProgress": "InProgress", "Completed": "Completed", "Failed": "Failed",
@@ -36,7 +37,7 @@ def _inputs(call: Call, source: dict[str, Any], out_bucket: str, out_prefix: str
     buckets = call.platform.buckets
     try:
         buckets.bucket(bucket)
-    except AwsError as exc:
+    except BucketError as exc:
         raise AwsError("ValidationException", f"{uri}: {exc.message}") from None
     found, after = [], ""
     while True:
