@@ -7,9 +7,10 @@ import io
 
 import pytest
 
+from slipway.compat.dispatch import aws_error_for
 from slipway.errors import Conflict, InvalidArgument, NotFound
 from slipway.services import Platform
-from slipway.services.buckets import BucketError, BucketService, object_key
+from slipway.services.buckets import BucketError, BucketRangeInvalid, BucketService, object_key
 
 
 def md5(data: bytes) -> str:
@@ -32,11 +33,16 @@ def test_multipart_complete_and_abort_leave_no_parts(platform: Platform) -> None
     assert platform.store.read_bytes(object_key("bk1", "big.bin")) == b"".join(parts)
     gone = svc.create_upload("bk1", "gone.bin", "", "admin")
     svc.put_part("bk1", "gone.bin", gone, 1, io.BytesIO(b"x"), md5(b"x"))
+    with pytest.raises(BucketRangeInvalid) as r:  # bytes 0-17 of a 17-byte object
+        svc.copy_part(svc, "bk1", "big.bin", "bk1", "gone.bin", gone, 2, (0, 17))
+    # the S3 protocol answers a bucket error as the S3 error it stands for: its code, its status
+    assert (aws_error_for(r.value).code, aws_error_for(r.value).status) == ("InvalidRange", 416)
     svc.abort("bk1", "gone.bin", gone)
     assert platform.store.list("s3-uploads") == []
     with pytest.raises(BucketError) as e:
         svc.put_part("bk1", "gone.bin", gone, 1, io.BytesIO(b"x"), md5(b"x"))
     assert e.value.s3_code == "NoSuchUpload" and isinstance(e.value, NotFound)
+    assert (aws_error_for(e.value).code, aws_error_for(e.value).status) == ("NoSuchUpload", 404)
 
 
 def test_list_delete_and_key_rules(platform: Platform) -> None:
