@@ -11,9 +11,6 @@ S3 objects written through the S3 protocol live in the artifact store under
 
 from __future__ import annotations
 
-S3_PREFIX = "s3"
+from slipway.services.buckets import S3_PREFIX, object_key  # the service owns the layout; kept here for callers
 
-
-def object_key(bucket: str, key: str) -> str:
-    """The artifact-store key holding the S3 object ``s3://bucket/key``."""
-    return f"{S3_PREFIX}/{bucket}/{key}"
+__all__ = ["S3_PREFIX", "object_key"]

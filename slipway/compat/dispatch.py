@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slipway.compat import sigv4
-from slipway.compat.errors import AwsError
+from slipway.compat.errors import AwsError, from_bucket_error
 from slipway.errors import (
     AlreadyExists,
     Conflict,
@@ -39,6 +39,7 @@ from slipway.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from slipway.services.buckets import BucketError
 
 __all__ = ["OPERATION_ACTIONS", "AwsDispatch", "Call", "Reply", "aws_error_for"]
 
@@ -100,7 +101,9 @@ def resource_for(template: str, body: dict[str, Any]) -> str:
 
 
 def aws_error_for(exc: SlipwayError) -> AwsError:
-    """A Slipway error as the AWS error a SageMaker client expects."""
+    """A Slipway error as the AWS error a SageMaker client expects (a bucket's, as the S3 error it stands for)."""
+    if isinstance(exc, BucketError):
+        return from_bucket_error(exc)
     if isinstance(exc, NotFound):
         return AwsError("ResourceNotFound", exc.message, 400)
     if isinstance(exc, (AlreadyExists, Conflict)):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slipway.services.buckets import BucketError
+
 
 class AwsError(Exception):
     """A failure a protocol module reports to an AWS client.
@@ -16,3 +21,8 @@ class AwsError(Exception):
         self.code = code
         self.message = message
         self.status = status
+
+
+def from_bucket_error(exc: BucketError) -> AwsError:
+    """A bucket service's failure as the S3 error it stands for: its S3 code (``NoSuchBucket``…), its status."""
+    return AwsError(exc.s3_code, exc.message, exc.status_code)

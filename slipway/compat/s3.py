@@ -23,8 +23,8 @@ from xml.sax.saxutils import escape
 from starlette.concurrency import run_in_threadpool
 
 from slipway.compat.dispatch import Call, Reply
-from slipway.compat.errors import AwsError
-from slipway.services.buckets import BucketService, ObjectMeta
+from slipway.compat.errors import AwsError, from_bucket_error
+from slipway.services.buckets import BucketError, BucketService, ObjectMeta
 from slipway.services.dataset_bucket import DATASETS_BUCKET, DatasetBucket, dataset_of
 
 __all__ = ["handle"]
@@ -279,7 +279,8 @@ async def _delete_objects(call: Call, svc: BucketService, bucket: str) -> Reply:
                 raise AwsError("NoSuchVersion", f"Version {version[:80]!r} does not exist: Slipway's buckets are not "
                                "versioned.", 404)
             await run_in_threadpool(svc.delete, bucket, key)
-        except AwsError as exc:
+        except (AwsError, BucketError) as err:
+            exc = from_bucket_error(err) if isinstance(err, BucketError) else err
             inner.append(f"<Error><Key>{escape(key)}</Key><Code>{escape(exc.code)}</Code><Message>"
                          f"{escape(exc.message)}</Message></Error>")
             continue

@@ -1,8 +1,11 @@
 """Buckets and objects for the S3 protocol, over the artifact store (so encrypted at rest like every artifact).
 
-An object ``s3://bucket/key`` lives at :func:`slipway.compat.object_key` in the store; a row in
-``s3_objects`` holds what S3 answers about it (size, ETag, content type, time). Multipart parts are
-artifacts under ``s3-uploads/<upload id>/<part>`` until the upload completes into one object.
+An object ``s3://bucket/key`` lives at :func:`object_key` in the store; a row in ``s3_objects`` holds
+what S3 answers about it (size, ETag, content type, time). Multipart parts are artifacts under
+``s3-uploads/<upload id>/<part>`` until the upload completes into one object.
+
+Failures are :class:`BucketError` (Slipway errors: NotFound, Conflict, InvalidArgument) carrying the S3 error
+code in ``s3_code``; the S3 protocol (slipway.compat) answers with that code and the error's status.
 """
 
 from __future__ import annotations
@@ -21,17 +24,52 @@ from typing import BinaryIO, Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from slipway.compat import object_key
-from slipway.compat.errors import AwsError
 from slipway.db import Database, utcnow
 from slipway.db.models import S3Bucket, S3Object, S3Upload, S3UploadPart
+from slipway.errors import Conflict, InvalidArgument, NotFound, SlipwayError
 from slipway.storage.base import ArtifactStore, check_key
 
-__all__ = ["BucketService", "ObjectMeta", "check_bucket", "check_object_key"]
+__all__ = ["BucketConflict", "BucketError", "BucketInvalid", "BucketNotFound", "BucketRangeInvalid", "BucketService",
+           "ObjectMeta", "check_bucket", "check_object_key", "object_key"]
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 UPLOADS = "s3-uploads"
 MAX_PARTS = 10000
+
+
+S3_PREFIX = "s3"
+
+
+def object_key(bucket: str, key: str) -> str:
+    """The artifact-store key holding the S3 object ``s3://bucket/key``."""
+    return f"{S3_PREFIX}/{bucket}/{key}"
+
+
+class BucketError(SlipwayError):
+    """A bucket or object failure; ``s3_code`` is the S3 error code it stands for (``NoSuchBucket``,
+    ``NoSuchKey``…), which the S3 protocol answers with, under the error's ``status_code``."""
+
+    def __init__(self, s3_code: str, message: str) -> None:
+        super().__init__(message, {"s3_code": s3_code})
+        self.s3_code = s3_code
+
+
+class BucketNotFound(BucketError, NotFound):
+    """404: NoSuchBucket, NoSuchKey, NoSuchUpload."""
+
+
+class BucketConflict(BucketError, Conflict):
+    """409: BucketAlreadyOwnedByYou, BucketNotEmpty."""
+
+
+class BucketInvalid(BucketError, InvalidArgument):
+    """400: InvalidBucketName, KeyTooLongError, InvalidArgument, MalformedXML, InvalidPartOrder, InvalidPart."""
+
+
+class BucketRangeInvalid(BucketError, InvalidArgument):
+    """416: InvalidRange (a byte range outside the object)."""
+
+    status_code = 416
 
 
 @dataclass(frozen=True)
@@ -46,21 +84,21 @@ class ObjectMeta:
 
 def check_bucket(name: str) -> str:
     if not _BUCKET.match(name) or ".." in name:
-        raise AwsError("InvalidBucketName", f"Bucket name {name[:80]!r} is not valid: 3-63 lower-case letters, digits, "
-                       "'.' and '-', starting and ending with a letter or digit.", 400)
+        raise BucketInvalid("InvalidBucketName", f"Bucket name {name[:80]!r} is not valid: 3-63 lower-case letters, "
+                            "digits, '.' and '-', starting and ending with a letter or digit.")
     return name
 
 
 def check_object_key(key: str) -> str:
     """Slipway's store takes keys of path segments of letters, digits, space and ``._@=+-``."""
     if len(key.encode()) > 1024:
-        raise AwsError("KeyTooLongError", "Object keys are at most 1024 bytes.", 400)
+        raise BucketInvalid("KeyTooLongError", "Object keys are at most 1024 bytes.")
     try:
         check_key(key)
     except Exception:
-        raise AwsError("InvalidArgument", f"Object key {key[:200]!r} is not supported by Slipway's store: use "
-                       "'/'-separated segments of letters, digits, spaces and ._@=+- (no empty, '.' or '..' "
-                       "segment).", 400) from None
+        raise BucketInvalid("InvalidArgument", f"Object key {key[:200]!r} is not supported by Slipway's store: use "
+                            "'/'-separated segments of letters, digits, spaces and ._@=+- (no empty, '.' or '..' "
+                            "segment).") from None
     return key
 
 
@@ -135,14 +173,14 @@ class BucketService:
             with self.db.session() as s:
                 s.add(S3Bucket(name=name, created_by=user))
         except IntegrityError:
-            raise AwsError("BucketAlreadyOwnedByYou", f"Bucket {name!r} already exists.", 409) from None
+            raise BucketConflict("BucketAlreadyOwnedByYou", f"Bucket {name!r} already exists.") from None
 
     def bucket(self, name: str) -> S3Bucket:
         check_bucket(name)
         with self.db.session() as s:
             row = s.execute(select(S3Bucket).where(S3Bucket.name == name)).scalar_one_or_none()
             if row is None:
-                raise AwsError("NoSuchBucket", f"Bucket {name!r} does not exist. Create it with create_bucket.", 404)
+                raise BucketNotFound("NoSuchBucket", f"Bucket {name!r} does not exist. Create it with create_bucket.")
             s.expunge(row)
             return row
 
@@ -157,7 +195,7 @@ class BucketService:
         self.bucket(name)
         with self.db.session() as s:
             if s.execute(select(S3Object.id).where(S3Object.bucket == name).limit(1)).first() is not None:
-                raise AwsError("BucketNotEmpty", f"Bucket {name!r} is not empty. Delete its objects first.", 409)
+                raise BucketConflict("BucketNotEmpty", f"Bucket {name!r} is not empty. Delete its objects first.")
             s.execute(S3Bucket.__table__.delete().where(S3Bucket.name == name))
 
     # -- objects -------------------------------------------------------------------------------
@@ -212,8 +250,8 @@ class BucketService:
         else:
             first, last = span
             if last >= meta.size:
-                raise AwsError("InvalidRange", f"x-amz-copy-source-range bytes={first}-{last} is outside the source "
-                               f"object of {meta.size} bytes.", 416)
+                raise BucketRangeInvalid("InvalidRange", f"x-amz-copy-source-range bytes={first}-{last} is outside "
+                                         f"the source object of {meta.size} bytes.")
             chunks = iter([source.read_range(src_bucket, src_key, first, last - first + 1)])
         stream = _Hashing(chunks)
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
@@ -228,7 +266,7 @@ class BucketService:
             meta = _meta(row) if row is not None else None
         if meta is None:
             self.bucket(bucket)  # NoSuchBucket first
-            raise AwsError("NoSuchKey", f"The key {key[:200]!r} does not exist in bucket {bucket!r}.", 404)
+            raise BucketNotFound("NoSuchKey", f"The key {key[:200]!r} does not exist in bucket {bucket!r}.")
         return meta
 
     def open(self, bucket: str, key: str) -> tuple[ObjectMeta, Iterator[bytes]]:
@@ -244,7 +282,7 @@ class BucketService:
             s.execute(S3Object.__table__.delete().where(S3Object.bucket == bucket, S3Object.key == key))
         try:
             check_object_key(key)
-        except AwsError:
+        except BucketError:
             return  # it cannot exist: deleting a missing key succeeds, as in S3
         self.store.delete(object_key(bucket, key))
 
@@ -270,16 +308,16 @@ class BucketService:
         with self.db.session() as s:
             row = s.execute(select(S3Upload).where(S3Upload.upload_id == upload_id)).scalar_one_or_none()
             if row is None or row.bucket != bucket or row.key != key:
-                raise AwsError("NoSuchUpload", f"Upload {upload_id[:64]!r} does not exist for {bucket}/{key[:200]}: "
-                               "it was completed, aborted or never created.", 404)
+                raise BucketNotFound("NoSuchUpload", f"Upload {upload_id[:64]!r} does not exist for "
+                                     f"{bucket}/{key[:200]}: it was completed, aborted or never created.")
             s.expunge(row)
             return row
 
     def put_part(self, bucket: str, key: str, upload_id: str, number: int, src: BinaryIO, md5: str) -> str:
         self._upload(bucket, key, upload_id)
         if not 1 <= number <= MAX_PARTS:
-            raise AwsError("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, "
-                           f"not {number}.", 400)
+            raise BucketInvalid("InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, "
+                                f"not {number}.")
         info = self.store.put(f"{UPLOADS}/{upload_id}/{number:05d}", src)
         with self.db.session() as s:
             s.execute(S3UploadPart.__table__.delete().where(S3UploadPart.upload_id == upload_id,
@@ -293,14 +331,14 @@ class BucketService:
             stored = {p.number: p.etag for p in s.execute(
                 select(S3UploadPart).where(S3UploadPart.upload_id == upload_id)).scalars()}
         if not parts:
-            raise AwsError("MalformedXML", "CompleteMultipartUpload lists no parts.", 400)
+            raise BucketInvalid("MalformedXML", "CompleteMultipartUpload lists no parts.")
         numbers = [n for n, _ in parts]
         if numbers != sorted(set(numbers)):
-            raise AwsError("InvalidPartOrder", "The parts must be listed in ascending order of part number, once each.",
-                           400)
+            raise BucketInvalid("InvalidPartOrder",
+                                "The parts must be listed in ascending order of part number, once each.")
         for n, etag in parts:
             if stored.get(n) != etag.strip('"'):
-                raise AwsError("InvalidPart", f"Part {n} was not uploaded, or its ETag is not {etag[:40]}.", 400)
+                raise BucketInvalid("InvalidPart", f"Part {n} was not uploaded, or its ETag is not {etag[:40]}.")
         digest = hashlib.md5(b"".join(bytes.fromhex(stored[n]) for n in numbers), usedforsecurity=False)
         etag = f"{digest.hexdigest()}-{len(numbers)}"
         keys = [f"{UPLOADS}/{upload_id}/{n:05d}" for n in numbers]

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from slipway.compat.errors import AwsError
 from slipway.db import Database
 from slipway.db.models import Dataset, DatasetVersion
-from slipway.services.buckets import ObjectMeta
+from slipway.services.buckets import BucketNotFound, ObjectMeta
 from slipway.storage.base import CHUNK, ArtifactStore
 
 __all__ = ["DATASETS_BUCKET", "DatasetBucket", "dataset_of", "ref_of_prefix"]
@@ -110,8 +109,8 @@ class DatasetBucket:
                 for obj in self._objects(v, m.group(1)):
                     if obj.meta.key == key:
                         return obj
-        raise AwsError("NoSuchKey", f"The key {key[:200]!r} does not exist in bucket {DATASETS_BUCKET!r}: its keys "
-                       "are <dataset>/<version>/<file> (a folder version's files by their paths in it).", 404)
+        raise BucketNotFound("NoSuchKey", f"The key {key[:200]!r} does not exist in bucket {DATASETS_BUCKET!r}: its "
+                             "keys are <dataset>/<version>/<file> (a folder version's files by their paths in it).")
 
     def head(self, bucket: str, key: str) -> ObjectMeta:
         return self._find(key).meta

@@ -547,15 +547,15 @@ class TransformService:
     def _write_object(self, bucket: str, key: str, body: bytes, content_type: str, user: str) -> None:
         import hashlib
 
-        from slipway.compat.errors import AwsError
+        from slipway.services.buckets import BucketError
 
         buckets = self._buckets()
         try:
             buckets.bucket(bucket)
-        except AwsError:
+        except BucketError:
             try:
                 buckets.create_bucket(bucket, user)
-            except AwsError:  # made meanwhile
+            except BucketError:  # made meanwhile
                 pass
         buckets.put(bucket, key, io.BytesIO(body), hashlib.md5(body, usedforsecurity=False).hexdigest(),
                     content_type.split(",", 1)[0].strip() or "application/octet-stream", user)

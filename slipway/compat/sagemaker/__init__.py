@@ -43,9 +43,11 @@ def handle(platform: Platform, principal: Principal | None, operation: str, body
 
     Raises :class:`AwsError` for anything the client must see as an error.
     """
+    from slipway.compat.errors import from_bucket_error
     from slipway.compat.sagemaker.context import Call
     from slipway.compat.sagemaker.shapes import error_codes, service_model, validate_input
     from slipway.errors import AlreadyExists, Conflict, NotFound, SlipwayError
+    from slipway.services.buckets import BucketError
 
     fn = operations().get(operation)
     if fn is None:
@@ -58,6 +60,8 @@ def handle(platform: Platform, principal: Principal | None, operation: str, body
         return fn(Call(platform, principal, operation), body)
     except AwsError:
         raise
+    except BucketError as exc:  # an S3 object a request names: the S3 error, as S3 would answer
+        raise from_bucket_error(exc) from None
     except NotFound as exc:
         code = "ResourceNotFound" if "ResourceNotFound" in error_codes(operation) else "ValidationException"
         raise AwsError(code, exc.message) from None

@@ -13,7 +13,7 @@ from typing import Any
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.models import model_ref
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, in_window, matches, page, sort_items
 
 CONFIG = "endpoint-config"
 KIND = "endpoint"
@@ -138,22 +138,12 @@ def delete_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_endpoints(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    contains = (body.get("NameContains") or "").lower()
-    want = body.get("StatusEquals")
-    bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
-                                                             "LastModifiedTimeAfter", "LastModifiedTimeBefore")
-              if body.get(k) is not None}
     views = every(call.platform.endpoints.list)
     items = []
     for v in views:
         status = STATUS.get(v.status, v.status)
         created, modified = epoch(v.created_at) or 0.0, epoch(v.updated_at) or 0.0
-        if contains and contains not in v.name.lower() or want and status != want:
-            continue
-        if created <= bounds.get("CreationTimeAfter", float("-inf")) or \
-                created >= bounds.get("CreationTimeBefore", float("inf")) or \
-                modified <= bounds.get("LastModifiedTimeAfter", float("-inf")) or \
-                modified >= bounds.get("LastModifiedTimeBefore", float("inf")):
+        if not matches(body, v.name, status) or not in_window(body, created, modified):
             continue
         items.append({"EndpointName": v.name, "EndpointArn": arn(KIND, v.name), "CreationTime": created,
                       "LastModifiedTime": modified, "EndpointStatus": status})
@@ -164,10 +154,8 @@ def list_endpoints(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_endpoint_configs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    contains = (body.get("NameContains") or "").lower()
     items = [{"EndpointConfigName": r["name"], "EndpointConfigArn": arn(CONFIG, r["name"]),
-              "CreationTime": epoch(r["created_at"])} for r in call.resources.list(CONFIG)
-             if not contains or contains in r["name"].lower()]
+              "CreationTime": epoch(r["created_at"])} for r in call.resources.list(CONFIG) if matches(body, r["name"])]
     items = sort_items(items, body, {"CreationTime": "CreationTime", "Name": "EndpointConfigName"})
     chunk, token = page(items, body)
     return clean({"EndpointConfigs": chunk, "NextToken": token})

@@ -18,7 +18,7 @@ from typing import Any
 from slipway.compat import object_key
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, in_window, matches, page, sort_items
 from slipway.compat.sagemaker.training import decode_hp, job_spec, model_uri, parse_s3
 
 KIND = "model"
@@ -156,14 +156,10 @@ def delete_model(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_models(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    contains = (body.get("NameContains") or "").lower()
-    after = to_datetime(body["CreationTimeAfter"]).timestamp() if body.get("CreationTimeAfter") else None
-    before = to_datetime(body["CreationTimeBefore"]).timestamp() if body.get("CreationTimeBefore") else None
     items = []
     for r in call.resources.list(KIND):
         created = epoch(r["created_at"]) or 0.0
-        if contains and contains not in r["name"].lower() or after is not None and created <= after or \
-                before is not None and created >= before:
+        if not matches(body, r["name"]) or not in_window(body, created):
             continue
         items.append({"ModelName": r["name"], "ModelArn": arn(KIND, r["name"]), "CreationTime": created})
     items = sort_items(items, body, {"CreationTime": "CreationTime", "Name": "ModelName"})

@@ -15,7 +15,7 @@ from typing import Any
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.models import register_container
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, in_window, matches, page, sort_items
 
 GROUP = "model-package-group"
 KIND = "model-package"
@@ -51,11 +51,10 @@ def describe_group(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_groups(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    contains = (body.get("NameContains") or "").lower()
     items = []
     for g in call.resources.list(GROUP):
         created = epoch(g["created_at"]) or 0.0
-        if contains and contains not in g["name"].lower() or not _in_window(created, body):
+        if not matches(body, g["name"]) or not in_window(body, created):
             continue
         items.append(clean({"ModelPackageGroupName": g["name"], "ModelPackageGroupArn": arn(GROUP, g["name"]),
                             "ModelPackageGroupDescription": g["spec"].get("ModelPackageGroupDescription"),
@@ -63,12 +62,6 @@ def list_groups(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     items = sort_items(items, body, {"CreationTime": "CreationTime", "Name": "ModelPackageGroupName"})
     chunk, token = page(items, body)
     return clean({"ModelPackageGroupSummaryList": chunk, "NextToken": token})
-
-
-def _in_window(created: float, body: dict[str, Any]) -> bool:
-    after = to_datetime(body["CreationTimeAfter"]).timestamp() if body.get("CreationTimeAfter") else None
-    before = to_datetime(body["CreationTimeBefore"]).timestamp() if body.get("CreationTimeBefore") else None
-    return not (after is not None and created <= after or before is not None and created >= before)
 
 
 def create_package(call: Call, body: dict[str, Any]) -> dict[str, Any]:
@@ -132,14 +125,12 @@ def describe_package(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 def list_packages(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     if body.get("ModelPackageType") == "Unversioned":
         return {"ModelPackageSummaryList": []}
-    contains = (body.get("NameContains") or "").lower()
     group = body.get("ModelPackageGroupName")
     items = []
     for p in call.resources.list(KIND):
         name, version = p["name"].rsplit("/", 1)
         created = epoch(p["created_at"]) or 0.0
-        if group and name != group.rsplit("/", 1)[-1] or contains and contains not in name.lower() or \
-                not _in_window(created, body):
+        if group and name != group.rsplit("/", 1)[-1] or not matches(body, name) or not in_window(body, created):
             continue
         approval = call.platform.registry.get(str(p["target"])).approval
         if body.get("ModelApprovalStatus") and approval != body["ModelApprovalStatus"]:

@@ -109,6 +109,40 @@ def sort_items(items: list[dict[str, Any]], body: dict[str, Any], keys: dict[str
     return sorted(items, key=lambda i: (i.get(by) is None, i.get(by) or 0), reverse=descending)
 
 
+def matches(body: dict[str, Any], name: str, status: str | None = None) -> bool:
+    """Whether a summary passes a List* operation's ``NameContains`` (case-insensitive substring) and
+    ``StatusEquals`` filters; a filter the body leaves out passes everything."""
+    contains = (body.get("NameContains") or "").lower()
+    want = body.get("StatusEquals")
+    return not (contains and contains not in name.lower() or want and status != want)
+
+
+_WINDOW = (("CreationTimeAfter", "CreationTimeBefore"), ("LastModifiedTimeAfter", "LastModifiedTimeBefore"))
+
+
+def in_window(body: dict[str, Any], created: float, modified: float | None = None) -> bool:
+    """Whether epoch times ``created`` (and ``modified``, where the operation filters on it) lie inside a List*
+    operation's ``CreationTimeAfter``/``Before`` (and ``LastModifiedTimeAfter``/``Before``) bounds. Every bound
+    is exclusive ("created after", "created before", as most operations document them; botocore's text for
+    ListEndpoints' and ListModels' CreationTimeAfter says "greater than or equal to", which Slipway has not
+    followed). An absent bound (None) is open; with ``modified`` None the LastModifiedTime bounds are not
+    applied."""
+    for when, (after, before) in zip((created, modified), _WINDOW, strict=True):
+        if when is None:
+            continue
+        if body.get(after) is not None and when <= _bound(body[after]):
+            return False
+        if body.get(before) is not None and when >= _bound(body[before]):
+            return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def _bound(value: Any) -> float:
+    """A bound as epoch seconds (kept: a list call tests the same bounds against every item)."""
+    return to_datetime(value).timestamp()
+
+
 # -- input ----------------------------------------------------------------------------------------
 
 def validate_input(operation: str, body: dict[str, Any]) -> Any:

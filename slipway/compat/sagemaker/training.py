@@ -20,9 +20,10 @@ from typing import Any
 from slipway.compat import object_key
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, in_window, matches, page, sort_items
 from slipway.schemas import CreateJobRequest
 from slipway.schemas.jobs import MetricDefinition
+from slipway.services.buckets import BucketError
 from slipway.services.dataset_bucket import DATASETS_BUCKET, ref_of_prefix
 
 log = logging.getLogger("slipway.compat.sagemaker")
@@ -339,10 +340,10 @@ def write_object(call: Call, bucket: str, key: str, path: Path) -> None:
     svc = call.platform.buckets
     try:
         svc.bucket(bucket)
-    except AwsError:
+    except BucketError:
         try:
             svc.create_bucket(bucket, call.user)
-        except AwsError:  # made meanwhile
+        except BucketError:  # made meanwhile
             pass
     md5 = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
@@ -442,22 +443,11 @@ def describe_training_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 def list_training_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     items = []
-    contains = (body.get("NameContains") or "").lower()
-    want = body.get("StatusEquals")
-    bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
-                                                             "LastModifiedTimeAfter", "LastModifiedTimeBefore")
-              if body.get(k) is not None}
     for v in every(call.platform.training.list):
         status = STATUS[v.status]
         created = epoch(v.created_at) or 0.0
         modified = epoch(v.ended_at or v.started_at or v.created_at) or 0.0
-        if contains and contains not in v.name.lower() or want and status != want:
-            continue
-        if created <= bounds.get("CreationTimeAfter", float("-inf")) or \
-                created >= bounds.get("CreationTimeBefore", float("inf")):
-            continue
-        if modified <= bounds.get("LastModifiedTimeAfter", float("-inf")) or \
-                modified >= bounds.get("LastModifiedTimeBefore", float("inf")):
+        if not matches(body, v.name, status) or not in_window(body, created, modified):
             continue
         items.append(clean({"TrainingJobName": v.name, "TrainingJobArn": arn(KIND, v.name), "CreationTime": created,
                             "TrainingEndTime": epoch(v.ended_at), "LastModifiedTime": modified,

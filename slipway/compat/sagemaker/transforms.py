@@ -15,8 +15,9 @@ from typing import Any
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
 from slipway.compat.sagemaker.models import model_ref
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, in_window, matches, page, sort_items
 from slipway.compat.sagemaker.training import parse_s3
+from slipway.services.buckets import BucketError
 
 KIND = "transform-job"
 STATUS = {"Pending": "InProgress", "InProgress": "InProgress", "Completed": "Completed", "Failed": "Failed",
@@ -36,7 +37,7 @@ def _inputs(call: Call, source: dict[str, Any], out_bucket: str, out_prefix: str
     buckets = call.platform.buckets
     try:
         buckets.bucket(bucket)
-    except AwsError as exc:
+    except BucketError as exc:
         raise AwsError("ValidationException", f"{uri}: {exc.message}") from None
     found, after = [], ""
     while True:
@@ -162,22 +163,12 @@ def describe_transform_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_transform_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    contains = (body.get("NameContains") or "").lower()
-    want = body.get("StatusEquals")
-    bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore",
-                                                             "LastModifiedTimeAfter", "LastModifiedTimeBefore")
-              if body.get(k) is not None}
     items = []
     for v in every(call.platform.transforms.list):
         status = STATUS.get(v.status, v.status)
         created = epoch(v.created_at) or 0.0
         modified = epoch(v.finished_at or v.started_at or v.created_at) or 0.0
-        if contains and contains not in v.name.lower() or want and status != want:
-            continue
-        if created <= bounds.get("CreationTimeAfter", float("-inf")) or \
-                created >= bounds.get("CreationTimeBefore", float("inf")) or \
-                modified <= bounds.get("LastModifiedTimeAfter", float("-inf")) or \
-                modified >= bounds.get("LastModifiedTimeBefore", float("inf")):
+        if not matches(body, v.name, status) or not in_window(body, created, modified):
             continue
         items.append(clean({"TransformJobName": v.name, "TransformJobArn": arn(KIND, v.name), "CreationTime": created,
                             "TransformEndTime": epoch(v.finished_at), "LastModifiedTime": modified,

@@ -12,7 +12,7 @@ from typing import Any
 
 from slipway.compat.errors import AwsError
 from slipway.compat.sagemaker.context import Call
-from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, page, sort_items, to_datetime
+from slipway.compat.sagemaker.shapes import arn, clean, epoch, every, in_window, matches, page, sort_items
 from slipway.compat.sagemaker.training import KIND as JOB_KIND
 from slipway.compat.sagemaker.training import STATUS as JOB_STATUS
 from slipway.compat.sagemaker.training import decode_hp, prepare
@@ -141,18 +141,12 @@ def describe_tuning_job(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_tuning_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
-    contains = (body.get("NameContains") or "").lower()
-    want = body.get("StatusEquals")
-    bounds = {k: to_datetime(body[k]).timestamp() for k in ("CreationTimeAfter", "CreationTimeBefore")
-              if body.get(k) is not None}
     views = every(call.platform.tuning.list)
     items = []
     for v in views:
         status = STATUS.get(v.status, v.status)
         created = epoch(v.created_at) or 0.0
-        if contains and contains not in v.name.lower() or want and status != want or \
-                created <= bounds.get("CreationTimeAfter", float("-inf")) or \
-                created >= bounds.get("CreationTimeBefore", float("inf")):
+        if not matches(body, v.name, status) or not in_window(body, created):
             continue
         c = v.counters
         items.append(clean({

@@ -1,7 +1,7 @@
 """Tables for the S3 protocol (slipway.compat.s3): buckets, the objects' metadata, multipart uploads.
 
 The bytes live in the artifact store (encrypted like every artifact) under ``s3/<bucket>/<key>``
-(:func:`slipway.compat.object_key`); these rows hold what S3 answers about them.
+(:func:`slipway.services.buckets.object_key`); these rows hold what S3 answers about them.
 """
 
 from __future__ import annotations
