@@ -100,7 +100,8 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
         c.endpoints.wait("loop-ep")
         # Drift: a monitor of the endpoint's captured requests against loop:1's training data, and an alarm on its
         # drifted features; the canary's own alarms.
-        _cli(srv, "models", "baseline", "loop:1", "--from-dataset", "loop-data:1")
+        baseline = c.baselines.compute("loop:1")  # from the training data of loop:1's job
+        assert (baseline.status, baseline.dataset, baseline.features) == ("Ready", "loop-data:1", 2), baseline
         c.monitors.create("loop-drift", "loop-ep", every="1h")  # run on demand below: `slipway monitors run`
         c.alarms.create("loop-drifting", "monitor/loop-drift/drifted_features", above=0, statistic="max")
         c.alarms.create("loop-canary-4xx", "endpoint/loop-ep/status_4xx", above=0)
