@@ -98,6 +98,9 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
         first = _cli(srv, "pipelines", "run", "retrain", "--wait")  # no endpoint yet: created with loop:1
         assert first["status"] == "Succeeded", first
         c.endpoints.wait("loop-ep")
+        # The run acted as its owner with the key that started it (whose policy would limit it), in the audit trail.
+        [created] = [e for e in c.audit.list(action="endpoints:Create").items if e.method == "PIPELINE"]
+        assert (created.user, created.key_id, created.outcome) == ("admin", c.whoami().key_id, "allowed"), created
         # Drift: a monitor of the endpoint's captured requests against loop:1's training data, and an alarm on its
         # drifted features; the canary's own alarms.
         baseline = c.baselines.compute("loop:1")  # from the training data of loop:1's job
