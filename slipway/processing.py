@@ -237,7 +237,8 @@ def apply(builtin: str, frame: Any, params: dict[str, Any], outputs: list[str]) 
 # -- in the job's process ------------------------------------------------------------------------
 
 
-def _read(folder: Path) -> tuple[Any, str]:
+def _read(folder: Path) -> tuple[Any, str, str]:
+    """The input's one table: (frame, file stem, suffix of the format to write back: .parquet or .csv)."""
     import pandas as pd
 
     files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -245,10 +246,20 @@ def _read(folder: Path) -> tuple[Any, str]:
         raise SystemExit(f"Expected one data file in {folder}; found {len(files)}.")
     f = files[0]
     if f.suffix in (".jsonl", ".json"):
-        return pd.read_json(f, lines=True), f.stem
+        return pd.read_json(f, lines=True), f.stem, ".csv"
     if f.suffix == ".parquet":
-        return pd.read_parquet(f), f.stem
-    return pd.read_csv(f), f.stem
+        return pd.read_parquet(f), f.stem, ".parquet"
+    return pd.read_csv(f), f.stem, ".csv"
+
+
+def _write(frame: Any, folder: Path, name: str, suffix: str) -> Path:
+    """An output table: Parquet when the input was Parquet (its column types kept), else CSV."""
+    target = folder / f"{name}{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(target, index=False)
+    else:
+        frame.to_csv(target, index=False)
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -264,14 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     outputs = list(job.get("outputs") or {})
     (channel,) = list(job.get("channels") or {})
     folder = Path(os.environ[f"SM_PROCESSING_INPUT_{channel.upper().replace('-', '_')}"])
-    frame, stem = _read(folder)
+    frame, stem, suffix = _read(folder)
     print(f"Built-in {builtin}: {len(frame)} rows x {len(frame.columns)} columns from input {channel!r}; "
           f"parameters {json.dumps(params, sort_keys=True)}", flush=True)
     if params.get("label") and params["label"] not in frame.columns:
         raise SystemExit(f"The label {params['label']!r} is not a column of the input ({', '.join(frame.columns)}).")
     for ch, out in apply(builtin, frame, params, outputs).items():
-        target = Path(os.environ[f"SM_PROCESSING_OUTPUT_{ch.upper().replace('-', '_')}"]) / f"{stem}-{ch}.csv"
-        out.to_csv(target, index=False)
+        target = _write(out, Path(os.environ[f"SM_PROCESSING_OUTPUT_{ch.upper().replace('-', '_')}"]),
+                        f"{stem}-{ch}", suffix)
         print(f"Output {ch!r}: {len(out)} rows x {len(out.columns)} columns -> {target.name}", flush=True)
     return 0
 

@@ -601,10 +601,12 @@ class AuthService:
                 {"action": action, "resource": resource, "user": principal.user, "key_id": principal.key_id},
             )
 
-    def authorize_user(self, user: str, action: str, resource: str, what: str = "") -> None:
+    def authorize_user(self, user: str, action: str, resource: str, what: str = "", key_id: str | None = None) -> None:
         """Check ``action`` on ``resource`` for ``user`` acting without a request (a pipeline run acting as its
-        owner): the user must exist, not be disabled, and its role must allow it. Raises Forbidden naming
-        the action, the resource and ``what`` acts."""
+        owner): the user must exist, not be disabled, and its role must allow it; with ``key_id`` (the key the
+        owner set the run up with) that key must belong to the user and not be revoked, and its policy
+        (narrower than the role) must allow it too. Raises Forbidden naming the action, the resource
+        and ``what`` acts."""
         who = what or f"User {user!r}"
         with self.db.session() as s:
             row = s.execute(select(User).where(User.name == user)).scalar_one_or_none() if user else None
@@ -617,10 +619,25 @@ class AuthService:
                 policy = self._role_policy(s, row.role)
             except NotFound:
                 policy = None
+            key = s.execute(select(ApiKey).where(ApiKey.key_id == key_id)).scalar_one_or_none() if key_id else None
         if policy is None or not evaluate((policy,), action, resource):
             raise Forbidden(f"{who} may not {action} on {resource}: the role {row.role!r} of its owner {user!r} "
                             "does not allow it. Ask an admin for a role that allows it.",
                             {"action": action, "resource": resource, "user": user, "role": row.role})
+        if not key_id:
+            return
+        details = {"action": action, "resource": resource, "user": user, "key_id": key_id}
+        # Revoking the key stops what it set up; its expiry ends its calls, not the runs it set up (a dashboard
+        # session's key expires within hours), which keep acting within its policy.
+        state = ("no longer exists" if key is None or key.user_id != row.id else "was revoked"
+                 if key.revoked_at is not None else None)
+        if state:
+            raise Forbidden(f"{who} may not {action} on {resource}: the key {key_id} its owner {user!r} set it up "
+                            f"with {state}. Re-create the pipeline, trigger or run with an active key.", details)
+        if key is not None and key.policy is not None and not evaluate((key.policy,), action, resource):
+            raise Forbidden(f"{who} may not {action} on {resource}: the policy of the key {key_id} its owner "
+                            f"{user!r} set it up with does not allow it. Ask an admin for a key that allows it.",
+                            details)
 
     @staticmethod
     def whoami(principal: Principal) -> WhoAmI:

@@ -35,7 +35,7 @@ from slipway.db.models import (
     PipelineStep,
     PipelineTrigger,
 )
-from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, SlipwayError
+from slipway.errors import AlreadyExists, Conflict, Forbidden, InvalidArgument, NotFound, SlipwayError
 from slipway.names import check_name
 from slipway.schemas.jobs import CreateJobRequest
 from slipway.schemas.pipelines import (
@@ -268,8 +268,9 @@ class PipelineService:
             s.pop("source_dir", None)  # the client's folder; the server keeps its sha256
         return data
 
-    def create(self, name: str, spec: PipelineSpec, user: str = "") -> PipelineView:
-        """Create the pipeline, or update it (a new version; running runs keep the definition they started on)."""
+    def create(self, name: str, spec: PipelineSpec, user: str = "", key: str | None = None) -> PipelineView:
+        """Create the pipeline, or update it (a new version; running runs keep the definition they started on).
+        ``key``: the API key of the call, whose policy limits the runs that act as the pipeline's owner."""
         check_name(name, "pipeline")
         if spec.name is not None and spec.name != name:
             raise InvalidArgument(f"The definition names pipeline {spec.name!r}, the request {name!r}. Make them "
@@ -282,9 +283,11 @@ class PipelineService:
             p = s.execute(select(Pipeline).where(Pipeline.name == name).with_for_update()).scalar_one_or_none()
             if p is None:
                 p = Pipeline(name=name, version=1, definition=definition, created_at=now, updated_at=now,
-                             created_by=user)
+                             created_by=user, created_by_key=key)
                 s.add(p)
             elif p.definition != definition:
+                if user and user == p.created_by:
+                    p.created_by_key = key  # the owner's latest key: its scheduled runs act with it
                 p.version += 1
                 p.definition, p.updated_at = definition, now
             s.flush()
@@ -344,27 +347,29 @@ class PipelineService:
 
     # -- runs ------------------------------------------------------------------------------------
 
-    def start_run(self, name: str, parameters: dict[str, Any], started_by: str, user: str = "") -> PipelineRunView:
+    def start_run(self, name: str, parameters: dict[str, Any], started_by: str, user: str = "",
+                  key: str | None = None) -> PipelineRunView:
         def _do(s: Session) -> PipelineRunView:
             p = s.execute(select(Pipeline).where(Pipeline.name == name).with_for_update()).scalar_one_or_none()
             if p is None:
                 raise NotFound(f"Pipeline {name!r} not found. See `slipway pipelines list`.",
                                {"field": "name", "value": name})
-            return self._new_run(s, p, parameters, started_by, user)
+            return self._new_run(s, p, parameters, started_by, user, key)
 
         view = self.db.run(_do)
         self.wakeup.set()
         return view  # type: ignore[no-any-return]
 
     def _new_run(self, s: Session, p: Pipeline, parameters: dict[str, Any], started_by: str,
-                 user: str = "") -> PipelineRunView:
-        """A Pending run and its step rows, in ``s``'s transaction."""
+                 user: str = "", key: str | None = None) -> PipelineRunView:
+        """A Pending run and its step rows, in ``s``'s transaction. Its owner: ``user`` with ``key``, or (none
+        given: a scheduled run) the pipeline's creator with the key it was created with."""
         spec = PipelineSpec.model_validate(p.definition)
         params = check_parameters(spec, parameters)
         number = (s.scalar(select(func.max(PipelineRun.number)).where(PipelineRun.pipeline_id == p.id)) or 0) + 1
         run = PipelineRun(pipeline_id=p.id, number=number, pipeline_version=p.version, definition=p.definition,
                           parameters=params, status="Pending", started_by=started_by, created_at=utcnow(),
-                          created_by=user or p.created_by)
+                          created_by=user or p.created_by, created_by_key=key if user else p.created_by_key)
         s.add(run)
         s.flush()
         steps = [PipelineStep(run_id=run.id, name=st.name, type=st.type, status="Pending", attempt=0,
@@ -452,7 +457,8 @@ class PipelineService:
                 {"field": "on", "value": on, "expected": sorted(TRIGGER_PREFIXES)})
         return TRIGGER_PREFIXES[prefix], subject.strip()
 
-    def add_trigger(self, name: str, on: str, parameters: dict[str, Any], user: str = "") -> PipelineView:
+    def add_trigger(self, name: str, on: str, parameters: dict[str, Any], user: str = "",
+                    key: str | None = None) -> PipelineView:
         kind, subject = self.parse_on(on)
         assert kind in KINDS
 
@@ -475,7 +481,7 @@ class PipelineService:
             if t is None:  # only events from now on start runs
                 last = s.scalar(select(func.max(Event.id))) or 0
                 t = PipelineTrigger(pipeline_id=p.id, event_kind=kind, subject=subject, last_event_id=last,
-                                    created_by=user)
+                                    created_by=user, created_by_key=key)
                 s.add(t)
             t.parameters = dict(parameters)
             s.flush()
@@ -525,7 +531,8 @@ class PipelineService:
                     try:
                         with s.begin_nested():
                             out.append(self._new_run(s, p, params, f"trigger:{_trigger_on(t.event_kind, t.subject)} "
-                                                                   f"(event {ev.id})", t.created_by))
+                                                                   f"(event {ev.id})", t.created_by,
+                                                      t.created_by_key))
                     except SlipwayError as exc:
                         log.warning("Trigger %s of pipeline %s did not start a run for event %s: %s",
                                     _trigger_on(t.event_kind, t.subject), p.name, ev.id, exc.message)
@@ -591,10 +598,10 @@ class PipelineService:
         with self.db.session() as s:
             run = s.execute(select(PipelineRun).where(PipelineRun.id == run_id)).scalar_one()
             name = s.execute(select(Pipeline.name).where(Pipeline.id == run.pipeline_id)).scalar_one()
-            owner = run.created_by
+            owner, key = run.created_by, run.created_by_key
         try:
-            self.platform.auth.authorize_user(owner, "pipelines:Run", f"pipeline/{name}",
-                                              f"Pipeline {name!r} (run as {owner or 'nobody'!r})")
+            self._authorize(_Run(run_id, name, None, {}, owner, key), "pipelines:Run",  # type: ignore[arg-type]
+                            f"pipeline/{name}")
             return True
         except SlipwayError as exc:
             reason = exc.message
@@ -646,8 +653,9 @@ class PipelineService:
                     except NotFound:
                         current = None
                     with self.db.session() as s:
-                        owner = s.scalar(select(PipelineRun.created_by).where(PipelineRun.id == run_id)) or ""
-                    ctx = _Run(run_id, name, None, {}, owner)  # type: ignore[arg-type]
+                        owner, key = s.execute(select(PipelineRun.created_by, PipelineRun.created_by_key)
+                                               .where(PipelineRun.id == run_id)).one()
+                    ctx = _Run(run_id, name, None, {}, owner or "", key)  # type: ignore[arg-type]
                     self._roll_back(ctx, endpoint, outputs, current)
                     note = "; the canary was rolled back"
             except (Conflict, NotFound):
@@ -687,11 +695,11 @@ class PipelineService:
             run = s.execute(select(PipelineRun).where(PipelineRun.id == run_id)).scalar_one()
             pipeline = s.execute(select(Pipeline.name).where(Pipeline.id == run.pipeline_id)).scalar_one()
             spec = PipelineSpec.model_validate(run.definition)
-            params, owner = dict(run.parameters or {}), run.created_by
+            params, owner, key = dict(run.parameters or {}), run.created_by, run.created_by_key
             rows = {r.name: (r.status, r.attempt, r.job_name, dict(r.outputs or {}), dict(r.arguments or {}))
                     for r in s.execute(select(PipelineStep).where(PipelineStep.run_id == run_id)).scalars()}
         graph = check_pipeline(spec)
-        ctx = _Run(run_id, pipeline, spec, params, owner)
+        ctx = _Run(run_id, pipeline, spec, params, owner, key)
         for _ in range(len(spec.steps) + 1):  # inline steps (condition, evaluate…) unblock others in the same pass
             if self._status(run_id) != "Running":
                 return  # stopped meanwhile: `stop_run` ends its steps
@@ -943,8 +951,19 @@ class PipelineService:
             req = TransformRequest(model=model, data=data, output=ctx.pipeline[: 63 - len(tail)] + tail,
                                    channel=step.channel, join=False)
         args = req.model_dump(mode="json", exclude_defaults=True) | {"model": model, "data": data}
+        # Cached like a job step: its type and the resolved request (concrete model and data versions, output,
+        # channel, join, batch) — the same predictions are not computed twice.
+        key = self.cache_key(step.type, req)
+        hit = self._cached(key, ctx.run_id) if step.cache else None
+        if hit is not None:
+            source, old = hit
+            self._update_step(ctx.run_id, step.name, status="Succeeded", cache_key=key, cached_from=source,
+                              arguments=args, outputs=old, job_name=old.get("job"),
+                              message=f"Cache hit: the outputs of {source}.")
+            return
         self._authorize(ctx, "transforms:Create", f"transform/{job}")
-        self._update_step(ctx.run_id, step.name, status="Running", arguments=args, job_name=job, message="")
+        self._update_step(ctx.run_id, step.name, status="Running", arguments=args, job_name=job, message="",
+                          cache_key=key)
         try:
             self.platform.transforms.create(job, req, ctx.owner)
             self._audit(ctx, "transforms:Create", f"transform/{job}", f"step {step.name}")
@@ -1121,20 +1140,31 @@ class PipelineService:
             self._audit(ctx, "endpoints:Rollback", f"endpoint/{endpoint}", "canary rolled back")
 
     def _authorize(self, ctx: _Run, action: str, resource: str) -> None:
-        """A run acts as its owner: Forbidden (the step fails with it) when the owner may not, or is disabled."""
-        self.platform.auth.authorize_user(ctx.owner, action, resource, f"Pipeline {ctx.pipeline!r} (run as "
-                                                                          f"{ctx.owner or 'nobody'!r})")
-
-    def _audit(self, ctx: _Run, action: str, resource: str, message: str) -> None:
-        """What a run did, in the audit trail, as the pipeline's owner (method PIPELINE; source: the run)."""
+        """A run acts as its owner, with the key it was set up with: Forbidden (the step fails with it, and the
+        refusal is in the audit trail) when the owner's role or that key's policy does not allow it, the owner
+        is disabled, or the key was revoked."""
         try:
-            self.platform.audit.record(user=ctx.owner, action=action, resource=resource, method="PIPELINE",
-                                       path=f"/api/v1/pipelines/{ctx.pipeline}/runs", source=f"pipeline run {ctx.run_id}",
-                                       request_id="", outcome="allowed", status=200, message=message)
+            self.platform.auth.authorize_user(ctx.owner, action, resource, f"Pipeline {ctx.pipeline!r} (run as "
+                                              f"{ctx.owner or 'nobody'!r})", key_id=ctx.key)
+        except Forbidden as exc:
+            self._audit(ctx, action, resource, exc.message, outcome="denied", status=403)
+            raise
+
+    def _audit(self, ctx: _Run, action: str, resource: str, message: str, outcome: str = "allowed",
+               status: int = 200) -> None:
+        """What a run did (or was refused), in the audit trail, as the pipeline's owner with its key (method
+        PIPELINE; source: the run)."""
+        try:
+            self.platform.audit.record(user=ctx.owner, key_id=ctx.key or "", action=action, resource=resource,
+                                       method="PIPELINE", path=f"/api/v1/pipelines/{ctx.pipeline}/runs",
+                                       source=f"pipeline run {ctx.run_id}", request_id="", outcome=outcome,
+                                       status=status, message=message)
         except Exception:  # never fail a step over the trail; the log says what was lost
             log.exception("Could not record audit event %s %s of pipeline %s", action, resource, ctx.pipeline)
 
 
 class _Run:
-    def __init__(self, run_id: int, pipeline: str, spec: PipelineSpec, params: dict[str, Any], owner: str) -> None:
+    def __init__(self, run_id: int, pipeline: str, spec: PipelineSpec, params: dict[str, Any], owner: str,
+                 key: str | None = None) -> None:
         self.run_id, self.pipeline, self.spec, self.params, self.owner = run_id, pipeline, spec, params, owner
+        self.key = key  # the owner's API key the run acts with (None: the owner's role alone)

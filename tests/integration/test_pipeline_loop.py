@@ -1,7 +1,8 @@
-"""The closed loop through a real server, as a user drives it (CLI and SDK): an alarm on the live endpoint enters
-ALARM -> its trigger starts `retrain` (train, evaluate, condition, register, canary deploy) -> the canary bakes and is
-promoted; then new data with a changed schema -> a model the clients' requests no longer fit -> its canary answers
-errors, the canary's alarm fires and the endpoint is rolled back. Controllers, jobs, replicas and alarms are real."""
+"""The closed loop through a real server, as a user drives it (CLI and SDK): the live endpoint's drift monitor (against
+its model's training baseline) sees shifted traffic -> its alarm on drifted features enters ALARM -> the alarm's trigger
+starts `retrain` (train, evaluate, condition, register, canary deploy) -> the canary bakes and is promoted; then new
+data with a changed schema -> a model the clients' requests no longer fit -> its canary answers errors, the canary's
+alarm fires and the endpoint is rolled back. Controllers, jobs, replicas, capture, monitors and alarms are real."""
 
 from __future__ import annotations
 
@@ -97,20 +98,31 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
         first = _cli(srv, "pipelines", "run", "retrain", "--wait")  # no endpoint yet: created with loop:1
         assert first["status"] == "Succeeded", first
         c.endpoints.wait("loop-ep")
-        # The alarm standing for drift: traffic on the live endpoint (any request this minute); and the canary's.
-        c.alarms.create("loop-drift", "endpoint/loop-ep/requests", above=1)
+        # The run acted as its owner with the key that started it (whose policy would limit it), in the audit trail.
+        [created] = [e for e in c.audit.list(action="endpoints:Create").items if e.method == "PIPELINE"]
+        assert (created.user, created.key_id, created.outcome) == ("admin", c.whoami().key_id, "allowed"), created
+        # Drift: a monitor of the endpoint's captured requests against loop:1's training data, and an alarm on its
+        # drifted features; the canary's own alarms.
+        baseline = c.baselines.compute("loop:1")  # from the training data of loop:1's job
+        assert (baseline.status, baseline.dataset, baseline.features) == ("Ready", "loop-data:1", 2), baseline
+        c.monitors.create("loop-drift", "loop-ep", every="1h")  # run on demand below: `slipway monitors run`
+        c.alarms.create("loop-drifting", "monitor/loop-drift/drifted_features", above=0, statistic="max")
         c.alarms.create("loop-canary-4xx", "endpoint/loop-ep/status_4xx", above=0)
         c.alarms.create("loop-canary-5xx", "endpoint/loop-ep/status_5xx", above=0)
-        view = _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drift")
-        assert [t["on"] for t in view["triggers"]] == ["alarm:loop-drift"]
+        view = _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drifting")
+        assert [t["on"] for t in view["triggers"]] == ["alarm:loop-drifting"]
 
-        # Drift -> ALARM -> a triggered run; it retrains and bakes loop:2 as a canary, then promotes it.
-        for _ in range(3):
-            assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]})["predictions"]
+        # The clients' traffic shifts (x far above anything in training) -> the monitor's run finds drift -> ALARM
+        # -> a triggered run; it retrains and bakes loop:2 as a canary, then promotes it.
+        for i in range(4):
+            assert c.endpoints.invoke("loop-ep", {"instances": [[30 + i + j, j % 7] for j in range(10)]})["predictions"]
+        drifted = time.monotonic()
+        run = _cli(srv, "monitors", "run", "loop-drift")
+        assert run["status"] == "Completed" and "x" in run["drifted_features"], run
         second = _until("the triggered run", lambda: next((r for r in c.pipelines.runs("retrain") if r.number == 2),
-                                                          None))
-        assert second.started_by.startswith("trigger:alarm:loop-drift (event ")
-        _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drift", "--off")  # one retrain is enough
+                                                          None), state=lambda: c.alarms.get("loop-drifting"))
+        assert second.started_by.startswith("trigger:alarm:loop-drifting (event ")
+        _cli(srv, "pipelines", "trigger", "retrain", "--on", "alarm:loop-drifting", "--off")  # one retrain is enough
         _until("the canary to go live", lambda: ("canary", "loop:2") in _variants(c, live=True),
                state=lambda: (c.pipelines.get_run("retrain", 2), c.endpoints.get("loop-ep")))
         assert c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]}, variant="canary")["predictions"]
@@ -118,24 +130,31 @@ def test_drift_alarm_retrains_and_promotes_then_a_bad_model_is_rolled_back(sqlit
         assert second.status == "Succeeded", second
         assert "baked and now takes all" in second.steps[4].message
         assert _variants(c) == [("primary", "loop:2")]
+        print(f"drift -> promoted canary: {time.monotonic() - drifted:.1f} s")
 
         # New data whose schema changed: the model trained on it does not fit the clients' requests.
         _cli(srv, "pipelines", "trigger", "retrain", "--on", "dataset:loop-data", "--param", "data={{ event.ref }}")
         (tmp_path / "data2.csv").write_text(_rows(60, extra=True))
         c.datasets.push("loop-data", tmp_path / "data2.csv", label="label")
+        pushed = time.monotonic()
         third = _until("the run of the new version", lambda: next(
             (r for r in c.pipelines.runs("retrain") if r.number == 3), None))
         assert third.parameters["data"] == "loop-data:2"
         _until("the bad canary to go live", lambda: ("canary", "loop:3") in _variants(c, live=True),
                state=lambda: (c.pipelines.get_run("retrain", 3), c.endpoints.get("loop-ep")))
-        errors = 0
-        for _ in range(3):
+        # The clients keep calling while the canary bakes (the alarms see errors in their current period whatever
+        # the second of the minute), and every call the canary gets fails: two features where loop:3 expects three.
+        errors, deadline = 0, time.monotonic() + 150
+        while not (third := c.pipelines.get_run("retrain", 3)).done:
             try:
                 c.endpoints.invoke("loop-ep", {"instances": [[7, 2]]}, variant="canary")
+                raise AssertionError("loop:3 answered a request it cannot fit")
             except SlipwayError:
                 errors += 1
-        assert errors == 3  # two features where loop:3 expects three
-        third = c.pipelines.wait("retrain", 3, timeout=150)
+            assert time.monotonic() < deadline, third
+            time.sleep(0.5)
+        assert errors >= 1
+        print(f"bad data -> rolled-back canary: {time.monotonic() - pushed:.1f} s")
         deploy = third.steps[4]
         assert third.status == "Failed" and deploy.status == "Failed", third
         assert deploy.outputs["rolled_back_by"] in ("loop-canary-4xx", "loop-canary-5xx")

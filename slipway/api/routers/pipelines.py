@@ -23,6 +23,11 @@ def _user(request: Request) -> str:
     return str(getattr(request.state, "user", "") or "")
 
 
+def _key(request: Request) -> str | None:
+    """The caller's API key: runs it sets up act with its policy."""
+    return str(getattr(request.state, "key_id", "") or "") or None
+
+
 @router.get("", response_model=list[PipelineView], dependencies=[Depends(permission("pipelines:List"))])
 async def list_pipelines(p: Platform = Depends(platform)) -> list[PipelineView]:
     return await run_in_threadpool(p.pipelines.list)
@@ -33,7 +38,7 @@ async def list_pipelines(p: Platform = Depends(platform)) -> list[PipelineView]:
 async def create(name: Name, spec: PipelineSpec, request: Request, p: Platform = Depends(platform)) -> PipelineView:
     """Create the pipeline, or update its definition (a new version). Refused with 400 when the graph has a
     cycle, a reference names a step, output or parameter that does not exist, or types do not fit."""
-    return await run_in_threadpool(p.pipelines.create, name, spec, _user(request))
+    return await run_in_threadpool(p.pipelines.create, name, spec, _user(request), _key(request))
 
 
 @router.get("/{name}", response_model=PipelineView,
@@ -53,7 +58,7 @@ async def delete(name: Name, p: Platform = Depends(platform)) -> PipelineView:
 async def start_run(name: Name, body: StartRunRequest, request: Request,
                     p: Platform = Depends(platform)) -> PipelineRunView:
     user = _user(request)
-    return await run_in_threadpool(p.pipelines.start_run, name, body.parameters, f"user:{user}", user)
+    return await run_in_threadpool(p.pipelines.start_run, name, body.parameters, f"user:{user}", user, _key(request))
 
 
 @router.get("/{name}/runs", response_model=list[PipelineRunView],
@@ -98,7 +103,8 @@ async def remove_schedule(name: Name, p: Platform = Depends(platform)) -> Pipeli
 async def add_trigger(name: Name, body: TriggerRequest, request: Request,
                       p: Platform = Depends(platform)) -> PipelineView:
     """Start a run on each new event of a kind about a subject (dataset:reviews, alarm:NAME, model:NAME…)."""
-    return await run_in_threadpool(p.pipelines.add_trigger, name, body.on, body.parameters, _user(request))
+    return await run_in_threadpool(p.pipelines.add_trigger, name, body.on, body.parameters, _user(request),
+                                   _key(request))
 
 
 @router.delete("/{name}/triggers", response_model=PipelineView,

@@ -22,6 +22,8 @@ class Pipeline(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     created_by: Mapped[str] = mapped_column(String(128), default="", nullable=False)
+    # The API key it was set up with (None: without one): its policy narrows what the runs may do.
+    created_by_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class PipelineRun(Base):
@@ -41,6 +43,8 @@ class PipelineRun(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_by: Mapped[str] = mapped_column(String(128), default="", nullable=False)
+    # The API key it was set up with (None: without one): its policy narrows what the runs may do.
+    created_by_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class PipelineStep(Base):
@@ -78,6 +82,8 @@ class PipelineTrigger(Base):
     last_event_id: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     created_by: Mapped[str] = mapped_column(String(128), default="", nullable=False)
+    # The API key it was set up with (None: without one): its policy narrows what the runs may do.
+    created_by_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class PipelineSchedule(Base):

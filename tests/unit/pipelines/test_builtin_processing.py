@@ -82,6 +82,19 @@ def raw(platform: Platform, tmp_path: Path) -> str:
     return platform.datasets.push("raw", path, filename="raw.csv", label="label").version.ref
 
 
+def test_outputs_are_parquet_when_the_input_is_parquet_else_csv(tmp_path: Path) -> None:
+    for name, write in (("in.parquet", lambda f, p: f.to_parquet(p, index=False)),
+                        ("in.csv", lambda f, p: f.to_csv(p, index=False))):
+        folder = tmp_path / name.replace(".", "-")
+        folder.mkdir()
+        write(_frame(), folder / name)
+        frame, stem, suffix = processing._read(folder)
+        out = processing._write(processing.scale(frame, "minmax", None, "label"), tmp_path, f"{stem}-x", suffix)
+        back = pd.read_parquet(out) if out.suffix == ".parquet" else pd.read_csv(out)
+        assert out.name == ("in-x.parquet" if name.endswith("parquet") else "in-x.csv")
+        assert list(back.columns) == ["size", "color", "label"] and back["size"].max() == 1
+
+
 @pytest.mark.parametrize(("request_", "field"), [
     ({"builtin": "scale", "hyperparameters": {"columns": ["color"]}, "outputs": {"out": "o"}},
      "hyperparameters.columns"),  # not numeric

@@ -37,6 +37,34 @@ def test_a_step_the_owner_may_not_do_fails_naming_the_action(platform: Platform,
     assert p.training.list().items == []  # nothing ran with the server's powers
 
 
+def test_a_run_is_limited_by_the_policy_of_its_owners_key_and_the_refusal_is_audited(platform: Platform) -> None:
+    p = platform
+    p.auth.create_user("carol", "admin")
+    # Carol's role allows everything; the key she sets the pipeline up with may not create endpoints.
+    key = p.auth.create_key("carol", policy={"Statement": [
+        {"Effect": "Allow", "Action": ["*"], "Resource": ["*"]},
+        {"Effect": "Deny", "Action": ["endpoints:Create"], "Resource": ["*"]}]})
+    p.pipelines.create("ship", Pipeline.model_validate({"steps": [
+        {"name": "deploy", "type": "deploy", "endpoint": "carol-ep", "model": "m:2"}]}), "carol", key.key_id)
+    p.pipelines.start_run("ship", {}, "schedule")  # acts as the pipeline's owner, with the key it was created with
+    p.pipelines.advance_all()
+    run = p.pipelines.get_run("ship", 1)
+    assert run.status == "Failed" and run.steps[0].status == "Failed"
+    assert (f"may not endpoints:Create on endpoint/carol-ep: the policy of the key {key.key_id} its owner 'carol'"
+            in run.steps[0].message)
+    assert p.endpoints.list().items == []  # nothing was deployed
+    [denied] = p.audit.list(user="carol", action="endpoints:Create").items
+    assert (denied.outcome, denied.status, denied.key_id, denied.method) == ("denied", 403, key.key_id, "PIPELINE")
+    assert denied.source.startswith("pipeline run ") and "the policy of the key" in denied.message
+    # A revoked key stops what it set up, even a run its owner's role allows.
+    p.auth.revoke_key(key.key_id, None)
+    p.pipelines.start_run("ship", {}, "schedule")
+    p.pipelines.advance_all()
+    run = p.pipelines.get_run("ship", 2)
+    assert run.status == "Failed" and f"the key {key.key_id} its owner 'carol' set it up with was revoked" in (
+        run.failure_reason or "")
+
+
 def test_a_disabled_owner_makes_triggered_runs_fail(platform: Platform, tmp_path: Path) -> None:
     p = platform
     p.pipelines.create("retrain", Pipeline.model_validate({"parameters": {"data": {"type": "string"}},
@@ -129,6 +157,8 @@ def test_transform_and_evaluate_on_a_test_split(platform: Platform, tmp_path: Pa
     p.pipelines.create("versus", Pipeline.model_validate({"parameters": {"margin": {"type": "float", "default": 0.0}},
                                                           "steps": [
         {"name": "eval-live", "type": "evaluate", "model": "endpoint:scored-ep", "data": "raw-test:1"},
+        # The same predictions as `scored`'s predict step (model, data, output): a cache hit, no transform job.
+        {"name": "again", "type": "transform", "model": "scored:1", "data": "raw-test:1", "output": "scored-predictions"},
         {"name": "beats", "type": "condition", "when": {"all": [
             {"op": ">=", "left": "{{ steps.eval-live.metrics['test:accuracy'] }}",
              "right": "{{ steps.eval-live.metrics['test:accuracy'] }}", "margin": "{{ params.margin }}"},
@@ -146,6 +176,11 @@ def test_transform_and_evaluate_on_a_test_split(platform: Platform, tmp_path: Pa
     assert live.arguments["model"] == "scored:1"
     assert live.outputs["metrics"]["test:accuracy"] == pytest.approx(metrics["test:accuracy"])
     assert {s.name: s for s in run.steps}["beats"].outputs["result"] is True
+    again = {s.name: s for s in run.steps}["again"]
+    assert steps["predict"].cache_key and steps["predict"].cached_from is None
+    assert again.cache_key == steps["predict"].cache_key and again.cached_from == "scored#1/predict"
+    assert again.outputs == steps["predict"].outputs and again.job == steps["predict"].job and run.cache_hits == 1
+    assert p.transforms.list().total == 3  # predict, evaluate, eval-live: none for `again`
 
 
 @pytest.mark.parametrize(("when", "field"), [
