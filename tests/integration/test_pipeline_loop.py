@@ -14,9 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from slipway.client import Client
 from slipway.errors import SlipwayError
 from tests.support.servers import SlipwayServer
+
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
 
 RETRAIN = """\
 parameters:
