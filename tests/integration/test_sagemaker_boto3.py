@@ -6,6 +6,7 @@ Needs the AWS dispatch (slipway/compat/dispatch.py, branch ``aws``); skipped whe
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import sys
@@ -82,6 +83,10 @@ def test_boto3_trains_deploys_and_invokes(sqlite_server: SlipwayServer) -> None:
     _fits("CreateEndpointConfig", sm.create_endpoint_config(EndpointConfigName="b3-cfg", ProductionVariants=[
         {"VariantName": "AllTraffic", "ModelName": "b3-model", "InitialInstanceCount": 1,
          "InstanceType": "ml.m5.large"}]))
+    # The creation-time bounds filter endpoint configs too (exclusive bounds, as every List* here).
+    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs(
+        CreationTimeAfter=datetime.datetime(2020, 1, 1), NameContains="b3")["EndpointConfigs"]] == ["b3-cfg"]
+    assert sm.list_endpoint_configs(CreationTimeBefore=datetime.datetime(2020, 1, 1))["EndpointConfigs"] == []
     _fits("CreateEndpoint", sm.create_endpoint(EndpointName="b3-ep", EndpointConfigName="b3-cfg"))
     sm.get_waiter("endpoint_in_service").wait(EndpointName="b3-ep", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     r = rt.invoke_endpoint(EndpointName="b3-ep", Body=b"[[1, 2], [6, 0]]", ContentType="application/json")

@@ -155,7 +155,8 @@ def list_endpoints(call: Call, body: dict[str, Any]) -> dict[str, Any]:
 
 def list_endpoint_configs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     items = [{"EndpointConfigName": r["name"], "EndpointConfigArn": arn(CONFIG, r["name"]),
-              "CreationTime": epoch(r["created_at"])} for r in call.resources.list(CONFIG) if matches(body, r["name"])]
+              "CreationTime": epoch(r["created_at"])} for r in call.resources.list(CONFIG)
+             if matches(body, r["name"]) and in_window(body, epoch(r["created_at"]) or 0.0)]
     items = sort_items(items, body, {"CreationTime": "CreationTime", "Name": "EndpointConfigName"})
     chunk, token = page(items, body)
     return clean({"EndpointConfigs": chunk, "NextToken": token})

@@ -146,7 +146,8 @@ def list_tuning_jobs(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     for v in views:
         status = STATUS.get(v.status, v.status)
         created = epoch(v.created_at) or 0.0
-        if not matches(body, v.name, status) or not in_window(body, created):
+        modified = epoch(v.ended_at or v.started_at or v.created_at) or created  # as DescribeHyperParameterTuningJob
+        if not matches(body, v.name, status) or not in_window(body, created, modified):
             continue
         c = v.counters
         items.append(clean({
