@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/cli_startup.py [--repeat 10] [--baseline /path/to/another/checkout]
 
-Runs `slipway --help`, `slipway jobs --help`, `slipway --version`, `slipway status` and
-`slipway jobs list` (the last two against a server started on a fresh home) ``--repeat`` times each,
+Runs `slipway --help`, `slipway jobs --help`, `slipway --version`, and `slipway status`, `slipway jobs list`,
+`slipway data list`, `slipway models list` and `slipway endpoints list` (against a server started on a fresh
+home, holding one dataset) ``--repeat`` times each,
 as a user types them (the venv's `slipway` script, stdout to /dev/null), and prints the median and the
 fastest wall time and the median CPU time (user + system) of each. With ``--baseline``, the same commands run with
 that checkout first on PYTHONPATH (e.g. a worktree of main before a change), side by side.
@@ -26,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.benchserver import start_server  # noqa: E402
 
-COMMANDS = [["--help"], ["jobs", "--help"], ["--version"], ["status"], ["jobs", "list"]]
+COMMANDS = [["--help"], ["jobs", "--help"], ["--version"], ["status"], ["jobs", "list"], ["data", "list"],
+            ["models", "list"], ["endpoints", "list"]]
 
 
 def run_once(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -67,6 +69,9 @@ def main() -> None:
         try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
             env.update({"SLIPWAY_HOME": str(home), "SLIPWAY_URL": url, "COLUMNS": "100"})
+            csv = Path(tmp) / "small.csv"
+            csv.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{'yes' if i % 2 else 'no'}\n" for i in range(50)))
+            run_once(["data", "push", "small", str(csv), "--label", "label"], env)  # a row for `data list`
             results = {"this": measure(ROOT, env, args.repeat)}
             if args.baseline:
                 results["baseline"] = measure(args.baseline.resolve(), env, args.repeat)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from slipway.sdk.models import Models
     from slipway.sdk.monitors import Alarms, Baselines, Monitors
     from slipway.sdk.pipelines import Pipelines
+    from slipway.sdk.plain import Plain
     from slipway.sdk.roles import Roles
     from slipway.sdk.secrets import Secrets
     from slipway.sdk.transforms import Transforms
@@ -158,6 +159,13 @@ class Client:
         from slipway.sdk.pipelines import Pipelines
 
         return Pipelines(self._api, self.jobs)
+
+    @cached_property
+    def plain(self) -> Plain:
+        """Reads that give the server's JSON as records, without pydantic (slipway.sdk.plain; the CLI's lists)."""
+        from slipway.sdk.plain import Plain
+
+        return Plain(self._api)
 
     def status(self) -> ServerStatus:
         from slipway.schemas.common import ServerStatus

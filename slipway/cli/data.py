@@ -66,7 +66,7 @@ def push(
 @app.command("list")
 def list_(ctx: typer.Context, output: Output = OutputOpt) -> None:
     """List datasets with their latest version."""
-    items = list(client(ctx).datasets.iter())
+    items = list(client(ctx).plain.datasets())  # the server's JSON as it is: no pydantic to import
 
     def render() -> None:
         rows = []

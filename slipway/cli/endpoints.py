@@ -208,7 +208,7 @@ def rollback(ctx: typer.Context, name: str, wait: bool = WaitOpt, output: Output
 @app.command("list")
 def list_(ctx: typer.Context, output: Output = OutputOpt) -> None:
     """List endpoints with status and what they serve."""
-    items = client(ctx).endpoints.list(limit=1000).items
+    items = client(ctx).plain.endpoints(limit=1000)  # the server's JSON as it is: no pydantic to import
     emit(items, output, lambda: table(None, ["name", "status", "serving", "replicas", "url", "updated"], [
         [e.name, e.status, _variants(e.live), len(e.replicas), e.url, ago(e.updated_at)] for e in items]))
 

@@ -14,6 +14,7 @@ from slipway.cli.state import client
 
 if TYPE_CHECKING:
     from slipway.schemas import JobMetrics, JobView
+    from slipway.sdk.plain import Record
 
 app = typer.Typer(help="Training jobs: status, logs, metrics, stop, model download.", no_args_is_help=True)
 
@@ -21,20 +22,20 @@ STATUS_STYLE = {"Completed": "green", "Failed": "red", "Stopped": "yellow", "Sto
                 "InProgress": "cyan", "Pending": "dim"}
 
 
-def status_text(v: JobView) -> str:
+def status_text(v: JobView | Record) -> str:
     style = STATUS_STYLE.get(v.status, "")
     return f"[{style}]{v.status}[/{style}]" if style else v.status
 
 
-def duration(v: JobView) -> str:
+def duration(v: JobView | Record) -> str:
     return "" if v.duration_s is None else f"{v.duration_s:.1f}s"
 
 
-def what(v: JobView) -> str:
+def what(v: JobView | Record) -> str:
     return v.algorithm or f"script {v.entry_point}"
 
 
-def headline_metric(v: JobView) -> str:
+def headline_metric(v: JobView | Record) -> str:
     for key in ("validation:accuracy", "validation:rmse", "validation:silhouette", "train:accuracy", "train:rmse"):
         if key in v.final_metrics:
             return f"{key}={v.final_metrics[key]:.4g}"
@@ -76,7 +77,7 @@ def list_(ctx: typer.Context, status: str = typer.Option(None, "--status", help=
                                                           "Failed, Stopping or Stopped."),
           output: Output = OutputOpt) -> None:
     """List jobs, newest first."""
-    items = list(client(ctx).jobs.iter(status=status))
+    items = list(client(ctx).plain.jobs(status=status))  # the server's JSON as it is: no pydantic to import
 
     def render() -> None:
         table(None, ["name", "status", "secondary", "runs", "inputs", "duration", "metric", "created"],

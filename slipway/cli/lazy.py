@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
 from types import ModuleType
@@ -81,7 +82,9 @@ class LazyGroup(TyperGroup):
             holder.add_typer(target, name=name)
         else:
             holder.command(name)(target)
-        return typer.main.get_group(holder).commands[name]
+        command = typer.main.get_group(holder).commands[name]
+        _pass_plain_values_of(command)
+        return command
 
     def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
         params = super().get_params(ctx)
@@ -106,23 +109,79 @@ class LazyGroup(TyperGroup):
 
 
 def _pass_plain_values(params: list[Any]) -> None:
-    """typer 0.2x checks each option's value with a pydantic TypeAdapter, built on first use even for None, so
-    the global options (--url, --home, --api-key, --help) alone would import pydantic for `slipway jobs --help`.
-    A str option without a parser needs no check (the command line and the environment give str), nor a flag
-    read from no environment variable (the parser gives a bool or nothing): give those typer's own
-    pass-through. Other options, and typers without this machinery, are left as they are."""
+    """typer 0.2x checks each parameter's value with a pydantic TypeAdapter, built on first use even for None, so
+    an option like --output alone would import pydantic (a fifth of `slipway jobs list`) for a value the command
+    line gives as a plain str. Give each parameter not yet checked a checker that answers the plain cases itself
+    as typer would (no value; a str for a str; a bool for a bool; a whole number for an int; one of an enum's or
+    a Literal's choices) and hands anything else (a mistake, a path, a range, a list, a custom parser) to the
+    checker typer builds, so that its messages stay typer's own. Typers without this machinery are left as they
+    are."""
     try:
-        from typer._coercion import PassThroughRuntimeParam
+        from typer._coercion import RuntimeParam
     except ImportError:
         return
+    plain = _plain_runtime_param_class(RuntimeParam)
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
-        annotation = getattr(descriptor, "annotation", None)
-        if ((annotation is str or (annotation is bool and not param.envvar))
-                and getattr(param, "_runtime_param", 0) is None
-                and getattr(descriptor.parameter_info, "parser", 0) is None):
-            param._runtime_param = PassThroughRuntimeParam(parameter_info=descriptor.parameter_info,
-                                                           annotation=annotation)
+        if descriptor is not None and getattr(param, "_runtime_param", 0) is None:
+            param._runtime_param = plain(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation,
+                                         descriptor=descriptor)
+
+
+def _pass_plain_values_of(command: _click.Command) -> None:
+    """_pass_plain_values for the parameters of a command (its --help too, made anew by each get_params) and, for
+    a group, of every command under it."""
+    get_params = command.get_params
+
+    def get_plain_params(ctx: _click.Context) -> list[_click.Parameter]:
+        params = get_params(ctx)
+        _pass_plain_values(params)
+        return params
+
+    command.get_params = get_plain_params  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _pass_plain_values_of(sub)
+
+
+_PLAIN_CLASS: list[type] = []
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
+
+
+def _plain_runtime_param_class(base: type) -> type:
+    if _PLAIN_CLASS:
+        return _PLAIN_CLASS[0]
+    from dataclasses import dataclass, field
+
+    from typer._coercion import build_runtime_param
+    from typer._param_types import coerce_cli_choice
+
+    @dataclass(frozen=True)
+    class PlainFirstRuntimeParam(base):  # type: ignore[valid-type,misc]
+        descriptor: Any = None
+        _typer: list[Any] = field(default_factory=list, compare=False, repr=False)
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            d = self.descriptor
+            plain = not (d.parameter_info.parser is not None or d.is_list or d.is_tuple or d.is_file or d.is_path
+                         or d.is_datetime or d.is_ranged)
+            annotation = d.annotation
+            if plain and annotation in (str, bool) and isinstance(value, annotation):
+                return value
+            if plain and annotation is int and isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value):
+                return int(value)
+            if plain and annotation is int and type(value) is int:
+                return value
+            if plain and d.is_choice:
+                try:
+                    return coerce_cli_choice(value, choices=d.choices, case_sensitive=d.case_sensitive, ctx=ctx)
+                except ValueError:
+                    pass  # typer's checker says what is wrong
+            if not self._typer:
+                self._typer.append(build_runtime_param(d))
+            return self._typer[0]._coerce_value(value, param=param, ctx=ctx)
+
+    _PLAIN_CLASS.append(PlainFirstRuntimeParam)
+    return PlainFirstRuntimeParam
 
 
 # Stand-ins for modules that libraries import at their top but this CLI seldom or never uses: defer_imports()

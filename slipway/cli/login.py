@@ -18,8 +18,10 @@ def login(
     """Store an API key for a server; later commands with that --url (or SLIPWAY_URL) use it."""
     from slipway.client import Client
     from slipway.credentials import save_profile
+    from slipway.sdk.http import check_url
     from slipway.settings import Settings
 
+    check_url(url, "--url")
     state: CliState = ctx.find_root().obj
     key = key or typer.prompt("API key", hide_input=True)
     settings = Settings.load(home=state.home)

@@ -88,7 +88,8 @@ def main_callback(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    ctx.obj = CliState(url=url, home=home, api_key=api_key, debug=debug)
+    from_env = url is not None and ctx.get_parameter_source("url").name == "ENVIRONMENT"  # type: ignore[union-attr]
+    ctx.obj = CliState(url=url, home=home, api_key=api_key, debug=debug, url_name="SLIPWAY_URL" if from_env else "--url")
 
 
 def _as_slipway_error(exc: Exception) -> SlipwayError | None:

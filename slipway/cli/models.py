@@ -52,7 +52,7 @@ def import_(
 @app.command("list")
 def list_(ctx: typer.Context, output: Output = OutputOpt) -> None:
     """List models with their latest version and aliases."""
-    items = client(ctx).models.list(limit=1000).items
+    items = client(ctx).plain.models(limit=1000)  # the server's JSON as it is: no pydantic to import
 
     def render() -> None:
         table(None, ["name", "versions", "latest", "framework", "problem", "approval", "aliases", "registered"],

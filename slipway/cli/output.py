@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from typing import Any
@@ -38,7 +38,7 @@ def to_jsonable(obj: Any) -> Any:
         return obj.model_dump(mode="json", by_alias=True)
     if isinstance(obj, (list, tuple)):
         return [to_jsonable(o) for o in obj]
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # a dict, or a record of the SDK's plain reads (slipway.sdk.plain)
         return {k: to_jsonable(v) for k, v in obj.items()}
     return obj
 
@@ -108,9 +108,12 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def ago(when: dt.datetime | None) -> str:
-    if when is None:
+def ago(when: dt.datetime | str | None) -> str:
+    """How long ago ``when`` was: a datetime, or an ISO 8601 time as the server sends it (slipway.sdk.plain)."""
+    if not when:
         return ""
+    if isinstance(when, str):
+        when = dt.datetime.fromisoformat(when)
     secs = (dt.datetime.now(dt.UTC) - when).total_seconds()
     for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= n:

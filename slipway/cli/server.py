@@ -77,7 +77,7 @@ def next_steps(url: str, platform: Platform, demo: bool) -> list[str]:
 
 def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
     """Server URL, version, backends in use and counts."""
-    s = client(ctx).status()
+    s = client(ctx).plain.status()  # the server's JSON as it is: no pydantic to import
 
     def render() -> None:
         console.print(f"[bold]Slipway {s.version}[/bold] at {s.url}  (pid {s.pid}, since {s.started_at})")

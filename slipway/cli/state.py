@@ -20,6 +20,7 @@ class CliState:
     home: str | None = None
     api_key: str | None = None
     debug: bool = False
+    url_name: str = "--url"  # where url came from, for its error message: --url or SLIPWAY_URL
     _client: Client | None = field(default=None, repr=False)
 
     def client(self) -> Client:
@@ -28,7 +29,10 @@ class CliState:
             # the first model (tens of ms with the `all` extras); a command's client has no use for them.
             os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
             from slipway.client import Client
+            from slipway.sdk.http import check_url
 
+            if self.url is not None:
+                check_url(self.url, self.url_name)
             self._client = Client(url=self.url, api_key=self.api_key, home=self.home)
         return self._client
 

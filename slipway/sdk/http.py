@@ -8,9 +8,9 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from slipway.errors import ServerNotRunning, SlipwayError, error_class_for_code
+from slipway.errors import InvalidArgument, ServerNotRunning, SlipwayError, error_class_for_code
 
-__all__ = ["CHUNK", "Api", "Progress", "drop_none", "file_chunks"]
+__all__ = ["CHUNK", "Api", "Progress", "check_url", "drop_none", "file_chunks"]
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent/received
 CHUNK = 1024 * 1024
@@ -35,11 +35,27 @@ def _raise_for(resp: httpx.Response) -> None:
     raise exc
 
 
+def check_url(url: str, name: str = "url") -> str:
+    """``url`` if it is a server URL (http:// or https://, a host, an optional port); else InvalidArgument naming
+    ``name`` (the setting, or the CLI's --url), the value and what is expected."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number, an unclosed [IPv6 address
+        ok = False
+    if not ok or any(c.isspace() for c in url):
+        raise InvalidArgument(f"{name} has value {url!r}. Expected a server URL: http:// or https://, a host and "
+                              "an optional port, e.g. http://127.0.0.1:8080.", {"field": name, "value": url})
+    return url
+
+
 class Api:
     """HTTP plumbing shared by the resource clients."""
 
     def __init__(self, url: str, api_key: str | None, timeout: float, verify: bool | str) -> None:
-        self.url = url.rstrip("/")
+        self.url = check_url(url).rstrip("/")
         headers = {"User-Agent": "slipway-sdk"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"

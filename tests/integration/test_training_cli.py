@@ -8,12 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
 
+from slipway.client import Client
 from tests.integration.test_training import write_table
 
 Cli = Callable[..., CompletedProcess[str]]
 
 
-def test_train_and_inspect_jobs_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+def test_train_and_inspect_jobs_from_the_command_line(cli: Cli, client: Client, tmp_path: Path) -> None:
     assert cli("data", "push", "shapes", str(write_table(tmp_path / "shapes.csv")), "--label", "kind").returncode == 0
 
     r = cli("train", "--algorithm", "random-forest", "--data", "train=shapes:1", "--hp", "n_estimators=5",
@@ -24,6 +25,8 @@ def test_train_and_inspect_jobs_from_the_command_line(cli: Cli, tmp_path: Path) 
 
     listed = json.loads(cli("jobs", "list", "--output", "json").stdout)
     assert [(j["name"], j["status"]) for j in listed] == [("shapes-rf", "Completed")]
+    # list commands print the server's JSON as it is (slipway.sdk.plain): exactly the SDK's typed views, dumped
+    assert listed == [v.model_dump(mode="json", by_alias=True) for v in client.jobs.iter()]
     shown = cli("jobs", "show", "shapes-rf")
     assert "Completed" in shown.stdout and "n_estimators" in shown.stdout and "Downloading" in shown.stdout
     metrics = json.loads(cli("jobs", "metrics", "shapes-rf", "-o", "json").stdout)

@@ -46,3 +46,33 @@ def test_ctrl_c_while_waiting_says_what_keeps_running(capsys: pytest.CaptureFixt
             raise KeyboardInterrupt
     assert exited.value.exit_code == 130
     assert "Interrupted: job j keeps running on the server; stop it: slipway jobs stop j." in capsys.readouterr().err
+
+
+def test_a_record_of_the_servers_json_shows_and_dumps_as_the_typed_view_does() -> None:
+    """The list commands render slipway.sdk.plain records (the server's JSON, no pydantic) with the helpers that
+    render typed views: the same cells, and `--output json` prints exactly the JSON the server sent."""
+    import datetime as dt
+    import json
+
+    from slipway.cli import jobs
+    from slipway.schemas import JobView
+    from slipway.sdk.plain import Record
+
+    created = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3, seconds=5)
+    view = JobView(name="j", kind="training", algorithm=None, framework="sklearn", entry_point="train.py",
+                   source_sha256=None, inputs={"train": "cancer:1"}, hyperparameters={"C": 0.5}, label="target",
+                   problem_type=None, validation_split=None, metric_definitions=[], max_runtime=60,
+                   memory_limit_mb=None, status="Completed", secondary_status="Completed",
+                   transitions=[{"status": "Completed", "start_time": created}], failure_reason=None,
+                   final_metrics={"validation:accuracy": 0.97}, model_available=True, created_at=created,
+                   started_at=None, ended_at=None, duration_s=12.34, created_by="admin")
+    sent = json.loads(view.model_dump_json(by_alias=True))  # what the route sends
+    record = Record(sent)
+    for helper in (jobs.status_text, jobs.duration, jobs.what, jobs.headline_metric):
+        assert helper(record) == helper(view)
+    assert output.ago(record.created_at) == output.ago(view.created_at) == "3m ago"
+    assert record.inputs["train"] == "cancer:1" and dict(record.final_metrics.items()) == view.final_metrics
+    assert record.transitions[0].status == "Completed" and record.memory_limit_mb is None
+    assert output.to_jsonable([record]) == [view.model_dump(mode="json", by_alias=True)] == [sent]
+    with pytest.raises(AttributeError, match="no field 'missing'"):
+        _ = record.missing

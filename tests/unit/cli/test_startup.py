@@ -88,10 +88,43 @@ def test_a_command_imports_only_what_it_uses(args: list[str], needed: list[str],
     if "list" in args:
         assert "Error: No Slipway server answers at http://127.0.0.1:9." in r.stderr
         assert "rich._emoji_codes" not in modules  # the CLI's consoles print no :name: emoji codes
+        assert "slipway.sdk.plain" in modules, "list commands read records (slipway.sdk.plain)"
+        # ... without pydantic: no models of the API, nor typer's pydantic check of the options' values
+        assert sorted(m for m in modules if m.startswith(("pydantic", "typer._adapters", "slipway.schemas"))) == []
     else:
         assert r.returncode == 0, r.stderr[-2000:]
         assert sorted(m for m in modules if m.startswith(("pydantic", "httpx", "slipway.client",
                                                           "slipway.settings"))) == []
+
+
+def test_a_url_without_scheme_or_host_is_one_line_naming_the_option(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    r = subprocess.run([sys.executable, "-m", "slipway.cli.main", "--url", "3", "jobs", "list"], cwd=ROOT,
+                       env={**env, "SLIPWAY_HOME": str(tmp_path)}, capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr) == (1, "Error: --url has value '3'. Expected a server URL: http:// or https://, "
+                                           "a host and an optional port, e.g. http://127.0.0.1:8080.\n")
+    # from the environment, the message names the variable
+    from typer.testing import CliRunner
+
+    from slipway.errors import InvalidArgument
+
+    result = CliRunner().invoke(app, ["data", "list"], env={"SLIPWAY_URL": "localhost:8080",
+                                                            "SLIPWAY_HOME": str(tmp_path)})
+    assert isinstance(result.exception, InvalidArgument)
+    assert result.exception.message.startswith("SLIPWAY_URL has value 'localhost:8080'. Expected a server URL")
+
+
+@pytest.mark.parametrize("url", ["3", "ftp://host", "http://", "localhost:8080", "http://host:port", "http://[::1",
+                                 "http://a host", "http://host:70000"])
+def test_the_sdk_refuses_a_url_that_is_not_a_server_url(url: str) -> None:
+    from slipway.errors import InvalidArgument
+    from slipway.sdk.http import check_url
+
+    with pytest.raises(InvalidArgument) as refused:
+        check_url(url)
+    assert refused.value.details == {"field": "url", "value": url} and repr(url) in refused.value.message
+    for good in ("http://127.0.0.1:8080", "https://slipway.example.com/", "http://[::1]:80"):
+        assert check_url(good) == good
 
 
 STAND_INS = """
