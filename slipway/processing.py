@@ -3,7 +3,8 @@
 ``slipway process --builtin split --input raw=cancer:1 --output train=cancer-train --output test=cancer-test``
 is an ordinary processing job (same executor, sandbox and logs as a script's); instead of a user script the
 runner starts ``python -m slipway.processing NAME`` in the job's folder. It reads the one input channel under
-``/opt/ml/processing/input/<channel>`` and writes each output channel's CSV under
+``/opt/ml/processing/input/<channel>`` (a table file, or a folder of CSV or Parquet files with the same columns,
+concatenated in name order) and writes each output channel's CSV (Parquet for a Parquet input) under
 ``/opt/ml/processing/output/<channel>``, which the server pushes as new dataset versions with lineage.
 
 ``check_parameters`` is what the server checks when the job (or a pipeline's process step) is submitted;
