@@ -3,7 +3,8 @@
 ``slipway process --builtin split --input raw=cancer:1 --output train=cancer-train --output test=cancer-test``
 is an ordinary processing job (same executor, sandbox and logs as a script's); instead of a user script the
 runner starts ``python -m slipway.processing NAME`` in the job's folder. It reads the one input channel under
-``/opt/ml/processing/input/<channel>`` and writes each output channel's CSV under
+``/opt/ml/processing/input/<channel>`` (a table file, or a folder of CSV or Parquet files with the same columns,
+concatenated in name order) and writes each output channel's CSV (Parquet for a Parquet input) under
 ``/opt/ml/processing/output/<channel>``, which the server pushes as new dataset versions with lineage.
 
 ``check_parameters`` is what the server checks when the job (or a pipeline's process step) is submitted;
@@ -12,6 +13,7 @@ runner starts ``python -m slipway.processing NAME`` in the job's folder. It read
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -147,6 +149,97 @@ def check_columns(builtin: str, params: dict[str, Any], columns: list[str], nume
             raise _bad(builtin, "columns", col, "columns other than the label", "is the label, which is kept as is")
 
 
+# -- a folder of tables ---------------------------------------------------------------------------
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+_HEAD_BYTES = 64 << 10  # a CSV file's first bytes: its header and enough rows to tell numbers from text
+
+
+def table_suffix(names: list[str], where: str) -> str:
+    """The one table format of a folder's files (".csv" or ".parquet"); 400 naming a file that is not one,
+    or two files of different formats."""
+    if not names:
+        raise InvalidArgument(f"{where} holds no file; expected CSV or Parquet files.",
+                              {"field": "inputs", "value": where, "expected": list(TABLE_SUFFIXES)})
+    suffixes = [Path(n).suffix.lower() for n in names]
+    for name, suffix in zip(names, suffixes, strict=True):
+        if suffix not in TABLE_SUFFIXES:
+            raise InvalidArgument(
+                f"{where}: file {name!r} is not a table; a built-in reads a folder of CSV or Parquet files.",
+                {"field": "inputs", "value": name, "expected": list(TABLE_SUFFIXES)})
+    for name, suffix in zip(names, suffixes, strict=True):
+        if suffix != suffixes[0]:
+            raise InvalidArgument(
+                f"{where}: files {names[0]!r} and {name!r} are of different formats ({suffixes[0]}, {suffix}); "
+                "a built-in reads a folder of files of one format.",
+                {"field": "inputs", "value": [names[0], name], "expected": f"only {suffixes[0]} files"})
+    return suffixes[0]
+
+
+def same_columns(headers: list[tuple[str, list[str]]], where: str) -> list[str]:
+    """The columns of a folder's tables (the first file's, in its order); 400 naming the first file and one
+    whose columns differ (a different order is fine: rows are matched by name)."""
+    first, columns = headers[0]
+    for name, cols in headers[1:]:
+        if set(cols) != set(columns):
+            missing = [c for c in columns if c not in cols]
+            extra = [c for c in cols if c not in columns]
+            what = "; ".join(part for part in (f"without {', '.join(missing)}" if missing else "",
+                                               f"with {', '.join(extra)}" if extra else "") if part)
+            raise InvalidArgument(
+                f"{where}: files {first!r} and {name!r} have different columns ({name!r} {what}); the files "
+                "of a folder a built-in reads must have the same columns.",
+                {"field": "inputs", "value": [first, name], "expected": columns})
+    return columns
+
+
+def _csv_head(head: bytes) -> Any:
+    """A CSV file's columns and first rows (whole lines only) from its first bytes."""
+    import pandas as pd
+
+    if len(head) >= _HEAD_BYTES and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    return pd.read_csv(io.BytesIO(head))
+
+
+def folder_headers(tar_file: Any, where: str) -> tuple[list[str], set[str]]:
+    """The columns of a folder version (its stored tar, seekable: only headers and each file's first bytes, or
+    a Parquet file's footer, are read) and which of them are numeric (the first file's); 400 when a file is
+    not a table or the files disagree on columns, naming them."""
+    import tarfile
+
+    with tarfile.open(fileobj=tar_file, mode="r:") as tar:
+        members = sorted((m for m in tar.getmembers() if m.isfile() and not any(
+            part.startswith(".") for part in Path(m.name).parts)), key=lambda m: m.name)
+        names = [m.name.removeprefix("./") for m in members]
+        suffix = table_suffix(names, where)
+        headers: list[tuple[str, list[str]]] = []
+        numeric: set[str] = set()
+        for name, member in zip(names, members, strict=True):
+            f = tar.extractfile(member)
+            assert f is not None
+            try:
+                if suffix == ".parquet":
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    schema = pq.read_schema(f)
+                    cols = list(schema.names)
+                    nums = {fld.name for fld in schema if pa.types.is_integer(fld.type) or
+                            pa.types.is_floating(fld.type)}
+                else:
+                    frame = _csv_head(f.read(_HEAD_BYTES))
+                    cols = [str(c) for c in frame.columns]
+                    nums = set(_numeric(frame, None))
+            except Exception as exc:
+                raise InvalidArgument(f"{where}: file {name!r} cannot be read as {suffix[1:]} ({exc}).",
+                                      {"field": "inputs", "value": name, "expected": suffix[1:]}) from None
+            if not headers:
+                numeric = nums
+            headers.append((name, cols))
+    return same_columns(headers, where), numeric
+
+
 # -- the transforms ------------------------------------------------------------------------------
 
 
@@ -238,18 +331,33 @@ def apply(builtin: str, frame: Any, params: dict[str, Any], outputs: list[str]) 
 
 
 def _read(folder: Path) -> tuple[Any, str, str]:
-    """The input's one table: (frame, file stem, suffix of the format to write back: .parquet or .csv)."""
+    """The input's table: (frame, file stem, suffix of the format to write back: .parquet or .csv). A folder
+    of CSV or Parquet files (same columns) is all its files, sorted by name, one after the other."""
     import pandas as pd
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
-    if len(files) != 1:
-        raise SystemExit(f"Expected one data file in {folder}; found {len(files)}.")
-    f = files[0]
-    if f.suffix in (".jsonl", ".json"):
-        return pd.read_json(f, lines=True), f.stem, ".csv"
-    if f.suffix == ".parquet":
-        return pd.read_parquet(f), f.stem, ".parquet"
-    return pd.read_csv(f), f.stem, ".csv"
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise SystemExit(f"Expected a data file in {folder}; found none.")
+    if len(files) == 1:
+        f = files[0]
+        if f.suffix in (".jsonl", ".json"):
+            return pd.read_json(f, lines=True), f.stem, ".csv"
+        if f.suffix == ".parquet":
+            return pd.read_parquet(f), f.stem, ".parquet"
+        return pd.read_csv(f), f.stem, ".csv"
+    names = [p.relative_to(folder).as_posix() for p in files]
+    try:
+        suffix = table_suffix(names, f"Input folder {folder.name!r}")
+        frames = [pd.read_parquet(p) if suffix == ".parquet" else pd.read_csv(p) for p in files]
+        columns = same_columns([(n, [str(c) for c in f.columns]) for n, f in zip(names, frames, strict=True)],
+                               f"Input folder {folder.name!r}")
+    except InvalidArgument as exc:
+        raise SystemExit(exc.message) from None
+    frame = pd.concat([f[columns] for f in frames], ignore_index=True)
+    print(f"Read {len(files)} {suffix[1:]} files of input {folder.name!r}: {', '.join(names[:5])}"
+          f"{', ...' if len(names) > 5 else ''}", flush=True)
+    return frame, folder.name, suffix
 
 
 def _write(frame: Any, folder: Path, name: str, suffix: str) -> Path:

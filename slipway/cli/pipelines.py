@@ -31,7 +31,7 @@ def render_run(run: PipelineRunView) -> None:
         console.print("[red]reason:[/red] ", end="")
         console.print(run.failure_reason, markup=False, highlight=False)
     table(None, ["step", "type", "status", "job", "cache", "time", "outputs / why"],
-          [[s.name, s.type, s.status, s.job or "", f"hit: {s.cached_from}" if s.cached_from else "",
+          [[s.name, s.type, s.status, (s.job or "") + (f" (attempt {s.attempt + 1})" if s.attempt else ""), f"hit: {s.cached_from}" if s.cached_from else "",
             _duration(s.duration_s),
             s.message or ", ".join(f"{k}={v}" for k, v in s.outputs.items() if k != "metrics")]
            for s in run.steps])

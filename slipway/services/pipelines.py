@@ -895,7 +895,7 @@ class PipelineService:
             return self._deploy(ctx, step.name, args)
         assert job is not None
         if isinstance(step, TransformStep) or (isinstance(step, EvaluateStep) and step.data):
-            return self._follow_transform(ctx, step, job, args)
+            return self._follow_transform(ctx, step, attempt, job, args)
         try:
             view: Any = (self.platform.tuning if isinstance(step, TuneStep) else self.platform.training).get(job)
         except NotFound:  # the server stopped between recording the step and creating its job
@@ -970,7 +970,7 @@ class PipelineService:
         except AlreadyExists:
             pass  # created before a restart: follow that one
 
-    def _follow_transform(self, ctx: _Run, step: TransformStep | EvaluateStep, job: str,
+    def _follow_transform(self, ctx: _Run, step: TransformStep | EvaluateStep, attempt: int, job: str,
                           args: dict[str, Any]) -> bool:
         from slipway.schemas.transforms import TransformRequest
 
@@ -982,6 +982,21 @@ class PipelineService:
         if view.status not in ("Completed", "Failed", "Stopped"):
             return False
         if view.status != "Completed" or not view.output_version:
+            lines = [ln.strip() for ln in (view.failure_reason or view.status).splitlines() if ln.strip()]
+            reason = " / ".join(lines)[:500]
+            if attempt < step.retries:  # the step's policy, as for job steps: a new transform job per attempt
+                nxt = _job_name(ctx.pipeline, ctx.run_id, step.name, attempt + 1)
+                self._update_step(ctx.run_id, step.name, attempt=attempt + 1, job_name=nxt,
+                                  message=f"Attempt {attempt + 1} failed ({reason}); retrying.")
+                try:
+                    self._authorize(ctx, "transforms:Create", f"transform/{nxt}")
+                    self.platform.transforms.create(nxt, TransformRequest.model_validate(args), ctx.owner)
+                    self._audit(ctx, "transforms:Create", f"transform/{nxt}", f"step {step.name}")
+                except AlreadyExists:
+                    pass  # created before a restart: follow that one
+                except SlipwayError as exc:  # the owner may no longer create it
+                    self._update_step(ctx.run_id, step.name, status="Failed", message=exc.message)
+                return True
             self._update_step(ctx.run_id, step.name, status="Failed",
                               message=f"Transform {job} {view.status}: {view.failure_reason or view.status}"[:1000])
             return True

@@ -380,24 +380,30 @@ class TrainingService:
         self.wakeup.set()
         return view
 
-    @staticmethod
-    def _check_builtin(spec: CreateJobRequest, views: dict[str, DatasetVersionView]) -> tuple[dict[str, Any],
-                                                                                              str | None]:
-        """Built-in processing: its parameters (the hyperparameters), one tabular input, the columns it names."""
-        from slipway.processing import check_columns, check_parameters
+    def _check_builtin(self, spec: CreateJobRequest, views: dict[str, DatasetVersionView]) -> tuple[dict[str, Any],
+                                                                                                   str | None]:
+        """Built-in processing: its parameters (the hyperparameters), one tabular input (a table file, or a folder
+        of CSV or Parquet files with the same columns), the columns it names."""
+        from slipway.processing import check_columns, check_parameters, folder_headers
 
         params = check_parameters(spec.builtin, dict(spec.hyperparameters), list(spec.inputs), list(spec.outputs))
         (channel, view), = views.items()
-        if view.kind != "file" or view.format not in ("csv", "jsonl", "parquet"):
+        folder = view.kind == "folder" and view.format == "files"
+        if not folder and (view.kind != "file" or view.format not in ("csv", "jsonl", "parquet")):
             raise InvalidArgument(
-                f"Built-in {spec.builtin!r} reads a table (CSV, JSON lines or Parquet); input {channel!r} "
-                f"({view.ref}) is {view.format or view.kind}.",
-                {"field": "inputs", "value": view.ref, "expected": ["csv", "jsonl", "parquet"]})
+                f"Built-in {spec.builtin!r} reads a table (CSV, JSON lines or Parquet, or a folder of CSV or "
+                f"Parquet files); input {channel!r} ({view.ref}) is {view.format or view.kind}.",
+                {"field": "inputs", "value": view.ref, "expected": ["csv", "jsonl", "parquet", "files"]})
         label = params.get("label") or spec.label or view.label
         if label:
             params["label"] = label
         columns = [c.name for c in view.schema_]
         numeric = {c.name for c in view.schema_ if c.dtype.startswith(("int", "float", "uint"))}
+        if folder:  # the files' own columns (each file's header), unless the version records a schema
+            with self.datasets.open_seekable(view.ref) as f:
+                names, nums = folder_headers(f, f"Input {channel!r} ({view.ref})")
+            if not columns:
+                columns, numeric = names, nums
         check_columns(str(spec.builtin), params, columns, numeric)
         return params, label
 

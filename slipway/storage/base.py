@@ -83,8 +83,12 @@ class ArtifactStore(ABC):
 
     def read_range(self, key: str, offset: int, limit: int) -> bytes:
         """Up to ``limit`` bytes from ``offset``. Streams are forward-only (encrypted ones cannot
-        seek), so the bytes before ``offset`` are read and dropped in chunks."""
+        seek), so the bytes before ``offset`` are read and dropped in chunks; a seekable one (a local file)
+        goes straight to ``offset``."""
         with self.open(key) as f:
+            if f.seekable():
+                f.seek(offset)
+                return f.read(limit)
             skip = offset
             while skip > 0:
                 block = f.read(min(skip, CHUNK))

@@ -95,6 +95,64 @@ def test_outputs_are_parquet_when_the_input_is_parquet_else_csv(tmp_path: Path) 
         assert list(back.columns) == ["size", "color", "label"] and back["size"].max() == 1
 
 
+def test_a_folder_of_tables_is_read_as_one_sorted_by_name(tmp_path: Path) -> None:
+    first, second = _frame(), _frame().assign(size=lambda f: f["size"] + 100)
+    for suffix in (".csv", ".parquet"):
+        folder = tmp_path / f"in{suffix.replace('.', '-')}"
+        folder.mkdir()
+        for name, part in (("b-second", second[["label", "color", "size"]]), ("a-first", first)):  # order differs
+            part.to_parquet(folder / f"{name}{suffix}", index=False) if suffix == ".parquet" else \
+                part.to_csv(folder / f"{name}{suffix}", index=False)
+        frame, stem, out = processing._read(folder)
+        assert (stem, out, len(frame), list(frame.columns)) == (folder.name, suffix, 20, ["size", "color", "label"])
+        assert frame["size"].iloc[:10].max() == 10 and frame["size"].iloc[10:].min() == 101  # a-first first
+    pd.DataFrame({"size": [1.0], "colour": ["red"]}).to_csv(tmp_path / "in-csv" / "c-third.csv", index=False)
+    with pytest.raises(SystemExit, match="files 'a-first.csv' and 'c-third.csv' have different columns "
+                                         r"\('c-third.csv' without color, label; with colour\)"):
+        processing._read(tmp_path / "in-csv")
+
+
+def _push_folder(p: Platform, tmp_path: Path, name: str, files: dict[str, pd.DataFrame]) -> str:
+    from slipway.data import pack_folder
+
+    folder = tmp_path / name
+    folder.mkdir()
+    for fname, frame in files.items():
+        if fname.endswith(".parquet"):
+            frame.to_parquet(folder / fname, index=False)
+        else:
+            (folder / fname).write_text(frame.to_csv(index=False) if isinstance(frame, pd.DataFrame) else frame)
+    packed = tmp_path / f"{name}.tar"
+    with packed.open("wb") as f:
+        pack_folder(folder, f)
+    return p.datasets.push(name, packed, filename=name, kind="folder").version.ref
+
+
+_FOLDER_CASES = [
+    ({"a.csv": _frame(), "b.csv": _frame().drop(columns=["color"])}, {},
+     "files 'a.csv' and 'b.csv' have different columns ('b.csv' without color)", "inputs"),
+    ({"a.parquet": _frame(), "b.parquet": _frame().rename(columns={"size": "width"})}, {},
+     "files 'a.parquet' and 'b.parquet' have different columns ('b.parquet' without size; with width)", "inputs"),
+    ({"a.csv": _frame(), "notes.txt": "hello\n"}, {}, "file 'notes.txt' is not a table", "inputs"),
+    ({"a.csv": _frame(), "b.parquet": _frame()}, {}, "files 'a.csv' and 'b.parquet' are of different formats",
+     "inputs"),
+    ({"a.csv": _frame(), "b.csv": _frame()}, {"columns": ["nope"]}, "'nope' is not a column of the input",
+     "hyperparameters.columns"),  # the columns are the files' own
+    ({"a.parquet": _frame(), "b.parquet": _frame()}, {"columns": ["color"]}, "'color' is not a numeric column",
+     "hyperparameters.columns"),
+]
+
+
+def test_a_builtin_on_a_folder_checks_the_files_columns_at_submission(platform: Platform, tmp_path: Path) -> None:
+    for i, (files, params, message, field) in enumerate(_FOLDER_CASES):  # one Platform for all cases
+        ref = _push_folder(platform, tmp_path, f"parts-{i}", files)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgument) as err:
+            platform.training.create("bad", CreateJobRequest(builtin="scale", processing=True, inputs={"raw": ref},
+                                                             outputs={"out": "o"}, hyperparameters=params))
+        assert message in err.value.message and err.value.details["field"] == field, (i, err.value.message)
+        assert ref in err.value.message or field != "inputs"
+
+
 @pytest.mark.parametrize(("request_", "field"), [
     ({"builtin": "scale", "hyperparameters": {"columns": ["color"]}, "outputs": {"out": "o"}},
      "hyperparameters.columns"),  # not numeric
@@ -117,8 +175,8 @@ def _read(p: Platform, ref: str) -> pd.DataFrame:
     return pd.read_csv(io.BytesIO(b"".join(chunks)))
 
 
-def test_a_split_job_and_a_pipeline_scale_step_push_labelled_versions_with_lineage(platform: Platform,
-                                                                                 raw: str) -> None:
+def test_a_split_job_and_a_pipeline_scale_step_push_labelled_versions_with_lineage(platform: Platform, raw: str,
+                                                                                 tmp_path: Path) -> None:
     p = platform
     view = p.training.create("split-1", CreateJobRequest(
         builtin="split", processing=True, inputs={"raw": raw}, outputs={"train": "raw-train", "test": "raw-test"},
@@ -142,10 +200,12 @@ def test_a_split_job_and_a_pipeline_scale_step_push_labelled_versions_with_linea
             {"name": "scale", "type": "process", "builtin": "scale", "parameters": {"method": "log"},
              "inputs": {"raw": "raw-train:1"}, "outputs": {"scaled": "raw-scaled"}}]}))
     assert err.value.details["field"] == "steps.scale.parameters.method"
+    parts = _push_folder(p, tmp_path, "parts", {"a.csv": _frame(), "b.csv": _frame()})
     p.pipelines.create("prep", Pipeline.model_validate({
         "parameters": {"method": {"type": "string", "default": "minmax"}},
-        "steps": [{"name": "impute", "type": "process", "builtin": "impute", "inputs": {"raw": "raw-train:1"},
-                   "outputs": {"filled": "raw-filled"}, "parameters": {"strategy": "median"}},
+        # Impute reads a folder of two CSV files (one table, their rows one after the other).
+        "steps": [{"name": "impute", "type": "process", "builtin": "impute", "inputs": {"raw": parts},
+                   "outputs": {"filled": "raw-filled"}, "parameters": {"strategy": "median", "label": "label"}},
                   {"name": "scale", "type": "process", "builtin": "scale",
                    "parameters": {"method": "{{ params.method }}"},
                    "inputs": {"raw": "{{ steps.impute.outputs.filled }}"}, "outputs": {"scaled": "raw-scaled"}}]}),
@@ -160,4 +220,5 @@ def test_a_split_job_and_a_pipeline_scale_step_push_labelled_versions_with_linea
     assert run.status == "Succeeded", run
     scaled = _read(p, "raw-scaled:1")
     assert scaled["size"].min() == 0 and scaled["size"].max() == 1 and scaled["size"].notna().all()
+    assert len(scaled) == 20 and p.datasets.get("raw-filled:1").format == "csv"  # both files' rows, as CSV
     assert p.datasets.get("raw-scaled:1").label == "label"

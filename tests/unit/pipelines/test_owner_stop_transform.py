@@ -181,6 +181,33 @@ def test_transform_and_evaluate_on_a_test_split(platform: Platform, tmp_path: Pa
     assert again.cache_key == steps["predict"].cache_key and again.cached_from == "scored#1/predict"
     assert again.outputs == steps["predict"].outputs and again.job == steps["predict"].job and run.cache_hits == 1
     assert p.transforms.list().total == 3  # predict, evaluate, eval-live: none for `again`
+    # A transform step honours its `retries` as job steps do: a failed transform job is tried again (a new job
+    # per attempt), then the step fails. Columns the model does not know make the first attempt fail; the second
+    # is stopped before it runs (no replica started for it).
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n3,4\n")
+    p.datasets.push("wrong", wrong, filename="wrong.csv")
+    p.pipelines.create("flaky", Pipeline.model_validate({"steps": [
+        {"name": "predict", "type": "transform", "model": "scored:1", "data": "wrong:1", "output": "flaky-out",
+         "retries": 1}]}), "tester")
+    p.pipelines.start_run("flaky", {}, "user:tester")
+    p.pipelines.advance_all()
+    first = p.pipelines.get_run("flaky", 1).steps[0].job
+    assert first is not None and first.endswith("-predict-0")
+    for name in p.transforms.claim(5):
+        p.transforms.run(name)
+    assert p.transforms.get(first).status == "Failed"
+    p.pipelines.advance_all()
+    step = p.pipelines.get_run("flaky", 1).steps[0]
+    second = f"{first[:-2]}-1"
+    assert (step.status, step.attempt, step.job) == ("Running", 1, second)
+    assert step.message.startswith("Attempt 1 failed (") and step.message.endswith("; retrying.")
+    assert p.transforms.get(second).status == "Pending"
+    p.transforms.stop(second)
+    p.pipelines.advance_all()
+    run = p.pipelines.get_run("flaky", 1)
+    assert (run.status, run.steps[0].status, run.steps[0].attempt) == ("Failed", "Failed", 1)
+    assert run.steps[0].message == f"Transform {second} Stopped: Stopped"
 
 
 @pytest.mark.parametrize(("when", "field"), [
