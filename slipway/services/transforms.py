@@ -25,6 +25,7 @@ failure (connection, 5xx, 429) is retried ``retries`` times with backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import mimetypes
@@ -260,8 +261,14 @@ class TransformService:
         sender: _Sender | None = None
         work: Path | None = None
         starting: Future[list[ReplicaHandle]] | None = None
+        held = contextlib.ExitStack()
         try:
             job = self.get(name)
+            if not job.options.get("endpoint"):
+                # The warm spare this job's replica takes is replaced when the job ends, not while it runs.
+                defer = getattr(self.runtime, "standby_deferred", None)
+                if defer is not None:
+                    held.enter_context(defer())
             if "s3" in job.options:
                 self._run_objects(name, job, handles)
                 return
@@ -330,6 +337,7 @@ class TransformService:
                     handles = []
             if handles:
                 self.runtime.stop(handles)
+            held.close()
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
 
