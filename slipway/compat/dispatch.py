@@ -75,6 +75,7 @@ OPERATION_ACTIONS: dict[str, tuple[str, str]] = {
     "CreateEndpoint": ("endpoints:Create", "endpoint/{EndpointName}"),
     "DescribeEndpoint": ("endpoints:Get", "endpoint/{EndpointName}"),
     "UpdateEndpoint": ("endpoints:Update", "endpoint/{EndpointName}"),
+    "UpdateEndpointWeightsAndCapacities": ("endpoints:Update", "endpoint/{EndpointName}"),
     "DeleteEndpoint": ("endpoints:Delete", "endpoint/{EndpointName}"),
     "ListEndpoints": ("endpoints:List", "endpoint/*"),
     "CreateModelPackageGroup": ("models:Create", "model/{ModelPackageGroupName}"),

@@ -120,10 +120,12 @@ class AutoscaleController(Controller):
             waiting = math.ceil(share * queued) if share > 0 else 0
             if share > 0 and arrived and sum(self.scaler.counts(name, variant)) == 0:  # several: per variant
                 waiting = max(waiting, 1)  # its share went to the other variants (none of its own): wake it
-            self._look_variant(name, variant, single, policy, vload, share * jobs, waiting)
+            # One variant: its gateway load counts its queue from each request's accept (not twice).
+            self._look_variant(name, variant, single, policy, vload, share * jobs, waiting,
+                               load.queued if single else 0)
 
     def _look_variant(self, name: str, variant: str, single: bool, policy: Policy, load: EndpointLoad, jobs: float,
-                      queued: int) -> None:
+                      queued: int, counted: int = 0) -> None:
         key = (name, variant)
         scaler = self.scalers.get(key)
         if scaler is None:
@@ -133,14 +135,14 @@ class AutoscaleController(Controller):
         before = self.last.get(key)
         self.last[key] = (area, at, requests)
         if before is None:
-            avg, arrived = float(load.in_flight), 0
+            avg, arrived = float(load.accepted), 0
         else:
             avg = (area - before[0]) / max(1e-3, at - before[1])
             arrived = requests - before[2]
         # One variant: the calls of a ReplicaScaler that knows no variants (implemented before they were scaled).
         ready, starting = self.scaler.counts(name) if single else self.scaler.counts(name, variant)
         decision = scaler.observe(Observation(avg + jobs, load.in_flight + math.ceil(jobs), queued, ready, starting,
-                                              arrived))
+                                              arrived, min(counted, queued)))
         if decision.desired != ready + starting:
             if single:
                 self.scaler.scale_to(name, decision.desired)

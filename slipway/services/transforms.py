@@ -25,6 +25,7 @@ failure (connection, 5xx, 429) is retried ``retries`` times with backoff.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import mimetypes
@@ -260,8 +261,14 @@ class TransformService:
         sender: _Sender | None = None
         work: Path | None = None
         starting: Future[list[ReplicaHandle]] | None = None
+        held = contextlib.ExitStack()
         try:
             job = self.get(name)
+            if not job.options.get("endpoint"):
+                # The warm spare this job's replica takes is replaced when the job ends, not while it runs.
+                defer = getattr(self.runtime, "standby_deferred", None)
+                if defer is not None:
+                    held.enter_context(defer())
             if "s3" in job.options:
                 self._run_objects(name, job, handles)
                 return
@@ -283,7 +290,9 @@ class TransformService:
                 frame, label, lines = self._load(job.data)
                 payloads = self._batches(frame, label, job.options, names, npy)
                 rows, where = len(frame), None
-                parse = True
+                # Each answer becomes its rows of the output CSV in the sending thread, as it arrives, while the
+                # replica works on the next batches: the output is then a concatenation.
+                parse = _Chunker(lines, payloads, bool(job.options.get("join", True)))
             self._set(name, rows_total=rows, batches_total=len(payloads))
             t1 = time.perf_counter()
             if endpoint:
@@ -328,6 +337,7 @@ class TransformService:
                     handles = []
             if handles:
                 self.runtime.stop(handles)
+            held.close()
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
 
@@ -561,8 +571,9 @@ class TransformService:
                     content_type.split(",", 1)[0].strip() or "application/octet-stream", user)
 
     def _send(self, name: str, sender: _Sender, payloads: list[tuple[int, int, bytes, str]],
-              options: dict[str, Any], where: Any = None, parse: bool = False) -> list[Any]:
-        """Each payload's answer, as sent back or (``parse``) its predictions, parsed by the sending threads."""
+              options: dict[str, Any], where: Any = None, parse: Any = False) -> list[Any]:
+        """Each payload's answer, as sent back or (``parse``) its predictions, parsed by the sending threads
+        (``parse`` a ``_Chunker``: made into output rows there too)."""
         answers: list[Any] = [None] * len(payloads)
         parallel = int(options["parallel"])
         retries = int(options["retries"])
@@ -582,7 +593,11 @@ class TransformService:
                     last = str(exc)
                 else:
                     if status == 200:
-                        answers[i] = orjson.loads(content)["predictions"] if parse else content
+                        if parse:
+                            preds = orjson.loads(content)["predictions"]
+                            answers[i] = parse(i, preds) if isinstance(parse, _Chunker) else preds
+                        else:
+                            answers[i] = content
                         with lock:
                             done["batches"] += 1
                             done["rows"] += end - start
@@ -724,9 +739,21 @@ def _write_csv(f: Any, frame: pd.DataFrame, answers: list[Any], lines: list[byte
     ``answers``: each request's answer body, or its predictions already parsed."""
     import pandas as pd
 
+    if answers and all(isinstance(a, _Chunk) and a.names is not None for a in answers) and len(
+            {a.names for a in answers}) == 1 and sum(len(a.preds) for a in answers) == len(frame):
+        # every batch already written as output rows, all of one shape: a header, then their bytes in order
+        names = answers[0].names
+        header = [f"prediction_{k}" if join and k in frame.columns else k for k in names]
+        head = ",".join(_cell(h) for h in header).encode()
+        f.write((lines[0] + b"," + head if join and lines is not None else head) + b"\n")
+        f.writelines(a.body for a in answers)
+        return
     raw: list[Any] = []
     for body in answers:
-        raw.extend(orjson.loads(body)["predictions"] if isinstance(body, bytes) else body)
+        if isinstance(body, _Chunk):
+            raw.extend(body.preds)
+        else:
+            raw.extend(orjson.loads(body)["predictions"] if isinstance(body, bytes) else body)
     if len(raw) != len(frame):
         raise RuntimeError(f"The model gave {len(raw)} predictions for {len(frame)} rows.")
     fast = _columns(raw) if lines is not None or not join else None
@@ -772,19 +799,24 @@ def _columns(preds: list[Any]) -> tuple[list[str], list[list[str]]] | None:
     if not preds or not isinstance(preds[0], dict):
         return None
     first = preds[0]
-    keys = first.keys()
-    if set(map(type, preds)) != {dict} or any(p.keys() != keys for p in preds):
+    # The same keys: as many as the first's, each of the first's present (a KeyError otherwise).
+    if set(map(type, preds)) != {dict} or set(map(len, preds)) != {len(first)}:
         return None
     names: list[str] = []
     cols: list[list[str]] = []
     for k, v in first.items():
-        values = [p[k] for p in preds]
+        try:
+            values = [p[k] for p in preds]
+        except KeyError:
+            return None
         if k == "probabilities" and isinstance(v, dict):
-            classes = v.keys()
-            if set(map(type, values)) != {dict} or any(d.keys() != classes for d in values):
+            if set(map(type, values)) != {dict} or set(map(len, values)) != {len(v)}:
                 return None
-            for c in classes:
-                col = _text_cells([d[c] for d in values])
+            for c in v:
+                try:
+                    col = _text_cells([d[c] for d in values])
+                except KeyError:
+                    return None
                 if col is None:
                     return None
                 names.append(f"probability_{c}")
@@ -808,6 +840,38 @@ def _text_cells(values: list[Any]) -> list[str] | None:
         cells = {v: _cell(v) for v in set(values)}  # labels: a few distinct values
         return list(map(cells.__getitem__, values))
     return None
+
+
+class _Chunk:
+    """One batch's answer: its predictions and, when they are of one shape (``names`` the columns), its rows of
+    the output CSV (each input line as stored, joined, then the prediction's cells), ready to be concatenated."""
+
+    __slots__ = ("names", "body", "preds")
+
+    def __init__(self, names: tuple[str, ...] | None, body: bytes, preds: list[Any]) -> None:
+        self.names, self.body, self.preds = names, body, preds
+
+
+class _Chunker:
+    """Makes each batch's predictions its ``_Chunk`` (called by the sending threads, as ``_write_csv`` would
+    write those rows)."""
+
+    def __init__(self, lines: list[bytes] | None, payloads: list[tuple[int, int, bytes, str]], join: bool) -> None:
+        self.lines, self.payloads, self.join = lines, payloads, join
+
+    def __call__(self, i: int, preds: list[Any]) -> _Chunk:
+        start, end = self.payloads[i][0], self.payloads[i][1]
+        fast = _columns(preds) if len(preds) == end - start and (self.lines is not None or not self.join) else None
+        if fast is None:
+            return _Chunk(None, b"", preds)
+        names, cols = fast
+        text = "\n".join(map(",".join, zip(*cols))).encode()
+        if self.join:
+            assert self.lines is not None
+            body = b"\n".join(map(b",".join, zip(self.lines[1 + start:1 + end], text.split(b"\n"))))
+        else:
+            body = text
+        return _Chunk(tuple(names), body + b"\n", preds)
 
 
 class _File:

@@ -1,7 +1,8 @@
 """Target tracking for one endpoint: how many replicas its load needs, without flapping.
 
-The load is requests in flight at the gateway (time-averaged between two looks) plus requests held in its
-queue, averaged over a short window. The count it asks for is ``ceil(load / target_inflight)`` within
+The load is requests in flight at the gateway, each from the moment the gateway accepted it (its wait in the
+queue included), time-averaged between two looks, plus requests waiting elsewhere (the async queue, other
+servers), and never less than the requests waiting now; averaged over a short window. The count it asks for is ``ceil(load / target_inflight)`` within
 ``[min_replicas, max_replicas]``:
 
 - **out at once**, by at most ``max_step`` replicas per decision (a queued request at zero replicas asks for one
@@ -56,6 +57,8 @@ class Observation:
     ready: int
     starting: int
     requests: int  # requests that arrived since the last look
+    # Of ``queued``, those already in ``in_flight_avg`` (waiting at this gateway: load from their accept on).
+    queued_counted: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class Autoscaler:
             self.last_active = now
         if obs.requests > 0 or obs.in_flight > 0 or obs.queued > 0:
             self.last_active = now
-        load = obs.in_flight_avg + obs.queued
+        # Never less than what waits now: a burst that just arrived weighs little in a time average yet.
+        load = max(obs.in_flight_avg + max(0, obs.queued - obs.queued_counted), float(obs.queued))
         self.samples.append((now, load))
         while self.samples and self.samples[0][0] < now - p.window:
             self.samples.popleft()

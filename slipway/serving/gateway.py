@@ -45,14 +45,19 @@ class Invocation:
 class EndpointLoad:
     """An autoscaled endpoint's load at this gateway, changed only on the event loop.
 
-    ``area`` integrates the in-flight count over time (request-seconds) and only grows, so a reader on
-    another thread (the autoscaler) takes differences between two looks and never writes here.
+    ``accepted`` counts the requests the gateway took and has not answered yet, from the moment it takes them:
+    waiting in its queue (for a replica, or for a slot under ``max_concurrency``) and at a replica alike;
+    ``in_flight`` only those at a replica (what ``max_concurrency`` caps). ``area`` integrates ``accepted``
+    over time (request-seconds) and only grows, so a reader on another thread (the autoscaler) takes
+    differences between two looks and never writes here.
     """
 
-    __slots__ = ("in_flight", "area", "since", "requests", "queued", "overflows", "timeouts", "loop", "event")
+    __slots__ = ("in_flight", "accepted", "area", "since", "requests", "queued", "overflows", "timeouts", "loop",
+                 "event")
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.accepted = 0
         self.area = 0.0
         self.since = time.monotonic()
         self.requests = 0
@@ -64,24 +69,33 @@ class EndpointLoad:
 
     def _tick(self) -> None:
         now = time.monotonic()
-        self.area += self.in_flight * (now - self.since)
+        self.area += self.accepted * (now - self.since)
         self.since = now
 
-    def enter(self) -> None:
+    def accept(self) -> None:
+        """A request taken by the gateway: load from now on, until ``release``."""
         self._tick()
+        self.accepted += 1
+
+    def release(self) -> None:
+        self._tick()
+        self.accepted -= 1
+
+    def enter(self) -> None:
+        """The request goes to a replica (after ``accept``)."""
         self.in_flight += 1
 
     def leave(self) -> None:
-        self._tick()
         self.in_flight -= 1
         if self.queued:
             self.notify()  # a slot under max_concurrency freed up
 
     def snapshot(self) -> tuple[float, float, int]:
-        """(request-seconds so far, at which monotonic time, requests so far): read from any thread."""
-        since, area, in_flight = self.since, self.area, self.in_flight
+        """(request-seconds so far, from each request's accept, at which monotonic time, requests so far): read
+        from any thread."""
+        since, area, accepted = self.since, self.area, self.accepted
         now = time.monotonic()
-        return area + in_flight * max(0.0, now - since), now, self.requests
+        return area + accepted * max(0.0, now - since), now, self.requests
 
     def notify(self) -> None:
         """Wake the requests waiting for a replica (on the event loop)."""
@@ -193,11 +207,19 @@ class Gateway:
             headers["x-request-id"] = request_id
         if extra_headers:
             headers.update(extra_headers)
-        load = None
-        if route.scaling is not None:
-            load = self.load(endpoint)
-            load.requests += 1
+        if route.scaling is None:
+            return await self._forward(endpoint, route, body, headers, target, None)
+        load = self.load(endpoint)
+        load.requests += 1
+        load.accept()  # load from now on: the wait in the queue counts as much as the replica's time
+        try:
             await self._admit(endpoint, load, route.scaling)
+            return await self._forward(endpoint, route, body, headers, target, load)
+        finally:
+            load.release()
+
+    async def _forward(self, endpoint: str, route: Route, body: bytes, headers: dict[str, str], target: str | None,
+                       load: EndpointLoad | None) -> Invocation:
         tried: set[str] = set()
         last = ""
         for _ in range(self.attempts):
@@ -212,6 +234,7 @@ class Gateway:
                 load.enter()
                 vload = self.variant_load(endpoint, variant.name)
                 vload.requests += 1
+                vload.accept()  # a variant's load starts when it takes the request (a queued one has none yet)
                 vload.enter()
             try:
                 status, resp_headers, content = await self._pool().post(
@@ -235,6 +258,7 @@ class Gateway:
                     load.leave()
                 if vload is not None:
                     vload.leave()
+                    vload.release()
             return Invocation(status, content, resp_headers.get("content-type", "application/json"),
                               variant.name, variant.model, resp_headers.get("x-amzn-sagemaker-custom-attributes"))
         raise Unavailable(

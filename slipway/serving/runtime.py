@@ -215,6 +215,7 @@ class ServingRuntime:
         self.senders: set[Any] = set()
         self._standby: tuple[subprocess.Popen[bytes], Path] | None = None
         self._standby_lock = threading.Lock()
+        self._standby_holds = 0  # batch transforms running: the spare taken is not replaced until they end
         self._closed = False
         self._sockets: Path | None = None
         # Set by the autoscaler: called (from the event loop) when a request waits for a replica of an endpoint.
@@ -374,6 +375,22 @@ class ServingRuntime:
                 )
             self._standby = (proc, log_path)
 
+    @contextlib.contextmanager
+    def standby_deferred(self) -> Any:
+        """While held (a batch transform runs), taking the warm spare does not start the next one at once: its
+        start (a Python process importing the serving stack, a CPU-second or more) would compete with the job
+        for the CPUs. The next spare starts when the last hold ends."""
+        with self._standby_lock:
+            self._standby_holds += 1
+        try:
+            yield
+        finally:
+            with self._standby_lock:
+                self._standby_holds -= 1
+                last = self._standby_holds == 0
+            if last and not self._closed:
+                threading.Thread(target=self.prepare_standby, daemon=True).start()
+
     def _take_standby(self) -> tuple[subprocess.Popen[bytes], Path] | None:
         with self._standby_lock:
             spare, self._standby = self._standby, None
@@ -435,7 +452,8 @@ class ServingRuntime:
         python, env_read = self._python_for(folder)
         # The standby runs our Python; a model with its own requirements.txt starts in its environment.
         spare = self._take_standby() if python == sys.executable else None
-        threading.Thread(target=self.prepare_standby, daemon=True).start()
+        if not self._standby_holds:
+            threading.Thread(target=self.prepare_standby, daemon=True).start()
         if spare is not None:
             proc, log_path = spare
             try:

@@ -75,11 +75,16 @@ def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None
             "Environment": {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": d["HyperParameters"][
                 "sagemaker_submit_directory"].strip('"')}}})
         call(sm, "CreateEndpointConfig", {"EndpointConfigName": f"{model}-cfg", "ProductionVariants": [
-            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 1,
-             "InstanceType": "ml.m5.large"}]})
+            {"VariantName": "AllTraffic", "ModelName": model, "InitialInstanceCount": 3 - int(model[-1]),
+             "InstanceType": "ml.m5.large"}]})  # the first model on 2 instances, the second on 1
     assert sm.registry.get("sm-model-1:1").lineage["job"] == "sm-sklearn"
     call(sm, "CreateEndpoint", {"EndpointName": "sm-ep", "EndpointConfigName": "sm-model-1-cfg"})
     wait(sm, "EndpointInService", EndpointName="sm-ep")
+    # InitialInstanceCount 2: two replicas serve, and Describe counts the ready ones
+    d = call(sm, "DescribeEndpoint", {"EndpointName": "sm-ep"})
+    assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+    assert d["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    assert sum(r.status == "Ready" for r in sm.endpoints.get("sm-ep").replicas) == 2
     with server.http() as http:
         def invoke() -> httpx.Response:
             return http.post("/endpoints/sm-ep/invocations", content=b"[[1, 2], [6, 0]]",
@@ -97,6 +102,11 @@ def test_train_deploy_update_delete(sm: Platform, server: SlipwayServer) -> None
     assert d["EndpointStatus"] == "InService" and d["EndpointConfigName"] == "sm-model-2-cfg"
     assert sm.endpoints.get("sm-ep").live["variants"][0]["model"] == "sm-model-2:1"
     assert d["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    call(sm, "UpdateEndpointWeightsAndCapacities", {"EndpointName": "sm-ep", "DesiredWeightsAndCapacities": [
+        {"VariantName": "AllTraffic", "DesiredInstanceCount": 2}]})
+    d = call(sm, "DescribeEndpoint", {"EndpointName": "sm-ep"})
+    assert d["EndpointStatus"] == "Updating" and d["ProductionVariants"][0]["DesiredInstanceCount"] == 2
+    assert sm.endpoints.get("sm-ep").desired["variants"][0]["model"] == "sm-model-2:1"  # the same model
     call(sm, "DeleteEndpoint", {"EndpointName": "sm-ep"})
     wait(sm, "EndpointDeleted", EndpointName="sm-ep")
 

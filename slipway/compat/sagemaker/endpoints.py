@@ -31,9 +31,10 @@ def create_endpoint_config(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     if len(set(names)) != len(names):
         raise AwsError("ValidationException", f"Variant names must be unique in an endpoint configuration; got "
                                               f"{', '.join(names)}.")
-    for v in body["ProductionVariants"]:
+    for n, v in enumerate(body["ProductionVariants"], 1):
         if "ServerlessConfig" in v and "InitialInstanceCount" not in v:
             continue
+        _instances(v.get("InitialInstanceCount", 1), f"productionVariants.{n}.member.initialInstanceCount")
         if not v.get("ModelName"):
             raise AwsError("ValidationException", f"Variant {v['VariantName']!r} has no ModelName.")
         model_ref(call, v["ModelName"])  # "Could not find model" as SageMaker answers
@@ -59,6 +60,24 @@ def delete_endpoint_config(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def max_instances() -> int:
+    """Replicas per variant at most: the platform's bound on a variant's ``replicas``."""
+    from slipway.schemas import VariantSpec
+
+    return next(int(m.le) for m in VariantSpec.model_fields["replicas"].metadata if getattr(m, "le", None) is not None)
+
+
+def _instances(value: Any, field: str) -> int:
+    """An instance count as replicas: a whole number from 1 to ``max_instances()``, else a ValidationException
+    naming the field, the value and the bound (never a silent clamp)."""
+    top = max_instances()
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+        raise AwsError("ValidationException", f"Value {value!r} at '{field}' failed to satisfy constraint: Member "
+                                              f"must be a whole number from 1 to {top} (Slipway runs one replica per "
+                                              f"instance, at most {top} per variant).")
+    return value
+
+
 def _variants(call: Call, config: str) -> list[Any]:
     from slipway.schemas import VariantSpec
 
@@ -67,7 +86,7 @@ def _variants(call: Call, config: str) -> list[Any]:
     for v in spec["ProductionVariants"]:
         out.append(VariantSpec(name=v["VariantName"], model=model_ref(call, v["ModelName"]),
                                weight=float(v.get("InitialVariantWeight", 1.0)),
-                               replicas=max(1, min(64, int(v.get("InitialInstanceCount", 1))))))
+                               replicas=max(1, min(max_instances(), int(v.get("InitialInstanceCount", 1))))))
     return out
 
 
@@ -92,16 +111,23 @@ def describe(call: Call, view: Any) -> dict[str, Any]:
     config = (found or {}).get("spec", {}).get("EndpointConfigName") or view.name
     live, desired = _by_variant(view.live), _by_variant(view.desired)
     variants = []
-    for name in list(dict.fromkeys([*live, *desired])):
+    scaled = {v.name: v.desired for v in view.scaling.variants} if view.scaling is not None else {}
+    for n, name in enumerate(dict.fromkeys([*live, *desired])):
         cur, want = live.get(name), desired.get(name)
         if view.status == "Deleting":
             break
+        # Instances: the live variant's replicas that are ready now; wanted: its count, or the autoscaler's.
+        ready = sum(1 for r in view.replicas if r.variant == name and r.status == "Ready"
+                    and cur is not None and r.model == cur["model"])
+        wanted = int(want["replicas"]) if want else 0
+        if want and view.scaling is not None:
+            wanted = scaled.get(name, view.scaling.desired if n == 0 else wanted)
         variants.append(clean({
             "VariantName": name,
             "CurrentWeight": float(cur["weight"]) if cur else 0.0,
             "DesiredWeight": float(want["weight"]) if want else 0.0,
-            "CurrentInstanceCount": int(cur["replicas"]) if cur else 0,
-            "DesiredInstanceCount": int(want["replicas"]) if want else 0,
+            "CurrentInstanceCount": ready,
+            "DesiredInstanceCount": wanted,
         }))
     status = STATUS.get(view.status, view.status)
     return clean({
@@ -127,6 +153,44 @@ def update_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
         call.resources.add(KIND, name, name, {"EndpointConfigName": config}, {}, call.user)
     else:
         call.resources.update(KIND, name, spec={"EndpointConfigName": config})
+    return {"EndpointArn": arn(KIND, name)}
+
+
+def update_endpoint_weights_and_capacities(call: Call, body: dict[str, Any]) -> dict[str, Any]:
+    """New weights and instance counts (replicas) of existing variants, as an update of the same models."""
+    from slipway.schemas import VariantSpec
+
+    name = body["EndpointName"]
+    view = call.platform.endpoints.get(name)
+    if view.status in ("Creating", "Updating", "Deleting"):
+        raise AwsError("ValidationException", f"Cannot update in-progress endpoint \"{arn(KIND, name)}\" (status "
+                                              f"{STATUS.get(view.status, view.status)}).")
+    current = [dict(v) for v in (view.live or view.desired or {}).get("variants", [])]
+    by_name = {v["name"]: v for v in current}
+    changes = body.get("DesiredWeightsAndCapacities") or []
+    if not changes:
+        raise AwsError("ValidationException", "DesiredWeightsAndCapacities needs at least one variant.")
+    for n, c in enumerate(changes, 1):
+        v = by_name.get(c.get("VariantName", ""))
+        if v is None:
+            raise AwsError("ValidationException", f"The variant(s) \"[{c.get('VariantName')}]\" are not present on "
+                                                  f"endpoint \"{arn(KIND, name)}\"; its variants: "
+                                                  f"{', '.join(by_name)}.")
+        if "DesiredInstanceCount" in c:
+            v["replicas"] = _instances(c["DesiredInstanceCount"],
+                                       f"desiredWeightsAndCapacities.{n}.member.desiredInstanceCount")
+        if "DesiredWeight" in c:
+            weight = c["DesiredWeight"]
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise AwsError("ValidationException", f"Value {weight!r} at 'desiredWeightsAndCapacities.{n}.member."
+                                                      "desiredWeight' failed to satisfy constraint: Member must be a "
+                                                      "number of at least 0.")
+            v["weight"] = float(weight)
+    if not any(float(v.get("weight", 1.0)) > 0 for v in current):
+        raise AwsError("ValidationException", "At least one production variant needs a weight above 0.")
+    fields = set(VariantSpec.model_fields)
+    call.platform.endpoints.update(name, [VariantSpec.model_validate({k: x for k, x in v.items() if k in fields})
+                                          for v in current], user=call.user)
     return {"EndpointArn": arn(KIND, name)}
 
 
@@ -170,6 +234,7 @@ OPERATIONS = {
     "CreateEndpoint": create_endpoint,
     "DescribeEndpoint": describe_endpoint,
     "UpdateEndpoint": update_endpoint,
+    "UpdateEndpointWeightsAndCapacities": update_endpoint_weights_and_capacities,
     "DeleteEndpoint": delete_endpoint,
     "ListEndpoints": list_endpoints,
 }

@@ -62,6 +62,8 @@ def test_model_endpoint_config_and_endpoint_map_onto_slipway(platform: Platform)
                                         "CurrentInstanceCount": 0, "DesiredInstanceCount": 2}]
     refused(platform, "UpdateEndpoint", {"EndpointName": "sk-ep", "EndpointConfigName": "cfg-1"},
             match="in-progress")
+    refused(platform, "UpdateEndpointWeightsAndCapacities", {"EndpointName": "sk-ep", "DesiredWeightsAndCapacities": [
+        {"VariantName": "AllTraffic", "DesiredInstanceCount": 1}]}, match="in-progress")
     out = call(platform, "ListEndpoints", {"StatusEquals": "Creating"})
     assert [e["EndpointName"] for e in out["Endpoints"]] == ["sk-ep"]
     call(platform, "DeleteEndpoint", {"EndpointName": "sk-ep"})
@@ -85,6 +87,10 @@ def test_bad_model_and_endpoint_requests(platform: Platform) -> None:
         {"VariantName": "v", "ModelName": "nope", "InitialInstanceCount": 1}]}, match="Could not find model")
     refused(platform, "CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": []},
             match="ProductionVariants")
+    for count in (65, 0):  # one replica per instance, within the platform's bound per variant
+        refused(platform, "CreateEndpointConfig", {"EndpointConfigName": "c", "ProductionVariants": [
+            {"VariantName": "v", "ModelName": "nope", "InitialInstanceCount": count}]},
+            match="initialInstanceCount|InitialInstanceCount")
     refused(platform, "CreateEndpoint", {"EndpointName": "e", "EndpointConfigName": "nope"},
             match="Could not find endpoint configuration")
     refused(platform, "DescribeEndpoint", {"EndpointName": "nope"}, match="not found")

@@ -84,7 +84,7 @@ def test_s3_objects_split_by_line_batch_by_payload_and_assemble(platform: Platfo
 
 def test_output_rows_column_by_column_match_row_by_row() -> None:
     """The column-wise writer (one shape of prediction) and the row-wise one (any other) write the same cells."""
-    from slipway.services.transforms import _write_csv
+    from slipway.services.transforms import _Chunker, _write_csv
 
     frame = pd.DataFrame({"f": [1, 2], "label": [0, 1]})
     preds = [{"label": "a,b", "confidence": 0.5, "probabilities": {"x": 0.25, "y": 1}},
@@ -93,6 +93,25 @@ def test_output_rows_column_by_column_match_row_by_row() -> None:
     _write_csv(out, frame, [preds], [b"f,label", b"1,0", b"2,1"], join=True)
     assert out.getvalue() == (b'f,label,prediction_label,confidence,probability_x,probability_y\n'
                               b'1,0,"a,b",0.5,0.25,1\n2,1,c,1.0,0.1,2\n')
+    # Batches made into output rows by the sending threads as they arrive: the same bytes, concatenated.
+    lines = [b"f,label", b"1,0", b"2,1"]
+    for join in (True, False):
+        whole, parts = io.BytesIO(), io.BytesIO()
+        _write_csv(whole, frame, [preds], lines, join=join)
+        chunker = _Chunker(lines, [(0, 1, b"", ""), (1, 2, b"", "")], join)
+        chunks = [chunker(0, preds[:1]), chunker(1, preds[1:])]
+        assert all(c.names is not None for c in chunks)
+        _write_csv(parts, frame, chunks, lines, join=join)
+        assert parts.getvalue() == whole.getvalue()
+    # Batches of different shapes (or a batch with a prediction too few): row by row, the same checks.
+    odd = [chunker(0, preds[:1]), chunker(1, [{"label": "c"}])]
+    assert odd[1].names is not None and odd[0].names != odd[1].names
+    out = io.BytesIO()
+    _write_csv(out, frame, odd, lines, join=False)
+    assert out.getvalue() == b"label,confidence,probability_x,probability_y\n\"a,b\",0.5,0.25,1\nc,,,\n"
+    assert chunker(1, []).names is None
+    with pytest.raises(RuntimeError, match="1 predictions for 2 rows"):
+        _write_csv(io.BytesIO(), frame, [chunker(0, preds[:1]), chunker(1, [])], lines, join=False)
     mixed = [{"value": 1.5}, {"value": 2.5, "extra": [1]}]  # another shape: row by row, same cells
     out = io.BytesIO()
     _write_csv(out, frame, [orjson.dumps({"predictions": mixed})], None, join=False)

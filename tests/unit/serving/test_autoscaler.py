@@ -33,6 +33,13 @@ def test_scales_out_at_once_in_bounded_steps_and_never_above_max() -> None:
     d = look(a, clock, 64.0, ready=9)
     assert (d.kind, d.desired) == ("out", 10)  # max_replicas
     assert look(a, clock, 400.0, ready=10).kind == "steady"
+    # The gateway's queue is in its time-averaged load from each request's accept: counted once, not twice;
+    # and never less than what waits now (a burst that just arrived).
+    b = Autoscaler(Policy(min_replicas=1, max_replicas=10, target_inflight=8, window=1.0), clock)
+    clock.now += 0.5
+    assert b.observe(Observation(24.0, 8, 16, 1, 0, 24, queued_counted=16)).desired == 3
+    c = Autoscaler(Policy(min_replicas=1, max_replicas=10, target_inflight=8, window=1.0), clock)
+    assert c.observe(Observation(2.0, 0, 40, 1, 0, 40, queued_counted=40)).desired == 5
 
 
 def test_scales_in_only_after_the_stable_period_to_the_highest_need_seen() -> None:

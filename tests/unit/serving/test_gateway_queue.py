@@ -37,6 +37,11 @@ def test_requests_at_zero_replicas_wake_the_scaler_then_overflow_or_time_out(pla
     assert late[0].details["retry_after"] >= 1 and "queue_timeout" in late[0].message
     assert woken == ["ep", "ep"]
     assert gateway.load_snapshot("ep") == {"queued": 0, "in_flight": 0, "overflows": 3, "timeouts": 2}
+    # Load counts from the gateway's accept: the two that waited 0.2 s each are 0.4 request-seconds for the
+    # autoscaler although no replica ever took them; nothing is left in flight.
+    load = gateway.load("ep")
+    area, _, requests = load.snapshot()
+    assert requests == 5 and area >= 0.4 - 1e-6 and load.accepted == 0
     cell = runtime.metrics.totals()[("ep", "")]
     assert cell.requests == 5 and cell.classes[3] == 3 and cell.classes[4] == 2  # in the endpoint's 4xx and 5xx
 
