@@ -851,18 +851,24 @@ class PipelineService:
                                    strategy=step.strategy, max_trials=step.max_trials,
                                    max_parallel=step.max_parallel, seed=step.seed)
 
+    def _cache_hit(self, ctx: _Run, step: Any, key: str, args: dict[str, Any]) -> bool:
+        """When ``step`` caches and an earlier run's step had the same key: take its outputs (Succeeded)."""
+        hit = self._cached(key, ctx.run_id) if step.cache else None
+        if hit is None:
+            return False
+        source, old = hit
+        self._update_step(ctx.run_id, step.name, status="Succeeded", cache_key=key, cached_from=source,
+                          arguments=args, outputs=old, job_name=old.get("job"),
+                          message=f"Cache hit: the outputs of {source}.")
+        return True
+
     def _start_job(self, ctx: _Run, step: ProcessStep | TrainStep, outputs: dict[str, dict[str, Any]]) -> None:
         request: Any = self._job_request(step, ctx, outputs)
         if isinstance(step, TuneStep):
             request = self._tuning_request(step, request)
         key = self.cache_key(step.type, request)
         args = request.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
-        hit = self._cached(key, ctx.run_id) if step.cache else None
-        if hit is not None:
-            source, old = hit
-            self._update_step(ctx.run_id, step.name, status="Succeeded", cache_key=key, cached_from=source,
-                              arguments=args, outputs=old, job_name=old.get("job"),
-                              message=f"Cache hit: the outputs of {source}.")
+        if self._cache_hit(ctx, step, key, args):
             return
         job = _job_name(ctx.pipeline, ctx.run_id, step.name, 0, 59 if isinstance(step, TuneStep) else 63)
         self._update_step(ctx.run_id, step.name, status="Running", cache_key=key, arguments=args, job_name=job,
@@ -954,12 +960,7 @@ class PipelineService:
         # Cached like a job step: its type and the resolved request (concrete model and data versions, output,
         # channel, join, batch) — the same predictions are not computed twice.
         key = self.cache_key(step.type, req)
-        hit = self._cached(key, ctx.run_id) if step.cache else None
-        if hit is not None:
-            source, old = hit
-            self._update_step(ctx.run_id, step.name, status="Succeeded", cache_key=key, cached_from=source,
-                              arguments=args, outputs=old, job_name=old.get("job"),
-                              message=f"Cache hit: the outputs of {source}.")
+        if self._cache_hit(ctx, step, key, args):
             return
         self._authorize(ctx, "transforms:Create", f"transform/{job}")
         self._update_step(ctx.run_id, step.name, status="Running", arguments=args, job_name=job, message="",
