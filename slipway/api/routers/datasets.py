@@ -38,6 +38,9 @@ async def _batched(blocks: Iterator[bytes]) -> AsyncIterator[bytes]:
         while batch := await run_in_threadpool(_take, blocks, _PULL_BATCH):
             for block in batch:
                 yield block
+                # a turn of the loop between blocks: the server's coalescing transport sends each block
+                # on its own instead of joining the batch into one large write (a copy, and its memory)
+                await asyncio.sleep(0)
     finally:
         close = getattr(blocks, "close", None)
         if close is not None:
