@@ -96,10 +96,11 @@ class _Encrypting:
     """The ciphertext of a plaintext source as blocks: the header, then one sealed chunk per ``chunk``
     plaintext bytes, made in one pass that also hashes the plaintext (``digest``, ``size``).
 
-    The source is read in large reads, so a pipe hands over its blocks whole; they are gathered in one
-    buffer from which each chunk is hashed and sealed in place (through a memoryview: one copy of the
-    plaintext in all). A chunk is sealed only once a byte beyond it is known, or the source has ended:
-    the last chunk carries the last-chunk flag (an empty source is one empty, last chunk).
+    The source is read in large reads, so a pipe hands over its blocks whole; their bytes are gathered
+    into one chunk-sized buffer, reused for every chunk, where each chunk is hashed and sealed (one copy
+    of the plaintext in all, and no allocation that grows with the upload). A chunk is sealed only once a
+    byte beyond it is known, or the source has ended: the last chunk carries the last-chunk flag (an
+    empty source is one empty, last chunk).
     """
 
     def __init__(self, src: BinaryIO, key: str, data_key: bytes, chunk: int) -> None:
@@ -116,25 +117,34 @@ class _Encrypting:
     def blocks(self) -> Iterator[bytes]:
         yield _HEADER.pack(MAGIC, self._chunk, self._prefix)
         chunk, read_size = self._chunk, max(4 * self._chunk, 1 << 22)
-        buf, index, ended = bytearray(), 0, False
+        buf = bytearray(chunk)  # one buffer for every chunk: no reallocation per chunk
+        view, fill, index = memoryview(buf), 0, 0
+        pending = memoryview(b"")  # the unread rest of the source's current block
+        ended = False
         while True:
-            while not ended and len(buf) <= chunk:
+            while fill < chunk and not ended:
+                if not pending:
+                    block = self._src.read(read_size)
+                    if not block:
+                        ended = True
+                        break
+                    pending = memoryview(block)
+                take = min(chunk - fill, len(pending))
+                view[fill:fill + take] = pending[:take]
+                fill, pending = fill + take, pending[take:]
+            if not pending and not ended:  # a full chunk: is anything left after it?
                 block = self._src.read(read_size)
                 if block:
-                    buf += block
+                    pending = memoryview(block)
                 else:
                     ended = True
-            if len(buf) > chunk:
-                with memoryview(buf) as view, view[:chunk] as piece:
-                    sealed = self._seal(piece, index, False)
-                del buf[:chunk]  # moves the start of the buffer, not the bytes
-                self.size += chunk
-                index += 1
-                yield sealed
-            else:
-                sealed = self._seal(bytes(buf), index, True)
-                self.size += len(buf)
-                yield sealed
+            final = ended and not pending
+            with view[:fill] as piece:
+                sealed = self._seal(piece, index, final)
+            self.size += fill
+            fill, index = 0, index + 1
+            yield sealed
+            if final:
                 return
 
 
