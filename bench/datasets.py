@@ -152,9 +152,13 @@ def main() -> None:
             cpu = [server_cpu(server)]
             push_s, push_cli = run_cli(server, "data", "push", "big", str(csv), "--label", "label")
             cpu.append(server_cpu(server))
+            server_peak, push_own = srv_rss.stop(), srv_rss.own_peak
+            srv_rss = PeakRss(server.proc.pid)  # type: ignore[union-attr]
             pull_s, pull_cli = run_cli(server, "data", "pull", "big:1", str(work / "out"))
             cpu.append(server_cpu(server))
-            server_peak = srv_rss.stop()
+            server_peak = max(server_peak, srv_rss.stop())
+            pull_own = srv_rss.own_peak
+            srv_rss.own_peak = max(push_own, pull_own)
             if args.files:
                 folder = make_folder(work / "many", args.files)
                 fpush_s, _ = run_cli(server, "data", "push", "many", str(folder), "--format", "files")
@@ -169,7 +173,8 @@ def main() -> None:
             print(f"{step:<6} {secs:>8.1f} {size / secs:>8.1f} {peak / mb:>11.0f} MB {used:>13.2f} {size / used:>16.0f}")
         print("(on a busy machine the wall-clock MB/s follow the load; server CPU-seconds per MB compare across runs)")
         print(f"server peak RSS: {server_peak / mb:.0f} MB with children, {srv_rss.own_peak / mb:.0f} MB the server "
-              f"process alone (idle before push: {base / mb:.0f} MB)")
+              f"process alone (idle before push: {base / mb:.0f} MB; during the push {push_own / mb:.0f} MB, "
+              f"during the pull {pull_own / mb:.0f} MB)")
         if args.files:
             pulled = sum(1 for p in (work / "many-out").rglob("*") if p.is_file())
             assert pulled == args.files, f"pulled {pulled} of {args.files} files"

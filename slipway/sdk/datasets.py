@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from slipway.errors import InvalidArgument
 from slipway.names import check_name, parse_ref
 from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
-from slipway.sdk.http import CHUNK, Api, Progress, drop_none, file_chunks
+from slipway.sdk.http import CHUNK, Api, Progress, drop_none, file_chunks, large_reads
 
 __all__ = ["Datasets"]
 
@@ -103,6 +103,7 @@ class Datasets:
             kind = resp.headers.get("X-Slipway-Kind", "file")
             tmp = out_dir / f".{filename}.part"
             try:
+                large_reads(self._api.http)
                 with open(tmp, "wb", buffering=_WRITE_BUFFER) as f:
                     for block in resp.iter_raw():  # blocks as they arrive: no re-chunking copy
                         f.write(block)

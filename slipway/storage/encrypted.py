@@ -15,6 +15,7 @@ import hashlib
 import io
 import secrets
 import struct
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
@@ -91,29 +92,60 @@ class _ChunkReader(io.RawIOBase):
         return len(data)
 
 
-class _Encrypting(_ChunkReader):
-    """A readable stream of ciphertext made from a plaintext source, one chunk at a time."""
+class _Encrypting:
+    """The ciphertext of a plaintext source as blocks: the header, then one sealed chunk per ``chunk``
+    plaintext bytes, made in one pass that also hashes the plaintext (``digest``, ``size``).
+
+    The source is read in large reads, so a pipe hands over its blocks whole; their bytes are gathered
+    into one chunk-sized buffer, reused for every chunk, where each chunk is hashed and sealed (one copy
+    of the plaintext in all, and no allocation that grows with the upload). A chunk is sealed only once a
+    byte beyond it is known, or the source has ended: the last chunk carries the last-chunk flag (an
+    empty source is one empty, last chunk).
+    """
 
     def __init__(self, src: BinaryIO, key: str, data_key: bytes, chunk: int) -> None:
         self._src, self._key, self._chunk = src, key, chunk
         self._aead = AESGCM(data_key)
         self._prefix = secrets.token_bytes(8)
-        self._cur, self._pos = _HEADER.pack(MAGIC, chunk, self._prefix), 0
-        self._next = _read_exactly(self._src, self._chunk)
-        self._index = 0
         self.digest = hashlib.sha256()
         self.size = 0
 
-    def _fill(self) -> None:
-        current = self._next
-        self._next = _read_exactly(self._src, self._chunk) if len(current) == self._chunk else b""
-        final = not self._next
-        self.digest.update(current)
-        self.size += len(current)
-        self._cur = self._aead.encrypt(_nonce(self._prefix, self._index), current, _aad(self._key, self._index, final))
-        self._pos = 0
-        self._index += 1
-        self._done = final
+    def _seal(self, piece: object, index: int, final: bool) -> bytes:
+        self.digest.update(piece)  # type: ignore[arg-type]
+        return self._aead.encrypt(_nonce(self._prefix, index), piece, _aad(self._key, index, final))  # type: ignore[arg-type]
+
+    def blocks(self) -> Iterator[bytes]:
+        yield _HEADER.pack(MAGIC, self._chunk, self._prefix)
+        chunk, read_size = self._chunk, max(4 * self._chunk, 1 << 22)
+        buf = bytearray(chunk)  # one buffer for every chunk: no reallocation per chunk
+        view, fill, index = memoryview(buf), 0, 0
+        pending = memoryview(b"")  # the unread rest of the source's current block
+        ended = False
+        while True:
+            while fill < chunk and not ended:
+                if not pending:
+                    block = self._src.read(read_size)
+                    if not block:
+                        ended = True
+                        break
+                    pending = memoryview(block)
+                take = min(chunk - fill, len(pending))
+                view[fill:fill + take] = pending[:take]
+                fill, pending = fill + take, pending[take:]
+            if not pending and not ended:  # a full chunk: is anything left after it?
+                block = self._src.read(read_size)
+                if block:
+                    pending = memoryview(block)
+                else:
+                    ended = True
+            final = ended and not pending
+            with view[:fill] as piece:
+                sealed = self._seal(piece, index, final)
+            self.size += fill
+            fill, index = 0, index + 1
+            yield sealed
+            if final:
+                return
 
 
 class _Decrypting(_ChunkReader):
@@ -176,7 +208,7 @@ class EncryptedStore(ArtifactStore):
                                   {"field": "key", "value": key})
         data_key = AESGCM.generate_key(bit_length=256)
         stream = _Encrypting(src, key, data_key, self.chunk)
-        self.inner.put(key, stream)  # type: ignore[arg-type]
+        self.inner.put_chunks(key, stream.blocks())
         try:
             self.inner.put_bytes(self._key_path(key), self.keyring.wrap(data_key, key.encode()))
         except BaseException:

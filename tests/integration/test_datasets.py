@@ -38,6 +38,9 @@ def test_push_show_dedup_pull_delete(client: Client, make_csv, tmp_path: Path) -
     out = client.datasets.pull("cancer:1", tmp_path / "out")
     assert out == tmp_path / "out" / path.name
     assert out.read_bytes() == path.read_bytes()
+    # the download read the socket in 1 MB reads (httpcore's internals still as slipway.sdk.http expects)
+    pool = client._api.http._transport._pool  # type: ignore[attr-defined]
+    assert [c._connection.READ_NUM_BYTES for c in pool.connections] == [1 << 20]
 
     listed = client.datasets.list()
     assert [(d.name, d.versions, d.latest.ref) for d in listed.items] == [("cancer", 2, "cancer:2")]

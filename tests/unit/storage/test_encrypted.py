@@ -41,6 +41,25 @@ def test_round_trip_and_contract(tmp_path: Path, size: int) -> None:
     assert store.list() == ["obj/a"] and store.list("obj") == ["obj/a"]
     store.delete("obj/a")
     assert store.list() == [] and raw_files(tmp_path) == {}
+    # a source whose reads come short and in odd sizes (an upload's pipe) is cut into the same chunks
+    info = store.put("obj/b", _Ragged(data, [1, 100, 3, 64, 65, 7]))
+    assert (info.size, info.sha256) == (size, hashlib.sha256(data).hexdigest())
+    assert store.read_bytes("obj/b") == data and store.size("obj/b") == size
+    assert store.read_range("obj/b", max(0, size - 70), 50) == data[max(0, size - 70):][:50]
+
+
+class _Ragged(io.RawIOBase):
+    """Serves ``data`` in reads of the given sizes, in turn, whatever size is asked for."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data, self._sizes, self._pos, self._turn = data, sizes, 0, 0
+
+    def read(self, n: int = -1) -> bytes:
+        step = self._sizes[self._turn % len(self._sizes)]
+        self._turn += 1
+        part = self._data[self._pos:self._pos + step]
+        self._pos += len(part)
+        return part
 
 
 def test_plaintext_is_never_stored(tmp_path: Path) -> None:

@@ -42,6 +42,8 @@ class StoreContract:
         assert store.read_bytes("a/b/c.bin") == data
         assert store.exists("a/b/c.bin")
         assert store.list("a") == ["a/b/c.bin"]
+        assert store.put_chunks("a/chunks", iter([b"ab", b"", b"c" * 70_000, b"d"])) == 70_003
+        assert store.read_bytes("a/chunks") == b"ab" + b"c" * 70_000 + b"d"
 
     def test_overwrite_is_atomic_replace(self, store: ArtifactStore) -> None:
         store.put_bytes("k", b"one")
