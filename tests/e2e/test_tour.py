@@ -120,13 +120,10 @@ def type_tour(server: SlipwayServer, tmp_path: Path) -> Callable[..., str]:
     (tmp_path / "user").mkdir()
     (tmp_path / "user" / ".slipway").symlink_to(server.home)
 
-    T0 = time.monotonic()
-
     def run(command: str, expected: list[str] = []) -> str:  # noqa: B006
         command = command.replace("http://127.0.0.1:8080", server.url)
         r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command], cwd=work, env=env, capture_output=True,
                            text=True, timeout=300)
-        print(f"TIMING {time.monotonic() - T0:7.1f} {command[:60]!r}")
         assert r.returncode == 0, (command, r.stdout, r.stderr, server.log())
         for line in expected:
             assert shows(line, r.stdout), (command, line, r.stdout)
