@@ -54,7 +54,8 @@ def render_job(v: JobView) -> None:
     console.print(f"[bold]{v.name}[/bold]  {status_text(v)} ({v.secondary_status})  {what(v)}")
     console.print(f"created: {v.created_at.isoformat(timespec='seconds')} by {v.created_by or '-'}"
                   f"   duration: {duration(v) or '-'}   max runtime: {v.max_runtime}s"
-                  f"   memory limit: {str(v.memory_limit_mb) + ' MB' if v.memory_limit_mb else 'none'}")
+                  f"   memory limit: {str(v.memory_limit_mb) + ' MB' if v.memory_limit_mb else 'none'}"
+                  + (f"   asks: {v.cpus or 1:g} CPU, {v.gpus or 0:g} GPU" if v.cpus or v.gpus else ""))
     if v.problem_type:
         console.print(f"problem type: {v.problem_type}   label: {v.label or '-'}"
                       + (f"   validation split: {v.validation_split}" if v.validation_split else ""))

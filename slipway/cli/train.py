@@ -63,6 +63,9 @@ def train(
                                                                             "evaluation, e.g. 0.2."),
     max_runtime: int = typer.Option(None, "--max-runtime", help="Seconds before the job is stopped."),
     memory_limit: int = typer.Option(None, "--memory-limit", help="Memory limit of the job in MB."),
+    cpus: float = typer.Option(None, "--cpus", help="CPUs the job asks of a Ray cluster (default 1; the local "
+                                                    "executor runs it here regardless)."),
+    gpus: float = typer.Option(None, "--gpus", help="GPUs the job asks of a Ray cluster (default 0)."),
     secret: list[str] = typer.Option([], "--secret", help="A secret (slipway secrets set NAME) the job gets as the "
                                                           "environment variable NAME, redacted from its log "
                                                           "(repeatable)."),
@@ -82,7 +85,7 @@ def train(
     job = c.jobs.create(name, algorithm=algorithm, script=script, source_dir=source_dir, framework=framework,
                         data=channels, hyperparameters=hps, label=label, validation_split=validation_split,
                         metric_definitions=defs, max_runtime=max_runtime, memory_limit_mb=memory_limit,
-                        secrets=secret)
+                        secrets=secret, cpus=cpus, gpus=gpus)
     if register and wait is False:
         raise InvalidArgument("--register waits for the job to complete; drop --no-wait (or register later with "
                               "`slipway models register JOB --name NAME`).", {"field": "register"})

@@ -79,6 +79,8 @@ def tune(
     max_parallel: int = typer.Option(1, "--max-parallel", help="Trials at once."),
     max_runtime: int = typer.Option(None, "--max-runtime", help="Seconds for the whole tuning job."),
     trial_max_runtime: int = typer.Option(None, "--trial-max-runtime", help="Seconds for each trial."),
+    cpus: float = typer.Option(None, "--cpus", help="CPUs each trial asks of a Ray cluster (default 1)."),
+    gpus: float = typer.Option(None, "--gpus", help="GPUs each trial asks of a Ray cluster (default 0)."),
     early_stopping: str = typer.Option("none", "--early-stopping", help="none, hyperband, asha or median."),
     seed: int = typer.Option(None, "--seed", help="Makes a run reproducible with --max-parallel 1."),
     warm_start: str = typer.Option(None, "--warm-start", help="An earlier tuning job whose trials seed this one."),
@@ -100,7 +102,7 @@ def tune(
     template = c.jobs.build_request(
         name, algorithm=algorithm, script=script, source_dir=source_dir, framework=framework,
         data=parse_channels(data), hyperparameters=hps, label=label, validation_split=validation_split,
-        metric_definitions=defs, max_runtime=trial_max_runtime, secrets=secret,
+        metric_definitions=defs, max_runtime=trial_max_runtime, secrets=secret, cpus=cpus, gpus=gpus,
     )
     req = CreateTuningRequest(job=template, objective=objective, maximize=maximize, ranges=ranges, strategy=strategy,
                               max_trials=max_trials, max_parallel=max_parallel, max_runtime=max_runtime,

@@ -88,5 +88,9 @@ class Executor(ABC):
     def close(self) -> None:
         """Release what the executor holds (spare processes); running jobs are left alone."""
 
+    def fits(self, resources: Resources) -> None:
+        """Raise InvalidArgument when no machine of this executor could ever run a job asking ``resources``
+        (checked when the job is created). The local executor runs every job here, whatever it asks."""
+
     def describe(self) -> str:
         return self.url

@@ -123,7 +123,9 @@ class JobHost:
         self.root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base / "jobs"))
         _unpack(folder, self.root)
         paths = JobPaths(self.root)
-        node = ray.get_runtime_context().get_node_id()
+        context = ray.get_runtime_context()
+        node = context.get_node_id()
+        assigned = {k: round(v, 3) for k, v in sorted(context.get_assigned_resources().items())}
         job = json.loads(paths.job_file.read_text())
         # Paths of the server's machine mean nothing here: this node keeps its own environment cache.
         job["env_cache_dir"] = str(base / "envs")
@@ -133,7 +135,8 @@ class JobHost:
                           "its own folder.")
         paths.job_file.write_text(json.dumps(job, indent=2))
         with open(paths.logs, "ab") as out:
-            out.write(f"[slipway] Ray: node {node}, worker pid {os.getpid()}, folder {self.root}\n".encode())
+            out.write(f"[slipway] Ray: node {node}, worker pid {os.getpid()}, folder {self.root}, "
+                      f"resources {json.dumps(assigned)}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "slipway.compute.guard", str(self.root), str(os.getpid())],
@@ -249,6 +252,22 @@ class RayExecutor(Executor):
 
     def describe(self) -> str:
         return f"ray ({self._address()})"
+
+    def fits(self, resources: Resources) -> None:
+        """An actor runs on one node: refuse a request larger than the largest live node (it would wait forever)."""
+        asked = (("cpus", "CPU", resources.cpus, 1.0, "CPU"), ("gpus", "GPU", resources.gpus, 1.0, "GPU"),
+                 ("memory_limit_mb", "memory", resources.memory_mb or 0, 1024 * 1024, "MB of memory"))
+        nodes = [n.get("Resources") or {} for n in self._ray.nodes() if n.get("Alive")]
+        for fld, key, value, unit, label in asked:
+            if not value:
+                continue
+            most = max((float(n.get(key, 0)) / unit for n in nodes), default=0.0)
+            if value > most:
+                raise InvalidArgument(
+                    f"The job asks for {value:g} {label}, and the largest node of the Ray cluster at "
+                    f"{self._address()} has {most:g} {label}: no node could ever run it. Ask for at most "
+                    f"{most:g}, or add a larger node to the cluster.",
+                    {"field": fld, "value": value, "expected": f"at most {most:g}"})
 
     def _actor(self, handle: str) -> Any:
         name = handle.split(":", 1)[1]

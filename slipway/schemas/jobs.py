@@ -39,6 +39,11 @@ class CreateJobRequest(BaseModel):
     metric_definitions: list[MetricDefinition] = Field(default_factory=list)
     max_runtime: int | None = Field(None, ge=1, description="Seconds before the job is stopped.")
     memory_limit_mb: int | None = Field(None, ge=16, description="Address-space limit of the job's processes.")
+    cpus: float | None = Field(None, gt=0, le=1024, description=(
+        "CPUs the job asks of the scheduler (Ray: num_cpus of its actor; default 1). The local executor runs "
+        "jobs here regardless (job_concurrency limits them)."))
+    gpus: float | None = Field(None, ge=0, le=64, description=(
+        "GPUs the job asks of the scheduler (Ray: num_gpus of its actor; default 0)."))
     secrets: list[str] = Field(default_factory=list, max_length=64, description=(
         "Names of secrets (slipway secrets set NAME) whose values the job gets as environment variables, "
         "named after the secret ('-' and '.' become '_'); the values are redacted from its log."))
@@ -73,6 +78,8 @@ class JobView(BaseModel):
     metric_definitions: list[MetricDefinition]
     max_runtime: int
     memory_limit_mb: int | None
+    cpus: float | None = None
+    gpus: float | None = None
     secrets: list[str] = Field(default_factory=list, description="Names of the secrets the job gets (no values).")
     outputs: dict[str, str] = Field(default_factory=dict, description=(
         "Processing jobs: output channel -> the dataset version it became (or the dataset name until then)."))

@@ -119,6 +119,8 @@ class Jobs:
         max_runtime: int | None = None,
         memory_limit_mb: int | None = None,
         secrets: list[str] | None = None,
+        cpus: float | None = None,
+        gpus: float | None = None,
     ) -> CreateJobRequest:
         """The request for a job (a script's source folder is uploaded now); tuning uses it as a template."""
         if script is not None and algorithm is not None:
@@ -136,6 +138,7 @@ class Jobs:
             inputs=dict(data or {}), hyperparameters=dict(hyperparameters or {}), label=label,
             validation_split=validation_split, metric_definitions=defs,  # type: ignore[arg-type]
             max_runtime=max_runtime, memory_limit_mb=memory_limit_mb, secrets=list(secrets or []),
+            cpus=cpus, gpus=gpus,
         )
 
     def create(self, name: str | None = None, *, wait: bool = False, **kw: Any) -> Job:

@@ -162,7 +162,8 @@ class Platform:
     def training(self) -> TrainingService:
         from slipway.services.training import TrainingService
 
-        return TrainingService(self.db, self.store, self.datasets, self.settings, self.secrets)
+        return TrainingService(self.db, self.store, self.datasets, self.settings, self.secrets,
+                               fits=lambda res: self.executor.fits(res))
 
     @cached_property
     def pipelines(self) -> PipelineService:

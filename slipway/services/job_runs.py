@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slipway.artifacts.manifest import MANIFEST, Manifest
-from slipway.compute import Executor, Resources
+from slipway.compute import Executor
 from slipway.data import unpack_folder
 from slipway.db import utcnow
 from slipway.db.models import Job, JobMetric, Reference
@@ -31,7 +31,7 @@ from slipway.errors import InvalidArgument
 from slipway.sandbox import Sandbox
 from slipway.services.events import emit
 from slipway.services.secrets import SecretService, job_env_names
-from slipway.services.training import TrainingService, logs_key, source_key, transition
+from slipway.services.training import TrainingService, job_resources, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
 from slipway.training.environments import environment_dir, is_ready
 
@@ -134,7 +134,7 @@ class JobRuns:
                     return
                 job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm", env=env,
                                                   read=read, write=write, name=name,
-                                                  resources=Resources(memory_mb=job.memory_limit_mb))
+                                                  resources=job_resources(job))
                 transition(job, secondary="Training", message="Running the training code.")
 
             self._update(name, _start)

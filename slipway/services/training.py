@@ -11,7 +11,7 @@ import math
 import re
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -23,6 +23,7 @@ from slipway.algorithms import CLASSIFICATION, Algorithm, get_algorithm, validat
 from slipway.algorithms._deep import DATA_FORMATS as DEEP_DATA_FORMATS
 from slipway.algorithms.base import coerce_hyperparameter
 from slipway.artifacts.flavors import require_extra
+from slipway.compute.base import Resources
 from slipway.db import Database, utcnow
 from slipway.db.models import Job, JobMetric, Reference
 from slipway.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
@@ -69,6 +70,11 @@ def transition(job: Job, status: str | None = None, secondary: str | None = None
         job.transitions = history
 
 
+def job_resources(job: Job) -> Resources:
+    """What the job asks of the executor's scheduler: its CPUs (default 1), GPUs and memory limit."""
+    return Resources(cpus=job.cpus or 1.0, gpus=job.gpus or 0.0, memory_mb=job.memory_limit_mb)
+
+
 def job_view(job: Job) -> JobView:
     end = job.ended_at or (utcnow() if job.started_at else None)
     return JobView(
@@ -76,7 +82,7 @@ def job_view(job: Job) -> JobView:
         source_sha256=job.source_sha256, inputs={k: v["ref"] for k, v in (job.inputs or {}).items()},
         hyperparameters=job.hyperparameters or {}, label=job.label, problem_type=job.problem_type,
         validation_split=job.validation_split, metric_definitions=job.metric_definitions or [],
-        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, secrets=list(job.secrets or []),
+        max_runtime=job.max_runtime, memory_limit_mb=job.memory_limit_mb, cpus=job.cpus, gpus=job.gpus, secrets=list(job.secrets or []),
         outputs={k: v.get("ref") or v["dataset"] for k, v in (job.outputs or {}).items()},
         arguments=list(job.arguments or []), status=job.status,
         secondary_status=job.secondary_status, transitions=job.transitions or [], failure_reason=job.failure_reason,
@@ -117,8 +123,9 @@ def _problem_type(algo_types: tuple[str, ...], train: DatasetVersionView, label:
 
 class TrainingService:
     def __init__(self, db: Database, store: ArtifactStore, datasets: DatasetService, settings: Settings,
-                 secrets: SecretService | None = None) -> None:
+                 secrets: SecretService | None = None, fits: Callable[[Resources], None] | None = None) -> None:
         self.db = db
+        self.fits = fits  # raises when the executor can never place a job's resources (Ray: no node has them)
         self.secrets = secrets
         self.store = store
         self.datasets = datasets
@@ -339,6 +346,8 @@ class TrainingService:
                     f"{', '.join(sorted(files)[:20]) or 'none'}.",
                     {"field": "entry_point", "value": entry},
                 )
+        if self.fits is not None and (spec.cpus or spec.gpus):  # a default request fits every executor
+            self.fits(Resources(cpus=spec.cpus or 1.0, gpus=spec.gpus or 0.0, memory_mb=spec.memory_limit_mb))
         return {"views": views, "definitions": definitions, "kind": kind, "framework": framework, "hps": hps,
                 "label": label, "problem": problem}
 
@@ -357,7 +366,7 @@ class TrainingService:
             validation_split=spec.validation_split, metric_definitions=definitions,
             max_runtime=spec.max_runtime or self.settings.job_max_runtime,
             memory_limit_mb=spec.memory_limit_mb or self.settings.job_memory_limit_mb or None,
-            secrets=list(dict.fromkeys(spec.secrets)),
+            cpus=spec.cpus, gpus=spec.gpus, secrets=list(dict.fromkeys(spec.secrets)),
             outputs={ch: {"dataset": ds} for ch, ds in spec.outputs.items()}, arguments=list(spec.arguments),
             status="Pending", secondary_status="Pending",
             transitions=[{"status": "Pending", "start_time": utcnow().isoformat(), "end_time": None, "message": ""}],

@@ -9,17 +9,24 @@ the server's address: the test server listens on a free port instead of 8080.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from slipway.client import Client
+from tests.conftest import fresh_pg_database
+from tests.support.models import first_rows
+from tests.support.raycluster import RayCluster
+from tests.support.s3server import ACCESS_KEY, SECRET_KEY, S3Server
 from tests.support.servers import REPO, SlipwayServer
 
 README = REPO / "README.md"
@@ -92,7 +99,8 @@ def demo_server(tmp_path: Path) -> Iterator[SlipwayServer]:
         srv.stop()
 
 
-def test_readme_tour(demo_server: SlipwayServer, tmp_path: Path) -> None:
+def type_tour(server: SlipwayServer, tmp_path: Path) -> Callable[..., str]:
+    """Type the README tour against ``server`` (its home as the user's ~/.slipway); return the ``run`` it used."""
     work = tmp_path / "work"
     bin_dir = tmp_path / "bin"
     work.mkdir()
@@ -103,20 +111,20 @@ def test_readme_tour(demo_server: SlipwayServer, tmp_path: Path) -> None:
     shim.chmod(0o755)
     (bin_dir / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python").chmod(0o755)
-    env = demo_server.cli_env()
+    env = server.cli_env()
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(REPO)
     for name in ("SLIPWAY_HOME", "SLIPWAY_URL"):  # the README's user has one home, ~/.slipway: the server's
         env.pop(name)
     env["HOME"] = str(tmp_path / "user")
     (tmp_path / "user").mkdir()
-    (tmp_path / "user" / ".slipway").symlink_to(demo_server.home)
+    (tmp_path / "user" / ".slipway").symlink_to(server.home)
 
     def run(command: str, expected: list[str] = []) -> str:  # noqa: B006
-        command = command.replace("http://127.0.0.1:8080", demo_server.url)
+        command = command.replace("http://127.0.0.1:8080", server.url)
         r = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command], cwd=work, env=env, capture_output=True,
                            text=True, timeout=300)
-        assert r.returncode == 0, (command, r.stdout, r.stderr)
+        assert r.returncode == 0, (command, r.stdout, r.stderr, server.log())
         for line in expected:
             assert shows(line, r.stdout), (command, line, r.stdout)
         return r.stdout
@@ -126,8 +134,6 @@ def test_readme_tour(demo_server: SlipwayServer, tmp_path: Path) -> None:
     for step in steps(tour):
         run(step.command, step.expected)
 
-    # The tour's names are the user's own: version 1 of each, and the demo untouched beside them.
-    assert "demo-cancer" in run("slipway models show demo-cancer@production -o json")
     assert '"ref": "cancer:1"' in run("slipway data show cancer:1 -o json")
     assert '"lineage"' in run("slipway models show cancer:1 -o json")
 
@@ -138,4 +144,56 @@ def test_readme_tour(demo_server: SlipwayServer, tmp_path: Path) -> None:
     # The REST lines share a shell (KEY is set by the first one).
     answers = run(rest)
     assert '"ref":"cancer:1"' in answers.replace(" ", "") and '"label":"malignant"' in answers.replace(" ", "")
+    return run
+
+
+def test_readme_tour(demo_server: SlipwayServer, tmp_path: Path) -> None:
+    run = type_tour(demo_server, tmp_path)
+    # The tour's names are the user's own: version 1 of each, and the demo untouched beside them.
+    assert "demo-cancer" in run("slipway models show demo-cancer@production -o json")
     run("slipway endpoints delete cancer-ep")
+
+
+@pytest.mark.postgres
+@pytest.mark.xdist_group("ray")
+def test_readme_tour_on_postgres_s3_ray_with_two_servers(
+        tmp_path: Path, postgres: str, s3_server: S3Server, s3_bucket: str, ray_cluster: RayCluster) -> None:
+    """docs/scale-out.md's three machines on one: a fresh database on the session's Postgres, a bucket on its
+    S3-compatible server (keys from the standard AWS variables), jobs, trials and endpoint replicas on its Ray
+    cluster, and two servers on all of that. The tour goes to one; the other sees what it made."""
+    env = {"SLIPWAY_MASTER_KEY": base64.b64encode(os.urandom(32)).decode(),
+           "SLIPWAY_ARTIFACT_URL": f"s3://{s3_bucket}/slipway", "SLIPWAY_S3_ENDPOINT_URL": s3_server.url,
+           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": "us-east-1",
+           "SLIPWAY_COMPUTE_URL": ray_cluster.address,
+           "SLIPWAY_SERVING_RUNTIME_URL": f"ray+gcs://{ray_cluster.address}",
+           "SLIPWAY_JOBS_DIR": str(tmp_path / "jobs")}
+    db = fresh_pg_database(postgres)
+    first = SlipwayServer(tmp_path / "a", database_url=db, env=env)
+    second = SlipwayServer(tmp_path / "b", database_url=db, env=env)
+    try:
+        first.start(timeout=180)
+        second.start(timeout=180)
+        run = type_tour(first, tmp_path)
+        status = json.loads(run("slipway status -o json"))
+        assert status["database"].startswith("postgresql+psycopg://"), status
+        assert f"s3://{s3_bucket}/slipway" in status["artifact_store"], status
+        assert status["compute"] == ray_cluster.address, status
+        assert f"ray+gcs://{ray_cluster.address}" in status["serving_runtime"], status
+        # The other server, on the same database and store, sees the same jobs, models and endpoint, and serves it.
+        with Client(url=second.url, api_key=first.admin_key, home=first.home) as c:
+            jobs = {j.name for j in c.jobs.iter()}
+            assert {"cancer-lr", "cancer-lr-py"} <= jobs, jobs
+            tuned = c.tuning.get("cancer-tune").view
+            assert tuned.status == "Completed" and tuned.counters.get("completed") == 3, tuned
+            assert tuned.best_trial is not None
+            assert "[slipway] Ray: node" in "".join(c.jobs.logs(tuned.best_trial.job))  # the trials ran on Ray
+            assert {"cancer:1", "cancer:2", "cancer:3"} <= {v.ref for v in c.models.versions("cancer").items}
+            ep = c.endpoints.get("cancer-ep")
+            assert ep.status == "InService" and "cancer:2" in str(ep.desired), ep
+            assert c.endpoints.invoke("cancer-ep", {"instances": first_rows(1)})["predictions"]
+            c.endpoints.delete("cancer-ep", timeout=60)
+        for srv in (first, second):
+            assert "Traceback" not in srv.log(), srv.log()
+    finally:
+        for srv in (first, second):
+            srv.stop()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from slipway.client import Client
+from slipway.errors import SlipwayError
 from tests.support.raycluster import RayCluster, _free_port
 from tests.support.servers import SlipwayServer
 
@@ -54,12 +55,12 @@ def test_tuning_trials_run_on_ray_with_logs_metrics_and_models(ray_client: Clien
     (src / "train.py").write_text(SCRIPT)
     job = ray_client.jobs.build_request("rt", script="train.py", source_dir=src, framework="sklearn",
                                         metric_definitions={"val_rmse": "val_rmse: ([0-9.]+)"})
-    t = ray_client.tuning.create("rt", job=job, objective="score", ranges=["x=0.9,0.6,0.3,0.1"], strategy="grid",
-                                 max_trials=4, max_parallel=2, maximize=True)
+    t = ray_client.tuning.create("rt", job=job, objective="score", ranges=["x=0.9,0.1"], strategy="grid",
+                                 max_trials=2, max_parallel=2, maximize=True)
     t.wait(timeout=240)
     v = t.view
     assert v.status == "Completed", v.failure_reason
-    assert v.counters.get("completed") == 4
+    assert v.counters.get("completed") == 2
     assert v.best_trial is not None and v.best_trial.params["x"] == 0.9
     best = ray_client.jobs.get(v.best_trial.job)
     log = "\n".join(best.logs())
@@ -71,14 +72,29 @@ def test_tuning_trials_run_on_ray_with_logs_metrics_and_models(ray_client: Clien
     assert mv.lineage["job"] == v.best_trial.job
 
 
-def test_max_runtime_stops_a_job_on_ray(ray_client: Client, tmp_path: Path) -> None:
+def test_max_runtime_stops_a_job_on_ray_and_its_cpus_are_asked_of_ray(
+        ray_server: SlipwayServer, ray_client: Client, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
     (src / "train.py").write_text(SCRIPT)
+    # More than the cluster's largest node (2 CPUs), or no CPU at all: refused when the job is created.
+    with pytest.raises(SlipwayError) as err:
+        ray_client.jobs.create("too-big", script="train.py", source_dir=src, framework="sklearn", cpus=3)
+    assert err.value.status_code == 400 and err.value.details.get("field") == "cpus", err.value
+    assert "the largest node of the Ray cluster" in str(err.value) and "has 2 CPU" in str(err.value)
+    with ray_server.http() as http:
+        for field, value in (("cpus", 0), ("gpus", -1), ("cpus", 4096)):
+            r = http.post("/api/v1/jobs/too-small", json={"algorithm": "logistic-regression", field: value})
+            assert r.status_code == 400 and field in r.text, r.text
+    assert "too-big" not in {j.name for j in ray_client.jobs.iter()}
+
     job = ray_client.jobs.create("slow-on-ray", script="train.py", source_dir=src, framework="sklearn",
-                                 hyperparameters={"pause": 600}, max_runtime=2)
+                                 hyperparameters={"pause": 600}, max_runtime=2, cpus=2)
     view = job.wait(timeout=120)
     assert view.status == "Stopped" and view.secondary_status == "MaxRuntimeExceeded", view
+    assert view.cpus == 2
+    log = "".join(job.logs())
+    assert '"CPU": 2.0' in log, log  # what Ray assigned the job's actor
 
 
 def test_server_refuses_to_start_on_an_unreachable_ray(tmp_path: Path) -> None:

@@ -30,6 +30,8 @@ class Job(Base):
     metric_definitions: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, nullable=False)
     max_runtime: Mapped[int] = mapped_column(Integer, nullable=False)
     memory_limit_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cpus: Mapped[float | None] = mapped_column(Float, nullable=True)  # the scheduler's request (None: 1)
+    gpus: Mapped[float | None] = mapped_column(Float, nullable=True)
     secrets: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)  # names only, never values
     # Processing jobs: output channel -> {"dataset": name, "ref": "name:N" once pushed}; the script's arguments.
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
