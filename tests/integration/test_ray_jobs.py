@@ -89,7 +89,7 @@ def test_max_runtime_stops_a_job_on_ray_and_its_cpus_are_asked_of_ray(
     assert "too-big" not in {j.name for j in ray_client.jobs.iter()}
 
     job = ray_client.jobs.create("slow-on-ray", script="train.py", source_dir=src, framework="sklearn",
-                                 hyperparameters={"pause": 600}, max_runtime=2, cpus=2)
+                                 hyperparameters={"pause": 600}, max_runtime=8, cpus=2)  # time for the actor to start
     view = job.wait(timeout=120)
     assert view.status == "Stopped" and view.secondary_status == "MaxRuntimeExceeded", view
     assert view.cpus == 2

