@@ -79,6 +79,14 @@ class RayCluster:
         self.address = ""
         shutil.rmtree(self.root, ignore_errors=True)  # its logs and sockets: a session's worth of megabytes
 
+    def _our_client_server(self, cmdline: bytes) -> bool:
+        """Ray's client server names neither the folder nor a parent of ours (it is reparented): its --address
+        (node-ip:gcs-port) has this cluster's GCS port."""
+        if b"ray.util.client.server" not in cmdline or not self.address:
+            return False
+        port = (":" + self.address.rsplit(":", 1)[1]).encode()
+        return any(a.startswith(b"--address=") and a.endswith(port) for a in cmdline.split(b"\0"))
+
     def _pids(self) -> list[int]:
         mark = (str(self.root).rstrip("/") + "\0").encode()  # the folder as a whole argument or its end
         named, parent = set(), {}
@@ -87,7 +95,7 @@ class RayCluster:
                 continue
             try:
                 cmdline = (entry / "cmdline").read_bytes()
-                if mark in cmdline or (str(self.root).rstrip("/") + "/").encode() in cmdline:
+                if mark in cmdline or (str(self.root).rstrip("/") + "/").encode() in cmdline or self._our_client_server(cmdline):
                     named.add(int(entry.name))
                 parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
