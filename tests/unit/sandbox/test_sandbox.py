@@ -116,3 +116,13 @@ def test_the_users_home_on_sys_path_stays_closed(tmp_path: Path, monkeypatch: py
     monkeypatch.syspath_prepend(str(user_home))  # `python -m slipway.cli.main up` started from ~
     readable = Sandbox(home=tmp_path / "home").read_paths()
     assert str(user_home) not in readable and not [p for p in readable if p.startswith(str(user_home) + "/")]
+
+
+def test_hidden_folders_stay_closed_like_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray node's box: the server's home and Ray's session folder are closed even when on sys.path."""
+    session = tmp_path / "ray" / "session_1" / "runtime_resources"
+    session.mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(session))  # Ray puts a job's working_dir on its workers' sys.path
+    readable = Sandbox(home=tmp_path / "jobs", hidden=(tmp_path / "ray",)).read_paths()
+    assert not [p for p in readable if p.startswith(str(tmp_path))]
+    assert str(session) in Sandbox(home=tmp_path / "jobs").read_paths()
