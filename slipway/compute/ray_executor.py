@@ -110,8 +110,6 @@ def check_versions(url: str, here: Mapping[str, str], there: Mapping[str, str]) 
 def _node_sandbox(base: Path, setting: Mapping[str, str] | None) -> Sandbox:
     """The box of a job on this node: the node's job folders closed as the platform's home is, and with them
     the server's home (when the server runs on this machine), Ray's session folder and the worker's ~."""
-    from slipway.sandbox import Sandbox
-
     if setting is None:
         return Sandbox(home=base, mode="off")
     hidden = [Path(setting["home"])] if setting.get("home") else []
@@ -140,6 +138,7 @@ class JobHost:
         import ray
 
         from slipway.sandbox import user_environment
+        from slipway.training.contract import JobPaths
 
         base = Path(os.environ.get("SLIPWAY_RAY_JOBS_DIR") or Path(tempfile.gettempdir()) / "slipway-ray")
         context = ray.get_runtime_context()
@@ -157,8 +156,6 @@ class JobHost:
         # the script, everything that runs user code, start inside it.
         command = [sys.executable, "-m", "slipway.compute.guard", str(self.root), str(os.getpid()), "--",
                    *(box.wrap(runner, read, write) if active else runner)]
-        from slipway.training.contract import JobPaths
-
         with open(JobPaths(self.root).logs, "ab") as out:
             out.write(f"[slipway] Ray: node {node}, worker pid {os.getpid()}, folder {self.root}, "
                       f"resources {json.dumps(assigned)}\n".encode())

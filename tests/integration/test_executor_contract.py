@@ -138,82 +138,6 @@ def test_completes_collects_outputs_and_keeps_secrets_off_disk(executor: Executo
     assert remote is None or not remote.exists()
 
 
-VICTIM = """
-import os, time
-with open(os.path.join(os.environ["SM_MODEL_DIR"], "secret.txt"), "w") as f:
-    f.write("VICTIM_SECRET")
-print("victim ready", flush=True)
-time.sleep(600)
-""".replace("VICTIM_SECRET", VICTIM_SECRET)
-
-ATTACK = """
-import os
-
-def attempt(what, fn):
-    try:
-        got = fn()
-    except OSError as exc:
-        print("DENIED", what, type(exc).__name__, flush=True)
-    else:
-        print("GOT", what, repr(got)[:80], flush=True)
-
-def plant(folder):
-    with open(os.path.join(folder, "planted.txt"), "w") as f:
-        f.write("x")
-
-own = os.path.dirname(os.environ["SM_MODEL_DIR"])
-victim = os.environ["VICTIM_DIR"]
-attempt("platform key", lambda: open(os.path.join(os.environ["PLATFORM_HOME"], "master.key")).read())
-attempt("platform home", lambda: os.listdir(os.environ["PLATFORM_HOME"]))
-attempt("other job", lambda: open(os.path.join(victim, "model", "secret.txt")).read())
-attempt("jobs folder", lambda: os.listdir(os.path.dirname(own)))
-if os.environ.get("RAY_TEMP"):
-    attempt("ray session", lambda: os.listdir(os.environ["RAY_TEMP"]))
-attempt("write platform home", lambda: plant(os.environ["PLATFORM_HOME"]))
-attempt("write other job", lambda: plant(victim))
-attempt("write beside", lambda: plant(os.path.dirname(own)))
-with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
-    f.write("still trains")
-"""
-
-
-@pytest.mark.skipif(not isolation().isolated, reason="this kernel has no Landlock")
-def test_a_job_reads_and_writes_nothing_outside_its_folder(executor: Executor, sandbox: Sandbox, tmp_path: Path,
-                                                           request: pytest.FixtureRequest) -> None:
-    """The sandbox of issue #12 wherever the job runs: on Ray too, the guard, runner and script are confined."""
-    victim = _job(tmp_path / "victim-job", VICTIM)
-    victim_handle = _run(executor, victim)
-
-    def ready() -> bool:
-        executor.sync(victim_handle, victim.root, victim.logs)
-        return "victim ready" in _log(victim)
-
-    wait_for(ready, timeout=120, what="the victim job to write its secret", interval=0.2)
-    victim_dir = _remote_folder(victim) or victim.root
-    env = {"PLATFORM_HOME": str(sandbox.home), "VICTIM_DIR": str(victim_dir)}
-    if not isinstance(executor, LocalExecutor):
-        env["RAY_TEMP"] = str(request.getfixturevalue("ray_cluster").root)
-    paths = _job(tmp_path / "attacker-job", ATTACK)
-    handle = _run(executor, paths, env=env)
-    _until_ended(executor, handle, paths)
-    executor.collect(handle, paths.root, paths.logs)
-    log = _log(paths)
-    assert _result(paths)["status"] == "Completed", log
-    assert (paths.model / "model.txt").read_text() == "still trains"
-    assert "GOT" not in log and PLATFORM_SECRET not in log and VICTIM_SECRET not in log, log
-    expected = ["platform key", "platform home", "other job", "jobs folder", "write platform home",
-                "write other job", "write beside", *(["ray session"] if "RAY_TEMP" in env else [])]
-    for what in expected:
-        assert f"DENIED {what} PermissionError" in log, (what, log)
-    assert not (sandbox.home / "planted.txt").exists() and not (victim_dir / "planted.txt").exists()
-    if not isinstance(executor, LocalExecutor):  # the node says which box, as a local job's server does
-        assert re.search(r"Sandbox: landlock ABI \d+ on Ray node \w+; this job reads its own folder", log), log
-    executor.release(handle)
-    executor.kill(victim_handle)
-    _until_ended(executor, victim_handle, victim)
-    executor.release(victim_handle)
-
-
 def test_failing_script_reports_its_exit_code(executor: Executor, tmp_path: Path) -> None:
     paths = _job(tmp_path / "bad-job", "import sys\nprint('about to fail', flush=True)\nsys.exit(3)\n")
     handle = _run(executor, paths)
@@ -249,13 +173,72 @@ def test_logs_stream_while_running_and_a_reopened_executor_stops_the_job(executo
     again.release(handle)
 
 
-def test_kill_ends_a_job_that_ignores_sigterm(executor: Executor, tmp_path: Path) -> None:
+ATTACK = """
+import os
+
+def attempt(what, fn):
+    try:
+        got = fn()
+    except OSError as exc:
+        print("DENIED", what, type(exc).__name__, flush=True)
+    else:
+        print("GOT", what, repr(got)[:80], flush=True)
+
+def plant(folder):
+    with open(os.path.join(folder, "planted.txt"), "w") as f:
+        f.write("x")
+
+own = os.path.dirname(os.environ["SM_MODEL_DIR"])
+victim = os.environ["VICTIM_DIR"]
+attempt("platform key", lambda: open(os.path.join(os.environ["PLATFORM_HOME"], "master.key")).read())
+attempt("platform home", lambda: os.listdir(os.environ["PLATFORM_HOME"]))
+attempt("other job", lambda: open(os.path.join(victim, "model", "secret.txt")).read())
+attempt("jobs folder", lambda: os.listdir(os.path.dirname(own)))
+if os.environ.get("RAY_TEMP"):
+    attempt("ray session", lambda: os.listdir(os.environ["RAY_TEMP"]))
+attempt("write platform home", lambda: plant(os.environ["PLATFORM_HOME"]))
+attempt("write other job", lambda: plant(victim))
+attempt("write beside", lambda: plant(os.path.dirname(own)))
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
+    f.write("still trains")
+"""
+
+
+def _attack(executor: Executor, sandbox: Sandbox, victim_dir: Path, tmp_path: Path,
+            request: pytest.FixtureRequest) -> None:
+    """The sandbox of issue #12 wherever the job runs: a job next to ``victim_dir`` (a running job's folder)
+    reads and writes nothing outside its own folder; on Ray the runner and script are confined on the node."""
+    env = {"PLATFORM_HOME": str(sandbox.home), "VICTIM_DIR": str(victim_dir)}
+    if not isinstance(executor, LocalExecutor):
+        env["RAY_TEMP"] = str(request.getfixturevalue("ray_cluster").root)
+    paths = _job(tmp_path / "attacker-job", ATTACK)
+    handle = _run(executor, paths, env=env)
+    _until_ended(executor, handle, paths)
+    executor.collect(handle, paths.root, paths.logs)
+    log = _log(paths)
+    assert _result(paths)["status"] == "Completed", log
+    assert (paths.model / "model.txt").read_text() == "still trains"
+    assert "GOT" not in log and PLATFORM_SECRET not in log and VICTIM_SECRET not in log, log
+    expected = ["platform key", "platform home", "other job", "jobs folder", "write platform home",
+                "write other job", "write beside", *(["ray session"] if "RAY_TEMP" in env else [])]
+    for what in expected:
+        assert f"DENIED {what} PermissionError" in log, (what, log)
+    assert not (sandbox.home / "planted.txt").exists() and not (victim_dir / "planted.txt").exists()
+    if not isinstance(executor, LocalExecutor):  # the node says which box, as a local job's server does
+        assert re.search(r"Sandbox: landlock ABI \d+ on Ray node \w+; this job reads its own folder", log), log
+    executor.release(handle)
+
+
+def test_kill_ends_a_job_that_ignores_sigterm_and_no_other_job_reaches_it(
+        executor: Executor, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     paths = _job(tmp_path / "stubborn-job", """
-        import signal, time
+        import os, signal, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "secret.txt"), "w") as f:
+            f.write("VICTIM_SECRET")
         print("ignoring SIGTERM", flush=True)
         time.sleep(600)
-    """)
+    """.replace("VICTIM_SECRET", VICTIM_SECRET))
     handle = _run(executor, paths)
 
     def started() -> bool:
@@ -263,6 +246,8 @@ def test_kill_ends_a_job_that_ignores_sigterm(executor: Executor, tmp_path: Path
         return "ignoring SIGTERM" in _log(paths)
 
     wait_for(started, timeout=120, what="the job to start", interval=0.2)
+    if isolation().isolated:  # while it runs, a hostile job next to it (sharing its start saves a job)
+        _attack(executor, sandbox, _remote_folder(paths) or paths.root, tmp_path, request)
     executor.terminate(handle)
     assert executor.poll(handle).running  # the script ignores it; the runner waits for the script
     executor.kill(handle)
