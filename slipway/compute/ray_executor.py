@@ -113,10 +113,8 @@ def _node_sandbox(base: Path, setting: Mapping[str, str] | None) -> Sandbox:
     if setting is None:
         return Sandbox(home=base, mode="off")
     hidden = [Path(setting["home"])] if setting.get("home") else []
-    try:
-        import ray
-
-        hidden.append(Path(ray._private.worker.global_worker.node.get_temp_dir_path()))
+    try:  # a Ray worker has imported ray; its node knows the session's temp folder
+        hidden.append(Path(sys.modules["ray"]._private.worker.global_worker.node.get_temp_dir_path()))
     except Exception:  # a private API of Ray's: without it, the box still reads no folder of /tmp
         pass
     return Sandbox(home=base, mode=setting.get("mode", "auto"), hidden=tuple(hidden))
