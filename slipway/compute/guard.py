@@ -1,11 +1,13 @@
 """A job's process on a machine the server does not own: the runner's parent, watching its own parent.
 
-``python -m slipway.compute.guard JOB_FOLDER PARENT_PID`` leads the job's process group and runs
-``python -m slipway.training.runner JOB_FOLDER`` in it. It ignores SIGTERM (the runner and the
+``python -m slipway.compute.guard JOB_FOLDER PARENT_PID [-- COMMAND…]`` leads the job's process group
+and runs ``COMMAND`` in it: ``python -m slipway.training.runner JOB_FOLDER``, started through the
+sandbox's launcher when the job is confined. It ignores SIGTERM (the runner and the
 script get it through the group and stop cleanly) and ends with the runner's status, so stop,
 kill and exit codes work as for a local job. When ``PARENT_PID`` — the Ray worker that started it —
 is gone (killed, its node lost), it kills the whole group: a job never outlives the worker that
-answers for it, and its folder on the node goes too. Standard library only.
+answers for it, and its folder on the node goes too (the guard itself is outside the job's box, which
+may not remove its own folder from the node's folder of jobs). Standard library only.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ def _default_signals() -> None:
 
 def main(argv: list[str]) -> int:
     root, parent = argv[0], int(argv[1])
+    command = argv[3:] if argv[2:3] == ["--"] else [sys.executable, "-m", "slipway.training.runner", root]
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    child = subprocess.Popen([sys.executable, "-m", "slipway.training.runner", root], cwd=root,
-                             preexec_fn=_default_signals)
+    child = subprocess.Popen(command, cwd=root, preexec_fn=_default_signals)
     while True:
         try:
             return child.wait(WATCH_EVERY)

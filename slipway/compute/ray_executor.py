@@ -19,8 +19,12 @@ jobs controller does it every pass, so logs stream live); ``collect`` brings ``r
 ``model/``, ``output/`` and processing outputs back; ``release`` removes the folder and the actor.
 Secrets travel as an argument of the start call, in memory, and reach the job's environment only.
 
-Not confined by Slipway's sandbox: the job runs as the Ray worker's user, in its own folder; the
-cluster is the boundary (give it machines that hold nothing else).
+Sandbox: the job runs in the same Landlock box as a local job (setting ``sandbox``, checked on the
+node: ``landlock`` refuses to start it where the node's kernel cannot confine, ``auto`` warns in its
+first log line). The guard starts the runner through the launcher, so the runner and the
+script may read the Python environment and the job's own folder (its inputs), write only that
+folder (and an environment the runner builds), and cannot read the node's other job folders, Ray's
+session folder, the worker's home or, on a node that is also the server's machine, the server's home.
 """
 
 from __future__ import annotations
@@ -39,13 +43,11 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slipway.compute.base import Executor, ProcessState, Resources
 from slipway.errors import InvalidArgument, Unavailable
-
-if TYPE_CHECKING:
-    from slipway.sandbox import Sandbox
+from slipway.sandbox import Sandbox, SandboxUnavailable
 
 __all__ = ["JobHost", "RayExecutor", "check_versions"]
 
@@ -105,6 +107,19 @@ def check_versions(url: str, here: Mapping[str, str], there: Mapping[str, str]) 
         )
 
 
+def _node_sandbox(base: Path, setting: Mapping[str, str] | None) -> Sandbox:
+    """The box of a job on this node: the node's job folders closed as the platform's home is, and with them
+    the server's home (when the server runs on this machine), Ray's session folder and the worker's ~."""
+    if setting is None:
+        return Sandbox(home=base, mode="off")
+    hidden = [Path(setting["home"])] if setting.get("home") else []
+    try:  # a Ray worker has imported ray; its node knows the session's temp folder
+        hidden.append(Path(sys.modules["ray"]._private.worker.global_worker.node.get_temp_dir_path()))
+    except Exception:  # a private API of Ray's: without it, the box still reads no folder of /tmp
+        pass
+    return Sandbox(home=base, mode=setting.get("mode", "auto"), hidden=tuple(hidden))
+
+
 class JobHost:
     """Lives in a Ray worker for one job: the job's folder on that node, its process group, its signals."""
 
@@ -112,39 +127,77 @@ class JobHost:
         self.root: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, name: str, folder: bytes, env: Mapping[str, str], cpus: float) -> dict[str, Any]:
+    def start(self, name: str, folder: bytes, env: Mapping[str, str], cpus: float,
+              sandbox: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Stage the job's folder on this node and start it, confined as the server's ``sandbox`` setting says.
+
+        ``sandbox``: the server's setting (``mode``) and home (``home``); None runs the job unconfined.
+        """
         import ray
 
         from slipway.sandbox import user_environment
         from slipway.training.contract import JobPaths
 
         base = Path(os.environ.get("SLIPWAY_RAY_JOBS_DIR") or Path(tempfile.gettempdir()) / "slipway-ray")
+        context = ray.get_runtime_context()
+        node = context.get_node_id()
+        box = _node_sandbox(base, sandbox)
+        # Setting 'landlock' on a node without it raises SandboxUnavailable here, before anything is staged.
+        active = box.active
         (base / "jobs").mkdir(parents=True, exist_ok=True)
         self.root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base / "jobs"))
         _unpack(folder, self.root)
-        paths = JobPaths(self.root)
-        context = ray.get_runtime_context()
-        node = context.get_node_id()
         assigned = {k: round(v, 3) for k, v in sorted(context.get_assigned_resources().items())}
-        job = json.loads(paths.job_file.read_text())
-        # Paths of the server's machine mean nothing here: this node keeps its own environment cache.
-        job["env_cache_dir"] = str(base / "envs")
-        job.pop("script_sandbox", None)
-        job["num_cpus"] = max(1, int(cpus))
-        job["sandbox"] = (f"Sandbox: none on Ray (node {node[:12]}); the job runs as the Ray worker's user in "
-                          "its own folder.")
-        paths.job_file.write_text(json.dumps(job, indent=2))
-        with open(paths.logs, "ab") as out:
+        read, write = self._prepare(base, box, active, node, cpus)
+        runner = [sys.executable, "-m", "slipway.training.runner", str(self.root)]
+        # The guard stays outside the box (it removes the folder when the worker dies); the runner and
+        # the script, everything that runs user code, start inside it.
+        command = [sys.executable, "-m", "slipway.compute.guard", str(self.root), str(os.getpid()), "--",
+                   *(box.wrap(runner, read, write) if active else runner)]
+        with open(JobPaths(self.root).logs, "ab") as out:
             out.write(f"[slipway] Ray: node {node}, worker pid {os.getpid()}, folder {self.root}, "
                       f"resources {json.dumps(assigned)}\n".encode())
             out.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "slipway.compute.guard", str(self.root), str(os.getpid())],
+                command,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=self.root,
                 env={**user_environment(os.environ), "PYTHONUNBUFFERED": "1", **env},
                 start_new_session=True, close_fds=True,
             )
         return {"node": node, "pid": self.proc.pid, "folder": str(self.root)}
+
+    def _prepare(self, base: Path, box: Sandbox, active: bool, node: str, cpus: float) -> tuple[list[Path], list[Path]]:
+        """Rewrite job.json for this node; what the job may read and write besides its folder (as ``JobRuns`` does)."""
+        from slipway.training.contract import JobPaths
+        from slipway.training.environments import environment_dir, is_ready
+
+        assert self.root is not None
+        paths = JobPaths(self.root)
+        job = json.loads(paths.job_file.read_text())
+        # Paths of the server's machine mean nothing here: this node keeps its own environment cache.
+        envs = base / "envs"
+        job["env_cache_dir"] = str(envs)
+        job.pop("script_sandbox", None)
+        job["num_cpus"] = max(1, int(cpus))
+        isolation = box.isolation
+        where = f"on Ray node {node[:12]}"
+        job["sandbox"] = (f"Sandbox: {isolation.mechanism} {where}; this job reads its own folder and the Python "
+                          "environment, and writes only its own folder." if isolation.isolated else
+                          f"Sandbox: none {where} ({isolation.message}).")
+        read: list[Path] = []
+        write: list[Path] = [self.root]
+        req = paths.code / "requirements.txt"
+        if req.is_file():
+            env_dir = environment_dir(envs, req.read_bytes())
+            if is_ready(env_dir):
+                read.append(env_dir)
+            else:
+                env_dir.mkdir(parents=True, exist_ok=True)
+                write.append(env_dir)
+                if active:  # built by the runner, the environment is only read by the script
+                    job["script_sandbox"] = box.wrap([], read=[env_dir], write=[self.root])
+        paths.job_file.write_text(json.dumps(job, indent=2))
+        return read, write
 
     def read(self, log_offset: int, metrics_offset: int) -> tuple[bytes, bytes, int | None]:
         """New log and metrics bytes from those offsets, and the exit code (None: still running)."""
@@ -190,6 +243,7 @@ class RayExecutor(Executor):
             raise InvalidArgument(f"Install slipway[ray] to use Ray compute ({exc}).",
                                   {"field": "compute_url", "value": url}) from exc
         self._ray = ray
+        self.sandbox = sandbox
         self._connect()
         self._host = ray.remote(JobHost)
         self._actors: dict[str, Any] = {}
@@ -293,7 +347,8 @@ class RayExecutor(Executor):
             self._actors[actor_name] = actor
         # Not waited for: the actor may wait for a node with room (the job stays InProgress meanwhile);
         # poll reports a start that failed.
-        started = actor.start.remote(name or job_dir.name, _pack(job_dir), dict(env or {}), res.cpus)
+        box = None if self.sandbox is None else {"mode": self.sandbox.mode, "home": str(self.sandbox.home)}
+        started = actor.start.remote(name or job_dir.name, _pack(job_dir), dict(env or {}), res.cpus, box)
         with self._lock:
             self._starts[actor_name] = started
         return f"ray:{actor_name}"
@@ -325,6 +380,9 @@ class RayExecutor(Executor):
             except ray.exceptions.RayActorError as exc:
                 return ProcessState(False, None, self._died(exc))
             except ray.exceptions.RayError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, SandboxUnavailable):  # the local executor's refusal, word for word
+                    return ProcessState(False, None, f"Starting the job on Ray failed: {cause}")
                 return ProcessState(False, None, f"Starting the job on Ray failed: {str(exc).strip()[-500:]}")
             with self._lock:
                 self._starts.pop(name, None)

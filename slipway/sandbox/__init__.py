@@ -150,10 +150,14 @@ def _allow_around(path: Path, forbidden: Sequence[Path]) -> list[str]:
 
 @dataclass(frozen=True)
 class Sandbox:
-    """Starts user code confined. ``home`` (the platform's) is never readable unless a caller names a folder in it."""
+    """Starts user code confined. ``home`` (the platform's) is never readable unless a caller names a folder in it.
+
+    ``hidden``: more folders kept closed as ``home`` is (on a Ray node: the server's home, Ray's session folder).
+    """
 
     home: Path
     mode: str = "auto"
+    hidden: tuple[Path, ...] = ()
 
     @property
     def isolation(self) -> Isolation:
@@ -172,8 +176,12 @@ class Sandbox:
                 "sandbox = \"auto\" to run user code unconfined (then every job can read the platform's home).")
         return False
 
+    def _closed(self) -> list[Path]:
+        """Folders never readable, not even when a Python installation lies inside them: the homes of the platform."""
+        return [Path(p).resolve() for p in (self.home, *self.hidden)]
+
     def _forbidden(self) -> list[Path]:
-        out = [self.home.resolve()]
+        out = self._closed()
         user_home = os.environ.get("HOME")
         if user_home:
             out.append(Path(user_home).resolve())
@@ -182,7 +190,7 @@ class Sandbox:
     def read_paths(self) -> list[str]:
         """What every confined process may read: system paths, Python, Slipway's code; never the homes."""
         forbidden = self._forbidden()
-        home = forbidden[0]
+        closed = self._closed()
         candidates = [Path(p) for p in _SYSTEM_READ] + [Path("/etc") / e for e in _ETC_READ]
         python = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                   os.path.dirname(os.path.realpath(sys.executable))}
@@ -192,11 +200,11 @@ class Sandbox:
         python.update(_editable_sources())
         out: list[str] = []
         for p in [*candidates, *(Path(p).resolve() for p in sorted(python))]:
-            if not p.exists() or _inside(p, home) or p in forbidden:
+            if not p.exists() or any(_inside(p, c) for c in closed) or p in forbidden:
                 continue  # the user's ~ itself on sys.path (a server started with `python -m` from ~) is no Python
             # A Python installed under the user's home (pyenv, a venv in a project) is named outright;
             # a folder that merely contains a home is opened around it.
-            out.extend(_allow_around(p, [home] + [f for f in forbidden[1:] if not _inside(p, f)]))
+            out.extend(_allow_around(p, closed + [f for f in forbidden[len(closed):] if not _inside(p, f)]))
         return out
 
     def policy(self, read: Iterable[str | Path] = (), write: Iterable[str | Path] = ()) -> dict[str, list[str]]:

@@ -22,6 +22,7 @@ import pytest
 from slipway.compute import Executor, Resources, open_executor
 from slipway.compute.local import LocalExecutor
 from slipway.errors import InvalidArgument, Unavailable
+from slipway.sandbox import Sandbox, isolation
 from slipway.training.contract import JobPaths
 from tests.support.raycluster import _free_port
 from tests.support.waiting import pid_alive, wait_for
@@ -29,19 +30,29 @@ from tests.support.waiting import pid_alive, wait_for
 pytestmark = pytest.mark.xdist_group("ray")
 
 SECRET = "contract-secret-value-5150"
+PLATFORM_SECRET = "the-platforms-master-key-8080"
+VICTIM_SECRET = "another-jobs-weights-6060"
 
 
-def _reopen(executor: Executor) -> Executor:
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Sandbox:
+    """The server's sandbox: its home holds the platform's secrets (on Ray, the node is this machine too)."""
+    home = tmp_path_factory.mktemp("platform-home")
+    (home / "master.key").write_text(PLATFORM_SECRET)
+    return Sandbox(home=home)
+
+
+def _reopen(executor: Executor, sandbox: Sandbox) -> Executor:
     """A second executor object of the same kind, as a restarted server opens it."""
     if isinstance(executor, LocalExecutor):
-        return LocalExecutor(warm_pool=False)
-    return open_executor(executor.url)
+        return LocalExecutor(warm_pool=False, sandbox=sandbox)
+    return open_executor(executor.url, sandbox=sandbox)
 
 
 @pytest.fixture(scope="module", params=["local", "ray"])
-def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+def executor(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[Executor]:
     if request.param == "local":
-        ex: Executor = LocalExecutor(warm_pool=False)
+        ex: Executor = LocalExecutor(warm_pool=False, sandbox=sandbox)
         yield ex
         ex.close()
         return
@@ -49,7 +60,7 @@ def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
     import ray
 
     ours = not ray.is_initialized()
-    ex = open_executor(cluster.address)
+    ex = open_executor(cluster.address, sandbox=sandbox)
     yield ex
     ex.close()
     if ours:
@@ -91,7 +102,7 @@ def _result(paths: JobPaths) -> dict[str, object]:
 
 def _remote_folder(paths: JobPaths) -> Path | None:
     """Where a Ray job ran (the executor's first log line names it); None for a job run in place."""
-    m = re.search(r"folder (\S+)", _log(paths))
+    m = re.search(r"folder (\S+?),", _log(paths))
     return Path(m.group(1)) if m else None
 
 
@@ -138,7 +149,7 @@ def test_failing_script_reports_its_exit_code(executor: Executor, tmp_path: Path
     executor.release(handle)
 
 
-def test_logs_stream_while_running_and_a_reopened_executor_stops_the_job(executor: Executor,
+def test_logs_stream_while_running_and_a_reopened_executor_stops_the_job(executor: Executor, sandbox: Sandbox,
                                                                          tmp_path: Path) -> None:
     paths = _job(tmp_path / "long-job", """
         import time
@@ -153,7 +164,7 @@ def test_logs_stream_while_running_and_a_reopened_executor_stops_the_job(executo
 
     wait_for(ticked, timeout=120, what="the first log line while the job runs", interval=0.2)
     # A server that restarted opens a new executor and finds the job by its handle alone.
-    again = _reopen(executor)
+    again = _reopen(executor, sandbox)
     assert again.poll(handle).running
     again.terminate(handle)
     _until_ended(again, handle, paths)
@@ -162,13 +173,72 @@ def test_logs_stream_while_running_and_a_reopened_executor_stops_the_job(executo
     again.release(handle)
 
 
-def test_kill_ends_a_job_that_ignores_sigterm(executor: Executor, tmp_path: Path) -> None:
+ATTACK = """
+import os
+
+def attempt(what, fn):
+    try:
+        got = fn()
+    except OSError as exc:
+        print("DENIED", what, type(exc).__name__, flush=True)
+    else:
+        print("GOT", what, repr(got)[:80], flush=True)
+
+def plant(folder):
+    with open(os.path.join(folder, "planted.txt"), "w") as f:
+        f.write("x")
+
+own = os.path.dirname(os.environ["SM_MODEL_DIR"])
+victim = os.environ["VICTIM_DIR"]
+attempt("platform key", lambda: open(os.path.join(os.environ["PLATFORM_HOME"], "master.key")).read())
+attempt("platform home", lambda: os.listdir(os.environ["PLATFORM_HOME"]))
+attempt("other job", lambda: open(os.path.join(victim, "model", "secret.txt")).read())
+attempt("jobs folder", lambda: os.listdir(os.path.dirname(own)))
+if os.environ.get("RAY_TEMP"):
+    attempt("ray session", lambda: os.listdir(os.environ["RAY_TEMP"]))
+attempt("write platform home", lambda: plant(os.environ["PLATFORM_HOME"]))
+attempt("write other job", lambda: plant(victim))
+attempt("write beside", lambda: plant(os.path.dirname(own)))
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w") as f:
+    f.write("still trains")
+"""
+
+
+def _attack(executor: Executor, sandbox: Sandbox, victim_dir: Path, tmp_path: Path,
+            request: pytest.FixtureRequest) -> None:
+    """The sandbox of issue #12 wherever the job runs: a job next to ``victim_dir`` (a running job's folder)
+    reads and writes nothing outside its own folder; on Ray the runner and script are confined on the node."""
+    env = {"PLATFORM_HOME": str(sandbox.home), "VICTIM_DIR": str(victim_dir)}
+    if not isinstance(executor, LocalExecutor):
+        env["RAY_TEMP"] = str(request.getfixturevalue("ray_cluster").root)
+    paths = _job(tmp_path / "attacker-job", ATTACK)
+    handle = _run(executor, paths, env=env)
+    _until_ended(executor, handle, paths)
+    executor.collect(handle, paths.root, paths.logs)
+    log = _log(paths)
+    assert _result(paths)["status"] == "Completed", log
+    assert (paths.model / "model.txt").read_text() == "still trains"
+    assert "GOT" not in log and PLATFORM_SECRET not in log and VICTIM_SECRET not in log, log
+    expected = ["platform key", "platform home", "other job", "jobs folder", "write platform home",
+                "write other job", "write beside", *(["ray session"] if "RAY_TEMP" in env else [])]
+    for what in expected:
+        assert f"DENIED {what} PermissionError" in log, (what, log)
+    assert not (sandbox.home / "planted.txt").exists() and not (victim_dir / "planted.txt").exists()
+    if not isinstance(executor, LocalExecutor):  # the node says which box, as a local job's server does
+        assert re.search(r"Sandbox: landlock ABI \d+ on Ray node \w+; this job reads its own folder", log), log
+    executor.release(handle)
+
+
+def test_kill_ends_a_job_that_ignores_sigterm_and_no_other_job_reaches_it(
+        executor: Executor, sandbox: Sandbox, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     paths = _job(tmp_path / "stubborn-job", """
-        import signal, time
+        import os, signal, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with open(os.path.join(os.environ["SM_MODEL_DIR"], "secret.txt"), "w") as f:
+            f.write("VICTIM_SECRET")
         print("ignoring SIGTERM", flush=True)
         time.sleep(600)
-    """)
+    """.replace("VICTIM_SECRET", VICTIM_SECRET))
     handle = _run(executor, paths)
 
     def started() -> bool:
@@ -176,6 +246,8 @@ def test_kill_ends_a_job_that_ignores_sigterm(executor: Executor, tmp_path: Path
         return "ignoring SIGTERM" in _log(paths)
 
     wait_for(started, timeout=120, what="the job to start", interval=0.2)
+    if isolation().isolated:  # while it runs, a hostile job next to it (sharing its start saves a job)
+        _attack(executor, sandbox, _remote_folder(paths) or paths.root, tmp_path, request)
     executor.terminate(handle)
     assert executor.poll(handle).running  # the script ignores it; the runner waits for the script
     executor.kill(handle)

@@ -6,6 +6,7 @@ database; trials are jobs that the Ray executor places on the cluster.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from slipway.client import Client
 from slipway.errors import SlipwayError
+from slipway.sandbox import isolation
 from tests.support.raycluster import RayCluster, _free_port
 from tests.support.servers import SlipwayServer
 
@@ -65,6 +67,8 @@ def test_tuning_trials_run_on_ray_with_logs_metrics_and_models(ray_client: Clien
     best = ray_client.jobs.get(v.best_trial.job)
     log = "\n".join(best.logs())
     assert "[slipway] Ray: node" in log and "val_rmse: 0.1000" in log
+    if isolation().isolated:  # confined on the node as a local job is, and its first lines say so
+        assert re.search(r"\[slipway\] Sandbox: landlock ABI \d+ on Ray node \w+;", log), log
     series = ray_client.jobs.metrics(v.best_trial.job).series
     assert [p.step for p in series["score"]] == [1, 2, 3]
     assert series["val_rmse"][-1].value == pytest.approx(0.1)

@@ -116,3 +116,28 @@ def test_the_users_home_on_sys_path_stays_closed(tmp_path: Path, monkeypatch: py
     monkeypatch.syspath_prepend(str(user_home))  # `python -m slipway.cli.main up` started from ~
     readable = Sandbox(home=tmp_path / "home").read_paths()
     assert str(user_home) not in readable and not [p for p in readable if p.startswith(str(user_home) + "/")]
+
+
+def test_hidden_folders_stay_closed_like_the_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ray node's box: the server's home and Ray's session folder are closed even when on sys.path."""
+    session = tmp_path / "ray" / "session_1" / "runtime_resources"
+    session.mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(session))  # Ray puts a job's working_dir on its workers' sys.path
+    readable = Sandbox(home=tmp_path / "jobs", hidden=(tmp_path / "ray",)).read_paths()
+    assert not [p for p in readable if p.startswith(str(tmp_path))]
+    assert str(session) in Sandbox(home=tmp_path / "jobs").read_paths()
+
+
+def test_a_ray_nodes_box_follows_the_servers_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray executor's JobHost builds this box on the node: the server's home is closed there too, and
+    setting 'landlock' on a node without Landlock refuses as the local executor does."""
+    import slipway.sandbox as sb
+    from slipway.compute.ray_executor import _node_sandbox
+
+    box = _node_sandbox(tmp_path / "slipway-ray", {"mode": "auto", "home": str(tmp_path / "server-home")})
+    assert box.home == tmp_path / "slipway-ray" and tmp_path / "server-home" in box.hidden
+    assert _node_sandbox(tmp_path, None).mode == "off"
+    monkeypatch.setattr(sb, "_abi", lambda: 0)
+    with pytest.raises(SandboxUnavailable, match="'sandbox' setting is 'landlock'"):
+        _ = _node_sandbox(tmp_path, {"mode": "landlock", "home": ""}).active
+    assert "not isolated" in _node_sandbox(tmp_path, {"mode": "auto", "home": ""}).isolation.message
