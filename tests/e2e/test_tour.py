@@ -202,7 +202,12 @@ def test_readme_tour_on_postgres_s3_ray_with_two_servers(
 
 
 SINGLETONS = {"jobs", "endpoints", "tuning"}  # the controllers one server leads (tests/integration/test_scaleout.py)
-SLEEPER = "import time; print('started', flush=True); time.sleep(2); print('finished', flush=True)\n"
+SLEEPER = """import os, time
+print("started", flush=True)
+time.sleep(2)
+open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("done")
+print("finished", flush=True)
+"""
 
 
 def _kill_leader_while_invoking(first: SlipwayServer, second: SlipwayServer,
