@@ -91,7 +91,7 @@ def bench_actor(cluster: RayCluster, root: Path, body: bytes, conns: list[int], 
             assert ep.status == "InService", ep.reason
             view = httpx.get(f"{srv.url}/api/v1/endpoints/bench", headers={"Authorization": f"Bearer {key}"},
                              timeout=10).json()
-            direct = str(view["replicas"][0]["url"]).rstrip("/") + "/invocations"
+            direct = str(view["replicas"][0]["url"])  # http://<node>:<port>/invocations
             gateway = f"{srv.url}/endpoints/bench/invocations"
             for name, url, headers in (("actor/gateway", gateway, {"Authorization": f"Bearer {key}"}),
                                        ("actor/direct", direct, {})):
