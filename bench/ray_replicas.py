@@ -10,7 +10,8 @@ LogisticRegression of tests/support/models.py) is served by
   running Slipway's replica server), invoked through the server's gateway with an API key;
 - ``actor/direct``: the same replica, invoked on its own port on the node (what the gateway proxies to);
 - ``serve``: a Ray Serve deployment (one replica, 0.5 CPU as Slipway's) whose ``__call__`` runs Slipway's
-  ``Predictor`` on the same artifact folder, through Serve's HTTP proxy.
+  ``Predictor`` on the same artifact folder, through Serve's HTTP proxy (access logs off, as Slipway's
+  replica and gateway write no line per request).
 
 For each: requests/s and p50/p99 (ms) of one-row JSON requests at each connection count (wrk when
 installed, an asyncio httpx client otherwise), and the cold start: the deploy call to InService for the
@@ -114,7 +115,9 @@ def bench_serve(cluster: RayCluster, root: Path, body: bytes, conns: list[int], 
 
     folder = str(write_cancer_artifact(root / "serve-model"))
 
-    @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=256)
+    quiet = {"enable_access_log": False, "log_level": "WARNING"}  # as Slipway's replica: no line per request
+
+    @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=256, logging_config=quiet)
     class SlipwayPredictor:
         def __init__(self, artifact: str) -> None:
             from slipway.serving.predictor import Predictor
@@ -131,7 +134,7 @@ def bench_serve(cluster: RayCluster, root: Path, body: bytes, conns: list[int], 
     port = _free_port()
     try:
         t = time.perf_counter()
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        serve.start(http_options={"host": "127.0.0.1", "port": port}, logging_config=quiet)
         started = time.perf_counter() - t
         t = time.perf_counter()
         serve.run(SlipwayPredictor.bind(folder), name="bench", route_prefix="/")

@@ -220,6 +220,7 @@ def _kill_leader_while_invoking(first: SlipwayServer, second: SlipwayServer,
     import httpx
     import ray
 
+    began = time.monotonic()
     key = first.admin_key
     headers = {"Authorization": f"Bearer {key}"}
 
@@ -292,6 +293,7 @@ def _kill_leader_while_invoking(first: SlipwayServer, second: SlipwayServer,
     finally:
         ray.shutdown()
     assert len(actors) == len(replicas), actors
+    print(f"the kill -9 check took {time.monotonic() - began:.1f} s")
     return leader, other
 
 
