@@ -36,7 +36,19 @@ def push_pull(work: Path, name: str, csv: Path, env: dict[str, str]) -> tuple[fl
     return push_s, pull_s
 
 
+def _cpu(pid: int | None = None) -> float:
+    """CPU seconds (user + system) of this process, or of process ``pid`` and its children."""
+    import psutil
+
+    procs = [psutil.Process(pid)] if pid else [psutil.Process()]
+    if pid:
+        procs += procs[0].children(recursive=True)
+    return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+
 def direct(work: Path, csv: Path, s3: S3Server) -> dict[str, tuple[float, float]]:
+    """put/get of ``csv`` through each store; also prints the CPU each side spent (Slipway's store in this
+    process, the S3 server in its own): the client's CPU per MB is the store's cost, whatever server it talks to."""
     import time
 
     from slipway.storage.encrypted import EncryptedStore
@@ -48,17 +60,30 @@ def direct(work: Path, csv: Path, s3: S3Server) -> dict[str, tuple[float, float]
     stores = {"file": EncryptedStore(FileStore(f"file://{work / 'artifacts'}"), ring),
               "s3": EncryptedStore(S3Store("s3://bench/direct", s3.url, "us-east-1", ACCESS_KEY, SECRET_KEY), ring)}
     results = {}
+    size = csv.stat().st_size / 1e6
+    server_pid = s3.proc.pid if s3.proc is not None else None
+    cpu_rows = []
     for name, store in stores.items():
+        cpu, srv = _cpu(), _cpu(server_pid)
         start = time.perf_counter()
         store.put_file("big.csv", csv)
         put_s = time.perf_counter() - start
+        put_cpu, put_srv = _cpu() - cpu, _cpu(server_pid) - srv
+        cpu, srv = _cpu(), _cpu(server_pid)
         start = time.perf_counter()
         store.get_file("big.csv", work / f"direct-{name}.csv")
         get_s = time.perf_counter() - start
+        get_cpu, get_srv = _cpu() - cpu, _cpu(server_pid) - srv
+        cpu_rows.append((name, put_cpu, put_srv if name == "s3" else 0.0, get_cpu, get_srv if name == "s3" else 0.0))
         assert (work / f"direct-{name}.csv").stat().st_size == csv.stat().st_size
         (work / f"direct-{name}.csv").unlink()
         store.delete("big.csv")
         results[name] = (put_s, get_s)
+    print(f"{'store':<6} {'put CPU-s/GB':>13} {'S3 server':>10} {'get CPU-s/GB':>13} {'S3 server':>10}  "
+          "(this process: the store; S3 server: moto, its own process)")
+    for name, pc, ps, gc, gs in cpu_rows:
+        print(f"{name:<6} {pc * 1000 / size:>13.2f} {ps * 1000 / size:>10.2f} {gc * 1000 / size:>13.2f} "
+              f"{gs * 1000 / size:>10.2f}")
     return results
 
 

@@ -43,6 +43,9 @@ def process(
     name: str = typer.Option(None, "--name", "-n", help="Job name (default: generated)."),
     max_runtime: int = typer.Option(None, "--max-runtime", help="Seconds before the job is stopped."),
     memory_limit: int = typer.Option(None, "--memory-limit", help="Memory limit of the job in MB."),
+    cpus: float = typer.Option(None, "--cpus", help="CPUs the job asks of a Ray cluster (default 1; the local "
+                                                    "executor runs it here regardless)."),
+    gpus: float = typer.Option(None, "--gpus", help="GPUs the job asks of a Ray cluster (default 0)."),
     secret: list[str] = typer.Option([], "--secret", help="A secret the job gets as an environment variable "
                                                           "(repeatable)."),
     wait: bool = typer.Option(None, "--wait/--no-wait", help="Follow the job until it ends (default in a terminal)."),
@@ -65,7 +68,8 @@ def process(
                          parameters=_pairs(param, "--param", "train=0.8"),
                          inputs=_pairs(input, "--input", "raw=reviews-raw:3"),
                          outputs=_pairs([o for o in output_ if "=" in o], "--output", "clean=reviews"), arguments=list(arg),
-                         max_runtime=max_runtime, memory_limit_mb=memory_limit, secrets=secret)
+                         max_runtime=max_runtime, memory_limit_mb=memory_limit, secrets=secret,
+                         cpus=cpus, gpus=gpus)
     if wait is None:
         wait = sys.stdout.isatty() and output == Output.table
     if not wait:

@@ -36,6 +36,12 @@ class Resources:
     gpus: float = 0.0
     memory_mb: int | None = None
 
+    @classmethod
+    def asked(cls, cpus: float | None = None, gpus: float | None = None,
+              memory_mb: int | None = None) -> Resources:
+        """A job's request from its optional fields: 1 CPU and no GPU unless it asks otherwise."""
+        return cls(cpus=cpus or 1.0, gpus=gpus or 0.0, memory_mb=memory_mb or None)
+
 
 class Executor(ABC):
     """Runs ``python -m slipway.training.runner <job folder>`` somewhere, its output going to ``log``."""

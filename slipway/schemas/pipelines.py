@@ -49,6 +49,10 @@ class _Code(BaseModel):
     framework: str | None = None
     max_runtime: int | None = Field(None, ge=1)
     memory_limit_mb: int | None = Field(None, ge=16)
+    cpus: float | None = Field(None, gt=0, le=1024, description="CPUs the step's job asks of a Ray cluster "
+                                                                "(default 1), as `slipway train --cpus`.")
+    gpus: float | None = Field(None, ge=0, le=64, description="GPUs the step's job asks of a Ray cluster "
+                                                              "(default 0).")
 
 
 class ProcessStep(_Step, _Code):

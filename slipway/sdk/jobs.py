@@ -165,7 +165,7 @@ class Jobs:
         name) under /opt/ml/processing/output/<channel>, which becomes a new version of that dataset.
         ``builtin`` (split, scale, one-hot, impute) with its ``parameters`` runs built-in processing instead.
 
-        Other keyword arguments (framework, max_runtime, memory_limit_mb, secrets) are those of ``build_request``.
+        Other keyword arguments (framework, max_runtime, memory_limit_mb, secrets, cpus, gpus) are those of ``build_request``.
         """
         if (script is None) == (builtin is None):
             raise InvalidArgument("A processing job runs either a script or a builtin; give exactly one.",

@@ -809,7 +809,8 @@ class PipelineService:
         datasets = self.platform.datasets
         inputs = {ch: datasets.get(str(render(ref, ctx.params, outputs))).ref for ch, ref in step.inputs.items()}
         common: dict[str, Any] = {"inputs": inputs, "max_runtime": step.max_runtime,
-                                  "memory_limit_mb": step.memory_limit_mb, "framework": step.framework}
+                                  "memory_limit_mb": step.memory_limit_mb, "framework": step.framework,
+                                  "cpus": step.cpus, "gpus": step.gpus}
         if step.script:
             common.update(entry_point=step.script, source_sha256=step.source_sha256)
         if isinstance(step, ProcessStep):

@@ -72,7 +72,7 @@ def transition(job: Job, status: str | None = None, secondary: str | None = None
 
 def job_resources(job: Job) -> Resources:
     """What the job asks of the executor's scheduler: its CPUs (default 1), GPUs and memory limit."""
-    return Resources(cpus=job.cpus or 1.0, gpus=job.gpus or 0.0, memory_mb=job.memory_limit_mb)
+    return Resources.asked(job.cpus, job.gpus, job.memory_limit_mb)
 
 
 def job_view(job: Job) -> JobView:
@@ -348,7 +348,7 @@ class TrainingService:
                     {"field": "entry_point", "value": entry},
                 )
         if self.fits is not None and (spec.cpus or spec.gpus):  # a default request fits every executor
-            self.fits(Resources(cpus=spec.cpus or 1.0, gpus=spec.gpus or 0.0, memory_mb=spec.memory_limit_mb))
+            self.fits(Resources.asked(spec.cpus, spec.gpus, spec.memory_limit_mb))
         return {"views": views, "definitions": definitions, "kind": kind, "framework": framework, "hps": hps,
                 "label": label, "problem": problem}
 

@@ -66,7 +66,12 @@ class S3Store(ArtifactStore):
         self.client: Any = session.client(
             "s3", endpoint_url=self.endpoint_url,
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60,
-                          max_pool_connections=PARTS_IN_FLIGHT * 4, s3={"addressing_style": "path"}),
+                          max_pool_connections=PARTS_IN_FLIGHT * 4, s3={"addressing_style": "path"},
+                          # No CRC32 of every part sent and received (botocore's default since 1.36): the
+                          # platform's envelope encryption authenticates every chunk (AES-GCM) on read, and
+                          # SigV4 signs the payload over plain HTTP; the checksums cost ~0.5 CPU-s per GB of
+                          # puts (bench/s3_store.py --direct, docs/benchmarks.md).
+                          request_checksum_calculation="when_required", response_checksum_validation="when_required"),
         )
         self.endpoint = str(self.client.meta.endpoint_url)
         self._pool = ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT, thread_name_prefix="s3-part")

@@ -191,9 +191,111 @@ def test_readme_tour_on_postgres_s3_ray_with_two_servers(
             ep = c.endpoints.get("cancer-ep")
             assert ep.status == "InService" and "cancer:2" in str(ep.desired), ep
             assert c.endpoints.invoke("cancer-ep", {"instances": first_rows(1)})["predictions"]
+        leader, other = _kill_leader_while_invoking(first, second, tmp_path)
+        with Client(url=other.url, api_key=first.admin_key, home=first.home) as c:
             c.endpoints.delete("cancer-ep", timeout=60)
         for srv in (first, second):
             assert "Traceback" not in srv.log(), srv.log()
     finally:
         for srv in (first, second):
             srv.stop()
+
+
+SINGLETONS = {"jobs", "endpoints", "tuning"}  # the controllers one server leads (tests/integration/test_scaleout.py)
+SLEEPER = """import os, time
+print("started", flush=True)
+time.sleep(2)
+open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("done")
+print("finished", flush=True)
+"""
+
+
+def _kill_leader_while_invoking(first: SlipwayServer, second: SlipwayServer,
+                                tmp_path: Path) -> tuple[SlipwayServer, SlipwayServer]:
+    """``kill -9`` the server that leads while the endpoint (its replicas Ray actors) is invoked in a loop through
+    the other: the other takes over within 10 s, the invocations go on, a job sent after the kill runs on Ray,
+    and nothing is duplicated (one replica actor per replica row, the job run once)."""
+    import threading
+
+    import httpx
+    import ray
+
+    began = time.monotonic()
+    key = first.admin_key
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def leads(srv: SlipwayServer) -> set[str]:
+        r = httpx.get(f"{srv.url}/api/v1/status", headers=headers, timeout=10)
+        r.raise_for_status()
+        return set(r.json()["leading"]) & SINGLETONS
+
+    leader, other = (first, second) if "endpoints" in leads(first) else (second, first)
+
+    def replica_ids(srv: SlipwayServer) -> set[str]:
+        r = httpx.get(f"{srv.url}/api/v1/endpoints/cancer-ep", headers=headers, timeout=10)
+        r.raise_for_status()
+        return {str(rep["replica_id"]) for rep in r.json().get("replicas") or []}
+
+    replicas = replica_ids(other)
+    assert replicas, "the endpoint has replicas"
+    outcomes: list[tuple[float, int | str]] = []  # (seconds since the kill, negative before it; status or error)
+    stop = threading.Event()
+    killed_at: list[float] = []
+
+    def invoke() -> None:
+        with httpx.Client(base_url=other.url, headers=headers, timeout=30) as http:
+            while not stop.is_set():
+                try:
+                    code: int | str = http.post("/endpoints/cancer-ep/invocations",
+                                                json={"instances": first_rows(1)}).status_code
+                except httpx.HTTPError as exc:
+                    code = type(exc).__name__
+                outcomes.append((time.monotonic() - (killed_at[0] if killed_at else time.monotonic()), code))
+                time.sleep(0.02)
+
+    loop = threading.Thread(target=invoke, daemon=True)
+    loop.start()
+    try:
+        while len(outcomes) < 5:
+            time.sleep(0.05)
+        leader.kill()
+        killed_at.append(time.monotonic())
+        while leads(other) != SINGLETONS:
+            assert time.monotonic() - killed_at[0] < 10, f"the other server leads only {leads(other)} after 10 s"
+            time.sleep(0.05)
+        took = time.monotonic() - killed_at[0]
+        print(f"failover with Ray replicas: the other server led every controller {took:.2f} s after the kill -9")
+        src = tmp_path / "after-kill"
+        src.mkdir()
+        (src / "sleeper.py").write_text(SLEEPER)
+        with Client(url=other.url, api_key=key, home=first.home) as c:
+            job = c.jobs.create("after-kill", script="sleeper.py", source_dir=src).wait(timeout=180)
+            assert job.status == "Completed", job.failure_reason
+            logs = "".join(job.logs())
+            assert "[slipway] Ray: node" in logs and logs.count("started") == 1 and logs.count("finished") == 1, logs
+            assert [t.status for t in job.transitions].count("Training") == 1
+            time.sleep(1)  # invocations go on after the new leader adopted the replicas
+            stop.set()
+            loop.join(timeout=60)
+            after = replica_ids(other)
+    finally:
+        stop.set()
+    failed = [(round(t, 2), code) for t, code in outcomes if code != 200]
+    print(f"{len(outcomes)} invocations through the other server, {len(failed)} failed: {failed[:10]}")
+    assert [t for t, _ in failed if t < 0] == [], failed  # all served before the kill
+    assert not failed or max(t for t, _ in failed) - min(t for t, _ in failed) < 10, failed  # a bounded window
+    assert sum(1 for t, code in outcomes if t > 0 and code == 200) > 5, outcomes[-5:]
+    assert after == replicas, (replicas, after)  # the same replicas, adopted: none started twice
+    ray.init(address=_ray_address(first), logging_level="WARNING", log_to_driver=False)
+    try:
+        actors = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                  if str(a.get("name", "")).startswith("slipway-replica-")]
+    finally:
+        ray.shutdown()
+    assert len(actors) == len(replicas), actors
+    print(f"the kill -9 check took {time.monotonic() - began:.1f} s")
+    return leader, other
+
+
+def _ray_address(srv: SlipwayServer) -> str:
+    return srv.env["SLIPWAY_COMPUTE_URL"]

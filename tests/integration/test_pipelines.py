@@ -78,25 +78,30 @@ def test_process_then_a_pipeline_from_yaml_runs_end_to_end_and_hits_the_cache(sq
         c.datasets.push("reviews-raw", raw, label="label")
         # A processing job on its own: the output becomes reviews-clean:1.
         r = _cli(sqlite_server, "process", "--script", "prep.py", "--source-dir", str(prep), "--name", "prep-once",
-                 "--input", "raw=reviews-raw:1", "--output", "clean=reviews-clean", "--wait", "--output", "json",
+                 "--cpus", "2", "--input", "raw=reviews-raw:1", "--output", "clean=reviews-clean", "--wait", "--output", "json",
                  "--arg=--src", "--arg=/opt/ml/processing/input/raw", "--arg=--dst",
                  "--arg=/opt/ml/processing/output/clean")
         assert r.returncode == 0, r.stderr + r.stdout
         job = json.loads(r.stdout)
         assert job["kind"] == "processing" and job["outputs"] == {"clean": "reviews-clean:1"}
+        assert (job["cpus"], job["gpus"]) == (2, None)  # what it asks of a Ray cluster; run here all the same
         assert c.datasets.get("reviews-clean:1").rows == 40
         # A built-in instead of a script; its parameters are checked when it is submitted.
         r = _cli(sqlite_server, "process", "--builtin", "split", "--name", "split-once", "--input",
                  "raw=reviews-raw:1", "--output", "train=reviews-train", "--output", "test=reviews-test",
-                 "--param", "test=0.25", "--wait", "--output", "json")
+                 "--param", "test=0.25", "--gpus", "0.5", "--wait", "--output", "json")
         assert r.returncode == 0, r.stderr + r.stdout
         job = json.loads(r.stdout)
         assert job["algorithm"] == "split" and job["outputs"] == {"train": "reviews-train:1", "test": "reviews-test:1"}
+        assert job["gpus"] == 0.5
         test = c.datasets.get("reviews-test:1")
         assert (test.rows, c.datasets.get("reviews-train:1").rows, test.label) == (11, 30, "label")  # of 41
         r = _cli(sqlite_server, "process", "--builtin", "scale", "--input", "raw=reviews-raw:1", "--output",
                  "out=reviews-scaled", "--param", "method=log")
         assert r.returncode == 1 and "method='log'" in r.stderr, r.stderr
+        r = _cli(sqlite_server, "process", "--builtin", "split", "--input", "raw=reviews-raw:1", "--output",
+                 "train=reviews-train", "--cpus", "0")
+        assert r.returncode == 1 and "cpus" in r.stderr and "greater than 0" in r.stderr, r.stderr
 
         (tmp_path / "retrain.yaml").write_text(PIPELINE)
         r = _cli(sqlite_server, "pipelines", "create", "retrain", "-f", str(tmp_path / "retrain.yaml"),

@@ -49,6 +49,26 @@ _CONTENT_FORMATS = {"text/csv": "csv", "csv": "csv", "application/x-parquet": "p
                     "application/jsonlines": "jsonl", "application/x-recordio-protobuf": None}
 
 
+# GPUs of SageMaker's GPU instance types: sizes with more than one; every other size of a GPU family has one.
+_GPU_FAMILY = re.compile(r"^ml\.(p\d+[a-z]*|g\d+[a-z]*)\.(\w+)$")
+_MULTI_GPU = {("p2", "8xlarge"): 8, ("p2", "16xlarge"): 16, ("p3", "8xlarge"): 4, ("p3", "16xlarge"): 8,
+              ("p3dn", "24xlarge"): 8, ("p4d", "24xlarge"): 8, ("p4de", "24xlarge"): 8, ("p5", "48xlarge"): 8,
+              ("p5e", "48xlarge"): 8, ("p5en", "48xlarge"): 8, ("g4dn", "12xlarge"): 4, ("g4dn", "metal"): 8,
+              ("g4ad", "16xlarge"): 4, ("g5", "12xlarge"): 4, ("g5", "24xlarge"): 4, ("g5", "48xlarge"): 8,
+              ("g6", "12xlarge"): 4, ("g6", "24xlarge"): 4, ("g6", "48xlarge"): 8, ("g6e", "12xlarge"): 4,
+              ("g6e", "24xlarge"): 4, ("g6e", "48xlarge"): 8}
+
+
+def instance_gpus(instance_type: str | None) -> int:
+    """The GPUs a job on ``instance_type`` asks: ml.g4dn.xlarge 1, ml.g5.12xlarge 4, ml.p3.16xlarge 8; 0 for
+    CPU types (ml.m5, ml.c5, …). The instance's vCPUs are not asked: the job asks 1 CPU, so an unmodified
+    script sized for ml.m5.4xlarge runs on a smaller node (docs/sagemaker.md)."""
+    m = _GPU_FAMILY.match(instance_type or "")
+    if m is None:
+        return 0
+    return _MULTI_GPU.get((m.group(1), m.group(2)), 1)
+
+
 def parse_s3(uri: str, field: str) -> tuple[str, str]:
     m = _S3.match(uri or "")
     if not m:
@@ -267,15 +287,16 @@ def prepare(call: Call, name: str, body: dict[str, Any], hyperparameters: dict[s
     definitions = [MetricDefinition(name=d["Name"], regex=d["Regex"])
                    for d in body["AlgorithmSpecification"].get("MetricDefinitions") or []]
     runtime = (body.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
+    gpus = instance_gpus((body.get("ResourceConfig") or {}).get("InstanceType")) or None
     if plan["mode"] == "script":
         sha = _fetch_source(call, hps["sagemaker_submit_directory"])
         script_hps = {k: v for k, v in hps.items() if not k.startswith("sagemaker_")}
         req = CreateJobRequest(entry_point=hps["sagemaker_program"], source_sha256=sha, framework=plan["framework"],
                                inputs=inputs, hyperparameters=script_hps, metric_definitions=definitions,
-                               max_runtime=runtime)
+                               max_runtime=runtime, gpus=gpus)
     else:
         req = CreateJobRequest(algorithm=plan["algorithm"], inputs=inputs, hyperparameters=plan["hps"],
-                               label=BUILTIN_LABEL if plan["algorithm"] not in UNSUPERVISED else None, metric_definitions=definitions, max_runtime=runtime)
+                               label=BUILTIN_LABEL if plan["algorithm"] not in UNSUPERVISED else None, metric_definitions=definitions, max_runtime=runtime, gpus=gpus)
     return req, plan["image"]
 
 

@@ -7,6 +7,7 @@ List, Stop answer, and every kind of bad input refused as SageMaker refuses it.
 from __future__ import annotations
 
 from slipway.compat import object_key
+from slipway.compat.sagemaker.training import instance_gpus
 from slipway.services import Platform
 from tests.support.sagemaker import (
     XGBOOST_IMAGE,
@@ -25,6 +26,7 @@ def test_create_maps_script_mode_onto_a_slipway_job(platform: Platform) -> None:
     job = platform.training.get("sk-1")
     assert (job.kind, job.framework, job.entry_point) == ("script", "sklearn", "train.py")
     assert job.hyperparameters == {"C": 0.5}  # JSON-decoded, sagemaker_* kept out
+    assert (job.cpus, job.gpus) == (None, None)  # ml.m5.large: a CPU instance; its vCPUs are not asked
     train = platform.datasets.get(job.inputs["train"])
     assert train.kind == "folder" and train.name == "sk-1-train"
 
@@ -39,6 +41,20 @@ def test_create_maps_script_mode_onto_a_slipway_job(platform: Platform) -> None:
     d = call(platform, "DescribeTrainingJob", {"TrainingJobName": "sk-1"})
     assert d["TrainingJobStatus"] == "Stopped"
     refused(platform, "StopTrainingJob", {"TrainingJobName": "sk-1"}, match="already ended")
+
+
+def test_a_gpu_instance_type_asks_its_gpus_and_no_instance_asks_its_vcpus(platform: Platform) -> None:
+    assert [instance_gpus(t) for t in ("ml.g4dn.xlarge", "ml.g5.12xlarge", "ml.g5.48xlarge", "ml.p3.2xlarge",
+                                       "ml.p3.16xlarge", "ml.p4d.24xlarge", "ml.m5.4xlarge", "ml.c5.xlarge",
+                                       "local", "", None)] == [1, 4, 8, 1, 8, 8, 0, 0, 0, 0, 0]
+    upload_training_inputs(platform, "sk-gpu")
+    body = training_request("sk-gpu", ResourceConfig={"InstanceType": "ml.g5.12xlarge", "InstanceCount": 1,
+                                                      "VolumeSizeInGB": 30})
+    call(platform, "CreateTrainingJob", body)
+    job = platform.training.get("sk-gpu")
+    assert (job.cpus, job.gpus) == (None, 4)  # the local executor runs it here; Ray would place it on 4 GPUs
+    d = call(platform, "DescribeTrainingJob", {"TrainingJobName": "sk-gpu"})
+    assert d["ResourceConfig"]["InstanceType"] == "ml.g5.12xlarge"
 
 
 def test_builtin_xgboost_image_maps_to_the_xgboost_algorithm(platform: Platform) -> None:

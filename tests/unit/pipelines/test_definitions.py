@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from slipway.errors import InvalidArgument
 from slipway.pipelines import Comparison, ConditionStep, EvaluateStep, FailStep, Parameter, Pipeline, TrainStep
@@ -123,3 +124,12 @@ def test_a_tune_step_with_a_bad_range_or_strategy_is_refused(platform: Platform)
     data["steps"][0]["ranges"] = ["C=0.1:10:log"]
     data["steps"][0]["strategy"] = "psychic"
     assert "psychic" in _refused(platform, data).message
+
+
+@pytest.mark.parametrize(("field", "value"), [("cpus", 0), ("cpus", 2000), ("gpus", -1), ("gpus", 65)])
+def test_a_step_asking_impossible_cpus_or_gpus_is_refused_naming_the_field(field: str, value: float) -> None:
+    data = _base()
+    data["steps"][0][field] = value
+    with pytest.raises(ValidationError) as err:
+        Pipeline.model_validate(data)
+    assert any(e["loc"][-1] == field and e["input"] == value for e in err.value.errors()), err.value

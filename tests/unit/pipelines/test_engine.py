@@ -29,9 +29,12 @@ steps:
     source_sha256: {sha}
     inputs: {{raw: "raw:1"}}
     outputs: {{clean: clean}}
+    cpus: 2
   - name: train
     type: train
     algorithm: logistic-regression
+    cpus: 1.5
+    gpus: 0.5
     inputs: {{train: "{{{{ steps.prep.outputs.clean }}}}"}}
     label: label
     hyperparameters: {{C: {c}}}
@@ -94,6 +97,9 @@ def test_a_run_takes_the_true_branch_and_a_second_run_hits_the_cache_except_the_
     assert [steps[n].status for n in ("prep", "train", "evaluate", "check", "register", "deploy", "too-weak")] == \
         ["Succeeded"] * 6 + ["Skipped"]
     assert steps["prep"].outputs["outputs"] == {"clean": "clean:1"}
+    # The steps' jobs ask what the steps ask (a Ray executor places them so; the local one runs them here).
+    assert (p.training.get(steps["prep"].job).cpus, p.training.get(steps["prep"].job).gpus) == (2, None)
+    assert (p.training.get(steps["train"].job).cpus, p.training.get(steps["train"].job).gpus) == (1.5, 0.5)
     assert steps["check"].outputs == {"result": True}
     ref = steps["register"].outputs["version"]
     assert p.registry.get(ref).approval == "Approved" and p.registry.get(ref).source["job"] == steps["train"].job

@@ -25,3 +25,9 @@ def test_cpus_and_gpus_are_kept_and_become_the_executors_resources(platform: Pla
         rows = {j.name: j for j in s.query(Job).all()}
         assert job_resources(rows["asks"]) == Resources(cpus=2, gpus=0.5, memory_mb=512)
         assert job_resources(rows["plain"]) == Resources()  # 1 CPU, no GPU, no memory limit
+
+
+def test_asked_fills_the_defaults_of_a_request() -> None:
+    assert Resources.asked() == Resources(cpus=1.0, gpus=0.0, memory_mb=None)
+    assert Resources.asked(None, None, 0) == Resources()  # no memory limit, not a limit of 0
+    assert Resources.asked(4, 1, 2048) == Resources(cpus=4, gpus=1, memory_mb=2048)
