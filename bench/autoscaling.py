@@ -145,7 +145,7 @@ def print_timeline(log: Path, start: float, end: float) -> None:
     the queued requests. Lines up to ``end`` (the first answer), and the previous replicas' stop if it overlaps."""
     import datetime as dt
 
-    wanted = ("waits for a replica", "scale out", "started in", "ready after", "drained and stopped", "waits for the step")
+    wanted = ("waits for a replica", "scale out", "started in", "after its spawn", "drained and stopped", "waits for the step")
     for line in log.read_text(errors="replace").splitlines():
         try:
             when = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()

@@ -288,14 +288,18 @@ class EndpointController(Controller):
             lock = threading.Lock()
             waiters: list[threading.Thread] = []
             failed: list[ReplicaHandle] = []
+            began: dict[str, float] = {}
 
             def ready(h: ReplicaHandle) -> None:  # routed the moment it answers: queued requests go to it
                 with lock:
                     handles.append(h)
                     self.starting[name][h.variant] = self.starting[name].get(h.variant, 1) - 1
                     self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
-                cold = time.time() - h.started_at
-                log.info("Endpoint %s: replica %s ready after %.2f s, in the route", name, h.replica_id, cold)
+                # From the spawn on: a process that starts without the warm spare reports its port (the
+                # handle's start) only after its imports, seconds that the cold start must show.
+                cold = time.time() - began.get(h.replica_id, h.started_at)
+                log.info("Endpoint %s: replica %s ready %.2f s after its spawn, in the route", name, h.replica_id,
+                         cold)
                 self._record_replicas(name)
                 self.service.record_cold_start(name, h.model, cold)
                 self.service.mark_recovered(name)
@@ -308,7 +312,9 @@ class EndpointController(Controller):
             try:
                 for v in spec["variants"]:
                     for _ in range(more[v["name"]]):
+                        at = time.time()
                         h = self._spawn(name, v["name"], v["model"], v.get("serving") or {})
+                        began[h.replica_id] = at
                         new.append(h)
                         # Waited for from now on, while the next ones start (a start without the warm spare
                         # takes seconds: its process reports its port after its imports): the first one ready
