@@ -29,6 +29,7 @@ import contextlib
 import io
 import logging
 import mimetypes
+import re
 import shutil
 import tempfile
 import threading
@@ -763,6 +764,9 @@ def _parse(raw: bytes, fmt: str) -> tuple[pd.DataFrame, list[bytes] | None]:
     return frame, lines
 
 
+_BLANK = re.compile(rb"\n[ \t\r\f\v]*\n")  # a line of nothing but whitespace (not the last)
+
+
 class _Stream:
     """A CSV of one row per line (no quoted field, no blank line: ``of`` checks), read by pandas a block of lines
     at a time and cut in mini-batches, so that the first batches go to the replica while the rest is read.
@@ -779,7 +783,7 @@ class _Stream:
         self.rows = len(lines) - 1
         batch = max(1, int(options["batch"]))
         self.estimate = -(-self.rows // batch)
-        self.first = batch * max(1, int(options["parallel"])) * 2  # rows of the first block: the replica's start
+        self.first = batch * max(1, int(options["parallel"]))  # rows of the first block: a batch per sender
         self.block = batch * max(1, 8_000 // batch)  # rows of the next ones
         self.at = 0
         self.frames: list[pd.DataFrame] = []
@@ -798,8 +802,8 @@ class _Stream:
             lines = [ln.rstrip(b"\r") for ln in lines]
         while lines and not lines[-1]:
             lines.pop()
-        if len(lines) < 2 or not all(map(bytes.strip, lines)):
-            return None  # pandas skips blank lines: a line would not be a row
+        if len(lines) < 2 or not lines[0].strip() or not lines[-1].strip() or _BLANK.search(raw):
+            return None  # pandas skips blank (and blank-looking) lines: a line would not be a row
         stream = cls(raw, lines, label, options, names, npy, batches)
         stream.next_block()
         if not stream.payloads or stream.payloads[0][3] == "text/csv":

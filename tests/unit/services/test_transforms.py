@@ -142,8 +142,9 @@ def test_a_csv_read_in_blocks_while_sending_gives_the_whole_files_batches(platfo
         pd.testing.assert_frame_equal(stream.frame(), whole, check_dtype=False)
     # The whole file first: quotes (a line may not be a row), a blank line, text where the signature wants
     # numbers (the whole file decides the batches go as CSV), split none, JSON lines.
-    blank = raw.replace(b"\r\n", b"\r\n\r\n", 1)
+    blank = raw.replace(b"\r\n", b"\r\n \r\n", 1)
     for body, names, opts in ((b'a,b\n"1",2\n', ["a", "b"], options), (blank, ["a", "b", "c"], options),
+                              (raw + b"  ", ["a", "b", "c"], options),
                               (b"a,b\nx,2\n", ["a", "b"], options), (raw, ["a", "b", "c"], {**options, "split": "none"}),
                               (raw, None, options)):
         assert _Stream.of(body, "csv", "y", opts, names, True, svc._batches) is None
