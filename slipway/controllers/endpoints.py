@@ -46,6 +46,7 @@ class EndpointController(Controller):
         self.handles: dict[str, list[ReplicaHandle]] = {}
         self.spawned: set[ReplicaHandle] = set()
         self.busy: set[str] = set()
+        self.waiting: dict[str, int] = {}  # endpoint -> the count a scale asked for while a step was in progress
         self.lock = threading.Lock()
         self.workers: list[threading.Thread] = []
         self.stopping = False
@@ -265,8 +266,11 @@ class EndpointController(Controller):
             return False
         self.scaled.setdefault(endpoint, {})[variant or spec["variants"][0]["name"]] = replicas
         if endpoint in self.busy or time.monotonic() < self.scale_backoff.get(endpoint, 0.0):
-            log.info("Endpoint %s: scaling to %d waits for the step in progress", endpoint, replicas)
+            if self.waiting.get(endpoint) != replicas:  # once per count asked (the scaler asks every look)
+                self.waiting[endpoint] = replicas
+                log.info("Endpoint %s: scaling to %d waits for the step in progress", endpoint, replicas)
             return False  # kept: the next look asks again
+        self.waiting.pop(endpoint, None)
         self._submit(endpoint, self._scale, endpoint)
         return True
 
