@@ -138,6 +138,23 @@ class Step:
             await asyncio.gather(*(worker(i) for i in range(64)))
 
 
+def print_timeline(log: Path, start: float, end: float) -> None:
+    """The server's steps of a wake-up from zero (its log, level info), in seconds from the burst's start: the
+    gateway queues the first request and wakes the autoscaler, which decides; the endpoint's worker starts a
+    replica (a step still in progress, e.g. the last replica stopping, delays it), which becomes ready and takes
+    the queued requests. Lines up to ``end`` (the first answer), and the previous replicas' stop if it overlaps."""
+    import datetime as dt
+
+    wanted = ("waits for a replica", "scale out", "started in", "after its spawn", "drained and stopped", "waits for the step")
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            when = dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        except ValueError:
+            continue
+        if start - 1.0 <= when <= end and any(w in line for w in wanted):
+            print(f"  {when - start:+6.2f} s  {line[24:].split(': ', 1)[-1][:110]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--burst", type=int, default=100)
@@ -147,12 +164,15 @@ def main() -> None:
     ap.add_argument("--model", choices=["sleep", "m1", "m2"], default="sleep")
     ap.add_argument("--service-ms", type=float, default=250.0, help="each call's time with --model sleep")
     ap.add_argument("--max-replicas", type=int, default=4)
+    ap.add_argument("--bursts", type=int, default=1, help="bursts from zero, one after another")
+    ap.add_argument("--burst-only", action="store_true", help="skip the load step")
     args = ap.parse_args()
 
     from slipway.client import Client
 
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-autoscaling-"))
-    proc, url = start_server(work / "home", {"SLIPWAY_SANDBOX": "off"})
+    log = work / "server.log"
+    proc, url = start_server(work / "home", {"SLIPWAY_SANDBOX": "off"}, log=log)
     try:
         with Client(url=url, home=work / "home") as c:
             folder, row = model_folder(work, args.model, args.service_ms)
@@ -167,14 +187,20 @@ def main() -> None:
             def scaling() -> Any:
                 return c.endpoints.get("auto").scaling
 
-            while scaling().replicas:
-                time.sleep(0.2)
-            print(f"# Burst of {args.burst} requests at zero replicas")
-            statuses, first = asyncio.run(burst(ep.url, headers, body, args.burst))
-            failed = sum(1 for s in statuses if s != 200)
-            cold = scaling().cold_start_seconds
-            print(f"failed: {failed} of {len(statuses)}  cold start (server-measured): {cold:.2f} s  "
-                  f"first answer: {first:.2f} s  (goal: 0 failed, first answer <= cold start + 1 s)")
+            for n in range(args.bursts):
+                while scaling().replicas:
+                    time.sleep(0.2)
+                print(f"# Burst of {args.burst} requests at zero replicas" + (f" ({n + 1} of {args.bursts})"
+                                                                               if args.bursts > 1 else ""))
+                at = time.time()
+                statuses, first = asyncio.run(burst(ep.url, headers, body, args.burst))
+                failed = sum(1 for s in statuses if s != 200)
+                cold = scaling().cold_start_seconds
+                print(f"failed: {failed} of {len(statuses)}  cold start (server-measured): {cold:.2f} s  "
+                      f"first answer: {first:.2f} s  (goal: 0 failed, first answer <= cold start + 1 s)")
+                print_timeline(log, at, at + first + 0.5)
+            if args.burst_only:
+                return
 
             print(f"\n# Load step 1 -> 64 -> 1 connections, {args.step_seconds:g} s each "
                   f"(target {args.target_inflight:g} in flight per replica, scale in after {args.scale_in_after:g} s)")

@@ -108,7 +108,8 @@ def main() -> None:
                 job_s = (job.finished_at - job.started_at).total_seconds()  # type: ignore[operator]
         finally:
             srv.stop()
-            steps = [line for line in srv.log().splitlines() if "Transform bench:" in line]
+            full = srv.log_path.read_text(errors="replace")  # (srv.log() is its last few kB)
+            steps = [line for line in full.splitlines() if "Transform bench:" in line]
 
     load = os.getloadavg()
     print(f"Batch transform: {args.rows} rows, {args.trees}-tree random forest (M2), batch {args.batch}, parallel "

@@ -46,6 +46,7 @@ class EndpointController(Controller):
         self.handles: dict[str, list[ReplicaHandle]] = {}
         self.spawned: set[ReplicaHandle] = set()
         self.busy: set[str] = set()
+        self.waiting: dict[str, int] = {}  # endpoint -> the count a scale asked for while a step was in progress
         self.lock = threading.Lock()
         self.workers: list[threading.Thread] = []
         self.stopping = False
@@ -265,7 +266,11 @@ class EndpointController(Controller):
             return False
         self.scaled.setdefault(endpoint, {})[variant or spec["variants"][0]["name"]] = replicas
         if endpoint in self.busy or time.monotonic() < self.scale_backoff.get(endpoint, 0.0):
+            if self.waiting.get(endpoint) != replicas:  # once per count asked (the scaler asks every look)
+                self.waiting[endpoint] = replicas
+                log.info("Endpoint %s: scaling to %d waits for the step in progress", endpoint, replicas)
             return False  # kept: the next look asks again
+        self.waiting.pop(endpoint, None)
         self._submit(endpoint, self._scale, endpoint)
         return True
 
@@ -284,19 +289,45 @@ class EndpointController(Controller):
             new: list[ReplicaHandle] = []
             self.starting[name] = {k: n for k, n in more.items() if n > 0}
 
+            lock = threading.Lock()
+            waiters: list[threading.Thread] = []
+            failed: list[ReplicaHandle] = []
+            began: dict[str, float] = {}
+
             def ready(h: ReplicaHandle) -> None:  # routed the moment it answers: queued requests go to it
-                handles.append(h)
-                self.starting[name][h.variant] = self.starting[name].get(h.variant, 1) - 1
-                self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
+                with lock:
+                    handles.append(h)
+                    self.starting[name][h.variant] = self.starting[name].get(h.variant, 1) - 1
+                    self._publish(name, spec, [(h2.variant, h2) for h2 in handles])
+                # From the spawn on: a process that starts without the warm spare reports its port (the
+                # handle's start) only after its imports, seconds that the cold start must show.
+                cold = time.time() - began.get(h.replica_id, h.started_at)
+                log.info("Endpoint %s: replica %s ready %.2f s after its spawn, in the route", name, h.replica_id,
+                         cold)
                 self._record_replicas(name)
-                self.service.record_cold_start(name, h.model, time.time() - h.started_at)
+                self.service.record_cold_start(name, h.model, cold)
                 self.service.mark_recovered(name)
+
+            def wait(h: ReplicaHandle) -> None:
+                lost = self.runtime.wait_each_ready([h], ready)
+                with lock:
+                    failed.extend(lost)
 
             try:
                 for v in spec["variants"]:
                     for _ in range(more[v["name"]]):
-                        new.append(self._spawn(name, v["name"], v["model"], v.get("serving") or {}))
-                failed = self.runtime.wait_each_ready(new, ready)
+                        at = time.time()
+                        h = self._spawn(name, v["name"], v["model"], v.get("serving") or {})
+                        began[h.replica_id] = at
+                        new.append(h)
+                        # Waited for from now on, while the next ones start (a start without the warm spare
+                        # takes seconds: its process reports its port after its imports): the first one ready
+                        # takes the queued requests, not only once every replica of the step has started.
+                        t = threading.Thread(target=wait, args=(h,), name=f"endpoint-{name}-ready", daemon=True)
+                        t.start()
+                        waiters.append(t)
+                for t in waiters:
+                    t.join()
                 if failed:
                     log.warning("Endpoint %s: %d new replica(s) did not become ready; stopping them", name,
                                 len(failed))
@@ -304,6 +335,8 @@ class EndpointController(Controller):
                     self.scale_backoff[name] = time.monotonic() + 5.0
             except Exception as exc:
                 log.warning("Endpoint %s: scaling out failed: %s", name, exc)
+                for t in waiters:
+                    t.join()
                 self._stop([h for h in new if h not in handles])
                 self.scale_backoff[name] = time.monotonic() + 5.0
             finally:
@@ -319,8 +352,22 @@ class EndpointController(Controller):
             return
         self._publish(name, spec, [(h.variant, h) for h in handles if h not in victims])
         self._record_replicas(name)
-        self.runtime.drain(victims)
-        self._stop(victims)
+        # Out of the route now: drained and stopped by a thread of their own, so that a scale out right after
+        # (a burst just after a scale to zero) does not wait for their processes to exit (seconds on a busy
+        # machine) behind this endpoint's step.
+        t = threading.Thread(target=self._retire, args=(name, victims), name=f"endpoint-{name}-retire", daemon=True)
+        self.workers.append(t)
+        t.start()
+
+    def _retire(self, name: str, victims: list[ReplicaHandle]) -> None:
+        t0 = time.monotonic()
+        try:
+            self.runtime.drain(victims)
+            self._stop(victims)
+        except Exception:
+            log.exception("Endpoint %s: stopping replicas failed", name)
+        log.info("Endpoint %s: %d replica(s) drained and stopped in %.2f s", name, len(victims),
+                 time.monotonic() - t0)
 
     def _spawn(self, endpoint: str, variant: str, model: str, options: dict[str, Any]) -> ReplicaHandle:
         t0 = time.monotonic()
@@ -329,7 +376,7 @@ class EndpointController(Controller):
         t1 = time.monotonic()
         h = self.runtime.spawn(endpoint, variant, model, folder, options)
         self.spawned.add(h)
-        log.debug("Endpoint %s: model %s unpacked in %.3f s, replica %s started in %.3f s", endpoint, model,
+        log.info("Endpoint %s: model %s unpacked in %.3f s, replica %s started in %.3f s", endpoint, model,
                   t1 - t0, h.replica_id, time.monotonic() - t1)
         return h
 

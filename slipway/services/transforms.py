@@ -29,6 +29,7 @@ import contextlib
 import io
 import logging
 import mimetypes
+import re
 import shutil
 import tempfile
 import threading
@@ -273,6 +274,7 @@ class TransformService:
                 self._run_objects(name, job, handles)
                 return
             t0 = time.perf_counter()
+            stream: _Stream | None = None
             endpoint = job.options.get("endpoint")
             if not endpoint:  # the replica starts while the input is read and cut
                 starting = _background(self._start_replicas, name, job.model)
@@ -287,13 +289,23 @@ class TransformService:
                 rows = sum(f.rows for f in files)
                 parse = job.options["split"] == "line"
             else:
-                frame, label, lines = self._load(job.data)
-                payloads = self._batches(frame, label, job.options, names, npy)
-                rows, where = len(frame), None
+                _, chunks = self.datasets.open_content(job.data)
+                raw = b"".join(chunks)
+                # A CSV of one row per line is read and cut block by block while the first batches are sent.
+                stream = _Stream.of(raw, view.format, view.label, job.options, names, npy, self._batches)
+                if stream is not None:
+                    frame, label, lines, payloads, rows = None, view.label, stream.lines, stream.payloads, stream.rows
+                else:
+                    frame, lines = _parse(raw, view.format)
+                    label = view.label
+                    payloads = self._batches(frame, label, job.options, names, npy)
+                    rows = len(frame)
+                del raw
+                where = None
                 # Each answer becomes its rows of the output CSV in the sending thread, as it arrives, while the
                 # replica works on the next batches: the output is then a concatenation.
                 parse = _Chunker(lines, payloads, bool(job.options.get("join", True)))
-            self._set(name, rows_total=rows, batches_total=len(payloads))
+            self._set(name, rows_total=rows, batches_total=stream.estimate if stream is not None else len(payloads))
             t1 = time.perf_counter()
             if endpoint:
                 sender = _ViaEndpoint(self, endpoint)
@@ -302,16 +314,20 @@ class TransformService:
                 handles, starting = starting.result(), None
                 sender = _ToReplicas(handles, self.settings.invocation_timeout + 5.0)
             t2 = time.perf_counter()
-            answers = self._send(name, sender, payloads, job.options, where, parse)
+            answers = self._send(name, sender, payloads, job.options, where, parse, stream)
             t3 = time.perf_counter()
             if work is not None:
                 out_ref = self._assemble_folder(job, work, files, answers)
             else:
+                if stream is not None:
+                    frame = stream.frame()
+                assert frame is not None
                 out_ref = self._assemble(job, frame, answers, lines)
-            log.info("Transform %s: read and split %.2f s, replica start %.2f s, requests %.2f s, output %.2f s",
-                        name, t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3)
+            overlap = f" (read and cut {stream.seconds:.2f} s of it in blocks while sending)" if stream else ""
+            log.info("Transform %s: read and split %.2f s, replica start %.2f s, requests %.2f s%s, output %.2f s",
+                     name, t1 - t0, t2 - t1, t3 - t2, overlap, time.perf_counter() - t3)
             self._set(name, status="Completed", output_version=out_ref, finished_at=utcnow(), rows_done=rows,
-                      batches_done=len(payloads))
+                      batches_done=len(payloads), batches_total=len(payloads))
         except _Stopped:
             self._set(name, status="Stopped", finished_at=utcnow())
         except _Interrupted:
@@ -571,9 +587,10 @@ class TransformService:
                     content_type.split(",", 1)[0].strip() or "application/octet-stream", user)
 
     def _send(self, name: str, sender: _Sender, payloads: list[tuple[int, int, bytes, str]],
-              options: dict[str, Any], where: Any = None, parse: Any = False) -> list[Any]:
+              options: dict[str, Any], where: Any = None, parse: Any = False, feed: _Stream | None = None) -> list[Any]:
         """Each payload's answer, as sent back or (``parse``) its predictions, parsed by the sending threads
-        (``parse`` a ``_Chunker``: made into output rows there too)."""
+        (``parse`` a ``_Chunker``: made into output rows there too). ``feed``: adds the rest of ``payloads``,
+        a block at a time, called here while the first ones are sent (in input order, as they come)."""
         answers: list[Any] = [None] * len(payloads)
         parallel = int(options["parallel"])
         retries = int(options["retries"])
@@ -623,8 +640,22 @@ class TransformService:
         try:
             futures = [pool.submit(one, i) for i in range(len(payloads))]
             pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            feeding = feed is not None and not feed.done
+            while pending or feeding:
+                if feeding:
+                    assert feed is not None
+                    feed.next_block()  # parsed and cut here while the pool sends what is there
+                    answers.extend([None] * (len(payloads) - len(answers)))
+                    new = [pool.submit(one, i) for i in range(len(futures), len(payloads))]
+                    futures += new
+                    pending.update(new)
+                    feeding = not feed.done
+                    finished = {f for f in pending if f.done()}
+                    pending -= finished
+                    if not any(f.exception() is not None for f in finished) and feeding:
+                        continue
+                else:
+                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
                 with lock:
                     progress = dict(done)
                 self._set(name, batches_done=progress["batches"], rows_done=progress["rows"],
@@ -731,6 +762,84 @@ def _parse(raw: bytes, fmt: str) -> tuple[pd.DataFrame, list[bytes] | None]:
     else:
         frame = pd.read_json(io.BytesIO(raw), lines=True)
     return frame, lines
+
+
+_BLANK = re.compile(rb"\n[ \t\r\f\v]*\n")  # a line of nothing but whitespace (not the last)
+
+
+class _Stream:
+    """A CSV of one row per line (no quoted field, no blank line: ``of`` checks), read by pandas a block of lines
+    at a time and cut in mini-batches, so that the first batches go to the replica while the rest is read.
+
+    Blocks are whole numbers of batches: the batches are those of the whole file. Each block is read with the
+    header, as the whole file would be (its types are the block's own; the values sent are the same numbers).
+    A block whose rows are not all numbers goes as CSV, as the whole file would. A bad line is reported by
+    reading the whole file, as before (its line number)."""
+
+    def __init__(self, raw: bytes, lines: list[bytes], label: str | None, options: dict[str, Any],
+                 names: list[str] | None, npy: bool, batches: Any) -> None:
+        self.raw, self.lines, self.label, self.options, self.names, self.npy = raw, lines, label, options, names, npy
+        self.batches = batches
+        self.rows = len(lines) - 1
+        batch = max(1, int(options["batch"]))
+        self.estimate = -(-self.rows // batch)
+        self.first = batch * max(1, int(options["parallel"]))  # rows of the first block: a batch per sender
+        self.block = batch * max(1, 8_000 // batch)  # rows of the next ones
+        self.at = 0
+        self.frames: list[pd.DataFrame] = []
+        self.payloads: list[tuple[int, int, bytes, str]] = []
+        self.seconds = 0.0
+
+    @classmethod
+    def of(cls, raw: bytes, fmt: str, label: str | None, options: dict[str, Any], names: list[str] | None,
+           npy: bool, batches: Any) -> _Stream | None:
+        """The stream, its first block read; None when the whole file must be read first (not a CSV, split
+        none, quotes, blank lines, a first block that does not go as the signature's numbers)."""
+        if fmt != "csv" or options["split"] != "line" or not names or b'"' in raw:
+            return None
+        lines = raw.split(b"\n")
+        if b"\r" in raw:
+            lines = [ln.rstrip(b"\r") for ln in lines]
+        while lines and not lines[-1]:
+            lines.pop()
+        if len(lines) < 2 or not lines[0].strip() or not lines[-1].strip() or _BLANK.search(raw):
+            return None  # pandas skips blank (and blank-looking) lines: a line would not be a row
+        stream = cls(raw, lines, label, options, names, npy, batches)
+        stream.next_block()
+        if not stream.payloads or stream.payloads[0][3] == "text/csv":
+            return None  # not the fast path: the whole file decides how its batches go, as before
+        return stream
+
+    @property
+    def done(self) -> bool:
+        return self.at >= self.rows
+
+    def next_block(self) -> None:
+        import pandas as pd
+
+        t0 = time.perf_counter()
+        a = self.at
+        b = min(self.rows, a + (self.first if a == 0 else self.block))
+        body = b"\n".join(self.lines[a:b + 1]) if a == 0 else self.lines[0] + b"\n" + b"\n".join(
+            self.lines[1 + a:1 + b])
+        try:
+            frame = pd.read_csv(io.BytesIO(body))
+        except (pd.errors.ParserError, ValueError):
+            pd.read_csv(io.BytesIO(self.raw))  # the whole file names the bad line
+            raise
+        if len(frame) != b - a:
+            raise RuntimeError(f"Rows {a}-{b - 1} of the input read as {len(frame)} rows, not one per line.")
+        frame.index = pd.RangeIndex(a, b)
+        self.frames.append(frame)
+        self.payloads.extend((a + s, a + e, data, ct) for s, e, data, ct in
+                             self.batches(frame, self.label, self.options, self.names, self.npy))
+        self.at = b
+        self.seconds += time.perf_counter() - t0
+
+    def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return self.frames[0] if len(self.frames) == 1 else pd.concat(self.frames)
 
 
 def _write_csv(f: Any, frame: pd.DataFrame, answers: list[Any], lines: list[bytes] | None, join: bool) -> None:

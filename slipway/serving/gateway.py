@@ -288,6 +288,8 @@ class Gateway:
         loop = asyncio.get_running_loop()
         load.loop = loop
         load.queued += 1
+        if load.queued == 1:  # the first of a wait (a burst logs once): the timeline of a wake-up from zero
+            log.info("Endpoint %s: a request waits for a replica; waking the autoscaler", endpoint)
         if self.runtime.on_demand is not None:
             self.runtime.on_demand(endpoint)  # the autoscaler acts now, not at its next tick
         deadline = loop.time() + wait

@@ -118,3 +118,41 @@ def test_output_rows_column_by_column_match_row_by_row() -> None:
     assert out.getvalue() == b"value,extra\n1.5,\n2.5,[1]\n"
     with pytest.raises(RuntimeError, match="1 predictions for 2 rows"):
         _write_csv(io.BytesIO(), frame, [preds[:1]], None, join=False)
+
+
+def test_a_csv_read_in_blocks_while_sending_gives_the_whole_files_batches(platform: Platform) -> None:
+    """The stream (blocks of whole batches, read while the first ones are sent) cuts the same batches, the same
+    bytes, as reading the whole file first; any file it cannot read one row per line goes the whole-file way."""
+    from slipway.services.transforms import _parse, _Stream
+
+    svc = platform.transforms
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(1003, 3)), columns=["a", "b", "c"]).assign(y=["p", "q"] * 501 + ["p"])
+    frame["b"] = frame["b"].round(0).astype(int)  # an int column: its blocks' types are their own
+    raw = frame.to_csv(index=False).replace("\n", "\r\n").encode()  # CRLF: the lines as stored without it
+    options = {**OPTIONS, "batch": 7, "parallel": 2}
+    whole, lines = _parse(raw, "csv")
+    for npy in (True, False):
+        expected = svc._batches(whole, "y", options, ["a", "b", "c"], npy)
+        stream = _Stream.of(raw, "csv", "y", options, ["a", "b", "c"], npy, svc._batches)
+        assert stream is not None and 0 < len(stream.payloads) < len(expected) and not stream.done
+        while not stream.done:
+            stream.next_block()
+        assert stream.payloads == expected and stream.lines == lines and stream.rows == 1003
+        pd.testing.assert_frame_equal(stream.frame(), whole, check_dtype=False)
+    # The whole file first: quotes (a line may not be a row), a blank line, text where the signature wants
+    # numbers (the whole file decides the batches go as CSV), split none, JSON lines.
+    blank = raw.replace(b"\r\n", b"\r\n \r\n", 1)
+    for body, names, opts in ((b'a,b\n"1",2\n', ["a", "b"], options), (blank, ["a", "b", "c"], options),
+                              (raw + b"  ", ["a", "b", "c"], options),
+                              (b"a,b\nx,2\n", ["a", "b"], options), (raw, ["a", "b", "c"], {**options, "split": "none"}),
+                              (raw, None, options)):
+        assert _Stream.of(body, "csv", "y", opts, names, True, svc._batches) is None
+    assert _Stream.of(b'{"a": 1}\n', "jsonl", None, options, ["a"], True, svc._batches) is None
+    # A bad line past the first block is reported as the whole file reports it (its line number).
+    bad = raw + b"1,2,3,p,9\r\n"
+    stream = _Stream.of(bad, "csv", "y", options, ["a", "b", "c"], True, svc._batches)
+    assert stream is not None
+    with pytest.raises(pd.errors.ParserError, match="line 1005"):
+        while not stream.done:
+            stream.next_block()
