@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -136,14 +137,16 @@ def main() -> None:
                                                         {"workers": args.workers})
         print(f"\nGateway A/B: {os.cpu_count()} CPUs, wrk {args.conns} connections, {args.duration:g} s per round, "
               f"baseline {args.baseline}, branch {ROOT}\n")
-        print("| model | side | target | round | req/s | p50 ms | p99 ms | errors | CPU ms/req | load |")
-        print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        print("| model | side | target | round | req/s | p50 ms | p99 ms | errors | CPU ms/req | first process user / "
+              "kernel ms/req | load |")
+        print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         summary: dict[tuple[str, str], list[dict[str, float]]] = {}
         profiles: dict[str, str] = {}
 
         def cell(name: str, label: str, target: str, rnd: int, url: str, pids: list[int], headers: dict[str, str],
                  profile: Path | None = None) -> dict[str, float]:
             body = json.dumps({"instances": [models[name][1]]}).encode()
+            first = psutil.Process(pids[0]).cpu_times()  # the first process alone: user and kernel apart
             cpu0 = cpu_seconds(pids)
             sampler = spy(pids[0], args.duration, profile) if profile is not None else None
             res = run_wrk(url, body, args.conns, args.duration, work, headers)
@@ -152,9 +155,12 @@ def main() -> None:
                 if (profile / "profile.txt").exists():
                     (profile / "profile.txt").rename(profile / f"gateway-{name}-{label.split(',')[0]}.txt")
             res["cpu"] = (cpu_seconds(pids) - cpu0) / max(1, res["total"]) * 1000
+            last = psutil.Process(pids[0]).cpu_times()
+            res["user"] = (last.user - first.user) / max(1, res["total"]) * 1000
+            res["sys"] = (last.system - first.system) / max(1, res["total"]) * 1000
             errors = int(res["errors"]) + int(res["timeouts"])
             print(f"| {name} | {label} | {target} | {rnd} | {res['rps']:.0f} | {res['p50']:.2f} | {res['p99']:.2f} | "
-                  f"{errors} | {res['cpu']:.3f} | {os.getloadavg()[0]:.1f} |", flush=True)
+                  f"{errors} | {res['cpu']:.3f} | {res['user']:.3f} / {res['sys']:.3f} | {os.getloadavg()[0]:.1f} |", flush=True)
             return res
 
         for name in models:
@@ -179,11 +185,13 @@ def main() -> None:
                                [side["proc"].pid, rpid], {"content-type": "application/json",
                                                           "authorization": f"Bearer {side['key']}"}, prof)
                     summary.setdefault((name, label), []).append(res)
-        print("\n| model | side | median req/s | median p99 ms | median CPU ms/req |")
-        print("| --- | --- | ---: | ---: | ---: |")
+        print("\n| model | side | median req/s | median p99 ms | median CPU ms/req | median first process user / "
+              "kernel ms/req |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
         for (name, label), rows in summary.items():
             print(f"| {name} | {label} | {statistics.median(r['rps'] for r in rows):.0f} | "
-                  f"{statistics.median(r['p99'] for r in rows):.2f} | {statistics.median(r['cpu'] for r in rows):.3f} |")
+                  f"{statistics.median(r['p99'] for r in rows):.2f} | {statistics.median(r['cpu'] for r in rows):.3f} | "
+                  f"{statistics.median(r['user'] for r in rows):.3f} / {statistics.median(r['sys'] for r in rows):.3f} |")
         for key, text in profiles.items():
             print(f"\nWhere the server's event loop spends its time, {key}, gateway at {args.conns} connections "
                   "(py-spy, share of samples):\n")
