@@ -16,7 +16,7 @@ itself does what the gateway's hot path does per request, before its own answer:
 
 It is run by ``bench/gateway_ab.py --stretch`` on a deployed replica's unpacked model: two replica processes
 from the same folder (``python -m slipway.serving.replica``, one worker per core as deployed), one plain and
-one with the check, wrk at the same connections on each, interleaved; then the time from revoking the key
+one with the check, wrk at the same connections on each, interleaved (either first, by turns); then the time from revoking the key
 (rewriting the snapshot) to the first 401.
 """
 
@@ -58,6 +58,7 @@ def install(snapshot: str, endpoint: str) -> None:
             self.audit: Counter[tuple[str, str, str, str]] = Counter()
             self.metrics = InvocationMetrics()
             self.lock = threading.Lock()
+            self.second, self.day = 0, ""
             self.mtime = os.stat(snapshot).st_mtime_ns
             threading.Thread(target=self._watch, daemon=True).start()
 
@@ -91,7 +92,10 @@ def install(snapshot: str, endpoint: str) -> None:
                     (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})
                 return
-            day = time.strftime("%Y-%m-%d", time.gmtime())
+            now = int(time.time())
+            if now != self.second:  # the audit day, formatted once a second
+                self.second, self.day = now, time.strftime("%Y-%m-%d", time.gmtime(now))
+            day = self.day
             with self.lock:
                 self.audit[(day, found[0], ACTION, resource)] += 1  # type: ignore[index]
             status = 200
@@ -164,10 +168,10 @@ def measure(side: dict[str, Any], name: str, row: list[float], args: Any, work: 
                 time.sleep(0.05)
         wrong = httpx.post(checked_url, content=body, headers={**auth, "authorization": "Bearer nope"})
         assert wrong.status_code == 401, wrong.status_code
+        sides = [("prototype: replica port, no key check", plain, plain_url),
+                 ("prototype: replica port, key check + policy + audit + metrics", checked, checked_url)]
         for rnd in range(1, args.rounds + 1):
-            for label, proc, url in (("prototype: replica port, no key check", plain, plain_url),
-                                     ("prototype: replica port, key check + policy + audit + metrics", checked,
-                                      checked_url)):
+            for label, proc, url in (sides if rnd % 2 else sides[::-1]):  # either goes first, by turns
                 cpu0 = cpu_seconds([proc.pid])
                 res = run_wrk(url, body, args.conns, args.duration, work, auth)
                 res["cpu"] = (cpu_seconds([proc.pid]) - cpu0) / max(1, res["total"]) * 1000
