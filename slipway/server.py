@@ -194,6 +194,7 @@ def serve(
             ssl_keyfile=ssl_keyfile,
             timeout_graceful_shutdown=10,
             proxy_headers=False,
+            server_header=False,  # no "server: uvicorn" on every answer (one header less to check and send)
         )
         server = _server_class()(config)
         with _server_file(settings, url):

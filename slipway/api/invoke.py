@@ -50,6 +50,10 @@ class InvocationFastPath:
     def __init__(self, app: ASGIApp, platform: Any) -> None:
         self.app = app
         self.platform = platform
+        # (id of the principal, endpoint) -> (that principal, whether its policies allow invoking the endpoint).
+        # A principal is immutable and replaced whenever its key or policies change (the auth cache is cleared
+        # or refreshed), so an entry for a replaced principal never matches again: revocation stays instant.
+        self._allowed: dict[tuple[int, str], tuple[Any, bool]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -80,9 +84,9 @@ class InvocationFastPath:
         # A key unknown here (wrong, or not cached yet) takes the full path, which verifies it, throttles
         # wrong ones (429) and records them; a known key is never throttled, on either path.
         principal = p.auth.peek(authorization, client[0] if client else "")
-        resource = f"endpoint/{name}"
-        if principal is None or not evaluate(principal.policies, ACTION, resource) or not p.serving.gateway.routed(name):
+        if principal is None or not self._allows(principal, name) or not p.serving.gateway.routed(name):
             return False
+        resource = f"endpoint/{name}"
         rid = rid or _request_id()
         p.audit.count(principal.user, ACTION, resource)  # in memory, flushed by a controller
         try:
@@ -110,6 +114,18 @@ class InvocationFastPath:
             (_VARIANT, result.variant.encode()), (_MODEL, result.model.encode()), (b"x-request-id", rid.encode())]})
         await send({"type": "http.response.body", "body": result.body})
         return True
+
+    def _allows(self, principal: Any, name: str) -> bool:
+        """``evaluate`` of the principal's policies for invoking ``name``, remembered per principal object."""
+        key = (id(principal), name)
+        found = self._allowed.get(key)
+        if found is not None and found[0] is principal:
+            return bool(found[1])
+        allowed = evaluate(principal.policies, ACTION, f"endpoint/{name}")
+        if len(self._allowed) >= 4096:  # principals come and go (refreshes): a bounded memory
+            self._allowed.clear()
+        self._allowed[key] = (principal, allowed)
+        return allowed
 
 
 async def _read_body(receive: Receive, declared: int, limit: int) -> bytes | None:

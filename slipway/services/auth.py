@@ -54,6 +54,10 @@ _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _TOKEN = re.compile(r"^swk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _CACHE_TTL = 5.0
 _CACHE_GRACE = 2.0  # peek() answers a stale entry this long while one refresh runs
+# peek() starts that refresh this long before the entry goes stale, so that a refresh slowed down by a busy
+# process (a thread waiting for the GIL its event loop holds) has the grace and this lead to finish before
+# callers fall back to the database path all at once. What is answered stays within _CACHE_TTL + _CACHE_GRACE.
+_REFRESH_LEAD = 2.0
 _LAST_USED_EVERY = 60.0
 _DURATION = re.compile(r"^([0-9]+)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -474,8 +478,10 @@ class AuthService:
         secret = self._aws_keyring().unwrap(sealed, b"aws-key:" + key_id.encode(), f"AWS key {key_id}").decode()
         return principal, secret
 
-    def authenticate(self, header: str | None, source: str) -> Principal:
+    def authenticate(self, header: str | None, source: str, fresh: bool = False) -> Principal:
         """The caller behind an ``Authorization`` header; 401 (saying nothing of why) or 429.
+
+        ``fresh``: read the key from the database even if it is cached (the hot path's background refresh).
 
         A wrong key counts as a failure for its source address and for the key id it claims; past
         ``max_failures`` in the window either way it gets 429 instead of 401. A right key is always
@@ -489,7 +495,7 @@ class AuthService:
         digest = _hash(token)
         now = utcnow()
         cached = self._cache.get(digest)
-        if cached is not None and time.monotonic() - cached.cached_at < _CACHE_TTL:
+        if not fresh and cached is not None and time.monotonic() - cached.cached_at < _CACHE_TTL:
             if cached.expires_at is None or cached.expires_at > now:
                 self._touch(cached.key_id)
                 return cached
@@ -526,11 +532,11 @@ class AuthService:
         """The caller behind ``header`` without waiting on the database, or None when unknown here.
 
         For the invocation hot path, which must not block its event loop on a lookup: None sends the
-        caller through :meth:`authenticate`. A cached entry past its time to live is still answered
-        for a short grace while one background refresh re-reads the key (so a busy key does not send
-        every caller in flight to the database at once); a refresh that finds the key revoked,
-        expired or disabled drops it. Changes made through this process clear the cache at once.
-        Throttling never applies to a key found here: like :meth:`authenticate`, it refuses only wrong keys.
+        caller through :meth:`authenticate`. One background refresh re-reads a cached key from
+        ``_REFRESH_LEAD`` seconds before its time to live; past it, the entry is still answered for a
+        short grace while that refresh runs (so a busy key does not send every caller in flight to the
+        database at once); a refresh that finds the key revoked, expired or disabled drops it. Changes
+        made through this process clear the cache at once. Throttling never applies to a key found here: like :meth:`authenticate`, it refuses only wrong keys.
         """
         if not header:
             return None
@@ -542,7 +548,7 @@ class AuthService:
         if age >= _CACHE_TTL + _CACHE_GRACE or (cached.expires_at is not None and cached.expires_at <= utcnow()):
             return None
         last = self._last_used.get(cached.key_id)
-        if age >= _CACHE_TTL or last is None or time.monotonic() - last >= _LAST_USED_EVERY:
+        if age >= _CACHE_TTL - _REFRESH_LEAD or last is None or time.monotonic() - last >= _LAST_USED_EVERY:
             self._refresh(digest, header, source)
         return cached
 
@@ -554,7 +560,7 @@ class AuthService:
 
         def run() -> None:
             try:
-                self.authenticate(header, source)  # a stale entry is not used: this reads the database
+                self.authenticate(header, source, fresh=True)  # reads the database
             except Exception:  # revoked, expired, disabled, or the database is away: not cached any more
                 with self._lock:
                     self._cache.pop(digest, None)

@@ -154,6 +154,10 @@ class Route:
     def pick(self, target: str | None = None, exclude: frozenset[str] = frozenset()
              ) -> tuple[VariantRoute, ReplicaHandle] | None:
         """A variant by weight (or the targeted one), then its replica with the fewest requests in flight."""
+        if target is None and not exclude and len(self.variants) == 1:  # the common case, without allocations
+            only = self.variants[0]
+            if only.weight > 0 and len(only.replicas) == 1 and not only.replicas[0].suspect:
+                return only, only.replicas[0]
         if target is not None:
             pool = [v for v in self.variants if v.name == target]
         else:

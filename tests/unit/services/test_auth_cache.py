@@ -58,3 +58,17 @@ def test_past_the_grace_a_stale_entry_is_not_answered(platform: Platform, monkey
     auth.authenticate(header, "127.0.0.1")
     time.sleep(0.2)
     assert auth.peek(header, "127.0.0.1") is None
+
+
+def test_a_busy_key_is_re_read_before_it_goes_stale(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot path's refresh starts ahead of the time to live (a slow refresh has the lead and the grace to
+    finish), and it reads the database even though the entry is not stale yet."""
+    monkeypatch.setattr(auth_module, "_CACHE_TTL", 30.0)
+    monkeypatch.setattr(auth_module, "_REFRESH_LEAD", 29.9)
+    auth = platform.auth
+    auth.create_user("dan", "invoker")
+    header = f"Bearer {auth.create_key('dan').key}"
+    first = auth.authenticate(header, "127.0.0.1")
+    time.sleep(0.2)
+    assert auth.peek(header, "127.0.0.1") is first  # answered from memory; the refresh runs meanwhile
+    wait_for(lambda: auth.peek(header, "127.0.0.1").cached_at > first.cached_at, timeout=10)  # type: ignore[union-attr]
