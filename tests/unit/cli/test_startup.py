@@ -160,3 +160,33 @@ def test_stand_ins_become_the_real_modules_on_first_use(disabled: str, loader: s
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Title" in r.stdout and r.stdout.rstrip().endswith(f"{loader} 1")
+
+
+def test_a_group_builds_only_the_command_that_runs_and_lists_all_as_typer_does(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+    lazy = typer.main.get_command(app)
+    for name, (target, _) in COMMANDS.items():
+        sub = importlib.import_module(target.partition(":")[0]).__dict__[target.partition(":")[2]]
+        if not isinstance(sub, typer.Typer):
+            continue
+        holder = typer.Typer()
+        holder.add_typer(sub, name=name)
+        eager = typer.main.get_group(holder).commands[name]
+        group = lazy.commands[name]  # type: ignore[attr-defined]
+        assert list(group.commands.built) == [n for n, c in eager.commands.items() if hasattr(c, "commands")]
+        assert list(group.commands) == list(eager.commands), name
+        first = next(n for n in eager.commands if not hasattr(eager.commands[n], "commands"))
+        assert [p.name for p in group.commands[first].params] == [p.name for p in eager.commands[first].params]
+        assert first in group.commands.built
+    from slipway.cli.models import app as models
+
+    holder = typer.Typer()
+    holder.add_typer(models, name="models")
+    helps = []
+    for group in (lazy.commands["models"], typer.main.get_group(holder).commands["models"]):  # type: ignore[attr-defined]
+        with pytest.raises(SystemExit):
+            group.main(["--help"], prog_name="slipway models")
+        helps.append(capsys.readouterr().out)
+    assert "versions" in helps[0] and helps[0] == helps[1]
