@@ -4,10 +4,11 @@
 
 Runs `slipway --help`, `slipway jobs --help`, `slipway --version`, and `slipway status`, `slipway jobs list`,
 `slipway data list`, `slipway models list` and `slipway endpoints list` (against a server started on a fresh
-home, holding one dataset) ``--repeat`` times each,
-as a user types them (the venv's `slipway` script, stdout to /dev/null), and prints the median and the
-fastest wall time and the median CPU time (user + system) of each. With ``--baseline``, the same commands run with
-that checkout first on PYTHONPATH (e.g. a worktree of main before a change), side by side.
+home, holding one dataset, without its warm spare replica, whose imports would share the CPUs with the first
+commands) ``--repeat`` times each, as a user types them (the venv's `slipway` script, stdout to /dev/null), in
+interleaved rounds, and prints the median and the fastest wall time and the median CPU time (user + system) of
+each. With ``--baseline``, the same commands run with that checkout first on PYTHONPATH (e.g. a worktree of main
+before a change), side by side.
 With ``--instructions``, each command also runs once under `valgrind --tool=cachegrind` (PYTHONHASHSEED=0) and
 the millions of instructions it executed are printed: a figure that the load of a shared machine does not move
 (the server's own work is not in it; the wall time of a command that calls the server is).
@@ -64,17 +65,26 @@ def instructions(args: list[str], env: dict[str, str]) -> float:
     return int(found.group(1).replace(",", "")) / 1e6
 
 
-def measure(checkout: Path, base_env: dict[str, str], repeat: int,
-            count: bool) -> dict[str, tuple[float, float, float, float]]:
-    env = {**base_env, "PYTHONPATH": str(checkout)}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed package runs: from its .pyc files
-    out = {}
-    for args in COMMANDS:
-        run_once(args, env)  # warm the page cache and write the .pyc files
-        runs = [run_once(args, env) for _ in range(repeat)]
-        out[" ".join(args)] = (statistics.median(r[0] for r in runs), min(r[0] for r in runs),
-                               statistics.median(r[1] for r in runs),
-                               instructions(args, env) if count else float("nan"))
+def measure(checkouts: dict[str, Path], base_env: dict[str, str], repeat: int,
+            count: bool) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """Each checkout's figures by command. The runs interleave (each round runs every command of every checkout
+    once), so that a change of the machine's load during the run weighs on all of them alike."""
+    envs = {}
+    for name, checkout in checkouts.items():
+        envs[name] = {**base_env, "PYTHONPATH": str(checkout)}
+        envs[name].pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed package runs: from its .pyc files
+    for env in envs.values():
+        for args in COMMANDS:
+            run_once(args, env)  # warm the page cache and write the .pyc files
+    runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for _ in range(repeat):
+        for args in COMMANDS:
+            for name, env in envs.items():
+                runs.setdefault((name, " ".join(args)), []).append(run_once(args, env))
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {name: {} for name in checkouts}
+    for (name, key), r in runs.items():
+        out[name][key] = (statistics.median(x[0] for x in r), min(x[0] for x in r), statistics.median(x[1] for x in r),
+                          instructions(key.split(), envs[name]) if count else float("nan"))
     return out
 
 
@@ -89,16 +99,15 @@ def main() -> None:
         parser.error("--instructions needs valgrind (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as tmp:
         home = Path(tmp) / "home"
-        proc, url = start_server(home)
+        proc, url = start_server(home, {"SLIPWAY_WARM_SPARE": "false"})  # no replica importing meanwhile
         try:
             env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
             env.update({"SLIPWAY_HOME": str(home), "SLIPWAY_URL": url, "COLUMNS": "100"})
             csv = Path(tmp) / "small.csv"
             csv.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{'yes' if i % 2 else 'no'}\n" for i in range(50)))
             run_once(["data", "push", "small", str(csv), "--label", "label"], env)  # a row for `data list`
-            results = {"this": measure(ROOT, env, args.repeat, args.instructions)}
-            if args.baseline:
-                results["baseline"] = measure(args.baseline.resolve(), env, args.repeat, args.instructions)
+            checkouts = {"this": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+            results = measure(checkouts, env, args.repeat, args.instructions)
         finally:
             proc.terminate()
             proc.wait(30)

@@ -1,4 +1,4 @@
-"""The plain reads' GET (slipway.sdk.plainget, http.client) behaves as the SDK's httpx client: the same request,
+"""The plain reads' GET (slipway.sdk.plainget, over a socket) behaves as the SDK's httpx client: the same request,
 the same answer, the same error (class, one-line message, status) for each kind of failure. A small HTTP server
 on a free loopback port gives each answer; the HTTPS case runs against a real server in
 tests/integration/test_tls.py."""
@@ -38,6 +38,9 @@ ANSWERS: dict[str, tuple[int, str, bytes]] = {
     "/502": (502, "text/html", b"<html>bad gateway</html>" * 40),
     "/not-an-error": (400, "application/json", b'{"detail": "no error field"}'),
 }
+# the same answers in other framings: a chunked body; a body up to the end of the connection (no length)
+ANSWERS.update({f"{path}/chunked": answer for path, answer in list(ANSWERS.items())[:2]})
+ANSWERS.update({f"{path}/eof": answer for path, answer in list(ANSWERS.items())[:2]})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -56,7 +59,16 @@ class _Handler(BaseHTTPRequestHandler):
         status, ctype, body = ANSWERS.get(path, ANSWERS["/ok"])
         self.send_response(status)
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+        if path.endswith("/chunked"):
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for part in (body[:7], body[7:], b""):
+                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(part), part))
+            return
+        if path.endswith("/eof"):
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         if said:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -121,11 +133,12 @@ def test_nothing_listening_is_the_sdks_server_not_running(http_server: str) -> N
 def test_a_kept_alive_connection_is_reused_and_replaced_when_the_server_closed_it(http_server: str) -> None:
     get = PlainGet(Api(http_server + "/", None, timeout=10, verify=True))
     assert get.json("/ok")["items"][0]["name"] == "a"
-    first = get._conn
-    assert get.json("/ok") and get._conn is first  # kept alive
-    assert get.json("/close") and get._conn is None  # the server said it closes
-    assert get.json("/ok") and get._conn is not None
-    assert get.json("/quietclose") and get._conn is not None  # as a server that drops an idle connection
+    first = get._sock
+    assert get.json("/ok") and get._sock is first  # kept alive
+    assert get.json("/ok/chunked") and get._sock is first
+    assert get.json("/close") and get._sock is None  # the server said it closes
+    assert get.json("/ok") and get._sock is not None
+    assert get.json("/quietclose") and get._sock is not None  # as a server that drops an idle connection
     assert get.json("/ok")["items"][0]["n"] == 1500.0
     get.close()
 
