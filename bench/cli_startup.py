@@ -9,9 +9,9 @@ commands) ``--repeat`` times each, as a user types them (the venv's `slipway` sc
 interleaved rounds, and prints the median and the fastest wall time and the median CPU time (user + system) of
 each. With ``--baseline``, the same commands run with that checkout first on PYTHONPATH (e.g. a worktree of main
 before a change), side by side.
-With ``--instructions``, each command also runs once under `valgrind --tool=cachegrind` (PYTHONHASHSEED=0) and
-the millions of instructions it executed are printed: a figure that the load of a shared machine does not move
-(the server's own work is not in it; the wall time of a command that calls the server is).
+With ``--instructions``, each command also runs once under `valgrind --tool=cachegrind` (PYTHONHASHSEED=0,
+PYTHONMALLOC=malloc) and the millions of instructions it executed are printed: a figure that the load of a shared
+machine does not move (the server's own work is not in it; the wall time of a command that calls the server is).
 `python -X importtime -m slipway.cli.main --help` shows where the rest goes.
 """
 
@@ -57,8 +57,8 @@ def instructions(args: list[str], env: dict[str, str]) -> float:
     script = Path(sys.executable).parent / "slipway"
     cmd = [str(script), *args] if script.exists() else [sys.executable, "-m", "slipway.cli.main", *args]
     r = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", *cmd],
-                       env={**env, "PYTHONHASHSEED": "0"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                       text=True, check=True)
+                       env={**env, "PYTHONHASHSEED": "0", "PYTHONMALLOC": "malloc"}, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, check=True)
     found = re.search(r"I\s+refs:\s+([0-9,]+)", r.stderr)
     if found is None:
         raise SystemExit(f"no instruction count from valgrind:\n{r.stderr[-2000:]}")
