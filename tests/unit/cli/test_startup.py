@@ -78,6 +78,7 @@ def _imported(args: list[str], home: Path) -> tuple[set[str], subprocess.Complet
     (["--version"], []),
     (["jobs", "--help"], ["jobs"]),
     (["jobs", "list"], ["jobs"]),  # fails (no server), after importing what a command calling the server imports
+    (["models", "list", "-o", "json"], ["models"]),
 ])
 def test_a_command_imports_only_what_it_uses(args: list[str], needed: list[str], tmp_path: Path) -> None:
     modules, r = _imported(args, tmp_path)

@@ -6,11 +6,15 @@ tests/integration/test_tls.py."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,6 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
                           "auth": self.headers.get("Authorization")})
         if path.endswith("/slow"):
             time.sleep(2)
+            return  # the client has given up (its timeout is shorter)
         said = path.endswith("/close")
         if said or path.endswith("/quietclose"):  # answers, then closes the connection (saying so, or not)
             self.close_connection = True
@@ -162,3 +167,16 @@ def test_a_proxy_in_the_environment_is_used_as_httpx_uses_it(http_server: str,
     assert Plain(api).status()["items"][0]["name"] == "a"
     assert _Handler.seen[0]["path"] == "http://slipway.example:8080/api/v1/status"
     api.close()
+
+
+def test_a_list_command_prints_the_servers_json_without_rich_httpx_or_http_client(http_server: str,
+                                                                                  tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPWAY_")}
+    env.update({"SLIPWAY_HOME": str(tmp_path), "SLIPWAY_URL": http_server, "SLIPWAY_API_KEY": "swk_test_key"})
+    r = subprocess.run([sys.executable, "-X", "importtime", "-c", "from slipway.cli.main import main; main()",
+                        "models", "list", "-o", "json"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == json.loads(ANSWERS["/ok"][2])["items"]
+    modules = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert sorted(m for m in modules if m.split(".")[0] in ("rich", "httpx", "http", "email", "ssl", "pydantic")
+                  and m not in ("rich", "rich._extension")) == []
