@@ -60,6 +60,7 @@ class PlainGet:
         self._port = parts.port or (443 if self._tls else 80)
         host = f"[{self._host}]" if ":" in self._host else self._host
         self._host_header = host if parts.port in (None, 443 if self._tls else 80) else f"{host}:{parts.port}"
+        self._prefix = parts.path  # a server behind a path (https://host/slipway): its paths are under it
         self._sock: socket.socket | None = None
         self._file: Any = None
 
@@ -100,7 +101,7 @@ class PlainGet:
     def _get(self, url: str) -> tuple[int, bytes, str | None]:
         """Status, body and charset of GET ``url``. A kept-alive connection the server closed meanwhile is
         replaced once, as a new connection would have been opened."""
-        target = url[len(self._api.url):] or "/"
+        target = self._prefix + url[len(self._api.url):]
         headers = "".join(f"{k}: {v}\r\n" for k, v in self._api.headers.items())
         request = (f"GET {target} HTTP/1.1\r\nHost: {self._host_header}\r\nAccept: */*\r\n"
                    f"Accept-Encoding: identity\r\n{headers}\r\n").encode()

@@ -52,7 +52,7 @@ class _Handler(BaseHTTPRequestHandler):
     seen: list[dict[str, Any]] = []
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        path = self.path.split("?", 1)[0]
+        path = self.path.split("?", 1)[0].removeprefix("/prefix")
         self.seen.append({"path": self.path, "ua": self.headers.get("User-Agent"),
                           "auth": self.headers.get("Authorization")})
         if path.endswith("/slow"):
@@ -103,7 +103,7 @@ def _outcome(call: Callable[[], Any]) -> tuple[str, str, int | None, Any]:
 
 @pytest.mark.parametrize("path", sorted(ANSWERS))
 def test_each_answer_is_what_the_sdk_client_gives(http_server: str, path: str) -> None:
-    api = Api(http_server, "swk_test_key", timeout=10, verify=True)
+    api = Api(http_server + "/prefix", "swk_test_key", timeout=10, verify=True)  # a server behind a path
     params = {"limit": 1000, "status": "a b=c/d+\u00e9", "flag": True}
     _Handler.seen.clear()
     get = PlainGet(api)
@@ -114,8 +114,9 @@ def test_each_answer_is_what_the_sdk_client_gives(http_server: str, path: str) -
     assert len(plain[1].splitlines()) == 1
     assert _Handler.seen[0] == _Handler.seen[1]  # the same path, query, User-Agent and Authorization
     assert _Handler.seen[0]["auth"] == "Bearer swk_test_key" and _Handler.seen[0]["ua"] == "slipway-sdk"
+    assert _Handler.seen[0]["path"].startswith(f"/prefix{path}?limit=1000&")
     if path == "/500":
-        assert plain[:3] == ("SlipwayError", f"HTTP 500 from {http_server}/500?limit=1000&status=a+b%3Dc%2Fd%2B"
+        assert plain[:3] == ("SlipwayError", f"HTTP 500 from {http_server}/prefix/500?limit=1000&status=a+b%3Dc%2Fd%2B"
                                              "%C3%A9&flag=true: Internal Server Error: caf\u00e9", 500)
     if path == "/403":
         assert plain == ("Forbidden", "Not allowed: jobs:ListJobs on job/*.", 403, "r-1")
