@@ -33,7 +33,7 @@ def save_profile(path: Path, name: str, api_key: str, url: str | None = None, us
     """Add or replace a profile; the file is rewritten atomically with mode 0600."""
     profiles = load(path)
     profiles[name] = {k: v for k, v in {"url": url, "api_key": api_key, "user": user}.items() if v}
-    import secrets  # here, as the next one: find_key runs at the start of every CLI command, this seldom
+    import secrets  # imported here (as make_private_dir): find_key runs at every CLI command, this seldom
 
     from slipway.home import make_private_dir
 
