@@ -61,7 +61,7 @@ class _Commands(MutableMapping[str, Any]):
 
 class _SubCommands(MutableMapping[str, Any]):
     """``group.commands`` of a sub-group (``slipway jobs``): its commands in the order typer gives them, each
-    built by typer on first read (a group with a dozen commands took a tenth of a command's start-up to build
+    built by typer on first read (a group with a dozen commands took a twentieth of a command's start-up to build
     whole); its own sub-groups are built already."""
 
     def __init__(self, built: Mapping[str, _click.Command], infos: list[Any], holder: typer.Typer) -> None:
