@@ -48,7 +48,7 @@ class Client:
         settings: Settings | None = None,
     ) -> None:
         from slipway.credentials import find_key
-        from slipway.server import read_server_file
+        from slipway.home import read_server_file
 
         settings = settings or Settings.load(home=home)
         info = read_server_file(settings.home)
@@ -179,7 +179,9 @@ class Client:
         return WhoAmI.model_validate(self._api.json("GET", "/api/v1/whoami"))
 
     def close(self) -> None:
-        self._api.http.close()
+        if "plain" in self.__dict__:
+            self.plain.close()
+        self._api.close()
 
     def __enter__(self) -> Client:
         return self

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-from slipway.home import make_private_dir
 
 __all__ = ["LOCAL", "find_key", "load", "save_profile"]
 
@@ -36,6 +33,10 @@ def save_profile(path: Path, name: str, api_key: str, url: str | None = None, us
     """Add or replace a profile; the file is rewritten atomically with mode 0600."""
     profiles = load(path)
     profiles[name] = {k: v for k, v in {"url": url, "api_key": api_key, "user": user}.items() if v}
+    import secrets  # imported here (as make_private_dir): find_key runs at every CLI command, this seldom
+
+    from slipway.home import make_private_dir
+
     make_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -8,14 +8,13 @@ start of the server or of a local admin command.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PRIVATE_DIR", "PRIVATE_FILE", "make_private_dir", "private_file", "secure_home", "sqlite_files"]
-
-log = logging.getLogger("slipway.home")
+__all__ = ["PRIVATE_DIR", "PRIVATE_FILE", "make_private_dir", "private_file", "read_server_file", "secure_home",
+           "sqlite_files"]
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -31,7 +30,20 @@ def _tighten(path: Path, mode: int) -> None:
         try:
             os.chmod(path, current & mode)
         except OSError as exc:  # not ours, or a read-only file system: say so rather than pretend
-            log.warning("%s has mode %o and cannot be made private (%o): %s", path, current, mode, exc)
+            import logging  # here: the SDK's client reads server.json (below) at every CLI command
+
+            logging.getLogger("slipway.home").warning("%s has mode %o and cannot be made private (%o): %s", path,
+                                                      current, mode, exc)
+
+
+def read_server_file(home: Path) -> dict[str, Any] | None:
+    """What the running server of ``home`` wrote in ``server.json`` (url, pid, started_at); None without one."""
+    import json
+
+    try:
+        return json.loads((home / "server.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
 
 
 def make_private_dir(path: Path) -> Path:

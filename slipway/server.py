@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from slipway.errors import Conflict, InvalidArgument
-from slipway.home import make_private_dir
+from slipway.home import make_private_dir, read_server_file
 from slipway.settings import Settings
 
 __all__ = ["HomeLock", "read_server_file", "serve"]
@@ -52,13 +52,6 @@ class HomeLock:
             fcntl.flock(self._fh, fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
-
-
-def read_server_file(home: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((home / "server.json").read_text())  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return None
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

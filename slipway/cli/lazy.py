@@ -2,13 +2,14 @@
 
 `slipway --help` lists every command from a static table (name, "module:attribute", the line shown in
 the help) without importing any of them; `slipway jobs list` imports `slipway.cli.jobs` and builds the
-`jobs` group alone, not the 17 groups and 90 commands of the whole CLI (see "CLI start-up" in
-docs/developing.md). Anything that asks for a command by name or walks `group.commands` (running,
+`jobs` group alone, not the 17 groups and 90 commands of the whole CLI, and of that group only the `list`
+command (see "CLI start-up" in docs/developing.md). Anything that asks for a command by name or walks `group.commands` (running,
 completion, "did you mean", docs/generate.py) gets the real one, built on first use.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import os
 import re
@@ -58,6 +59,47 @@ class _Commands(MutableMapping[str, Any]):
         return sum(1 for _ in self)
 
 
+class _SubCommands(MutableMapping[str, Any]):
+    """``group.commands`` of a sub-group (``slipway jobs``): its commands in the order typer gives them, each
+    built by typer on first read (a group with a dozen commands took a twentieth of a command's start-up to build
+    whole); its own sub-groups are built already."""
+
+    def __init__(self, built: Mapping[str, _click.Command], infos: list[Any], holder: typer.Typer) -> None:
+        self.built = dict(built)
+        self._holder = holder
+        self._infos: dict[str, Any] = {}
+        for info in infos:  # a later command of the same name replaces an earlier one, as in typer
+            self._infos[info.name or typer.main.get_command_name(info.callback.__name__)] = info
+
+    def __getitem__(self, name: str) -> _click.Command:
+        if name not in self.built:
+            if name not in self._infos:
+                raise KeyError(name)
+            command = typer.main.get_command_from_info(
+                self._infos[name], pretty_exceptions_short=self._holder.pretty_exceptions_short,
+                rich_markup_mode=self._holder.rich_markup_mode)
+            _pass_plain_values_of(command)
+            self.built[name] = command
+        return self.built[name]
+
+    def __setitem__(self, name: str, command: _click.Command) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._infos.pop(name, None)
+        del self.built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.built or name in self._infos
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._infos
+        yield from (n for n in self.built if n not in self._infos)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class LazyGroup(TyperGroup):
     """A Typer group whose sub-commands come from ``lazy_commands``: name -> ("module:attribute", short help).
 
@@ -79,10 +121,14 @@ class LazyGroup(TyperGroup):
         target = getattr(importlib.import_module(module), attribute)
         holder = typer.Typer(rich_markup_mode=self.rich_markup_mode, suggest_commands=self.suggest_commands)
         if isinstance(target, typer.Typer):
-            holder.add_typer(target, name=name)
+            shell = copy.copy(target)  # the group without its commands: each is built when it is asked for
+            shell.registered_commands = []
+            holder.add_typer(shell, name=name)
         else:
             holder.command(name)(target)
         command = typer.main.get_group(holder).commands[name]
+        if isinstance(target, typer.Typer):
+            command.commands = _SubCommands(command.commands, target.registered_commands, holder)  # type: ignore[attr-defined]
         _pass_plain_values_of(command)
         return command
 
@@ -139,8 +185,9 @@ def _pass_plain_values_of(command: _click.Command) -> None:
         return params
 
     command.get_params = get_plain_params  # type: ignore[method-assign]
-    for sub in getattr(command, "commands", {}).values():
-        _pass_plain_values_of(sub)
+    commands = getattr(command, "commands", {})
+    for sub in (commands.built if isinstance(commands, _SubCommands) else commands).values():
+        _pass_plain_values_of(sub)  # (a lazy sub-group's other commands get it when they are built)
 
 
 _PLAIN_CLASS: list[type] = []

@@ -8,19 +8,53 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 
-# rich.table and rich.progress are imported where used, and pydantic not at all: `slipway --help` and
-# short commands start without them (see "CLI start-up" in docs/developing.md).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# rich.console, rich.table and rich.progress are imported where used, and pydantic not at all: `slipway --help`
+# and `--output json` start without them (see "CLI start-up" in docs/developing.md).
 
 __all__ = ["Output", "OutputOpt", "ago", "console", "emit", "err_console", "human_size", "keeps_running",
            "progress_bar", "table"]
 
-console = Console(emoji=False)  # no :name: codes in tables of user data, and no emoji table to import
-err_console = Console(stderr=True, emoji=False)
+
+class _LazyConsole:
+    """A Rich Console made, and rich.console imported (a sixth of a short command), on first use: a command
+    printing `--output json` never makes one. Everything is the Console's: attributes, methods, `with`."""
+
+    __slots__ = ("_console", "_options")
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def _real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            object.__setattr__(self, "_console", Console(**self._options))
+        return self._console  # type: ignore[return-value]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._real(), name, value)
+
+    def __enter__(self) -> Console:
+        return self._real().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._real().__exit__(*exc)
+
+
+# no :name: codes in tables of user data, and no emoji table to import
+console = cast("Console", _LazyConsole(emoji=False))
+err_console = cast("Console", _LazyConsole(stderr=True, emoji=False))
 SHORT = 12  # a column whose longest cell is this short keeps its width when a table is too wide
 MIN_LONG = 4  # the least a long column is given ("can…")
 

@@ -80,7 +80,9 @@ def status(ctx: typer.Context, output: Output = OutputOpt) -> None:
     s = client(ctx).plain.status()  # the server's JSON as it is: no pydantic to import
 
     def render() -> None:
-        console.print(f"[bold]Slipway {s.version}[/bold] at {s.url}  (pid {s.pid}, since {s.started_at})")
+        # highlighting (numbers, the URL) shows only in a terminal; elsewhere its regexes were a 40th of the command
+        console.print(f"[bold]Slipway {s.version}[/bold] at {s.url}  (pid {s.pid}, since {s.started_at})",
+                      highlight=console.is_terminal)
         table(None, ["", ""], [
             ["home", s.home],
             ["database", f"{s.database_backend}: {s.database}"],

@@ -1,16 +1,24 @@
-"""HTTP plumbing of the SDK: one httpx client, the server's errors re-raised as their classes."""
+"""HTTP plumbing of the SDK: one httpx client, the server's errors re-raised as their classes.
+
+httpx (with httpcore and h11, a sixth of a short CLI command's start-up) is imported when the client first
+sends a request through it; the CLI's read-only commands never do (they GET with ``slipway.sdk.plainget``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import httpx
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from slipway.errors import InvalidArgument, ServerNotRunning, SlipwayError, error_class_for_code
 
-__all__ = ["CHUNK", "Api", "Progress", "check_url", "drop_none", "file_chunks", "large_reads"]
+if TYPE_CHECKING:
+    import ssl
+
+    import httpx
+
+__all__ = ["CHUNK", "Api", "Progress", "check_url", "drop_none", "error_for", "file_chunks", "large_reads"]
 
 Progress = Callable[[int], None]  # called with the number of bytes just sent/received
 CHUNK = 1024 * 1024
@@ -20,19 +28,31 @@ def drop_none(**kw: Any) -> dict[str, Any]:
     return {k: v for k, v in kw.items() if v is not None}
 
 
+def error_for(status_code: int, body: bytes, text: Callable[[], str], url: str) -> SlipwayError:
+    """The error of an answer with ``status_code`` >= 400: the server's class (from the ``code`` of its
+    ``{"error": …}`` body), else a SlipwayError naming the status, the URL and the start of the body."""
+    import json
+
+    try:
+        err = json.loads(body)["error"]
+        cls = error_class_for_code(err.get("code", ""))
+        exc = cls(err.get("message", text()), err.get("details") or {})
+        exc.status_code = status_code
+        exc.request_id = err.get("request_id")  # type: ignore[attr-defined]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        exc = SlipwayError(f"HTTP {status_code} from {url}: {text()[:500]}")
+        exc.status_code = status_code
+    return exc
+
+
 def _raise_for(resp: httpx.Response) -> None:
     if resp.status_code < 400:
         return
-    try:
-        err = resp.json()["error"]
-        cls = error_class_for_code(err.get("code", ""))
-        exc = cls(err.get("message", resp.text), err.get("details") or {})
-        exc.status_code = resp.status_code
-        exc.request_id = err.get("request_id")  # type: ignore[attr-defined]
-    except (ValueError, KeyError, TypeError):
-        exc = SlipwayError(f"HTTP {resp.status_code} from {resp.request.url}: {resp.text[:500]}")
-        exc.status_code = resp.status_code
-    raise exc
+    raise error_for(resp.status_code, resp.content, lambda: resp.text, str(resp.request.url))
+
+
+def not_running(url: str, hint: str = ", or point SLIPWAY_URL at a running server") -> ServerNotRunning:
+    return ServerNotRunning(f"No Slipway server answers at {url}. Start one with `slipway up` (or `make run`){hint}.")
 
 
 def check_url(url: str, name: str = "url") -> str:
@@ -56,30 +76,43 @@ class Api:
 
     def __init__(self, url: str, api_key: str | None, timeout: float, verify: bool | str) -> None:
         self.url = check_url(url).rstrip("/")
-        headers = {"User-Agent": "slipway-sdk"}
+        self.headers = {"User-Agent": "slipway-sdk"}
         if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        if isinstance(verify, str):  # a CA bundle (SLIPWAY_CA_BUNDLE), e.g. for a self-signed certificate
-            import ssl
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self.timeout = timeout
+        self.verify = verify  # True (the system's CAs as httpx finds them) or a CA bundle (SLIPWAY_CA_BUNDLE)
 
-            verify = ssl.create_default_context(cafile=verify)  # type: ignore[assignment]
-        elif self.url.startswith("http://"):
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """What the client verifies the server's certificate with (``verify`` of httpx.Client)."""
+        import ssl
+
+        if isinstance(self.verify, str):  # a CA bundle (SLIPWAY_CA_BUNDLE), e.g. for a self-signed certificate
+            return ssl.create_default_context(cafile=self.verify)
+        if self.url.startswith("http://"):
             # Plain HTTP needs no TLS, and httpx's default context (loading the CA bundle) was a fifth of a short
             # CLI command. Every request goes to this URL (redirects are not followed); should one go to an
             # https:// URL, this context trusts no certificate, so it fails rather than skip verification.
-            import ssl
+            return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return self.verify
 
-            verify = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # type: ignore[assignment]
-        self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, verify=verify)
+    @cached_property
+    def http(self) -> httpx.Client:
+        """The httpx client, made (and httpx imported) on first use."""
+        import httpx
+
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=self.timeout, verify=self.ssl_context())
+
+    def close(self) -> None:
+        if "http" in self.__dict__:
+            self.http.close()
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        import httpx
+
         try:
             resp = self.http.request(method, path, **kw)
         except httpx.ConnectError:
-            raise ServerNotRunning(
-                f"No Slipway server answers at {self.url}. Start one with `slipway up` (or `make run`), "
-                "or point SLIPWAY_URL at a running server."
-            ) from None
+            raise not_running(self.url) from None
         _raise_for(resp)
         return resp
 
@@ -87,13 +120,13 @@ class Api:
         return self.request(method, path, **kw).json()
 
     def stream(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
         try:
             ctx = self.http.stream(method, path, **kw)
             resp = ctx.__enter__()
         except httpx.ConnectError:
-            raise ServerNotRunning(
-                f"No Slipway server answers at {self.url}. Start one with `slipway up` (or `make run`)."
-            ) from None
+            raise not_running(self.url, "") from None
         if resp.status_code >= 400:
             resp.read()
             ctx.__exit__(None, None, None)

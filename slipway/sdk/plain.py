@@ -8,6 +8,8 @@ and building a resource's models was most of the command's start-up (see "CLI st
 Each record holds the JSON object the server sent, which is the typed view dumped as JSON
 (``JobView.model_dump(mode="json", by_alias=True)``): the same fields and values, times as ISO 8601 strings.
 Programs should use the typed methods (``c.jobs.iter()``…), which check the shapes and parse the times.
+The GETs go over the standard library's http.client (``slipway.sdk.plainget``), with the client's URL, key,
+timeout, certificate checks and errors: httpx is not imported.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from slipway.sdk.http import Api, drop_none
+from slipway.sdk.plainget import PlainGet
 
 __all__ = ["Plain", "Record"]
 
@@ -62,21 +65,24 @@ class Plain:
     """``Client.plain``: the list and status reads of the CLI as records (see the module's note)."""
 
     def __init__(self, api: Api) -> None:
-        self._api = api
+        self._api = PlainGet(api)
 
     def _pages(self, path: str, **params: Any) -> Iterator[Record]:
         """Every item of a paged list route, following ``next_page_token``."""
         token: str | None = None
         while True:
-            page = self._api.json("GET", path, params=drop_none(**params, page_token=token))
+            page = self._api.json(path, drop_none(**params, page_token=token))
             yield from (Record(item) for item in page["items"])
             token = page.get("next_page_token")
             if token is None:
                 return
 
+    def close(self) -> None:
+        self._api.close()
+
     def status(self) -> Record:
         """As ``Client.status()``."""
-        return Record(self._api.json("GET", "/api/v1/status"))
+        return Record(self._api.json("/api/v1/status"))
 
     def datasets(self) -> Iterator[Record]:
         """As ``c.datasets.iter()``: each dataset with its latest version."""
@@ -88,10 +94,10 @@ class Plain:
 
     def models(self, limit: int | None = None) -> list[Record]:
         """As ``c.models.list(limit).items``: one page of models with their latest version and aliases."""
-        page = self._api.json("GET", "/api/v1/models", params=drop_none(limit=limit))
+        page = self._api.json("/api/v1/models", drop_none(limit=limit))
         return [Record(item) for item in page["items"]]
 
     def endpoints(self, limit: int | None = None) -> list[Record]:
         """As ``c.endpoints.list(limit).items``: one page of endpoints."""
-        page = self._api.json("GET", "/api/v1/endpoints", params=drop_none(limit=limit))
+        page = self._api.json("/api/v1/endpoints", drop_none(limit=limit))
         return [Record(item) for item in page["items"]]

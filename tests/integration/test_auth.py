@@ -195,6 +195,11 @@ def test_cli_flows(server: SlipwayServer, cli, tmp_path: Path) -> None:
     assert r.returncode == 0 and json.loads(r.stdout) == []
     r = cli("--home", str(other), "login", "--url", server.url, "--key", key[:-3] + "abc", env=env)
     assert r.returncode == 1 and "Invalid API key" in r.stderr
+    # a list command's plain read (http.client, slipway.sdk.plainget) fails as a typed read (httpx) does
+    bad = ["--home", str(other), "--url", server.url, "--api-key", key[:-3] + "abc"]
+    plain, typed = cli(*bad, "models", "list", env=env), cli(*bad, "models", "versions", "any", env=env)
+    assert (plain.returncode, plain.stderr) == (typed.returncode, typed.stderr) == (1, typed.stderr.splitlines()[0] + "\n")
+    assert plain.stderr.startswith("Error: Invalid API key: it is wrong, expired or revoked")
 
     r = cli("secrets", "set", "DB_PASSWORD", input="pa55word\n")
     assert r.returncode == 0 and "pa55word" not in r.stdout + r.stderr

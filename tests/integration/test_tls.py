@@ -47,6 +47,7 @@ def test_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("SLIPWAY_CA_BUNDLE", str(cert))
         with Client(url=srv.url, home=srv.home) as c:
             assert c.status().url == srv.url
+            assert c.plain.status().url == srv.url  # the CLI's reads (http.client, slipway.sdk.plainget)
             assert c.whoami().user == "admin"
         with pytest.raises(httpx.HTTPError):  # plain HTTP is not answered
             httpx.get(srv.url.replace("https://", "http://") + "/healthz", timeout=5).raise_for_status()
@@ -56,6 +57,12 @@ def test_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         r = subprocess.run([sys.executable, "-m", "slipway.cli.main", "status"], env=env, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 0 and srv.url in r.stdout
+        env.pop("SLIPWAY_CA_BUNDLE")  # the certificate is unknown: refused, in one line, as by the SDK's client
+        r = subprocess.run([sys.executable, "-m", "slipway.cli.main", "jobs", "list"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert (r.returncode, r.stderr) == (1, f"Error: No Slipway server answers at {srv.url}. Start one with "
+                                               "`slipway up` (or `make run`), or point SLIPWAY_URL at a running "
+                                               "server.\n")
     finally:
         srv.stop()
 

@@ -78,6 +78,7 @@ def _imported(args: list[str], home: Path) -> tuple[set[str], subprocess.Complet
     (["--version"], []),
     (["jobs", "--help"], ["jobs"]),
     (["jobs", "list"], ["jobs"]),  # fails (no server), after importing what a command calling the server imports
+    (["models", "list", "-o", "json"], ["models"]),
 ])
 def test_a_command_imports_only_what_it_uses(args: list[str], needed: list[str], tmp_path: Path) -> None:
     modules, r = _imported(args, tmp_path)
@@ -91,6 +92,11 @@ def test_a_command_imports_only_what_it_uses(args: list[str], needed: list[str],
         assert "slipway.sdk.plain" in modules, "list commands read records (slipway.sdk.plain)"
         # ... without pydantic: no models of the API, nor typer's pydantic check of the options' values
         assert sorted(m for m in modules if m.startswith(("pydantic", "typer._adapters", "slipway.schemas"))) == []
+        # ... over a socket, not httpx nor http.client (slipway.sdk.plainget), nor TLS for an http:// URL; nor what
+        # only writing credentials or serving needs
+        assert sorted(m for m in modules if m.split(".")[0] in ("httpx", "httpcore", "h11", "anyio", "certifi", "http",
+                                                                 "email", "ssl", "secrets", "logging")) == []
+        assert "slipway.server" not in modules
     else:
         assert r.returncode == 0, r.stderr[-2000:]
         assert sorted(m for m in modules if m.startswith(("pydantic", "httpx", "slipway.client",
@@ -156,3 +162,33 @@ def test_stand_ins_become_the_real_modules_on_first_use(disabled: str, loader: s
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Title" in r.stdout and r.stdout.rstrip().endswith(f"{loader} 1")
+
+
+def test_a_group_builds_only_the_command_that_runs_and_lists_all_as_typer_does(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+    lazy = typer.main.get_command(app)
+    for name, (target, _) in COMMANDS.items():
+        sub = importlib.import_module(target.partition(":")[0]).__dict__[target.partition(":")[2]]
+        if not isinstance(sub, typer.Typer):
+            continue
+        holder = typer.Typer()
+        holder.add_typer(sub, name=name)
+        eager = typer.main.get_group(holder).commands[name]
+        group = lazy.commands[name]  # type: ignore[attr-defined]
+        assert list(group.commands.built) == [n for n, c in eager.commands.items() if hasattr(c, "commands")]
+        assert list(group.commands) == list(eager.commands), name
+        first = next(n for n in eager.commands if not hasattr(eager.commands[n], "commands"))
+        assert [p.name for p in group.commands[first].params] == [p.name for p in eager.commands[first].params]
+        assert first in group.commands.built
+    from slipway.cli.models import app as models
+
+    holder = typer.Typer()
+    holder.add_typer(models, name="models")
+    helps = []
+    for group in (lazy.commands["models"], typer.main.get_group(holder).commands["models"]):  # type: ignore[attr-defined]
+        with pytest.raises(SystemExit):
+            group.main(["--help"], prog_name="slipway models")
+        helps.append(capsys.readouterr().out)
+    assert "versions" in helps[0] and helps[0] == helps[1]
