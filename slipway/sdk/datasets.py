@@ -12,11 +12,9 @@ from urllib.parse import unquote
 from slipway.errors import InvalidArgument
 from slipway.names import check_name, parse_ref
 from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
-from slipway.sdk.http import CHUNK, Api, Progress, drop_none, file_chunks, large_reads
+from slipway.sdk.http import Api, Progress, drop_none, write_body
 
 __all__ = ["Datasets"]
-
-_WRITE_BUFFER = 4 * CHUNK
 
 
 class Datasets:
@@ -59,13 +57,8 @@ class Datasets:
                 upload = src
             with open(upload, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                data = self._api.json(
-                    "POST",
-                    f"/api/v1/datasets/{name}/versions",
-                    params=params,
-                    content=file_chunks(f, progress),
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                )
+                data = self._api.send_file("POST", f"/api/v1/datasets/{name}/versions", f, size, params=params,
+                                           progress=progress)
         return PushResult.model_validate(data)
 
     def list(self, limit: int | None = None, page_token: str | None = None) -> Page[DatasetSummary]:
@@ -97,18 +90,12 @@ class Datasets:
 
         out_dir = Path(dest)
         out_dir.mkdir(parents=True, exist_ok=True)
-        ctx, resp = self._api.stream("GET", f"/api/v1/datasets/{ref}/content")
-        try:
-            filename = Path(unquote(resp.headers.get("X-Slipway-Filename", "data"))).name or "data"
-            kind = resp.headers.get("X-Slipway-Kind", "file")
+        with self._api.get_body(f"/api/v1/datasets/{ref}/content") as body:
+            filename = Path(unquote(body.getheader("X-Slipway-Filename") or "data")).name or "data"
+            kind = body.getheader("X-Slipway-Kind") or "file"
             tmp = out_dir / f".{filename}.part"
             try:
-                large_reads(self._api.http)
-                with open(tmp, "wb", buffering=_WRITE_BUFFER) as f:
-                    for block in resp.iter_raw():  # blocks as they arrive: no re-chunking copy
-                        f.write(block)
-                        if progress:
-                            progress(len(block))
+                write_body(body, tmp, progress)
                 if kind == "folder":
                     target = out_dir / filename
                     unpack_folder(tmp, target)
@@ -117,8 +104,6 @@ class Datasets:
                     tmp.replace(target)
             finally:
                 tmp.unlink(missing_ok=True)
-        finally:
-            ctx.__exit__(None, None, None)
         return target
 
     def delete(self, ref: str, force: bool = False) -> DatasetVersionView:
