@@ -31,8 +31,6 @@ class Datasets:
         progress: Progress | None = None,
     ) -> PushResult:
         """Upload a file or a folder (one subfolder per class) as a new version of ``name``."""
-        from slipway.data import pack_folder
-
         check_name(name)
         src = Path(path)
         if not src.exists():
@@ -49,6 +47,8 @@ class Datasets:
             params["description"] = description
         with tempfile.TemporaryDirectory(prefix="slipway-push-") as tmp:
             if src.is_dir():
+                from slipway.data.folders import pack_folder  # numpy and pandas come with slipway.data: not for a file
+
                 packed = Path(tmp) / "folder.tar"
                 with open(packed, "wb") as out:
                     pack_folder(src, out)
@@ -86,8 +86,6 @@ class Datasets:
 
     def pull(self, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None) -> Path:
         """Download a version into folder ``dest``; returns the file or folder written."""
-        from slipway.data import unpack_folder
-
         out_dir = Path(dest)
         out_dir.mkdir(parents=True, exist_ok=True)
         with self._api.get_body(f"/api/v1/datasets/{ref}/content") as body:
@@ -97,6 +95,8 @@ class Datasets:
             try:
                 write_body(body, tmp, progress)
                 if kind == "folder":
+                    from slipway.data.folders import unpack_folder
+
                     target = out_dir / filename
                     unpack_folder(tmp, target)
                 else:
