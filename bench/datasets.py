@@ -78,15 +78,18 @@ def server_cpu(server: SlipwayServer) -> float:
     return float(t.user + t.system)
 
 
-def children_cpu() -> float:
-    """User + system CPU seconds of this process's finished (waited-for) children."""
+def children_cpu(user_only: bool = False) -> float:
+    """User + system (or user only) CPU seconds of this process's finished (waited-for) children."""
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    return r.ru_utime if user_only else r.ru_utime + r.ru_stime
+
+
+LAST_USER_CPU = [0.0]  # the user-mode part of the last run_cli's CPU (the rest is the kernel's: socket, files)
 
 
 def run_cli(server: SlipwayServer, *args: str) -> tuple[float, int, float]:
     """Run `slipway ARGS`; (seconds, peak RSS, CPU seconds of the CLI process)."""
-    cpu = children_cpu()
+    cpu, user = children_cpu(), children_cpu(user_only=True)
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "slipway.cli.main", *args], env=server.cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -95,6 +98,7 @@ def run_cli(server: SlipwayServer, *args: str) -> tuple[float, int, float]:
     peak = rss.stop()
     if proc.returncode:
         raise SystemExit(f"slipway {' '.join(args)} failed: {err.decode()}")
+    LAST_USER_CPU[0] = children_cpu(user_only=True) - user
     return time.perf_counter() - start, peak, children_cpu() - cpu
 
 
@@ -199,10 +203,12 @@ def main() -> None:
             base = psutil.Process(server.proc.pid).memory_info().rss  # type: ignore[union-attr]
             cpu = [server_cpu(server)]
             push_s, push_cli, push_ccpu = run_cli(server, "data", "push", "big", str(csv), "--label", "label")
+            push_user = LAST_USER_CPU[0]
             cpu.append(server_cpu(server))
             server_peak, push_own = srv_rss.stop(), srv_rss.own_peak
             srv_rss = PeakRss(server.proc.pid)  # type: ignore[union-attr]
             pull_s, pull_cli, pull_ccpu = run_cli(server, "data", "pull", "big:1", str(work / "out"))
+            pull_user = LAST_USER_CPU[0]
             cpu.append(server_cpu(server))
             server_peak = max(server_peak, srv_rss.stop())
             pull_own = srv_rss.own_peak
@@ -212,8 +218,10 @@ def main() -> None:
                 folder = make_folder(work / "many", args.files)
                 cpu.append(server_cpu(server))
                 fpush_s, _, fpush_ccpu = run_cli(server, "data", "push", "many", str(folder), "--format", "files")
+                fpush_user = LAST_USER_CPU[0]
                 cpu.append(server_cpu(server))
                 fpull_s, _, fpull_ccpu = run_cli(server, "data", "pull", "many:1", str(work / "many-out"))
+                fpull_user = LAST_USER_CPU[0]
                 cpu.append(server_cpu(server))
         finally:
             server.stop()
@@ -221,16 +229,18 @@ def main() -> None:
         mb, gb = 1024 * 1024, size / 1000
         print(f"file: {size:.0f} MB CSV, 21 columns, label column 'label'  (machine: {os.cpu_count()} cores, "
               f"load {os.getloadavg()[0]:.2f})")
-        rows = [("slipway push", push_s, push_ccpu, cpu[1] - cpu[0], push_cli),
-                ("slipway pull", pull_s, pull_ccpu, cpu[2] - cpu[1], pull_cli)]
-        rows += [(*r, 0) for r in peer_rows(csv, work)]
-        print(f"{'step':<26} {'seconds':>8} {'MB/s':>8} {'client CPU-s/GB':>16} {'server CPU-s/GB':>16} "
-              f"{'CLI peak RSS':>13}")
-        for step, secs, ccpu, scpu, peak in rows:
+        rows = [("slipway push", push_s, push_ccpu, push_user, cpu[1] - cpu[0], push_cli),
+                ("slipway pull", pull_s, pull_ccpu, pull_user, cpu[2] - cpu[1], pull_cli)]
+        rows += [(*r[:3], -1, r[3], 0) for r in peer_rows(csv, work)]
+        print(f"{'step':<26} {'seconds':>8} {'MB/s':>8} {'client CPU-s/GB':>16} {'(user part)':>12} "
+              f"{'server CPU-s/GB':>16} {'CLI peak RSS':>13}")
+        for step, secs, ccpu, cuser, scpu, peak in rows:
             rss = f"{peak / mb:>10.0f} MB" if peak else f"{'':>13}"
-            print(f"{step:<26} {secs:>8.1f} {size / secs:>8.1f} {ccpu / gb:>16.2f} {scpu / gb:>16.2f} {rss}")
-        print(f"(client CPU includes the CLI's start-up: {idle_ccpu:.2f} CPU-s for `slipway data list`; MLflow's "
-              "client did both steps in one process, its CPU split by their durations)")
+            user = f"{cuser / gb:>12.2f}" if cuser >= 0 else f"{'':>12}"
+            print(f"{step:<26} {secs:>8.1f} {size / secs:>8.1f} {ccpu / gb:>16.2f} {user} {scpu / gb:>16.2f} {rss}")
+        print(f"(client CPU includes the CLI's start-up: {idle_ccpu:.2f} CPU-s for `slipway data list`; the rest of "
+              "it beside the user part is the kernel's: socket and file writes. MLflow's client did both steps in "
+              "one process, its CPU split by their durations)")
         print(f"server peak RSS: {server_peak / mb:.0f} MB with children, {srv_rss.own_peak / mb:.0f} MB the server "
               f"process alone (idle before push: {base / mb:.0f} MB; during the push {push_own / mb:.0f} MB, "
               f"during the pull {pull_own / mb:.0f} MB)")
@@ -238,8 +248,9 @@ def main() -> None:
             pulled = sorted(p.relative_to(work / "many-out") for p in (work / "many-out").rglob("*") if p.is_file())
             assert len(pulled) == args.files, f"pulled {len(pulled)} of {args.files} files"
             print(f"folder of {args.files} small files: push {fpush_s:.1f} s = {args.files / fpush_s:.0f} files/s "
-                  f"(CPU-s client {fpush_ccpu:.2f}, server {cpu[4] - cpu[3]:.2f}), pull {fpull_s:.1f} s = "
-                  f"{args.files / fpull_s:.0f} files/s (CPU-s client {fpull_ccpu:.2f}, server {cpu[5] - cpu[4]:.2f})")
+                  f"(CPU-s client {fpush_ccpu:.2f}, {fpush_user:.2f} of it user, server {cpu[4] - cpu[3]:.2f}), pull "
+                  f"{fpull_s:.1f} s = {args.files / fpull_s:.0f} files/s (CPU-s client {fpull_ccpu:.2f}, "
+                  f"{fpull_user:.2f} of it user, server {cpu[5] - cpu[4]:.2f})")
     finally:
         if args.keep:
             print(f"kept {work}")
