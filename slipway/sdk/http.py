@@ -247,24 +247,73 @@ class _HttpxBody:
         return n
 
 
+_BODY_BUFFER = 4 * CHUNK
+_DIRECT_MIN = 64 * CHUNK  # bodies at least this big are written with direct I/O where the filesystem has it
+_ALIGN = 4096  # direct I/O wants the buffer, the file offset and the length in whole blocks
+
+
 def write_body(body: Body, path: Path, progress: Progress | None = None) -> int:
-    """Write the rest of ``body`` to a new file at ``path`` from one reused buffer; the bytes written."""
-    buf = bytearray(4 * CHUNK)
+    """Write the rest of ``body`` to a new file at ``path`` from one reused buffer; the bytes written.
+
+    A large body (a Content-Length of 64 MB or more) is written with ``O_DIRECT`` where the OS and the
+    filesystem allow it: the bytes go from the buffer to the disk without first being copied into newly
+    allocated page-cache pages, which on the benchmark machine cost 4.5–5.5 CPU-s per GB and capped any
+    write near 200 MB/s (direct: 1.5 GB/s at 0.07 CPU-s/GB). The last, partial block is written through
+    the page cache; so is everything when direct I/O is refused.
+    """
+    import mmap
+
+    direct = getattr(os, "O_DIRECT", 0) if int(body.getheader("Content-Length") or 0) >= _DIRECT_MIN else 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = -1
+    if direct:
+        try:
+            fd = os.open(path, flags | direct, 0o666)
+        except OSError:  # a filesystem without direct I/O (tmpfs, some network filesystems)
+            direct = 0
+    if fd < 0:
+        fd = os.open(path, flags, 0o666)
+    buf = mmap.mmap(-1, _BODY_BUFFER)  # page-aligned, as direct I/O needs
     view = memoryview(buf)
     total = 0
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+
+    def buffered() -> None:  # from here on through the page cache
+        nonlocal direct
+        if direct:
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~direct)
+            direct = 0
+
     try:
         while True:
-            n = body.readinto(buf)
-            if not n:
-                return total
+            filled = 0
+            while filled < _BODY_BUFFER:
+                n = body.readinto(view[filled:])
+                if not n:
+                    break
+                filled += n
+                if progress:
+                    progress(n)
+            if direct and filled % _ALIGN:
+                buffered()
             done = 0
-            while done < n:
-                done += os.write(fd, view[done:n])
-            total += n
-            if progress:
-                progress(n)
+            while done < filled:
+                try:
+                    done += os.write(fd, view[done:filled])
+                except OSError:
+                    if not direct:
+                        raise
+                    buffered()  # the filesystem took the open but not the write: the plain way
+                    continue
+                if direct and done % _ALIGN:
+                    buffered()
+            total += filled
+            if filled < _BODY_BUFFER:
+                return total
     finally:
+        view.release()
+        buf.close()
         os.close(fd)
 
 
