@@ -13,7 +13,6 @@ import fsspec
 
 from slipway.errors import NotFound
 from slipway.storage.base import CHUNK, ArtifactStore, ObjectInfo, check_key, copy_hashing
-from slipway.storage.direct import DirectWriter
 
 __all__ = ["FileStore", "FsspecStore"]
 
@@ -100,10 +99,13 @@ class FileStore(FsspecStore):
         tmp = self._tmp / uuid.uuid4().hex
         size = 0
         try:
-            with DirectWriter(tmp) as out:  # big objects skip the page cache (see slipway.storage.direct)
+            with open(tmp, "wb", buffering=0) as out:
                 for block in chunks:
-                    size += out.write(block)
-                out.close(fsync=True)
+                    view = memoryview(block)
+                    while view:  # a raw write may be short
+                        view = view[out.write(view):]
+                    size += len(block)
+                os.fsync(out.fileno())
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         finally:
