@@ -33,8 +33,6 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"})
 
 EntryKind = Literal["dir", "file", "symlink", "other"]
 
-_HAS_FILTERS = hasattr(tarfile, "data_filter")
-_FILTER_ERRORS: tuple[type[Exception], ...] = (tarfile.FilterError,) if _HAS_FILTERS else ()
 _FILE_MODE = 0o644
 _DIR_MODE = 0o755
 
@@ -225,13 +223,56 @@ def _check_member(member: tarfile.TarInfo) -> None:
 
 
 def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    """Write the members into ``dest`` (a new, empty staging folder) ourselves.
+
+    tarfile's ``extract`` with the "data" filter resolved every member's path (``realpath``: an lstat per
+    path component, about 0.3 ms a file: most of the time of a folder of 10,000 small files). Here every
+    member has passed ``_check_member`` (a relative path without '..', a regular file or a directory: no
+    link is ever made), and each file is created new (``O_EXCL``) without following a link
+    (``O_NOFOLLOW``) under folders made here, so nothing can land outside ``dest``; the lexical check
+    below is a second line of defence. Modes are fixed (0o644 files, 0o755 folders); mtimes are the
+    tar's, as tarfile set them.
+    """
+    root = os.path.abspath(dest)
+    made = {root}
     for member in tar:
         _check_member(member)
-        member.mode = _DIR_MODE if member.isdir() else _FILE_MODE
-        if _HAS_FILTERS:
-            tar.extract(member, dest, filter="data")
-        else:  # Python < 3.11.4: the checks above are the whole defence
-            tar.extract(member, dest)
+        target = os.path.normpath(os.path.join(root, member.name))
+        if not target.startswith(root + os.sep):
+            raise InvalidArgument(
+                f"Unsafe entry in folder archive: {member.name!r} is outside the folder; expected paths "
+                "inside the archive.", {"field": "archive", "value": member.name})
+        try:
+            if member.isdir():
+                _make_dirs(target, made)
+                continue
+            _make_dirs(os.path.dirname(target), made)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, _FILE_MODE)
+            with open(fd, "wb") as out:
+                src = tar.extractfile(member)
+                assert src is not None  # a regular file
+                shutil.copyfileobj(src, out, 1 << 20)
+                out.flush()  # before the mtime is set
+                os.fchmod(fd, _FILE_MODE)
+                os.utime(fd, (member.mtime, member.mtime))
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise InvalidArgument(
+                f"Folder archive entry {member.name!r} clashes with an earlier entry ({exc.strerror}); "
+                "expected each path once, files and folders apart.",
+                {"field": "archive", "value": member.name, "expected": "unique paths"},
+            ) from None
+    for folder in sorted(made - {root}, key=len, reverse=True):
+        os.chmod(folder, _DIR_MODE)
+
+
+def _make_dirs(folder: str, made: set[str]) -> None:
+    if folder not in made:
+        os.makedirs(folder, _DIR_MODE, exist_ok=True)
+        made.add(folder)
+        parent = os.path.dirname(folder)
+        while parent not in made and len(parent) > 1:  # the parents makedirs made (or found)
+            made.add(parent)
+            parent = os.path.dirname(parent)
 
 
 def unpack_folder(src: BinaryIO | Path, dest_dir: Path) -> None:
@@ -261,13 +302,6 @@ def unpack_folder(src: BinaryIO | Path, dest_dir: Path) -> None:
             else:
                 with tarfile.open(fileobj=src, mode="r|*") as tar:
                     _extract(tar, staging)
-        except _FILTER_ERRORS as exc:
-            # Our own checks run first; this is the second line of defence.
-            raise InvalidArgument(
-                f"Unsafe entry in folder archive: {exc}; expected regular files and "
-                "directories inside the archive.",
-                {"field": "archive", "expected": "regular files and directories"},
-            ) from exc
         except (tarfile.ReadError, EOFError) as exc:
             raise InvalidArgument(
                 f"Folder archive is not a valid tar file ({exc}); expected a tar made "

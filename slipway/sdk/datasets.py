@@ -12,11 +12,9 @@ from urllib.parse import unquote
 from slipway.errors import InvalidArgument
 from slipway.names import check_name, parse_ref
 from slipway.schemas import DatasetSummary, DatasetVersionView, Page, PushResult
-from slipway.sdk.http import CHUNK, Api, Progress, drop_none, file_chunks, large_reads
+from slipway.sdk.http import Api, Progress, drop_none, write_body
 
 __all__ = ["Datasets"]
-
-_WRITE_BUFFER = 4 * CHUNK
 
 
 class Datasets:
@@ -33,8 +31,6 @@ class Datasets:
         progress: Progress | None = None,
     ) -> PushResult:
         """Upload a file or a folder (one subfolder per class) as a new version of ``name``."""
-        from slipway.data import pack_folder
-
         check_name(name)
         src = Path(path)
         if not src.exists():
@@ -51,6 +47,8 @@ class Datasets:
             params["description"] = description
         with tempfile.TemporaryDirectory(prefix="slipway-push-") as tmp:
             if src.is_dir():
+                from slipway.data.folders import pack_folder  # numpy and pandas come with slipway.data: not for a file
+
                 packed = Path(tmp) / "folder.tar"
                 with open(packed, "wb") as out:
                     pack_folder(src, out)
@@ -59,13 +57,8 @@ class Datasets:
                 upload = src
             with open(upload, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                data = self._api.json(
-                    "POST",
-                    f"/api/v1/datasets/{name}/versions",
-                    params=params,
-                    content=file_chunks(f, progress),
-                    headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                )
+                data = self._api.send_file("POST", f"/api/v1/datasets/{name}/versions", f, size, params=params,
+                                           progress=progress)
         return PushResult.model_validate(data)
 
     def list(self, limit: int | None = None, page_token: str | None = None) -> Page[DatasetSummary]:
@@ -93,23 +86,17 @@ class Datasets:
 
     def pull(self, ref: str, dest: str | os.PathLike[str], progress: Progress | None = None) -> Path:
         """Download a version into folder ``dest``; returns the file or folder written."""
-        from slipway.data import unpack_folder
-
         out_dir = Path(dest)
         out_dir.mkdir(parents=True, exist_ok=True)
-        ctx, resp = self._api.stream("GET", f"/api/v1/datasets/{ref}/content")
-        try:
-            filename = Path(unquote(resp.headers.get("X-Slipway-Filename", "data"))).name or "data"
-            kind = resp.headers.get("X-Slipway-Kind", "file")
+        with self._api.get_body(f"/api/v1/datasets/{ref}/content") as body:
+            filename = Path(unquote(body.getheader("X-Slipway-Filename") or "data")).name or "data"
+            kind = body.getheader("X-Slipway-Kind") or "file"
             tmp = out_dir / f".{filename}.part"
             try:
-                large_reads(self._api.http)
-                with open(tmp, "wb", buffering=_WRITE_BUFFER) as f:
-                    for block in resp.iter_raw():  # blocks as they arrive: no re-chunking copy
-                        f.write(block)
-                        if progress:
-                            progress(len(block))
+                write_body(body, tmp, progress)
                 if kind == "folder":
+                    from slipway.data.folders import unpack_folder
+
                     target = out_dir / filename
                     unpack_folder(tmp, target)
                 else:
@@ -117,8 +104,6 @@ class Datasets:
                     tmp.replace(target)
             finally:
                 tmp.unlink(missing_ok=True)
-        finally:
-            ctx.__exit__(None, None, None)
         return target
 
     def delete(self, ref: str, force: bool = False) -> DatasetVersionView:

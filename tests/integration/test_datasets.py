@@ -17,7 +17,7 @@ from slipway.errors import Conflict, InvalidArgument, NotFound
 from tests.support.servers import SlipwayServer
 
 
-def test_push_show_dedup_pull_delete(client: Client, make_csv, tmp_path: Path) -> None:
+def test_push_show_dedup_pull_delete(client: Client, make_csv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = make_csv(rows=25)
     first = client.datasets.push("cancer", path, label="label")
     assert first.created and first.version.ref == "cancer:1"
@@ -38,8 +38,15 @@ def test_push_show_dedup_pull_delete(client: Client, make_csv, tmp_path: Path) -
     out = client.datasets.pull("cancer:1", tmp_path / "out")
     assert out == tmp_path / "out" / path.name
     assert out.read_bytes() == path.read_bytes()
-    # the download read the socket in 1 MB reads (httpcore's internals still as slipway.sdk.http expects)
     pool = client._api.http._transport._pool  # type: ignore[attr-defined]
+    # bulk bytes went over http.client (sendfile up, one reused buffer down), not this pool's connection …
+    assert [c._connection.READ_NUM_BYTES for c in pool.connections] == [1 << 16]
+    # … except through a proxy, which only httpx honours (this client's httpx was made before the variable)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", "")
+    out = client.datasets.pull("cancer:1", tmp_path / "via-httpx")
+    assert out.read_bytes() == path.read_bytes()
+    # that download read the socket in 1 MB reads (httpcore's internals still as slipway.sdk.http expects)
     assert [c._connection.READ_NUM_BYTES for c in pool.connections] == [1 << 20]
 
     listed = client.datasets.list()

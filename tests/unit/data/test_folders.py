@@ -141,6 +141,16 @@ def test_unpack_refuses_unsafe_entries_and_writes_nothing(
     assert not Path("/tmp/evil-absolute").exists()
 
 
+@pytest.mark.parametrize("second", ["cat/a.txt", "cat/a.txt/inner.txt"])
+def test_unpack_refuses_a_path_given_twice_or_under_a_file(tmp_path: Path, second: str) -> None:
+    # Files are created new and never through a link: a second entry for the same path (or one inside a
+    # file) is refused instead of overwriting, and nothing is left behind.
+    data = evil_tar((member("cat/a.txt"), b"first"), (member(second), b"second"))
+    with pytest.raises(InvalidArgument, match=f"entry '{second}' clashes with an earlier entry"):
+        unpack_folder(io.BytesIO(data), tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unpack_refuses_a_non_empty_destination(tmp_path: Path) -> None:
     src = make_tree(tmp_path / "ds", FILES)
     dest = make_tree(tmp_path / "dest", {"keep.txt": b"mine"})
