@@ -4,6 +4,11 @@ An EndpointConfig is kept as SageMaker sent it (Slipway has no such object); Cre
 UpdateEndpoint turn its production variants into a Slipway endpoint's variants (the Model's version,
 ``InitialVariantWeight`` as the weight, ``InitialInstanceCount`` replicas), so an update is
 Slipway's own: new replicas ready before traffic moves, no failed requests.
+
+A ``ServerlessConfig`` makes a serverless endpoint: Slipway's scale to zero (requests queue while a replica
+starts) with ``MaxConcurrency`` as the cap on requests in flight; ``ProvisionedConcurrency`` keeps one replica
+warm (minimum one, never cold). ``MemorySizeInMB`` is recorded, not enforced. Serverless and instance
+variants cannot be mixed in one config, as on SageMaker.
 """
 
 from __future__ import annotations
@@ -31,10 +36,18 @@ def create_endpoint_config(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     if len(set(names)) != len(names):
         raise AwsError("ValidationException", f"Variant names must be unique in an endpoint configuration; got "
                                               f"{', '.join(names)}.")
+    serverless = [v for v in body["ProductionVariants"] if "ServerlessConfig" in v]
+    if serverless and len(serverless) != len(body["ProductionVariants"]):
+        raise AwsError("ValidationException", "An endpoint configuration's production variants must all have a "
+                                              "ServerlessConfig or none; got a mix.")
     for n, v in enumerate(body["ProductionVariants"], 1):
-        if "ServerlessConfig" in v and "InitialInstanceCount" not in v:
-            continue
-        _instances(v.get("InitialInstanceCount", 1), f"productionVariants.{n}.member.initialInstanceCount")
+        if "ServerlessConfig" in v:
+            if "InitialInstanceCount" in v or "InstanceType" in v:
+                raise AwsError("ValidationException", f"Variant {v['VariantName']!r} has a ServerlessConfig and "
+                                                      "InitialInstanceCount/InstanceType; expected one or the other.")
+            _serverless(v["ServerlessConfig"], f"productionVariants.{n}.member.serverlessConfig")
+        else:
+            _instances(v.get("InitialInstanceCount", 1), f"productionVariants.{n}.member.initialInstanceCount")
         if not v.get("ModelName"):
             raise AwsError("ValidationException", f"Variant {v['VariantName']!r} has no ModelName.")
         model_ref(call, v["ModelName"])  # "Could not find model" as SageMaker answers
@@ -78,6 +91,50 @@ def _instances(value: Any, field: str) -> int:
     return value
 
 
+def _bounded(value: Any, field: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise AwsError("ValidationException", f"Value {value!r} at '{field}' failed to satisfy constraint: Member "
+                                              f"must be a whole number from {low} to {high}.")
+    return value
+
+
+def _serverless(config: Any, field: str, update: bool = False) -> dict[str, int]:
+    """A ServerlessConfig (or an update's ServerlessUpdateConfig), checked as SageMaker bounds it."""
+    if not isinstance(config, dict):
+        raise AwsError("ValidationException", f"Value at '{field}' must be a structure.")
+    out = {}
+    if not update or "MaxConcurrency" in config:
+        out["MaxConcurrency"] = _bounded(config.get("MaxConcurrency"), f"{field}.maxConcurrency", 1, 200)
+    if not update:
+        out["MemorySizeInMB"] = _bounded(config.get("MemorySizeInMB"), f"{field}.memorySizeInMB", 1024, 6144)
+    if "ProvisionedConcurrency" in config:
+        out["ProvisionedConcurrency"] = _bounded(config["ProvisionedConcurrency"],
+                                                 f"{field}.provisionedConcurrency", 1, 200)
+        if out["ProvisionedConcurrency"] > out.get("MaxConcurrency", 200):
+            raise AwsError("ValidationException", f"'{field}.provisionedConcurrency' "
+                                                  f"({out['ProvisionedConcurrency']}) must not exceed MaxConcurrency "
+                                                  f"({out['MaxConcurrency']}).")
+    return out
+
+
+def serverless_scaling(config: dict[str, Any]) -> Any:
+    """Slipway's scaling for a SageMaker ServerlessConfig: scale to zero capped at MaxConcurrency in flight;
+    with ProvisionedConcurrency one replica stays warm."""
+    from slipway.schemas import ScalingSpec
+
+    cap = int(config["MaxConcurrency"])
+    if config.get("ProvisionedConcurrency"):
+        return ScalingSpec(min_replicas=1, max_concurrency=cap)
+    return ScalingSpec(serverless=True, max_concurrency=cap)
+
+
+def _config_scaling(call: Call, config: str) -> Any:
+    """The endpoint's scaling for the config: serverless from its ServerlessConfig, else None."""
+    variants = call.resources.get(CONFIG, config)["spec"]["ProductionVariants"]
+    found = [v["ServerlessConfig"] for v in variants if "ServerlessConfig" in v]
+    return serverless_scaling(found[0]) if found else None
+
+
 def _variants(call: Call, config: str) -> list[Any]:
     from slipway.schemas import VariantSpec
 
@@ -96,7 +153,7 @@ def create_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
         raise AwsError("ValidationException", f"Cannot create already existing endpoint \"{arn(KIND, name)}\".")
     variants = _variants(call, config)
     tags = {t["Key"]: t.get("Value", "") for t in body.get("Tags") or []}
-    call.platform.endpoints.create(name, variants, user=call.user)
+    call.platform.endpoints.create(name, variants, user=call.user, scaling=_config_scaling(call, config))
     call.resources.delete(KIND, name)  # a row left by an endpoint deleted outside this API
     call.resources.add(KIND, name, name, {"EndpointConfigName": config}, tags, call.user)
     return {"EndpointArn": arn(KIND, name)}
@@ -106,10 +163,22 @@ def _by_variant(spec: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return {v["name"]: v for v in (spec or {}).get("variants", [])}
 
 
+def _serverless_now(config: dict[str, Any] | None, spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A variant's ServerlessConfig as the endpoint runs it: MaxConcurrency from its scaling settings (an
+    UpdateEndpointWeightsAndCapacities changes them), the rest as configured."""
+    scaling = (spec or {}).get("scaling") or {}
+    if config is None or not scaling.get("max_concurrency"):
+        return None
+    return {**config, "MaxConcurrency": int(scaling["max_concurrency"])}
+
+
 def describe(call: Call, view: Any) -> dict[str, Any]:
     found = call.resources.find(KIND, view.name)
     config = (found or {}).get("spec", {}).get("EndpointConfigName") or view.name
     live, desired = _by_variant(view.live), _by_variant(view.desired)
+    cfg = call.resources.find(CONFIG, config)
+    serverless = {v["VariantName"]: v["ServerlessConfig"] for v in (cfg or {}).get("spec", {}).get(
+        "ProductionVariants", []) if "ServerlessConfig" in v}
     variants = []
     scaled = {v.name: v.desired for v in view.scaling.variants} if view.scaling is not None else {}
     for n, name in enumerate(dict.fromkeys([*live, *desired])):
@@ -128,6 +197,8 @@ def describe(call: Call, view: Any) -> dict[str, Any]:
             "DesiredWeight": float(want["weight"]) if want else 0.0,
             "CurrentInstanceCount": ready,
             "DesiredInstanceCount": wanted,
+            "CurrentServerlessConfig": _serverless_now(serverless.get(name), view.live) if cur else None,
+            "DesiredServerlessConfig": _serverless_now(serverless.get(name), view.desired) if want else None,
         }))
     status = STATUS.get(view.status, view.status)
     return clean({
@@ -148,7 +219,12 @@ def update_endpoint(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     if view.status in ("Creating", "Updating", "Deleting"):
         raise AwsError("ValidationException", f"Cannot update in-progress endpoint \"{arn(KIND, name)}\" (status "
                                               f"{STATUS.get(view.status, view.status)}).")
-    call.platform.endpoints.update(name, _variants(call, config), user=call.user)
+    scaling = _config_scaling(call, config)
+    # A serverless endpoint moved to instances runs their count (autoscaling off); otherwise Slipway's own
+    # scaling settings, if any, stay.
+    was_serverless = bool(((view.desired or {}).get("scaling") or {}).get("serverless"))
+    call.platform.endpoints.update(name, _variants(call, config), user=call.user, scaling=scaling,
+                                   fixed=scaling is None and was_serverless)
     if call.resources.find(KIND, name) is None:
         call.resources.add(KIND, name, name, {"EndpointConfigName": config}, {}, call.user)
     else:
@@ -162,12 +238,19 @@ def update_endpoint_weights_and_capacities(call: Call, body: dict[str, Any]) -> 
 
     name = body["EndpointName"]
     view = call.platform.endpoints.get(name)
+    changes = body.get("DesiredWeightsAndCapacities") or []
+    updates = [_serverless(c["ServerlessUpdateConfig"], f"desiredWeightsAndCapacities.{n}.member."
+                           "serverlessUpdateConfig", update=True)
+               for n, c in enumerate(changes, 1) if "ServerlessUpdateConfig" in c]
     if view.status in ("Creating", "Updating", "Deleting"):
         raise AwsError("ValidationException", f"Cannot update in-progress endpoint \"{arn(KIND, name)}\" (status "
                                               f"{STATUS.get(view.status, view.status)}).")
     current = [dict(v) for v in (view.live or view.desired or {}).get("variants", [])]
     by_name = {v["name"]: v for v in current}
-    changes = body.get("DesiredWeightsAndCapacities") or []
+    scaling = (view.live or view.desired or {}).get("scaling")
+    if updates and not (scaling and scaling.get("max_concurrency")):
+        raise AwsError("ValidationException", f"Endpoint \"{arn(KIND, name)}\" is not serverless: "
+                                              "ServerlessUpdateConfig applies to serverless variants only.")
     if not changes:
         raise AwsError("ValidationException", "DesiredWeightsAndCapacities needs at least one variant.")
     for n, c in enumerate(changes, 1):
@@ -189,8 +272,17 @@ def update_endpoint_weights_and_capacities(call: Call, body: dict[str, Any]) -> 
     if not any(float(v.get("weight", 1.0)) > 0 for v in current):
         raise AwsError("ValidationException", "At least one production variant needs a weight above 0.")
     fields = set(VariantSpec.model_fields)
+    new_scaling = None
+    if updates:
+        from slipway.schemas import ScalingSpec
+
+        merged = {**scaling, "max_concurrency": updates[-1].get(
+            "MaxConcurrency", scaling["max_concurrency"])}
+        if "ProvisionedConcurrency" in updates[-1]:  # one replica kept warm, as at creation
+            merged.update(serverless=False, min_replicas=max(1, int(merged.get("min_replicas", 0))))
+        new_scaling = ScalingSpec.model_validate(merged)
     call.platform.endpoints.update(name, [VariantSpec.model_validate({k: x for k, x in v.items() if k in fields})
-                                          for v in current], user=call.user)
+                                          for v in current], user=call.user, scaling=new_scaling)
     return {"EndpointArn": arn(KIND, name)}
 
 

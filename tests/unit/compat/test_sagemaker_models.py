@@ -95,3 +95,49 @@ def test_bad_model_and_endpoint_requests(platform: Platform) -> None:
             match="Could not find endpoint configuration")
     refused(platform, "DescribeEndpoint", {"EndpointName": "nope"}, match="not found")
     refused(platform, "DeleteEndpoint", {"EndpointName": "nope"}, match="not found")
+
+
+def test_serverless_config_is_a_scale_to_zero_endpoint_capped_at_max_concurrency(platform: Platform) -> None:
+    put_object(platform, "s3://b/m/model.tar.gz", model_archive())
+    put_object(platform, "s3://b/m/sourcedir.tar.gz", sourcedir({"train.py": INFERENCE}))
+    _create_model(platform, "sl-model")
+    serverless = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    call(platform, "CreateEndpointConfig", {"EndpointConfigName": "sl-cfg", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "sl-model", "ServerlessConfig": serverless}]})
+    call(platform, "CreateEndpoint", {"EndpointName": "sl-ep", "EndpointConfigName": "sl-cfg"})
+    scaling = platform.endpoints.get("sl-ep").desired["scaling"]
+    assert scaling["serverless"] is True and scaling["min_replicas"] == 0 and scaling["max_concurrency"] == 5
+    d = call(platform, "DescribeEndpoint", {"EndpointName": "sl-ep"})
+    assert d["ProductionVariants"][0]["DesiredServerlessConfig"] == serverless
+    # Bad updates are refused before the endpoint's state is looked at (it is still Creating here).
+    for value in (0, 201):
+        refused(platform, "UpdateEndpointWeightsAndCapacities", {"EndpointName": "sl-ep", "DesiredWeightsAndCapacities": [
+            {"VariantName": "AllTraffic", "ServerlessUpdateConfig": {"MaxConcurrency": value}}]},
+            match="(?i)desiredWeightsAndCapacities.*serverlessUpdateConfig.*maxConcurrency")
+
+    # ProvisionedConcurrency: one replica kept warm (never cold), still capped.
+    call(platform, "CreateEndpointConfig", {"EndpointConfigName": "pc-cfg", "ProductionVariants": [
+        {"VariantName": "AllTraffic", "ModelName": "sl-model",
+         "ServerlessConfig": {**serverless, "ProvisionedConcurrency": 2}}]})
+    call(platform, "CreateEndpoint", {"EndpointName": "pc-ep", "EndpointConfigName": "pc-cfg"})
+    scaling = platform.endpoints.get("pc-ep").desired["scaling"]
+    assert scaling["serverless"] is False and scaling["min_replicas"] == 1 and scaling["max_concurrency"] == 5
+
+    def variant(**kw: object) -> dict[str, object]:
+        return {"EndpointConfigName": "bad", "ProductionVariants": [{"VariantName": "v", "ModelName": "sl-model", **kw}]}
+
+    refused(platform, "CreateEndpointConfig", variant(ServerlessConfig={"MemorySizeInMB": 2048, "MaxConcurrency": 201}),
+            match="(?i)serverlessConfig.maxConcurrency' failed to satisfy constraint.* 200")
+    refused(platform, "CreateEndpointConfig", variant(ServerlessConfig={"MemorySizeInMB": 512, "MaxConcurrency": 1}),
+            match="(?i)serverlessConfig.memorySizeInMB")
+    refused(platform, "CreateEndpointConfig", variant(ServerlessConfig=serverless, InitialInstanceCount=1),
+            match="one or the other")
+    refused(platform, "CreateEndpointConfig", variant(ServerlessConfig={**serverless, "ProvisionedConcurrency": 9}),
+            match="must not exceed MaxConcurrency")
+    refused(platform, "CreateEndpointConfig", {"EndpointConfigName": "bad", "ProductionVariants": [
+        {"VariantName": "a", "ModelName": "sl-model", "ServerlessConfig": serverless},
+        {"VariantName": "b", "ModelName": "sl-model", "InitialInstanceCount": 1}]}, match="got a mix")
+    refused(platform, "CreateEndpointConfig", variant(ServerlessConfig=serverless, ModelName="nope"),
+            match="Could not find model")
+    for name in ("sl-ep", "pc-ep"):
+        call(platform, "DeleteEndpoint", {"EndpointName": name})
