@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -131,6 +132,7 @@ class Redactor:
         self.multiline = any(b"\n" in v for v in self.values)
         self.out = out
         self.pending = b""
+        self.copied = 0  # bytes taken from the pipe so far (how _run_redacted sees the pump moving)
 
     def redact(self, data: bytes) -> bytes:
         for v in self.values:
@@ -156,6 +158,7 @@ class Redactor:
     def pump(self, fd: int) -> None:
         """Copy ``fd`` until end of file."""
         while chunk := os.read(fd, 65536):
+            self.copied += len(chunk)
             self.feed(chunk)
         self.close()
 
@@ -176,9 +179,23 @@ def _run_redacted(cmd: list[str], cwd: Path, env: dict[str, str], values: list[s
     pump = threading.Thread(target=redactor.pump, args=(proc.stdout.fileno(),), daemon=True)
     pump.start()
     code = proc.wait()
-    # Whatever the script started may hold the pipe open after it ends: do not wait on it for long.
-    pump.join(timeout=5)
+    _drain(pump, redactor)
     return code
+
+
+def _drain(pump: Any, redactor: Redactor, idle: float = 5.0, most: float = 120.0) -> None:
+    """Wait for the pump to copy the script's last output, as long as it keeps moving.
+
+    Whatever the script started may hold the pipe open after it ends, so the wait cannot be for end of
+    file alone; but a fixed short wait could drop the last lines (a final metric the tuner reads from the
+    log) when a loaded machine leaves the pump thread unscheduled. So: give up after ``idle`` seconds in
+    which nothing was copied, or after ``most`` in all.
+    """
+    deadline = time.monotonic() + most
+    seen = -1
+    while pump.is_alive() and redactor.copied != seen and time.monotonic() < deadline:
+        seen = redactor.copied
+        pump.join(timeout=idle)
 
 
 def ensure_environment(paths: JobPaths, cache: Path) -> str:
