@@ -401,6 +401,28 @@ def test_create_and_revoke_a_key(admin: Any, browser: Any, srv: SlipwayServer) -
     vera.context.close()
 
 
+def test_a_signin_link_signs_the_browser_in_once(browser: Any, srv: SlipwayServer, sdk: Client) -> None:
+    """The link `slipway up` prints (and `slipway keys signin-link` makes): its page posts the key from the URL's
+    fragment, the browser lands signed in, the key leaves the address bar, and a second use is refused."""
+    from playwright.sync_api import expect
+
+    url, _ = sdk.keys.signin_link()
+    assert "#signin=swk_" in url
+    page = browser.new_context(base_url=srv.url).new_page()
+    page.goto(url)
+    page.wait_for_url(lambda u: "/ui/login" not in u)
+    expect(page.locator("header .who")).to_contain_text("admin")
+    page.goto("/ui/models")
+    assert "/ui/login" not in page.url  # the session holds
+    page.context.close()
+
+    again = browser.new_context(base_url=srv.url).new_page()
+    again.goto(url)
+    expect(again.locator(".badge.bad")).to_contain_text("Invalid API key")
+    assert "signin=" not in again.url  # dropped from the address bar before the post
+    again.context.close()
+
+
 def test_a_denied_action_shows_the_api_message(browser: Any, srv: SlipwayServer, world: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 

@@ -76,3 +76,31 @@ def test_a_record_of_the_servers_json_shows_and_dumps_as_the_typed_view_does() -
     assert output.to_jsonable([record]) == [view.model_dump(mode="json", by_alias=True)] == [sent]
     with pytest.raises(AttributeError, match="no field 'missing'"):
         _ = record.missing
+
+
+def test_tuning_show_puts_the_reason_on_its_own_line_above_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reason a tuning job failed is a line of its own, its text as sent (no markup), never glued to the table."""
+    import datetime as dt
+
+    from slipway.cli import tuning
+    from slipway.schemas.tuning import TrialView, TuningJobView
+
+    buf = io.StringIO()
+    monkeypatch.setattr(output, "console", Console(file=buf, width=80, color_system=None))
+    monkeypatch.setattr(tuning, "console", output.console)
+    reason = "All 2 trials failed; the first: [bold]n_estimators[/bold] must be >= 1, got 0."
+    trial = TrialView(number=0, status="Failed", job="t-0", params={"n_estimators": 0}, objective=None, steps=0,
+                      reason="exit 1")
+    v = TuningJobView(
+        name="t", status="Failed", strategy="random", objective="validation:accuracy", maximize=True,
+        ranges={"n_estimators": "0:5:int"}, max_trials=2, max_parallel=1, max_runtime=None, early_stopping="off",
+        seed=None, warm_start_from=None, template={}, failure_reason=reason, counters={"failed": 2},
+        best_trial=None, trials=[trial, trial.model_copy(update={"number": 1, "job": "t-1"})],
+        created_at=dt.datetime(2026, 12, 3, tzinfo=dt.UTC), created_by="admin", started_at=None, ended_at=None)
+    tuning.render(v)
+    lines = buf.getvalue().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("reason:"))
+    assert " ".join(lines[at:at + 2]).startswith(f"reason: {reason}"[:70])  # Rich may fold a long line
+    assert "[bold]n_estimators[/bold]" in buf.getvalue()  # printed as sent, not read as markup
+    table_top = next(i for i, line in enumerate(lines) if "┏" in line or "┌" in line or "━" in line)
+    assert at < table_top and not any("reason:" in line for line in lines[table_top:])
