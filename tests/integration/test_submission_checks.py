@@ -101,15 +101,46 @@ def test_ctrl_c_during_tune_wait_says_the_tuning_job_keeps_running(server: Slipw
     proc = subprocess.Popen(
         [sys.executable, "-m", "slipway.cli.main", "tune", "--script", str(script), "--objective", "score",
          "--range", "x=0:1", "--max-trials", "1", "--name", "slow", "--wait"],
-        env=server.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=server.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_from_a_terminal)
     try:
         wait_for(lambda: '"status": "InProgress"' in cli("tuning", "show", "slow", "-o", "json").stdout, timeout=60)
+        signals = _signal_masks(proc.pid)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        try:
+            _, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the CLI did not end on Ctrl-C; its signal masks then: {signals}, the test's: "
+                                 f"{_signal_masks(os.getpid())}; its stack:\n{_stack(proc.pid)}") from None
     finally:
         if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130
     assert "Interrupted: tuning job slow keeps running on the server" in err
     assert "slipway tuning stop slow" in err
     assert cli("tuning", "stop", "slow").returncode == 0
+
+
+def _as_from_a_terminal() -> None:
+    """In the CLI's child, before exec: SIGINT as a shell leaves it (default action, not blocked), whatever this
+    test process inherited; Python installs its KeyboardInterrupt handler only over the default action."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _signal_masks(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return " ".join(line.strip() for line in f if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+    except OSError as exc:
+        return str(exc)
+
+
+def _stack(pid: int) -> str:
+    """Where the CLI is stuck, when py-spy is installed (it is on the development machine, not a dependency)."""
+    import shutil
+
+    if not shutil.which("py-spy"):
+        return "(py-spy is not installed)"
+    return subprocess.run(["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=30).stdout
