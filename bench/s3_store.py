@@ -28,8 +28,8 @@ from tests.support.servers import SlipwayServer  # noqa: E402
 def push_pull(work: Path, name: str, csv: Path, env: dict[str, str]) -> tuple[float, float]:
     server = SlipwayServer(work / f"home-{name}", env=env).start()
     try:
-        push_s, _ = run_cli(server, "data", "push", "big", str(csv), "--label", "label")
-        pull_s, _ = run_cli(server, "data", "pull", "big:1", str(work / f"out-{name}"))
+        push_s, _, _ = run_cli(server, "data", "push", "big", str(csv), "--label", "label")
+        pull_s, _, _ = run_cli(server, "data", "pull", "big:1", str(work / f"out-{name}"))
     finally:
         server.stop()
     assert (work / f"out-{name}" / csv.name).stat().st_size == csv.stat().st_size
