@@ -4,6 +4,7 @@ SageMaker data-capture JSON lines (encrypted at rest by the store), and reading 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -33,6 +34,9 @@ class CaptureService:
         self.store = store
         self.buffer = buffer
         self.max_bytes = max_bytes
+        # One flush at a time: a read flushes first, and must not list the store while the controller's flush
+        # has drained the queue but not yet written it (the read would miss requests answered before it).
+        self._flushing = threading.Lock()
 
     def load(self) -> None:
         """Give the in-memory buffer every endpoint's sampling percentage (at start)."""
@@ -65,7 +69,14 @@ class CaptureService:
         return self.config(endpoint, percent)
 
     def flush(self) -> int:
-        """Write everything queued as one object per endpoint, variant and hour; return records written."""
+        """Write everything queued as one object per endpoint, variant and hour; return records written.
+
+        Returns once every record queued before the call is in the store, also those another thread's flush
+        took from the queue first."""
+        with self._flushing:
+            return self._flush()
+
+    def _flush(self) -> int:
         pending = self.buffer.drain()
         if not pending:
             return 0

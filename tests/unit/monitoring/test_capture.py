@@ -131,3 +131,35 @@ def test_a_failed_write_is_counted_and_the_other_groups_are_still_written(platfo
         platform.capture.flush()
     assert buf.counts[("broken", "write_failed")] == 2 and buf.counts[("fine", "written")] == 3
     assert len(platform.store.list("capture/fine/")) == 1
+
+
+def test_a_read_waits_for_a_flush_already_writing(platform: Platform) -> None:
+    """The controller's flush has taken the queue and is still writing it when a read (a monitor run, `endpoints
+    capture`) flushes: the read waits for that write instead of listing the store without those records."""
+    import threading
+
+    _deploy_row(platform, "ep")
+    store, writing, go = platform.capture.store, threading.Event(), threading.Event()
+
+    class SlowStore:  # the platform's store, its writes held until the test says go
+        def __getattr__(self, name: str) -> object:
+            return getattr(store, name)
+
+        def put_bytes(self, key: str, data: bytes) -> object:
+            writing.set()
+            go.wait(30)
+            return store.put_bytes(key, data)
+
+    platform.capture.store = SlowStore()  # type: ignore[assignment]
+    platform.capture_buffer.offer("ep", "a", "rid-1", "application/json", b"{}", "application/json", b"{}")
+    controller = threading.Thread(target=platform.capture.flush)
+    controller.start()
+    assert writing.wait(30)
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.append(platform.capture.read("ep", since="10m")))
+    reader.start()
+    reader.join(timeout=1.0)  # the write is held: a read that does not wait for it has answered by now
+    go.set()
+    controller.join(30)
+    reader.join(30)
+    assert [r["eventMetadata"]["inferenceId"] for r in got[0].records] == ["rid-1"]  # type: ignore[attr-defined]
