@@ -35,7 +35,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import cpu_seconds, run_wrk, summarize_profile, train  # noqa: E402
+from bench.serving import cpu_seconds, run_wrk, stop_processes, summarize_profile, train  # noqa: E402
 
 
 def start_side(label: str, code: Path, work: Path) -> tuple[subprocess.Popen[bytes], str, str, Path]:
@@ -198,12 +198,7 @@ def main() -> None:
             print(text)
         print(f"\nload average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

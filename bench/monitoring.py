@@ -258,12 +258,7 @@ def gateway(duration: float, rounds: int, conns: int) -> None:
     finally:
         for c in clients:
             c.close()
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        serving.stop_processes(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -218,6 +218,16 @@ def _source_line(frame: str) -> str:
     return ""
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Stop what a bench started, the last started first: SIGTERM, then SIGKILL after 20 s."""
+    for p in reversed(procs):
+        p.terminate()
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def start_profile(pid: int, duration: float, work: Path) -> subprocess.Popen[bytes] | None:
     """py-spy sampling ``pid`` for most of a cell, or None when py-spy is not installed."""
     spy = shutil.which("py-spy") or (str(Path(sys.executable).parent / "py-spy")
@@ -464,12 +474,7 @@ def main() -> None:
         print(f"\nload average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
         client.close()
     finally:
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(procs)
         shutil.rmtree(work, ignore_errors=True)
 
 
