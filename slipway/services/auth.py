@@ -536,7 +536,8 @@ class AuthService:
         ``_REFRESH_LEAD`` seconds before its time to live; past it, the entry is still answered for a
         short grace while that refresh runs (so a busy key does not send every caller in flight to the
         database at once); a refresh that finds the key revoked, expired or disabled drops it. Changes
-        made through this process clear the cache at once. Throttling never applies to a key found here: like :meth:`authenticate`, it refuses only wrong keys.
+        made through this process clear the cache at once. Throttling never applies to a key found here:
+        like :meth:`authenticate`, it refuses only wrong keys.
         """
         if not header:
             return None
