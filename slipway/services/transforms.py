@@ -370,12 +370,6 @@ class TransformService:
             raise InvalidArgument(f"Endpoint {endpoint!r} serves no model.", {"field": "endpoint", "value": endpoint})
         return models
 
-    def _load(self, ref: str) -> tuple[pd.DataFrame, str | None, list[bytes] | None]:
-        """The rows, the label column, and a CSV's lines as stored (header first) when there is one per row."""
-        view, chunks = self.datasets.open_content(ref)
-        frame, lines = _parse(b"".join(chunks), view.format)
-        return frame, view.label, lines
-
     def _folder_batches(self, ref: str, work: Path, label: str | None, options: dict[str, Any],
                         names: list[str] | None, npy: bool = False) -> tuple[list[_File], list[tuple[int, int, bytes, str]], Any]:
         """A folder version's files (unpacked under ``work/in``) and the requests: a file whole per request
