@@ -84,17 +84,13 @@ def _instances(value: Any, field: str) -> int:
     """An instance count as replicas: a whole number from 1 to ``max_instances()``, else a ValidationException
     naming the field, the value and the bound (never a silent clamp)."""
     top = max_instances()
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
-        raise AwsError("ValidationException", f"Value {value!r} at '{field}' failed to satisfy constraint: Member "
-                                              f"must be a whole number from 1 to {top} (Slipway runs one replica per "
-                                              f"instance, at most {top} per variant).")
-    return value
+    return _bounded(value, field, 1, top, f" (Slipway runs one replica per instance, at most {top} per variant)")
 
 
-def _bounded(value: Any, field: str, low: int, high: int) -> int:
+def _bounded(value: Any, field: str, low: int, high: int, why: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise AwsError("ValidationException", f"Value {value!r} at '{field}' failed to satisfy constraint: Member "
-                                              f"must be a whole number from {low} to {high}.")
+                                              f"must be a whole number from {low} to {high}{why}.")
     return value
 
 
