@@ -52,6 +52,7 @@ class LocalExecutor(Executor):
         self.sandbox = sandbox
         self._spare: subprocess.Popen[bytes] | None = None
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._codes: dict[int, int] = {}  # exit codes of reaped processes, for every later poll (finish's too)
         self._lock = threading.Lock()
 
     def capacity(self) -> int:
@@ -63,12 +64,20 @@ class LocalExecutor(Executor):
         return env
 
     def _spawn_spare(self) -> None:
+        with self._lock:
+            if self._spare is not None:  # jobs submitted together: one spare is enough
+                return
         spare = subprocess.Popen(
             [sys.executable, "-m", "slipway.compute.warm"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, env=self._env(), start_new_session=True, close_fds=True,
         )
         with self._lock:
-            self._spare = spare
+            extra = self._spare is not None  # another thread's came first: this one is not needed
+            if not extra:
+                self._spare = spare
+        if extra:
+            spare.kill()
+            spare.wait()
 
     def _take_spare(self) -> subprocess.Popen[bytes] | None:
         with self._lock:
@@ -141,9 +150,19 @@ class LocalExecutor(Executor):
                 return ProcessState(True)
             with self._lock:
                 self._procs.pop(pid, None)
+                self._codes[pid] = code
+            return ProcessState(False, code)
+        with self._lock:
+            code = self._codes.get(pid)
+        if code is not None:
             return ProcessState(False, code)
         now = _start_time(pid)
         return ProcessState(now is not None and (not started or now == started))
+
+    def release(self, handle: str) -> None:
+        pid, _ = self._pid(handle)
+        with self._lock:
+            self._codes.pop(pid, None)
 
     def _signal(self, handle: str, sig: int) -> None:
         pid, _ = self._pid(handle)

@@ -34,6 +34,7 @@ from slipway.services.secrets import SecretService, job_env_names
 from slipway.services.training import TrainingService, job_resources, logs_key, source_key, transition
 from slipway.training.contract import JobPaths
 from slipway.training.environments import environment_dir, is_ready
+from slipway.training.runner import describe_exit, last_lines
 
 __all__ = ["JobRuns"]
 
@@ -129,15 +130,25 @@ class JobRuns:
             read, write = self._environment_access(paths, spec)
             paths.job_file.write_text(json.dumps(spec, indent=2))
 
-            def _start(job: Job, s: Session) -> None:
+            # The process starts outside any transaction: a transaction retried (SQLite busy) would start it twice.
+            with self.db.session() as s:
+                job = s.execute(select(Job).where(Job.name == name)).scalar_one()
                 if job.status == "Stopping":  # stopped while downloading: never start it
                     return
-                job.handle = self.executor.submit(paths.root, paths.logs, warm=job.kind == "algorithm", env=env,
-                                                  read=read, write=write, name=name,
-                                                  resources=job_resources(job))
-                transition(job, secondary="Training", message="Running the training code.")
+                warm, resources = job.kind == "algorithm", job_resources(job)
+            handle = self.executor.submit(paths.root, paths.logs, warm=warm, env=env, read=read, write=write,
+                                          name=name, resources=resources)
 
-            self._update(name, _start)
+            def _start(job: Job, s: Session) -> None:
+                job.handle = handle  # stopped meanwhile: the controller sees Stopping with a handle and stops it
+                if job.status != "Stopping":
+                    transition(job, secondary="Training", message="Running the training code.")
+
+            try:
+                self._update(name, _start)
+            except Exception:
+                self.executor.kill(handle)  # never a process the database does not know
+                raise
         except Exception as exc:
             log.exception("Starting job %s failed", name)
             self._end(name, "Failed", "Failed", f"Preparing the job failed: {exc}")
@@ -321,7 +332,10 @@ class JobRuns:
             reason = state.reason  # the executor knows why (a Ray node lost), stop requested or not
             stopping = False
         elif not stopping:
-            reason = f"The job process ended without reporting a result (exit code {exit_code})."
+            reason = f"The job process ended without reporting a result ({describe_exit(exit_code)})."
+            tail = last_lines(paths.logs)
+            if tail:
+                reason += " Its last lines:\n" + tail
             if limit and exit_code in (-9, 137):
                 reason = f"The job exceeded its memory limit of {limit} MB and was killed. " + reason
         if stopping and status != "Completed":
@@ -474,7 +488,7 @@ class JobRuns:
         """After a restart: jobs whose process is gone end now; live ones are followed again. Returns the
         names whose process ended (to finish) ."""
         to_finish: list[str] = []
-        for name, status, handle in self.active():
+        for name, _status, handle in self.active():
             if handle is None:
                 self._end(name, "Failed", "Failed", "The server stopped while the job was starting; it never ran.")
                 shutil.rmtree(self.paths(name).root, ignore_errors=True)

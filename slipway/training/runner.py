@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -67,6 +68,27 @@ def last_traceback(log: str, max_lines: int = 15) -> str:
     return "\n".join(lines).strip()
 
 
+def last_lines(log: Path, count: int = 5) -> str:
+    """The last ``count`` lines a job printed to ``log`` (the runner's own ``[slipway]`` lines left out)."""
+    tb = last_traceback(_tail(log))
+    if tb:
+        return tb
+    lines = [ln for ln in _tail(log, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
+    return "\n".join(lines[-count:])
+
+
+def describe_exit(code: int | None) -> str:
+    """``killed by signal SIGKILL``, ``exit code 1``, or that the code is not known."""
+    if code is None:
+        return "its exit code is not known"
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> str:
     """Why a job failed, in the script's own words where it gave any."""
     own = ""
@@ -79,17 +101,13 @@ def failure_reason(paths: JobPaths, code: int, memory_limit_mb: int | None) -> s
     if missing and not own:
         reason = f"{_missing_module_hint(missing.group(1))}\n{tb}"
     if not reason:
-        tail = [ln for ln in _tail(paths.logs, 8192).splitlines() if ln.strip() and not ln.startswith("[slipway]")]
         if code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = str(-code)
-            reason = f"The script was killed by signal {name}."
+            reason = f"The script was {describe_exit(code)}."
         else:
             reason = f"The script exited with code {code} without a traceback; see the job's logs."
+        tail = last_lines(paths.logs)
         if tail:
-            reason += " Its last lines:\n" + "\n".join(tail[-5:])
+            reason += " Its last lines:\n" + tail
     if memory_limit_mb and ("MemoryError" in last or code in (-signal.SIGKILL, -signal.SIGSEGV)):
         reason = (f"The job exceeded its memory limit of {memory_limit_mb} MB (raise it with --memory-limit).\n"
                   + reason)
@@ -367,8 +385,16 @@ def main(argv: list[str] | None = None, in_process: bool = False) -> int:
         print("usage: python -m slipway.training.runner JOB_FOLDER", file=sys.stderr)
         return 2
     paths = JobPaths(argv[0])
-    result = run(paths.root, in_process)
-    values = _secret_values(json.loads(paths.job_file.read_text()))
+    try:
+        result = run(paths.root, in_process)
+    except Exception as exc:  # a fault of the runner itself: still report, with the cause, instead of vanishing
+        traceback.print_exc()
+        result = {"status": "Failed", "exit_code": None,
+                  "failure_reason": f"The job runner failed: {type(exc).__name__}: {exc}"}
+    try:
+        values = _secret_values(json.loads(paths.job_file.read_text()))
+    except (OSError, ValueError):
+        values = []
     if values and result.get("failure_reason"):  # the script's own failure text may quote a secret
         result["failure_reason"] = Redactor(values, sys.stdout.buffer).redact(
             str(result["failure_reason"]).encode()).decode("utf-8", "replace")

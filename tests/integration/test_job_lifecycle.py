@@ -54,17 +54,31 @@ def test_max_runtime_and_stop_end_as_stopped(client: Client, tmp_path: Path) -> 
         client.jobs.create("quick", script="train.py", source_dir=src, hyperparameters={"seconds": 0}).wait(60).stop()
 
 
-def test_memory_limit_fails_the_job_and_says_so(sqlite_server: SlipwayServer, tmp_path: Path) -> None:
+def test_memory_limit_and_a_vanished_runner_fail_the_job_and_say_why(sqlite_server: SlipwayServer,
+                                                                       tmp_path: Path) -> None:
     src = sleeper(tmp_path, """
         blocks = []
         for _ in range(64):
             blocks.append(bytearray(64 * 1024 * 1024))
     """)
+    # The whole process group killed (as the kernel's OOM killer or a stray kill would): the runner never
+    # writes a result, and the server says how the process ended and what it printed last.
+    (tmp_path / "v").mkdir()
+    vanishing = sleeper(tmp_path / "v", """
+        import os, signal
+        print("last words before the kill", flush=True)
+        os.killpg(0, signal.SIGKILL)
+    """)
     with Client(url=sqlite_server.url, home=sqlite_server.home) as c:
         job = c.jobs.create("greedy", script="train.py", source_dir=src, memory_limit_mb=256)
+        gone = c.jobs.create("vanished", script="train.py", source_dir=vanishing)
         with pytest.raises(JobFailed, match="exceeded its memory limit of 256 MB"):
             job.wait(timeout=60)
         assert "MemoryError" in job.failure_reason
+        with pytest.raises(JobFailed, match="ended without reporting a result"):
+            gone.wait(timeout=60)
+        assert "killed by signal SIGKILL" in gone.failure_reason, gone.failure_reason
+        assert gone.failure_reason.endswith("Its last lines:\nlast words before the kill")
 
 
 def test_queued_jobs_wait_for_a_free_slot(tmp_path: Path) -> None:
