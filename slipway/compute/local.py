@@ -166,6 +166,8 @@ class LocalExecutor(Executor):
 
     def _signal(self, handle: str, sig: int) -> None:
         pid, _ = self._pid(handle)
+        if not self.poll(handle).running:  # ended: its pid, and so its group's id, may be another process's now
+            return
         # The runner leads its own process group: the script and anything it started get the signal too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)

@@ -317,3 +317,28 @@ def test_version_mismatch_and_unknown_compute_url_are_clear() -> None:
     with pytest.raises(InvalidArgument) as err:
         open_executor("kubernetes://cluster")
     assert "'kubernetes://cluster'" in err.value.message and "ray://host:port" in err.value.message
+
+
+def test_local_stop_signals_never_reach_a_process_that_reused_the_pid(tmp_path: Path) -> None:
+    """A handle whose process has ended names a pid (and process group) the kernel may give to another process:
+    stop and kill must leave that process alone, and an ended job keeps its exit code until it is released."""
+    import subprocess
+
+    executor = LocalExecutor(warm_pool=False)
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        executor.kill(f"local:{stranger.pid}:1")  # the same pid, started at another time: not the job
+        executor.terminate(f"local:{stranger.pid}:1")
+        with pytest.raises(subprocess.TimeoutExpired):
+            stranger.wait(timeout=1)  # still alive
+        paths = _job(tmp_path / "quick-job", "import sys\nsys.exit(5)\n")
+        handle = _run(executor, paths)
+        wait_for(lambda: not executor.poll(handle).running, timeout=60, what="the job to end")
+        # The runner reported the script's code and exited 0; a second look (finishing the job) sees it too.
+        assert executor.poll(handle).exit_code == 0 and executor.poll(handle).exit_code == 0
+        assert _result(paths)["exit_code"] == 5
+        executor.kill(handle)
+        executor.release(handle)
+    finally:
+        stranger.kill()
+        stranger.wait()
