@@ -59,6 +59,9 @@ class AsyncInvocationController(Controller):
             self._thread = threading.Thread(target=self.loop.run_forever, name="async-invocations-loop", daemon=True)
             self._thread.start()
 
+    def wake(self) -> None:
+        self.service.wakeup.set()
+
     def sleep(self, timeout: float, stop: threading.Event) -> None:
         self.service.wakeup.wait(timeout)
         self.service.wakeup.clear()

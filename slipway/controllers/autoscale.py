@@ -57,8 +57,8 @@ class AutoscaleController(Controller):
     def start(self) -> None:
         self.runtime.on_demand = self.wake
 
-    def wake(self, endpoint: str) -> None:
-        """A request waits for a replica of ``endpoint``: decide now (safe from any thread)."""
+    def wake(self, endpoint: str = "") -> None:
+        """A request waits for a replica of ``endpoint`` (or the server stops): decide now (safe from any thread)."""
         self._wake.set()
 
     def sleep(self, timeout: float, stop: threading.Event) -> None:
@@ -143,17 +143,21 @@ class AutoscaleController(Controller):
         ready, starting = self.scaler.counts(name) if single else self.scaler.counts(name, variant)
         decision = scaler.observe(Observation(avg + jobs, load.in_flight + math.ceil(jobs), queued, ready, starting,
                                               arrived, min(counted, queued)))
-        if decision.desired != ready + starting:
-            if single:
-                self.scaler.scale_to(name, decision.desired)
-            else:
-                self.scaler.scale_to(name, decision.desired, variant)
+        # Recorded before it is acted on: whoever sees the replica count change finds the decision that changed it.
         recorded = (decision.kind, decision.desired)
         if decision.changes or (decision.kind == "hold" and self.recorded.get(key) != recorded):
             self.recorded[key] = recorded
             reason = decision.reason if single else f"variant {variant}: {decision.reason}"
             inputs = decision.inputs if single else {**decision.inputs, "variant": variant}
             log.info("Endpoint %s: %s", name, reason)
-            self.platform.endpoints.record_scaling(name, decision.replicas, decision.desired, reason, inputs)
+            try:
+                self.platform.endpoints.record_scaling(name, decision.replicas, decision.desired, reason, inputs)
+            except Exception:  # the decision stands without its record
+                log.exception("Recording the scaling decision of endpoint %s failed", name)
         elif decision.kind != "hold":
             self.recorded.pop(key, None)
+        if decision.desired != ready + starting:
+            if single:
+                self.scaler.scale_to(name, decision.desired)
+            else:
+                self.scaler.scale_to(name, decision.desired, variant)

@@ -41,8 +41,11 @@ class Controller(ABC):
         """Called once after the last pass."""
 
     def sleep(self, timeout: float, stop: threading.Event) -> None:
-        """Wait between passes; a controller with its own wake-up event overrides this."""
+        """Wait between passes; a controller with its own wake-up event overrides this, and ``wake``."""
         stop.wait(timeout)
+
+    def wake(self) -> None:
+        """End the current ``sleep`` now (the server is stopping); ``sleep`` on the stop event needs nothing."""
 
 
 class ControllerManager:
@@ -116,6 +119,8 @@ class ControllerManager:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        for c in self.controllers:  # each loop sees the stop now, not after the rest of its sleep
+            c.wake()
         for t in self._threads:
             t.join(timeout)
         self._threads.clear()

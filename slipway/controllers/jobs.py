@@ -77,6 +77,9 @@ class JobsController(Controller):
         for name in self.runs.claim(slots):
             self._submit(name, self.runs.launch)
 
+    def wake(self) -> None:
+        self.wakeup.set()
+
     def sleep(self, timeout: float, stop: threading.Event) -> None:
         self.wakeup.wait(timeout)
 

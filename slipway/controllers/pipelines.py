@@ -32,5 +32,8 @@ class PipelinesController(Controller):
         self.pipelines.fire_triggers()
         self.pipelines.advance_all()
 
+    def wake(self) -> None:
+        self.pipelines.wakeup.set()
+
     def sleep(self, timeout: float, stop: threading.Event) -> None:
         self.pipelines.wakeup.wait(timeout)

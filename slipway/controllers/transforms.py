@@ -34,6 +34,9 @@ class TransformController(Controller):
         if n:
             log.info("Starting %d transform job(s) again that an earlier server left running", n)
 
+    def wake(self) -> None:
+        self.service.wakeup.set()
+
     def sleep(self, timeout: float, stop: threading.Event) -> None:
         self.service.wakeup.wait(timeout)
         self.service.wakeup.clear()

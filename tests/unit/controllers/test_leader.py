@@ -84,3 +84,36 @@ def test_manager_runs_a_singleton_only_where_it_leads(postgres: str) -> None:
     finally:
         one.stop()
         two.stop()
+
+
+def test_stopping_wakes_a_controller_sleeping_on_its_own_event() -> None:
+    """A controller that sleeps on its own wake-up event (new work) ends its sleep when the server stops,
+    instead of finishing its interval: each server's shutdown waited out those intervals before."""
+
+    class Sleepy(Controller):
+        name = "sleepy"
+        interval = 3600.0
+
+        def __init__(self) -> None:
+            self.event = threading.Event()
+            self.stopped = threading.Event()
+
+        def reconcile(self) -> None:
+            pass
+
+        def sleep(self, timeout: float, stop: threading.Event) -> None:
+            self.event.wait(timeout)
+
+        def wake(self) -> None:
+            self.event.set()
+
+        def stop(self) -> None:
+            self.stopped.set()
+
+    sleepy = Sleepy()
+    manager = ControllerManager([sleepy])
+    manager.start()
+    while manager.passes["sleepy"] == 0:
+        threading.Event().wait(0.01)
+    manager.stop(timeout=30)
+    assert sleepy.stopped.is_set()  # the loop ended and ran the controller's stop: it did not sleep out the hour
