@@ -388,13 +388,19 @@ def main(argv: list[str] | None = None, in_process: bool = False) -> int:
     try:
         result = run(paths.root, in_process)
     except Exception as exc:  # a fault of the runner itself: still report, with the cause, instead of vanishing
-        traceback.print_exc()
         result = {"status": "Failed", "exit_code": None,
                   "failure_reason": f"The job runner failed: {type(exc).__name__}: {exc}"}
+        trace = traceback.format_exc()
+    else:
+        trace = ""
     try:
         values = _secret_values(json.loads(paths.job_file.read_text()))
     except (OSError, ValueError):
         values = []
+    if trace:  # to the log, through the redactor like everything the job prints
+        sys.stdout.flush()
+        sys.stdout.buffer.write(Redactor(values, sys.stdout.buffer).redact(trace.encode()))
+        sys.stdout.flush()
     if values and result.get("failure_reason"):  # the script's own failure text may quote a secret
         result["failure_reason"] = Redactor(values, sys.stdout.buffer).redact(
             str(result["failure_reason"]).encode()).decode("utf-8", "replace")
