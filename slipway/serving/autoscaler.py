@@ -125,18 +125,23 @@ class Autoscaler:
                 self.desired = 0
                 return Decision(world, 0, "zero", f"scale to zero: no request for {idle:.0f} s "
                                 f"(idle_to_zero {p.idle_to_zero:g} s)", inputs)
-            if self.below_since is None:
-                self.below_since, self.below_peak = now, target
-            self.below_peak = max(self.below_peak, target)
-            held = now - self.below_since
-            if held >= p.scale_in_after:
-                self.desired, self.below_since = self.below_peak, None
-                return Decision(world, self.desired, "in",
-                                f"scale in {current} -> {self.desired}: load {avg:.1f} needed at most "
-                                f"{self.desired} for {held:.0f} s (scale_in_after {p.scale_in_after:g} s)", inputs)
-            return Decision(world, current, "hold",
-                            f"hold {current}: load {avg:.1f} needs {target}; scale in after "
-                            f"{p.scale_in_after:g} s stable ({held:.0f} s so far)", inputs)
+            # In only to a count the load fits whole: the tolerance that holds a scale-out back must not invite a
+            # scale-in too, or a load just above a whole count (1.05 per target) flaps between the two counts.
+            fits = min(max(target, math.ceil(avg / p.target_inflight)), p.max_replicas)
+            if fits < current:
+                if self.below_since is None:
+                    self.below_since, self.below_peak = now, fits
+                self.below_peak = max(self.below_peak, fits)
+                held = now - self.below_since
+                if held >= p.scale_in_after:
+                    self.desired, self.below_since = self.below_peak, None
+                    return Decision(world, self.desired, "in",
+                                    f"scale in {current} -> {self.desired}: load {avg:.1f} needed at most "
+                                    f"{self.desired} for {held:.0f} s (scale_in_after {p.scale_in_after:g} s)",
+                                    inputs)
+                return Decision(world, current, "hold",
+                                f"hold {current}: load {avg:.1f} needs {fits}; scale in after "
+                                f"{p.scale_in_after:g} s stable ({held:.0f} s so far)", inputs)
         self.below_since = None
         if world != current:
             return Decision(world, current, "start", f"bringing {world} replica(s) to {current}", inputs)

@@ -3,6 +3,8 @@ when idle, never flapping under a wavering steady load."""
 
 from __future__ import annotations
 
+import math
+
 from slipway.serving.autoscaler import Autoscaler, Decision, Observation, Policy
 
 
@@ -67,6 +69,17 @@ def test_a_steady_load_wavering_around_a_boundary_changes_nothing() -> None:
     changes = [d for t in range(1200)
                if (d := look(a, clock, 8.3 if t % 2 else 7.7, ready=2)).changes]  # 10 minutes around 2 x 4
     assert changes == []
+
+
+def test_a_load_wavering_just_above_a_whole_count_scales_out_once_and_stays() -> None:
+    """A load of 1.02-1.14 per target: over one replica's tolerance at times, so it gets a second replica; it
+    must then keep it (it does not fit one), not give it back after each stable period and take it again."""
+    clock = Clock()
+    a = Autoscaler(Policy(min_replicas=1, max_replicas=3, target_inflight=1, scale_in_after=2, window=3.0), clock)
+    a.desired = 1
+    changes = [(d.kind, d.desired) for t in range(1200)  # 10 minutes
+               if (d := look(a, clock, 1.08 + 0.06 * math.sin(t / 10), ready=a.desired or 1)).changes]
+    assert changes == [("out", 2)]
 
 
 def test_zero_wakes_on_a_queued_request_and_goes_back_to_zero_after_idle() -> None:
