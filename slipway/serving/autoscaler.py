@@ -127,7 +127,7 @@ class Autoscaler:
                                 f"(idle_to_zero {p.idle_to_zero:g} s)", inputs)
             # In only to a count the load fits whole: the tolerance that holds a scale-out back must not invite a
             # scale-in too, or a load just above a whole count (1.05 per target) flaps between the two counts.
-            fits = min(max(target, math.ceil(avg / p.target_inflight)), p.max_replicas)
+            fits = min(max(target, math.ceil(avg / p.target_inflight - 1e-9)), p.max_replicas)  # (float noise)
             if fits < current:
                 if self.below_since is None:
                     self.below_since, self.below_peak = now, fits
